@@ -1,0 +1,15 @@
+"""
+statsmodels-glmm: maximum-likelihood generalized linear mixed models for statsmodels.
+
+>>> import statsmodels_glmm.api as smg
+"""
+
+from .model import MixedGLM, mixedglm
+from .results import MixedGLMResults
+from .simulate import simulate_longitudinal
+from . import families
+
+__version__ = "0.1.0"
+
+__all__ = ["MixedGLM", "MixedGLMResults", "mixedglm", "simulate_longitudinal", "families",
+           "__version__"]

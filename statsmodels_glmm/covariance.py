@@ -1,0 +1,142 @@
+"""
+Random-effect covariance: Cholesky parametrisation, names, SDs and correlations.
+
+The random effects of one group are ``b = L u`` with ``u ~ N(0, I)``, so
+``G = cov(b) = L L'``.  ``L`` is block diagonal, one lower-triangular block
+per random term (a correlated ``(1 + time | id)`` term is one 2 x 2 block;
+``(1 + time || id)`` gives two 1 x 1 blocks).  The internal parameters
+``theta`` are the entries of the lower triangles of the blocks; diagonal
+entries are bounded below by zero, so a variance can reach the boundary
+exactly (a singular fit), as with lme4.
+
+The reported parameters are the variances and covariances of ``G`` (as
+statsmodels' MixedLM reports them).
+"""
+
+import numpy as np
+
+__all__ = ["CovStructure"]
+
+
+class CovStructure:
+    """
+    Block-diagonal Cholesky parametrisation of the random-effect covariance.
+
+    Parameters
+    ----------
+    blocks : list of list of int
+        Columns of the random-effects design belonging to each correlated block.
+    names : list of str
+        Column names of the random-effects design.
+    group : str
+        Name of the grouping factor (used in parameter names).
+
+    Examples
+    --------
+    >>> cs = CovStructure([[0, 1]], ["Intercept", "time"], "id")
+    >>> cs.public_names()
+    ['id Intercept Var', 'id Intercept x time Cov', 'id time Var']
+    >>> import numpy as np
+    >>> cs.public(np.array([2.0, 0.5, 1.0]))
+    array([4.  , 1.  , 1.25])
+    """
+
+    def __init__(self, blocks, names, group):
+        self.blocks = [list(b) for b in blocks]
+        self.names = list(names)
+        self.group = str(group)
+        self.q = len(self.names)
+        pos = []
+        for blk in self.blocks:
+            for i in range(len(blk)):
+                for j in range(i + 1):
+                    pos.append((blk[i], blk[j]))
+        #: (row, col) of L for each theta entry
+        self.positions = pos
+        self.n_params = len(pos)
+        self.rows = np.array([p[0] for p in pos], dtype=int)
+        self.cols = np.array([p[1] for p in pos], dtype=int)
+        self.is_diag = self.rows == self.cols
+
+    # ----------------------------------------------------------- mapping
+    def chol(self, theta):
+        """The q x q lower-triangular factor ``L``."""
+        L = np.zeros((self.q, self.q))
+        L[self.rows, self.cols] = theta
+        return L
+
+    def cov(self, theta):
+        """``G = L L'``."""
+        L = self.chol(theta)
+        return L @ L.T
+
+    def public(self, theta):
+        """Variances and covariances of ``G`` in the order of :meth:`public_names`."""
+        G = self.cov(theta)
+        return G[self.rows, self.cols]
+
+    def internal(self, public):
+        """Cholesky entries ``theta`` from variances and covariances."""
+        G = np.zeros((self.q, self.q))
+        G[self.rows, self.cols] = public
+        G = G + np.tril(G, -1).T
+        L = np.zeros_like(G)
+        for blk in self.blocks:
+            sub = G[np.ix_(blk, blk)]
+            try:
+                Lb = np.linalg.cholesky(sub)
+            except np.linalg.LinAlgError:
+                w, v = np.linalg.eigh(sub)
+                Lb = np.linalg.cholesky(v @ np.diag(np.maximum(w, 0) + 1e-12) @ v.T)
+            L[np.ix_(blk, blk)] = Lb
+        return L[self.rows, self.cols]
+
+    def jacobian(self, theta):
+        """``d public / d theta`` as an (n_params x n_params) matrix."""
+        L = self.chol(theta)
+        J = np.zeros((self.n_params, self.n_params))
+        for k, (a, b) in enumerate(self.positions):
+            E = np.zeros_like(L)
+            E[a, b] = 1.0
+            dG = E @ L.T + L @ E.T
+            J[:, k] = dG[self.rows, self.cols]
+        return J
+
+    def public_names(self):
+        """Names such as ``'id Intercept Var'`` and ``'id Intercept x time Cov'``."""
+        out = []
+        for a, b in self.positions:
+            if a == b:
+                out.append(f"{self.group} {self.names[a]} Var")
+            else:
+                out.append(f"{self.group} {self.names[b]} x {self.names[a]} Cov")
+        return out
+
+    def lower_bounds(self):
+        """Bounds for an optimiser: diagonal entries >= 0."""
+        return [(0.0, None) if d else (None, None) for d in self.is_diag]
+
+    def start(self, scale=1.0):
+        """Starting ``theta``: ``L = scale * I``."""
+        return np.where(self.is_diag, float(scale), 0.0)
+
+    # --------------------------------------------------------- reporting
+    def sd_corr(self, theta):
+        """Standard deviations (q,) and correlation matrix (q x q)."""
+        G = self.cov(theta)
+        sd = np.sqrt(np.maximum(np.diag(G), 0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            corr = G / np.outer(sd, sd)
+        corr[~np.isfinite(corr)] = 0.0
+        np.fill_diagonal(corr, 1.0)
+        return sd, corr
+
+    def is_singular(self, theta, tol=1e-4):
+        """True when the covariance is at the boundary (lme4's rule on ``theta``)."""
+        theta = np.asarray(theta)
+        return bool(np.any(theta[self.is_diag] < tol))
+
+    def boundary_mask(self, theta, tol=1e-6):
+        """Internal parameters sitting on their lower bound."""
+        theta = np.asarray(theta)
+        return self.is_diag & (theta <= tol)

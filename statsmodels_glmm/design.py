@@ -1,0 +1,399 @@
+"""
+Design: the model's data, built once and sorted by group.
+
+From a formula (or arrays) this module builds the fixed-effects matrix ``X``,
+the random-effects matrix ``Z`` with its covariance blocks, the group codes,
+the offset and the response, after dropping rows with a missing value in any
+column the model uses.  Rows are stably sorted by group so that per-group
+sums are segment reductions (``np.add.reduceat`` over ``starts``).
+"""
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from statsmodels.formula._manager import FormulaManager
+
+from .formula import RandomTerm, re_formula_terms, split_formula
+
+__all__ = ["Design", "build_design", "design_from_arrays", "materialize"]
+
+
+@dataclass
+class Design:
+    """
+    Sorted model data.
+
+    Attributes (rows in group-sorted order unless noted)
+    ----------------------------------------------------
+    y : ndarray
+        Response as the family validated it.
+    X, Z : ndarray
+        Fixed- and random-effects designs.
+    offset : ndarray
+    gid : ndarray of int
+        Group index of every row (0 .. n_groups - 1).
+    starts : ndarray of int
+        First row of every group.
+    order : ndarray of int
+        ``sorted = original[order]``; original order is the order of the
+        rows kept from the user's data.
+    """
+
+    y: np.ndarray
+    X: np.ndarray
+    Z: np.ndarray
+    offset: np.ndarray
+    gid: np.ndarray
+    starts: np.ndarray
+    order: np.ndarray
+    exog_names: list
+    re_names: list
+    blocks: list
+    group_name: str
+    group_labels: np.ndarray
+    endog_name: str
+    row_index: pd.Index = None
+    n_dropped: int = 0
+    fixed_spec: object = None
+    re_spec: object = None
+    formula: str = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_groups(self):
+        return len(self.starts)
+
+    @property
+    def nobs(self):
+        return len(self.gid)
+
+    @property
+    def group_sizes(self):
+        return np.diff(np.append(self.starts, self.nobs))
+
+    def unsort(self, a):
+        """Put a row-wise array back into the user's row order."""
+        out = np.empty_like(a)
+        out[self.order] = a
+        return out
+
+
+def _clean_formula_error(exc, formula, data_columns):
+    msg = str(exc)
+    m = re.search(r"name '([^']+)' is not defined", msg)
+    if m:
+        return ValueError(f"column {m.group(1)!r} named in formula {formula!r} is not in data")
+    return ValueError(f"formula {formula!r} could not be evaluated: {msg.splitlines()[0]}")
+
+
+def _check_columns(formula, data):
+    """Raise a clear error for a bare name that is not a column of ``data``."""
+    import builtins
+    import keyword
+
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", " ", formula)
+    names = set(re.findall(r"(?<![\w.])([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*[(.])", text))
+    for name in names:
+        if name in data.columns or keyword.iskeyword(name) or hasattr(builtins, name):
+            continue
+        raise ValueError(f"column {name!r} named in formula {formula!r} is not in data")
+
+
+def materialize(spec, data, mgr):
+    """Evaluate a stored fixed or random design spec on new data."""
+    if mgr.engine == "patsy":
+        import patsy
+
+        return patsy.dmatrix(spec, data, return_type="dataframe", NA_action="raise")
+    return spec.get_model_matrix(data, output="pandas")
+
+
+def _rhs_matrix(mgr, rhs, data, what):
+    formula = "~ " + rhs
+    try:
+        return mgr.get_matrices(formula, data, pandas=True,
+                                na_action=mgr.get_na_action("drop"))
+    except Exception as exc:  # formula engines raise many types
+        raise _clean_formula_error(exc, f"{what}: {rhs}", data.columns) from None
+
+
+def build_design(formula, data, response, groups=None, re_formula=None,
+                 offset=None, exposure=None, extra_formulas=None, missing="drop",
+                 formula_engine=None):
+    """
+    Build a :class:`Design` from a formula and a DataFrame.
+
+    Parameters
+    ----------
+    formula : str
+        ``"y ~ x + (1 + time | id)"``, or a fixed formula with ``groups``
+        (and optionally ``re_formula``) in the statsmodels spelling.
+    data : DataFrame
+        Never modified.
+    response : Response
+        Validates the response column(s).
+    offset, exposure : str, array-like or None
+        A column name or values aligned with ``data``; ``exposure`` is logged.
+    extra_formulas : dict of str, optional
+        Further right-hand sides (e.g. a zero-inflation formula) whose
+        designs are returned sorted in ``Design.extra``.
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> from statsmodels_glmm.families import as_response
+    >>> from statsmodels_glmm.simulate import simulate_longitudinal
+    >>> df = simulate_longitudinal(n_persons=20, seed=0)
+    >>> d = build_design("y ~ time + (1 + time | id)", df, as_response(sm.families.Binomial()))
+    >>> d.exog_names, d.re_names, d.n_groups
+    (['Intercept', 'time'], ['Intercept', 'time'], 20)
+    """
+    if not isinstance(data, pd.DataFrame):
+        raise ValueError("data must be a pandas DataFrame")
+    if missing not in ("drop", "raise"):
+        raise ValueError("missing must be 'drop' or 'raise'")
+    fixed, terms = split_formula(formula)
+    if terms and (groups is not None or re_formula is not None):
+        raise ValueError("give random effects either as bar terms in the formula or with "
+                         "groups=/re_formula=, not both")
+    if not terms:
+        if groups is None:
+            raise ValueError("the model has no random effects: add a term such as "
+                             "'(1 | id)' to the formula or pass groups=")
+        if not isinstance(groups, str):
+            raise ValueError("groups must be the name of a column of data when a formula is used")
+        terms = re_formula_terms(re_formula, groups)
+    group_names = sorted({t.group for t in terms})
+    if len(group_names) > 1:
+        raise NotImplementedError(
+            f"several grouping factors ({', '.join(group_names)}) are not supported yet; "
+            "use one grouping factor")
+    gname = group_names[0]
+    for g in gname.split(":"):
+        if g not in data.columns:
+            raise ValueError(f"grouping column {g!r} is not in data")
+
+    work = data.reset_index(drop=True)  # a new frame; the user's data is untouched
+    mgr = FormulaManager(formula_engine)
+    lhs, _, rhs = fixed.partition("~")
+    lhs, rhs = lhs.strip(), rhs.strip()
+    _check_columns(fixed, work)
+    for t in terms:
+        _check_columns(t.expr, work)
+
+    # ---- missing values: union of the rows each piece drops
+    raw_endog = getattr(response, "raw_endog", False)
+    keep = np.ones(len(work), dtype=bool)
+    if raw_endog:
+        if lhs not in work.columns:
+            raise ValueError(f"response {lhs!r} must be a column of data for this family")
+        keep &= work[lhs].notna().to_numpy()
+        Xdf = _rhs_matrix(mgr, rhs, work, "fixed effects")
+        keep &= np.isin(np.arange(len(work)), Xdf.index)
+    else:
+        try:
+            ydf, Xdf = mgr.get_matrices(fixed, work, pandas=True,
+                                        na_action=mgr.get_na_action("drop"))
+        except Exception as exc:
+            raise _clean_formula_error(exc, fixed, work.columns) from None
+        keep &= np.isin(np.arange(len(work)), Xdf.index)
+    re_frames = []
+    for t in terms:
+        re_frames.append(_rhs_matrix(mgr, t.expr, work, "random effects"))
+        keep &= np.isin(np.arange(len(work)), re_frames[-1].index)
+    gcols = gname.split(":")
+    keep &= work[gcols].notna().all(axis=1).to_numpy()
+    extra_frames = {}
+    for key, f in (extra_formulas or {}).items():
+        f = f.strip()
+        f = f[1:].strip() if f.startswith("~") else f
+        _check_columns(f, work)
+        extra_frames[key] = _rhs_matrix(mgr, f, work, key)
+        keep &= np.isin(np.arange(len(work)), extra_frames[key].index)
+    off = np.zeros(len(work))
+    for val, name, fn in ((offset, "offset", lambda v: v), (exposure, "exposure", np.log)):
+        if val is None:
+            continue
+        v = work[val].to_numpy(dtype=float) if isinstance(val, str) else np.asarray(val, float)
+        if v.shape != (len(work),):
+            raise ValueError(f"{name} must have one value per row of data ({len(work)})")
+        if name == "exposure" and np.any(v[np.isfinite(v)] <= 0):
+            raise ValueError("exposure must be positive")
+        keep &= np.isfinite(v)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            off = off + np.where(np.isfinite(v), fn(np.where(np.isfinite(v), v, 1.0)), 0.0)
+    n_dropped = int((~keep).sum())
+    if missing == "raise" and n_dropped:
+        raise ValueError(f"{n_dropped} rows have missing values (missing='raise')")
+    if keep.sum() == 0:
+        raise ValueError("no rows left after dropping rows with missing values")
+
+    if n_dropped:
+        sub = work.loc[keep].reset_index(drop=True)
+        if raw_endog:
+            Xdf = _rhs_matrix(mgr, rhs, sub, "fixed effects")
+        else:
+            ydf, Xdf = mgr.get_matrices(fixed, sub, pandas=True,
+                                        na_action=mgr.get_na_action("drop"))
+        re_frames = [_rhs_matrix(mgr, t.expr, sub, "random effects") for t in terms]
+        extra_frames = {k: _rhs_matrix(mgr, (f[1:] if f.strip().startswith("~") else f), sub, k)
+                        for k, f in (extra_formulas or {}).items()}
+    else:
+        sub = work
+    fixed_spec = mgr.get_model_spec(Xdf)
+    if raw_endog:
+        endog = sub[lhs]
+        endog_name = lhs
+    else:
+        endog = ydf.to_numpy()
+        endog_name = lhs if ydf.shape[1] > 1 else str(ydf.columns[0])
+    y = response.validate(endog, endog_name)
+    X = Xdf.to_numpy(dtype=float)
+    exog_names = [str(c) for c in Xdf.columns]
+    if not response.has_intercept:
+        icpt = [i for i, c in enumerate(exog_names) if c in ("Intercept", "1")]
+        X = np.delete(X, icpt, axis=1)
+        exog_names = [c for i, c in enumerate(exog_names) if i not in icpt]
+
+    # ---- random effects: columns of every term, one covariance block per term
+    Zparts, re_names, blocks, re_specs = [], [], [], []
+    col = 0
+    for t, frame in zip(terms, re_frames):
+        names = [str(c) for c in frame.columns]
+        if not names:
+            raise ValueError(f"random term {t} has no columns")
+        Zparts.append(frame.to_numpy(dtype=float))
+        re_specs.append(mgr.get_model_spec(frame))
+        if t.correlated:
+            blocks.append(list(range(col, col + len(names))))
+        else:
+            slices = mgr.get_term_name_slices(frame)
+            for sl in slices.values():
+                idx = list(range(col + sl.start, col + sl.stop))
+                if idx:
+                    blocks.append(idx)
+        re_names.extend(names)
+        col += len(names)
+    if len(set(re_names)) != len(re_names):
+        raise ValueError(f"random-effect columns repeat across terms: {re_names}")
+    Z = np.column_stack(Zparts)
+
+    if len(gcols) == 1:
+        graw = sub[gcols[0]]
+    else:
+        graw = sub[gcols].astype(str).agg(":".join, axis=1)
+    extras = {k: (f.to_numpy(dtype=float), [str(c) for c in f.columns], mgr.get_model_spec(f))
+              for k, f in extra_frames.items()}
+    design = _assemble(y, X, Z, off[keep], graw, exog_names, re_names, blocks, gname,
+                       endog_name, extras)
+    design.row_index = data.index[keep]
+    design.n_dropped = n_dropped
+    design.fixed_spec = fixed_spec
+    design.re_spec = re_specs
+    design.formula = formula
+    design.extra["formula_manager"] = mgr
+    design.extra["terms"] = terms
+    design.extra["fixed_rhs"] = rhs
+    design.extra["offset"] = offset if isinstance(offset, str) else None
+    design.extra["exposure"] = exposure if isinstance(exposure, str) else None
+    return design
+
+
+def design_from_arrays(endog, exog, groups, exog_re, response, offset=None, exposure=None,
+                       exog_names=None, re_names=None, endog_name="y", missing="drop"):
+    """
+    Build a :class:`Design` from arrays (the ``MixedGLM(endog, exog, groups)`` spelling).
+
+    Examples
+    --------
+    >>> import numpy as np, statsmodels.api as sm
+    >>> from statsmodels_glmm.families import as_response
+    >>> y = np.array([0, 1, 1, 0, 1, 0.]); X = np.ones((6, 1)); g = [1, 1, 2, 2, 3, 3]
+    >>> d = design_from_arrays(y, X, g, None, as_response(sm.families.Binomial()))
+    >>> d.n_groups, d.re_names
+    (3, ['Intercept'])
+    """
+    def names_of(a, default):
+        if isinstance(a, pd.DataFrame):
+            return [str(c) for c in a.columns]
+        if isinstance(a, pd.Series):
+            return [str(a.name) if a.name is not None else default[0]]
+        return None
+
+    row_index = endog.index if isinstance(endog, (pd.Series, pd.DataFrame)) else None
+    if isinstance(endog, pd.Series) and endog.name is not None:
+        endog_name = str(endog.name)
+    X = np.asarray(exog, dtype=float)
+    if X.ndim == 1:
+        X = X[:, None]
+    n = X.shape[0]
+    exog_names = exog_names or names_of(exog, ["x1"]) or [f"x{i + 1}" for i in range(X.shape[1])]
+    if exog_re is None:
+        Z = np.ones((n, 1))
+        re_names = re_names or ["Intercept"]
+    else:
+        Z = np.asarray(exog_re, dtype=float)
+        if Z.ndim == 1:
+            Z = Z[:, None]
+        re_names = re_names or names_of(exog_re, ["z1"]) or [f"z{i + 1}" for i in range(Z.shape[1])]
+    g = pd.Series(np.asarray(groups)) if not isinstance(groups, pd.Series) else groups.reset_index(drop=True)
+    yv = endog.to_numpy() if isinstance(endog, (pd.Series, pd.DataFrame)) else np.asarray(endog)
+    for name, arr in (("exog", X), ("exog_re", Z), ("groups", g)):
+        if len(arr) != len(yv):
+            raise ValueError(f"{name} has {len(arr)} rows but endog has {len(yv)}")
+    off = np.zeros(n)
+    if offset is not None:
+        off = off + np.asarray(offset, dtype=float)
+    if exposure is not None:
+        ex = np.asarray(exposure, dtype=float)
+        if np.any(ex <= 0):
+            raise ValueError("exposure must be positive")
+        off = off + np.log(ex)
+    keep = (np.all(np.isfinite(X), axis=1) & np.all(np.isfinite(Z), axis=1)
+            & g.notna().to_numpy() & np.isfinite(off)
+            & ~pd.DataFrame(np.asarray(yv).reshape(n, -1)).isna().any(axis=1).to_numpy())
+    n_dropped = int((~keep).sum())
+    if missing == "raise" and n_dropped:
+        raise ValueError(f"{n_dropped} rows have missing values (missing='raise')")
+    yk = endog[keep] if isinstance(endog, pd.Series) else yv[keep]
+    y = response.validate(yk, endog_name)
+    design = _assemble(y, X[keep], Z[keep], off[keep], g[keep].reset_index(drop=True),
+                       list(exog_names), list(re_names), [list(range(Z.shape[1]))],
+                       str(getattr(groups, "name", None) or "Group"), endog_name, {})
+    design.row_index = row_index[keep] if row_index is not None else pd.RangeIndex(n)[keep]
+    design.n_dropped = n_dropped
+    return design
+
+
+def _assemble(y, X, Z, offset, graw, exog_names, re_names, blocks, gname, endog_name, extras):
+    codes, labels = pd.factorize(graw, sort=True)
+    labels = np.asarray(labels)
+    if len(labels) < 2:
+        raise ValueError(f"grouping column {gname!r} has a single group; a mixed model "
+                         "needs at least two")
+    order = np.argsort(codes, kind="stable")
+    gid = codes[order]
+    starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
+    Zs = Z[order]
+    # a random-effect variable that never varies within a group is not identifiable
+    has_icpt = np.any(np.all(Zs == 1.0, axis=0))
+    if has_icpt:
+        for j, name in enumerate(re_names):
+            if np.all(Zs[:, j] == 1.0):
+                continue
+            seg_min = np.minimum.reduceat(Zs[:, j], starts)
+            seg_max = np.maximum.reduceat(Zs[:, j], starts)
+            if np.all(seg_min == seg_max):
+                raise ValueError(
+                    f"random-effect variable {name!r} is constant within every group of "
+                    f"{gname!r}; its random slope cannot be told apart from the random "
+                    "intercept")
+    d = Design(y=y[order], X=np.ascontiguousarray(X[order]), Z=np.ascontiguousarray(Zs),
+               offset=offset[order], gid=gid, starts=starts, order=order,
+               exog_names=exog_names, re_names=re_names, blocks=blocks, group_name=gname,
+               group_labels=labels, endog_name=endog_name)
+    for k, (arr, names, spec) in extras.items():
+        d.extra[k] = (np.ascontiguousarray(arr[order]), names, spec)
+    return d

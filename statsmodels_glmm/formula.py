@@ -1,0 +1,145 @@
+"""
+Split an lme4-style formula into its fixed part and random-effect terms.
+
+``"y ~ time * group + (1 + time | id)"`` becomes the fixed formula
+``"y ~ time * group"`` and one random term ``RandomTerm("1 + time", "id",
+correlated=True)``.  Everything outside the bar terms is left to statsmodels'
+formula engine (patsy or formulaic).  Supported bar terms: ``(expr | g)``,
+``(expr || g)`` (uncorrelated terms) and ``(expr | g1/g2)`` (nested, expanded
+to ``g1`` and ``g1:g2``).
+"""
+
+from dataclasses import dataclass
+
+__all__ = ["RandomTerm", "split_formula", "re_formula_terms"]
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """
+    One random-effect term: a model expression varying by a grouping factor.
+
+    Attributes
+    ----------
+    expr : str
+        Right-hand side evaluated for the random-effects design, e.g. ``"1 + time"``.
+    group : str
+        Name of the grouping column (``"g1:g2"`` for an interaction of two).
+    correlated : bool
+        False for ``||`` terms: each formula term then gets its own variance
+        and no correlations with the others.
+    """
+
+    expr: str
+    group: str
+    correlated: bool = True
+
+    def __str__(self):
+        bar = "|" if self.correlated else "||"
+        return f"({self.expr} {bar} {self.group})"
+
+
+def _find_bar_terms(rhs):
+    """Return [(start, end)] spans of parenthesised groups that contain a bar."""
+    spans = []
+    depth = 0
+    start = None
+    for i, ch in enumerate(rhs):
+        if ch == "(":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise ValueError(f"unbalanced parentheses in formula: {rhs!r}")
+            if depth == 0 and "|" in rhs[start + 1:i]:
+                spans.append((start, i + 1))
+    if depth != 0:
+        raise ValueError(f"unbalanced parentheses in formula: {rhs!r}")
+    return spans
+
+
+def _parse_bar(inner):
+    correlated = "||" not in inner
+    sep = "|" if correlated else "||"
+    expr, _, group = inner.partition(sep)
+    expr, group = expr.strip(), group.strip()
+    if not expr or not group:
+        raise ValueError(f"random-effect term '({inner})' needs an expression and a group, "
+                         "as in (1 + time | id)")
+    if "|" in group:
+        raise ValueError(f"random-effect term '({inner})' has more than one bar")
+    groups = [g.strip() for g in group.split("/")]
+    if any(not g for g in groups):
+        raise ValueError(f"bad nesting in random-effect term '({inner})'")
+    out = []
+    for k in range(len(groups)):
+        out.append(RandomTerm(expr, ":".join(groups[:k + 1]), correlated))
+    return out
+
+
+def split_formula(formula):
+    """
+    Split ``"y ~ fixed + (re | g)"`` into the fixed formula and random terms.
+
+    Parameters
+    ----------
+    formula : str
+
+    Returns
+    -------
+    fixed : str
+        The formula without bar terms (``"y ~ 1"`` if nothing else is left).
+    terms : list of RandomTerm
+
+    Examples
+    --------
+    >>> fixed, terms = split_formula("y ~ time * group + (1 + time | id)")
+    >>> fixed
+    'y ~ time * group'
+    >>> terms
+    [RandomTerm(expr='1 + time', group='id', correlated=True)]
+    """
+    if not isinstance(formula, str) or "~" not in formula:
+        raise ValueError("formula must be a string of the form 'y ~ x + (1 | g)'")
+    lhs, _, rhs = formula.partition("~")
+    spans = _find_bar_terms(rhs)
+    terms = []
+    pieces = []
+    last = 0
+    for a, b in spans:
+        pieces.append(rhs[last:a])
+        terms.extend(_parse_bar(rhs[a + 1:b - 1]))
+        last = b
+    pieces.append(rhs[last:])
+    fixed_rhs = " ".join(pieces)
+    # tidy the '+' left behind where bar terms were removed
+    parts = [p.strip() for p in fixed_rhs.split("+")]
+    parts = [p for p in parts if p]
+    fixed_rhs = " + ".join(parts) if parts else "1"
+    if fixed_rhs.lstrip().startswith("-"):
+        fixed_rhs = "1 " + fixed_rhs
+    return f"{lhs.strip()} ~ {fixed_rhs}", terms
+
+
+def re_formula_terms(re_formula, groups):
+    """
+    Random terms for the statsmodels spelling ``groups="id", re_formula="~time"``.
+
+    Examples
+    --------
+    >>> re_formula_terms("~time", "id")
+    [RandomTerm(expr='time', group='id', correlated=True)]
+    >>> re_formula_terms(None, "id")
+    [RandomTerm(expr='1', group='id', correlated=True)]
+    """
+    if re_formula is None:
+        expr = "1"
+    else:
+        expr = str(re_formula).strip()
+        if expr.startswith("~"):
+            expr = expr[1:].strip()
+        if not expr:
+            raise ValueError("re_formula must name at least one term, e.g. '~1' or '~time'")
+    return [RandomTerm(expr, str(groups), True)]

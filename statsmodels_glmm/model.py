@@ -1,0 +1,482 @@
+"""
+MixedGLM: generalized linear mixed models fitted by maximum likelihood.
+
+.. math::
+
+    g(E[y_{it} \\mid b_i]) = x_{it}'\\beta + z_{it}'b_i, \\qquad b_i \\sim N(0, G).
+
+The marginal likelihood integrates the random effects out, by the Laplace
+approximation (``nagq=1``, the default) or adaptive Gauss-Hermite quadrature
+(``nagq > 1``).  Parameters are laid out as ``[beta, covariance, family]``:
+fixed effects first, then the variances and covariances of ``G``, then
+family parameters (dispersion, zero-inflation coefficients, thresholds).
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+import statsmodels.api as sm
+from statsmodels.base.model import LikelihoodModel
+from statsmodels.tools.sm_exceptions import ConvergenceWarning
+
+from .covariance import CovStructure
+from .design import build_design, design_from_arrays
+from .families import as_response
+from .laplace import laplace_loglike
+
+__all__ = ["MixedGLM", "mixedglm"]
+
+
+class MixedGLM(LikelihoodModel):
+    """
+    Generalized linear mixed model with one grouping factor.
+
+    Parameters
+    ----------
+    endog : array-like
+        Response: 0/1, counts, two columns (successes, failures) for binomial
+        data, or what the family accepts.
+    exog : array-like
+        Fixed-effects design (include a constant column for an intercept).
+    groups : array-like
+        Group label of every row.
+    exog_re : array-like, optional
+        Random-effects design; default a random intercept.
+    family : statsmodels family or statsmodels_glmm family
+        ``sm.families.Binomial()`` (logit, probit, cloglog),
+        ``sm.families.Poisson()``, ``sm.families.Gaussian()``, ...
+    offset, exposure : array-like, optional
+        As in statsmodels' GLM (``exposure`` enters as ``log(exposure)``).
+    missing : {"drop", "raise"}
+        Rows with missing values are dropped (and counted) or refused.
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> import statsmodels_glmm.api as smg
+    >>> df = smg.simulate_longitudinal("binary", n_persons=100, seed=3)
+    >>> res = smg.mixedglm("y ~ time + group + (1 | id)", df,
+    ...                    family=sm.families.Binomial()).fit()
+    >>> res.converged
+    True
+    >>> list(res.params.index)
+    ['Intercept', 'time', 'group', 'id Intercept Var']
+    """
+
+    def __init__(self, endog, exog, groups, exog_re=None, family=None, offset=None,
+                 exposure=None, missing="drop", **kwargs):
+        design = kwargs.pop("design", None)
+        self.response = as_response(family if family is not None else sm.families.Gaussian())
+        self.family = getattr(self.response, "sm_family", None) or self.response
+        if design is None:
+            design = design_from_arrays(endog, exog, groups, exog_re, self.response,
+                                        offset=offset, exposure=exposure, missing=missing)
+        self.design = design
+        self.cov_struct = CovStructure(design.blocks, design.re_names, design.group_name)
+        self.k_fe = design.X.shape[1]
+        self.k_re = self.cov_struct.n_params
+        self.k_extra = self.response.n_extra
+        bind = getattr(self.response, "bind", None)
+        if bind is not None:
+            bind(design)
+        exog_df = pd.DataFrame(design.unsort(design.X), columns=design.exog_names,
+                               index=design.row_index)
+        endog_val = design.unsort(self.response.response_value(design.y))
+        endog_s = pd.Series(endog_val, index=design.row_index, name=design.endog_name)
+        super().__init__(endog_s, exog_df, missing="none")
+        self.data.param_names = self.param_names
+        self.nobs = design.nobs
+        self.n_groups = design.n_groups
+        self.formula = design.formula
+        self._u_cache = None
+
+    # --------------------------------------------------------------- build
+    @classmethod
+    def from_formula(cls, formula, data, family=None, groups=None, re_formula=None,
+                     offset=None, exposure=None, missing="drop", formula_engine=None,
+                     zi_formula=None, *args, **kwargs):
+        """
+        Create a model from an lme4-style or statsmodels-style formula.
+
+        Parameters
+        ----------
+        formula : str
+            ``"y ~ x + (1 + time | id)"``; or ``"y ~ x"`` with ``groups=`` and
+            ``re_formula=`` as in ``smf.mixedlm``.
+        data : DataFrame
+        family : family instance
+        groups : str, optional
+            Grouping column when the formula has no bar term.
+        re_formula : str, optional
+            Random-effects formula for ``groups`` (default ``"~1"``).
+        offset, exposure : str or array-like, optional
+            Column names or arrays aligned with ``data``.
+        missing : {"drop", "raise"}
+        formula_engine : {"patsy", "formulaic"}, optional
+        zi_formula : str, optional
+            Right-hand side of a logistic model for structural zeros
+            (``"~1"`` for a constant probability); count families only.
+
+        Examples
+        --------
+        >>> import statsmodels.api as sm
+        >>> from statsmodels_glmm.simulate import simulate_longitudinal
+        >>> df = simulate_longitudinal("poisson", n_persons=40, seed=2)
+        >>> m = MixedGLM.from_formula("y ~ time", df, groups="id", re_formula="~time",
+        ...                           family=sm.families.Poisson())
+        >>> m.param_names
+        ['Intercept', 'time', 'id Intercept Var', 'id Intercept x time Cov', 'id time Var']
+        """
+        response = as_response(family if family is not None else sm.families.Gaussian())
+        if zi_formula is not None:
+            from .families.zeroinflated import ZeroInflated
+
+            response = ZeroInflated(response, zi_formula)
+        extra = kwargs.pop("extra_formulas", None)
+        hook = getattr(response, "extra_formulas", None)
+        if hook is not None:
+            extra = {**(extra or {}), **hook()}
+        design = build_design(formula, data, response, groups=groups, re_formula=re_formula,
+                              offset=offset, exposure=exposure, extra_formulas=extra,
+                              missing=missing, formula_engine=formula_engine)
+        return cls(None, None, None, family=response, design=design, **kwargs)
+
+    # ---------------------------------------------------------- parameters
+    @property
+    def param_names(self):
+        """Names of the public parameters ``[fixed, covariance, family]``."""
+        return (list(self.design.exog_names) + self.cov_struct.public_names()
+                + list(self.response.extra_names()))
+
+    @property
+    def exog_names(self):
+        return list(self.design.exog_names)
+
+    def _split(self, internal):
+        p, k = self.k_fe, self.k_re
+        return internal[:p], internal[p:p + k], internal[p + k:]
+
+    def to_public(self, internal):
+        """Internal ``[beta, theta, phi]`` to reported ``[beta, var/cov, family]``."""
+        beta, theta, extra = self._split(np.asarray(internal, dtype=float))
+        return np.concatenate([beta, self.cov_struct.public(theta),
+                               self.response.extra_public(extra)])
+
+    def to_internal(self, params):
+        """Reported parameters to the internal optimisation scale."""
+        params = np.asarray(params, dtype=float)
+        p, k = self.k_fe, self.k_re
+        return np.concatenate([params[:p], self.cov_struct.internal(params[p:p + k]),
+                               self.response.extra_internal(params[p + k:])])
+
+    def public_jacobian(self, internal):
+        """``d public / d internal``, block diagonal."""
+        beta, theta, extra = self._split(np.asarray(internal, dtype=float))
+        n = len(internal)
+        J = np.zeros((n, n))
+        p, k = self.k_fe, self.k_re
+        J[:p, :p] = np.eye(p)
+        J[p:p + k, p:p + k] = self.cov_struct.jacobian(theta)
+        if self.k_extra:
+            J[p + k:, p + k:] = self.response.extra_jacobian(extra)
+        return J
+
+    # ---------------------------------------------------------- likelihood
+    def _integrator(self, nagq):
+        if nagq == 1:
+            return laplace_loglike
+        from .quadrature import make_agq_loglike
+
+        return make_agq_loglike(nagq, self.k_re and self.design.Z.shape[1])
+
+    def loglike_internal(self, internal, nagq=1, gradient=False, warm=True):
+        """Marginal log-likelihood (and gradient) at internal parameters."""
+        beta, theta, extra = self._split(np.asarray(internal, dtype=float))
+        fn = self._integrator(nagq)
+        u0 = self._u_cache if warm else None
+        llf, grad, state = fn(self.design, self.response, self.cov_struct, beta, theta, extra,
+                              u0=u0, gradient=gradient)
+        if np.isfinite(llf) and state.converged:
+            self._u_cache = state.u
+        return llf, grad, state
+
+    def loglike(self, params, nagq=1):
+        """
+        Marginal log-likelihood at the reported parameters.
+
+        Every normalising constant is kept, so values compare across
+        families and with glmmTMB.
+        """
+        return self.loglike_internal(self.to_internal(params), nagq=nagq)[0]
+
+    def score(self, params, nagq=1):
+        """Gradient of :meth:`loglike` with respect to the reported parameters."""
+        internal = self.to_internal(params)
+        g = self._gradient(internal, nagq)
+        J = self.public_jacobian(internal)
+        return np.linalg.lstsq(J.T, g, rcond=None)[0]
+
+    def _gradient(self, internal, nagq):
+        llf, grad, _ = self.loglike_internal(internal, nagq, gradient=True)
+        if grad is None:
+            grad = self._fd_gradient(internal, nagq)
+        return grad
+
+    def _fd_gradient(self, internal, nagq, free=None):
+        n = len(internal)
+        g = np.zeros(n)
+        for j in range(n):
+            if free is not None and not free[j]:
+                continue
+            h = 1e-5 * max(1.0, abs(internal[j]))
+            e = np.zeros(n)
+            e[j] = h
+            fp = self.loglike_internal(internal + e, nagq)[0]
+            fm = self.loglike_internal(internal - e, nagq)[0]
+            g[j] = (fp - fm) / (2 * h)
+        return g
+
+    def hessian_internal(self, internal, nagq=1, free=None):
+        """Hessian of the log-likelihood by central differences of the gradient."""
+        n = len(internal)
+        free = np.ones(n, bool) if free is None else free
+        Hs = np.zeros((n, n))
+        for j in np.flatnonzero(free):
+            h = 1e-4 * max(1.0, abs(internal[j]))
+            e = np.zeros(n)
+            e[j] = h
+            gp = self._gradient(internal + e, nagq)
+            gm = self._gradient(internal - e, nagq)
+            Hs[:, j] = (gp - gm) / (2 * h)
+        Hs = 0.5 * (Hs + Hs.T)
+        return Hs
+
+    # --------------------------------------------------------------- start
+    def _start_internal(self):
+        d, resp = self.design, self.response
+        beta = np.zeros(self.k_fe)
+        fam = getattr(resp, "sm_family", None)
+        start_beta = getattr(resp, "start_beta", None)
+        if start_beta is not None:
+            beta = start_beta(d)
+        elif fam is not None and self.k_fe:
+            y = d.y
+            if y.ndim == 2 and y.shape[1] == 2 and isinstance(fam, sm.families.Binomial):
+                endog = np.column_stack([y[:, 0], y[:, 1] - y[:, 0]])
+            else:
+                endog = y
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    glm = sm.GLM(endog, d.X, family=fam, offset=d.offset).fit()
+                if np.all(np.isfinite(glm.params)):
+                    beta = np.asarray(glm.params)
+            except Exception:  # a failed GLM start only costs iterations
+                pass
+        eta = d.X @ beta + d.offset
+        extra = resp.start_extra(d.y, eta)
+        theta = self.cov_struct.start(1.0)
+        return np.concatenate([beta, theta, np.asarray(extra, dtype=float)])
+
+    def _bounds(self):
+        extra_b = getattr(self.response, "extra_bounds", None)
+        eb = extra_b() if extra_b is not None else [(None, None)] * self.k_extra
+        return [(None, None)] * self.k_fe + self.cov_struct.lower_bounds() + list(eb)
+
+    # ----------------------------------------------------------------- fit
+    def fit(self, nagq=1, start_params=None, maxiter=1000, gtol=1e-6, disp=False,
+            **kwargs):
+        """
+        Fit by maximum likelihood.
+
+        Parameters
+        ----------
+        nagq : int
+            1 for the Laplace approximation (default); K > 1 for adaptive
+            Gauss-Hermite quadrature with K nodes per random-effect dimension.
+        start_params : array-like, optional
+            Starting values on the reported scale.
+        maxiter : int
+            Maximum optimiser iterations.
+        gtol : float
+            Optimiser tolerance on the projected gradient.
+        disp : bool
+            Print optimiser progress.
+
+        Returns
+        -------
+        MixedGLMResults
+
+        Examples
+        --------
+        >>> import statsmodels.api as sm
+        >>> from statsmodels_glmm.simulate import simulate_longitudinal
+        >>> df = simulate_longitudinal("poisson", n_persons=60, seed=4)
+        >>> res = MixedGLM.from_formula("y ~ time + (1 | id)", df,
+        ...                             family=sm.families.Poisson()).fit()
+        >>> bool(res.llf < 0)
+        True
+        """
+        from .results import MixedGLMResults, MixedGLMResultsWrapper
+
+        nagq = int(nagq)
+        if nagq < 1:
+            raise ValueError("nagq must be a positive integer (1 = Laplace)")
+        x0 = self._start_internal() if start_params is None else self.to_internal(start_params)
+        self._u_cache = None
+        bounds = self._bounds()
+        scale = max(self.nobs, 1)
+
+        def f(x):
+            llf, grad, _ = self.loglike_internal(x, nagq, gradient=True)
+            if not np.isfinite(llf):
+                return 1e100, np.zeros_like(x)
+            if grad is None:
+                grad = self._fd_gradient(x, nagq)
+            return -llf / scale, -grad / scale
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            opt = optimize.minimize(f, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                                    options=dict(maxiter=maxiter, gtol=gtol / scale,
+                                                 ftol=1e-15, disp=disp, maxcor=20))
+            x, polish_ok = self._polish(opt.x, nagq, bounds)
+        llf, grad, state = self.loglike_internal(x, nagq, gradient=True)
+        if grad is None:
+            grad = self._fd_gradient(x, nagq)
+        free = self._free_mask(x, bounds)
+        hess = self.hessian_internal(x, nagq, free)
+        cov_int = np.full((len(x), len(x)), np.nan)
+        hess_ok = True
+        sub = -hess[np.ix_(free, free)]
+        try:
+            np.linalg.cholesky(sub)
+            cov_int[np.ix_(free, free)] = np.linalg.inv(sub)
+        except np.linalg.LinAlgError:
+            hess_ok = False
+            cov_int[np.ix_(free, free)] = np.linalg.pinv(sub)
+        J = self.public_jacobian(x)
+        Jc = np.where(np.isnan(cov_int), 0.0, cov_int)
+        cov_pub = J @ Jc @ J.T
+        # parameters on a bound have no Wald standard error
+        fixed_pub = np.abs(J[:, ~free]).sum(1) > 0 if np.any(~free) else np.zeros(len(x), bool)
+        for j in np.flatnonzero(fixed_pub):
+            if np.all(J[j, free] == 0):
+                cov_pub[j, :] = np.nan
+                cov_pub[:, j] = np.nan
+        max_grad = float(np.max(np.abs(grad[free]))) if np.any(free) else 0.0
+        converged = bool((opt.success or polish_ok) and max_grad < 1e-3 and state.converged)
+        info = dict(optimizer="L-BFGS-B + Newton polish", success=bool(opt.success),
+                    message=str(opt.message), iterations=int(opt.nit),
+                    function_evaluations=int(opt.nfev), max_abs_grad=max_grad,
+                    hessian_positive_definite=hess_ok, inner_converged=bool(state.converged),
+                    internal_params=x, gradient=grad)
+        if not converged:
+            warnings.warn(
+                f"the fit did not converge (max |gradient| {max_grad:.2g}, optimiser: "
+                f"{opt.message}); check the model or try other start values", ConvergenceWarning)
+        elif not hess_ok:
+            warnings.warn("the Hessian is not negative definite at the optimum; standard "
+                          "errors are unreliable", ConvergenceWarning)
+        res = MixedGLMResults(self, self.to_public(x), cov_pub, llf=llf, state=state,
+                              nagq=nagq, converged=converged, mle_retvals=info)
+        return MixedGLMResultsWrapper(res)
+
+    def _free_mask(self, x, bounds):
+        lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
+        return ~(x <= lo + 1e-8)
+
+    def _polish(self, x, nagq, bounds, steps=4):
+        """A few Newton steps on the free parameters from the optimiser's answer."""
+        llf, grad, _ = self.loglike_internal(x, nagq, gradient=True)
+        if not np.isfinite(llf):
+            return x, False
+        if grad is None:
+            grad = self._fd_gradient(x, nagq)
+        lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
+        ok = False
+        for _ in range(steps):
+            free = self._free_mask(x, bounds)
+            if not np.any(free):
+                return x, True
+            if np.max(np.abs(grad[free])) < 1e-7:
+                return x, True
+            H = self.hessian_internal(x, nagq, free)[np.ix_(free, free)]
+            try:
+                np.linalg.cholesky(-H)
+            except np.linalg.LinAlgError:
+                return x, ok
+            step = np.zeros_like(x)
+            step[free] = np.linalg.solve(-H, grad[free])
+            improved = False
+            for _ in range(10):
+                xn = np.maximum(x + step, lo)
+                ln, gn, _ = self.loglike_internal(xn, nagq, gradient=True)
+                if np.isfinite(ln) and ln >= llf - 1e-10:
+                    x, llf = xn, ln
+                    grad = gn if gn is not None else self._fd_gradient(xn, nagq)
+                    improved = True
+                    break
+                step *= 0.5
+            if not improved:
+                return x, ok
+            ok = True
+        return x, ok
+
+    # ----------------------------------------------------------- prediction
+    def _rows_for(self, data):
+        """X, Z, offset and group labels for new data (formula models)."""
+        from .design import materialize
+
+        d = self.design
+        mgr = d.extra.get("formula_manager")
+        if mgr is None:
+            raise ValueError("predicting from new data needs a model built with from_formula; "
+                             "pass exog/exog_re/groups arrays instead")
+        if not isinstance(data, pd.DataFrame):
+            raise ValueError("data must be a pandas DataFrame")
+        X = materialize(d.fixed_spec, data, mgr)
+        X = X.to_numpy(dtype=float)
+        if not self.response.has_intercept:
+            keep = [i for i, c in enumerate(d.fixed_spec.column_names)
+                    if c not in ("Intercept", "1")]
+            X = X[:, keep]
+        Z = np.column_stack([materialize(s, data, mgr).to_numpy(dtype=float) for s in d.re_spec])
+        gcols = d.group_name.split(":")
+        for g in gcols:
+            if g not in data.columns:
+                raise ValueError(f"grouping column {g!r} is not in data")
+        if len(gcols) == 1:
+            labels = data[gcols[0]].to_numpy()
+        else:
+            labels = data[gcols].astype(str).agg(":".join, axis=1).to_numpy()
+        offset = np.zeros(len(data))
+        for key, fn in (("offset", lambda v: v), ("exposure", np.log)):
+            spec = d.extra.get(key)
+            if isinstance(spec, str):
+                offset = offset + fn(data[spec].to_numpy(dtype=float))
+        extras = {}
+        for key, val in d.extra.items():
+            if isinstance(val, tuple) and len(val) == 3:
+                extras[key] = materialize(val[2], data, mgr).to_numpy(dtype=float)
+        return X, Z, offset, labels, extras
+
+
+def mixedglm(formula, data, family=None, groups=None, re_formula=None, **kwargs):
+    """
+    Create a :class:`MixedGLM` from a formula (like ``smf.mixedlm``).
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> import statsmodels_glmm.api as smg
+    >>> df = smg.simulate_longitudinal("binary", n_persons=60, seed=5)
+    >>> model = smg.mixedglm("y ~ time * group + (1 + time | id)", df,
+    ...                      family=sm.families.Binomial())
+    >>> model.k_fe, model.k_re
+    (4, 3)
+    """
+    return MixedGLM.from_formula(formula, data, family=family, groups=groups,
+                                 re_formula=re_formula, **kwargs)

@@ -1,0 +1,504 @@
+"""
+Results of a MixedGLM fit: estimates, random effects, predictions, summary.
+"""
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.base import wrapper as wrap
+from statsmodels.base.model import LikelihoodModelResults, LikelihoodResultsWrapper
+from statsmodels.iolib import summary2
+from functools import cached_property as cache_readonly
+
+__all__ = ["MixedGLMResults", "MixedGLMResultsWrapper"]
+
+
+class MixedGLMResults(LikelihoodModelResults):
+    """
+    Results of :meth:`MixedGLM.fit`.
+
+    ``params`` holds the fixed effects, then the variances and covariances
+    of the random effects, then family parameters, all named; ``bse``,
+    ``tvalues``, ``pvalues``, ``conf_int()`` and ``cov_params()`` follow the
+    same order (covariance parameters by the delta method).  Wald tests
+    (``t_test``, ``wald_test``) work on the fixed effects by name.
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> import statsmodels_glmm.api as smg
+    >>> df = smg.simulate_longitudinal("binary", n_persons=80, seed=7)
+    >>> res = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial()).fit()
+    >>> res.fe_params.index.tolist()
+    ['Intercept', 'time']
+    >>> res.cov_re.shape
+    (1, 1)
+    """
+
+    def __init__(self, model, params, cov_params, llf, state, nagq, converged, mle_retvals):
+        super().__init__(model, params, normalized_cov_params=cov_params, scale=1.0)
+        self._llf = float(llf)
+        self._state = state
+        self.nagq = int(nagq)
+        self.converged = bool(converged)
+        self.mle_retvals = mle_retvals
+        self.use_t = False
+        self.k_fe = model.k_fe
+        self.k_re = model.k_re
+        self.nobs = model.nobs
+        self.n_groups = model.n_groups
+        self.method = ("Laplace" if nagq == 1 else f"Adaptive Gauss-Hermite, {nagq} nodes")
+        self.df_modelwc = len(params)
+        self.df_resid = self.nobs - self.df_modelwc
+
+    # ------------------------------------------------------------ likelihood
+    @cache_readonly
+    def llf(self):
+        """Maximised log-likelihood, every normalising constant kept."""
+        return self._llf
+
+    @cache_readonly
+    def aic(self):
+        return -2 * self.llf + 2 * self.df_modelwc
+
+    @cache_readonly
+    def bic(self):
+        return -2 * self.llf + np.log(self.nobs) * self.df_modelwc
+
+    # ------------------------------------------------------------ estimates
+    @property
+    def _internal(self):
+        return self.mle_retvals["internal_params"]
+
+    @cache_readonly
+    def fe_params(self):
+        """Fixed effects as a Series."""
+        return pd.Series(self.params[:self.k_fe], index=self.model.exog_names)
+
+    @cache_readonly
+    def bse_fe(self):
+        """Standard errors of the fixed effects."""
+        return pd.Series(np.sqrt(np.diag(self.cov_params_fe())), index=self.model.exog_names)
+
+    def cov_params_fe(self):
+        """Covariance matrix of the fixed effects (ndarray)."""
+        c = np.asarray(self.normalized_cov_params)
+        return c[:self.k_fe, :self.k_fe]
+
+    @cache_readonly
+    def cov_re(self):
+        """Random-effect covariance ``G`` as a DataFrame."""
+        m = self.model
+        _, theta, _ = m._split(self._internal)
+        names = m.design.re_names
+        return pd.DataFrame(m.cov_struct.cov(theta), index=names, columns=names)
+
+    @cache_readonly
+    def re_sd(self):
+        """Random-effect standard deviations."""
+        return pd.Series(np.sqrt(np.diag(self.cov_re.to_numpy())), index=self.cov_re.index)
+
+    @cache_readonly
+    def re_corr(self):
+        """Random-effect correlation matrix."""
+        sd = self.re_sd.to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c = self.cov_re.to_numpy() / np.outer(sd, sd)
+        c[~np.isfinite(c)] = 0.0
+        np.fill_diagonal(c, 1.0)
+        return pd.DataFrame(c, index=self.cov_re.index, columns=self.cov_re.columns)
+
+    @cache_readonly
+    def family_params(self):
+        """Family parameters (dispersion, thresholds, ...) on their reported scale."""
+        names = self.model.response.extra_names()
+        return pd.Series(self.params[self.k_fe + self.k_re:], index=names, dtype=float)
+
+    @cache_readonly
+    def is_singular(self):
+        """True when a random-effect variance sits at zero (or G is rank deficient)."""
+        m = self.model
+        _, theta, _ = m._split(self._internal)
+        return m.cov_struct.is_singular(theta)
+
+    # -------------------------------------------------------- random effects
+    @cache_readonly
+    def _b_modes(self):
+        m = self.model
+        _, theta, _ = m._split(self._internal)
+        L = m.cov_struct.chol(theta)
+        return self._state.u @ L.T, L
+
+    @cache_readonly
+    def random_effects(self):
+        """Conditional modes of the random effects: dict group -> Series."""
+        b, _ = self._b_modes
+        names = self.model.design.re_names
+        labels = self.model.design.group_labels
+        return {lab: pd.Series(b[i], index=names) for i, lab in enumerate(labels)}
+
+    @cache_readonly
+    def random_effects_cov(self):
+        """Conditional covariances ``L H^-1 L'`` of the random effects: dict group -> DataFrame."""
+        _, L = self._b_modes
+        C = np.einsum("ij,gjk,lk->gil", L, self._state.Hinv, L)
+        names = self.model.design.re_names
+        labels = self.model.design.group_labels
+        return {lab: pd.DataFrame(C[i], index=names, columns=names)
+                for i, lab in enumerate(labels)}
+
+    def random_effects_frame(self):
+        """All conditional modes as one DataFrame (rows: groups)."""
+        b, _ = self._b_modes
+        d = self.model.design
+        return pd.DataFrame(b, index=pd.Index(d.group_labels, name=d.group_name),
+                            columns=d.re_names)
+
+    # ----------------------------------------------------------- prediction
+    def _extra(self):
+        return self.model._split(self._internal)[2]
+
+    def _eta_insample(self, random_effects="conditional"):
+        d = self.model.design
+        beta = self._internal[:self.k_fe]
+        eta = d.X @ beta + d.offset
+        if random_effects == "conditional":
+            b, _ = self._b_modes
+            eta = eta + np.einsum("nq,nq->n", d.Z, b[d.gid])
+        return eta
+
+    def predict(self, exog=None, which="mean", random_effects="conditional", offset=None,
+                exposure=None, **kwargs):
+        """
+        Predict on the fitted rows or on new data.
+
+        Parameters
+        ----------
+        exog : DataFrame, optional
+            New data with every column the formulas use and the grouping
+            column.  Groups never seen in fitting get zero random effects.
+        which : str
+            ``"mean"`` (response scale) or ``"linear"`` (link scale); some
+            families add more (see their documentation).
+        random_effects : {"conditional", "zero", "marginal"}
+            Use each group's conditional modes, set the random effects to
+            zero, or average over their distribution (population-averaged).
+        offset, exposure : array-like, optional
+            For new data when the model was given offsets as arrays.
+
+        Returns
+        -------
+        Series (or DataFrame for multi-column predictions)
+
+        Examples
+        --------
+        >>> import statsmodels.api as sm
+        >>> import statsmodels_glmm.api as smg
+        >>> df = smg.simulate_longitudinal("binary", n_persons=60, seed=8)
+        >>> res = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial()).fit()
+        >>> new = df.head(3).assign(id=-1)        # an unseen person
+        >>> p0 = res.predict(new)
+        >>> bool(np.allclose(p0, res.predict(new, random_effects="zero")))
+        True
+        """
+        m = self.model
+        d = m.design
+        if random_effects not in ("conditional", "zero", "marginal"):
+            raise ValueError("random_effects must be 'conditional', 'zero' or 'marginal'")
+        beta = self._internal[:self.k_fe]
+        if exog is None:
+            X, Z, off, index = d.X, d.Z, d.offset, None
+            b, _ = self._b_modes
+            bz = np.einsum("nq,nq->n", Z, b[d.gid]) if random_effects == "conditional" else 0.0
+            extras = {k: v[0] for k, v in d.extra.items() if isinstance(v, tuple) and len(v) == 3}
+            sorted_rows = True
+        else:
+            X, Z, off, labels, extras = m._rows_for(exog)
+            if offset is not None:
+                off = off + np.asarray(offset, dtype=float)
+            if exposure is not None:
+                off = off + np.log(np.asarray(exposure, dtype=float))
+            index = exog.index
+            bz = 0.0
+            if random_effects == "conditional":
+                b, _ = self._b_modes
+                pos = pd.Index(d.group_labels).get_indexer(labels)
+                bb = np.where(pos[:, None] >= 0, b[np.maximum(pos, 0)], 0.0)
+                bz = np.einsum("nq,nq->n", Z, bb)
+            sorted_rows = False
+        eta = X @ beta + off + bz
+        extra = self._extra()
+        if random_effects == "marginal":
+            from .marginal import marginal_predict
+
+            out = marginal_predict(self, X, Z, off, which=which, extras=extras)
+        elif which == "linear":
+            out = eta
+        elif which == "mean":
+            out = m.response.mean(eta, extra) if not hasattr(m.response, "predict_which") \
+                else m.response.predict_which(eta, extra, "mean", extras)
+        elif hasattr(m.response, "predict_which"):
+            out = m.response.predict_which(eta, extra, which, extras)
+        else:
+            raise ValueError(f"which={which!r} is not available for {m.response.name}; use "
+                             "'mean' or 'linear'")
+        out = np.asarray(out) if not isinstance(out, pd.DataFrame) else out
+        if sorted_rows:
+            if isinstance(out, pd.DataFrame):
+                vals = out.to_numpy()
+                un = np.empty_like(vals)
+                un[d.order] = vals
+                return pd.DataFrame(un, index=d.row_index, columns=out.columns)
+            return pd.Series(d.unsort(out), index=d.row_index)
+        if isinstance(out, pd.DataFrame):
+            out.index = index
+            return out
+        return pd.Series(out, index=index)
+
+    @cache_readonly
+    def fittedvalues(self):
+        """Conditional means (random effects at their modes), in data order."""
+        return self.predict()
+
+    def _resid_parts(self):
+        m, d = self.model, self.model.design
+        eta = self._eta_insample()
+        extra = self._extra()
+        mu = m.response.mean(eta, extra)
+        yv = m.response.response_value(d.y)
+        return eta, mu, yv, extra
+
+    @cache_readonly
+    def resid_response(self):
+        """``y - mu`` (proportions for binomial data), conditional on the modes."""
+        d = self.model.design
+        _, mu, yv, _ = self._resid_parts()
+        return pd.Series(d.unsort(yv - mu), index=d.row_index)
+
+    @cache_readonly
+    def resid_pearson(self):
+        """``(y - mu) / sqrt(V(mu) / n)``."""
+        m, d = self.model, self.model.design
+        _, mu, yv, extra = self._resid_parts()
+        v = m.response.variance(mu, extra) / m.response.weights(d.y)
+        return pd.Series(d.unsort((yv - mu) / np.sqrt(v)), index=d.row_index)
+
+    @cache_readonly
+    def resid_deviance(self):
+        """Signed deviance residuals."""
+        m, d = self.model, self.model.design
+        eta, _, _, extra = self._resid_parts()
+        return pd.Series(d.unsort(m.response.deviance_resid(d.y, eta, extra)),
+                         index=d.row_index)
+
+    # -------------------------------------------------------- interpretation
+    def odds_ratios(self, alpha=0.05):
+        """
+        ``exp(beta)`` with Wald intervals: odds ratios for a logit link,
+        rate ratios for a log link.
+
+        Examples
+        --------
+        >>> import statsmodels.api as sm
+        >>> import statsmodels_glmm.api as smg
+        >>> df = smg.simulate_longitudinal("poisson", n_persons=60, seed=9)
+        >>> res = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Poisson()).fit()
+        >>> res.odds_ratios().columns.tolist()
+        ['RR', 'Lower CI', 'Upper CI']
+        """
+        link = self.model.response.link_name
+        label = {"logit": "OR", "log": "RR"}.get(link, "exp(coef)")
+        z = stats.norm.ppf(1 - alpha / 2)
+        b, se = self.fe_params, self.bse_fe
+        return pd.DataFrame({label: np.exp(b), "Lower CI": np.exp(b - z * se),
+                             "Upper CI": np.exp(b + z * se)})
+
+    rate_ratios = odds_ratios
+
+    # ------------------------------------------------------------ simulation
+    def simulate(self, nsim=1, random_effects="new", seed=None):
+        """
+        Draw new responses from the fitted model, for the fitted rows.
+
+        Parameters
+        ----------
+        nsim : int
+            Number of simulated data sets.
+        random_effects : {"new", "conditional", "zero"}
+            Draw new random effects from ``N(0, G)`` (a new sample of
+            groups), use each group's conditional modes, or set them to zero.
+        seed : int or numpy Generator, optional
+
+        Returns
+        -------
+        DataFrame
+            One column per simulated data set, rows in data order.
+
+        Examples
+        --------
+        >>> import statsmodels.api as sm
+        >>> import statsmodels_glmm.api as smg
+        >>> df = smg.simulate_longitudinal("poisson", n_persons=40, seed=11)
+        >>> res = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Poisson()).fit()
+        >>> res.simulate(nsim=2, seed=0).shape == (len(df), 2)
+        True
+        """
+        if random_effects not in ("new", "conditional", "zero"):
+            raise ValueError("random_effects must be 'new', 'conditional' or 'zero'")
+        rng = np.random.default_rng(seed)
+        m, d = self.model, self.model.design
+        base = self._eta_insample("zero")
+        b_modes, L = self._b_modes
+        extra = self._extra()
+        out = {}
+        for k in range(int(nsim)):
+            if random_effects == "new":
+                b = rng.standard_normal((d.n_groups, L.shape[0])) @ L.T
+            elif random_effects == "conditional":
+                b = b_modes
+            else:
+                b = np.zeros_like(b_modes)
+            eta = base + np.einsum("nq,nq->n", d.Z, b[d.gid])
+            out[f"sim_{k}"] = d.unsort(np.asarray(m.response.simulate(eta, extra, d.y, rng)))
+        return pd.DataFrame(out, index=d.row_index)
+
+    # ------------------------------------------------ checks and margins
+    def check_approximation(self, *args, **kwargs):
+        """Laplace versus adaptive quadrature check; see :func:`approximation.check_approximation`."""
+        from .approximation import check_approximation
+
+        return check_approximation(self, *args, **kwargs)
+
+    def overdispersion(self, *args, **kwargs):
+        """Pearson overdispersion check; see :func:`diagnostics.overdispersion`."""
+        from .diagnostics import overdispersion
+
+        return overdispersion(self, *args, **kwargs)
+
+    def zero_inflation_test(self, *args, **kwargs):
+        """Observed versus expected zeros; see :func:`diagnostics.zero_inflation_test`."""
+        from .diagnostics import zero_inflation_test
+
+        return zero_inflation_test(self, *args, **kwargs)
+
+    def get_prediction(self, *args, **kwargs):
+        """Predictions with delta-method standard errors; see :func:`marginal.get_prediction`."""
+        from .marginal import get_prediction
+
+        return get_prediction(self, *args, **kwargs)
+
+    def marginal_params(self, *args, **kwargs):
+        """Population-averaged coefficients; see :func:`marginal.marginal_params`."""
+        from .marginal import marginal_params
+
+        return marginal_params(self, *args, **kwargs)
+
+    def probability_effects(self, *args, **kwargs):
+        """Effects on the response scale; see :func:`marginal.probability_effects`."""
+        from .marginal import probability_effects
+
+        return probability_effects(self, *args, **kwargs)
+
+    # --------------------------------------------------------------- summary
+    def _notes(self):
+        notes = []
+        if not self.converged:
+            notes.append("The fit did not converge: max |gradient| "
+                         f"{self.mle_retvals['max_abs_grad']:.2g}. Estimates are unreliable.")
+        if not self.mle_retvals.get("hessian_positive_definite", True):
+            notes.append("The Hessian is not negative definite: standard errors are unreliable.")
+        if self.is_singular:
+            notes.append("Singular fit: a random-effect variance is at zero (boundary); "
+                         "consider a simpler random-effects structure.")
+        resp = self.model.response
+        if (self.nagq == 1 and resp.name == "Binomial"
+                and np.mean(self.model.design.group_sizes) < 5):
+            notes.append("Binary data with fewer than 5 observations per group on average: "
+                         "the Laplace approximation may be inaccurate; compare with nagq > 1.")
+        extra_note = getattr(resp, "summary_notes", None)
+        if extra_note is not None:
+            notes.extend(extra_note(self))
+        return notes
+
+    def summary(self, alpha=0.05):
+        """
+        Summary tables: model header, fixed effects, random effects, notes.
+
+        Examples
+        --------
+        >>> import statsmodels.api as sm
+        >>> import statsmodels_glmm.api as smg
+        >>> df = smg.simulate_longitudinal("binary", n_persons=60, seed=10)
+        >>> res = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial()).fit()
+        >>> "Laplace" in str(res.summary())
+        True
+        """
+        m, d = self.model, self.model.design
+        sizes = d.group_sizes
+        resp = m.response
+        info = {
+            "Model:": "MixedGLM",
+            "Family:": resp.name,
+            "Link:": resp.link_name,
+            "Method:": self.method,
+            "Dependent variable:": d.endog_name,
+            "No. observations:": str(self.nobs),
+            "No. groups:": f"{self.n_groups} ({d.group_name})",
+            "Group size min/mean/max:": f"{sizes.min()} / {sizes.mean():.1f} / {sizes.max()}",
+            "Rows dropped (missing):": str(d.n_dropped),
+            "Log-likelihood:": f"{self.llf:.4f}",
+            "AIC:": f"{self.aic:.4f}",
+            "BIC:": f"{self.bic:.4f}",
+            "Converged:": "Yes" if self.converged else "No",
+        }
+        smry = summary2.Summary()
+        smry.add_title("Generalized Linear Mixed Model Results")
+        smry.add_dict(info, ncols=2)
+        z = stats.norm.ppf(1 - alpha / 2)
+        k = self.k_fe
+        b = np.asarray(self.params[:k])
+        se = np.sqrt(np.diag(np.asarray(self.normalized_cov_params)))[:k]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            zval = b / se
+        fe = pd.DataFrame({"Coef.": b, "Std.Err.": se, "z": zval,
+                           "P>|z|": 2 * stats.norm.sf(np.abs(zval)),
+                           f"[{alpha / 2:.3f}": b - z * se, f"{1 - alpha / 2:.3f}]": b + z * se},
+                          index=m.exog_names)
+        smry.add_df(fe, float_format="%.4f")
+        fam_tab = getattr(resp, "summary_table", None)
+        if fam_tab is not None:
+            tab = fam_tab(self, alpha)
+            if tab is not None:
+                smry.add_df(tab, float_format="%.4f")
+        G = self.cov_re.to_numpy()
+        sd = self.re_sd.to_numpy()
+        corr = self.re_corr.to_numpy()
+        names = d.re_names
+        rows = []
+        for i, nm in enumerate(names):
+            row = {"Group": d.group_name if i == 0 else "", "Name": nm,
+                   "Variance": G[i, i], "Std.Dev.": sd[i]}
+            for j in range(i):
+                row[f"Corr({names[j]})"] = corr[i, j]
+            rows.append(row)
+        re_tab = pd.DataFrame(rows).set_index("Group")
+        smry.add_df(re_tab.fillna(""), float_format="%.4f")
+        for note in self._notes():
+            smry.add_text(note)
+        return smry
+
+    def __getstate__(self):
+        return self.__dict__
+
+    def remove_data(self):  # pragma: no cover - statsmodels API parity
+        raise NotImplementedError("remove_data is not supported for MixedGLM results")
+
+
+class MixedGLMResultsWrapper(LikelihoodResultsWrapper):
+    _attrs = {}
+    _wrap_attrs = wrap.union_dicts(LikelihoodResultsWrapper._wrap_attrs, _attrs)
+    _methods = {}
+    _wrap_methods = wrap.union_dicts(LikelihoodResultsWrapper._wrap_methods, _methods)
+
+
+wrap.populate_wrapper(MixedGLMResultsWrapper, MixedGLMResults)

@@ -1,0 +1,62 @@
+"""Shared loaders for the test datasets and the R reference fits."""
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+HERE = os.path.dirname(__file__)
+DATA = os.path.join(HERE, "data")
+RESULTS = os.path.join(HERE, "results")
+
+
+def load_dataset(name):
+    """A dataset from tests/data with R's factor levels (reference level first)."""
+    levels = json.load(open(os.path.join(DATA, "factor_levels.json")))
+    real = os.path.join(DATA, "real", f"{name}.csv")
+    if os.path.exists(real):
+        lv = levels.get(name, {})
+        df = pd.read_csv(real, dtype={c: str for c in lv}, keep_default_na=False,
+                         na_values=[""])
+        for col, info in lv.items():
+            df[col] = pd.Categorical(df[col], categories=info["levels"],
+                                     ordered=info["ordered"])
+        return df
+    return pd.read_csv(os.path.join(DATA, "sim", f"{name}.csv"))
+
+
+def load_ref(fit_id):
+    """An R reference fit (JSON from the shared reference scripts)."""
+    with open(os.path.join(RESULTS, f"{fit_id}.json")) as fh:
+        return json.load(fh)
+
+
+def r_name(name):
+    """Map a patsy coefficient name to R's (``treatment[T.b]:time`` -> ``treatmentb:time``)."""
+    out = name.replace("Intercept", "(Intercept)")
+    import re
+
+    out = re.sub(r"([A-Za-z_.]+)\[T\.([^\]]+)\]", r"\1\2", out)
+    return out
+
+
+def ref_fixed(ref):
+    """Fixed effects of a reference fit as a DataFrame indexed by R term name."""
+    return pd.DataFrame(ref["fixed_effects"]).set_index("term")
+
+
+def match_fixed(res, ref):
+    """Our fixed effects and SEs side by side with R's, matched by name."""
+    ours = pd.DataFrame({"est": np.asarray(res.fe_params), "se": np.asarray(res.bse_fe)},
+                        index=[r_name(n) for n in res.model.exog_names])
+    theirs = ref_fixed(ref)
+    missing = set(theirs.index) - set(ours.index)
+    assert not missing, f"terms not matched: {missing} (ours: {list(ours.index)})"
+    return ours.join(theirs[["estimate", "se"]].rename(columns={"se": "se_r"}), how="inner")
+
+
+@pytest.fixture
+def toenail():
+    return load_dataset("toenail")
