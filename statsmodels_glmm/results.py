@@ -242,7 +242,11 @@ class MixedGLMResults(LikelihoodModelResults):
         else:
             raise ValueError(f"which={which!r} is not available for {m.response.name}; use "
                              "'mean' or 'linear'")
-        out = np.asarray(out) if not isinstance(out, pd.DataFrame) else out
+        out = np.asarray(out)
+        if out.ndim == 2:
+            cols_fn = getattr(m.response, "which_columns", None)
+            cols = cols_fn(which, out.shape[1]) if cols_fn is not None else None
+            out = pd.DataFrame(out, columns=cols)
         if sorted_rows:
             if isinstance(out, pd.DataFrame):
                 vals = out.to_numpy()
