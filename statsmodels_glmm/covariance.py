@@ -113,8 +113,23 @@ class CovStructure:
         return out
 
     def lower_bounds(self):
-        """Bounds for an optimiser: diagonal entries >= 0."""
-        return [(0.0, None) if d else (None, None) for d in self.is_diag]
+        """Bounds for an optimiser: none (a negative diagonal flips a column's sign)."""
+        return [(None, None)] * self.n_params
+
+    def canonical(self, theta, zero_tol=1e-6):
+        """
+        Flip column signs so that every diagonal entry of ``L`` is >= 0 and set
+        diagonals below ``zero_tol`` (boundary fits) to exactly zero.
+
+        ``G = L L'`` is unchanged by flipping the sign of a whole column of ``L``.
+        """
+        L = self.chol(theta)
+        for j in range(self.q):
+            if L[j, j] < 0:
+                L[:, j] = -L[:, j]
+            if L[j, j] < zero_tol:
+                L[j, j] = 0.0
+        return L[self.rows, self.cols]
 
     def start(self, scale=1.0):
         """Starting ``theta``: ``L = scale * I``."""
@@ -137,6 +152,6 @@ class CovStructure:
         return bool(np.any(theta[self.is_diag] < tol))
 
     def boundary_mask(self, theta, tol=1e-6):
-        """Internal parameters sitting on their lower bound."""
+        """Diagonal entries of ``L`` at zero (variance on the boundary)."""
         theta = np.asarray(theta)
-        return self.is_diag & (theta <= tol)
+        return self.is_diag & (np.abs(theta) <= tol)

@@ -337,12 +337,26 @@ class MixedGLM(LikelihoodModel):
                 grad = self._fd_gradient(x, nagq)
             return -llf / scale, -grad / scale
 
+        def run(start):
+            return optimize.minimize(f, start, jac=True, method="L-BFGS-B", bounds=bounds,
+                                     options=dict(maxiter=maxiter, gtol=gtol / scale,
+                                                  ftol=1e-15, disp=disp, maxcor=20))
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            opt = optimize.minimize(f, x0, jac=True, method="L-BFGS-B", bounds=bounds,
-                                    options=dict(maxiter=maxiter, gtol=gtol / scale,
-                                                 ftol=1e-15, disp=disp, maxcor=20))
-            x, polish_ok = self._polish(opt.x, nagq, bounds)
+            opt = run(x0)
+            x = self._canonical(opt.x)
+            # a zero diagonal of L is always a stationary point (the likelihood is even
+            # in it): restart from a positive value to make sure it is a maximum
+            small = np.flatnonzero(self._theta_mask() & (np.abs(x) < 1e-3))
+            if len(small):
+                x1 = x.copy()
+                x1[small] = 0.3
+                opt1 = run(x1)
+                if opt1.fun < opt.fun - 1e-9:
+                    opt, x = opt1, self._canonical(opt1.x)
+            x, polish_ok = self._polish(x, nagq, bounds)
+            x = self._canonical(x)
         llf, grad, state = self.loglike_internal(x, nagq, gradient=True)
         if grad is None:
             grad = self._fd_gradient(x, nagq)
@@ -384,9 +398,24 @@ class MixedGLM(LikelihoodModel):
                               nagq=nagq, converged=converged, mle_retvals=info)
         return MixedGLMResultsWrapper(res)
 
+    def _theta_mask(self):
+        """True at the diagonal entries of L within the internal vector."""
+        mask = np.zeros(self.k_fe + self.k_re + self.k_extra, bool)
+        mask[self.k_fe:self.k_fe + self.k_re] = self.cov_struct.is_diag
+        return mask
+
+    def _canonical(self, x):
+        x = np.array(x, dtype=float)
+        p, k = self.k_fe, self.k_re
+        x[p:p + k] = self.cov_struct.canonical(x[p:p + k])
+        return x
+
     def _free_mask(self, x, bounds):
+        """Parameters not held on a bound: variances at zero, family bounds."""
         lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
-        return ~(x <= lo + 1e-8)
+        free = ~(x <= lo + 1e-8)
+        free &= ~(self._theta_mask() & (x == 0.0))
+        return free
 
     def _polish(self, x, nagq, bounds, steps=4):
         """A few Newton steps on the free parameters from the optimiser's answer."""
