@@ -86,12 +86,31 @@ class ModeState:
                  "iterations")
 
 
+def _weighted_cross(A, w, starts):
+    """sum_t w_t a_t a_t' per group, computing only the upper triangle."""
+    q = A.shape[1]
+    iu, ju = np.triu_indices(q)
+    Aw = A * w[:, None]
+    prods = Aw[:, iu] * A[:, ju]
+    sums = seg_sum(prods, starts)
+    out = np.empty((len(starts), q, q))
+    out[:, iu, ju] = sums
+    out[:, ju, iu] = sums
+    return out
+
+
 def _curvature(M, w, starts, q):
     """I + sum_t w_t m_t m_t' per group."""
-    outer = (w[:, None, None] * M[:, :, None]) * M[:, None, :]
-    H = seg_sum(outer, starts)
+    H = _weighted_cross(M, w, starts)
     H[:, np.arange(q), np.arange(q)] += 1.0
     return H
+
+
+def _rowdot(A, B):
+    """Row-wise dot products of two (n, q) arrays."""
+    if A.shape[1] == 1:
+        return A[:, 0] * B[:, 0]
+    return (A * B).sum(1)
 
 
 def solve_modes(design, family, beta, L, extra, u0=None, tol=1e-10, maxiter=100):
@@ -130,7 +149,7 @@ def solve_modes(design, family, beta, L, extra, u0=None, tol=1e-10, maxiter=100)
     u = np.zeros((G, q)) if u0 is None else np.array(u0, dtype=float, copy=True)
 
     def evaluate(u):
-        eta = base + np.einsum("nq,nq->n", M, u[gid])
+        eta = base + _rowdot(M, u[gid])
         d = family.derivs(y, eta, extra)
         h = seg_sum(d[0], starts) - 0.5 * np.einsum("gq,gq->g", u, u)
         return eta, d, h
@@ -198,18 +217,20 @@ def _laplace_gradient(design, family, cov, L, extra, st):
     X, Z, starts, gid, y = design.X, design.Z, design.starts, design.gid, design.y
     M, Hinv, u = st.M, st.Hinv, st.u
     d0, d1, d2, d3 = st.d
-    Hinv_rows = Hinv[gid]
-    s = np.einsum("nq,nqr,nr->n", M, Hinv_rows, M)
+    q = M.shape[1]
+    iu, ju = np.triu_indices(q)
+    Ht = Hinv[:, iu, ju] * np.where(iu == ju, 1.0, 2.0)
+    s = (Ht[gid] * (M[:, iu] * M[:, ju])).sum(1)  # m_t' H^-1 m_t
     c = 0.5 * d3 * s
     a = np.einsum("gqr,gr->gq", Hinv, seg_sum(M * c[:, None], starts))
-    ma = np.einsum("nq,nq->n", M, a[gid])
+    ma = _rowdot(M, a[gid])
     r = d1 + c + d2 * ma
     g_beta = X.T @ r
     U = u[gid]
     A1 = np.einsum("na,nb->ab", Z * r[:, None], U)
     A2 = seg_sum(Z * d1[:, None], starts).T @ a
     w = -d2
-    ZWZ = seg_sum((w[:, None, None] * Z[:, :, None]) * Z[:, None, :], starts)
+    ZWZ = _weighted_cross(Z, w, starts)
     A3 = np.einsum("gbc,cd,gda->ab", Hinv, L.T, ZWZ)
     dL = A1 + A2 - A3
     g_theta = dL[cov.rows, cov.cols]

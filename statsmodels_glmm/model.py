@@ -355,13 +355,17 @@ class MixedGLM(LikelihoodModel):
                 opt1 = run(x1)
                 if opt1.fun < opt.fun - 1e-9:
                     opt, x = opt1, self._canonical(opt1.x)
-            x, polish_ok = self._polish(x, nagq, bounds)
+            x, polish_ok, hess_at = self._polish(x, nagq, bounds)
             x = self._canonical(x)
         llf, grad, state = self.loglike_internal(x, nagq, gradient=True)
         if grad is None:
             grad = self._fd_gradient(x, nagq)
         free = self._free_mask(x, bounds)
-        hess = self.hessian_internal(x, nagq, free)
+        if hess_at is not None and np.array_equal(hess_at[2], free) and \
+                np.max(np.abs(hess_at[0] - x)) < 1e-5:
+            hess = hess_at[1]  # the last Newton step was negligible: reuse its Hessian
+        else:
+            hess = self.hessian_internal(x, nagq, free)
         cov_int = np.full((len(x), len(x)), np.nan)
         hess_ok = True
         sub = -hess[np.ix_(free, free)]
@@ -418,25 +422,31 @@ class MixedGLM(LikelihoodModel):
         return free
 
     def _polish(self, x, nagq, bounds, steps=4):
-        """A few Newton steps on the free parameters from the optimiser's answer."""
+        """
+        A few Newton steps on the free parameters from the optimiser's answer.
+
+        Returns the point, whether a step succeeded, and the last Hessian as
+        ``(point, hessian, free_mask)`` so that the fit can reuse it.
+        """
         llf, grad, _ = self.loglike_internal(x, nagq, gradient=True)
         if not np.isfinite(llf):
-            return x, False
+            return x, False, None
         if grad is None:
             grad = self._fd_gradient(x, nagq)
         lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
         ok = False
+        last = None
         for _ in range(steps):
             free = self._free_mask(x, bounds)
-            if not np.any(free):
-                return x, True
-            if np.max(np.abs(grad[free])) < 1e-7:
-                return x, True
-            H = self.hessian_internal(x, nagq, free)[np.ix_(free, free)]
+            if not np.any(free) or np.max(np.abs(grad[free])) < 1e-9:
+                return x, True, last
+            Hfull = self.hessian_internal(x, nagq, free)
+            last = (x.copy(), Hfull, free)
+            H = Hfull[np.ix_(free, free)]
             try:
                 np.linalg.cholesky(-H)
             except np.linalg.LinAlgError:
-                return x, ok
+                return x, ok, last
             step = np.zeros_like(x)
             step[free] = np.linalg.solve(-H, grad[free])
             improved = False
@@ -450,9 +460,11 @@ class MixedGLM(LikelihoodModel):
                     break
                 step *= 0.5
             if not improved:
-                return x, ok
+                return x, ok, last
             ok = True
-        return x, ok
+            if np.max(np.abs(step)) < 1e-6:
+                return x, ok, last
+        return x, ok, last
 
     # ----------------------------------------------------------- prediction
     def _rows_for(self, data):

@@ -105,6 +105,8 @@ class Binomial(Response):
 
     def derivs(self, y, eta, extra):
         s, n = y[:, 0], y[:, 1]
+        if self.link_name == "logit":
+            return self._derivs_logit(s, n, eta)
         f = n - s
         a, b = binary_links.log_probs(self.link_name, eta)
         # avoid 0 * (-inf) where a probability has underflowed
@@ -112,6 +114,22 @@ class Binomial(Response):
         if np.any(n != 1):
             d0 = d0 + special.gammaln(n + 1) - special.gammaln(s + 1) - special.gammaln(f + 1)
         return (d0, s * a[1] + f * b[1], s * a[2] + f * b[2], s * a[3] + f * b[3])
+
+    def _derivs_logit(self, s, n, eta):
+        # canonical link: log f = s eta - n log(1 + e^eta) (+ log binomial coefficient)
+        e = np.exp(-np.abs(eta))
+        softplus = np.maximum(eta, 0.0) + np.log1p(e)
+        mu = np.where(eta >= 0, 1.0, e) / (1.0 + e)
+        v = mu * (1.0 - mu)
+        d0 = s * eta - n * softplus
+        if self._binomial_rows(n):
+            d0 = d0 + special.gammaln(n + 1) - special.gammaln(s + 1) - special.gammaln(n - s + 1)
+        nv = n * v
+        return d0, s - n * mu, -nv, -nv * (1.0 - 2.0 * mu)
+
+    @staticmethod
+    def _binomial_rows(n):
+        return np.any(n != 1)
 
     def mean(self, eta, extra=None):
         return binary_links.inverse(self.link_name, eta)
