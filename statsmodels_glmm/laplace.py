@@ -57,10 +57,18 @@ def batched_inv(H):
     return np.linalg.inv(H)
 
 
+def matvec(A, v):
+    """Batched matrix-vector products: (G, q, r) @ (G, r) -> (G, q)."""
+    out = A[:, :, 0] * v[:, None, 0]
+    for j in range(1, A.shape[2]):
+        out += A[:, :, j] * v[:, None, j]
+    return out
+
+
 def _solve(H, g):
     """Solve H x = g for every group (H: (G,q,q), g: (G,q))."""
-    if H.shape[-1] <= 2:
-        return np.einsum("gij,gj->gi", batched_inv(H), g)
+    if H.shape[-1] <= 3:
+        return matvec(batched_inv(H), g)
     return np.linalg.solve(H, g[..., None])[..., 0]
 
 
@@ -163,7 +171,8 @@ def solve_modes(design, family, beta, L, extra, u0=None, tol=1e-10, maxiter=100)
     for it in range(1, maxiter + 1):
         grad = seg_sum(M * d[1][:, None], starts) - u
         w = -d[2]
-        Hn = _curvature(M, np.maximum(w, 0.0), starts, q)  # always positive definite
+        concave = bool(np.all(w >= 0))
+        Hn = _curvature(M, w if concave else np.maximum(w, 0.0), starts, q)  # positive definite
         step = _solve(Hn, grad)
         dec = np.einsum("gq,gq->g", step, grad)  # Newton decrement
         if np.max(np.abs(grad)) < tol or np.max(dec) < tol * tol:
@@ -181,7 +190,10 @@ def solve_modes(design, family, beta, L, extra, u0=None, tol=1e-10, maxiter=100)
             u_new = u + fac[:, None] * step
             eta_new, d_new, h_new = evaluate(u_new)
         u, eta, d, h = u_new, eta_new, d_new, h_new
-    H = _curvature(M, -d[2], starts, q)
+    if converged and concave:
+        H = Hn  # curvature at the final point was computed for the convergence check
+    else:
+        H = _curvature(M, -d[2], starts, q)
     st = ModeState()
     st.u, st.eta, st.d, st.M, st.H = u, eta, d, M, H
     st.logdet = _logdet(H)
@@ -222,12 +234,12 @@ def _laplace_gradient(design, family, cov, L, extra, st):
     Ht = Hinv[:, iu, ju] * np.where(iu == ju, 1.0, 2.0)
     s = (Ht[gid] * (M[:, iu] * M[:, ju])).sum(1)  # m_t' H^-1 m_t
     c = 0.5 * d3 * s
-    a = np.einsum("gqr,gr->gq", Hinv, seg_sum(M * c[:, None], starts))
+    a = matvec(Hinv, seg_sum(M * c[:, None], starts))
     ma = _rowdot(M, a[gid])
     r = d1 + c + d2 * ma
     g_beta = X.T @ r
     U = u[gid]
-    A1 = np.einsum("na,nb->ab", Z * r[:, None], U)
+    A1 = (Z * r[:, None]).T @ U
     A2 = seg_sum(Z * d1[:, None], starts).T @ a
     w = -d2
     ZWZ = _weighted_cross(Z, w, starts)
