@@ -73,6 +73,39 @@ class Design:
     def group_sizes(self):
         return np.diff(np.append(self.starts, self.nobs))
 
+    # formula specs (patsy DesignInfo) cannot be pickled: rebuild them from the
+    # used columns of the kept rows when unpickling
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        extra = dict(state["extra"])
+        mgr = extra.pop("formula_manager", None)
+        if mgr is not None:
+            extra["formula_engine"] = mgr.engine
+            state["fixed_spec"] = None
+            state["re_spec"] = None
+            for k, v in list(extra.items()):
+                if isinstance(v, tuple) and len(v) == 3:
+                    extra[k] = (v[0], v[1], None)
+        state["extra"] = extra
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        engine = self.extra.pop("formula_engine", None)
+        spec_data = self.extra.get("spec_data")
+        if spec_data is None or engine is None:
+            return
+        mgr = FormulaManager(engine)
+        self.fixed_spec = mgr.get_model_spec(
+            _rhs_matrix(mgr, self.extra["fixed_rhs"], spec_data, "fixed effects"))
+        self.re_spec = [mgr.get_model_spec(_rhs_matrix(mgr, t.expr, spec_data, "random effects"))
+                        for t in self.extra["terms"]]
+        for k, v in list(self.extra.items()):
+            if isinstance(v, tuple) and len(v) == 3:
+                f = self.extra["extra_formulas"][k].strip().lstrip("~")
+                self.extra[k] = (v[0], v[1], mgr.get_model_spec(_rhs_matrix(mgr, f, spec_data, k)))
+        self.extra["formula_manager"] = mgr
+
     def unsort(self, a):
         """Put a row-wise array back into the user's row order."""
         out = np.empty_like(a)
@@ -296,6 +329,11 @@ def build_design(formula, data, response, groups=None, re_formula=None,
     design.extra["formula_manager"] = mgr
     design.extra["terms"] = terms
     design.extra["fixed_rhs"] = rhs
+    used = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", " ".join(
+        [formula] + [str(f) for f in (extra_formulas or {}).values()])))
+    used |= set(gcols) | {v for v in (offset, exposure) if isinstance(v, str)}
+    design.extra["spec_data"] = sub[[c for c in sub.columns if c in used]]
+    design.extra["extra_formulas"] = dict(extra_formulas or {})
     design.extra["offset"] = offset if isinstance(offset, str) else None
     design.extra["exposure"] = exposure if isinstance(exposure, str) else None
     return design

@@ -11,8 +11,9 @@ import statsmodels.api as sm
 
 from .base import Response
 from .standard import Binomial, Gaussian, Poisson
+from .ordinal import Ordinal
 
-__all__ = ["Response", "Binomial", "Poisson", "Gaussian", "as_response"]
+__all__ = ["Response", "Binomial", "Poisson", "Gaussian", "Ordinal", "as_response"]
 
 
 def as_response(family):
