@@ -1,0 +1,359 @@
+"""
+Negative binomial responses with an estimated dispersion (NB2 and NB1).
+
+NB2 (``p=2``, the default; glmmTMB's ``nbinom2``, ``MASS::glm.nb``) has
+variance ``mu + alpha mu^2``.  With ``theta = 1 / alpha`` (R's "size") and
+``mu = exp(eta)``
+
+.. math::
+
+    \\log f(y \\mid \\eta) = \\log\\Gamma(y + \\theta) - \\log\\Gamma(\\theta) - \\log y!
+        + \\theta \\log\\frac{\\theta}{\\theta + \\mu} + y \\log\\frac{\\mu}{\\theta + \\mu}.
+
+Writing ``q = mu / (theta + mu)`` (so ``dq/deta = q (1 - q)``), the
+derivatives in ``eta`` are
+
+.. math::
+
+    d_1 = y - (y + \\theta) q, \\quad d_2 = -(y + \\theta) q (1 - q), \\quad
+    d_3 = -(y + \\theta) q (1 - q)(1 - 2q).
+
+NB1 (``p=1``; glmmTMB's ``nbinom1``) has variance ``mu (1 + alpha)``: a
+negative binomial with size ``r = mu / alpha`` and success probability
+``1 / (1 + alpha)``,
+
+.. math::
+
+    \\log f = \\log\\Gamma(y + r) - \\log\\Gamma(r) - \\log y! - r \\log(1 + \\alpha)
+        + y \\log\\frac{\\alpha}{1 + \\alpha},
+
+so with ``T_0 = \\psi(y + r) - \\psi(r) - \\log(1 + \\alpha)`` and
+``T_k = \\psi^{(k)}(y + r) - \\psi^{(k)}(r)``:
+``d_1 = r T_0``, ``d_2 = d_1 + r^2 T_1``, ``d_3 = d_2 + 2 r^2 T_1 + r^3 T_2``.
+
+The internal parameter is ``log alpha`` (unbounded above, bounded below at
+``log(1e-8)`` so that data without overdispersion end on the boundary
+instead of drifting to ``-inf``); the reported one is ``alpha``, and the
+summary also shows ``theta = 1 / alpha``.  The derivatives of ``d_0, d_1,
+d_2`` with respect to ``log alpha`` are analytic (module functions below).
+For very large ``theta`` the differences ``log Gamma(y + theta) -
+log Gamma(theta)`` and ``psi(y + theta) - psi(theta)`` are taken from their
+asymptotic series, which avoids cancellation.
+"""
+
+import numpy as np
+from scipy import special, stats
+import statsmodels.api as sm
+
+from .base import Response
+from .standard import _as_float, _check_counts, _link_name
+
+__all__ = ["NegativeBinomial"]
+
+#: lower bound of alpha (internal log alpha >= log(ALPHA_MIN))
+ALPHA_MIN = 1e-8
+_BIG = 1e4  # theta above which the asymptotic series are used
+
+
+def _lgamma_diff(y, theta):
+    """``log Gamma(y + theta) - log Gamma(theta)``, stable for large theta."""
+    if np.ndim(theta) == 0 and theta <= _BIG:
+        return special.gammaln(y + theta) - special.gammaln(theta)
+    yb, tb = np.broadcast_arrays(y, theta)
+    big = tb > _BIG
+    out = np.empty(yb.shape)
+    if np.any(~big):
+        out[~big] = special.gammaln(yb[~big] + tb[~big]) - special.gammaln(tb[~big])
+    if np.any(big):
+        yy, tt = yb[big], tb[big]
+        # Stirling: (t + y - 1/2) log(t + y) - (t - 1/2) log t - y + 1/(12(t+y)) - 1/(12 t)
+        out[big] = ((tt - 0.5) * np.log1p(yy / tt) + yy * np.log(tt + yy) - yy
+                    - yy / (12.0 * tt * (tt + yy)))
+    return out
+
+
+def _inv_pow_diffs(y, t):
+    """``A_k = t^-k - (t + y)^-k`` for k = 1..4, without cancellation."""
+    s = t + y
+    a1 = y / (t * s)
+    a2 = y * (2 * t + y) / (t * s) ** 2
+    a3 = y * (3 * t * t + 3 * t * y + y * y) / (t * s) ** 3
+    a4 = y * (2 * t + y) * (2 * t * t + 2 * t * y + y * y) / (t * s) ** 4
+    return a1, a2, a3, a4
+
+
+def _digamma_diff(y, theta, order=0):
+    """``psi^(order)(y + theta) - psi^(order)(theta)``, stable for large theta."""
+    if np.ndim(theta) == 0 and theta <= _BIG:
+        return special.polygamma(order, y + theta) - special.polygamma(order, theta)
+    yb, tb = np.broadcast_arrays(np.asarray(y, dtype=float), theta)
+    big = tb > _BIG
+    out = np.empty(yb.shape)
+    if np.any(~big):
+        out[~big] = (special.polygamma(order, yb[~big] + tb[~big])
+                     - special.polygamma(order, tb[~big]))
+    if np.any(big):
+        yy, tt = yb[big], tb[big]
+        a1, a2, a3, a4 = _inv_pow_diffs(yy, tt)
+        # asymptotic series of psi, psi' and psi'' (next terms are O(x^-5))
+        if order == 0:
+            out[big] = np.log1p(yy / tt) + a1 / 2 + a2 / 12 - a4 / 120
+        elif order == 1:
+            out[big] = -(a1 + a2 / 2 + a3 / 6)
+        else:
+            out[big] = a2 + a3 + a4 / 2
+    return out
+
+
+class NegativeBinomial(Response):
+    """
+    Negative binomial response (log link) with the dispersion estimated.
+
+    Parameters
+    ----------
+    p : {2, 1}
+        2 for NB2 (variance ``mu + alpha mu^2``), 1 for NB1 (variance
+        ``mu (1 + alpha)``).
+    link : str or statsmodels link, default "log"
+        Only the log link is supported.
+    alpha : float, optional
+        Starting value of the dispersion (default: a moment estimate from a
+        Poisson GLM fit).
+
+    Notes
+    -----
+    ``sm_family`` holds ``sm.families.NegativeBinomial(alpha=...)``, the
+    statsmodels family with the dispersion fixed, used for the GLM
+    starting values.  Passing that statsmodels family as ``family=`` to a
+    MixedGLM gives this class (NB2) with alpha *estimated*, started at the
+    statsmodels family's alpha.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import stats
+    >>> fam = NegativeBinomial()
+    >>> y, eta, extra = np.array([0.0, 3.0]), np.array([0.5, 1.0]), np.log([0.4])
+    >>> d0 = fam.derivs(y, eta, extra)[0]
+    >>> theta = 1 / 0.4
+    >>> ref = stats.nbinom.logpmf(y, theta, theta / (theta + np.exp(eta)))
+    >>> bool(np.allclose(d0, ref, rtol=1e-12))
+    True
+    """
+
+    n_extra = 1
+    link_name = "log"
+
+    def __init__(self, p=2, link="log", alpha=None):
+        if p not in (1, 2):
+            raise ValueError(f"p must be 1 (NB1) or 2 (NB2), got {p!r}")
+        link = _link_name(link)
+        if link != "log":
+            raise ValueError(f"link {link!r} is not supported for NegativeBinomial; use 'log'")
+        if alpha is not None and not (np.isfinite(alpha) and alpha > 0):
+            raise ValueError(f"alpha must be a positive number, got {alpha!r}")
+        self.p = int(p)
+        self.alpha_start = alpha
+        self.name = "NegativeBinomial" if self.p == 2 else "NegativeBinomial (NB1)"
+        self.sm_family = sm.families.NegativeBinomial(alpha=1.0 if alpha is None else alpha)
+        self._y_cache = (None, None)
+        self.k_max = None
+
+    def __repr__(self):
+        return f"NegativeBinomial(p={self.p}, link='log')"
+
+    # ------------------------------------------------------------ data
+    def validate(self, endog, name):
+        y = _as_float(endog, name)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise ValueError(f"response {name!r} must be a single column of counts")
+        _check_counts(y, name)
+        if len(y) and np.all(y == 0):
+            raise ValueError(f"response {name!r} is zero in every row; a count model "
+                             "cannot be fitted")
+        return y
+
+    def bind(self, design):
+        """Remember the largest observed count (default range of ``which="prob"``)."""
+        self.k_max = int(np.max(design.y)) if len(design.y) else 0
+
+    def _lgy1(self, y):
+        cy, val = self._y_cache
+        if cy is y:
+            return val
+        val = special.gammaln(y + 1)
+        self._y_cache = (y, val)
+        return val
+
+    # ------------------------------------------------------- parameters
+    def extra_names(self):
+        return ["alpha"]
+
+    def extra_public(self, extra):
+        return np.exp(np.asarray(extra, dtype=float))
+
+    def extra_internal(self, public):
+        public = np.asarray(public, dtype=float)
+        if np.any(public <= 0):
+            raise ValueError("alpha must be positive")
+        return np.log(public)
+
+    def extra_jacobian(self, extra):
+        return np.diag(np.exp(np.asarray(extra, dtype=float)))
+
+    def extra_bounds(self):
+        """``log alpha >= log(1e-8)``: Poisson-like data stop at the boundary."""
+        return [(np.log(ALPHA_MIN), None)]
+
+    def start_extra(self, y, eta):
+        if self.alpha_start is not None:
+            return np.log([self.alpha_start])
+        mu = np.exp(eta)
+        if self.p == 2:
+            a = np.sum((y - mu) ** 2 - y) / max(np.sum(mu ** 2), 1e-12)
+        else:
+            a = np.sum((y - mu) ** 2) / max(np.sum(mu), 1e-12) - 1.0
+        # the GLM start ignores the random effects, so this overstates alpha
+        return np.log([float(np.clip(0.5 * a, 0.05, 5.0))])
+
+    # ------------------------------------------------------- likelihood
+    def derivs(self, y, eta, extra):
+        la = float(extra[0])
+        mu = np.exp(eta)
+        if self.p == 2:
+            theta = np.exp(-la)
+            # theta log(theta/(theta+mu)) = -theta log1p(mu/theta)
+            # y log(mu/(theta+mu)) = y (eta - log(theta + mu))
+            lt = np.log(theta + mu) if theta < _BIG else np.log(theta) + np.log1p(mu / theta)
+            d0 = (_lgamma_diff(y, theta) - self._lgy1(y) - theta * np.log1p(mu / theta)
+                  + np.where(y > 0, y * (eta - lt), 0.0))
+            q = mu / (theta + mu)
+            yt = y + theta
+            d1 = y - yt * q
+            d2 = -yt * q * (1 - q)
+            d3 = d2 * (1 - 2 * q)
+            return d0, d1, d2, d3
+        alpha = np.exp(la)
+        r = mu / alpha
+        l1a = np.log1p(alpha)
+        d0 = (_lgamma_diff(y, r) - self._lgy1(y) - r * l1a
+              + np.where(y > 0, y * (la - l1a), 0.0))
+        t0 = _digamma_diff(y, r) - l1a
+        t1 = _digamma_diff(y, r, 1)
+        t2 = _digamma_diff(y, r, 2)
+        d1 = r * t0
+        d2 = d1 + r * r * t1
+        d3 = d2 + 2 * r * r * t1 + r ** 3 * t2
+        return d0, d1, d2, d3
+
+    def extra_derivs(self, y, eta, extra):
+        la = float(extra[0])
+        mu = np.exp(eta)
+        if self.p == 2:
+            theta = np.exp(-la)
+            tm = theta + mu
+            dd0 = _digamma_diff(y, theta) - np.log1p(mu / theta) + (mu - y) / tm
+            e0 = -theta * dd0
+            e1 = -theta * mu * (y - mu) / tm ** 2
+            e2 = theta * mu * (y * mu - y * theta + 2 * theta * mu) / tm ** 3
+            return e0[:, None], e1[:, None], e2[:, None]
+        d0, d1, d2, d3 = self.derivs(y, eta, extra)
+        c = mu / (1 + np.exp(la))
+        e0 = -d1 + (y - mu) / (1 + np.exp(la))
+        e1 = -d2 - c
+        e2 = -d3 - c
+        return e0[:, None], e1[:, None], e2[:, None]
+
+    # ------------------------------------------------------- prediction
+    def mean(self, eta, extra=None):
+        return self.sm_family.link.inverse(np.asarray(eta, dtype=float))
+
+    def variance(self, mu, extra):
+        alpha = float(np.exp(extra[0]))
+        return mu + alpha * mu ** 2 if self.p == 2 else mu * (1 + alpha)
+
+    def _scipy_args(self, mu, extra):
+        alpha = float(np.exp(extra[0]))
+        if self.p == 2:
+            n = 1.0 / alpha
+            return n, n / (n + mu)
+        return mu / alpha, np.full_like(mu, 1.0 / (1.0 + alpha))
+
+    def prob(self, eta, extra, counts):
+        """``P(y = k | eta)`` for every row and every ``k`` in ``counts``: (n, len(counts))."""
+        mu = self.mean(eta)
+        n, pr = self._scipy_args(mu, extra)
+        n = np.broadcast_to(n, mu.shape)
+        return stats.nbinom.pmf(np.asarray(counts)[None, :], n[:, None], pr[:, None])
+
+    def predict_which(self, eta, extra, which, extras=None):
+        """
+        ``"mean"``, ``"var"``, ``"prob-zero"`` or ``"prob"`` (counts ``0..k``,
+        ``k`` the largest count in the fitted data).
+        """
+        mu = self.mean(eta)
+        if which == "mean":
+            return mu
+        if which == "var":
+            return self.variance(mu, extra)
+        if which == "prob-zero":
+            return self.prob(eta, extra, [0])[:, 0]
+        if which == "prob":
+            k = self.k_max if self.k_max is not None else int(np.ceil(np.max(mu) * 3))
+            return self.prob(eta, extra, np.arange(k + 1))
+        raise ValueError(f"which={which!r} is not available for NegativeBinomial; use "
+                         "'mean', 'linear', 'var', 'prob-zero' or 'prob'")
+
+    def which_columns(self, which, k):
+        """Column names of two-dimensional predictions."""
+        return [f"prob_{j}" for j in range(k)] if which == "prob" else None
+
+    def deviance_resid(self, y, eta, extra):
+        mu = self.mean(eta)
+        alpha = float(np.exp(extra[0]))
+        if self.p == 2:
+            th = 1.0 / alpha
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t = (np.where(y > 0, y * np.log(y / mu), 0.0)
+                     - (y + th) * np.log((y + th) / (mu + th)))
+        else:
+            sat = self.derivs(y, np.log(np.maximum(y, 1e-300)), extra)[0]
+            sat = np.where(y > 0, sat, 0.0)
+            t = sat - self.derivs(y, eta, extra)[0]
+        return np.sign(y - mu) * np.sqrt(np.maximum(2 * t, 0))
+
+    def simulate(self, eta, extra, y, rng):
+        mu = self.mean(eta)
+        n, pr = self._scipy_args(mu, extra)
+        return rng.negative_binomial(n, pr)
+
+    # ---------------------------------------------------------- summary
+    def summary_table(self, results, alpha=0.05):
+        """Dispersion ``alpha`` and ``theta = 1 / alpha`` with delta-method SEs."""
+        from scipy import stats as st
+
+        idx = list(results.model.param_names).index("alpha")
+        a = float(np.asarray(results.params)[idx])
+        se = float(np.sqrt(np.asarray(results.normalized_cov_params)[idx, idx]))
+        z = st.norm.ppf(1 - alpha / 2)
+        # interval on the log scale (where the likelihood is closer to quadratic)
+        se_log = se / a
+        lo, hi = a * np.exp(-z * se_log), a * np.exp(z * se_log)
+        import pandas as pd
+
+        return pd.DataFrame(
+            {"Estimate": [a, 1 / a], "Std.Err.": [se, se / a ** 2],
+             f"[{alpha / 2:.3f}": [lo, 1 / hi], f"{1 - alpha / 2:.3f}]": [hi, 1 / lo]},
+            index=[f"alpha (NB{self.p} dispersion)", "theta = 1/alpha"])
+
+    def summary_notes(self, results):
+        """A note recommending Poisson when alpha is at (or near) zero."""
+        idx = list(results.model.param_names).index("alpha")
+        a = float(np.asarray(results.params)[idx])
+        if a < 1e-4:
+            return [f"alpha = {a:.2g} is at (or near) its lower bound: no overdispersion "
+                    "beyond the random effects; a Poisson model fits as well and is "
+                    "simpler (compare with smg.compare)."]
+        return []
