@@ -77,10 +77,10 @@ class MixedGLM(LikelihoodModel):
         self.cov_struct = CovStructure(design.blocks, design.re_names, design.group_name)
         self.k_fe = design.X.shape[1]
         self.k_re = self.cov_struct.n_params
-        self.k_extra = self.response.n_extra
         bind = getattr(self.response, "bind", None)
         if bind is not None:
             bind(design)
+        self.k_extra = self.response.n_extra  # after bind: it may size the family
         exog_df = pd.DataFrame(design.unsort(design.X), columns=design.exog_names,
                                index=design.row_index)
         endog_val = design.unsort(self.response.response_value(design.y))

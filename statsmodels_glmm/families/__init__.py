@@ -11,9 +11,11 @@ import statsmodels.api as sm
 
 from .base import Response
 from .standard import Binomial, Gaussian, Poisson
+from .negbin import NegativeBinomial
 from .ordinal import Ordinal
 
-__all__ = ["Response", "Binomial", "Poisson", "Gaussian", "Ordinal", "as_response"]
+__all__ = ["Response", "Binomial", "Poisson", "Gaussian", "NegativeBinomial", "Ordinal",
+           "as_response"]
 
 
 def as_response(family):
@@ -43,6 +45,9 @@ def as_response(family):
         return Binomial(link=family.link)
     if isinstance(family, fams.Poisson):
         return Poisson(link=family.link)
+    if isinstance(family, fams.NegativeBinomial):
+        # statsmodels fixes alpha; here NB2 alpha is estimated, started at the given value
+        return NegativeBinomial(p=2, link=family.link, alpha=family.alpha)
     if isinstance(family, fams.Gaussian):
         return Gaussian(link=family.link)
     raise ValueError(
