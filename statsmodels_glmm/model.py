@@ -293,7 +293,7 @@ class MixedGLM(LikelihoodModel):
 
     # ----------------------------------------------------------------- fit
     def fit(self, nagq=1, start_params=None, maxiter=1000, gtol=1e-6, disp=False,
-            **kwargs):
+            polish=True, **kwargs):
         """
         Fit by maximum likelihood.
 
@@ -310,6 +310,8 @@ class MixedGLM(LikelihoodModel):
             Optimiser tolerance on the projected gradient.
         disp : bool
             Print optimiser progress.
+        polish : bool
+            Finish with Newton steps on the analytic gradient (default True).
 
         Returns
         -------
@@ -343,10 +345,12 @@ class MixedGLM(LikelihoodModel):
                 grad = self._fd_gradient(x, nagq)
             return -llf / scale, -grad / scale
 
+        opts = {"disp": True} if disp else {}
+
         def run(start):
             return optimize.minimize(f, start, jac=True, method="L-BFGS-B", bounds=bounds,
                                      options=dict(maxiter=maxiter, gtol=gtol / scale,
-                                                  ftol=1e-15, disp=disp, maxcor=20))
+                                                  ftol=1e-15, maxcor=20, **opts))
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -361,7 +365,10 @@ class MixedGLM(LikelihoodModel):
                 opt1 = run(x1)
                 if opt1.fun < opt.fun - 1e-9:
                     opt, x = opt1, self._canonical(opt1.x)
-            x, polish_ok, hess_at = self._polish(x, nagq, bounds)
+            if polish:
+                x, polish_ok, hess_at = self._polish(x, nagq, bounds)
+            else:
+                polish_ok, hess_at = False, None
             x = self._canonical(x)
         llf, grad, state = self.loglike_internal(x, nagq, gradient=True)
         if grad is None:

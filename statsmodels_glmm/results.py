@@ -481,12 +481,12 @@ class MixedGLMResults(LikelihoodModelResults):
         rows = []
         for i, nm in enumerate(names):
             row = {"Group": d.group_name if i == 0 else "", "Name": nm,
-                   "Variance": G[i, i], "Std.Dev.": sd[i]}
-            for j in range(i):
-                row[f"Corr({names[j]})"] = corr[i, j]
+                   "Variance": f"{G[i, i]:.4f}", "Std.Dev.": f"{sd[i]:.4f}"}
+            for j in range(len(names) - 1):
+                row[f"Corr({names[j]})"] = f"{corr[i, j]:.3f}" if j < i else ""
             rows.append(row)
         re_tab = pd.DataFrame(rows).set_index("Group")
-        smry.add_df(re_tab.fillna(""), float_format="%.4f")
+        smry.add_df(re_tab)
         for note in self._notes():
             smry.add_text(note)
         return smry
