@@ -7,9 +7,11 @@ statsmodels-glmm: maximum-likelihood generalized linear mixed models for statsmo
 from .model import MixedGLM, mixedglm
 from .results import MixedGLMResults
 from .simulate import simulate_longitudinal
+from .gee import compare_gee
+from .plotting import plot_effects, plot_trajectories
 from . import families
 
 __version__ = "0.1.0"
 
 __all__ = ["MixedGLM", "MixedGLMResults", "mixedglm", "simulate_longitudinal", "families",
-           "__version__"]
+           "compare_gee", "plot_trajectories", "plot_effects", "__version__"]

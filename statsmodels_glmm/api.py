@@ -2,13 +2,16 @@
 Public names of statsmodels-glmm, in the style of ``statsmodels.api``.
 
 >>> import statsmodels_glmm.api as smg
->>> sorted(n for n in dir(smg) if not n.startswith("_"))[:3]
-['MixedGLM', 'MixedGLMResults', 'families']
+>>> {"MixedGLM", "mixedglm", "compare_gee"} <= set(dir(smg))
+True
 """
 
 from . import families
 from .model import MixedGLM, mixedglm
 from .results import MixedGLMResults
 from .simulate import simulate_longitudinal
+from .gee import compare_gee
+from .plotting import plot_effects, plot_trajectories
 
-__all__ = ["MixedGLM", "MixedGLMResults", "mixedglm", "simulate_longitudinal", "families"]
+__all__ = ["MixedGLM", "MixedGLMResults", "mixedglm", "simulate_longitudinal", "families",
+           "compare_gee", "plot_trajectories", "plot_effects"]
