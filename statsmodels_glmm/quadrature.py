@@ -103,10 +103,11 @@ def gh_rule(nagq, q=1):
 
 @lru_cache(maxsize=32)
 def _gh_rule_cached(K, q):
-    x, w = np.polynomial.hermite.hermgauss(K)
-    if K == 1:
-        x, w = np.zeros(1), np.array([np.sqrt(np.pi)])
-    lw1 = np.log(w) - 0.5 * np.log(np.pi) + x * x  # log(w/sqrt(pi)) + z^2/2
+    if K == 1:  # one node at the mode with weight one: exactly Laplace
+        x, lw1 = np.zeros(1), np.zeros(1)
+    else:
+        x, w = np.polynomial.hermite.hermgauss(K)
+        lw1 = np.log(w) - 0.5 * np.log(np.pi) + x * x  # log(w/sqrt(pi)) + z^2/2
     z1 = np.sqrt(2.0) * x
     grids = np.meshgrid(*([np.arange(K)] * q), indexing="ij")
     idx = np.stack([g.ravel() for g in grids], axis=1)
