@@ -1,0 +1,601 @@
+"""
+Cumulative-link ordinal response (proportional odds and its probit/cloglog kin).
+
+An ordinal response takes ``K`` ordered categories, coded ``0 .. K-1``
+internally.  Given the linear predictor ``eta = x'beta + z'b`` (no intercept
+in ``x``: the thresholds play its part) and ordered thresholds
+``theta_0 < ... < theta_{K-2}``,
+
+.. math::
+
+    P(Y \\le k \\mid b) = F(\\theta_k - \\eta), \\qquad
+    P(Y = y \\mid b) = F(\\theta_y - \\eta) - F(\\theta_{y-1} - \\eta),
+
+with ``theta_{-1} = -inf``, ``theta_{K-1} = +inf`` and ``F`` the logistic,
+standard normal or Gumbel-minimum (cloglog) distribution function.  This is
+the sign convention of R's ``ordinal::clmm`` and statsmodels'
+``OrderedModel``: a positive coefficient moves mass to higher categories,
+and for the logit link ``exp(beta)`` is the cumulative odds ratio of
+``Y > k`` versus ``Y <= k`` (the same for every ``k``).
+
+Internal parameters keep the thresholds ordered without bounds:
+``phi_0 = theta_0`` and ``phi_j = log(theta_j - theta_{j-1})``; the reported
+values are the thresholds themselves, named ``"1|2", "2|3", ...`` after the
+levels as clmm names them.
+
+Log-density and derivatives
+---------------------------
+Write ``a = theta_y - eta`` and ``c = theta_{y-1} - eta`` and
+``P = F(a) - F(c)``.  To avoid cancellation in the tails the difference is
+formed from the lower tail, ``P = F(a) (1 - exp(log F(c) - log F(a)))``, when
+the interval lies in the lower half, and from the upper tail with the survival
+function ``S = 1 - F``, ``P = S(c) (1 - exp(log S(a) - log S(c)))``,
+otherwise; the log-probabilities and their derivatives come from
+:mod:`binary_links`, which keeps them accurate far in the tails.  With
+``q^a_k = F^{(k)}(a) / P`` and ``q^c_k = F^{(k)}(c) / P`` (ratios of the
+density and its derivatives to ``P``, obtained as ``A^{(k)}/A`` times
+``A/P`` for the tail function ``A`` in use) and ``r_k = q^a_k - q^c_k``,
+
+.. math::
+
+    d_0 = \\log P,\\quad d_1 = -r_1,\\quad d_2 = r_2 - r_1^2,\\quad
+    d_3 = -(r_3 - 3 r_1 r_2 + 2 r_1^3),
+
+and the threshold derivatives are
+
+.. math::
+
+    \\partial_a d_0 = q^a_1,\\quad \\partial_a d_1 = -q^a_2 + r_1 q^a_1,\\quad
+    \\partial_a d_2 = (q^a_3 - r_2 q^a_1) - 2 r_1 (q^a_2 - r_1 q^a_1),
+
+with the mirror-image expressions (signs flipped, ``q^c`` in place of
+``q^a``) for ``c``.  Every observation touches at most two thresholds; the
+chain rule through ``theta_k = phi_0 + sum_{j<=k} exp(phi_j)`` gives the
+derivatives in the internal parameters.
+"""
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, special, stats
+
+from . import binary_links
+from .base import Response
+
+__all__ = ["Ordinal"]
+
+_QUANTILE = {
+    "logit": special.logit,
+    "probit": special.ndtri,
+    "cloglog": lambda p: np.log(-np.log1p(-p)),
+}
+
+
+def _label(v):
+    """Text label of a level (integer-valued floats print without '.0')."""
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _ratio_terms(link, x):
+    """
+    For the tail functions ``F`` and ``S = 1 - F`` at ``x`` (infinities
+    allowed): ``log A`` and ``A^{(k)} / A`` for ``k = 1, 2, 3``.
+
+    Returns ``(logF, eF1, eF2, eF3), (logS, eS1, eS2, eS3)``; at ``x = +-inf``
+    the ratios are set to zero (they are always multiplied by a zero weight).
+    """
+    fin = np.isfinite(x)
+    xs = np.where(fin, x, 0.0)
+    out = []
+    for lp in binary_links.log_probs(link, xs):
+        l0, l1, l2, l3 = lp
+        e1 = l1
+        e2 = l2 + l1 * l1
+        e3 = l3 + 3 * l1 * l2 + l1 ** 3
+        out.append([l0, np.where(fin, e1, 0.0), np.where(fin, e2, 0.0),
+                    np.where(fin, e3, 0.0)])
+    (lf, *_), (ls, *_) = out
+    out[0][0] = np.where(fin, lf, np.where(x > 0, 0.0, -np.inf))
+    out[1][0] = np.where(fin, ls, np.where(x > 0, -np.inf, 0.0))
+    return out
+
+
+def _softplus(x):
+    """``log(1 + exp(x))`` without overflow (faster than ``np.logaddexp``)."""
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def _interval_terms_logit(a, c):
+    """
+    Logit case in closed form: ``P = s(a) s(-c) (1 - exp(c - a))`` with
+    ``s`` the logistic function, which has no cancellation in either tail.
+    """
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        D = -np.expm1(c - a)                       # (0, 1]
+        # a < +inf only from above and c > -inf only from below: one
+        # log1p(exp) per end, the other log-probability by log s(-x) = log s(x) - x
+        lsa = -_softplus(-a)                       # log s(a)
+        lsa_ = np.where(np.isfinite(a), lsa - a, -np.inf)   # log s(-a)
+        lsc_ = -_softplus(c)                       # log s(-c)
+        lsc = np.where(np.isfinite(c), lsc_ + c, -np.inf)   # log s(c)
+        logp = lsa + lsc_ + np.log(D)
+        qa1 = np.exp(lsa_ - lsc_) / D              # f(a) / P
+        qc1 = np.exp(lsc - lsa) / D                # f(c) / P
+    sa = np.exp(lsa)
+    sc = np.exp(lsc)
+    qa = [qa1, qa1 * (1 - 2 * sa), qa1 * (1 - 6 * sa * (1 - sa))]
+    qc = [qc1, qc1 * (1 - 2 * sc), qc1 * (1 - 6 * sc * (1 - sc))]
+    return logp, qa, qc
+
+
+def _interval_terms(link, a, c, y, K):
+    """
+    ``log P`` and the ratios ``q^a_k, q^c_k`` (k = 1..3) for the interval
+    ``(c, a]`` of each observation, computed from the better tail.
+    """
+    if link == "logit":
+        return _interval_terms_logit(a, c)
+    Fa, Sa = _ratio_terms(link, a)
+    Fc, Sc = _ratio_terms(link, c)
+    # lower tail unless the interval sits in the upper half; end categories
+    # need no difference at all (category 0 from below, K-1 from above)
+    with np.errstate(invalid="ignore"):
+        mid = np.where(y == 0, -1.0, np.where(y == K - 1, 1.0, a + c))
+    upper = mid > 0
+    # lower: P = F(a) - F(c); upper: P = S(c) - S(a)
+    log_hi = np.where(upper, Sc[0], Fa[0])
+    log_lo = np.where(upper, Sa[0], Fc[0])
+    with np.errstate(invalid="ignore", over="ignore"):
+        delta = log_lo - log_hi          # <= 0, -inf for an end category
+        one_m = -np.expm1(delta)          # P / A_hi
+        logp = log_hi + np.log(one_m)
+        w_hi = 1.0 / one_m                # A_hi / P
+        w_lo = np.exp(delta) / one_m      # A_lo / P
+    qa, qc = [], []
+    for k in (1, 2, 3):
+        # F^{(k)} = f^{(k-1)};  S^{(k)} = -F^{(k)}
+        qa.append(np.where(upper, -w_lo * Sa[k], w_hi * Fa[k]))
+        qc.append(np.where(upper, -w_hi * Sc[k], w_lo * Fc[k]))
+    return logp, qa, qc
+
+
+class Ordinal(Response):
+    """
+    Ordinal response with a cumulative logit, probit or cloglog link.
+
+    ``P(Y <= k | b) = F(theta_k - x'beta - z'b)``; the fixed-effects design
+    has no intercept, and the ``K - 1`` ordered thresholds are family
+    parameters reported as ``"1|2", "2|3", ...``.
+
+    Parameters
+    ----------
+    link : {"logit", "probit", "cloglog"}
+        Cumulative link (``"logit"`` is the proportional-odds model).
+    levels : sequence, optional
+        The categories in increasing order.  Needed for a text response
+        that is not an ordered pandas Categorical; otherwise the levels are
+        taken from the Categorical or, for numbers, their sorted values.
+
+    Notes
+    -----
+    The response column is read as it is in the data (an ordered
+    Categorical, integers or labelled text).  Every declared level must
+    occur in the data and at least two must occur: a threshold next to an
+    empty category has no finite estimate.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> fam = Ordinal(link="logit")
+    >>> y = fam.validate(np.array([1, 3, 2, 2]), "y")
+    >>> y, fam.extra_names()
+    (array([0, 2, 1, 1]), ['1|2', '2|3'])
+    >>> p = fam.predict_which(np.zeros(1), fam.extra_internal([-1.0, 1.0]), "prob", {})
+    >>> np.round(p, 4)
+    array([[0.2689, 0.4621, 0.2689]])
+    """
+
+    name = "Ordinal"
+    raw_endog = True
+    has_intercept = False
+
+    def __init__(self, link="logit", levels=None):
+        if isinstance(link, str):
+            link = link.lower()
+        else:
+            link = (type(link).__name__ if not isinstance(link, type) else link.__name__).lower()
+        if link not in binary_links.LINKS:
+            raise ValueError(f"link {link!r} is not supported for Ordinal; use one of "
+                             f"{sorted(binary_links.LINKS)}")
+        self.link_name = link
+        if levels is not None:
+            levels = list(levels)
+            if len(levels) < 2:
+                raise ValueError("levels must list at least two categories")
+            if len(set(levels)) != len(levels):
+                raise ValueError("levels has repeated entries")
+        self.user_levels = levels
+        self.levels = levels
+        self.n_levels = len(levels) if levels is not None else 0
+        self.n_extra = max(self.n_levels - 1, 0)
+        self._scores = None
+        self._start_phi = None
+        self._cache = None
+
+    # ------------------------------------------------------------------ data
+    def validate(self, endog, name):
+        """
+        Turn the response into category codes ``0 .. K-1``.
+
+        Parameters
+        ----------
+        endog : Series, Categorical or array-like
+            The raw response column.
+        name : str
+            Column name used in error messages.
+
+        Returns
+        -------
+        ndarray of int
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> fam = Ordinal()
+        >>> s = pd.Categorical(["low", "high", "mid"], categories=["low", "mid", "high"],
+        ...                    ordered=True)
+        >>> fam.validate(s, "severity"), fam.levels
+        (array([0, 2, 1]), ['low', 'mid', 'high'])
+        """
+        if isinstance(endog, pd.DataFrame):
+            if endog.shape[1] != 1:
+                raise ValueError(f"response {name!r} must be a single column")
+            endog = endog.iloc[:, 0]
+        if isinstance(endog, pd.Series):
+            ser = endog
+        else:
+            arr = endog if isinstance(endog, pd.Categorical) else np.asarray(endog)
+            if getattr(arr, "ndim", 1) == 2 and arr.shape[1] == 1:
+                arr = arr[:, 0]
+            if getattr(arr, "ndim", 1) != 1:
+                raise ValueError(f"response {name!r} must be a single column")
+            ser = pd.Series(arr)
+        if ser.isna().any():
+            raise ValueError(f"response {name!r} has missing values")
+        if len(ser) == 0:
+            raise ValueError(f"response {name!r} is empty")
+        levels = self.user_levels
+        if levels is not None:
+            vals = ser.astype(object) if isinstance(ser.dtype, pd.CategoricalDtype) else ser
+            try:
+                codes = pd.Categorical(vals, categories=levels, ordered=True).codes
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"response {name!r} does not match levels: {exc}") from None
+            if np.any(codes < 0):
+                bad = pd.unique(np.asarray(vals, dtype=object)[codes < 0])[:3]
+                raise ValueError(f"response {name!r} has values {list(bad)} that are not in "
+                                 f"levels={levels}")
+        elif isinstance(ser.dtype, pd.CategoricalDtype):
+            cats = list(ser.cat.categories)
+            if ser.cat.ordered or pd.api.types.is_numeric_dtype(ser.cat.categories):
+                levels = cats if ser.cat.ordered else sorted(cats)
+                codes = pd.Categorical(ser.astype(object), categories=levels,
+                                       ordered=True).codes
+            else:
+                raise ValueError(
+                    f"response {name!r} is an unordered Categorical of text; make it ordered "
+                    "(pd.Categorical(..., ordered=True)) or pass Ordinal(levels=[...]) "
+                    "with the categories from lowest to highest")
+        elif pd.api.types.is_bool_dtype(ser.dtype) or pd.api.types.is_numeric_dtype(ser.dtype):
+            vals = ser.to_numpy()
+            if pd.api.types.is_float_dtype(ser.dtype) and not np.all(np.isfinite(vals)):
+                raise ValueError(f"response {name!r} has non-finite values")
+            uniq, codes = np.unique(vals, return_inverse=True)
+            levels = uniq.tolist()
+        else:
+            raise ValueError(
+                f"response {name!r} holds text, whose order is unknown; pass "
+                "Ordinal(levels=[...]) with the categories from lowest to highest, or use "
+                "an ordered pandas Categorical")
+        codes = np.asarray(codes, dtype=int).ravel()
+        counts = np.bincount(codes, minlength=len(levels))
+        if np.count_nonzero(counts) < 2:
+            raise ValueError(f"response {name!r} has a single observed category "
+                             f"({_label(levels[int(np.argmax(counts))])!r}); an ordinal model "
+                             "needs at least two")
+        if np.any(counts == 0):
+            empty = [_label(levels[k]) for k in np.flatnonzero(counts == 0)]
+            raise ValueError(f"response {name!r}: declared categories {empty} are never "
+                             "observed; their thresholds cannot be estimated (drop them, "
+                             "e.g. with .cat.remove_unused_categories(), or merge them)")
+        self.levels = list(levels)
+        self.n_levels = len(levels)
+        self.n_extra = self.n_levels - 1
+        try:
+            sc = np.asarray(levels, dtype=float)
+            numeric = (not isinstance(levels[0], str)) and np.all(np.isfinite(sc))
+        except (TypeError, ValueError):
+            numeric = False
+        self._scores = sc if numeric else np.arange(1.0, self.n_levels + 1)
+        return codes
+
+    @property
+    def level_labels(self):
+        """Text labels of the levels, lowest first."""
+        if self.levels is None:
+            return []
+        return [_label(v) for v in self.levels]
+
+    def scores(self):
+        """Score of every category used by ``which="mean"``: numeric levels or 1..K."""
+        if self._scores is None:
+            return np.arange(1.0, self.n_levels + 1)
+        return self._scores
+
+    def _need_levels(self):
+        if not self.n_levels:
+            raise ValueError("the ordinal response has no levels yet; pass levels= or "
+                             "build a model with it first")
+
+    # ------------------------------------------------------------ parameters
+    def extra_names(self):
+        lab = self.level_labels
+        return [f"{lab[k]}|{lab[k + 1]}" for k in range(len(lab) - 1)]
+
+    def extra_public(self, extra):
+        """Thresholds ``theta`` from ``[theta_0, log increments]``."""
+        e = np.asarray(extra, dtype=float)
+        if e.size == 0:
+            return e.copy()
+        return np.cumsum(np.concatenate([e[:1], np.exp(e[1:])]))
+
+    def extra_internal(self, public):
+        """``[theta_0, log(theta_j - theta_{j-1})]`` from increasing thresholds."""
+        t = np.asarray(public, dtype=float)
+        if t.size == 0:
+            return t.copy()
+        inc = np.diff(t)
+        if np.any(inc <= 0):
+            raise ValueError("thresholds must be strictly increasing")
+        return np.concatenate([t[:1], np.log(inc)])
+
+    def extra_jacobian(self, extra):
+        """``d theta_k / d phi_j``: 1 for ``j = 0``, ``exp(phi_j)`` for ``1 <= j <= k``."""
+        e = np.asarray(extra, dtype=float)
+        k = e.size
+        J = np.tril(np.ones((k, k))) * np.concatenate([[1.0], np.exp(e[1:])])[None, :]
+        return J
+
+    def start_extra(self, y, eta):
+        """
+        Thresholds from the cumulative proportions, shifted by the mean of
+        ``eta`` (or those of the fixed-effects fit of :meth:`start_beta`).
+        """
+        if self._start_phi is not None and len(self._start_phi) == self.n_extra:
+            phi, self._start_phi = self._start_phi, None
+            return phi
+        y = np.asarray(y, dtype=int)
+        cum = np.cumsum(np.bincount(y, minlength=self.n_levels))[:-1] / len(y)
+        cum = np.clip(cum, 1e-4, 1 - 1e-4)
+        theta = _QUANTILE[self.link_name](cum) + float(np.mean(eta))
+        theta = np.maximum.accumulate(theta + 1e-3 * np.arange(len(theta)))
+        return self.extra_internal(theta)
+
+    def start_beta(self, design):
+        """
+        Fixed effects (and thresholds, kept for :meth:`start_extra`) of the
+        ordinal model without random effects, by quasi-Newton with the
+        analytic gradient.
+        """
+        X, y, off = design.X, design.y, design.offset
+        p = X.shape[1]
+        phi0 = self.start_extra(y, off)
+
+        def f(x):
+            beta, phi = x[:p], x[p:]
+            eta = X @ beta + off
+            d0, d1, _, _ = self.derivs(y, eta, phi)
+            e0 = self.extra_derivs(y, eta, phi, order=1)[0]
+            val = -np.sum(d0)
+            if not np.isfinite(val):
+                return 1e100, np.zeros_like(x)
+            return val / len(y), -np.concatenate([X.T @ d1, e0.sum(0)]) / len(y)
+
+        x0 = np.concatenate([np.zeros(p), phi0])
+        try:
+            with np.errstate(all="ignore"):
+                opt = optimize.minimize(f, x0, jac=True, method="L-BFGS-B",
+                                        options=dict(maxiter=200))
+            x = opt.x if np.all(np.isfinite(opt.x)) else x0
+        except Exception:  # a failed start only costs iterations
+            x = x0
+        self._start_phi = x[p:]
+        return x[:p]
+
+    # ---------------------------------------------------------- likelihood
+    def _ends(self, y, eta, extra):
+        theta = self.extra_public(extra)
+        tpad = np.concatenate([[-np.inf], theta, [np.inf]])
+        y = np.asarray(y, dtype=int)
+        with np.errstate(invalid="ignore"):
+            a = tpad[y + 1] - eta
+            c = tpad[y] - eta
+        return a, c
+
+    def _terms(self, y, eta, extra):
+        """Interval terms, reused when called again with the same arguments."""
+        y = np.asarray(y, dtype=int)
+        eta = np.asarray(eta, dtype=float)
+        extra = np.asarray(extra, dtype=float)
+        cache = self._cache
+        if (cache is not None and cache[0] is y and np.array_equal(cache[1], eta)
+                and np.array_equal(cache[2], extra)):
+            return cache[3]
+        a, c = self._ends(y, eta, extra)
+        out = _interval_terms(self.link_name, a, c, y, self.n_levels)
+        self._cache = (y, eta.copy(), extra.copy(), out)
+        return out
+
+    def derivs(self, y, eta, extra):
+        logp, qa, qc = self._terms(y, eta, extra)
+        r1 = qa[0] - qc[0]
+        r2 = qa[1] - qc[1]
+        r3 = qa[2] - qc[2]
+        return logp, -r1, r2 - r1 * r1, -(r3 - 3 * r1 * r2 + 2 * r1 ** 3)
+
+    def extra_derivs(self, y, eta, extra, order=2):
+        """
+        Derivatives of ``d0, d1, d2`` in the internal thresholds, closed form.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> fam = Ordinal()
+        >>> y = fam.validate(np.array([0, 1, 2, 1]), "y")
+        >>> e0, e1, e2 = fam.extra_derivs(y, np.zeros(4), np.array([-1.0, 0.5]))
+        >>> e0.shape
+        (4, 2)
+        """
+        y = np.asarray(y, dtype=int)
+        extra = np.asarray(extra, dtype=float)
+        _, qa, qc = self._terms(y, eta, extra)
+        r1 = qa[0] - qc[0]
+        r2 = qa[1] - qc[1]
+        # partial derivatives in the upper (a) and lower (c) threshold
+        da0, dc0 = qa[0], -qc[0]
+        J = self.extra_jacobian(extra)
+        Jpad = np.vstack([np.zeros((1, len(extra))), J, np.zeros((1, len(extra)))])
+        Ja, Jc = Jpad[y + 1], Jpad[y]
+        out = [da0[:, None] * Ja + dc0[:, None] * Jc]
+        if order >= 1:
+            da1 = -qa[1] + r1 * qa[0]
+            dc1 = qc[1] - r1 * qc[0]
+            out.append(da1[:, None] * Ja + dc1[:, None] * Jc)
+        if order >= 2:
+            da2 = (qa[2] - r2 * qa[0]) - 2 * r1 * (qa[1] - r1 * qa[0])
+            dc2 = (-qc[2] + r2 * qc[0]) - 2 * r1 * (-qc[1] + r1 * qc[0])
+            out.append(da2[:, None] * Ja + dc2[:, None] * Jc)
+        return tuple(out)
+
+    # ----------------------------------------------------------- prediction
+    def cumprob(self, eta, extra):
+        """``P(Y <= k)`` for ``k = 0 .. K-2``, shape ``(n, K-1)``."""
+        theta = self.extra_public(extra)
+        eta = np.asarray(eta, dtype=float).reshape(-1)
+        return binary_links.inverse(self.link_name, theta[None, :] - eta[:, None])
+
+    def prob(self, eta, extra):
+        """Category probabilities ``P(Y = k)``, shape ``(n, K)``; rows sum to one."""
+        cum = self.cumprob(eta, extra)
+        n = cum.shape[0]
+        full = np.hstack([np.zeros((n, 1)), cum, np.ones((n, 1))])
+        p = np.diff(full, axis=1)
+        # the upper tail is more accurate from the survival function
+        theta = self.extra_public(extra)
+        eta = np.asarray(eta, dtype=float).reshape(-1)
+        sf = binary_links.inverse(self.link_name, -(theta[None, :] - eta[:, None])) \
+            if self.link_name != "cloglog" else np.exp(-np.exp(np.minimum(
+                theta[None, :] - eta[:, None], 700.0)))
+        sfull = np.hstack([np.ones((n, 1)), sf, np.zeros((n, 1))])
+        p_up = -np.diff(sfull, axis=1)
+        mid = full[:, :-1] + full[:, 1:]
+        return np.maximum(np.where(mid > 1.0, p_up, p), 0.0)
+
+    def mean(self, eta, extra):
+        """Expected category score (numeric levels, otherwise 1..K)."""
+        return self.prob(eta, extra) @ self.scores()
+
+    def variance(self, mu, extra):
+        raise NotImplementedError("the variance of an ordinal response depends on more than "
+                                  "its mean; use predict(which='prob')")
+
+    def response_value(self, y):
+        """Observed category scores (numeric levels, otherwise 1..K)."""
+        return self.scores()[np.asarray(y, dtype=int)]
+
+    def deviance_resid(self, y, eta, extra):
+        """``sign(score - mean) sqrt(-2 log P(Y = y))`` (the saturated log-likelihood is 0)."""
+        d0 = self.derivs(y, eta, extra)[0]
+        return np.sign(self.response_value(y) - self.mean(eta, extra)) * np.sqrt(-2 * d0)
+
+    def predict_which(self, eta, extra, which, extras=None):
+        """
+        Predictions on the ordinal scales.
+
+        ``"prob"``: ``(n, K)`` category probabilities; ``"cum"``: ``(n, K-1)``
+        cumulative probabilities ``P(Y <= k)``; ``"mean"``: expected score.
+        """
+        self._need_levels()
+        if which == "prob":
+            return self.prob(eta, extra)
+        if which == "cum":
+            return self.cumprob(eta, extra)
+        if which == "mean":
+            return self.mean(eta, extra)
+        raise ValueError(f"which={which!r} is not available for Ordinal; use 'prob', 'cum', "
+                         "'mean' or 'linear'")
+
+    def which_columns(self, which, k):
+        """Column names: the levels for ``"prob"``, ``"<=level"`` for ``"cum"``."""
+        lab = self.level_labels
+        if which == "prob" and k == len(lab):
+            return lab
+        if which == "cum" and k == len(lab) - 1:
+            return [f"<={v}" for v in lab[:-1]]
+        return None
+
+    def simulate(self, eta, extra, y, rng):
+        """
+        Draw categories; returns the level values (as in the data).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> fam = Ordinal(levels=["lo", "mid", "hi"])
+        >>> y = fam.validate(np.array(["lo", "hi", "mid"]), "y")
+        >>> out = fam.simulate(np.zeros(5), fam.extra_internal([-1.0, 1.0]), y,
+        ...                    np.random.default_rng(0))
+        >>> set(out) <= {"lo", "mid", "hi"}
+        True
+        """
+        codes = self.simulate_codes(eta, extra, rng)
+        return np.asarray(self.levels, dtype=object)[codes] if not self._is_numeric() \
+            else self.scores()[codes]
+
+    def simulate_codes(self, eta, extra, rng):
+        """Draw category codes ``0 .. K-1``."""
+        cum = self.cumprob(eta, extra)
+        u = rng.random(cum.shape[0])
+        return (u[:, None] > cum).sum(1)
+
+    def _is_numeric(self):
+        return self._scores is not None and not isinstance(self.levels[0], str) and \
+            np.array_equal(self._scores, np.asarray(self.levels, dtype=float))
+
+    # --------------------------------------------------------------- summary
+    def summary_table(self, results, alpha=0.05):
+        """Thresholds with standard errors (delta method) and Wald intervals."""
+        k0 = results.k_fe + results.k_re
+        names = self.extra_names()
+        est = np.asarray(results.params)[k0:k0 + len(names)]
+        cov = np.asarray(results.normalized_cov_params)
+        se = np.sqrt(np.diag(cov))[k0:k0 + len(names)]
+        z = stats.norm.ppf(1 - alpha / 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            zval = est / se
+        return pd.DataFrame({"Coef.": est, "Std.Err.": se, "z": zval,
+                             "P>|z|": 2 * stats.norm.sf(np.abs(zval)),
+                             f"[{alpha / 2:.3f}": est - z * se,
+                             f"{1 - alpha / 2:.3f}]": est + z * se},
+                            index=pd.Index([f"threshold {n}" for n in names]))
+
+    def summary_notes(self, results):
+        if self.link_name == "logit":
+            return ["Ordinal (cumulative logit): P(Y <= k) = F(threshold_k - x'b); "
+                    "exp(coef) is the cumulative odds ratio for a higher category."]
+        return [f"Ordinal (cumulative {self.link_name}): P(Y <= k) = F(threshold_k - x'b)."]
+
+    def __repr__(self):
+        lv = "" if self.user_levels is None else f", levels={self.user_levels!r}"
+        return f"Ordinal(link={self.link_name!r}{lv})"
