@@ -71,7 +71,11 @@ class Design:
 
     @property
     def group_sizes(self):
-        return np.diff(np.append(self.starts, self.nobs))
+        sizes = self.__dict__.get("_sizes")
+        if sizes is None or len(sizes) != len(self.starts):
+            sizes = np.diff(np.append(self.starts, self.nobs))
+            self.__dict__["_sizes"] = sizes
+        return sizes
 
     # formula specs (patsy DesignInfo) cannot be pickled: rebuild them from the
     # used columns of the kept rows when unpickling

@@ -42,6 +42,11 @@ def seg_sum(a, starts):
     return np.add.reduceat(a, starts, axis=0)
 
 
+def expand(a, design):
+    """Repeat per-group rows of ``a`` to the (sorted) observations: ``a[gid]``, faster."""
+    return np.repeat(a, design.group_sizes, axis=0)
+
+
 def batched_inv(H):
     """Inverse of every q x q matrix in a (G, q, q) stack."""
     if H.shape[-1] == 1:
@@ -114,6 +119,16 @@ def _curvature(M, w, starts, q):
     return H
 
 
+def _is_pd(H):
+    """Which matrices of a (G, q, q) stack are positive definite."""
+    q = H.shape[-1]
+    if q == 1:
+        return H[:, 0, 0] > 0
+    if q == 2:
+        return (H[:, 0, 0] > 0) & (H[:, 0, 0] * H[:, 1, 1] - H[:, 0, 1] ** 2 > 0)
+    return np.all(np.linalg.eigvalsh(H) > 0, axis=-1)
+
+
 def _rowdot(A, B):
     """Row-wise dot products of two (n, q) arrays."""
     if A.shape[1] == 1:
@@ -157,7 +172,7 @@ def solve_modes(design, family, beta, L, extra, u0=None, tol=1e-10, maxiter=100)
     u = np.zeros((G, q)) if u0 is None else np.array(u0, dtype=float, copy=True)
 
     def evaluate(u):
-        eta = base + _rowdot(M, u[gid])
+        eta = base + _rowdot(M, expand(u, design))
         d = family.derivs(y, eta, extra)
         h = seg_sum(d[0], starts) - 0.5 * np.einsum("gq,gq->g", u, u)
         return eta, d, h
@@ -172,7 +187,14 @@ def solve_modes(design, family, beta, L, extra, u0=None, tol=1e-10, maxiter=100)
         grad = seg_sum(M * d[1][:, None], starts) - u
         w = -d[2]
         concave = bool(np.all(w >= 0))
-        Hn = _curvature(M, w if concave else np.maximum(w, 0.0), starts, q)  # positive definite
+        Hn = _curvature(M, w, starts, q)
+        if not concave:
+            # exact Newton where the group's Hessian is positive definite (fast near the
+            # mode, e.g. zero-inflated data); clipped weights elsewhere (always p.d.)
+            pd_ok = _is_pd(Hn)
+            if not np.all(pd_ok):
+                Hn = np.where(pd_ok[:, None, None], Hn,
+                              _curvature(M, np.maximum(w, 0.0), starts, q))
         step = _solve(Hn, grad)
         dec = np.einsum("gq,gq->g", step, grad)  # Newton decrement
         if np.max(np.abs(grad)) < tol or np.max(dec) < tol * tol:
@@ -232,18 +254,19 @@ def _laplace_gradient(design, family, cov, L, extra, st):
     q = M.shape[1]
     iu, ju = np.triu_indices(q)
     Ht = Hinv[:, iu, ju] * np.where(iu == ju, 1.0, 2.0)
-    s = (Ht[gid] * (M[:, iu] * M[:, ju])).sum(1)  # m_t' H^-1 m_t
+    s = (expand(Ht, design) * (M[:, iu] * M[:, ju])).sum(1)  # m_t' H^-1 m_t
     c = 0.5 * d3 * s
     a = matvec(Hinv, seg_sum(M * c[:, None], starts))
-    ma = _rowdot(M, a[gid])
+    ma = _rowdot(M, expand(a, design))
     r = d1 + c + d2 * ma
     g_beta = X.T @ r
-    U = u[gid]
+    U = expand(u, design)
     A1 = (Z * r[:, None]).T @ U
     A2 = seg_sum(Z * d1[:, None], starts).T @ a
     w = -d2
     ZWZ = _weighted_cross(Z, w, starts)
-    A3 = np.einsum("gbc,cd,gda->ab", Hinv, L.T, ZWZ)
+    T = np.tensordot(Hinv, ZWZ, axes=(0, 0))  # T[b, c, d, a] = sum_i Hinv_bc ZWZ_da
+    A3 = np.einsum("bcda,cd->ab", T, L.T)
     dL = A1 + A2 - A3
     g_theta = dL[cov.rows, cov.cols]
     if family.n_extra:

@@ -292,7 +292,7 @@ class MixedGLM(LikelihoodModel):
         return [(None, None)] * self.k_fe + self.cov_struct.lower_bounds() + list(eb)
 
     # ----------------------------------------------------------------- fit
-    def fit(self, nagq=1, start_params=None, maxiter=1000, gtol=1e-6, disp=False,
+    def fit(self, nagq=1, start_params=None, maxiter=1000, gtol=1e-2, disp=False,
             polish=True, **kwargs):
         """
         Fit by maximum likelihood.
@@ -307,7 +307,8 @@ class MixedGLM(LikelihoodModel):
         maxiter : int
             Maximum optimiser iterations.
         gtol : float
-            Optimiser tolerance on the projected gradient.
+            Tolerance on the projected gradient of the log-likelihood for the
+            quasi-Newton phase; Newton steps then take the gradient below 1e-8.
         disp : bool
             Print optimiser progress.
         polish : bool
@@ -375,7 +376,7 @@ class MixedGLM(LikelihoodModel):
             grad = self._fd_gradient(x, nagq)
         free = self._free_mask(x, bounds)
         if hess_at is not None and np.array_equal(hess_at[2], free) and \
-                np.max(np.abs(hess_at[0] - x)) < 1e-5:
+                np.max(np.abs(hess_at[0] - x)) < 1e-3:
             hess = hess_at[1]  # the last Newton step was negligible: reuse its Hessian
         else:
             hess = self.hessian_internal(x, nagq, free)
@@ -434,12 +435,15 @@ class MixedGLM(LikelihoodModel):
         free &= ~(self._theta_mask() & (x == 0.0))
         return free
 
-    def _polish(self, x, nagq, bounds, steps=4):
+    def _polish(self, x, nagq, bounds, steps=8, tol=1e-8):
         """
-        A few Newton steps on the free parameters from the optimiser's answer.
+        Newton steps on the free parameters from the optimiser's answer.
 
-        Returns the point, whether a step succeeded, and the last Hessian as
-        ``(point, hessian, free_mask)`` so that the fit can reuse it.
+        The Hessian (differences of the analytic gradient) is computed once
+        and reused while steps keep improving the likelihood (a chord
+        method), and recomputed when they stop doing so.  Returns the point,
+        whether it converged, and the last Hessian as ``(point, hessian,
+        free_mask)`` so that the fit can reuse it for standard errors.
         """
         llf, grad, _ = self.loglike_internal(x, nagq, gradient=True)
         if not np.isfinite(llf):
@@ -447,19 +451,20 @@ class MixedGLM(LikelihoodModel):
         if grad is None:
             grad = self._fd_gradient(x, nagq)
         lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
-        ok = False
         last = None
+        fresh = False
         for _ in range(steps):
             free = self._free_mask(x, bounds)
-            if not np.any(free) or np.max(np.abs(grad[free])) < 1e-9:
+            if not np.any(free) or np.max(np.abs(grad[free])) < tol:
                 return x, True, last
-            Hfull = self.hessian_internal(x, nagq, free)
-            last = (x.copy(), Hfull, free)
-            H = Hfull[np.ix_(free, free)]
+            if last is None or not np.array_equal(last[2], free):
+                last = (x.copy(), self.hessian_internal(x, nagq, free), free)
+                fresh = True
+            H = last[1][np.ix_(free, free)]
             try:
                 np.linalg.cholesky(-H)
             except np.linalg.LinAlgError:
-                return x, ok, last
+                return x, False, last
             step = np.zeros_like(x)
             step[free] = np.linalg.solve(-H, grad[free])
             improved = False
@@ -473,11 +478,13 @@ class MixedGLM(LikelihoodModel):
                     break
                 step *= 0.5
             if not improved:
-                return x, ok, last
-            ok = True
-            if np.max(np.abs(step)) < 1e-6:
-                return x, ok, last
-        return x, ok, last
+                if fresh:
+                    return x, False, last
+                last = None  # stale Hessian: recompute at the current point
+                continue
+            fresh = False
+        free = self._free_mask(x, bounds)
+        return x, bool(np.max(np.abs(grad[free])) < tol) if np.any(free) else True, last
 
     # ----------------------------------------------------------- prediction
     def _rows_for(self, data):
