@@ -267,9 +267,9 @@ class Ordinal(Response):
             raise ValueError(f"response {name!r} is empty")
         levels = self.user_levels
         if levels is not None:
-            vals = ser.astype(object) if isinstance(ser.dtype, pd.CategoricalDtype) else ser
+            vals = np.asarray(ser.astype(object), dtype=object)
             try:
-                codes = pd.Categorical(vals, categories=levels, ordered=True).codes
+                codes = pd.Index(levels, dtype=object).get_indexer(vals)
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"response {name!r} does not match levels: {exc}") from None
             if np.any(codes < 0):
