@@ -245,7 +245,7 @@ class NegativeBinomial(Response):
         t2 = _digamma_diff(y, r, 2)
         d1 = r * t0
         d2 = d1 + r * r * t1
-        d3 = d2 + 2 * r * r * t1 + r ** 3 * t2
+        d3 = d2 + r * r * (2 * t1 + r * t2)
         return d0, d1, d2, d3
 
     def extra_derivs(self, y, eta, extra):
@@ -257,7 +257,7 @@ class NegativeBinomial(Response):
             dd0 = _digamma_diff(y, theta) - np.log1p(mu / theta) + (mu - y) / tm
             e0 = -theta * dd0
             e1 = -theta * mu * (y - mu) / tm ** 2
-            e2 = theta * mu * (y * mu - y * theta + 2 * theta * mu) / tm ** 3
+            e2 = theta * mu * (y * mu - y * theta + 2 * theta * mu) / (tm * tm * tm)
             return e0[:, None], e1[:, None], e2[:, None]
         d0, d1, d2, d3 = self.derivs(y, eta, extra)
         c = mu / (1 + np.exp(la))

@@ -108,6 +108,7 @@ class ZeroInflated(Response):
         self.zi_names = None
         self.W = None
         self.k_max = None
+        self._cache = None
 
     def __repr__(self):
         return f"ZeroInflated({self.base!r}, zi_formula={self.zi_formula!r})"
@@ -235,43 +236,76 @@ class ZeroInflated(Response):
         return np.concatenate([eb, g])
 
     # ------------------------------------------------------- likelihood
-    def _parts(self, y, eta, extra):
+    def _data(self, y):
+        """Counts, zero-inflation design and index of zero rows (cached per array)."""
+        if self._cache is not None and self._cache[0] is y:
+            return self._cache[1]
         count, W = self._split_y(y)
+        iz = np.flatnonzero(count == 0)
+        const = bool(len(W) and np.all(W == W[:1]))
+        lgy1 = special.gammaln(count + 1) if isinstance(self.base, Poisson) else None
+        out = (count, W, iz, const, lgy1)
+        self._cache = (y, out)
+        return out
+
+    def _core(self, y, eta, extra):
+        """Count-family derivatives, zero-row index, zeta and weights ``w`` on zero rows."""
+        count, W, iz, const, lgy1 = self._data(y)
         eb, g = self._split_extra(extra)
-        zeta = W @ g
-        lp = special.log_expit(zeta)
-        l1p = special.log_expit(-zeta)
-        gd = self.base.derivs(count, eta, eb)
-        zero = count == 0
-        lcount = l1p + gd[0]
-        d0 = np.where(zero, np.logaddexp(lp, lcount), lcount)
-        w = np.where(zero, np.exp(lcount - d0), 1.0)
-        return count, W, eb, zeta, gd, d0, w
+        if lgy1 is not None:  # Poisson, inlined with the cached log(y!)
+            mu = np.exp(eta)
+            gd = (count * eta - mu - lgy1, count - mu, -mu, -mu)
+        else:
+            gd = self.base.derivs(count, eta, eb)
+        if const:
+            zeta = np.full(len(iz), float(W[0] @ g)) if len(W) else np.zeros(0)
+            zeta_all = float(W[0] @ g) if len(W) else 0.0
+        else:
+            zeta_all = W @ g
+            zeta = zeta_all[iz]
+        x = gd[0][iz] - zeta
+        w = special.expit(x)
+        return count, W, iz, eb, zeta_all, gd, x, w
 
     def derivs(self, y, eta, extra):
-        _, _, _, _, (g0, g1, g2, g3), d0, w = self._parts(y, eta, extra)
+        count, W, iz, eb, zeta, (g0, g1, g2, g3), x, w = self._core(y, eta, extra)
+        # log(1 - p) + g0 for y > 0;  log(p + (1-p) e^g0) = log p + log(1 + e^(g0 - zeta))
+        d0 = g0 + special.log_expit(-zeta)
+        lp = special.log_expit(zeta if np.ndim(zeta) == 0 else zeta[iz])
+        d0[iz] = lp - special.log_expit(-x)
         v = w * (1 - w)
-        d1 = w * g1
-        d2 = w * g2 + v * g1 * g1
-        d3 = w * g3 + 3 * v * g1 * g2 + v * (1 - 2 * w) * g1 ** 3
+        a1, a2, a3 = g1[iz], g2[iz], g3[iz]
+        d1 = g1.copy()
+        d2 = g2.copy()
+        d3 = g3.copy()
+        d1[iz] = w * a1
+        d2[iz] = w * a2 + v * a1 * a1
+        d3[iz] = w * a3 + v * a1 * (3 * a2 + (1 - 2 * w) * a1 * a1)
         return d0, d1, d2, d3
 
     def extra_derivs(self, y, eta, extra):
-        count, W, eb, zeta, (g0, g1, g2, g3), d0, w = self._parts(y, eta, extra)
+        count, W, iz, eb, zeta, (g0, g1, g2, g3), x, w = self._core(y, eta, extra)
+        n = len(count)
+        p = special.expit(zeta) * np.ones(n)
         v = w * (1 - w)
-        p = special.expit(zeta)
-        z0 = 1 - w - p
-        z1 = -v * g1
-        z2 = -v * g2 - v * (1 - 2 * w) * g1 * g1
+        a1, a2 = g1[iz], g2[iz]
+        z0 = -p
+        z0[iz] += 1 - w
+        z1 = np.zeros(n)
+        z1[iz] = -v * a1
+        z2 = np.zeros(n)
+        z2[iz] = -v * a2 - v * (1 - 2 * w) * a1 * a1
         outs = [z0[:, None] * W, z1[:, None] * W, z2[:, None] * W]
         if self.base.n_extra:
-            b0, b1, b2 = self.base.extra_derivs(count, eta, eb)
+            b0, b1, b2 = (np.array(b, dtype=float) for b in
+                          self.base.extra_derivs(count, eta, eb))
             wc, vc = w[:, None], v[:, None]
-            e0 = wc * b0
-            e1 = vc * b0 * g1[:, None] + wc * b1
-            e2 = (vc * b0 * g2[:, None] + wc * b2 + vc * (1 - 2 * wc) * b0 * (g1 ** 2)[:, None]
-                  + 2 * vc * g1[:, None] * b1)
-            outs = [np.hstack([e, o]) for e, o in zip((e0, e1, e2), outs)]
+            c0, c1 = b0[iz], b1[iz]
+            b2[iz] = (vc * c0 * a2[:, None] + wc * b2[iz]
+                      + vc * (1 - 2 * wc) * c0 * (a1 ** 2)[:, None] + 2 * vc * a1[:, None] * c1)
+            b1[iz] = vc * c0 * a1[:, None] + wc * c1
+            b0[iz] = wc * c0
+            outs = [np.hstack([e, o]) for e, o in zip((b0, b1, b2), outs)]
         return tuple(outs)
 
     # ------------------------------------------------------- prediction
