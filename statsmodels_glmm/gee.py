@@ -72,7 +72,8 @@ def fit_gee(res, cov_struct=None, maxiter=200):
     if fam is None:
         raise ValueError(f"family {response.name} has no statsmodels GEE counterpart; "
                          "compare_gee supports Binomial, Poisson and Gaussian responses")
-    fam = copy.deepcopy(fam)
+    # a fresh family: a GLM fit (e.g. for start values) leaves trial counts on the instance
+    fam = type(fam)(link=copy.deepcopy(fam.link))
     if cov_struct is None:
         cov_struct = sm.cov_struct.Exchangeable()
     elif not isinstance(cov_struct, sm.cov_struct.CovStruct):

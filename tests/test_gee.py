@@ -1,0 +1,99 @@
+"""
+compare_gee: statsmodels' GEE on the GLMM's data against geepack, and the table.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+import statsmodels_glmm.api as smg
+from statsmodels_glmm.gee import fit_gee
+
+from conftest import load_dataset, load_ref, r_name, ref_fixed
+
+B, P = sm.families.Binomial(), sm.families.Poisson()
+
+CASES = [
+    ("toenail", "outcome_bin ~ treatment * time", "patientID", B),
+    ("epil", "y ~ lbase * trt + lage + V4", "subject", P),
+    ("bacteria", "y_bin ~ trt + week_gt2", "ID", B),
+]
+
+
+@pytest.fixture(scope="module")
+def fits():
+    out = {}
+    for name, formula, g, fam in CASES:
+        df = load_dataset(name)
+        res = smg.mixedglm(f"{formula} + (1 | {g})", df, family=fam).fit()
+        out[name] = (df, res, smg.compare_gee(res))
+    return out
+
+
+@pytest.mark.parametrize("name", [c[0] for c in CASES])
+def test_gee_reproduces_geepack(fits, name):
+    df, res, cmp = fits[name]
+    ref_json = load_ref(f"{name}__gee_exch")
+    ref = ref_fixed(ref_json)
+    tab = cmp.table.rename(index=r_name).join(ref[["estimate", "se"]], how="inner")
+    assert len(tab) == len(ref)
+    np.testing.assert_allclose(tab["gee"], tab["estimate"], atol=5e-4, rtol=0)
+    np.testing.assert_allclose(tab["gee_robust_se"], tab["se"], rtol=0.01)
+    # the two moment estimators of the exchangeable correlation differ slightly
+    assert abs(float(cmp.working_correlation) - ref_json["correlation"]["alpha"]) < 0.005
+
+
+def test_statsmodels_gee_on_original_data(fits):
+    """Our rows/groups/family give the same fit as calling smf.gee on the data frame."""
+    df, res, cmp = fits["toenail"]
+    direct = sm.GEE.from_formula("outcome_bin ~ treatment * time", groups="patientID", data=df,
+                                 family=sm.families.Binomial(),
+                                 cov_struct=sm.cov_struct.Exchangeable()).fit()
+    np.testing.assert_allclose(cmp.table["gee"], direct.params, atol=1e-8)
+    np.testing.assert_allclose(cmp.table["gee_robust_se"], direct.bse, rtol=1e-6)
+    assert abs(float(cmp.working_correlation) - 0.4212) < 5e-5
+
+
+def test_table_columns_and_ratios(fits):
+    df, res, cmp = fits["toenail"]
+    t = cmp.table
+    assert t.columns.tolist() == ["conditional", "conditional_se", "marginalised",
+                                  "marginalised_se", "gee", "gee_robust_se"]
+    np.testing.assert_allclose(t["conditional"], res.fe_params)
+    np.testing.assert_allclose(t["conditional_se"], res.bse_fe)
+    np.testing.assert_allclose(cmp.ratios["gee OR"], np.exp(t["gee"]))
+    np.testing.assert_allclose(cmp.ratios["conditional lower"],
+                               res.odds_ratios()["Lower CI"], rtol=1e-10)
+    text = str(cmp.summary())
+    assert "Exchangeable" in text and "marginalised" in text
+    # the marginalised coefficients land near GEE, the conditional ones far from it
+    d_m = np.abs(t["marginalised"] - t["gee"]) / t["gee_robust_se"]
+    d_c = np.abs(t["conditional"] - t["gee"]) / t["gee_robust_se"]
+    assert d_m.max() < 2 and d_c.max() > 3
+    _, _, cmp_p = fits["epil"]
+    assert cmp_p.ratios.columns[0] == "conditional RR"
+
+
+def test_independence_equals_glm(fits):
+    df, res, _ = fits["bacteria"]
+    g = fit_gee(res, cov_struct=sm.cov_struct.Independence())
+    glm = sm.GLM.from_formula("y_bin ~ trt + week_gt2", data=df,
+                              family=sm.families.Binomial()).fit()
+    np.testing.assert_allclose(g.params, glm.params, atol=1e-7)
+
+
+def test_binomial_trials_expanded_to_bernoulli():
+    df = load_dataset("cbpp")
+    res = smg.mixedglm("incidence + non_incidence ~ period + (1 | herd)", df, family=B).fit()
+    g = fit_gee(res, cov_struct=sm.cov_struct.Independence())
+    glm = sm.GLM.from_formula("incidence + non_incidence ~ period", data=df,
+                              family=sm.families.Binomial()).fit()
+    np.testing.assert_allclose(g.params, glm.params, atol=1e-7)
+    assert g.nobs == df["size"].sum()
+
+
+def test_bad_cov_struct(fits):
+    _, res, _ = fits["bacteria"]
+    with pytest.raises(ValueError, match="cov_struct"):
+        smg.compare_gee(res, cov_struct="exchangeable")
