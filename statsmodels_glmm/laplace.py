@@ -171,24 +171,37 @@ def solve_modes(design, family, beta, L, extra, u0=None, tol=1e-10, maxiter=100)
     M = Z @ L
     u = np.zeros((G, q)) if u0 is None else np.array(u0, dtype=float, copy=True)
 
+    iu, ju = np.triu_indices(q)
+    nt = len(iu)
+    diag = np.arange(q)
+
     def evaluate(u):
+        """eta, derivatives, h, gradient and exact curvature at u, one segment sum."""
         eta = base + _rowdot(M, expand(u, design))
         d = family.derivs(y, eta, extra)
-        h = seg_sum(d[0], starts) - 0.5 * np.einsum("gq,gq->g", u, u)
-        return eta, d, h
+        buf = np.empty((len(eta), 1 + q + nt))
+        buf[:, 0] = d[0]
+        np.multiply(M, d[1][:, None], out=buf[:, 1:1 + q])
+        np.multiply(M[:, iu] * (-d[2])[:, None], M[:, ju], out=buf[:, 1 + q:])
+        sums = seg_sum(buf, starts)
+        h = sums[:, 0] - 0.5 * np.einsum("gq,gq->g", u, u)
+        grad = sums[:, 1:1 + q] - u
+        H = np.empty((G, q, q))
+        H[:, iu, ju] = sums[:, 1 + q:]
+        H[:, ju, iu] = sums[:, 1 + q:]
+        H[:, diag, diag] += 1.0
+        return eta, d, h, grad, H
 
-    eta, d, h = evaluate(u)
+    eta, d, h, grad, H = evaluate(u)
     if not np.all(np.isfinite(h)):
         u = np.zeros((G, q))
-        eta, d, h = evaluate(u)
+        eta, d, h, grad, H = evaluate(u)
     converged = False
     it = 0
     for it in range(1, maxiter + 1):
-        grad = seg_sum(M * d[1][:, None], starts) - u
         w = -d[2]
-        concave = bool(np.all(w >= 0))
-        Hn = _curvature(M, w, starts, q)
-        if not concave:
+        Hn = H
+        if not np.all(w >= 0):
             # exact Newton where the group's Hessian is positive definite (fast near the
             # mode, e.g. zero-inflated data); clipped weights elsewhere (always p.d.)
             pd_ok = _is_pd(Hn)
@@ -202,20 +215,18 @@ def solve_modes(design, family, beta, L, extra, u0=None, tol=1e-10, maxiter=100)
             break
         fac = np.ones(G)
         u_new = u + step
-        eta_new, d_new, h_new = evaluate(u_new)
+        new = evaluate(u_new)
         for _ in range(40):
+            h_new = new[2]
             bad = ~(h_new >= h - 1e-12 * (1 + np.abs(h)))
             bad |= ~np.isfinite(h_new)
             if not np.any(bad):
                 break
             fac = np.where(bad, fac * 0.5, fac)
             u_new = u + fac[:, None] * step
-            eta_new, d_new, h_new = evaluate(u_new)
-        u, eta, d, h = u_new, eta_new, d_new, h_new
-    if converged and concave:
-        H = Hn  # curvature at the final point was computed for the convergence check
-    else:
-        H = _curvature(M, -d[2], starts, q)
+            new = evaluate(u_new)
+        u = u_new
+        eta, d, h, grad, H = new
     st = ModeState()
     st.u, st.eta, st.d, st.M, st.H = u, eta, d, M, H
     st.logdet = _logdet(H)
