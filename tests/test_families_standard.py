@@ -1,0 +1,94 @@
+"""Binomial, Poisson and Gaussian responses: log-densities against scipy, derivatives
+against finite differences, and stability far in the tails."""
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+from scipy import special, stats
+
+from statsmodels_glmm.families import Binomial, Gaussian, Poisson, as_response
+
+ETA = np.array([-40.0, -8.0, -2.5, -0.3, 0.0, 0.7, 3.0, 9.0, 35.0])
+
+
+def _fd_check(fam, y, eta, extra, rtol=1e-6):
+    d = fam.derivs(y, eta, extra)
+    h = 1e-6
+    for k in range(3):
+        fd = (fam.derivs(y, eta + h, extra)[k] - fam.derivs(y, eta - h, extra)[k]) / (2 * h)
+        err = np.abs(d[k + 1] - fd)
+        assert np.all(err <= 1e-6 * (1 + np.abs(d[k + 1]))), (k, err.max())
+
+
+@pytest.mark.parametrize("link,cdf", [
+    ("logit", lambda e: 1 / (1 + np.exp(-e))),
+    ("probit", stats.norm.cdf),
+    ("cloglog", lambda e: 1 - np.exp(-np.exp(e))),
+])
+def test_binomial_links(link, cdf):
+    fam = Binomial(link)
+    eta = np.array([-6.0, -2.5, -0.3, 0.0, 0.7, 3.0, 5.0])
+    for yv in (0.0, 1.0):
+        y = fam.validate(np.full(len(eta), yv), "y")
+        d0 = fam.derivs(y, eta, None)[0]
+        ok = np.abs(eta) <= 3  # where scipy's probabilities do not underflow
+        np.testing.assert_allclose(d0[ok], stats.bernoulli.logpmf(yv, cdf(eta[ok])), rtol=1e-7)
+        _fd_check(fam, y, eta, None)
+    # closed forms in the far tails
+    y0 = fam.validate(np.zeros(len(ETA)), "y")
+    y1 = fam.validate(np.ones(len(ETA)), "y")
+    tail0 = {"logit": -np.logaddexp(0, ETA), "probit": special.log_ndtr(-ETA),
+             "cloglog": -np.exp(ETA)}[link]
+    tail1 = {"logit": -np.logaddexp(0, -ETA), "probit": special.log_ndtr(ETA),
+             "cloglog": np.log(-np.expm1(-np.exp(ETA)))}[link]
+    np.testing.assert_allclose(fam.derivs(y0, ETA, None)[0], tail0, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fam.derivs(y1, ETA, None)[0], tail1, rtol=1e-6, atol=1e-12)
+    # binomial with trials keeps the binomial coefficient
+    y = fam.validate(np.column_stack([[3, 0, 5, 2, 1, 7, 4], [4, 6, 0, 3, 2, 1, 4]]), "y")
+    d0 = fam.derivs(y, eta, None)[0]
+    np.testing.assert_allclose(d0[ok], stats.binom.logpmf(y[ok, 0], y[ok, 1], cdf(eta[ok])),
+                               rtol=1e-7)
+    _fd_check(fam, y, eta, None)
+    np.testing.assert_allclose(fam.mean(eta), cdf(eta), rtol=1e-12)
+
+
+@pytest.mark.parametrize("link", ["logit", "probit", "cloglog"])
+def test_binomial_tails_are_finite(link):
+    fam = Binomial(link)
+    for yv in (0.0, 1.0):
+        y = fam.validate(np.full(len(ETA), yv), "y")
+        d = fam.derivs(y, ETA, None)
+        for arr in d:
+            assert np.all(np.isfinite(arr))
+        assert np.all(d[2] <= 0)  # log-concave in eta
+
+
+def test_poisson_and_gaussian():
+    fam = Poisson()
+    y = fam.validate(np.array([0, 1, 3, 10, 0, 2, 7, 1, 0.0]), "y")
+    eta = ETA / 10
+    np.testing.assert_allclose(fam.derivs(y, eta, None)[0], stats.poisson.logpmf(y, np.exp(eta)))
+    _fd_check(fam, y, eta, None)
+    g = Gaussian()
+    y = np.linspace(-2, 3, len(ETA))
+    extra = np.array([np.log(0.7)])
+    np.testing.assert_allclose(g.derivs(y, ETA / 10, extra)[0],
+                               stats.norm.logpdf(y, ETA / 10, 0.7))
+    _fd_check(g, y, ETA / 10, extra)
+    # analytic family-parameter derivatives against the generic finite differences
+    exact = g.extra_derivs(y, ETA / 10, extra)
+    generic = super(Gaussian, g).extra_derivs(y, ETA / 10, extra)
+    for a, b in zip(exact, generic):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-8)
+    assert g.extra_public(extra)[0] == pytest.approx(0.49)
+
+
+def test_as_response_maps_statsmodels_families():
+    links = sm.families.links
+    assert as_response(sm.families.Binomial()).link_name == "logit"
+    assert as_response(sm.families.Binomial(link=links.CLogLog())).link_name == "cloglog"
+    assert isinstance(as_response(sm.families.Poisson()), Poisson)
+    with pytest.raises(ValueError, match="not supported"):
+        as_response(sm.families.Gamma())
+    with pytest.raises(ValueError, match="link"):
+        as_response(sm.families.Binomial(link=links.Cauchy()))
