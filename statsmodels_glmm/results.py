@@ -419,6 +419,15 @@ class MixedGLMResults(LikelihoodModelResults):
                 and np.mean(self.model.design.group_sizes) < 5):
             notes.append("Binary data with fewer than 5 observations per group on average: "
                          "the Laplace approximation may be inaccurate; compare with nagq > 1.")
+        if resp.name == "Binomial" and self.k_fe:
+            X = self.model.design.X
+            spread = X.std(0)
+            big = [n for n, b, sd in zip(self.model.exog_names, self.params[:self.k_fe], spread)
+                   if sd > 0 and abs(b) * sd > 10]
+            if big:
+                notes.append("Very large coefficients (" + ", ".join(big) + "): the outcome may "
+                             "be (quasi-)perfectly separated by these terms; estimates and "
+                             "standard errors are not reliable.")
         extra_note = getattr(resp, "summary_notes", None)
         if extra_note is not None:
             notes.extend(extra_note(self))
