@@ -42,6 +42,7 @@ asymptotic series, which avoids cancellation.
 """
 
 import numpy as np
+import pandas as pd
 from scipy import special, stats
 import statsmodels.api as sm
 
@@ -332,21 +333,19 @@ class NegativeBinomial(Response):
     # ---------------------------------------------------------- summary
     def summary_table(self, results, alpha=0.05):
         """Dispersion ``alpha`` and ``theta = 1 / alpha`` with delta-method SEs."""
-        from scipy import stats as st
-
         idx = list(results.model.param_names).index("alpha")
         a = float(np.asarray(results.params)[idx])
         se = float(np.sqrt(np.asarray(results.normalized_cov_params)[idx, idx]))
-        z = st.norm.ppf(1 - alpha / 2)
+        z = stats.norm.ppf(1 - alpha / 2)
         # interval on the log scale (where the likelihood is closer to quadratic)
         se_log = se / a
-        lo, hi = a * np.exp(-z * se_log), a * np.exp(z * se_log)
-        import pandas as pd
-
-        return pd.DataFrame(
-            {"Estimate": [a, 1 / a], "Std.Err.": [se, se / a ** 2],
-             f"[{alpha / 2:.3f}": [lo, 1 / hi], f"{1 - alpha / 2:.3f}]": [hi, 1 / lo]},
-            index=[f"alpha (NB{self.p} dispersion)", "theta = 1/alpha"])
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            lo, hi = a * np.exp(-z * se_log), a * np.exp(z * se_log)
+            tab = pd.DataFrame(
+                {"Estimate": [a, 1 / a], "Std.Err.": [se, se / a ** 2],
+                 f"[{alpha / 2:.3f}": [lo, 1 / hi], f"{1 - alpha / 2:.3f}]": [hi, 1 / lo]},
+                index=[f"alpha (NB{self.p} dispersion)", "theta = 1/alpha"])
+        return tab
 
     def summary_notes(self, results):
         """A note recommending Poisson when alpha is at (or near) zero."""

@@ -407,7 +407,8 @@ class ZeroInflated(Response):
         tab = pd.DataFrame(rows).set_index("")
         base_tab = getattr(self.base, "summary_table", None)
         if base_tab is not None and self.base.n_extra:
-            tab = pd.concat([base_tab(results, alpha), tab])
+            tab = pd.concat([base_tab(results, alpha), tab])[
+                ["Estimate", "Std.Err.", "z", "P>|z|", lo_c, hi_c]]
         return tab.astype(object).where(tab.notna(), "")
 
     def summary_notes(self, results):
