@@ -8,10 +8,11 @@ from .model import MixedGLM, mixedglm
 from .results import MixedGLMResults
 from .simulate import simulate_longitudinal
 from .gee import compare_gee
+from .compare import compare
 from .plotting import plot_effects, plot_trajectories
 from . import families
 
 __version__ = "0.1.0"
 
 __all__ = ["MixedGLM", "MixedGLMResults", "mixedglm", "simulate_longitudinal", "families",
-           "compare_gee", "plot_trajectories", "plot_effects", "__version__"]
+           "compare_gee", "plot_trajectories", "plot_effects", "compare", "__version__"]

@@ -11,7 +11,8 @@ from .model import MixedGLM, mixedglm
 from .results import MixedGLMResults
 from .simulate import simulate_longitudinal
 from .gee import compare_gee
+from .compare import compare
 from .plotting import plot_effects, plot_trajectories
 
 __all__ = ["MixedGLM", "MixedGLMResults", "mixedglm", "simulate_longitudinal", "families",
-           "compare_gee", "plot_trajectories", "plot_effects"]
+           "compare_gee", "plot_trajectories", "plot_effects", "compare"]
