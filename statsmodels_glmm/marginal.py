@@ -571,6 +571,12 @@ def marginal_params(res, alpha=0.05):
             raise ValueError("marginal_params needs a one-column mean; this family predicts "
                              f"{mu.shape[1]} columns (use get_prediction instead)")
         if link in ("logit", "probit", "cloglog"):
+            if np.any((mu < 0) | (mu > 1)):
+                raise ValueError(
+                    f"the means of {m.response.name} are not probabilities, so the {link} "
+                    "link cannot be applied to them; marginal_params needs a family whose "
+                    "mean is the inverse link (binomial, Poisson, negative binomial, "
+                    "zero-inflated counts)")
             mu = np.clip(mu, 1e-15, 1 - 1e-15)
         elif link == "log":
             mu = np.maximum(mu, 1e-300)

@@ -3,7 +3,6 @@ compare_gee: statsmodels' GEE on the GLMM's data against geepack, and the table.
 """
 
 import numpy as np
-import pandas as pd
 import pytest
 import statsmodels.api as sm
 

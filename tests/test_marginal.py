@@ -7,7 +7,6 @@ geepack reference fits, and exact identities.
 """
 
 import numpy as np
-import pandas as pd
 import pytest
 import statsmodels.api as sm
 from scipy import integrate, special, stats
@@ -187,11 +186,26 @@ def test_ordinal_category_probabilities():
     sd = np.sqrt(res.cov_re.iloc[0, 0])
     extra = res._results._extra()
     resp = res.model.response
+    with pytest.raises(ValueError, match="not probabilities"):
+        res.marginal_params()
     for i in [0, 40]:
         for k in range(pr.shape[1]):
             f = lambda e: resp.predict_which(np.atleast_1d(e), extra, "prob", {})[0, k]
             ref = _quad_1d(np.vectorize(f), eta[i], sd)
             assert abs(pr.iloc[i, k] - ref) < 1e-6
+
+
+def test_negative_binomial_means():
+    nb = pytest.importorskip("statsmodels_glmm.families.negbin")
+    df = load_dataset("sim_negbin_small")
+    res = smg.mixedglm("y ~ time + (1 | id)", df, family=nb.NegativeBinomial()).fit()
+    pred = res.predict(random_effects="marginal")
+    eta = res.predict(random_effects="zero", which="linear")
+    sd = np.sqrt(res.cov_re.iloc[0, 0])
+    for i in [0, 99]:
+        assert abs(pred.iloc[i] - _quad_1d(np.exp, eta.iloc[i], sd)) < 1e-6
+    pz = res.predict(random_effects="marginal", which="prob")
+    assert pz.shape[1] > 2
 
 
 # ------------------------------------------------------------- delta method
