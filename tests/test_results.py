@@ -159,3 +159,13 @@ def test_nonconvergence_warns():
         r = m.fit(maxiter=1, polish=False)
     assert not r.converged
     assert "did not converge" in str(r.summary())
+
+
+def test_separation_is_noted():
+    df = smg.simulate_longitudinal("binary", n_persons=150, seed=5)
+    df.loc[df["group"] == 1, "y"] = 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = smg.mixedglm("y ~ time + group + (1 | id)", df, family=sm.families.Binomial()).fit()
+    assert "separated" in str(r.summary())
+    assert "group" in str(r.summary()).split("separated")[0].rsplit("(", 1)[-1]
