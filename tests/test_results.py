@@ -167,5 +167,4 @@ def test_separation_is_noted():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         r = smg.mixedglm("y ~ time + group + (1 | id)", df, family=sm.families.Binomial()).fit()
-    assert "separated" in str(r.summary())
-    assert "group" in str(r.summary()).split("separated")[0].rsplit("(", 1)[-1]
+    assert "Very large coefficients (group)" in str(r.summary())
