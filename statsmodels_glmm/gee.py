@@ -72,8 +72,9 @@ def fit_gee(res, cov_struct=None, maxiter=200):
     if fam is None:
         raise ValueError(f"family {response.name} has no statsmodels GEE counterpart; "
                          "compare_gee supports Binomial, Poisson and Gaussian responses")
-    # a fresh family: a GLM fit (e.g. for start values) leaves trial counts on the instance
-    fam = type(fam)(link=copy.deepcopy(fam.link))
+    # a GLM fit (e.g. for start values) leaves binomial trial counts on the instance
+    fam = (sm.families.Binomial(link=copy.deepcopy(fam.link))
+           if isinstance(fam, sm.families.Binomial) else copy.deepcopy(fam))
     if cov_struct is None:
         cov_struct = sm.cov_struct.Exchangeable()
     elif not isinstance(cov_struct, sm.cov_struct.CovStruct):
@@ -189,7 +190,10 @@ def compare_gee(res, cov_struct=None, alpha=0.05):
     Parameters
     ----------
     res : MixedGLMResults
-        A GLMM fit of a Binomial, Poisson or Gaussian response.
+        A GLMM fit whose family has a statsmodels counterpart (Binomial,
+        Poisson, Gaussian, ...).  For a zero-inflated model GEE fits the
+        overall mean ``E[y]`` with the count family and the marginalised
+        column is the log-linear projection of the same overall mean.
     cov_struct : statsmodels CovStruct, optional
         GEE working correlation (default exchangeable).
     alpha : float
