@@ -12,6 +12,7 @@ fixed effects first, then the variances and covariances of ``G``, then
 family parameters (dispersion, zero-inflation coefficients, thresholds).
 """
 
+import copy
 import warnings
 
 import numpy as np
@@ -276,7 +277,8 @@ class MixedGLM(LikelihoodModel):
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    glm = sm.GLM(endog, d.X, family=fam, offset=d.offset).fit()
+                    # a copy: statsmodels stores per-row state (trials) on the family
+                    glm = sm.GLM(endog, d.X, family=copy.deepcopy(fam), offset=d.offset).fit()
                 if np.all(np.isfinite(glm.params)):
                     beta = np.asarray(glm.params)
             except Exception:  # a failed GLM start only costs iterations
