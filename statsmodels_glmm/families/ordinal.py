@@ -108,34 +108,83 @@ def _softplus(x):
 
 def _interval_terms_logit(a, c):
     """
-    Logit case in closed form: ``P = s(a) s(-c) (1 - exp(c - a))`` with
-    ``s`` the logistic function, which has no cancellation in either tail.
+    Logit case in closed form.  With ``u = s(a)``, ``v = s(c)`` (``s`` the
+    logistic function), ``P = u (1 - v) (1 - exp(c - a))`` has no cancellation
+    in either tail, ``d_1 = v - (1 - u)`` and the density derivatives are
+    ``f = s (1 - s)``, ``f' = f (1 - 2 s)``.
+
+    Returns ``log P`` and the partial derivatives of ``d0, d1, d2`` in the
+    upper end ``a`` and the lower end ``c``.
     """
+    # written with in-place operations: this runs at every Newton step of
+    # the random-effect modes, and fresh temporaries dominate its cost
+    fin_a, fin_c = np.isfinite(a), np.isfinite(c)
+    w = np.empty_like(a)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        D = -np.expm1(c - a)                       # (0, 1]
-        # a < +inf only from above and c > -inf only from below: one
-        # log1p(exp) per end, the other log-probability by log s(-x) = log s(x) - x
-        lsa = -_softplus(-a)                       # log s(a)
-        lsa_ = np.where(np.isfinite(a), lsa - a, -np.inf)   # log s(-a)
-        lsc_ = -_softplus(c)                       # log s(-c)
-        lsc = np.where(np.isfinite(c), lsc_ + c, -np.inf)   # log s(c)
-        logp = lsa + lsc_ + np.log(D)
-        qa1 = np.exp(lsa_ - lsc_) / D              # f(a) / P
-        qc1 = np.exp(lsc - lsa) / D                # f(c) / P
-    sa = np.exp(lsa)
-    sc = np.exp(lsc)
-    qa = [qa1, qa1 * (1 - 2 * sa), qa1 * (1 - 6 * sa * (1 - sa))]
-    qc = [qc1, qc1 * (1 - 2 * sc), qc1 * (1 - 6 * sc * (1 - sc))]
-    return logp, qa, qc
+        # log s(a) = min(a, 0) - log1p(exp(-|a|)); log s(-a) = log s(a) - a
+        np.abs(a, out=w)
+        np.negative(w, out=w)
+        np.exp(w, out=w)
+        np.log1p(w, out=w)
+        lsa = np.minimum(a, 0.0)
+        lsa -= w
+        lsa_ = np.subtract(lsa, a)
+        lsa_[~fin_a] = -np.inf
+        # log s(-c) = -max(c, 0) - log1p(exp(-|c|)); log s(c) = log s(-c) + c
+        np.abs(c, out=w)
+        np.negative(w, out=w)
+        np.exp(w, out=w)
+        np.log1p(w, out=w)
+        lsc_ = np.maximum(c, 0.0)
+        np.negative(lsc_, out=lsc_)
+        lsc_ -= w
+        lsc = np.add(lsc_, c)
+        lsc[~fin_c] = -np.inf
+        # log P = log s(a) + log s(-c) + log(1 - exp(c - a))
+        logp = np.subtract(c, a)
+        np.expm1(logp, out=logp)
+        np.negative(logp, out=logp)
+        np.log(logp, out=logp)
+        logp += lsa
+        logp += lsc_
+        da0 = np.add(lsa, lsa_)                    # f(a) / P
+        da0 -= logp
+        np.exp(da0, out=da0)
+        dc0 = np.add(lsc, lsc_)                    # -f(c) / P
+        dc0 -= logp
+        np.exp(dc0, out=dc0)
+        np.negative(dc0, out=dc0)
+    u = np.exp(lsa, out=lsa)
+    ua = np.exp(lsa_, out=lsa_)
+    v = np.exp(lsc, out=lsc)
+    vc = np.exp(lsc_, out=lsc_)
+    da1 = u * ua                                   # f(a)
+    dc1 = v * vc                                   # f(c)
+    u -= ua
+    da2 = np.multiply(u, da1, out=u)               # -f'(a) = f(a) (s(a) - s(-a))
+    v -= vc
+    dc2 = np.multiply(v, dc1, out=v)               # -f'(c)
+    return logp, (da0, da1, da2), (dc0, dc1, dc2)
 
 
 def _interval_terms(link, a, c, y, K):
     """
-    ``log P`` and the ratios ``q^a_k, q^c_k`` (k = 1..3) for the interval
-    ``(c, a]`` of each observation, computed from the better tail.
+    ``log P`` for the interval ``(c, a]`` of each observation and the partial
+    derivatives of ``d0, d1, d2`` in ``a`` and in ``c``.
     """
     if link == "logit":
         return _interval_terms_logit(a, c)
+    logp, qa, qc = _interval_terms_ratios(link, a, c, y, K)
+    r1 = qa[0] - qc[0]
+    r2 = qa[1] - qc[1]
+    da = (qa[0], -qa[1] + r1 * qa[0], (qa[2] - r2 * qa[0]) - 2 * r1 * (qa[1] - r1 * qa[0]))
+    dc = (-qc[0], qc[1] - r1 * qc[0],
+          (-qc[2] + r2 * qc[0]) - 2 * r1 * (-qc[1] + r1 * qc[0]))
+    return logp, da, dc
+
+
+def _interval_terms_ratios(link, a, c, y, K):
+    """The ratios ``q^a_k, q^c_k`` and ``log P`` for any link."""
     Fa, Sa = _ratio_terms(link, a)
     Fc, Sc = _ratio_terms(link, c)
     # lower tail unless the interval sits in the upper half; end categories
@@ -396,7 +445,7 @@ class Ordinal(Response):
             beta, phi = x[:p], x[p:]
             eta = X @ beta + off
             d0, d1, _, _ = self.derivs(y, eta, phi)
-            e0 = self.extra_derivs(y, eta, phi, order=1)[0]
+            e0 = self.extra_derivs(y, eta, phi, order=0)[0]
             val = -np.sum(d0)
             if not np.isfinite(val):
                 return 1e100, np.zeros_like(x)
@@ -438,11 +487,9 @@ class Ordinal(Response):
         return out
 
     def derivs(self, y, eta, extra):
-        logp, qa, qc = self._terms(y, eta, extra)
-        r1 = qa[0] - qc[0]
-        r2 = qa[1] - qc[1]
-        r3 = qa[2] - qc[2]
-        return logp, -r1, r2 - r1 * r1, -(r3 - 3 * r1 * r2 + 2 * r1 ** 3)
+        # d_{k+1} = d/d eta d_k = -(d/da + d/dc) d_k
+        logp, da, dc = self._terms(y, eta, extra)
+        return logp, -(da[0] + dc[0]), -(da[1] + dc[1]), -(da[2] + dc[2])
 
     def extra_derivs(self, y, eta, extra, order=2):
         """
@@ -459,24 +506,11 @@ class Ordinal(Response):
         """
         y = np.asarray(y, dtype=int)
         extra = np.asarray(extra, dtype=float)
-        _, qa, qc = self._terms(y, eta, extra)
-        r1 = qa[0] - qc[0]
-        r2 = qa[1] - qc[1]
-        # partial derivatives in the upper (a) and lower (c) threshold
-        da0, dc0 = qa[0], -qc[0]
+        _, da, dc = self._terms(y, eta, extra)
         J = self.extra_jacobian(extra)
         Jpad = np.vstack([np.zeros((1, len(extra))), J, np.zeros((1, len(extra)))])
         Ja, Jc = Jpad[y + 1], Jpad[y]
-        out = [da0[:, None] * Ja + dc0[:, None] * Jc]
-        if order >= 1:
-            da1 = -qa[1] + r1 * qa[0]
-            dc1 = qc[1] - r1 * qc[0]
-            out.append(da1[:, None] * Ja + dc1[:, None] * Jc)
-        if order >= 2:
-            da2 = (qa[2] - r2 * qa[0]) - 2 * r1 * (qa[1] - r1 * qa[0])
-            dc2 = (-qc[2] + r2 * qc[0]) - 2 * r1 * (-qc[1] + r1 * qc[0])
-            out.append(da2[:, None] * Ja + dc2[:, None] * Jc)
-        return tuple(out)
+        return tuple(da[m][:, None] * Ja + dc[m][:, None] * Jc for m in range(order + 1))
 
     # ----------------------------------------------------------- prediction
     def cumprob(self, eta, extra):
