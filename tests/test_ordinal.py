@@ -267,6 +267,30 @@ def test_laplace_gradient_matches_finite_differences(sim_small):
     np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-5)
 
 
+@needs_agq
+def test_vector_agq_matches_brute_force_integral(sim_small):
+    """Random intercept and slope: product-rule AGQ against a dense fixed grid."""
+    model = smg.mixedglm(SIM_RS, sim_small, family=Ordinal())
+    x = np.array([0.45, 0.44, 0.47, -0.11, 0.84, 0.01, 0.35, -1.0, np.log(1.5), np.log(1.57)])
+    d, fam = model.design, model.response
+    beta, theta, extra = model._split(x)
+    # non-adaptive product Gauss-Hermite rule (probabilists'), 60 x 60 nodes
+    z, w = np.polynomial.hermite_e.hermegauss(60)
+    w = w / np.sqrt(2 * np.pi)
+    U = np.array(np.meshgrid(z, z, indexing="ij")).reshape(2, -1).T
+    W = np.outer(w, w).ravel()
+    eta = (d.X @ beta + d.offset)[:, None] + d.Z @ model.cov_struct.chol(theta) @ U.T
+    y = np.repeat(d.y[:, None], eta.shape[1], axis=1)
+    logf = fam.derivs(y.ravel(), eta.ravel(), extra)[0].reshape(eta.shape)
+    per = np.add.reduceat(logf, d.starts, axis=0)
+    top = per.max(axis=1, keepdims=True)
+    brute = float(np.sum(top[:, 0] + np.log(np.exp(per - top) @ W)))
+    agq = model.loglike_internal(x, nagq=9, warm=False)[0]
+    assert agq == pytest.approx(brute, abs=1e-4)
+    laplace = model.loglike_internal(x, nagq=1, warm=False)[0]
+    assert abs(laplace - brute) > 10 * abs(agq - brute)
+
+
 # ------------------------------------------------------------- predictions
 def test_probabilities_sum_to_one_and_agree_with_cumulative(wine, wine_fit):
     for re_ in ("conditional", "zero"):
