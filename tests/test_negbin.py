@@ -148,7 +148,6 @@ def test_sim_negbin_small_matches_glmmtmb():
                                rtol=0.01, atol=1e-3)
 
 
-@pytest.mark.slow
 def test_sim_negbin_large_matches_glmmtmb():
     ref = load_ref("sim_negbin_large__tmb_nbinom2_rs")
     res = smg.mixedglm(SIM_FORMULA, load_dataset("sim_negbin_large"),

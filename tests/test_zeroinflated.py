@@ -101,7 +101,6 @@ def test_sim_zip_small_matches_glmmtmb(zip_small):
     _check_zip(zip_small, load_ref("sim_zip_small__tmb_zip_rs"))
 
 
-@pytest.mark.slow
 def test_sim_zip_large_matches_glmmtmb():
     _check_zip(_fit_zip("sim_zip_large"), load_ref("sim_zip_large__tmb_zip_rs"))
 
