@@ -52,9 +52,10 @@ def _cloglog(eta):
     omq = -np.expm1(-t)  # 1 - q
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         a0 = np.log(omq)
+        omq2 = omq * omq
         r = t * q / omq
-        r1 = q / omq - t * q / omq**2
-        r2 = -2 * q / omq**2 - t * q / omq**2 + 2 * t * q / omq**3
+        r1 = q / omq - t * q / omq2
+        r2 = -2 * q / omq2 - t * q / omq2 + 2 * t * q / (omq2 * omq)
     small = t < 1e-3
     if np.any(small):
         ts = t[small]

@@ -189,9 +189,23 @@ class Poisson(Response):
         _check_counts(y, name)
         return y
 
+    def _log_factorial(self, y):
+        # the response array is the same object on every call of a fit: cache log y!
+        cached = self.__dict__.get("_lgy")
+        if cached is not None and cached[0] is y:
+            return cached[1]
+        lg = special.gammaln(y + 1)
+        self.__dict__["_lgy"] = (y, lg)
+        return lg
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_lgy", None)
+        return state
+
     def derivs(self, y, eta, extra):
         mu = np.exp(eta)
-        return (y * eta - mu - special.gammaln(y + 1), y - mu, -mu, -mu)
+        return (y * eta - mu - self._log_factorial(y), y - mu, -mu, -mu)
 
     def mean(self, eta, extra=None):
         return np.exp(eta)
