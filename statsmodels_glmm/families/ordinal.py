@@ -27,21 +27,15 @@ Log-density and derivatives
 ---------------------------
 Write ``a = theta_y - eta`` and ``c = theta_{y-1} - eta`` and
 ``P = F(a) - F(c)``.  To avoid cancellation in the tails the difference is
-formed from the lower tail, ``P = F(a) (1 - exp(log F(c) - log F(a)))``, when
-the interval lies in the lower half, and from the upper tail with the survival
-function ``S = 1 - F``, ``P = S(c) (1 - exp(log S(a) - log S(c)))``,
-otherwise; the log-probabilities and their derivatives come from
-:mod:`binary_links`, which keeps them accurate far in the tails.  With
-``q^a_k = F^{(k)}(a) / P`` and ``q^c_k = F^{(k)}(c) / P`` (ratios of the
-density and its derivatives to ``P``, obtained as ``A^{(k)}/A`` times
-``A/P`` for the tail function ``A`` in use) and ``r_k = q^a_k - q^c_k``,
-
-.. math::
-
-    d_0 = \\log P,\\quad d_1 = -r_1,\\quad d_2 = r_2 - r_1^2,\\quad
-    d_3 = -(r_3 - 3 r_1 r_2 + 2 r_1^3),
-
-and the threshold derivatives are
+formed from the lower tail, ``log P = log F(a) + log(1 - exp(log F(c) - log F(a)))``,
+when the interval lies in the lower half, and from the survival function
+``S = 1 - F``, ``log P = log S(c) + log(1 - exp(log S(a) - log S(c)))``,
+otherwise (for the logit link ``P = s(a) s(-c) (1 - e^{c - a})`` needs no
+branch).  With the ratios ``q^a_k = F^{(k)}(a) / P`` and
+``q^c_k = F^{(k)}(c) / P`` (``q_1 = exp(log f - log P)``; ``q_2, q_3`` follow
+from ``f'/f`` and ``f''/f``, which are polynomials in ``x`` for the probit
+and in ``e^x`` for the cloglog link) and ``r_k = q^a_k - q^c_k``, the
+threshold derivatives are
 
 .. math::
 
@@ -49,9 +43,16 @@ and the threshold derivatives are
     \\partial_a d_2 = (q^a_3 - r_2 q^a_1) - 2 r_1 (q^a_2 - r_1 q^a_1),
 
 with the mirror-image expressions (signs flipped, ``q^c`` in place of
-``q^a``) for ``c``.  Every observation touches at most two thresholds; the
-chain rule through ``theta_k = phi_0 + sum_{j<=k} exp(phi_j)`` gives the
-derivatives in the internal parameters.
+``q^a``) for ``c``, and since ``eta`` shifts both ends,
+
+.. math::
+
+    d_0 = \\log P,\\qquad d_{k+1} = -(\\partial_a + \\partial_c)\\, d_k
+    \\quad (d_1 = -r_1,\\ d_2 = r_2 - r_1^2,\\ d_3 = -(r_3 - 3 r_1 r_2 + 2 r_1^3)).
+
+Every observation touches at most two thresholds; the chain rule through
+``theta_k = phi_0 + sum_{j<=k} exp(phi_j)`` gives the derivatives in the
+internal parameters.
 """
 
 import numpy as np
@@ -75,30 +76,6 @@ def _label(v):
     if isinstance(v, (float, np.floating)) and float(v).is_integer():
         return str(int(v))
     return str(v)
-
-
-def _ratio_terms(link, x):
-    """
-    For the tail functions ``F`` and ``S = 1 - F`` at ``x`` (infinities
-    allowed): ``log A`` and ``A^{(k)} / A`` for ``k = 1, 2, 3``.
-
-    Returns ``(logF, eF1, eF2, eF3), (logS, eS1, eS2, eS3)``; at ``x = +-inf``
-    the ratios are set to zero (they are always multiplied by a zero weight).
-    """
-    fin = np.isfinite(x)
-    xs = np.where(fin, x, 0.0)
-    out = []
-    for lp in binary_links.log_probs(link, xs):
-        l0, l1, l2, l3 = lp
-        e1 = l1
-        e2 = l2 + l1 * l1
-        e3 = l3 + 3 * l1 * l2 + l1 ** 3
-        out.append([l0, np.where(fin, e1, 0.0), np.where(fin, e2, 0.0),
-                    np.where(fin, e3, 0.0)])
-    (lf, *_), (ls, *_) = out
-    out[0][0] = np.where(fin, lf, np.where(x > 0, 0.0, -np.inf))
-    out[1][0] = np.where(fin, ls, np.where(x > 0, -np.inf, 0.0))
-    return out
 
 
 def _softplus(x):
@@ -167,6 +144,67 @@ def _interval_terms_logit(a, c):
     return logp, (da0, da1, da2), (dc0, dc1, dc2)
 
 
+_LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
+
+
+def _log1mexp(x):
+    """``log(1 - exp(x))`` for ``x <= 0``, accurate at both ends."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(x > -np.log(2.0), np.log(-np.expm1(x)), np.log1p(-np.exp(x)))
+
+
+def _interval_terms_density(link, a, c, y, K):
+    """
+    Probit and cloglog: ``log P`` from the better tail, then the density
+    ratios ``q_1 = f(x) / P = exp(log f(x) - log P)``,
+    ``q_2 = f'(x) / P`` and ``q_3 = f''(x) / P`` at both ends
+    (probit: ``f' = -x f``, ``f'' = (x^2 - 1) f``; cloglog with
+    ``t = e^x``: ``f = t e^{-t}``, ``f' = (1 - t) f``, ``f'' = ((1 - t)^2 - t) f``).
+    """
+    fin_a, fin_c = np.isfinite(a), np.isfinite(c)
+    # lower tail unless the interval sits in the upper half; the end
+    # categories need no difference at all (0 from below, K-1 from above)
+    with np.errstate(invalid="ignore"):
+        upper = np.where(y == 0, False, np.where(y == K - 1, True, a + c > 0))
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        if link == "probit":
+            # S(x) = Phi(-x): P = Phi(x1) - Phi(x2) with x1 > x2 in both branches
+            x1 = np.where(upper, -c, a)
+            x2 = np.where(upper, -a, c)
+            l1 = special.log_ndtr(x1)
+            logp = l1 + _log1mexp(special.log_ndtr(x2) - l1)
+            lfa = -0.5 * a * a - _LOG_SQRT_2PI
+            lfc = -0.5 * c * c - _LOG_SQRT_2PI
+        else:
+            ta, tc = np.exp(a), np.exp(c)
+            # lower: P = F(a) - F(c), log F = log(1 - e^{-t});
+            # upper: P = S(c) - S(a), log S = -t, and log f - log P is formed
+            # with the large -t_c cancelled by hand
+            lfa0 = _log1mexp(-ta)
+            lower_p = lfa0 + _log1mexp(_log1mexp(-tc) - lfa0)
+            lup = _log1mexp(tc - ta)
+            logp = np.where(upper, -tc + lup, lower_p)
+            ea = np.where(upper, a - (ta - tc) - lup, a - ta - lower_p)
+            ea = np.where(fin_a, ea, -np.inf)
+            ec = np.where(upper, c - lup, c - tc - lower_p)
+            qa1 = np.exp(ea)
+            qc1 = np.exp(ec)
+    if link == "probit":
+        with np.errstate(invalid="ignore", over="ignore"):
+            qa1 = np.exp(lfa - logp)
+            qc1 = np.exp(lfc - logp)
+    af = np.where(fin_a, a, 0.0)
+    cf = np.where(fin_c, c, 0.0)
+    if link == "probit":
+        qa = (qa1, -af * qa1, (af * af - 1) * qa1)
+        qc = (qc1, -cf * qc1, (cf * cf - 1) * qc1)
+    else:
+        ta, tc = np.exp(af), np.exp(cf)
+        qa = (qa1, (1 - ta) * qa1, ((1 - ta) ** 2 - ta) * qa1)
+        qc = (qc1, (1 - tc) * qc1, ((1 - tc) ** 2 - tc) * qc1)
+    return logp, qa, qc
+
+
 def _interval_terms(link, a, c, y, K):
     """
     ``log P`` for the interval ``(c, a]`` of each observation and the partial
@@ -174,39 +212,13 @@ def _interval_terms(link, a, c, y, K):
     """
     if link == "logit":
         return _interval_terms_logit(a, c)
-    logp, qa, qc = _interval_terms_ratios(link, a, c, y, K)
+    logp, qa, qc = _interval_terms_density(link, a, c, y, K)
     r1 = qa[0] - qc[0]
     r2 = qa[1] - qc[1]
     da = (qa[0], -qa[1] + r1 * qa[0], (qa[2] - r2 * qa[0]) - 2 * r1 * (qa[1] - r1 * qa[0]))
     dc = (-qc[0], qc[1] - r1 * qc[0],
           (-qc[2] + r2 * qc[0]) - 2 * r1 * (-qc[1] + r1 * qc[0]))
     return logp, da, dc
-
-
-def _interval_terms_ratios(link, a, c, y, K):
-    """The ratios ``q^a_k, q^c_k`` and ``log P`` for any link."""
-    Fa, Sa = _ratio_terms(link, a)
-    Fc, Sc = _ratio_terms(link, c)
-    # lower tail unless the interval sits in the upper half; end categories
-    # need no difference at all (category 0 from below, K-1 from above)
-    with np.errstate(invalid="ignore"):
-        mid = np.where(y == 0, -1.0, np.where(y == K - 1, 1.0, a + c))
-    upper = mid > 0
-    # lower: P = F(a) - F(c); upper: P = S(c) - S(a)
-    log_hi = np.where(upper, Sc[0], Fa[0])
-    log_lo = np.where(upper, Sa[0], Fc[0])
-    with np.errstate(invalid="ignore", over="ignore"):
-        delta = log_lo - log_hi          # <= 0, -inf for an end category
-        one_m = -np.expm1(delta)          # P / A_hi
-        logp = log_hi + np.log(one_m)
-        w_hi = 1.0 / one_m                # A_hi / P
-        w_lo = np.exp(delta) / one_m      # A_lo / P
-    qa, qc = [], []
-    for k in (1, 2, 3):
-        # F^{(k)} = f^{(k-1)};  S^{(k)} = -F^{(k)}
-        qa.append(np.where(upper, -w_lo * Sa[k], w_hi * Fa[k]))
-        qc.append(np.where(upper, -w_hi * Sc[k], w_lo * Fc[k]))
-    return logp, qa, qc
 
 
 class Ordinal(Response):
