@@ -407,3 +407,20 @@ def test_unordered_text_in_a_formula_names_the_column(wine):
     df = wine.assign(rating=wine["rating"].astype(str))
     with pytest.raises(ValueError, match="'rating'"):
         smg.mixedglm(WINE, df, family=Ordinal())
+
+
+def test_array_spelling_matches_formula(wine, wine_fit):
+    from statsmodels_glmm.model import MixedGLM
+
+    X = pd.DataFrame({"temp[T.warm]": (wine["temp"] == "warm").astype(float),
+                      "contact[T.yes]": (wine["contact"] == "yes").astype(float)})
+    res = MixedGLM(wine["rating"], X, wine["judge"], family=Ordinal()).fit()
+    assert res.llf == pytest.approx(wine_fit.llf, abs=1e-8)
+    np.testing.assert_allclose(res.params, wine_fit.params, atol=1e-6)
+    with pytest.raises(ValueError, match="'const'"):
+        MixedGLM(wine["rating"], X.assign(const=1.0), wine["judge"], family=Ordinal())
+
+
+def test_full_dummy_coding_is_refused(wine):
+    with pytest.raises(ValueError, match="no intercept"):
+        smg.mixedglm("rating ~ 0 + temp + (1 | judge)", wine, family=Ordinal())

@@ -399,6 +399,27 @@ class Ordinal(Response):
             raise ValueError("the ordinal response has no levels yet; pass levels= or "
                              "build a model with it first")
 
+    def bind(self, design):
+        """
+        Refuse a fixed-effects design that spans a constant: the thresholds
+        play the intercept's part, so an intercept column (or a full set of
+        dummies, as ``0 + C(x)`` gives) would not be identified.
+        """
+        X = design.X
+        if X.shape[1] == 0:
+            return
+        const = [n for n, col in zip(design.exog_names, X.T) if np.ptp(col) == 0]
+        if const:
+            raise ValueError(
+                f"exog column(s) {const} are constant; an ordinal model has no intercept "
+                "(the thresholds take its place), so remove them")
+        rank = np.linalg.matrix_rank(np.column_stack([np.ones(len(X)), X]))
+        if rank < X.shape[1] + 1:
+            raise ValueError(
+                f"the fixed effects {design.exog_names} add up to a constant (a full set of "
+                "dummies?); an ordinal model has no intercept, so use reduced coding "
+                "(e.g. 'y ~ C(x)' rather than 'y ~ 0 + C(x)')")
+
     # ------------------------------------------------------------ parameters
     def extra_names(self):
         lab = self.level_labels
