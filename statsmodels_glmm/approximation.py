@@ -1,0 +1,241 @@
+"""
+Is the integral approximation good enough?  Compare Laplace and AGQ rules.
+
+The marginal log-likelihood of a GLMM is an integral over the random
+effects.  :func:`check_approximation` evaluates it (and the estimates it
+implies) with adaptive Gauss-Hermite rules of increasing size ``K``
+(``K = 1`` is the Laplace approximation) and says whether the answers have
+settled.
+
+For each ``K`` the check reports the log-likelihood and the parameters:
+
+* ``refit=False`` (fast): the log-likelihood at the fitted estimates
+  ``x^`` and the one-Newton-step estimates under the ``K``-node objective,
+  ``x_K = x^ - H_K(x^)^{-1} g_K(x^)`` (``g_K`` its analytic gradient,
+  ``H_K`` its Hessian by differences of ``g_K``), reported on the public
+  scale.  Because the step is exact for a quadratic objective, this is the
+  refitted estimate up to second-order terms.
+* ``refit=True``: a full fit with ``K`` nodes, started at the estimates.
+
+With ``K*`` the largest rule, a rule ``K`` *agrees* when
+``|llf_K - llf_K*| <= tol_llf`` and every parameter is within
+``tol_se`` standard errors of its ``K*`` value.  The answers have *settled*
+when the second largest rule agrees and the third largest is within ten
+times the tolerances (the changes are shrinking); the advice is
+then the smallest ``K`` from which every larger rule agrees ("Laplace is
+adequate" when that is ``K = 1``).  Otherwise the verdict is
+"not settled as K grows": no rule in the range can be trusted.  This
+happens for binary data with very large random-effect variances, where the
+posterior of the random effects is far from Gaussian (see
+``docs/quadrature.md``).
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["check_approximation", "ApproximationCheck"]
+
+_DEFAULT_K = {1: (1, 5, 9, 15, 25, 40), 2: (1, 3, 5, 7, 9, 11), 3: (1, 3, 5, 7)}
+
+
+class ApproximationCheck:
+    """
+    Result of :func:`check_approximation`.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per ``K``: ``llf``, ``d_llf`` (change from the largest
+        rule), ``max_change_se`` (largest parameter change from the largest
+        rule, in standard errors), ``agrees``, then every parameter.
+    changes : DataFrame
+        Parameter changes from the largest rule, in standard errors.
+    settled : bool
+    recommended_nagq : int or None
+        Smallest ``K`` whose answers agree with every larger rule (None when
+        not settled).
+    verdict : str
+        ``"Laplace is adequate"``, ``"use nagq=K"`` or ``"not settled as K grows"``
+        followed by a one-line reason.
+    refit : bool
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> import statsmodels_glmm.api as smg
+    >>> df = smg.simulate_longitudinal("poisson", n_persons=40, seed=2)
+    >>> res = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Poisson()).fit()
+    >>> chk = res.check_approximation(nagq=(1, 5, 9))
+    >>> chk.settled
+    True
+    >>> list(chk.table.index)
+    [1, 5, 9]
+    """
+
+    def __init__(self, table, changes, settled, recommended, verdict, refit, method):
+        self.table = table
+        self.changes = changes
+        self.settled = bool(settled)
+        self.recommended_nagq = recommended
+        self.verdict = verdict
+        self.refit = bool(refit)
+        self.method = method
+
+    def summary(self):
+        """Printable text: the table and the verdict."""
+        how = ("refitted at each K" if self.refit
+               else "llf at the fitted estimates; parameters one Newton step under each "
+               "rule, approximate (refit=True for exact)")
+        cols = ["llf", "d_llf", "max_change_se"]
+        with pd.option_context("display.width", 120, "display.max_columns", 30):
+            body = self.table[cols].to_string(float_format=lambda v: f"{v:.4f}")
+            par = self.table.drop(columns=cols + ["agrees"]).to_string(
+                float_format=lambda v: f"{v:.4f}")
+        lines = [f"Approximation check (fitted with {self.method}; {how})", "",
+                 "Log-likelihood by nodes per dimension K (K = 1 is Laplace):", body, "",
+                 "Parameters:", par, "", f"Verdict: {self.verdict}"]
+        return "\n".join(lines)
+
+    def __str__(self):
+        return self.summary()
+
+    def __repr__(self):
+        return f"<ApproximationCheck: {self.verdict}>"
+
+
+def _default_nagq(q, fitted):
+    ks = list(_DEFAULT_K.get(q, (1, 3)))
+    if fitted not in ks:
+        ks.append(fitted)
+    return sorted(ks)
+
+
+def check_approximation(res, nagq=None, refit=False, tol_llf=0.05, tol_se=0.1):
+    """
+    Compare the Laplace approximation and adaptive quadrature rules.
+
+    Parameters
+    ----------
+    res : MixedGLMResults
+        A fitted model (any ``nagq``).
+    nagq : sequence of int, optional
+        Nodes per random-effect dimension to compare.  Default
+        ``(1, 5, 9, 15, 25, 40)`` for a scalar random effect,
+        ``(1, 3, 5, 7, 9, 11)`` for two and ``(1, 3, 5, 7)`` for three, plus
+        the fitted ``nagq``.
+    refit : bool
+        False (default): evaluate at the fitted estimates and take one Newton
+        step per rule; True: refit with every rule.
+    tol_llf : float
+        Log-likelihood agreement tolerance.
+    tol_se : float
+        Parameter agreement tolerance in standard errors.
+
+    Returns
+    -------
+    ApproximationCheck
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> import statsmodels_glmm.api as smg
+    >>> df = smg.simulate_longitudinal("binary", n_persons=60, seed=11)
+    >>> res = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial()).fit()
+    >>> chk = check_approximation(res, nagq=(1, 9, 15))
+    >>> chk.table.columns[:4].tolist()
+    ['llf', 'd_llf', 'max_change_se', 'agrees']
+    """
+    model = res.model
+    q = model.design.Z.shape[1]
+    if nagq is None:
+        ks = _default_nagq(q, res.nagq)
+    else:
+        try:
+            ks = sorted({int(k) for k in np.atleast_1d(nagq)})
+        except (TypeError, ValueError):
+            raise ValueError("nagq must be a sequence of positive integers") from None
+        if not ks or ks[0] < 1:
+            raise ValueError("nagq must be a sequence of positive integers (1 = Laplace)")
+        if len(ks) < 2:
+            raise ValueError("nagq needs at least two different rules to compare")
+    if tol_llf <= 0 or tol_se <= 0:
+        raise ValueError("tol_llf and tol_se must be positive")
+    if q > 1:  # validate node counts before any work
+        from .quadrature import _check_nodes
+
+        for k in ks:
+            _check_nodes(k, q)
+    names = list(model.param_names)
+    x0 = np.asarray(res.mle_retvals["internal_params"], dtype=float)
+    bounds = model._bounds()
+    free = model._free_mask(x0, bounds)
+    llf, params, conv = [], [], []
+    saved = model._u_cache
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for k in ks:
+            if refit:
+                r = model.fit(nagq=k, start_params=np.asarray(res.params))
+                llf.append(r.llf)
+                params.append(np.asarray(r.params, dtype=float))
+                conv.append(r.converged)
+                continue
+            lk, g, _ = model.loglike_internal(x0, k, gradient=True)
+            if g is None:
+                g = model._fd_gradient(x0, k)
+            x = x0.copy()
+            ok = np.isfinite(lk)
+            if ok and np.any(free):
+                H = model.hessian_internal(x0, k, free)[np.ix_(free, free)]
+                try:
+                    x[free] = x0[free] + np.linalg.solve(-H, g[free])
+                except np.linalg.LinAlgError:
+                    ok = False
+            llf.append(lk)
+            params.append(model.to_public(x))
+            conv.append(bool(ok))
+    model._u_cache = saved
+    llf = np.array(llf)
+    P = np.vstack(params)
+    se = np.asarray(res.bse, dtype=float)
+    scale = np.where(np.isfinite(se) & (se > 0), se, 0.01 * np.abs(P[-1]) + 1e-3)
+    dse = (P - P[-1]) / scale
+    d_llf = llf - llf[-1]
+    maxse = np.max(np.abs(dse), axis=1)
+    agrees = (np.abs(d_llf) <= tol_llf) & (maxse <= tol_se) & np.array(conv)
+    # settled: the two largest rules agree, and the third largest is not far off
+    settled = bool(np.all(agrees[-2:]) and np.all(np.isfinite(llf[-2:])))
+    if len(ks) >= 3:
+        settled &= bool(abs(d_llf[-3]) <= 10 * tol_llf and maxse[-3] <= 10 * tol_se)
+    top = min(3, len(ks))
+    table = pd.DataFrame(P, index=pd.Index(ks, name="K"), columns=names)
+    table.insert(0, "agrees", agrees)
+    table.insert(0, "max_change_se", maxse)
+    table.insert(0, "d_llf", d_llf)
+    table.insert(0, "llf", llf)
+    changes = pd.DataFrame(dse, index=pd.Index(ks, name="K"), columns=names)
+    if not settled:
+        worst = np.max(np.abs(llf[-top:] - llf[-1]))
+        verdict = (f"not settled as K grows: the log-likelihood still moves by {worst:.3g} "
+                   f"between K = {ks[-top]} and K = {ks[-1]}, so no rule in this range can be "
+                   "trusted; try more nodes (nagq), a simpler random-effects structure, or "
+                   "check the model (very large random-effect variances with binary data "
+                   "make the integrand far from Gaussian)")
+        recommended = None
+    else:
+        i = len(ks) - 1
+        while i > 0 and agrees[i - 1]:
+            i -= 1
+        recommended = ks[i]
+        if recommended == 1:
+            verdict = (f"Laplace is adequate: K = 1 to {ks[-1]} agree within "
+                       f"{tol_llf:g} in log-likelihood and {tol_se:g} SE in every parameter")
+        else:
+            verdict = (f"use nagq={recommended}: from K = {recommended} on the rules agree "
+                       f"within {tol_llf:g} in log-likelihood and {tol_se:g} SE in every "
+                       f"parameter; Laplace is off by {abs(d_llf[0]):.3g} in log-likelihood "
+                       f"and {maxse[0]:.2g} SE" if ks[0] == 1 else
+                       f"use nagq={recommended}: from K = {recommended} on the rules agree")
+    return ApproximationCheck(table, changes, settled, recommended, verdict, refit, res.method)
