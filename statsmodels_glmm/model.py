@@ -69,7 +69,9 @@ class MixedGLM(LikelihoodModel):
     def __init__(self, endog, exog, groups, exog_re=None, family=None, offset=None,
                  exposure=None, missing="drop", **kwargs):
         design = kwargs.pop("design", None)
-        self.response = as_response(family if family is not None else sm.families.Gaussian())
+        response = as_response(family if family is not None else sm.families.Gaussian())
+        # a model owns its family object: families keep data-dependent state (levels)
+        self.response = response if design is not None else copy.deepcopy(response)
         self.family = getattr(self.response, "sm_family", None) or self.response
         if design is None:
             design = design_from_arrays(endog, exog, groups, exog_re, self.response,
@@ -130,7 +132,8 @@ class MixedGLM(LikelihoodModel):
         >>> m.param_names
         ['Intercept', 'time', 'id Intercept Var', 'id Intercept x time Cov', 'id time Var']
         """
-        response = as_response(family if family is not None else sm.families.Gaussian())
+        response = copy.deepcopy(
+            as_response(family if family is not None else sm.families.Gaussian()))
         if zi_formula is not None:
             from .families.zeroinflated import ZeroInflated
 

@@ -168,3 +168,11 @@ def test_separation_is_noted():
         warnings.simplefilter("ignore")
         r = smg.mixedglm("y ~ time + group + (1 | id)", df, family=sm.families.Binomial()).fit()
     assert "Very large coefficients (group)" in str(r.summary())
+
+
+def test_family_object_can_be_reused_across_models():
+    fam = smg.families.Ordinal()
+    m1 = smg.mixedglm("rating ~ temp + contact + (1 | judge)", load_dataset("wine"), family=fam)
+    m2 = smg.mixedglm("y ~ time + (1 | id)", load_dataset("sim_ordinal_small"), family=fam)
+    assert m1.param_names[-4:] == ["1|2", "2|3", "3|4", "4|5"]
+    assert m2.param_names[-3:] == ["1|2", "2|3", "3|4"]
