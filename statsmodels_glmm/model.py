@@ -96,6 +96,11 @@ class MixedGLM(LikelihoodModel):
         self._u_cache = None
 
     # --------------------------------------------------------------- build
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_integrators", None)  # closures; rebuilt on demand
+        return state
+
     @classmethod
     def from_formula(cls, formula, data, family=None, groups=None, re_formula=None,
                      offset=None, exposure=None, missing="drop", formula_engine=None,
@@ -189,11 +194,15 @@ class MixedGLM(LikelihoodModel):
 
     # ---------------------------------------------------------- likelihood
     def _integrator(self, nagq):
+        """The marginal log-likelihood function for ``nagq`` nodes (1: Laplace)."""
         if nagq == 1:
             return laplace_loglike
-        from .quadrature import make_agq_loglike
+        cache = self.__dict__.setdefault("_integrators", {})
+        if nagq not in cache:
+            from .quadrature import make_agq_loglike
 
-        return make_agq_loglike(nagq, self.k_re and self.design.Z.shape[1])
+            cache[nagq] = make_agq_loglike(nagq, self.design.Z.shape[1])
+        return cache[nagq]
 
     def loglike_internal(self, internal, nagq=1, gradient=False, warm=True):
         """Marginal log-likelihood (and gradient) at internal parameters."""

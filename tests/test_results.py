@@ -176,3 +176,11 @@ def test_family_object_can_be_reused_across_models():
     m2 = smg.mixedglm("y ~ time + (1 | id)", load_dataset("sim_ordinal_small"), family=fam)
     assert m1.param_names[-4:] == ["1|2", "2|3", "3|4", "4|5"]
     assert m2.param_names[-3:] == ["1|2", "2|3", "3|4"]
+
+
+def test_pickle_after_quadrature_fit():
+    df = smg.simulate_longitudinal("binary", n_persons=50, seed=1)
+    r = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial()).fit(nagq=5)
+    r2 = pickle.loads(pickle.dumps(r))
+    assert r2.method == "Adaptive Gauss-Hermite, 5 nodes"
+    assert r2.model.loglike(r2.params, nagq=5) == pytest.approx(r.llf, abs=1e-9)
