@@ -42,6 +42,33 @@ def seg_sum(a, starts):
     return np.add.reduceat(a, starts, axis=0)
 
 
+def group_sum(v, design):
+    """Sum a 1-d row array within each group (``np.bincount``: faster than reduceat)."""
+    return np.bincount(design.gid, weights=v, minlength=design.n_groups)
+
+
+def group_sums(cols, design):
+    """Per-group sums of several 1-d row arrays, as a (G, len(cols)) array."""
+    out = np.empty((design.n_groups, len(cols)))
+    for j, v in enumerate(cols):
+        out[:, j] = np.bincount(design.gid, weights=v, minlength=design.n_groups)
+    return out
+
+
+def _columns(A):
+    """Contiguous copies of the columns of an (n, q) array."""
+    return [np.ascontiguousarray(A[:, j]) for j in range(A.shape[1])]
+
+
+def _expand_dot(cols, v, design):
+    """Row-wise ``m_t' v_i`` for per-group vectors v (G, q), with m_t given by columns."""
+    sizes = design.group_sizes
+    out = cols[0] * np.repeat(v[:, 0], sizes)
+    for j in range(1, len(cols)):
+        out += cols[j] * np.repeat(v[:, j], sizes)
+    return out
+
+
 def expand(a, design):
     """Repeat per-group rows of ``a`` to the (sorted) observations: ``a[gid]``, faster."""
     return np.repeat(a, design.group_sizes, axis=0)
@@ -172,23 +199,21 @@ def solve_modes(design, family, beta, L, extra, u0=None, tol=1e-10, maxiter=100)
     u = np.zeros((G, q)) if u0 is None else np.array(u0, dtype=float, copy=True)
 
     iu, ju = np.triu_indices(q)
-    nt = len(iu)
     diag = np.arange(q)
+    Mc = _columns(M)
+    MM = [Mc[i] * Mc[j] for i, j in zip(iu, ju)]  # m_ta m_tb, fixed during the solve
 
     def evaluate(u):
-        """eta, derivatives, h, gradient and exact curvature at u, one segment sum."""
-        eta = base + _rowdot(M, expand(u, design))
+        """eta, derivatives, h, gradient and exact curvature at u."""
+        eta = base + _expand_dot(Mc, u, design)
         d = family.derivs(y, eta, extra)
-        buf = np.empty((len(eta), 1 + q + nt))
-        buf[:, 0] = d[0]
-        np.multiply(M, d[1][:, None], out=buf[:, 1:1 + q])
-        np.multiply(M[:, iu] * (-d[2])[:, None], M[:, ju], out=buf[:, 1 + q:])
-        sums = seg_sum(buf, starts)
-        h = sums[:, 0] - 0.5 * np.einsum("gq,gq->g", u, u)
-        grad = sums[:, 1:1 + q] - u
+        w = -d[2]
+        h = group_sum(d[0], design) - 0.5 * np.einsum("gq,gq->g", u, u)
+        grad = group_sums([m * d[1] for m in Mc], design) - u
+        sums = group_sums([w * mm for mm in MM], design)
         H = np.empty((G, q, q))
-        H[:, iu, ju] = sums[:, 1 + q:]
-        H[:, ju, iu] = sums[:, 1 + q:]
+        H[:, iu, ju] = sums
+        H[:, ju, iu] = sums
         H[:, diag, diag] += 1.0
         return eta, d, h, grad, H
 
@@ -259,23 +284,29 @@ def laplace_loglike(design, family, cov, beta, theta, extra, u0=None, gradient=T
 
 
 def _laplace_gradient(design, family, cov, L, extra, st):
-    X, Z, starts, gid, y = design.X, design.Z, design.starts, design.gid, design.y
+    X, Z, y = design.X, design.Z, design.y
     M, Hinv, u = st.M, st.Hinv, st.u
     d0, d1, d2, d3 = st.d
     q = M.shape[1]
     iu, ju = np.triu_indices(q)
+    Mc, Zc = _columns(M), _columns(Z)
     Ht = Hinv[:, iu, ju] * np.where(iu == ju, 1.0, 2.0)
-    s = (expand(Ht, design) * (M[:, iu] * M[:, ju])).sum(1)  # m_t' H^-1 m_t
+    sizes = design.group_sizes
+    s = 0.0
+    for k, (i, j) in enumerate(zip(iu, ju)):
+        s = s + np.repeat(Ht[:, k], sizes) * (Mc[i] * Mc[j])  # m_t' H^-1 m_t
     c = 0.5 * d3 * s
-    a = matvec(Hinv, seg_sum(M * c[:, None], starts))
-    ma = _rowdot(M, expand(a, design))
+    a = matvec(Hinv, group_sums([m * c for m in Mc], design))
+    ma = _expand_dot(Mc, a, design)
     r = d1 + c + d2 * ma
     g_beta = X.T @ r
-    U = expand(u, design)
-    A1 = (Z * r[:, None]).T @ U
-    A2 = seg_sum(Z * d1[:, None], starts).T @ a
+    A1 = group_sums([z * r for z in Zc], design).T @ u
+    A2 = group_sums([z * d1 for z in Zc], design).T @ a
     w = -d2
-    ZWZ = _weighted_cross(Z, w, starts)
+    zwz = group_sums([w * Zc[i] * Zc[j] for i, j in zip(iu, ju)], design)
+    ZWZ = np.empty((len(u), q, q))
+    ZWZ[:, iu, ju] = zwz
+    ZWZ[:, ju, iu] = zwz
     T = np.tensordot(Hinv, ZWZ, axes=(0, 0))  # T[b, c, d, a] = sum_i Hinv_bc ZWZ_da
     A3 = np.einsum("bcda,cd->ab", T, L.T)
     dL = A1 + A2 - A3

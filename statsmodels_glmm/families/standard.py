@@ -103,33 +103,51 @@ class Binomial(Response):
     def n_trials(self, y):
         return y[:, 1]
 
+    def _log_choose(self, y):
+        """``log C(n, s)`` per row, or None for 0/1 data; cached for the response array."""
+        cached = self.__dict__.get("_lchoose")
+        if cached is not None and cached[0] is y:
+            return cached[1]
+        s, n = y[:, 0], y[:, 1]
+        lc = None
+        if np.any(n != 1):
+            lc = special.gammaln(n + 1) - special.gammaln(s + 1) - special.gammaln(n - s + 1)
+        self.__dict__["_lchoose"] = (y, lc)
+        return lc
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_lchoose", None)
+        return state
+
     def derivs(self, y, eta, extra):
         s, n = y[:, 0], y[:, 1]
+        lc = self._log_choose(y)
         if self.link_name == "logit":
-            return self._derivs_logit(s, n, eta)
+            return self._derivs_logit(s, n, eta, lc)
         f = n - s
         a, b = binary_links.log_probs(self.link_name, eta)
         # avoid 0 * (-inf) where a probability has underflowed
         d0 = np.where(s > 0, s * a[0], 0.0) + np.where(f > 0, f * b[0], 0.0)
-        if np.any(n != 1):
-            d0 = d0 + special.gammaln(n + 1) - special.gammaln(s + 1) - special.gammaln(f + 1)
+        if lc is not None:
+            d0 = d0 + lc
         return (d0, s * a[1] + f * b[1], s * a[2] + f * b[2], s * a[3] + f * b[3])
 
-    def _derivs_logit(self, s, n, eta):
+    @staticmethod
+    def _derivs_logit(s, n, eta, lc):
         # canonical link: log f = s eta - n log(1 + e^eta) (+ log binomial coefficient)
         e = np.exp(-np.abs(eta))
-        softplus = np.maximum(eta, 0.0) + np.log1p(e)
-        mu = np.where(eta >= 0, 1.0, e) / (1.0 + e)
+        mu = np.where(eta >= 0, 1.0, e)
+        mu /= 1.0 + e
+        softplus = np.log1p(e)
+        softplus += np.maximum(eta, 0.0)
         v = mu * (1.0 - mu)
-        d0 = s * eta - n * softplus
-        if self._binomial_rows(n):
-            d0 = d0 + special.gammaln(n + 1) - special.gammaln(s + 1) - special.gammaln(n - s + 1)
+        if lc is None:  # Bernoulli rows: n = 1
+            d0 = s * eta - softplus
+            return d0, s - mu, -v, v * (2.0 * mu - 1.0)
+        d0 = s * eta - n * softplus + lc
         nv = n * v
-        return d0, s - n * mu, -nv, -nv * (1.0 - 2.0 * mu)
-
-    @staticmethod
-    def _binomial_rows(n):
-        return np.any(n != 1)
+        return d0, s - n * mu, -nv, nv * (2.0 * mu - 1.0)
 
     def mean(self, eta, extra=None):
         return binary_links.inverse(self.link_name, eta)
