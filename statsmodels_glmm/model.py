@@ -26,6 +26,7 @@ from .covariance import CovStructure
 from .design import build_design, design_from_arrays
 from .families import as_response
 from .laplace import laplace_loglike
+from .start import glm_start
 
 __all__ = ["MixedGLM", "mixedglm"]
 
@@ -276,25 +277,13 @@ class MixedGLM(LikelihoodModel):
     def _start_internal(self):
         d, resp = self.design, self.response
         beta = np.zeros(self.k_fe)
-        fam = getattr(resp, "sm_family", None)
         start_beta = getattr(resp, "start_beta", None)
         if start_beta is not None:
             beta = start_beta(d)
-        elif fam is not None and self.k_fe:
-            y = d.y
-            if y.ndim == 2 and y.shape[1] == 2 and isinstance(fam, sm.families.Binomial):
-                endog = np.column_stack([y[:, 0], y[:, 1] - y[:, 0]])
-            else:
-                endog = y
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    # a copy: statsmodels stores per-row state (trials) on the family
-                    glm = sm.GLM(endog, d.X, family=copy.deepcopy(fam), offset=d.offset).fit()
-                if np.all(np.isfinite(glm.params)):
-                    beta = np.asarray(glm.params)
-            except Exception:  # a failed GLM start only costs iterations
-                pass
+        elif self.k_fe:
+            beta = glm_start(resp, d.X, d.y, d.offset)
+            if not np.all(np.isfinite(beta)):
+                beta = np.zeros(self.k_fe)
         eta = d.X @ beta + d.offset
         extra = resp.start_extra(d.y, eta)
         theta = self.cov_struct.start(1.0)
