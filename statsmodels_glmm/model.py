@@ -289,6 +289,19 @@ class MixedGLM(LikelihoodModel):
         theta = self.cov_struct.start(1.0)
         return np.concatenate([beta, theta, np.asarray(extra, dtype=float)])
 
+    def _laplace_start(self, maxiter):
+        """Internal parameters of the Laplace fit (or the GLM start if that fails)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                res = self.fit(nagq=1, maxiter=maxiter, polish=False)
+                x = np.asarray(res.mle_retvals["internal_params"], dtype=float)
+                if np.all(np.isfinite(x)):
+                    return x
+            except Exception:  # any failure: start from scratch
+                pass
+        return self._start_internal()
+
     def _bounds(self):
         extra_b = getattr(self.response, "extra_bounds", None)
         eb = extra_b() if extra_b is not None else [(None, None)] * self.k_extra
@@ -336,7 +349,12 @@ class MixedGLM(LikelihoodModel):
         nagq = int(nagq)
         if nagq < 1:
             raise ValueError("nagq must be a positive integer (1 = Laplace)")
-        x0 = self._start_internal() if start_params is None else self.to_internal(start_params)
+        if start_params is not None:
+            x0 = self.to_internal(start_params)
+        elif nagq > 1:
+            x0 = self._laplace_start(maxiter)  # a cheap start close to the optimum
+        else:
+            x0 = self._start_internal()
         self._u_cache = None
         bounds = self._bounds()
         scale = max(self.nobs, 1)
@@ -377,6 +395,12 @@ class MixedGLM(LikelihoodModel):
         llf, grad, state = self.loglike_internal(x, nagq, gradient=True)
         if grad is None:
             grad = self._fd_gradient(x, nagq)
+        return self._results(x, llf, grad, state, nagq, bounds, hess_at, opt, polish_ok)
+
+    def _results(self, x, llf, grad, state, nagq, bounds, hess_at, opt, polish_ok):
+        """Standard errors from the Hessian, convergence checks, and the results object."""
+        from .results import MixedGLMResults, MixedGLMResultsWrapper
+
         free = self._free_mask(x, bounds)
         if hess_at is not None and np.array_equal(hess_at[2], free) and \
                 np.max(np.abs(hess_at[0] - x)) < 1e-3:
@@ -407,7 +431,7 @@ class MixedGLM(LikelihoodModel):
                     message=str(opt.message), iterations=int(opt.nit),
                     function_evaluations=int(opt.nfev), max_abs_grad=max_grad,
                     hessian_positive_definite=hess_ok, inner_converged=bool(state.converged),
-                    internal_params=x, gradient=grad)
+                    internal_params=x, gradient=grad, hessian=hess)
         if not converged:
             warnings.warn(
                 f"the fit did not converge (max |gradient| {max_grad:.2g}, optimiser: "
