@@ -7,6 +7,7 @@ from scipy import special
 
 from statsmodels_glmm.approximation import ApproximationCheck, check_approximation
 from statsmodels_glmm.model import MixedGLM
+import statsmodels_glmm.api as smg
 
 from conftest import load_dataset, load_ref
 
@@ -118,3 +119,18 @@ def test_bad_arguments():
     rs = _fit("sim_binary_small", "y ~ time + (1 + time | id)")
     with pytest.raises(ValueError, match="fewer nodes"):
         rs.check_approximation(nagq=(1, 80))
+
+
+def test_quick_check_judges_by_loglikelihood():
+    """Without refitting, one Newton step can overshoot when Laplace is far off; the
+    quick verdict must rest on the log-likelihoods, which do settle here."""
+    df = smg.simulate_longitudinal("binary", n_persons=400, seed=2024)
+    res = smg.mixedglm("y ~ time * group + stress + (1 + time | id)", df,
+                       family=sm.families.Binomial()).fit()
+    quick = res.check_approximation(refit=False)
+    assert quick.settled
+    assert quick.recommended_nagq in (5, 7, 9)
+    d = quick.table["d_llf"]
+    # the K-point rule at fixed estimates, against an independent larger rule
+    assert abs(d.loc[quick.recommended_nagq]) <= 0.05
+    assert d.loc[1] < -5  # Laplace is far off on these data
