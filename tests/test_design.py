@@ -111,6 +111,8 @@ def test_bad_responses(df):
     with pytest.raises(ValueError, match="non-integer"):
         smg.mixedglm("y ~ time + (1 | id)", df.assign(y=df["y"] + 0.5),
                      family=sm.families.Poisson())
+    with pytest.raises(ValueError, match="zero in every row"):
+        smg.mixedglm("y ~ time + (1 | id)", df.assign(y=0), family=sm.families.Poisson())
     with pytest.raises(ValueError, match="single group"):
         smg.mixedglm("y ~ time + (1 | g)", df.assign(g=1), family=B)
     with pytest.raises(ValueError, match="link"):

@@ -47,7 +47,7 @@ from scipy import special, stats
 import statsmodels.api as sm
 
 from .base import Response
-from .standard import _as_float, _check_counts, _link_name
+from .standard import _link_name, count_column
 
 __all__ = ["NegativeBinomial"]
 
@@ -165,16 +165,7 @@ class NegativeBinomial(Response):
 
     # ------------------------------------------------------------ data
     def validate(self, endog, name):
-        y = _as_float(endog, name)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim != 1:
-            raise ValueError(f"response {name!r} must be a single column of counts")
-        _check_counts(y, name)
-        if len(y) and np.all(y == 0):
-            raise ValueError(f"response {name!r} is zero in every row; a count model "
-                             "cannot be fitted")
-        return y
+        return count_column(endog, name)
 
     def bind(self, design):
         """Remember the largest observed count (default range of ``which="prob"``)."""

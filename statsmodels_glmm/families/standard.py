@@ -43,6 +43,20 @@ def _check_counts(y, name):
         raise ValueError(f"response {name!r} has non-integer values; counts must be whole numbers")
 
 
+def count_column(endog, name):
+    """Validate a single column of counts (non-negative whole numbers, not all zero)."""
+    y = _as_float(endog, name)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"response {name!r} must be a single column of counts")
+    _check_counts(y, name)
+    if len(y) and np.all(y == 0):
+        raise ValueError(f"response {name!r} is zero in every row; a count model "
+                         "cannot be fitted")
+    return y
+
+
 class Binomial(Response):
     """
     Bernoulli or binomial response with a logit, probit or cloglog link.
@@ -199,13 +213,7 @@ class Poisson(Response):
         self.sm_family = sm.families.Poisson()
 
     def validate(self, endog, name):
-        y = _as_float(endog, name)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim != 1:
-            raise ValueError(f"response {name!r} must be a single column of counts")
-        _check_counts(y, name)
-        return y
+        return count_column(endog, name)
 
     def _log_factorial(self, y):
         # the response array is the same object on every call of a fit: cache log y!
