@@ -156,9 +156,10 @@ def _chol_parts(H):
 def _node_derivs(family, y, eta, extra, ytile, want_extra):
     """``d0, d1`` (and family-parameter ``e0``) at a block of nodes, eta (n, c)."""
     n, c = eta.shape
+    fast = getattr(family, "logpdf_d1", None)  # only d0 and d1 are needed at the nodes
     if ytile is not None:
         flat = np.ascontiguousarray(eta.T).ravel()
-        d = family.derivs(ytile(c), flat, extra)
+        d = (fast or family.derivs)(ytile(c), flat, extra)
         d0 = d[0].reshape(c, n).T
         d1 = d[1].reshape(c, n).T
         e0 = None
@@ -170,7 +171,7 @@ def _node_derivs(family, y, eta, extra, ytile, want_extra):
     d1 = np.empty((n, c))
     e0 = None
     for k in range(c):
-        d = family.derivs(y, eta[:, k], extra)
+        d = (fast or family.derivs)(y, eta[:, k], extra)
         d0[:, k] = d[0]
         d1[:, k] = d[1]
         if want_extra:
@@ -266,7 +267,8 @@ def agq_loglike(design, family, cov, beta, theta, extra, nagq, u0=None, gradient
     y, gid, starts, M = design.y, design.gid, design.starts, st.M
     u = st.u
     C, R = _chol_parts(st.H)
-    MR = np.einsum("na,nab->nb", M, R[gid])  # eta at node k = eta^ + MR z_k
+    sizes = design.group_sizes
+    MR = np.einsum("na,nab->nb", M, np.repeat(R, sizes, axis=0))  # eta at node k = eta^ + MR z_k
     want_e = gradient and family.n_extra > 0
     ytile = None
     if _row_wise(family):
@@ -287,7 +289,7 @@ def agq_loglike(design, family, cov, beta, theta, extra, nagq, u0=None, gradient
             zk = zn[k0:k0 + block]
             eta = st.eta[:, None] + MR @ zk.T
             d0, d1, e0 = _node_derivs(family, y, eta, extra, ytile, want_e)
-            uk = u[:, None, :] + np.einsum("gab,kb->gka", R, zk)
+            uk = u[:, None, :] + np.matmul(R, zk.T).transpose(0, 2, 1)  # (G, nodes, q)
             a = lw[k0:k0 + block] + seg_sum(d0, starts) - 0.5 * np.einsum("gka,gka->gk", uk, uk)
             a = np.where(np.isnan(a), -np.inf, a)
             new = np.maximum(mx, a.max(1))
@@ -298,19 +300,20 @@ def agq_loglike(design, family, cov, beta, theta, extra, nagq, u0=None, gradient
             mx = new
             if not gradient:
                 continue
-            d1 = np.where(e[gid] > 0, d1, 0.0)  # nodes of zero weight may be non-finite
+            e_rows = np.repeat(e, sizes, axis=0)  # e[gid], faster for sorted rows
+            d1 = np.where(e_rows > 0, d1, 0.0)  # nodes of zero weight may be non-finite
             S = np.stack([seg_sum(d1 * M[:, j, None], starts) for j in range(q)], axis=2)
             g = S - uk
             eg = e[:, :, None] * g
             gbar = gbar * scale[:, None] + eg.sum(1)
-            T = T * scale[:, None, None] + np.einsum("gka,kb->gab", eg, zk)
-            ed1 = e[gid] * d1
-            sr = scale[gid]
+            T = T * scale[:, None, None] + np.matmul(eg.transpose(0, 2, 1), zk)
+            ed1 = e_rows * d1
+            sr = np.repeat(scale, sizes)
             rt = rt * sr + ed1.sum(1)
             Wt = Wt * sr[:, None] + ed1 @ zk
             if want_e:
-                e0 = np.where(e[gid][:, :, None] > 0, e0, 0.0)
-                Et = Et * sr[:, None] + np.einsum("nk,nkj->nj", e[gid], e0)
+                e0 = np.where(e_rows[:, :, None] > 0, e0, 0.0)
+                Et = Et * sr[:, None] + np.einsum("nk,nkj->nj", e_rows, e0)
     if np.any(~np.isfinite(mx)) or np.any(s <= 0):
         return -np.inf, None, st
     llf = float(np.sum(mx + np.log(s)) - 0.5 * np.sum(st.logdet))

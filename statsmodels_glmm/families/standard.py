@@ -147,6 +147,21 @@ class Binomial(Response):
             d0 = d0 + lc
         return (d0, s * a[1] + f * b[1], s * a[2] + f * b[2], s * a[3] + f * b[3])
 
+    def logpdf_d1(self, y, eta, extra):
+        """Log-density and its first derivative only (cheaper at quadrature nodes)."""
+        if self.link_name != "logit":
+            return self.derivs(y, eta, extra)[:2]
+        s, n = y[:, 0], y[:, 1]
+        lc = self._log_choose(y)
+        e = np.exp(-np.abs(eta))
+        mu = np.where(eta >= 0, 1.0, e)
+        mu /= 1.0 + e
+        softplus = np.log1p(e)
+        softplus += np.maximum(eta, 0.0)
+        if lc is None:
+            return s * eta - softplus, s - mu
+        return s * eta - n * softplus + lc, s - n * mu
+
     @staticmethod
     def _derivs_logit(s, n, eta, lc):
         # canonical link: log f = s eta - n log(1 + e^eta) (+ log binomial coefficient)
