@@ -290,17 +290,21 @@ class MixedGLM(LikelihoodModel):
         return np.concatenate([beta, theta, np.asarray(extra, dtype=float)])
 
     def _laplace_start(self, maxiter):
-        """Internal parameters of the Laplace fit (or the GLM start if that fails)."""
+        """
+        Internal parameters and Hessian of the Laplace fit; the GLM start and None
+        if that fails, and no Hessian when a parameter sits on a bound.
+        """
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                res = self.fit(nagq=1, maxiter=maxiter, polish=False)
+                res = self.fit(nagq=1, maxiter=maxiter)
                 x = np.asarray(res.mle_retvals["internal_params"], dtype=float)
                 if np.all(np.isfinite(x)):
-                    return x
+                    free = self._free_mask(x, self._bounds())
+                    return x, (res.mle_retvals["hessian"] if np.all(free) else None)
             except Exception:  # any failure: start from scratch
                 pass
-        return self._start_internal()
+        return self._start_internal(), None
 
     def _bounds(self):
         extra_b = getattr(self.response, "extra_bounds", None)
@@ -349,15 +353,26 @@ class MixedGLM(LikelihoodModel):
         nagq = int(nagq)
         if nagq < 1:
             raise ValueError("nagq must be a positive integer (1 = Laplace)")
+        bounds = self._bounds()
+        scale = max(self.nobs, 1)
+        hess_inv0 = None
         if start_params is not None:
             x0 = self.to_internal(start_params)
         elif nagq > 1:
-            x0 = self._laplace_start(maxiter)  # a cheap start close to the optimum
+            # the Laplace optimum is a cheap start close to the optimum, and its Hessian
+            # a good first curvature for a quasi-Newton search
+            x0, H0 = self._laplace_start(maxiter)
+            if H0 is not None and all(b == (None, None) for b in bounds):
+                try:
+                    np.linalg.cholesky(-H0)
+                    hess_inv0 = np.linalg.inv(-H0) * scale
+                    hess_inv0 = 0.5 * (hess_inv0 + hess_inv0.T)
+                    np.linalg.cholesky(hess_inv0)
+                except np.linalg.LinAlgError:
+                    hess_inv0 = None
         else:
             x0 = self._start_internal()
         self._u_cache = None
-        bounds = self._bounds()
-        scale = max(self.nobs, 1)
 
         def f(x):
             llf, grad, _ = self.loglike_internal(x, nagq, gradient=True)
@@ -370,6 +385,10 @@ class MixedGLM(LikelihoodModel):
         opts = {"disp": True} if disp else {}
 
         def run(start):
+            if hess_inv0 is not None:
+                return optimize.minimize(f, start, jac=True, method="BFGS",
+                                         options=dict(maxiter=maxiter, gtol=gtol / scale,
+                                                      hess_inv0=hess_inv0, **opts))
             return optimize.minimize(f, start, jac=True, method="L-BFGS-B", bounds=bounds,
                                      options=dict(maxiter=maxiter, gtol=gtol / scale,
                                                   ftol=1e-15, maxcor=20, **opts))
