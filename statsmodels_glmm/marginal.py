@@ -616,9 +616,11 @@ def _profile(res, at, data):
     m = res.model
     d = m.design
     row = {}
+    if data is not None and not isinstance(data, pd.DataFrame):
+        raise ValueError("data must be a pandas DataFrame")
+    if data is None:  # complete the profile from the model's own rows
+        data = d.extra.get("spec_data")
     if data is not None:
-        if not isinstance(data, pd.DataFrame):
-            raise ValueError("data must be a pandas DataFrame")
         for c in data.columns:
             col = data[c]
             if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
@@ -684,7 +686,8 @@ def probability_effects(res, variable, at=None, data=None, delta=1.0, values=Non
         Column of the data to change.
     at : dict, optional
         Covariate values of the profile; columns not given are set from
-        ``data`` (numeric: mean, others: most frequent value).
+        ``data``, or from the rows the model was fitted to when ``data`` is not
+        given (numeric: mean, others: most frequent value).
     data : DataFrame, optional
         Data for completing the profile and for the average marginal effect.
     delta : float

@@ -348,3 +348,16 @@ def test_probability_effects_factor_change_and_errors(toenail_ri):
         res.probability_effects("nope", data=df)
     with pytest.raises(ValueError, match="not numeric"):
         res.probability_effects("treatment", data=df)
+
+
+def test_profile_defaults_to_the_fitted_rows():
+    import statsmodels.api as sm
+    import statsmodels_glmm.api as smg
+
+    df = smg.simulate_longitudinal("binary", n_persons=120, seed=4)
+    res = smg.mixedglm("y ~ time * group + stress + (1 | id)", df,
+                       family=sm.families.Binomial()).fit()
+    a = res.probability_effects("time", at={"time": 0})
+    b = res.probability_effects("time", at={"time": 0, "group": df["group"].mean(),
+                                            "stress": df["stress"].mean()})
+    np.testing.assert_allclose(a["before"].to_numpy(), b["before"].to_numpy(), rtol=1e-12)
