@@ -41,8 +41,8 @@ def plot_trajectories(res, x, data=None, at=None, grid=None, re_values=None, gro
     x : str
         Numeric column for the horizontal axis (e.g. ``"time"``).
     data : DataFrame, optional
-        Fitted data: completes the covariate profile and gives the default
-        grid (the observed range of ``x``) and the rows of ``groups``.
+        Completes the covariate profile and gives the default grid (the
+        observed range of ``x``); default the rows the model was fitted to.
     at : dict, optional
         Values of the other covariates (see :func:`probability_effects`).
     grid : array-like, optional
@@ -78,6 +78,8 @@ def plot_trajectories(res, x, data=None, at=None, grid=None, re_values=None, gro
     res = _unwrap(res)
     m = res.model
     d = m.design
+    if data is None:  # the rows the model was fitted to
+        data = d.extra.get("spec_data")
     if grid is None:
         if data is None or x not in data.columns:
             raise ValueError(f"give grid= or data= with column {x!r}")

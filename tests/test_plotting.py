@@ -58,9 +58,17 @@ def test_plot_effects(toenail_ri):
     plt.close(fig)
 
 
+def test_default_grid_comes_from_the_fitted_rows(toenail_ri):
+    df, res = toenail_ri
+    fig = smg.plot_trajectories(res, "time")
+    xs = fig.axes[0].lines[0].get_xdata()
+    assert xs.min() == pytest.approx(df["time"].min())
+    assert xs.max() == pytest.approx(df["time"].max())
+
+
 def test_plot_bad_input(toenail_ri):
     df, res = toenail_ri
     with pytest.raises(ValueError, match="grid"):
-        smg.plot_trajectories(res, "time")
+        smg.plot_trajectories(res, "not_a_column")
     with pytest.raises(ValueError, match="probability_effects"):
         smg.plot_effects(df)
