@@ -70,6 +70,12 @@ class MixedGLM(LikelihoodModel):
     def __init__(self, endog, exog, groups, exog_re=None, family=None, offset=None,
                  exposure=None, missing="drop", **kwargs):
         design = kwargs.pop("design", None)
+        if "weights" in kwargs or "freq_weights" in kwargs or "var_weights" in kwargs:
+            raise ValueError("observation weights are not supported; for binomial data with "
+                             "several trials per row give successes and failures as two "
+                             "response columns")
+        if kwargs:
+            raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(kwargs))}")
         response = as_response(family if family is not None else sm.families.Gaussian())
         # a model owns its family object: families keep data-dependent state (levels)
         self.response = response if design is not None else copy.deepcopy(response)

@@ -205,6 +205,18 @@ class MixedGLMResults(LikelihoodModelResults):
         d = m.design
         if random_effects not in ("conditional", "zero", "marginal"):
             raise ValueError("random_effects must be 'conditional', 'zero' or 'marginal'")
+        if exog is not None:
+            missing = self._missing_rows(exog)
+            if missing is not None and missing.any():
+                # predict the complete rows; rows with a missing value get NaN
+                keep = ~missing
+                part = self.predict(exog.loc[keep], which=which,
+                                    random_effects=random_effects,
+                                    offset=None if offset is None else np.asarray(offset)[keep],
+                                    exposure=None if exposure is None
+                                    else np.asarray(exposure)[keep])
+                return part.reindex(exog.index) if not exog.index.has_duplicates else \
+                    _reinsert(part, keep, exog.index)
         beta = self._internal[:self.k_fe]
         if exog is None:
             X, Z, off, index = d.X, d.Z, d.offset, None
@@ -258,6 +270,17 @@ class MixedGLMResults(LikelihoodModelResults):
             out.index = index
             return out
         return pd.Series(out, index=index)
+
+    def _missing_rows(self, exog):
+        """Rows of new data with a missing value in a column the model uses."""
+        if not isinstance(exog, pd.DataFrame):
+            return None
+        spec_data = self.model.design.extra.get("spec_data")
+        cols = [c for c in (spec_data.columns if spec_data is not None else [])
+                if c in exog.columns and c != self.model.design.endog_name]
+        if not cols:
+            return None
+        return exog[cols].isna().any(axis=1).to_numpy()
 
     @cache_readonly
     def fittedvalues(self):
@@ -505,6 +528,16 @@ class MixedGLMResults(LikelihoodModelResults):
 
     def remove_data(self):  # pragma: no cover - statsmodels API parity
         raise NotImplementedError("remove_data is not supported for MixedGLM results")
+
+
+def _reinsert(part, keep, index):
+    """Place predictions for the kept rows into a frame over all rows (NaN elsewhere)."""
+    vals = part.to_numpy()
+    out = np.full((len(keep),) + vals.shape[1:], np.nan)
+    out[keep] = vals
+    if isinstance(part, pd.DataFrame):
+        return pd.DataFrame(out, index=index, columns=part.columns)
+    return pd.Series(out, index=index)
 
 
 class MixedGLMResultsWrapper(LikelihoodResultsWrapper):

@@ -184,3 +184,22 @@ def test_pickle_after_quadrature_fit():
     r2 = pickle.loads(pickle.dumps(r))
     assert r2.method == "Adaptive Gauss-Hermite, 5 nodes"
     assert r2.model.loglike(r2.params, nagq=5) == pytest.approx(r.llf, abs=1e-9)
+
+
+def test_prediction_rows_with_missing_values_give_nan(res):
+    df = load_dataset("sim_binary_small").head(5).copy()
+    df.loc[[1, 3], "stress"] = np.nan
+    pred = res.predict(df)
+    assert pred.index.equals(df.index)
+    assert np.isnan(pred.iloc[[1, 3]]).all()
+    complete = res.predict(df.iloc[[0, 2, 4]])
+    np.testing.assert_allclose(pred.iloc[[0, 2, 4]], complete)
+
+
+def test_unsupported_keywords_are_refused():
+    df = load_dataset("sim_binary_small")
+    with pytest.raises(ValueError, match="weights are not supported"):
+        smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial(),
+                     weights=np.ones(len(df)))
+    with pytest.raises(TypeError, match="bogus"):
+        smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial(), bogus=1)
