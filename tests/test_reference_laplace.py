@@ -89,3 +89,18 @@ def test_aic_bic_consistent(fitted):
     res, ref = fitted
     assert res.aic == pytest.approx(-2 * res.llf + 2 * ref["df"], abs=1e-8)
     assert res.bic == pytest.approx(ref["BIC"] - 2 * (res.llf - ref["logLik"]), abs=5e-3)
+
+
+@pytest.mark.parametrize("formula,rid", [
+    ("outcome_bin ~ treatment * time + (1 + time | patientID)", "toenail__glmer_rs_time_laplace"),
+    ("outcome_bin ~ treatment * visit + (1 + visit | patientID)",
+     "toenail__glmer_rs_visit_laplace"),
+])
+def test_ill_conditioned_random_slopes(formula, rid):
+    """Quasi-separated toenail random slopes (intercept SD 23-48, correlation near -1):
+    a stress test; reach lme4's log-likelihood and its variance estimates."""
+    ref = load_ref(rid)
+    res = smg.mixedglm(formula, load_dataset("toenail"), family=B).fit()
+    assert res.converged
+    assert res.llf > ref["logLik"] - 1e-3
+    np.testing.assert_allclose(res.re_sd.to_numpy(), ref["random_effects"][0]["sd"], rtol=2e-3)
