@@ -13,6 +13,7 @@ from .simulate import simulate_longitudinal
 from .gee import compare_gee
 from .compare import compare
 from .plotting import plot_effects, plot_trajectories
+from .importance import importance_loglike
 
 __all__ = ["MixedGLM", "MixedGLMResults", "mixedglm", "simulate_longitudinal", "families",
-           "compare_gee", "plot_trajectories", "plot_effects", "compare"]
+           "compare_gee", "plot_trajectories", "plot_effects", "compare", "importance_loglike"]

@@ -62,6 +62,10 @@ class ApproximationCheck:
         ``"Laplace is adequate"``, ``"use nagq=K"`` or ``"not settled as K grows"``
         followed by a one-line reason.
     refit : bool
+    importance : dict or None
+        ``llf`` and ``se`` of the importance-sampling estimate of the exact
+        log-likelihood at the fitted estimates, and ``rules``: every rule's
+        log-likelihood there.
 
     Examples
     --------
@@ -76,7 +80,8 @@ class ApproximationCheck:
     [1, 5, 9]
     """
 
-    def __init__(self, table, changes, settled, recommended, verdict, refit, method):
+    def __init__(self, table, changes, settled, recommended, verdict, refit, method,
+                 importance=None):
         self.table = table
         self.changes = changes
         self.settled = bool(settled)
@@ -84,6 +89,7 @@ class ApproximationCheck:
         self.verdict = verdict
         self.refit = bool(refit)
         self.method = method
+        self.importance = importance
 
     def summary(self):
         """Printable text: the table and the verdict."""
@@ -98,7 +104,14 @@ class ApproximationCheck:
                 float_format=lambda v: f"{v:.4f}")
         lines = [f"Approximation check (fitted with {self.method}; {how})", "",
                  "Log-likelihood by nodes per dimension K (K = 1 is Laplace):", body, "",
-                 "Parameters:", par, "", f"Verdict: {self.verdict}"]
+                 "Parameters:", par, ""]
+        if self.importance is not None:
+            imp = self.importance
+            rules = imp["rules"].to_string(float_format=lambda v: f"{v:.4f}")
+            lines += [f"At the fitted estimates: importance-sampling estimate of the exact "
+                      f"log-likelihood {imp['llf']:.4f} (SE {imp['se']:.4f}); the rules give",
+                      rules, ""]
+        lines.append(f"Verdict: {self.verdict}")
         return "\n".join(lines)
 
     def __str__(self):
@@ -115,7 +128,8 @@ def _default_nagq(q, fitted):
     return sorted(ks)
 
 
-def check_approximation(res, nagq=None, refit=True, tol_llf=0.05, tol_se=0.1):
+def check_approximation(res, nagq=None, refit=True, tol_llf=0.05, tol_se=0.1,
+                        importance=None, ndraws=16384):
     """
     Compare the Laplace approximation and adaptive quadrature rules.
 
@@ -138,6 +152,13 @@ def check_approximation(res, nagq=None, refit=True, tol_llf=0.05, tol_se=0.1):
         Log-likelihood agreement tolerance.
     tol_se : float
         Parameter agreement tolerance in standard errors.
+    importance : bool, optional
+        Also estimate the exact log-likelihood at the fitted estimates by
+        importance sampling (:func:`importance.importance_loglike`) and show
+        it beside every rule evaluated there.  Default: only when the rules
+        have not settled.
+    ndraws : int
+        Draws per group for the importance-sampling estimate.
 
     Returns
     -------
@@ -247,4 +268,23 @@ def check_approximation(res, nagq=None, refit=True, tol_llf=0.05, tol_se=0.1):
                        f"parameter; Laplace is off by {abs(d_llf[0]):.3g} in log-likelihood "
                        f"and {maxse[0]:.2g} SE" if ks[0] == 1 else
                        f"use nagq={recommended}: from K = {recommended} on the rules agree")
-    return ApproximationCheck(table, changes, settled, recommended, verdict, refit, res.method)
+    imp = None
+    if importance or (importance is None and not settled):
+        from .importance import importance_loglike
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            value, se = importance_loglike(res, ndraws=ndraws)
+            at_fit = pd.Series([model.loglike_internal(x0, k, warm=False)[0] for k in ks],
+                               index=pd.Index(ks, name="K"), name="llf at the fitted estimates")
+        model._u_cache = saved
+        imp = {"llf": value, "se": se, "rules": at_fit}
+        if not settled:
+            verdict += (f". At the fitted estimates an importance-sampling estimate of the "
+                        f"exact log-likelihood is {value:.2f} (SE {se:.2f}), while the rules "
+                        f"give {at_fit.min():.2f} to {at_fit.max():.2f} "
+                        f"(Laplace {at_fit.iloc[0]:.2f})" if ks[0] == 1 else
+                        f". At the fitted estimates an importance-sampling estimate of the "
+                        f"exact log-likelihood is {value:.2f} (SE {se:.2f})")
+    return ApproximationCheck(table, changes, settled, recommended, verdict, refit, res.method,
+                              imp)
