@@ -23,7 +23,7 @@ import numpy as np
 from scipy import special, stats
 
 from .laplace import seg_sum, solve_modes
-from .quadrature import _node_derivs, _row_wise, _tiled
+from .quadrature import _node_derivs, _row_wise, _tiled, stream_exp
 
 __all__ = ["importance_loglike"]
 
@@ -107,14 +107,9 @@ def importance_loglike(res, params=None, ndraws=16384, df=3.0, inflate=1.5, seed
             d0 = _node_derivs(family, d.y, eta, extra, ytile, False)[0]
             logw = (seg_sum(d0, d.starts) - 0.5 * (U * U).sum(2) - 0.5 * q * np.log(2 * np.pi)
                     - log_t[None, k0:k0 + block] + logdetS[:, None])
-            logw = np.where(np.isnan(logw), -np.inf, logw)
-            new = np.maximum(mx, logw.max(1))
-            safe = np.where(np.isfinite(new), new, 0.0)
-            r = np.where(np.isfinite(mx), np.exp(mx - safe), 0.0)
-            w = np.exp(logw - safe[:, None])
+            mx, r, w = stream_exp(mx, logw)
             s1 = s1 * r + w.sum(1)
             s2 = s2 * r * r + (w * w).sum(1)
-            mx = new
     N = len(tz)
     mean = s1 / N
     llf = float(np.sum(mx + np.log(mean)))

@@ -198,6 +198,22 @@ def _tiled(y, c):
     return out
 
 
+def stream_exp(mx, a):
+    """
+    One block of a streaming per-group log-sum-exp.
+
+    Given the running maxima ``mx`` (G,) and a block of log-terms ``a``
+    (G, c), returns the new maxima, the factor ``exp(mx_old - mx_new)`` that
+    rescales sums accumulated so far, and ``exp(a - mx_new)``.  NaN terms
+    count as ``-inf``.
+    """
+    a = np.where(np.isnan(a), -np.inf, a)
+    new = np.maximum(mx, a.max(1))
+    safe = np.where(np.isfinite(new), new, 0.0)
+    scale = np.where(np.isfinite(mx), np.exp(mx - safe), 0.0)
+    return new, scale, np.exp(a - safe[:, None])
+
+
 def _row_wise(family):
     """True when ``derivs`` may be called on rows stacked node after node."""
     return getattr(family, "bind", None) is None and not getattr(family, "raw_endog", False)
@@ -291,13 +307,8 @@ def agq_loglike(design, family, cov, beta, theta, extra, nagq, u0=None, gradient
             d0, d1, e0 = _node_derivs(family, y, eta, extra, ytile, want_e)
             uk = u[:, None, :] + np.matmul(R, zk.T).transpose(0, 2, 1)  # (G, nodes, q)
             a = lw[k0:k0 + block] + seg_sum(d0, starts) - 0.5 * np.einsum("gka,gka->gk", uk, uk)
-            a = np.where(np.isnan(a), -np.inf, a)
-            new = np.maximum(mx, a.max(1))
-            safe = np.where(np.isfinite(new), new, 0.0)
-            scale = np.where(np.isfinite(mx), np.exp(mx - safe), 0.0)
-            e = np.exp(a - safe[:, None])
+            mx, scale, e = stream_exp(mx, a)
             s = s * scale + e.sum(1)
-            mx = new
             if not gradient:
                 continue
             e_rows = np.repeat(e, sizes, axis=0)  # e[gid], faster for sorted rows
