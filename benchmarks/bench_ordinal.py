@@ -18,7 +18,6 @@ import os
 import time
 import warnings
 
-import numpy as np
 import pandas as pd
 from statsmodels.miscmodels.ordinal_model import OrderedModel
 

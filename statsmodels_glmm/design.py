@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.formula._manager import FormulaManager
 
-from .formula import RandomTerm, re_formula_terms, split_formula
+from .formula import re_formula_terms, split_formula
 
 __all__ = ["Design", "build_design", "design_from_arrays", "materialize"]
 

@@ -81,7 +81,7 @@ def importance_loglike(res, params=None, ndraws=16384, df=3.0, inflate=1.5, seed
     beta, theta, extra = model._split(internal)
     L = model.cov_struct.chol(theta)
     st = solve_modes(d, family, beta, L, extra)
-    q, G, n = d.Z.shape[1], d.n_groups, d.nobs
+    q, G = d.Z.shape[1], d.n_groups
     S = np.linalg.cholesky(st.Hinv) * inflate  # (G, q, q)
     logdetS = np.log(np.abs(np.linalg.det(S)))
     sob = stats.qmc.Sobol(q + 1, scramble=True, seed=seed).random(int(ndraws))

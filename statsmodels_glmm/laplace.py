@@ -192,7 +192,7 @@ def solve_modes(design, family, beta, L, extra, u0=None, tol=1e-10, maxiter=100)
     >>> st.converged
     True
     """
-    y, Z, starts, gid = design.y, design.Z, design.starts, design.gid
+    y, Z, starts = design.y, design.Z, design.starts
     G, q = design.n_groups, Z.shape[1]
     base = design.X @ beta + design.offset
     M = Z @ L

@@ -733,7 +733,6 @@ def probability_effects(res, variable, at=None, data=None, delta=1.0, values=Non
         raise ValueError(f"could not build the profile rows ({exc}); give every model column "
                          "in at= or pass data=") from None
     re_values = np.asarray(re_values, dtype=float)
-    parts = []
     if data is not None:
         d0, d1 = _shift(data, variable, delta, values)
         XD0, ZD0, oD0, _, eD0 = m._rows_for(d0)

@@ -354,8 +354,6 @@ class MixedGLM(LikelihoodModel):
         >>> bool(res.llf < 0)
         True
         """
-        from .results import MixedGLMResults, MixedGLMResultsWrapper
-
         nagq = int(nagq)
         if nagq < 1:
             raise ValueError("nagq must be a positive integer (1 = Laplace)")

@@ -286,10 +286,7 @@ def agq_loglike(design, family, cov, beta, theta, extra, nagq, u0=None, gradient
     sizes = design.group_sizes
     MR = np.einsum("na,nab->nb", M, np.repeat(R, sizes, axis=0))  # eta at node k = eta^ + MR z_k
     want_e = gradient and family.n_extra > 0
-    ytile = None
-    if _row_wise(family):
-        def ytile(c, _y=y):
-            return _tiled(_y, c)
+    ytile = (lambda c, _y=y: _tiled(_y, c)) if _row_wise(family) else None
 
     # streaming log-sum-exp over blocks of nodes, with weighted accumulators
     mx = np.full(G, -np.inf)

@@ -6,7 +6,6 @@ import pytest
 import statsmodels.api as sm
 from scipy import special, stats
 
-import statsmodels_glmm.api as smg
 from statsmodels_glmm.laplace import laplace_loglike
 from statsmodels_glmm.model import MixedGLM
 from statsmodels_glmm.quadrature import agq_loglike, gh_rule, make_agq_loglike
