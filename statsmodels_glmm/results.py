@@ -505,7 +505,7 @@ class MixedGLMResults(LikelihoodModelResults):
         if fam_tab is not None:
             tab = fam_tab(self, alpha)
             if tab is not None:
-                smry.add_df(tab, float_format="%.4f")
+                smry.add_df(tab.map(_fmt_number), float_format="%.4f")
         G = self.cov_re.to_numpy()
         sd = self.re_sd.to_numpy()
         corr = self.re_corr.to_numpy()
@@ -528,6 +528,15 @@ class MixedGLMResults(LikelihoodModelResults):
 
     def remove_data(self):  # pragma: no cover - statsmodels API parity
         raise NotImplementedError("remove_data is not supported for MixedGLM results")
+
+
+def _fmt_number(v):
+    """Four decimals, or four significant digits for very large numbers."""
+    if isinstance(v, (float, np.floating)):
+        if not np.isfinite(v):
+            return ""
+        return f"{v:.4f}" if abs(v) < 1e6 else f"{v:.4g}"
+    return v
 
 
 def _reinsert(part, keep, index):
