@@ -354,6 +354,9 @@ class MixedGLM(LikelihoodModel):
         >>> bool(res.llf < 0)
         True
         """
+        if kwargs:
+            raise TypeError(f"fit() got unexpected keyword argument(s): "
+                            f"{', '.join(sorted(kwargs))}")
         nagq = int(nagq)
         if nagq < 1:
             raise ValueError("nagq must be a positive integer (1 = Laplace)")

@@ -203,3 +203,5 @@ def test_unsupported_keywords_are_refused():
                      weights=np.ones(len(df)))
     with pytest.raises(TypeError, match="bogus"):
         smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial(), bogus=1)
+    with pytest.raises(TypeError, match="reml"):
+        smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial()).fit(reml=True)
