@@ -27,6 +27,7 @@ def _section(title):
 
 
 def main(argv=None):
+    """Run the worked example and print its results (returns the exit code 0)."""
     warnings.simplefilter("ignore", FutureWarning)
     n_persons = 400
     seed = 2024

@@ -39,6 +39,16 @@ class Design:
     order : ndarray of int
         ``sorted = original[order]``; original order is the order of the
         rows kept from the user's data.
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> from statsmodels_glmm.families import as_response
+    >>> from statsmodels_glmm.simulate import simulate_longitudinal
+    >>> df = simulate_longitudinal(n_persons=5, seed=0)
+    >>> d = build_design("y ~ time + (1 | id)", df, as_response(sm.families.Binomial()))
+    >>> bool((d.unsort(d.X[:, 1]) == df["time"].to_numpy()).all())
+    True
     """
 
     y: np.ndarray
@@ -139,7 +149,17 @@ def _check_columns(formula, data):
 
 
 def materialize(spec, data, mgr):
-    """Evaluate a stored fixed or random design spec on new data."""
+    """
+    Evaluate a stored fixed or random design spec on new data.
+
+    >>> import statsmodels.api as sm
+    >>> from statsmodels_glmm.families import as_response
+    >>> from statsmodels_glmm.simulate import simulate_longitudinal
+    >>> df = simulate_longitudinal(n_persons=5, seed=0)
+    >>> d = build_design("y ~ time + (1 | id)", df, as_response(sm.families.Binomial()))
+    >>> materialize(d.fixed_spec, df.head(2), d.extra["formula_manager"]).shape
+    (2, 2)
+    """
     if mgr.engine == "patsy":
         import patsy
 

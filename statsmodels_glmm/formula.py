@@ -28,6 +28,11 @@ class RandomTerm:
     correlated : bool
         False for ``||`` terms: each formula term then gets its own variance
         and no correlations with the others.
+
+    Examples
+    --------
+    >>> str(RandomTerm("1 + time", "id", correlated=False))
+    '(1 + time || id)'
     """
 
     expr: str

@@ -115,6 +115,16 @@ class GEEComparison:
         The full :func:`marginal_params` output.
     gee_results : GEEResults
         The statsmodels GEE fit.
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> import statsmodels_glmm.api as smg
+    >>> df = smg.simulate_longitudinal("binary", n_persons=80, seed=2)
+    >>> res = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial()).fit()
+    >>> cmp = smg.compare_gee(res)
+    >>> list(cmp.table.columns)[:2]
+    ['conditional', 'conditional_se']
     """
 
     def __init__(self, res, marginal, gee_results, alpha=0.05):

@@ -38,17 +38,37 @@ __all__ = ["ModeState", "seg_sum", "solve_modes", "laplace_loglike", "batched_in
 
 
 def seg_sum(a, starts):
-    """Sum rows of ``a`` within each group segment (rows sorted by group)."""
+    """
+    Sum rows of ``a`` within each group segment (rows sorted by group).
+
+    >>> seg_sum(np.arange(5.0), np.array([0, 2]))
+    array([1., 9.])
+    """
     return np.add.reduceat(a, starts, axis=0)
 
 
 def group_sum(v, design):
-    """Sum a 1-d row array within each group (``np.bincount``: faster than reduceat)."""
+    """
+    Sum a 1-d row array within each group (``np.bincount``: faster than reduceat).
+
+    >>> from types import SimpleNamespace
+    >>> d = SimpleNamespace(gid=np.array([0, 0, 1]), n_groups=2)
+    >>> group_sum(np.array([1.0, 2.0, 5.0]), d)
+    array([3., 5.])
+    """
     return np.bincount(design.gid, weights=v, minlength=design.n_groups)
 
 
 def group_sums(cols, design):
-    """Per-group sums of several 1-d row arrays, as a (G, len(cols)) array."""
+    """
+    Per-group sums of several 1-d row arrays, as a (G, len(cols)) array.
+
+    >>> from types import SimpleNamespace
+    >>> d = SimpleNamespace(gid=np.array([0, 0, 1]), n_groups=2)
+    >>> group_sums([np.ones(3), np.arange(3.0)], d)
+    array([[2., 1.],
+           [1., 2.]])
+    """
     out = np.empty((design.n_groups, len(cols)))
     for j, v in enumerate(cols):
         out[:, j] = np.bincount(design.gid, weights=v, minlength=design.n_groups)
@@ -70,12 +90,24 @@ def _expand_dot(cols, v, design):
 
 
 def expand(a, design):
-    """Repeat per-group rows of ``a`` to the (sorted) observations: ``a[gid]``, faster."""
+    """
+    Repeat per-group rows of ``a`` to the (sorted) observations: ``a[gid]``, faster.
+
+    >>> from types import SimpleNamespace
+    >>> expand(np.array([10.0, 20.0]), SimpleNamespace(group_sizes=np.array([2, 1])))
+    array([10., 10., 20.])
+    """
     return np.repeat(a, design.group_sizes, axis=0)
 
 
 def batched_inv(H):
-    """Inverse of every q x q matrix in a (G, q, q) stack."""
+    """
+    Inverse of every q x q matrix in a (G, q, q) stack.
+
+    >>> batched_inv(np.array([[[2.0, 1.0], [1.0, 1.0]]]))
+    array([[[ 1., -1.],
+            [-1.,  2.]]])
+    """
     if H.shape[-1] == 1:
         return 1.0 / H
     if H.shape[-1] == 2:
@@ -90,7 +122,12 @@ def batched_inv(H):
 
 
 def matvec(A, v):
-    """Batched matrix-vector products: (G, q, r) @ (G, r) -> (G, q)."""
+    """
+    Batched matrix-vector products: (G, q, r) @ (G, r) -> (G, q).
+
+    >>> matvec(np.array([[[1.0, 2.0], [3.0, 4.0]]]), np.array([[1.0, 1.0]]))
+    array([[3., 7.]])
+    """
     out = A[:, :, 0] * v[:, None, 0]
     for j in range(1, A.shape[2]):
         out += A[:, :, j] * v[:, None, j]
@@ -120,7 +157,14 @@ def _logdet(H):
 
 
 class ModeState:
-    """Everything computed at the conditional modes for one parameter value."""
+    """
+    Everything computed at the conditional modes for one parameter value.
+
+    ``u`` (G, q) modes, ``eta`` linear predictor, ``d`` the family derivatives,
+    ``M = Z L``, ``H``/``Hinv`` curvatures and their inverses, ``logdet``,
+    ``h`` the log-integrand at the modes, ``converged``, ``iterations``;
+    returned by :func:`solve_modes` (see its example).
+    """
 
     __slots__ = ("u", "eta", "d", "M", "H", "Hinv", "logdet", "h", "converged",
                  "iterations")
@@ -272,6 +316,18 @@ def laplace_loglike(design, family, cov, beta, theta, extra, u0=None, gradient=T
     grad : ndarray or None
         Gradient with respect to ``[beta, theta, extra]`` (internal scale).
     state : ModeState
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> from statsmodels_glmm.model import MixedGLM
+    >>> from statsmodels_glmm.simulate import simulate_longitudinal
+    >>> df = simulate_longitudinal(n_persons=30, seed=1)
+    >>> m = MixedGLM.from_formula("y ~ time + (1 | id)", df, family=sm.families.Binomial())
+    >>> llf, grad, st = laplace_loglike(m.design, m.response, m.cov_struct,
+    ...                                 np.array([-1.0, 0.2]), np.ones(1), np.zeros(0))
+    >>> grad.shape
+    (3,)
     """
     L = cov.chol(theta)
     st = solve_modes(design, family, beta, L, extra, u0=u0)

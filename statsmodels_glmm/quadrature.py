@@ -206,6 +206,10 @@ def stream_exp(mx, a):
     (G, c), returns the new maxima, the factor ``exp(mx_old - mx_new)`` that
     rescales sums accumulated so far, and ``exp(a - mx_new)``.  NaN terms
     count as ``-inf``.
+
+    >>> mx, scale, e = stream_exp(np.array([-np.inf]), np.array([[0.0, np.log(3.0)]]))
+    >>> float(mx[0] + np.log(e.sum())) == float(np.log(4.0))
+    True
     """
     a = np.where(np.isnan(a), -np.inf, a)
     new = np.maximum(mx, a.max(1))

@@ -550,6 +550,8 @@ def _reinsert(part, keep, index):
 
 
 class MixedGLMResultsWrapper(LikelihoodResultsWrapper):
+    """Attaches parameter and row names to :class:`MixedGLMResults` (what ``fit`` returns)."""
+
     _attrs = {}
     _wrap_attrs = wrap.union_dicts(LikelihoodResultsWrapper._wrap_attrs, _attrs)
     _methods = {}

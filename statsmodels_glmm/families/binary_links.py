@@ -107,5 +107,10 @@ def log_probs(link, eta):
 
 
 def inverse(link, eta):
-    """Inverse link ``mu(eta)`` of a binary link."""
+    """
+    Inverse link ``mu(eta)`` of a binary link.
+
+    >>> float(inverse("probit", np.array([0.0]))[0])
+    0.5
+    """
     return LINKS[link][1](np.asarray(eta, dtype=float))

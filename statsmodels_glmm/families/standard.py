@@ -44,7 +44,12 @@ def _check_counts(y, name):
 
 
 def count_column(endog, name):
-    """Validate a single column of counts (non-negative whole numbers, not all zero)."""
+    """
+    Validate a single column of counts (non-negative whole numbers, not all zero).
+
+    >>> count_column([0, 2, 5], "y")
+    array([0., 2., 5.])
+    """
     y = _as_float(endog, name)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
