@@ -452,10 +452,16 @@ class MixedGLM(LikelihoodModel):
                 cov_pub[j, :] = np.nan
                 cov_pub[:, j] = np.nan
         max_grad = float(np.max(np.abs(grad[free]))) if np.any(free) else 0.0
-        converged = bool((opt.success or polish_ok) and max_grad < 1e-3 and state.converged)
+        # scale-free measure: the log-likelihood a further Newton step would gain
+        # (a coefficient of a covariate in large units has a large raw gradient)
+        gf = grad[free]
+        decrement = float(gf @ cov_int[np.ix_(free, free)] @ gf) / 2 if np.any(free) else 0.0
+        small = max_grad < 1e-3 or (hess_ok and 0 <= decrement < 1e-8)
+        converged = bool((opt.success or polish_ok) and small and state.converged)
         info = dict(optimizer="L-BFGS-B + Newton polish", success=bool(opt.success),
                     message=str(opt.message), iterations=int(opt.nit),
                     function_evaluations=int(opt.nfev), max_abs_grad=max_grad,
+                    newton_decrement=decrement,
                     hessian_positive_definite=hess_ok, inner_converged=bool(state.converged),
                     internal_params=x, gradient=grad, hessian=hess)
         if not converged:

@@ -205,3 +205,15 @@ def test_unsupported_keywords_are_refused():
         smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial(), bogus=1)
     with pytest.raises(TypeError, match="reml"):
         smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial()).fit(reml=True)
+
+
+def test_covariate_in_large_units_converges_to_the_rescaled_fit():
+    df = smg.simulate_longitudinal("binary", n_persons=300, seed=4)
+    df["income"] = df["stress"] * 10000 + 50000
+    df["income_s"] = (df["income"] - 50000) / 10000
+    r1 = smg.mixedglm("y ~ income + (1 | id)", df, family=sm.families.Binomial()).fit()
+    r2 = smg.mixedglm("y ~ income_s + (1 | id)", df, family=sm.families.Binomial()).fit()
+    assert r1.converged and r2.converged
+    assert r1.llf == pytest.approx(r2.llf, abs=1e-6)
+    assert r1.params["income"] * 10000 == pytest.approx(r2.params["income_s"], rel=1e-4)
+    assert r1.bse["income"] * 10000 == pytest.approx(r2.bse["income_s"], rel=1e-3)
