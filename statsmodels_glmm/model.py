@@ -244,13 +244,32 @@ class MixedGLM(LikelihoodModel):
             grad = self._fd_gradient(internal, nagq)
         return grad
 
+    def _typical_sizes(self):
+        """
+        Typical magnitude of each internal parameter, for difference steps: the
+        reciprocal root-mean-square of its column of X (or Z), so that a step moves
+        the linear predictor by about the same amount whatever the units.
+        """
+        cached = self.__dict__.get("_typical")
+        if cached is None:
+            d = self.design
+            rms_x = np.sqrt(np.mean(d.X ** 2, axis=0)) if self.k_fe else np.zeros(0)
+            rms_z = np.sqrt(np.mean(d.Z ** 2, axis=0))
+            with np.errstate(divide="ignore"):
+                tx = np.where(rms_x > 0, 1.0 / rms_x, 1.0)
+                tz = np.where(rms_z > 0, 1.0 / rms_z, 1.0)[self.cov_struct.rows]
+            cached = np.minimum(np.concatenate([tx, tz, np.ones(self.k_extra)]), 1.0)
+            self.__dict__["_typical"] = cached
+        return cached
+
     def _fd_gradient(self, internal, nagq, free=None):
+        typical = self._typical_sizes()
         n = len(internal)
         g = np.zeros(n)
         for j in range(n):
             if free is not None and not free[j]:
                 continue
-            h = 1e-5 * max(1.0, abs(internal[j]))
+            h = 1e-5 * max(typical[j], abs(internal[j]))
             e = np.zeros(n)
             e[j] = h
             fp = self.loglike_internal(internal + e, nagq)[0]
@@ -266,11 +285,12 @@ class MixedGLM(LikelihoodModel):
         ``central=True`` doubles the cost for O(h^2) accuracy.
         """
         n = len(internal)
+        typical = self._typical_sizes()
         free = np.ones(n, bool) if free is None else free
         Hs = np.zeros((n, n))
         g0 = None if central else self._gradient(internal, nagq)
         for j in np.flatnonzero(free):
-            h = (1e-4 if central else 1e-5) * max(1.0, abs(internal[j]))
+            h = (1e-4 if central else 1e-5) * max(typical[j], abs(internal[j]))
             e = np.zeros(n)
             e[j] = h
             gp = self._gradient(internal + e, nagq)
