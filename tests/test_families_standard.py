@@ -92,3 +92,27 @@ def test_as_response_maps_statsmodels_families():
         as_response(sm.families.Gamma())
     with pytest.raises(ValueError, match="link"):
         as_response(sm.families.Binomial(link=links.Cauchy()))
+
+
+def test_poisson_count_probabilities_conditional_and_marginal():
+    import statsmodels_glmm.api as smg
+    from scipy import integrate
+    from conftest import load_dataset
+
+    df = load_dataset("epil")
+    res = smg.mixedglm("y ~ lbase * trt + lage + V4 + (1 | subject)", df,
+                       family=sm.families.Poisson()).fit()
+    mu = res.predict(df.head(3))
+    prob = res.predict(df.head(3), which="prob")
+    assert list(prob.columns[:2]) == ["prob_0", "prob_1"]
+    assert prob.shape[1] == int(df["y"].max()) + 1
+    np.testing.assert_allclose(prob.to_numpy(),
+                               stats.poisson.pmf(np.arange(prob.shape[1])[None, :],
+                                                 mu.to_numpy()[:, None]), rtol=1e-12)
+    # population-averaged probability of a zero count, against direct integration
+    eta0 = res.predict(df.head(1), which="linear", random_effects="zero").iloc[0]
+    sd = float(np.sqrt(res.cov_re.iloc[0, 0]))
+    exact = integrate.quad(lambda b: np.exp(-np.exp(eta0 + b)) * stats.norm.pdf(b, 0, sd),
+                           -12 * sd, 12 * sd, epsabs=1e-12)[0]
+    got = res.predict(df.head(1), which="prob-zero", random_effects="marginal").iloc[0]
+    assert got == pytest.approx(exact, abs=1e-6)

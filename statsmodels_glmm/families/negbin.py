@@ -165,11 +165,9 @@ class NegativeBinomial(Response):
 
     # ------------------------------------------------------------ data
     def validate(self, endog, name):
-        return count_column(endog, name)
-
-    def bind(self, design):
-        """Remember the largest observed count (default range of ``which="prob"``)."""
-        self.k_max = int(np.max(design.y)) if len(design.y) else 0
+        y = count_column(endog, name)
+        self.k_max = int(np.max(y)) if len(y) else 0  # default range of which="prob"
+        return y
 
     def _lgy1(self, y):
         cy, val = self._y_cache

@@ -7,7 +7,7 @@ comparison) use exactly the family and link the user gave.
 """
 
 import numpy as np
-from scipy import special
+from scipy import special, stats
 import statsmodels.api as sm
 
 from . import binary_links
@@ -233,7 +233,37 @@ class Poisson(Response):
         self.sm_family = sm.families.Poisson()
 
     def validate(self, endog, name):
-        return count_column(endog, name)
+        y = count_column(endog, name)
+        self.k_max = int(np.max(y)) if len(y) else 0  # default range of which="prob"
+        return y
+
+    def predict_which(self, eta, extra, which, extras=None):
+        """
+        ``"mean"``, ``"var"``, ``"prob-zero"`` or ``"prob"`` (probabilities of the
+        counts ``0..k``, ``k`` the largest count in the fitted data), as in
+        statsmodels' count models.
+
+        >>> import numpy as np
+        >>> fam = Poisson()
+        >>> _ = fam.validate(np.array([0, 1, 2]), "y")
+        >>> np.round(fam.predict_which(np.zeros(1), None, "prob"), 4)
+        array([[0.3679, 0.3679, 0.1839]])
+        """
+        mu = np.exp(np.asarray(eta, dtype=float))
+        if which in ("mean", "var"):
+            return mu
+        if which == "prob-zero":
+            return np.exp(-mu)
+        if which == "prob":
+            k = getattr(self, "k_max", None)
+            k = int(np.ceil(3 * np.max(mu))) if k is None else k
+            return stats.poisson.pmf(np.arange(k + 1)[None, :], mu[:, None])
+        raise ValueError(f"which={which!r} is not available for Poisson; use 'mean', "
+                         "'linear', 'var', 'prob-zero' or 'prob'")
+
+    def which_columns(self, which, k):
+        """Column names of two-dimensional predictions."""
+        return [f"prob_{j}" for j in range(k)] if which == "prob" else None
 
     def _log_factorial(self, y):
         # the response array is the same object on every call of a fit: cache log y!
