@@ -505,7 +505,8 @@ class MixedGLMResults(LikelihoodModelResults):
         if fam_tab is not None:
             tab = fam_tab(self, alpha)
             if tab is not None:
-                smry.add_df(tab.map(_fmt_number), float_format="%.4f")
+                elementwise = getattr(tab, "map", None) or tab.applymap  # pandas < 2.1
+                smry.add_df(elementwise(_fmt_number), float_format="%.4f")
         G = self.cov_re.to_numpy()
         sd = self.re_sd.to_numpy()
         corr = self.re_corr.to_numpy()
