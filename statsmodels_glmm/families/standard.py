@@ -158,23 +158,25 @@ class Binomial(Response):
             return self.derivs(y, eta, extra)[:2]
         s, n = y[:, 0], y[:, 1]
         lc = self._log_choose(y)
-        e = np.exp(-np.abs(eta))
-        mu = np.where(eta >= 0, 1.0, e)
-        mu /= 1.0 + e
-        softplus = np.log1p(e)
-        softplus += np.maximum(eta, 0.0)
+        mu, softplus = self._logit_parts(eta)
         if lc is None:
             return s * eta - softplus, s - mu
         return s * eta - n * softplus + lc, s - n * mu
 
     @staticmethod
-    def _derivs_logit(s, n, eta, lc):
-        # canonical link: log f = s eta - n log(1 + e^eta) (+ log binomial coefficient)
+    def _logit_parts(eta):
+        """``mu = expit(eta)`` and ``log(1 + e^eta)``, stable for any eta."""
         e = np.exp(-np.abs(eta))
         mu = np.where(eta >= 0, 1.0, e)
         mu /= 1.0 + e
         softplus = np.log1p(e)
         softplus += np.maximum(eta, 0.0)
+        return mu, softplus
+
+    @classmethod
+    def _derivs_logit(cls, s, n, eta, lc):
+        # canonical link: log f = s eta - n log(1 + e^eta) (+ log binomial coefficient)
+        mu, softplus = cls._logit_parts(eta)
         v = mu * (1.0 - mu)
         if lc is None:  # Bernoulli rows: n = 1
             d0 = s * eta - softplus
