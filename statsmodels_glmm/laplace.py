@@ -166,7 +166,7 @@ class ModeState:
     returned by :func:`solve_modes` (see its example).
     """
 
-    __slots__ = ("u", "eta", "d", "M", "H", "Hinv", "logdet", "h", "converged",
+    __slots__ = ("u", "eta", "d", "M", "Mc", "H", "Hinv", "logdet", "h", "converged",
                  "iterations")
 
 
@@ -298,6 +298,7 @@ def solve_modes(design, family, beta, L, extra, u0=None, tol=1e-10, maxiter=100)
         eta, d, h, grad, H = new
     st = ModeState()
     st.u, st.eta, st.d, st.M, st.H = u, eta, d, M, H
+    st.Mc = Mc
     st.logdet = _logdet(H)
     st.Hinv = batched_inv(H)
     st.h = h
@@ -345,7 +346,7 @@ def _laplace_gradient(design, family, cov, L, extra, st):
     d0, d1, d2, d3 = st.d
     q = M.shape[1]
     iu, ju = np.triu_indices(q)
-    Mc, Zc = _columns(M), _columns(Z)
+    Mc, Zc = st.Mc, _columns(Z)
     Ht = Hinv[:, iu, ju] * np.where(iu == ju, 1.0, 2.0)
     sizes = design.group_sizes
     s = 0.0

@@ -277,18 +277,20 @@ class MixedGLM(LikelihoodModel):
             g[j] = (fp - fm) / (2 * h)
         return g
 
-    def hessian_internal(self, internal, nagq=1, free=None, central=False):
+    def hessian_internal(self, internal, nagq=1, free=None, central=False, grad=None):
         """
         Hessian of the log-likelihood by differences of the gradient.
 
         Forward differences (one gradient per free parameter) by default;
-        ``central=True`` doubles the cost for O(h^2) accuracy.
+        ``central=True`` doubles the cost for O(h^2) accuracy.  ``grad`` is the
+        gradient at ``internal`` when the caller already has it.
         """
         n = len(internal)
         typical = self._typical_sizes()
         free = np.ones(n, bool) if free is None else free
         Hs = np.zeros((n, n))
-        g0 = None if central else self._gradient(internal, nagq)
+        g0 = None if central else (grad if grad is not None
+                                   else self._gradient(internal, nagq))
         for j in np.flatnonzero(free):
             h = (1e-4 if central else 1e-5) * max(typical[j], abs(internal[j]))
             e = np.zeros(n)
@@ -452,7 +454,7 @@ class MixedGLM(LikelihoodModel):
                 np.max(np.abs(hess_at[0] - x)) < 1e-3:
             hess = hess_at[1]  # the last Newton step was negligible: reuse its Hessian
         else:
-            hess = self.hessian_internal(x, nagq, free)
+            hess = self.hessian_internal(x, nagq, free, grad=grad)
         cov_int = np.full((len(x), len(x)), np.nan)
         hess_ok = True
         sub = -hess[np.ix_(free, free)]
@@ -537,7 +539,7 @@ class MixedGLM(LikelihoodModel):
             if not np.any(free) or np.max(np.abs(grad[free])) < tol:
                 return x, True, last
             if last is None or not np.array_equal(last[2], free):
-                last = (x.copy(), self.hessian_internal(x, nagq, free), free)
+                last = (x.copy(), self.hessian_internal(x, nagq, free, grad=grad), free)
                 fresh = True
             H = last[1][np.ix_(free, free)]
             try:
