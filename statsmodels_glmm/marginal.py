@@ -235,13 +235,11 @@ def marginal_predict(res, X, Z, offset, which="mean", extras=None, params=None,
         raise ValueError("method must be 'collapse' or 'product'")
     fun = _mean_fun(response, extra, which)
     if method == "product":
-        q = G.shape[0]
-        x, wh = np.polynomial.hermite.hermgauss(int(n_nodes))
-        mesh = np.meshgrid(*([x] * q), indexing="ij")
-        nodes = np.sqrt(2.0) * np.stack([a.ravel() for a in mesh], axis=1)   # (K^q, q)
-        wmesh = np.meshgrid(*([wh] * q), indexing="ij")
-        w = np.prod(np.stack([a.ravel() for a in wmesh], axis=1), axis=1) / np.pi ** (q / 2)
-        B = nodes @ _factor(G).T                                            # b at every node
+        from .quadrature import gh_rule
+
+        nodes, logw = gh_rule(int(n_nodes), G.shape[0])    # (K^q, q), standard-normal scale
+        w = np.exp(logw - 0.5 * (nodes * nodes).sum(1))    # weights for N(0, I)
+        B = nodes @ _factor(G).T                            # b at every node
         return _average(fun, lambda sl: eta0[sl, None] + Z[sl] @ B.T, n, len(w), w, extras)
     s2 = np.maximum(np.einsum("nq,qr,nr->n", Z, G, Z), 0.0)
     closed = _closed_form(fun, response, which, extras)
