@@ -243,20 +243,17 @@ class ZeroInflated(Response):
         count, W = self._split_y(y)
         iz = np.flatnonzero(count == 0)
         const = bool(len(W) and np.all(W == W[:1]))
-        lgy1 = special.gammaln(count + 1) if isinstance(self.base, Poisson) else None
-        out = (count, W, iz, const, lgy1)
+        out = (count, W, iz, const)
         self._cache = (y, out)
         return out
 
     def _core(self, y, eta, extra):
         """Count-family derivatives, zero-row index, zeta and weights ``w`` on zero rows."""
-        count, W, iz, const, lgy1 = self._data(y)
+        count, W, iz, const = self._data(y)
         eb, g = self._split_extra(extra)
-        if lgy1 is not None:  # Poisson, inlined with the cached log(y!)
-            mu = np.exp(eta)
-            gd = (count * eta - mu - lgy1, count - mu, -mu, -mu)
-        else:
-            gd = self.base.derivs(count, eta, eb)
+        # ``count`` is the same cached array on every call, so the base family's
+        # own caches (log y! for Poisson) apply
+        gd = self.base.derivs(count, eta, eb)
         if const:
             zeta = np.full(len(iz), float(W[0] @ g)) if len(W) else np.zeros(0)
             zeta_all = float(W[0] @ g) if len(W) else 0.0
