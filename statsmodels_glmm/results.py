@@ -10,10 +10,13 @@ from statsmodels.base.model import LikelihoodModelResults, LikelihoodResultsWrap
 from statsmodels.iolib import summary2
 from functools import cached_property as cache_readonly
 
+from .inference import InferenceMixin
+from .checks import ChecksMixin
+
 __all__ = ["MixedGLMResults", "MixedGLMResultsWrapper"]
 
 
-class MixedGLMResults(LikelihoodModelResults):
+class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
     """
     Results of :meth:`MixedGLM.fit`.
 
