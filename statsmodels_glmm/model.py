@@ -144,6 +144,13 @@ class MixedGLM(LikelihoodModel):
         >>> m.param_names
         ['Intercept', 'time', 'id Intercept Var', 'id Intercept x time Cov', 'id time Var']
         """
+        if _is_dask_frame(data):
+            from .dask_backend import dask_model
+
+            return dask_model(cls, formula, data, family=family, groups=groups,
+                              re_formula=re_formula, offset=offset, exposure=exposure,
+                              missing=missing, formula_engine=formula_engine,
+                              zi_formula=zi_formula, **kwargs)
         response = copy.deepcopy(
             as_response(family if family is not None else sm.families.Gaussian()))
         if zi_formula is not None:
@@ -604,6 +611,12 @@ class MixedGLM(LikelihoodModel):
             if isinstance(val, tuple) and len(val) == 3:
                 extras[key] = materialize(val[2], data, mgr).to_numpy(dtype=float)
         return X, Z, offset, labels, extras
+
+
+def _is_dask_frame(data):
+    """True for a ``dask.dataframe.DataFrame`` (checked without importing dask)."""
+    return any(c.__module__.startswith("dask") and c.__name__ == "DataFrame"
+               for c in type(data).__mro__)
 
 
 def mixedglm(formula, data, family=None, groups=None, re_formula=None, **kwargs):
