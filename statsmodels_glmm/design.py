@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from statsmodels.formula._manager import FormulaManager
 
 from .formula import re_formula_terms, split_formula
+from .formula_engine import formula_manager
 
 __all__ = ["Design", "build_design", "design_from_arrays", "materialize"]
 
@@ -109,7 +109,7 @@ class Design:
         spec_data = self.extra.get("spec_data")
         if spec_data is None or engine is None:
             return
-        mgr = FormulaManager(engine)
+        mgr = formula_manager(engine)
         self.fixed_spec = mgr.get_model_spec(
             _rhs_matrix(mgr, self.extra["fixed_rhs"], spec_data, "fixed effects"))
         self.re_spec = [mgr.get_model_spec(_rhs_matrix(mgr, t.expr, spec_data, "random effects"))
@@ -141,11 +141,91 @@ def _check_columns(formula, data):
     import keyword
 
     text = re.sub(r"'[^']*'|\"[^\"]*\"", " ", formula)
-    names = set(re.findall(r"(?<![\w.])([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*[(.])", text))
+    # names called as functions, attributes and keyword arguments (df=3) are not columns
+    names = set(re.findall(r"(?<![\w.])([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*[(.])(?!\s*=(?!=))",
+                           text))
     for name in names:
         if name in data.columns or keyword.iskeyword(name) or hasattr(builtins, name):
             continue
         raise ValueError(f"column {name!r} named in formula {formula!r} is not in data")
+
+
+def group_columns(group, data):
+    """
+    Columns of ``data`` behind a grouping factor: ``"id"``, ``"a:b"`` or ``"C(id)"``.
+
+    >>> import pandas as pd
+    >>> group_columns("C(clinic):patient", pd.DataFrame({"clinic": [1], "patient": [2]}))
+    ['clinic', 'patient']
+    """
+    cols = []
+    for part in str(group).split(":"):
+        part = part.strip()
+        m = re.fullmatch(r"C\(\s*([^,()]+?)\s*\)", part)
+        col = m.group(1) if m else part
+        if col not in data.columns:
+            raise ValueError(f"grouping column {col!r} is not in data")
+        cols.append(col)
+    return cols
+
+
+def _used_columns(texts, data):
+    """Columns of ``data`` whose names appear in any of ``texts``."""
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", " ".join(texts)))
+    return [c for c in data.columns if c in words]
+
+
+def _prepare_frame(data, columns):
+    """
+    A working copy of ``data`` whose used columns the formula engines read as a user means.
+
+    Pandas' nullable dtypes (``Int64``, ``Float64``, ``boolean``, ``string``) hold
+    ``pd.NA`` for a missing value, which the formula engines cannot test for truth:
+    numbers become float (``NaN``), booleans and strings objects (``None``).  Infinite
+    values are refused with the column's name.
+    """
+    work = data.reset_index(drop=True)  # a new frame; the user's data is untouched
+    for c in columns:
+        col = work[c]
+        dtype = col.dtype
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype) and \
+                not isinstance(dtype, pd.CategoricalDtype):
+            if pd.api.types.is_bool_dtype(dtype):
+                work[c] = pd.Series(np.where(col.isna(), None, col.astype(object)),
+                                    dtype=object)
+            elif pd.api.types.is_numeric_dtype(dtype):
+                work[c] = col.astype("float64")
+            elif pd.api.types.is_string_dtype(dtype):
+                work[c] = pd.Series(np.where(col.isna(), None, col.astype(object)),
+                                    dtype=object)
+        if pd.api.types.is_numeric_dtype(work[c].dtype) and \
+                not pd.api.types.is_bool_dtype(work[c].dtype):
+            vals = work[c].to_numpy(dtype=float)
+            if np.isinf(vals).any():
+                raise ValueError(f"column {c!r} has {int(np.isinf(vals).sum())} infinite "
+                                 "value(s); replace or drop those rows")
+    return work
+
+
+def _categorical_response(ydf, lhs, response):
+    """
+    A one-column 0/1 response from a factor the formula engine expanded into indicators.
+
+    A boolean response models P(True); a two-level string or categorical response
+    models P(second level), the first level being the failure as in R.
+    """
+    cols = [str(c) for c in ydf.columns]
+    prefix = f"{lhs}["
+    if not (len(cols) >= 2 and all(c.startswith(prefix) and c.endswith("]") for c in cols)):
+        return None
+    levels = [c[len(prefix):-1] for c in cols]
+    if response.name != "Binomial":
+        raise ValueError(f"response {lhs!r} is not numeric (levels {levels}); "
+                         f"the {response.name} family needs numbers")
+    if len(cols) != 2:
+        raise ValueError(f"response {lhs!r} has {len(cols)} levels ({', '.join(levels)}); "
+                         "a binomial model needs exactly two (or 0/1 numbers)")
+    return ydf.iloc[:, 1].to_numpy(dtype=float), cols[1]
 
 
 def materialize(spec, data, mgr):
@@ -209,6 +289,8 @@ def build_design(formula, data, response, groups=None, re_formula=None,
     """
     if not isinstance(data, pd.DataFrame):
         raise ValueError("data must be a pandas DataFrame")
+    if len(data) == 0:
+        raise ValueError("data is empty (no rows)")
     if missing not in ("drop", "raise"):
         raise ValueError("missing must be 'drop' or 'raise'")
     fixed, terms = split_formula(formula)
@@ -228,12 +310,17 @@ def build_design(formula, data, response, groups=None, re_formula=None,
             f"several grouping factors ({', '.join(group_names)}) are not supported yet; "
             "use one grouping factor")
     gname = group_names[0]
-    for g in gname.split(":"):
-        if g not in data.columns:
-            raise ValueError(f"grouping column {g!r} is not in data")
+    gcols = group_columns(gname, data)
+    for val, name in ((offset, "offset"), (exposure, "exposure")):
+        if isinstance(val, str) and val not in data.columns:
+            raise ValueError(f"{name} column {val!r} is not in data")
 
-    work = data.reset_index(drop=True)  # a new frame; the user's data is untouched
-    mgr = FormulaManager(formula_engine)
+    texts = [formula] + [str(f) for f in (extra_formulas or {}).values()]
+    used_cols = _used_columns(texts, data)
+    used_cols += [c for c in gcols + [v for v in (offset, exposure) if isinstance(v, str)]
+                  if c not in used_cols]
+    work = _prepare_frame(data, used_cols)
+    mgr = formula_manager(formula_engine)
     lhs, _, rhs = fixed.partition("~")
     lhs, rhs = lhs.strip(), rhs.strip()
     _check_columns(fixed, work)
@@ -260,7 +347,6 @@ def build_design(formula, data, response, groups=None, re_formula=None,
     for t in terms:
         re_frames.append(_rhs_matrix(mgr, t.expr, work, "random effects"))
         keep &= np.isin(np.arange(len(work)), re_frames[-1].index)
-    gcols = gname.split(":")
     keep &= work[gcols].notna().all(axis=1).to_numpy()
     extra_frames = {}
     for key, f in (extra_formulas or {}).items():
@@ -276,6 +362,8 @@ def build_design(formula, data, response, groups=None, re_formula=None,
         v = work[val].to_numpy(dtype=float) if isinstance(val, str) else np.asarray(val, float)
         if v.shape != (len(work),):
             raise ValueError(f"{name} must have one value per row of data ({len(work)})")
+        if np.isinf(v).any():
+            raise ValueError(f"{name} has {int(np.isinf(v).sum())} infinite value(s)")
         if name == "exposure" and np.any(v[np.isfinite(v)] <= 0):
             raise ValueError("exposure must be positive")
         keep &= np.isfinite(v)
@@ -304,15 +392,21 @@ def build_design(formula, data, response, groups=None, re_formula=None,
         endog = sub[lhs]
         endog_name = lhs
     else:
-        endog = ydf.to_numpy()
-        endog_name = lhs if ydf.shape[1] > 1 else str(ydf.columns[0])
+        cat = _categorical_response(ydf, lhs, response)
+        if cat is not None:
+            endog, endog_name = cat
+        else:
+            endog = ydf.to_numpy()
+            endog_name = lhs if ydf.shape[1] > 1 else str(ydf.columns[0])
     y = response.validate(endog, endog_name)
+    response.check_fit_data(y, endog_name)
     X = Xdf.to_numpy(dtype=float)
     exog_names = [str(c) for c in Xdf.columns]
     if not response.has_intercept:
         icpt = [i for i, c in enumerate(exog_names) if c in ("Intercept", "1")]
         X = np.delete(X, icpt, axis=1)
         exog_names = [c for i, c in enumerate(exog_names) if i not in icpt]
+    check_full_rank(X, exog_names, "fixed-effects")
 
     # ---- random effects: columns of every term, one covariance block per term
     Zparts, re_names, blocks, re_specs = [], [], [], []
@@ -337,10 +431,7 @@ def build_design(formula, data, response, groups=None, re_formula=None,
         raise ValueError(f"random-effect columns repeat across terms: {re_names}")
     Z = np.column_stack(Zparts)
 
-    if len(gcols) == 1:
-        graw = sub[gcols[0]]
-    else:
-        graw = sub[gcols].astype(str).agg(":".join, axis=1)
+    graw = group_values(sub, gcols)
     extras = {k: (f.to_numpy(dtype=float), [str(c) for c in f.columns], mgr.get_model_spec(f))
               for k, f in extra_frames.items()}
     design = _assemble(y, X, Z, off[keep], graw, exog_names, re_names, blocks, gname,
@@ -353,14 +444,62 @@ def build_design(formula, data, response, groups=None, re_formula=None,
     design.extra["formula_manager"] = mgr
     design.extra["terms"] = terms
     design.extra["fixed_rhs"] = rhs
-    used = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", " ".join(
-        [formula] + [str(f) for f in (extra_formulas or {}).values()])))
-    used |= set(gcols) | {v for v in (offset, exposure) if isinstance(v, str)}
-    design.extra["spec_data"] = sub[[c for c in sub.columns if c in used]]
+    design.extra["spec_data"] = sub[used_cols]
+    design.extra["group_columns"] = gcols
     design.extra["extra_formulas"] = dict(extra_formulas or {})
     design.extra["offset"] = offset if isinstance(offset, str) else None
     design.extra["exposure"] = exposure if isinstance(exposure, str) else None
     return design
+
+
+def group_values(frame, gcols):
+    """
+    Group labels of every row: the column itself, or the columns joined by ``":"``.
+
+    >>> import pandas as pd
+    >>> group_values(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}), ["a", "b"]).tolist()
+    ['1:x', '2:y']
+    """
+    if len(gcols) == 1:
+        return frame[gcols[0]]
+    return frame[gcols].astype(str).agg(":".join, axis=1)
+
+
+def check_full_rank(X, names, what):
+    """
+    Refuse a design whose columns are linearly dependent, naming the columns.
+
+    Columns are scaled to unit length first, so the units of a covariate do not
+    matter; a column is dependent when a pivoted QR decomposition finds it (to
+    a relative tolerance of 1e-9) in the span of the others.
+
+    >>> import numpy as np
+    >>> check_full_rank(np.c_[np.ones(4), [1, 2, 3, 4.0], [2, 4, 6, 8.0]], ["a", "b", "c"], "X")
+    Traceback (most recent call last):
+    ...
+    ValueError: X columns are collinear: 'c' is a linear combination of 'b'; remove it or recode the covariates
+    """
+    from scipy.linalg import qr
+
+    if X.shape[1] == 0:
+        return
+    norms = np.sqrt((X ** 2).sum(0))
+    zero = np.flatnonzero(norms == 0)
+    if len(zero):
+        raise ValueError(f"{what} column {names[zero[0]]!r} is zero in every row")
+    _, R, piv = qr(X / norms, mode="economic", pivoting=True)
+    d = np.abs(np.diag(R))
+    rank = int(np.sum(d > 1e-9 * d[0]))
+    if rank < X.shape[1]:
+        dep = sorted(piv[rank:])
+        basis = sorted(piv[:rank])
+        j = dep[0]
+        # the columns of the basis that the dependent column actually uses
+        coef = np.linalg.lstsq(X[:, basis] / norms[basis], X[:, j] / norms[j], rcond=None)[0]
+        used = [names[basis[i]] for i in np.flatnonzero(np.abs(coef) > 1e-8)]
+        raise ValueError(
+            f"{what} columns are collinear: {names[j]!r} is a linear combination of "
+            f"{', '.join(repr(u) for u in used)}; remove it or recode the covariates")
 
 
 def design_from_arrays(endog, exog, groups, exog_re, response, offset=None, exposure=None,
@@ -421,6 +560,7 @@ def design_from_arrays(endog, exog, groups, exog_re, response, offset=None, expo
         raise ValueError(f"{n_dropped} rows have missing values (missing='raise')")
     yk = endog[keep] if isinstance(endog, pd.Series) else yv[keep]
     y = response.validate(yk, endog_name)
+    response.check_fit_data(y, endog_name)
     design = _assemble(y, X[keep], Z[keep], off[keep], g[keep].reset_index(drop=True),
                        list(exog_names), list(re_names), [list(range(Z.shape[1]))],
                        str(getattr(groups, "name", None) or "Group"), endog_name, {})

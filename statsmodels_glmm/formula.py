@@ -119,6 +119,9 @@ def split_formula(formula):
         last = b
     pieces.append(rhs[last:])
     fixed_rhs = " ".join(pieces)
+    if "|" in fixed_rhs:
+        raise ValueError(f"formula {formula!r} has a bar outside parentheses; random-effect "
+                         "terms need parentheses, as in 'y ~ time + (1 | person)'")
     # tidy the '+' left behind where bar terms were removed
     parts = [p.strip() for p in fixed_rhs.split("+")]
     parts = [p for p in parts if p]

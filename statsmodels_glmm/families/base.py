@@ -57,6 +57,13 @@ class Response:
         """Check the response and return it in the form ``derivs`` expects."""
         raise NotImplementedError
 
+    def check_fit_data(self, y, name):
+        """
+        Refuse validated data that no model of this family can be fitted to
+        (called by the design builders, not by :meth:`validate`, so that
+        derivatives stay computable at any response).
+        """
+
     def n_trials(self, y):
         """Number of trials per row (1 for non-binomial responses)."""
         return np.ones(len(y))

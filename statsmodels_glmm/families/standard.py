@@ -62,6 +62,16 @@ def count_column(endog, name):
     return y
 
 
+def _not_constant(y, name):
+    """Refuse binomial data whose every trial is a failure, or every trial a success."""
+    s, n = y[:, 0], y[:, 1]
+    if len(s) and (np.all(s == 0) or np.all(s == n)):
+        outcome = "0 (no event)" if np.all(s == 0) else "1 (an event)"
+        raise ValueError(f"response {name!r} is {outcome} in every row; a binomial model "
+                         "cannot be fitted to an outcome that never varies")
+    return y
+
+
 class Binomial(Response):
     """
     Bernoulli or binomial response with a logit, probit or cloglog link.
@@ -121,6 +131,10 @@ class Binomial(Response):
 
     def n_trials(self, y):
         return y[:, 1]
+
+    def check_fit_data(self, y, name):
+        """Refuse an outcome that never varies: no likelihood maximum exists."""
+        _not_constant(y, name)
 
     def _log_choose(self, y):
         """``log C(n, s)`` per row, or None for 0/1 data; cached for the response array."""
