@@ -17,6 +17,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+import scipy
 from scipy import optimize
 import statsmodels.api as sm
 from statsmodels.base.model import LikelihoodModel
@@ -29,6 +30,21 @@ from .laplace import laplace_loglike
 from .start import glm_start
 
 __all__ = ["MixedGLM", "mixedglm"]
+
+
+# BFGS takes a starting inverse Hessian from scipy 1.11 on
+_BFGS_HESS_INV0 = tuple(int(v) for v in scipy.__version__.split(".")[:2]) >= (1, 11)
+
+
+def _whole_number(value, name, lowest, meaning=""):
+    """``value`` as an int >= lowest, or a ValueError naming the argument."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if not ok and isinstance(value, (float, np.floating)) and float(value).is_integer():
+        ok = True
+    if not ok or int(value) < lowest:
+        extra = f" ({meaning})" if meaning else ""
+        raise ValueError(f"{name} must be a whole number >= {lowest}{extra}, got {value!r}")
+    return int(value)
 
 
 class MixedGLM(LikelihoodModel):
@@ -321,8 +337,63 @@ class MixedGLM(LikelihoodModel):
                 beta = np.zeros(self.k_fe)
         eta = d.X @ beta + d.offset
         extra = resp.start_extra(d.y, eta)
-        theta = self.cov_struct.start(1.0)
+        # L = I on the scale of the scaled Z columns (see _scaling)
+        theta = self.cov_struct.start(1.0) * np.diag(self._scaling()[0])[
+            self.k_fe:self.k_fe + self.k_re]
         return np.concatenate([beta, theta, np.asarray(extra, dtype=float)])
+
+    def _scaling(self):
+        """
+        ``x = T xs``: internal parameters from those of centred, scaled columns.
+
+        Each non-constant column of X is centred (when the model has an
+        intercept) and divided by its standard deviation; each column of Z is
+        divided by its root mean square (centring Z would change the model),
+        which scales the rows of the Cholesky factor ``L``.  The optimiser works
+        on ``xs``, so a covariate's units do not change its path.
+        """
+        cached = self.__dict__.get("_T")
+        if cached is not None:
+            return cached
+        d = self.design
+        p, k, n = self.k_fe, self.k_re, self.k_fe + self.k_re + self.k_extra
+        T = np.eye(n)
+        if p:
+            X = d.X
+            mean = X.mean(0)
+            sd = X.std(0)
+            const = np.flatnonzero(np.all(X == X[:1], axis=0) & (X[0] != 0))
+            icpt = const[0] if len(const) else None
+            for j in range(p):
+                if j in const:
+                    T[j, j] = 1.0 / X[0, j]
+                    continue
+                if icpt is not None and sd[j] > 0:
+                    T[j, j] = 1.0 / sd[j]
+                    T[icpt, j] = -mean[j] / sd[j] / X[0, icpt]
+                else:
+                    rms = np.sqrt(np.mean(X[:, j] ** 2))
+                    T[j, j] = 1.0 / rms if rms > 0 else 1.0
+        rms_z = np.sqrt(np.mean(d.Z ** 2, axis=0))
+        rms_z = np.where(rms_z > 0, rms_z, 1.0)
+        T[p + np.arange(k), p + np.arange(k)] = 1.0 / rms_z[self.cov_struct.rows]
+        cached = (T, np.linalg.inv(T))
+        self.__dict__["_T"] = cached
+        return cached
+
+    def _check_start(self, start_params):
+        """Start values on the reported scale: one finite number per parameter."""
+        names = self.param_names
+        try:
+            sp = np.asarray(start_params, dtype=float).ravel()
+        except (TypeError, ValueError):
+            raise ValueError("start_params must be numbers") from None
+        if len(sp) != len(names):
+            raise ValueError(f"start_params has {len(sp)} values; the model has "
+                             f"{len(names)} parameters ({', '.join(names)})")
+        if not np.all(np.isfinite(sp)):
+            raise ValueError("start_params must be finite")
+        return sp
 
     def _laplace_start(self, maxiter):
         """
@@ -386,22 +457,25 @@ class MixedGLM(LikelihoodModel):
         if kwargs:
             raise TypeError(f"fit() got unexpected keyword argument(s): "
                             f"{', '.join(sorted(kwargs))}")
-        nagq = int(nagq)
-        if nagq < 1:
-            raise ValueError("nagq must be a positive integer (1 = Laplace)")
+        nagq = _whole_number(nagq, "nagq", 1, "1 = Laplace, K > 1 = adaptive quadrature")
+        maxiter = _whole_number(maxiter, "maxiter", 1)
+        if not (np.isscalar(gtol) and np.isfinite(gtol) and gtol > 0):
+            raise ValueError(f"gtol must be a positive number, got {gtol!r}")
         bounds = self._bounds()
         scale = max(self.nobs, 1)
+        T, Tinv = self._scaling()
         hess_inv0 = None
         if start_params is not None:
-            x0 = self.to_internal(start_params)
+            x0 = self.to_internal(self._check_start(start_params))
         elif nagq > 1:
             # the Laplace optimum is a cheap start close to the optimum, and its Hessian
             # a good first curvature for a quasi-Newton search
             x0, H0 = self._laplace_start(maxiter)
-            if H0 is not None and all(b == (None, None) for b in bounds):
+            if H0 is not None and all(b == (None, None) for b in bounds) and _BFGS_HESS_INV0:
                 try:
-                    np.linalg.cholesky(-H0)
-                    hess_inv0 = np.linalg.inv(-H0) * scale
+                    Hs = T.T @ H0 @ T
+                    np.linalg.cholesky(-Hs)
+                    hess_inv0 = np.linalg.inv(-Hs) * scale
                     hess_inv0 = 0.5 * (hess_inv0 + hess_inv0.T)
                     np.linalg.cholesky(hess_inv0)
                 except np.linalg.LinAlgError:
@@ -409,25 +483,38 @@ class MixedGLM(LikelihoodModel):
         else:
             x0 = self._start_internal()
         self._u_cache = None
+        worst = [np.inf]  # the largest finite objective seen, for points that overflow
 
-        def f(x):
-            llf, grad, _ = self.loglike_internal(x, nagq, gradient=True)
+        def f(xs):
+            # the optimiser works on centred and scaled columns of X and Z (x = T xs),
+            # so that the fit does not depend on the units of the covariates
+            llf, grad, _ = self.loglike_internal(T @ xs, nagq, gradient=True)
             if not np.isfinite(llf):
-                return 1e100, np.zeros_like(x)
+                # an overflowing step: a value worse than any seen, pointing back, so that
+                # the line search shortens the step instead of stopping
+                val = worst[0] + 1.0 + abs(worst[0]) if np.isfinite(worst[0]) else 1e100
+                return val, (xs - xs0[0]) * (abs(val) + 1.0)
             if grad is None:
-                grad = self._fd_gradient(x, nagq)
-            return -llf / scale, -grad / scale
+                grad = self._fd_gradient(T @ xs, nagq)
+            val = -llf / scale
+            worst[0] = val if not np.isfinite(worst[0]) else max(worst[0], val)
+            return val, -(T.T @ grad) / scale
 
+        xs0 = [Tinv @ x0]
         opts = {"disp": True} if disp else {}
 
         def run(start):
+            xs0[0] = Tinv @ start
             if hess_inv0 is not None:
-                return optimize.minimize(f, start, jac=True, method="BFGS",
-                                         options=dict(maxiter=maxiter, gtol=gtol / scale,
-                                                      hess_inv0=hess_inv0, **opts))
-            return optimize.minimize(f, start, jac=True, method="L-BFGS-B", bounds=bounds,
-                                     options=dict(maxiter=maxiter, gtol=gtol / scale,
-                                                  ftol=1e-15, maxcor=20, **opts))
+                o = optimize.minimize(f, xs0[0], jac=True, method="BFGS",
+                                      options=dict(maxiter=maxiter, gtol=gtol / scale,
+                                                   hess_inv0=hess_inv0, **opts))
+            else:
+                o = optimize.minimize(f, xs0[0], jac=True, method="L-BFGS-B", bounds=bounds,
+                                      options=dict(maxiter=maxiter, gtol=gtol / scale,
+                                                   ftol=1e-15, maxcor=20, **opts))
+            o.x = T @ o.x
+            return o
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -435,11 +522,11 @@ class MixedGLM(LikelihoodModel):
             x = self._canonical(opt.x)
             # a zero diagonal of L is always a stationary point (the likelihood is even
             # in it): restart from a positive value to make sure it is a maximum
-            small = np.flatnonzero(self._theta_mask() & (np.abs(x) < 1e-3))
+            small = np.flatnonzero(self._theta_mask() & (np.abs(Tinv @ x) < 1e-3))
             if len(small):
-                x1 = x.copy()
+                x1 = Tinv @ x
                 x1[small] = 0.3
-                opt1 = run(x1)
+                opt1 = run(T @ x1)
                 if opt1.fun < opt.fun - 1e-9:
                     opt, x = opt1, self._canonical(opt1.x)
             if polish:
@@ -480,7 +567,9 @@ class MixedGLM(LikelihoodModel):
             if np.all(J[j, free] == 0):
                 cov_pub[j, :] = np.nan
                 cov_pub[:, j] = np.nan
-        max_grad = float(np.max(np.abs(grad[free]))) if np.any(free) else 0.0
+        # the gradient with respect to the parameters of scaled columns (see _scaling)
+        grad_s = self._scaling()[0].T @ grad
+        max_grad = float(np.max(np.abs(grad_s[free]))) if np.any(free) else 0.0
         # scale-free measure: the log-likelihood a further Newton step would gain
         # (a coefficient of a covariate in large units has a large raw gradient)
         gf = grad[free]
@@ -539,11 +628,12 @@ class MixedGLM(LikelihoodModel):
         if grad is None:
             grad = self._fd_gradient(x, nagq)
         lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
+        T = self._scaling()[0]
         last = None
         fresh = False
         for _ in range(steps):
             free = self._free_mask(x, bounds)
-            if not np.any(free) or np.max(np.abs(grad[free])) < tol:
+            if not np.any(free) or np.max(np.abs((T.T @ grad)[free])) < tol:
                 return x, True, last
             if last is None or not np.array_equal(last[2], free):
                 last = (x.copy(), self.hessian_internal(x, nagq, free, grad=grad), free)
@@ -572,12 +662,17 @@ class MixedGLM(LikelihoodModel):
                 continue
             fresh = False
         free = self._free_mask(x, bounds)
-        return x, bool(np.max(np.abs(grad[free])) < tol) if np.any(free) else True, last
+        return x, bool(np.max(np.abs((T.T @ grad)[free])) < tol) if np.any(free) else True, last
 
     # ----------------------------------------------------------- prediction
-    def _rows_for(self, data):
-        """X, Z, offset and group labels for new data (formula models)."""
-        from .design import materialize
+    def _rows_for(self, data, need_groups=True):
+        """
+        X, Z, offset, group labels and extra designs for new data (formula models).
+
+        The grouping column is needed only when ``need_groups`` (conditional
+        predictions); without it the labels are None.
+        """
+        from .design import _prepare_frame, group_values, materialize
 
         d = self.design
         mgr = d.extra.get("formula_manager")
@@ -586,6 +681,10 @@ class MixedGLM(LikelihoodModel):
                              "pass exog/exog_re/groups arrays instead")
         if not isinstance(data, pd.DataFrame):
             raise ValueError("data must be a pandas DataFrame")
+        spec_data = d.extra.get("spec_data")
+        used = [c for c in (spec_data.columns if spec_data is not None else [])
+                if c in data.columns]
+        data = _prepare_frame(data, used)
         X = materialize(d.fixed_spec, data, mgr)
         X = X.to_numpy(dtype=float)
         if not self.response.has_intercept:
@@ -593,18 +692,19 @@ class MixedGLM(LikelihoodModel):
                     if c not in ("Intercept", "1")]
             X = X[:, keep]
         Z = np.column_stack([materialize(s, data, mgr).to_numpy(dtype=float) for s in d.re_spec])
-        gcols = d.group_name.split(":")
-        for g in gcols:
-            if g not in data.columns:
-                raise ValueError(f"grouping column {g!r} is not in data")
-        if len(gcols) == 1:
-            labels = data[gcols[0]].to_numpy()
-        else:
-            labels = data[gcols].astype(str).agg(":".join, axis=1).to_numpy()
+        gcols = d.extra.get("group_columns") or d.group_name.split(":")
+        absent = [g for g in gcols if g not in data.columns]
+        if absent and need_groups:
+            raise ValueError(f"grouping column {absent[0]!r} is not in data; conditional "
+                             "predictions need it (random_effects='zero' or 'marginal' "
+                             "do not)")
+        labels = None if absent else group_values(data, gcols).to_numpy()
         offset = np.zeros(len(data))
         for key, fn in (("offset", lambda v: v), ("exposure", np.log)):
             spec = d.extra.get(key)
             if isinstance(spec, str):
+                if spec not in data.columns:
+                    raise ValueError(f"{key} column {spec!r} is not in data")
                 offset = offset + fn(data[spec].to_numpy(dtype=float))
         extras = {}
         for key, val in d.extra.items():
@@ -612,6 +712,40 @@ class MixedGLM(LikelihoodModel):
                 extras[key] = materialize(val[2], data, mgr).to_numpy(dtype=float)
         return X, Z, offset, labels, extras
 
+    def group_positions(self, labels, warn=True):
+        """
+        Index of each label among the fitted groups (-1 for a group not in the fit).
+
+        Labels are matched by value; where that finds nothing, by their text, so
+        that ids read as strings find the groups fitted with integer ids (and the
+        reverse) when the text form is unambiguous.  A warning counts the rows
+        whose group was not in the fit (their random effects are zero).
+
+        Examples
+        --------
+        >>> import statsmodels.api as sm
+        >>> import statsmodels_glmm.api as smg
+        >>> df = smg.simulate_longitudinal("binary", n_persons=30, seed=2)
+        >>> m = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial())
+        >>> m.group_positions(np.array(["1", "2", "30"])).tolist()
+        [0, 1, 29]
+        """
+        fitted = pd.Index(self.design.group_labels)
+        labels = np.asarray(labels)
+        pos = fitted.get_indexer(labels)
+        if np.any(pos < 0):
+            text = pd.Index([str(v) for v in self.design.group_labels])
+            if text.is_unique:
+                alt = text.get_indexer([str(v) for v in labels])
+                pos = np.where(pos < 0, alt, pos)
+        unseen = pos < 0
+        if warn and np.any(unseen):
+            n_groups = len(pd.unique(labels[unseen]))
+            warnings.warn(
+                f"{int(unseen.sum())} row(s) of new data belong to {n_groups} group(s) of "
+                f"{self.design.group_name!r} that were not in the fit: their random effects "
+                "are set to zero", UserWarning, stacklevel=3)
+        return pos
 
 def _is_dask_frame(data):
     """True for a ``dask.dataframe.DataFrame`` (checked without importing dask)."""
