@@ -383,7 +383,7 @@ class PredictionResults:
                 f"random_effects={self.random_effects!r})")
 
 
-def _rows(res, exog, offset=None, exposure=None):
+def _rows(res, exog, offset=None, exposure=None, need_groups=True):
     """Design rows (X, Z, offset, extras, group labels, row index, sorted flag)."""
     m = res.model
     d = m.design
@@ -392,7 +392,7 @@ def _rows(res, exog, offset=None, exposure=None):
         return d.X, d.Z, d.offset, extras, d.group_labels[d.gid], d.row_index, True
     if not isinstance(exog, pd.DataFrame):
         raise ValueError("exog must be a pandas DataFrame with the model's columns")
-    X, Z, off, labels, extras = m._rows_for(exog)
+    X, Z, off, labels, extras = m._rows_for(exog, need_groups=need_groups)
     if offset is not None:
         off = off + np.asarray(offset, dtype=float)
     if exposure is not None:
@@ -419,7 +419,7 @@ def _prediction_function(res, X, Z, off, extras, labels, which, random_effects, 
 
     d = m.design
     cs = m.cov_struct
-    pos = pd.Index(d.group_labels).get_indexer(labels)
+    pos = m.group_positions(labels, warn=False)
     seen = pos >= 0
     u_hat = res._state.u
     k, r = res.k_fe, res.k_re
@@ -435,7 +435,7 @@ def _prediction_function(res, X, Z, off, extras, labels, which, random_effects, 
     return f
 
 
-def get_prediction(res, exog=None, which="mean", random_effects="marginal", offset=None,
+def get_prediction(res, exog=None, which="mean", random_effects="conditional", offset=None,
                    exposure=None):
     """
     Predictions with delta-method standard errors and intervals.
@@ -448,11 +448,12 @@ def get_prediction(res, exog=None, which="mean", random_effects="marginal", offs
         fitted rows, returned in data order.
     which : str
         ``"mean"``, ``"linear"`` or a family-specific quantity.
-    random_effects : {"marginal", "conditional", "zero"}
-        Average over ``N(0, G)`` (population-averaged, default), use the
-        groups' conditional modes (re-solved at every parameter value; the
-        prediction error of the modes themselves is not included), or set
-        the random effects to zero.
+    random_effects : {"conditional", "marginal", "zero"}
+        Use the groups' conditional modes (the default, as in ``predict``;
+        re-solved at every parameter value, the prediction error of the
+        modes themselves is not included), average over ``N(0, G)``
+        (population-averaged), or set the random effects to zero.  Only
+        conditional predictions need the grouping column.
     offset, exposure : array-like, optional
         For new data when the model was given offsets as arrays.
 
@@ -479,7 +480,10 @@ def get_prediction(res, exog=None, which="mean", random_effects="marginal", offs
         raise ValueError("which must be a string such as 'mean' or 'linear'")
     m = res.model
     d = m.design
-    X, Z, off, extras, labels, index, sorted_rows = _rows(res, exog, offset, exposure)
+    X, Z, off, extras, labels, index, sorted_rows = _rows(
+        res, exog, offset, exposure, need_groups=random_effects == "conditional")
+    if random_effects == "conditional" and not sorted_rows:
+        m.group_positions(labels)  # warns about groups that were not in the fit
     grid = None
     if random_effects == "marginal" and which != "linear":
         _, G, _ = _unpack(res)

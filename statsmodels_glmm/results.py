@@ -228,7 +228,8 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
             extras = {k: v[0] for k, v in d.extra.items() if isinstance(v, tuple) and len(v) == 3}
             sorted_rows = True
         else:
-            X, Z, off, labels, extras = m._rows_for(exog)
+            X, Z, off, labels, extras = m._rows_for(
+                exog, need_groups=random_effects == "conditional")
             if offset is not None:
                 off = off + np.asarray(offset, dtype=float)
             if exposure is not None:
@@ -237,7 +238,7 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
             bz = 0.0
             if random_effects == "conditional":
                 b, _ = self._b_modes
-                pos = pd.Index(d.group_labels).get_indexer(labels)
+                pos = m.group_positions(labels)
                 bb = np.where(pos[:, None] >= 0, b[np.maximum(pos, 0)], 0.0)
                 bz = np.einsum("nq,nq->n", Z, bb)
             sorted_rows = False
