@@ -21,7 +21,7 @@ import scipy
 from scipy import optimize
 import statsmodels.api as sm
 from statsmodels.base.model import LikelihoodModel
-from statsmodels.tools.sm_exceptions import ConvergenceWarning
+from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 from .covariance import CovStructure
 from .design import build_design, design_from_arrays
@@ -403,7 +403,7 @@ class MixedGLM(LikelihoodModel):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
-                res = self.fit(nagq=1, maxiter=maxiter)
+                res = self.fit(nagq=1, maxiter=maxiter, check_laplace=False)
                 x = np.asarray(res.mle_retvals["internal_params"], dtype=float)
                 if np.all(np.isfinite(x)):
                     free = self._free_mask(x, self._bounds())
@@ -419,7 +419,7 @@ class MixedGLM(LikelihoodModel):
 
     # ----------------------------------------------------------------- fit
     def fit(self, nagq=1, start_params=None, maxiter=1000, gtol=1e-2, disp=False,
-            polish=True, **kwargs):
+            polish=True, check_laplace=True, **kwargs):
         """
         Fit by maximum likelihood.
 
@@ -439,6 +439,14 @@ class MixedGLM(LikelihoodModel):
             Print optimiser progress.
         polish : bool
             Finish with Newton steps on the analytic gradient (default True).
+        check_laplace : bool
+            After a Laplace fit, evaluate the log-likelihood at the estimates
+            by a small adaptive quadrature rule and warn (and note in the
+            summary) when it differs from the Laplace value by more than
+            :func:`~statsmodels_glmm.approximation.guard_threshold`; the
+            result is in ``mle_retvals["laplace_check"]``.  Costs about one
+            likelihood evaluation with 5 (q = 1, 2) or 3 (q = 3) nodes per
+            dimension.  Default True.
 
         Returns
         -------
@@ -537,9 +545,15 @@ class MixedGLM(LikelihoodModel):
         llf, grad, state = self.loglike_internal(x, nagq, gradient=True)
         if grad is None:
             grad = self._fd_gradient(x, nagq)
-        return self._results(x, llf, grad, state, nagq, bounds, hess_at, opt, polish_ok)
+        guard = None
+        if nagq == 1 and check_laplace and np.isfinite(llf):
+            from .approximation import laplace_guard
 
-    def _results(self, x, llf, grad, state, nagq, bounds, hess_at, opt, polish_ok):
+            guard = laplace_guard(self, x, llf)
+            self._u_cache = state.u
+        return self._results(x, llf, grad, state, nagq, bounds, hess_at, opt, polish_ok, guard)
+
+    def _results(self, x, llf, grad, state, nagq, bounds, hess_at, opt, polish_ok, guard=None):
         """Standard errors from the Hessian, convergence checks, and the results object."""
         from .results import MixedGLMResults, MixedGLMResultsWrapper
 
@@ -567,6 +581,14 @@ class MixedGLM(LikelihoodModel):
             if np.all(J[j, free] == 0):
                 cov_pub[j, :] = np.nan
                 cov_pub[:, j] = np.nan
+        # a variance whose Cholesky diagonal sits at zero is on the boundary of the
+        # parameter space: no Wald standard error for it or its covariances
+        p, k = self.k_fe, self.k_re
+        cs = self.cov_struct
+        for r in cs.rows[cs.boundary_mask(x[p:p + k])]:
+            for j in np.flatnonzero((cs.rows == r) | (cs.cols == r)):
+                cov_pub[p + j, :] = np.nan
+                cov_pub[:, p + j] = np.nan
         # the gradient with respect to the parameters of scaled columns (see _scaling)
         grad_s = self._scaling()[0].T @ grad
         max_grad = float(np.max(np.abs(grad_s[free]))) if np.any(free) else 0.0
@@ -581,7 +603,23 @@ class MixedGLM(LikelihoodModel):
                     function_evaluations=int(opt.nfev), max_abs_grad=max_grad,
                     newton_decrement=decrement,
                     hessian_positive_definite=hess_ok, inner_converged=bool(state.converged),
-                    internal_params=x, gradient=grad, hessian=hess)
+                    internal_params=x, gradient=grad, hessian=hess, laplace_check=guard)
+        if guard is not None and guard["flagged"]:
+            from .approximation import LaplaceAccuracyWarning
+
+            warnings.warn(
+                f"the Laplace approximation looks inaccurate here: at the estimates, "
+                f"{guard['nagq']}-node adaptive quadrature gives a log-likelihood "
+                f"{guard['difference']:+.2f} from Laplace's (tolerance "
+                f"{guard['threshold']:.2f}); run res.check_approximation() or refit with "
+                "fit(nagq=...)", LaplaceAccuracyWarning, stacklevel=3)
+        separated = separation_terms(self, self.to_public(x))
+        if separated:
+            warnings.warn(
+                "the outcome may be (quasi-)completely separated by "
+                f"{', '.join(repr(t) for t in separated)}: these estimates and their "
+                "standard errors are not reliable", PerfectSeparationWarning, stacklevel=3)
+        info["separation"] = separated
         if not converged:
             warnings.warn(
                 f"the fit did not converge (max |gradient| {max_grad:.2g}, optimiser: "
@@ -746,6 +784,48 @@ class MixedGLM(LikelihoodModel):
                 f"{self.design.group_name!r} that were not in the fit: their random effects "
                 "are set to zero", UserWarning, stacklevel=3)
         return pos
+
+def separation_terms(model, params):
+    """
+    Fixed-effect columns that (quasi-)completely separate a binomial outcome.
+
+    A column is named when, at the estimates, its coefficient times its
+    standard deviation exceeds 10 (a change of 10 on the logit scale across
+    one SD: the likelihood is still rising towards an infinite estimate), or
+    when it takes two values and the outcome never varies among the rows
+    with one of them (every trial a failure, or every trial a success).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, statsmodels.api as sm
+    >>> import statsmodels_glmm.api as smg
+    >>> df = smg.simulate_longitudinal("binary", n_persons=60, seed=1)
+    >>> df["flag"] = (np.arange(len(df)) % 7 == 0).astype(float)
+    >>> df.loc[df["flag"] == 1, "y"] = 1
+    >>> m = smg.mixedglm("y ~ time + flag + (1 | id)", df, family=sm.families.Binomial())
+    >>> separation_terms(m, np.zeros(len(m.param_names)))
+    ['flag']
+    """
+    if model.response.name != "Binomial" or not model.k_fe:
+        return []
+    d = model.design
+    X = d.X
+    beta = np.asarray(params, dtype=float)[:model.k_fe]
+    spread = X.std(0)
+    out = [n for n, b, sd in zip(model.exog_names, beta, spread) if sd > 0 and abs(b) * sd > 10]
+    s, n = d.y[:, 0], d.y[:, 1]
+    for j, name in enumerate(model.exog_names):
+        col = X[:, j]
+        vals = np.unique(col)
+        if len(vals) != 2 or name in out:
+            continue
+        for v in vals:
+            rows = col == v
+            if np.all(s[rows] == 0) or np.all(s[rows] == n[rows]):
+                out.append(name)
+                break
+    return out
+
 
 def _is_dask_frame(data):
     """True for a ``dask.dataframe.DataFrame`` (checked without importing dask)."""

@@ -2,6 +2,8 @@
 Results of a MixedGLM fit: estimates, random effects, predictions, summary.
 """
 
+import functools
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -10,10 +12,21 @@ from statsmodels.base.model import LikelihoodModelResults, LikelihoodResultsWrap
 from statsmodels.iolib import summary2
 from functools import cached_property as cache_readonly
 
-from .inference import InferenceMixin
+from .approximation import check_approximation
 from .checks import ChecksMixin
+from .diagnostics import overdispersion, zero_inflation_test
+from .inference import InferenceMixin
+from .marginal import get_prediction, marginal_params, probability_effects
 
 __all__ = ["MixedGLMResults", "MixedGLMResultsWrapper"]
+
+
+def _as_method(func):
+    """``func(res, ...)`` as a results method that keeps its signature and docstring."""
+    @functools.wraps(func)
+    def method(self, *args, **kwargs):
+        return func(self, *args, **kwargs)
+    return method
 
 
 class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
@@ -394,41 +407,14 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
         return pd.DataFrame(out, index=d.row_index)
 
     # ------------------------------------------------ checks and margins
-    def check_approximation(self, *args, **kwargs):
-        """Laplace versus adaptive quadrature check; see :func:`approximation.check_approximation`."""
-        from .approximation import check_approximation
-
-        return check_approximation(self, *args, **kwargs)
-
-    def overdispersion(self, *args, **kwargs):
-        """Pearson overdispersion check; see :func:`diagnostics.overdispersion`."""
-        from .diagnostics import overdispersion
-
-        return overdispersion(self, *args, **kwargs)
-
-    def zero_inflation_test(self, *args, **kwargs):
-        """Observed versus expected zeros; see :func:`diagnostics.zero_inflation_test`."""
-        from .diagnostics import zero_inflation_test
-
-        return zero_inflation_test(self, *args, **kwargs)
-
-    def get_prediction(self, *args, **kwargs):
-        """Predictions with delta-method standard errors; see :func:`marginal.get_prediction`."""
-        from .marginal import get_prediction
-
-        return get_prediction(self, *args, **kwargs)
-
-    def marginal_params(self, *args, **kwargs):
-        """Population-averaged coefficients; see :func:`marginal.marginal_params`."""
-        from .marginal import marginal_params
-
-        return marginal_params(self, *args, **kwargs)
-
-    def probability_effects(self, *args, **kwargs):
-        """Effects on the response scale; see :func:`marginal.probability_effects`."""
-        from .marginal import probability_effects
-
-        return probability_effects(self, *args, **kwargs)
+    # functions of a fitted result, also reachable as methods (same signature and
+    # documentation, the result itself as the first argument)
+    check_approximation = _as_method(check_approximation)
+    overdispersion = _as_method(overdispersion)
+    zero_inflation_test = _as_method(zero_inflation_test)
+    get_prediction = _as_method(get_prediction)
+    marginal_params = _as_method(marginal_params)
+    probability_effects = _as_method(probability_effects)
 
     # --------------------------------------------------------------- summary
     def _notes(self):
@@ -446,15 +432,19 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
                 and np.mean(self.model.design.group_sizes) < 5):
             notes.append("Binary data with fewer than 5 observations per group on average: "
                          "the Laplace approximation may be inaccurate; compare with nagq > 1.")
-        if resp.name == "Binomial" and self.k_fe:
-            X = self.model.design.X
-            spread = X.std(0)
-            big = [n for n, b, sd in zip(self.model.exog_names, self.params[:self.k_fe], spread)
-                   if sd > 0 and abs(b) * sd > 10]
-            if big:
-                notes.append("Very large coefficients (" + ", ".join(big) + "): the outcome may "
-                             "be (quasi-)perfectly separated by these terms; estimates and "
-                             "standard errors are not reliable.")
+        separated = self.mle_retvals.get("separation")
+        if separated:
+            notes.append("The outcome may be (quasi-)completely separated by "
+                         + ", ".join(separated) + ": these estimates and standard errors "
+                         "are not reliable.")
+        guard = self.mle_retvals.get("laplace_check")
+        if guard is not None and guard["flagged"]:
+            notes.append(
+                f"Laplace may be inaccurate: {guard['nagq']}-node adaptive quadrature at the "
+                f"estimates gives a log-likelihood {guard['difference']:+.2f} from Laplace's "
+                f"(tolerance {guard['threshold']:.2f}); the likelihood, AIC, BIC and "
+                "likelihood-ratio tests are doubtful. Run res.check_approximation() or "
+                "refit with fit(nagq=...).")
         extra_note = getattr(resp, "summary_notes", None)
         if extra_note is not None:
             notes.extend(extra_note(self))
@@ -491,6 +481,10 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
             "BIC:": f"{self.bic:.4f}",
             "Converged:": "Yes" if self.converged else "No",
         }
+        guard = self.mle_retvals.get("laplace_check")
+        if guard is not None:
+            info[f"Laplace check (AGQ-{guard['nagq']}):"] = (
+                f"{guard['difference']:+.3f}" + (" (large)" if guard["flagged"] else " (ok)"))
         smry = summary2.Summary()
         smry.add_title("Generalized Linear Mixed Model Results")
         smry.add_dict(info, ncols=2)

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 import statsmodels.api as sm
 from scipy import stats
 from statsmodels.tools.sm_exceptions import ConvergenceWarning
@@ -164,10 +165,10 @@ def test_nonconvergence_warns():
 def test_separation_is_noted():
     df = smg.simulate_longitudinal("binary", n_persons=150, seed=5)
     df.loc[df["group"] == 1, "y"] = 1
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with pytest.warns(PerfectSeparationWarning, match="'group'"):
         r = smg.mixedglm("y ~ time + group + (1 | id)", df, family=sm.families.Binomial()).fit()
-    assert "Very large coefficients (group)" in str(r.summary())
+    assert "completely separated by group" in str(r.summary()).replace("\n", " ")
+    assert r.mle_retvals["separation"] == ["group"]
 
 
 def test_family_object_can_be_reused_across_models():
