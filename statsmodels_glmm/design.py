@@ -406,7 +406,8 @@ def build_design(formula, data, response, groups=None, re_formula=None,
         icpt = [i for i, c in enumerate(exog_names) if c in ("Intercept", "1")]
         X = np.delete(X, icpt, axis=1)
         exog_names = [c for i, c in enumerate(exog_names) if i not in icpt]
-    check_full_rank(X, exog_names, "fixed-effects")
+    cols = full_rank_columns(X, exog_names, "fixed-effects")
+    X, exog_names = X[:, cols], [exog_names[j] for j in cols]
 
     # ---- random effects: columns of every term, one covariance block per term
     Zparts, re_names, blocks, re_specs = [], [], [], []
@@ -442,6 +443,7 @@ def build_design(formula, data, response, groups=None, re_formula=None,
     design.re_spec = re_specs
     design.formula = formula
     design.extra["formula_manager"] = mgr
+    design.extra["fixed_columns"] = list(exog_names)  # of the fixed spec, after dropping
     design.extra["terms"] = terms
     design.extra["fixed_rhs"] = rhs
     design.extra["spec_data"] = sub[used_cols]
@@ -465,41 +467,52 @@ def group_values(frame, gcols):
     return frame[gcols].astype(str).agg(":".join, axis=1)
 
 
-def check_full_rank(X, names, what):
+def full_rank_columns(X, names, what):
     """
-    Refuse a design whose columns are linearly dependent, naming the columns.
+    Indices of the columns to keep so that ``X`` has full column rank.
 
-    Columns are scaled to unit length first, so the units of a covariate do not
-    matter; a column is dependent when a pivoted QR decomposition finds it (to
-    a relative tolerance of 1e-9) in the span of the others.
+    Columns are scaled to unit length (so units do not matter) and taken
+    from left to right; a column whose part orthogonal to the columns before
+    it is below 1e-9 of its length adds nothing and is dropped, with a
+    warning naming it and the columns it depends on (as lme4 does).  A
+    column that is zero in every row is refused.
 
-    >>> import numpy as np
-    >>> check_full_rank(np.c_[np.ones(4), [1, 2, 3, 4.0], [2, 4, 6, 8.0]], ["a", "b", "c"], "X")
-    Traceback (most recent call last):
-    ...
-    ValueError: X columns are collinear: 'c' is a linear combination of 'b'; remove it or recode the covariates
+    Examples
+    --------
+    >>> import numpy as np, warnings
+    >>> X = np.c_[np.ones(4), [1, 2, 3, 4.0], [2, 4, 6, 8.0]]
+    >>> with warnings.catch_warnings(record=True) as w:
+    ...     warnings.simplefilter("always")
+    ...     keep = full_rank_columns(X, ["a", "b", "c"], "fixed-effects")
+    >>> keep, str(w[0].message)
+    ([0, 1], "fixed-effects columns are collinear: dropping 'c' (a linear combination of 'b')")
     """
+    import warnings
+
     from scipy.linalg import qr
 
     if X.shape[1] == 0:
-        return
+        return []
     norms = np.sqrt((X ** 2).sum(0))
     zero = np.flatnonzero(norms == 0)
     if len(zero):
         raise ValueError(f"{what} column {names[zero[0]]!r} is zero in every row")
-    _, R, piv = qr(X / norms, mode="economic", pivoting=True)
-    d = np.abs(np.diag(R))
-    rank = int(np.sum(d > 1e-9 * d[0]))
-    if rank < X.shape[1]:
-        dep = sorted(piv[rank:])
-        basis = sorted(piv[:rank])
-        j = dep[0]
-        # the columns of the basis that the dependent column actually uses
-        coef = np.linalg.lstsq(X[:, basis] / norms[basis], X[:, j] / norms[j], rcond=None)[0]
-        used = [names[basis[i]] for i in np.flatnonzero(np.abs(coef) > 1e-8)]
-        raise ValueError(
-            f"{what} columns are collinear: {names[j]!r} is a linear combination of "
-            f"{', '.join(repr(u) for u in used)}; remove it or recode the covariates")
+    R = qr(X / norms, mode="r", pivoting=False)[0]
+    dep = np.abs(np.diag(R)) < 1e-9
+    keep = [j for j in range(X.shape[1]) if not dep[j]]
+    if not dep.any():
+        return keep
+    parts = []
+    for j in np.flatnonzero(dep):
+        earlier = [i for i in keep if i < j]
+        coef = np.linalg.lstsq(X[:, earlier] / norms[earlier], X[:, j] / norms[j],
+                               rcond=None)[0]
+        used = [names[earlier[i]] for i in np.flatnonzero(np.abs(coef) > 1e-8)]
+        parts.append(f"{names[j]!r} (a linear combination of "
+                     f"{', '.join(repr(u) for u in used)})")
+    warnings.warn(f"{what} columns are collinear: dropping {'; '.join(parts)}",
+                  UserWarning, stacklevel=4)
+    return keep
 
 
 def design_from_arrays(endog, exog, groups, exog_re, response, offset=None, exposure=None,
@@ -531,6 +544,9 @@ def design_from_arrays(endog, exog, groups, exog_re, response, offset=None, expo
         X = X[:, None]
     n = X.shape[0]
     exog_names = exog_names or names_of(exog, ["x1"]) or [f"x{i + 1}" for i in range(X.shape[1])]
+    if np.isinf(X).any():
+        bad = exog_names[int(np.flatnonzero(np.isinf(X).any(0))[0])]
+        raise ValueError(f"exog column {bad!r} has infinite values")
     if exog_re is None:
         Z = np.ones((n, 1))
         re_names = re_names or ["Intercept"]
@@ -558,6 +574,8 @@ def design_from_arrays(endog, exog, groups, exog_re, response, offset=None, expo
     n_dropped = int((~keep).sum())
     if missing == "raise" and n_dropped:
         raise ValueError(f"{n_dropped} rows have missing values (missing='raise')")
+    cols = full_rank_columns(X[keep], list(exog_names), "exog")
+    X, exog_names = X[:, cols], [exog_names[j] for j in cols]
     yk = endog[keep] if isinstance(endog, pd.Series) else yv[keep]
     y = response.validate(yk, endog_name)
     response.check_fit_data(y, endog_name)

@@ -723,12 +723,11 @@ class MixedGLM(LikelihoodModel):
         used = [c for c in (spec_data.columns if spec_data is not None else [])
                 if c in data.columns]
         data = _prepare_frame(data, used)
-        X = materialize(d.fixed_spec, data, mgr)
-        X = X.to_numpy(dtype=float)
-        if not self.response.has_intercept:
-            keep = [i for i, c in enumerate(d.fixed_spec.column_names)
-                    if c not in ("Intercept", "1")]
-            X = X[:, keep]
+        Xdf = materialize(d.fixed_spec, data, mgr)
+        Xdf.columns = [str(c) for c in Xdf.columns]
+        # the columns the fit kept (an ordinal model drops the intercept, collinear
+        # columns are dropped)
+        X = Xdf[d.extra.get("fixed_columns", d.exog_names)].to_numpy(dtype=float)
         Z = np.column_stack([materialize(s, data, mgr).to_numpy(dtype=float) for s in d.re_spec])
         gcols = d.extra.get("group_columns") or d.group_name.split(":")
         absent = [g for g in gcols if g not in data.columns]

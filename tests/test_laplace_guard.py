@@ -1,0 +1,73 @@
+"""The accuracy guard that runs after every Laplace fit."""
+
+import warnings
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+
+import statsmodels_glmm.api as smg
+from statsmodels_glmm.approximation import LaplaceAccuracyWarning, guard_threshold
+
+from conftest import load_dataset
+
+B = sm.families.Binomial()
+
+
+def test_badly_wrong_laplace_fit_is_flagged():
+    """toenail with a random slope: Laplace overstates the likelihood by about 100."""
+    toe = load_dataset("toenail")
+    with pytest.warns(LaplaceAccuracyWarning, match="check_approximation"):
+        res = smg.mixedglm("outcome ~ treatment * time + (1 + time | patientID)", toe,
+                           family=B).fit()
+    g = res.mle_retvals["laplace_check"]
+    assert g["flagged"] and g["nagq"] == 5
+    # the guard's value is the 5-node quadrature log-likelihood at the estimates
+    assert g["llf"] == pytest.approx(res.model.loglike(res.params, nagq=5), abs=1e-8)
+    assert g["difference"] == pytest.approx(g["llf"] - res.llf, abs=1e-10)
+    assert g["difference"] < -50
+    assert g["threshold"] == pytest.approx(1 + 0.05 * 294)
+    text = str(res.summary()).replace("\n", " ")
+    assert "Laplace check (AGQ-5)" in text and "(large)" in text
+    assert "Laplace may be inaccurate" in text
+
+
+@pytest.mark.parametrize("name, formula, family", [
+    ("sim_binary_small", "y ~ time * group + stress + (1 + time | id)", B),
+    ("cbpp", "incidence + I(size - incidence) ~ period + (1 | herd)", B),
+    ("sim_poisson_small", "y ~ time * group + stress + (1 + time | id)",
+     sm.families.Poisson()),
+])
+def test_ordinary_fits_pass_quietly(name, formula, family):
+    df = load_dataset(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LaplaceAccuracyWarning)
+        res = smg.mixedglm(formula, df, family=family).fit()
+    g = res.mle_retvals["laplace_check"]
+    assert not g["flagged"]
+    assert abs(g["difference"]) <= guard_threshold(res.n_groups)
+    assert g["llf"] == pytest.approx(res.model.loglike(res.params, nagq=5), abs=1e-8)
+    assert "(ok)" in str(res.summary())
+
+
+def test_guard_can_be_turned_off_and_skips_where_laplace_is_exact():
+    df = smg.simulate_longitudinal("binary", n_persons=50, seed=1)
+    res = smg.mixedglm("y ~ time + (1 | id)", df, family=B).fit(check_laplace=False)
+    assert res.mle_retvals["laplace_check"] is None
+    assert "Laplace check" not in str(res.summary())
+    q = smg.mixedglm("y ~ time + (1 | id)", df, family=B).fit(nagq=5)
+    assert q.mle_retvals["laplace_check"] is None
+    df["z"] = np.log1p(df["stress"] ** 2)
+    g = smg.mixedglm("z ~ time + (1 | id)", df, family=sm.families.Gaussian()).fit()
+    assert g.mle_retvals["laplace_check"] is None
+
+
+def test_three_random_effects_use_a_three_node_rule():
+    df = smg.simulate_longitudinal("poisson", n_persons=80, seed=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = smg.mixedglm("y ~ time + stress + (1 + time + stress | id)", df,
+                           family=sm.families.Poisson()).fit()
+    g = res.mle_retvals["laplace_check"]
+    assert g["nagq"] == 3
+    assert g["llf"] == pytest.approx(res.model.loglike(res.params, nagq=3), abs=1e-8)
