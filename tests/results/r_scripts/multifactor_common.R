@@ -67,3 +67,15 @@ mf_glmer_spec <- function(id, dataset, model, formula, family, notes = NULL)
   glmer_spec(id, dataset, model, formula, family, 1L, notes = notes)
 mf_tmb_spec <- function(id, dataset, model, formula, family, notes = NULL)
   tmb_spec(id, dataset, model, formula, family, notes = notes)
+
+## glmer fitted with the data frame in a global variable and the formula written
+## into the call, so that update() inside confint()/profile() and
+## insight::null_model() can re-evaluate the call
+## (control: NULL for glmerControl() defaults, else a glmerControl() call as text)
+glmer_global <- function(formula, family, data, nAGQ = 1L, control = NULL) {
+  assign(".ref_data", data, envir = globalenv())
+  cl <- call("glmer", as.formula(formula, env = globalenv()), data = as.name(".ref_data"),
+             family = as.name(family), nAGQ = nAGQ)
+  if (!is.null(control)) cl$control <- str2lang(control)
+  eval(cl, globalenv())
+}
