@@ -1,4 +1,13 @@
-"""Trajectory and effect plots (Agg backend): the drawn curves are the predictions."""
+"""
+Trajectory, effect and random-effect plots (Agg backend).
+
+The drawn values are the predictions / conditional modes, and every figure is
+rendered at 100 dpi and checked for text outside the figure and overlapping
+labels.
+"""
+
+import itertools
+import os
 
 import matplotlib
 
@@ -8,9 +17,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import statsmodels.api as sm  # noqa: E402
-from scipy import special  # noqa: E402
+from scipy import special, stats  # noqa: E402
 
 import statsmodels_glmm.api as smg  # noqa: E402
+from statsmodels_glmm import datasets  # noqa: E402
+from statsmodels_glmm.plotting import plot_random_effects  # noqa: E402
 
 from conftest import load_dataset  # noqa: E402
 
@@ -72,3 +83,173 @@ def test_plot_bad_input(toenail_ri):
         smg.plot_trajectories(res, "not_a_column")
     with pytest.raises(ValueError, match="probability_effects"):
         smg.plot_effects(df)
+
+
+# ---------------------------------------------------------------- layout checks
+def _drawn_texts(fig):
+    """(description, Text) of every non-empty text matplotlib draws on ``fig``."""
+    out = []
+    for t in fig.texts:
+        out.append(("figure text", t))
+    for ax in fig.axes:
+        for axis, name in ((ax.xaxis, "x"), (ax.yaxis, "y")):
+            lo, hi = sorted(axis.get_view_interval())
+            tol = 1e-9 * max(1.0, abs(hi - lo))
+            for loc, lab in zip(axis.get_majorticklocs(), axis.get_majorticklabels()):
+                if lo - tol <= loc <= hi + tol:
+                    out.append((f"{name} tick label", lab))
+            out.append((f"{name} axis label", axis.label))
+            out.append((f"{name} offset text", axis.get_offset_text()))
+        for t in (ax.title, ax._left_title, ax._right_title):
+            out.append(("title", t))
+        for t in ax.texts:
+            out.append(("text", t))
+        leg = ax.get_legend()
+        if leg is not None:
+            out += [("legend", t) for t in leg.get_texts()]
+    return [(d, t) for d, t in out if t.get_visible() and t.get_text().strip()]
+
+
+def check_layout(fig, path=None):
+    """
+    Render at 100 dpi; assert every text lies inside the figure and no two overlap.
+
+    Returns the number of texts checked.
+    """
+    fig.set_dpi(100)
+    fig.canvas.draw()
+    if path is not None:
+        fig.savefig(path, dpi=100)
+        fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    W, H = fig.canvas.get_width_height()
+    texts = _drawn_texts(fig)
+    boxes = []
+    for desc, t in texts:
+        bb = t.get_window_extent(renderer)
+        label = f"{desc} {t.get_text()!r}"
+        assert bb.x0 >= -0.5 and bb.y0 >= -0.5 and bb.x1 <= W + 0.5 and bb.y1 <= H + 0.5, \
+            f"{label} at {bb.bounds} falls outside the {W}x{H} figure"
+        boxes.append((label, bb))
+    for (l1, b1), (l2, b2) in itertools.combinations(boxes, 2):
+        dx = min(b1.x1, b2.x1) - max(b1.x0, b2.x0)
+        dy = min(b1.y1, b2.y1) - max(b1.y0, b2.y0)
+        assert not (dx > 0.5 and dy > 0.5), f"{l1} overlaps {l2}"
+    return len(boxes)
+
+
+def _png(tmp_path, name):
+    return os.path.join(tmp_path, f"{name}.png")
+
+
+def test_layout_checker_catches_clipping_and_overlap():
+    fig, ax = plt.subplots(figsize=(3, 2))  # no constrained layout
+    ax.set_yticks([0, 1])
+    ax.set_yticklabels(["a very long label that cannot fit", "b"])
+    with pytest.raises(AssertionError, match="outside"):
+        check_layout(fig)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(3, 2), layout="constrained")
+    ax.text(0.5, 0.5, "first")
+    ax.text(0.5, 0.5, "second")
+    with pytest.raises(AssertionError, match="overlaps"):
+        check_layout(fig)
+    plt.close(fig)
+
+
+def test_plot_trajectories_layout(toenail_ri, tmp_path):
+    df, res = toenail_ri
+    fig = smg.plot_trajectories(res, "time", data=df, at={"treatment": "itraconazole"},
+                                groups=[res.model.design.group_labels[3]])
+    assert check_layout(fig, _png(tmp_path, "trajectories")) >= 10
+    ax = fig.axes[0]
+    labels = [t for t in ax.texts if t.get_text().startswith("b = ")]
+    assert len(labels) == 4  # b = -2 sd, -sd, +sd, +2 sd at the right edge
+    # right-edge labels keep the order of the curve ends
+    ys = [t.get_window_extent().y0 for t in labels]
+    assert ys == sorted(ys)
+    plt.close(fig)
+
+
+def test_plot_effects_layout(toenail_ri, tmp_path):
+    df, res = toenail_ri
+    tab = res.probability_effects("time", at={"treatment": "itraconazole", "time": 0}, data=df)
+    fig = smg.plot_effects(tab)
+    n = check_layout(fig, _png(tmp_path, "effects"))
+    assert n >= 2 * len(tab)  # tick labels and the written differences
+    written = sorted(float(t.get_text()) for t in fig.axes[0].texts if t.get_text())
+    np.testing.assert_allclose(written, sorted(tab["after"] - tab["before"]), atol=5e-4)
+    plt.close(fig)
+
+
+def test_plot_random_effects_values(toenail_ri):
+    df, res = toenail_ri
+    fig = plot_random_effects(res, level=0.9)
+    (ax,) = fig.axes
+    modes = res.random_effects_frame()["Intercept"]
+    order = np.argsort(modes.to_numpy(), kind="stable")
+    (dots,) = [ln for ln in ax.lines if ln.get_marker() == "o"]
+    np.testing.assert_allclose(dots.get_xdata(), modes.to_numpy()[order], atol=1e-12)
+    np.testing.assert_array_equal(dots.get_ydata(), np.arange(len(modes)))
+    segs = np.array(ax.collections[0].get_segments())
+    sd = np.sqrt([res.random_effects_cov[g].loc["Intercept", "Intercept"]
+                  for g in modes.index[order]])
+    z = stats.norm.ppf(0.95)
+    np.testing.assert_allclose(segs[:, 0, 0], modes.to_numpy()[order] - z * sd, atol=1e-12)
+    np.testing.assert_allclose(segs[:, 1, 0], modes.to_numpy()[order] + z * sd, atol=1e-12)
+    assert "294 groups" in ax.get_ylabel()
+    assert ax.get_yticks().size == 0  # too many groups to label
+    plt.close(fig)
+
+
+def test_plot_random_effects_layout_labelled_groups(tmp_path):
+    df = datasets.load("cbpp")
+    res = smg.mixedglm("incidence + non_incidence ~ period + (1 | herd)", df,
+                       family=sm.families.Binomial()).fit()
+    fig = plot_random_effects(res)
+    assert check_layout(fig, _png(tmp_path, "caterpillar_cbpp")) >= 17
+    ax = fig.axes[0]
+    modes = res.random_effects_frame()["Intercept"].sort_values(kind="stable")
+    assert [t.get_text() for t in ax.get_yticklabels()] == [str(g) for g in modes.index]
+    plt.close(fig)
+
+
+def test_plot_random_effects_two_columns_share_rows(tmp_path):
+    df = datasets.load("sim_binary_small")
+    res = smg.mixedglm("y ~ time * group + stress + (1 + time | id)", df,
+                       family=sm.families.Binomial()).fit()
+    fig = plot_random_effects(res, sort="time")
+    check_layout(fig, _png(tmp_path, "caterpillar_sim"))
+    assert [a.get_title() for a in fig.axes] == ["Intercept", "time"]
+    fr = res.random_effects_frame()
+    order = np.argsort(fr["time"].to_numpy(), kind="stable")
+    for a, col in zip(fig.axes, ["Intercept", "time"]):
+        (dots,) = [ln for ln in a.lines if ln.get_marker() == "o"]
+        np.testing.assert_allclose(dots.get_xdata(), fr[col].to_numpy()[order], atol=1e-12)
+    plt.close(fig)
+    # one column into a given axes, groups labelled on request
+    fig2, ax2 = plt.subplots(figsize=(4, 30), layout="constrained")
+    out = plot_random_effects(res, columns=["time"], labels=True, sort=False, ax=ax2)
+    assert out is fig2
+    assert [t.get_text() for t in ax2.get_yticklabels()] == [str(g) for g in fr.index]
+    check_layout(fig2)
+    plt.close(fig2)
+
+
+def test_plot_random_effects_bad_input(toenail_ri):
+    df, res = toenail_ri
+    with pytest.raises(ValueError, match="term 'school'"):
+        plot_random_effects(res, term="school")
+    with pytest.raises(ValueError, match="columns"):
+        plot_random_effects(res, columns=["time"])
+    with pytest.raises(ValueError, match="level"):
+        plot_random_effects(res, level=95)
+    with pytest.raises(ValueError, match="sort"):
+        plot_random_effects(res, sort="age")
+    fig, axs = plt.subplots(1, 2)
+    with pytest.raises(ValueError, match="ax has 2 axes"):
+        plot_random_effects(res, ax=axs)
+    plt.close(fig)
+    fig = plot_random_effects(res, term="patientID")
+    assert len(fig.axes) == 1
+    plt.close(fig)
