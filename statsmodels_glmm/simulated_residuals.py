@@ -36,8 +36,9 @@ Tests
 * Outliers: rows outside the whole simulation envelope
   (``y_t < min_s y*_{ts}`` or ``y_t > max_s y*_{ts}``).  For a continuous
   response each row is outside with probability ``2 / (S + 1)``, so their
-  number is compared with a Binomial(n, 2/(S+1)) (exact two-sided test);
-  for discrete data ties make the test conservative.
+  number is compared with a Binomial(n, 2/(S+1)) (exact test, by default
+  of "more outliers than expected"); for discrete data ties make the test
+  conservative.
 
 Two-sided simulation p-values are
 ``min(1, 2 min((1 + #{T* >= T}) / (S + 1), (1 + #{T* <= T}) / (S + 1)))``.
@@ -333,16 +334,24 @@ class SimulatedResiduals:
         return CheckTest(float(ratio), _two_sided(obs, zeros), obs, expected,
                          "simulated zero-inflation test (two-sided)")
 
-    def test_outliers(self):
+    def test_outliers(self, alternative="greater"):
         """
         Rows outside the whole simulation envelope against ``Binomial(n, 2/(nsim+1))``.
+
+        Parameters
+        ----------
+        alternative : {"greater", "two-sided", "less"}
+            "greater" (default) asks whether there are more outliers than the
+            model produces.  Discrete data can rarely fall outside the
+            envelope (binary data never do), so "two-sided" and "less" are
+            only meaningful for continuous responses.
 
         Returns
         -------
         CheckTest
             ``statistic`` is the number of rows below every or above every
             simulated value, ``expected`` ``n * 2 / (nsim + 1)``; exact
-            two-sided binomial p-value (conservative for discrete data).
+            binomial p-value (conservative for discrete data).
 
         Examples
         --------
@@ -356,14 +365,18 @@ class SimulatedResiduals:
         >>> t.statistic >= 20, t.pvalue < 0.001
         (True, True)
         """
+        if alternative not in ("greater", "two-sided", "less"):
+            raise ValueError("alternative must be 'greater', 'two-sided' or 'less', got "
+                             f"{alternative!r}")
         y = self.observed
         out = (y < self.simulated.min(1)) | (y > self.simulated.max(1))
         k = int(np.count_nonzero(out))
         n = len(y)
         p0 = 2.0 / (self.nsim + 1)
-        pval = float(stats.binomtest(k, n, p0).pvalue)
+        pval = float(stats.binomtest(k, n, p0, alternative=alternative).pvalue)
         return CheckTest(k, pval, k, n * p0,
-                         "outliers outside the simulation envelope, exact binomial test")
+                         f"outliers outside the simulation envelope, exact binomial test "
+                         f"({alternative})")
 
     def tests(self):
         """
