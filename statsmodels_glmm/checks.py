@@ -52,7 +52,8 @@ class ChecksMixin:
 
         return simulated_residuals(self, nsim=nsim, seed=seed, conditional=conditional)
 
-    def variance_components(self, approximation="lognormal", null_model=None):
+    def variance_components(self, approximation="lognormal", null_model=None,
+                            null_lambda="mean"):
         """
         Latent-scale variance components (fixed, random, residual).
 
@@ -63,6 +64,9 @@ class ChecksMixin:
         null_model : MixedGLMResults, optional
             Fit of the intercept-only model with the same random effects
             (count families; refitted and cached when not given).
+        null_lambda : {"mean", "intercept"}
+            Null-model mean count ``exp(beta_0 + s_0^2 / 2)`` (default) or
+            ``exp(beta_0)`` (as insight 0.19.0 computes it).
 
         Returns
         -------
@@ -80,9 +84,11 @@ class ChecksMixin:
         """
         from .r2 import variance_components
 
-        return variance_components(self, approximation=approximation, null_model=null_model)
+        return variance_components(self, approximation=approximation, null_model=null_model,
+                                   null_lambda=null_lambda)
 
-    def r2(self, approximation="lognormal", null_model=None):
+    def r2(self, approximation="lognormal", null_model=None,
+           null_lambda="mean"):
         """
         Marginal and conditional R-squared (Nakagawa and Schielzeth; Johnson 2014).
 
@@ -93,7 +99,7 @@ class ChecksMixin:
 
         Parameters
         ----------
-        approximation, null_model
+        approximation, null_model, null_lambda
             See :meth:`variance_components`.
 
         Returns
@@ -112,9 +118,11 @@ class ChecksMixin:
         """
         from .r2 import r2_nakagawa
 
-        return r2_nakagawa(self, approximation=approximation, null_model=null_model)
+        return r2_nakagawa(self, approximation=approximation, null_model=null_model,
+                                   null_lambda=null_lambda)
 
-    def icc(self, approximation="lognormal", null_model=None):
+    def icc(self, approximation="lognormal", null_model=None,
+            null_lambda="mean"):
         """
         Adjusted and unadjusted intra-class correlation (Nakagawa et al. 2017).
 
@@ -124,7 +132,7 @@ class ChecksMixin:
 
         Parameters
         ----------
-        approximation, null_model
+        approximation, null_model, null_lambda
             See :meth:`variance_components`.
 
         Returns
@@ -144,4 +152,5 @@ class ChecksMixin:
         """
         from .r2 import icc
 
-        return icc(self, approximation=approximation, null_model=null_model)
+        return icc(self, approximation=approximation, null_model=null_model,
+                                   null_lambda=null_lambda)

@@ -33,8 +33,10 @@ Distribution-specific variance ``s_e^2``, as R's ``insight::get_variance``
 * log-link counts: with ``lambda = exp(beta_0 + s_0^2 / 2)`` the mean of
   the *null model* (intercept-only fixed part, the same random effects;
   ``beta_0`` its intercept and ``s_0^2`` its random-effects variance as
-  above), and the squared coefficient of variation of the response at that
-  mean, ``cv^2 = Var(Y) / E(Y)^2``,
+  above; ``null_lambda="mean"``, Nakagawa et al. 2017 and current insight)
+  or ``lambda = exp(beta_0)`` (``null_lambda="intercept"``, what insight
+  0.19.0 with performance 0.10.2 computes), and the squared coefficient of
+  variation of the response at that mean, ``cv^2 = Var(Y) / E(Y)^2``,
 
   - Poisson ``cv^2 = 1 / lambda``,
   - NB2 (variance ``mu + alpha mu^2``) ``cv^2 = 1 / lambda + alpha``
@@ -57,8 +59,9 @@ intercept variance only); NB1 uses the NB1 variance (insight applies the
 NB2 formula to glmmTMB's NB1 dispersion); for zero-inflated models insight
 averages ``(1 - p) V + p(1 - p) mu^2`` over rows at the conditional modes,
 here the coefficient of variation of the zero-inflated distribution at the
-null-model mean is used.  Random-intercept binomial, Poisson, NB2 and
-Gaussian models agree with R.
+null-model mean is used.  The toenail (logit) and epil (Poisson,
+``null_lambda="intercept"``) random-intercept models reproduce the numbers
+of performance 0.10.2 / insight 0.19.0 (tests/test_r2.py).
 """
 
 import copy
@@ -138,11 +141,11 @@ def null_model_fit(res):
     return fit0
 
 
-def _count_cv2(res, null):
+def _count_cv2(res, null, null_lambda="mean"):
     """Squared coefficient of variation at the null-model mean, and that mean."""
     resp = null.model.response
     b0 = float(null.fe_params.iloc[0])
-    s0 = _random_variance(null, null.cov_re.to_numpy())
+    s0 = _random_variance(null, null.cov_re.to_numpy()) if null_lambda == "mean" else 0.0
     lam = float(np.exp(b0 + 0.5 * s0))
     extra = null._extra()
     p = 0.0
@@ -161,7 +164,8 @@ def _count_cv2(res, null):
     return cv2, lam, p
 
 
-def variance_components(res, approximation="lognormal", null_model=None):
+def variance_components(res, approximation="lognormal", null_model=None,
+                        null_lambda="mean"):
     """
     Latent-scale variance components of a fitted model (Nakagawa et al. 2017).
 
@@ -174,6 +178,10 @@ def variance_components(res, approximation="lognormal", null_model=None):
     null_model : MixedGLMResults, optional
         A fit of the null model (intercept-only fixed part, same random
         effects) for count families; refitted (and cached) if not given.
+    null_lambda : {"mean", "intercept"}
+        Mean count of the null model used by count families:
+        ``exp(beta_0 + s_0^2 / 2)`` ("mean", the default) or ``exp(beta_0)``
+        ("intercept", to reproduce insight 0.19.0 / performance 0.10.2).
 
     Returns
     -------
@@ -195,6 +203,8 @@ def variance_components(res, approximation="lognormal", null_model=None):
     True
     """
     _check_approximation(approximation)
+    if null_lambda not in ("mean", "intercept"):
+        raise ValueError(f"null_lambda must be 'mean' or 'intercept', got {null_lambda!r}")
     resp = res.model.response
     kind = _kind(resp)
     d = res.model.design
@@ -216,7 +226,7 @@ def variance_components(res, approximation="lognormal", null_model=None):
     else:
         null = null_model if null_model is not None else null_model_fit(res)
         null = getattr(null, "_results", null)
-        cv2, lam, p = _count_cv2(res, null)
+        cv2, lam, p = _count_cv2(res, null, null_lambda)
         if approximation == "lognormal":
             var_dist = float(np.log1p(cv2))
         elif approximation == "delta":
@@ -230,14 +240,14 @@ def variance_components(res, approximation="lognormal", null_model=None):
     return pd.Series(comp, name="variance_components", dtype=float)
 
 
-def r2_nakagawa(res, approximation="lognormal", null_model=None):
+def r2_nakagawa(res, approximation="lognormal", null_model=None, null_lambda="mean"):
     """
     Marginal and conditional R-squared of Nakagawa and Schielzeth.
 
     Parameters
     ----------
     res : MixedGLMResults
-    approximation, null_model
+    approximation, null_model, null_lambda
         See :func:`variance_components`.
 
     Returns
@@ -256,21 +266,21 @@ def r2_nakagawa(res, approximation="lognormal", null_model=None):
     >>> bool(0 <= r["r2_marginal"] <= r["r2_conditional"] <= 1)
     True
     """
-    vc = variance_components(res, approximation, null_model)
+    vc = variance_components(res, approximation, null_model, null_lambda)
     total = vc["var_fixed"] + vc["var_random"] + vc["var_residual"]
     return pd.Series({"r2_marginal": vc["var_fixed"] / total,
                       "r2_conditional": (vc["var_fixed"] + vc["var_random"]) / total},
                      name="r2_nakagawa")
 
 
-def icc(res, approximation="lognormal", null_model=None):
+def icc(res, approximation="lognormal", null_model=None, null_lambda="mean"):
     """
     Adjusted and unadjusted intra-class correlation (Nakagawa et al. 2017).
 
     Parameters
     ----------
     res : MixedGLMResults
-    approximation, null_model
+    approximation, null_model, null_lambda
         See :func:`variance_components`.
 
     Returns
@@ -290,7 +300,7 @@ def icc(res, approximation="lognormal", null_model=None):
     >>> bool(np.isclose(res.icc()["icc_adjusted"], s2 / (s2 + np.pi ** 2 / 3)))
     True
     """
-    vc = variance_components(res, approximation, null_model)
+    vc = variance_components(res, approximation, null_model, null_lambda)
     total = vc["var_fixed"] + vc["var_random"] + vc["var_residual"]
     return pd.Series({"icc_adjusted": vc["var_random"] / (vc["var_random"] + vc["var_residual"]),
                       "icc_unadjusted": vc["var_random"] / total}, name="icc")
