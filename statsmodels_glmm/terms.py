@@ -1,0 +1,361 @@
+"""
+Random-effect terms: one object per ``(expr | g)`` term, and the stacked layout.
+
+A model with ``K`` terms has one stacked vector of spherical random effects
+``u`` (``u ~ N(0, I)``).  Term ``k`` has ``q_k`` columns in its block ``Z_k`` of
+the random-effects design and ``l_k`` levels of its grouping factor; its effects
+occupy the contiguous slice ``u[o_k : o_k + l_k q_k]``, level-major:
+
+.. math::
+
+    u_{o_k + \\ell q_k + j} \\quad \\text{is column } j \\text{ of level } \\ell
+    \\text{ of term } k, \\qquad o_k = \\sum_{m < k} l_m q_m .
+
+The full random-effects design ``Z`` (``n x sum_k l_k q_k``, sparse) has in row
+``t`` the values ``z_{tkj}`` at the columns ``o_k + g_k(t) q_k + j`` where
+``g_k(t)`` is the level of row ``t`` in factor ``k``.  The random effects are
+``b = Lambda u`` with ``Lambda`` block diagonal: ``l_k`` copies of the term's
+lower-triangular factor ``L_k`` (:meth:`CovStructure.chol`), so that
+``cov(b) = Lambda Lambda'``, as in lme4.
+"""
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .covariance import CovStructure
+
+__all__ = ["RandomEffectTerm", "build_terms", "term_offsets", "sparse_Z", "block_lambda",
+           "split_thetas", "param_names"]
+
+
+@dataclass(eq=False)
+class RandomEffectTerm:
+    """
+    One random-effect term: a grouping factor, its block of ``Z`` and its covariance.
+
+    Attributes
+    ----------
+    group : str
+        Name of the grouping factor, e.g. ``"clinic:patient"``.
+    codes : ndarray of int, shape (n,)
+        Level of every row, ``0 .. n_levels - 1``.
+    labels : ndarray
+        Level labels (sorted), ``labels[codes]`` gives the rows' group values.
+    Z : ndarray, shape (n, q)
+        The term's columns of the random-effects design.
+    names : list of str
+        Column names of ``Z``.
+    cov : CovStructure
+        Parametrisation of the term's q x q covariance ``L L'``.
+    expr : str
+        The term's expression (``"1 + time"``).
+    correlated : bool
+        False for ``||`` terms.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = RandomEffectTerm.from_arrays("id", [3, 1, 3, 2], np.ones((4, 1)))
+    >>> t.n_levels, t.q, t.codes.tolist(), t.labels.tolist()
+    (3, 1, [2, 0, 2, 1], [1, 2, 3])
+    >>> t.cov.public_names()
+    ['id Intercept Var']
+    """
+
+    group: str
+    codes: np.ndarray
+    labels: np.ndarray
+    Z: np.ndarray
+    names: list
+    cov: CovStructure
+    expr: str = "1"
+    correlated: bool = True
+
+    @classmethod
+    def from_arrays(cls, group, values, Z, names=None, blocks=None):
+        """
+        A term from raw group values and its ``Z`` block (one correlated block by default).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> t = RandomEffectTerm.from_arrays("g", ["a", "b"], np.c_[[1.0, 1.0], [0.5, 2.0]],
+        ...                                  names=["Intercept", "x"], blocks=[[0], [1]])
+        >>> t.cov.public_names()
+        ['g Intercept Var', 'g x Var']
+        """
+        Z = np.asarray(Z, dtype=float)
+        if Z.ndim == 1:
+            Z = Z[:, None]
+        codes, labels = pd.factorize(pd.Series(values).reset_index(drop=True), sort=True)
+        if np.any(codes < 0):
+            raise ValueError(f"grouping factor {group!r} has missing values")
+        if len(codes) != Z.shape[0]:
+            raise ValueError(f"grouping factor {group!r} has {len(codes)} values but Z has "
+                             f"{Z.shape[0]} rows")
+        q = Z.shape[1]
+        names = list(names) if names is not None else (
+            ["Intercept"] if q == 1 else [f"z{j + 1}" for j in range(q)])
+        blocks = blocks if blocks is not None else [list(range(q))]
+        term = cls(str(group), codes.astype(np.intp), np.asarray(labels), Z, names,
+                   CovStructure(blocks, names, str(group)), correlated=len(blocks) == 1)
+        term.validate()
+        return term
+
+    @property
+    def n_levels(self):
+        """Number of levels of the grouping factor."""
+        return len(self.labels)
+
+    @property
+    def q(self):
+        """Number of random effects per level."""
+        return self.Z.shape[1]
+
+    @property
+    def n_effects(self):
+        """``n_levels * q``: the term's length in the stacked vector ``u``."""
+        return self.n_levels * self.q
+
+    @property
+    def n_params(self):
+        """Number of covariance parameters of the term."""
+        return self.cov.n_params
+
+    def validate(self):
+        """
+        Refuse a term that no model can estimate, naming the term.
+
+        A grouping factor needs two levels or more; a random slope whose
+        variable is constant within every level cannot be told apart from the
+        random intercept of the same term.
+        """
+        label = f"({self.expr} {'|' if self.correlated else '||'} {self.group})"
+        if self.n_levels < 2:
+            raise ValueError(f"random-effect term {label}: grouping factor {self.group!r} "
+                             f"has {self.n_levels} level(s); a random effect needs at least two")
+        if not np.all(np.isfinite(self.Z)):
+            raise ValueError(f"random-effect term {label} has non-finite values in Z")
+        icpt = np.all(self.Z == 1.0, axis=0)
+        if np.any(icpt) and self.q > 1:
+            lo = np.full((self.n_levels, self.q), np.inf)
+            hi = np.full((self.n_levels, self.q), -np.inf)
+            np.minimum.at(lo, self.codes, self.Z)
+            np.maximum.at(hi, self.codes, self.Z)
+            const = np.all(lo == hi, axis=0) & ~icpt
+            if np.any(const):
+                name = self.names[int(np.flatnonzero(const)[0])]
+                raise ValueError(
+                    f"random-effect term {label}: variable {name!r} is constant within every "
+                    f"level of {self.group!r}; its random slope cannot be told apart from the "
+                    "random intercept")
+
+    def __repr__(self):
+        bar = "|" if self.correlated else "||"
+        return (f"RandomEffectTerm(({self.expr} {bar} {self.group}), levels={self.n_levels}, "
+                f"q={self.q})")
+
+
+def _blocks(term, frame, mgr, col0=0):
+    """Covariance blocks of a term: one block, or one per formula term for ``||``."""
+    q = frame.shape[1]
+    if term.correlated:
+        return [list(range(col0, col0 + q))]
+    out = []
+    for sl in mgr.get_term_name_slices(frame).values():
+        idx = list(range(col0 + sl.start, col0 + sl.stop))
+        if idx:
+            out.append(idx)
+    return out
+
+
+def build_terms(terms, data, formula_manager, bernoulli=False):
+    """
+    Build the random-effect terms of a model from its bar terms and kept rows.
+
+    Parameters
+    ----------
+    terms : list of formula.RandomTerm
+        As returned by :func:`statsmodels_glmm.formula.split_formula`
+        (``(1 | a/b)`` already expanded to ``a`` and ``a:b``).
+    data : DataFrame
+        The rows the model keeps (no missing values in the used columns).
+    formula_manager : FormulaManager
+        Evaluates each term's expression (see :mod:`statsmodels_glmm.formula_engine`).
+    bernoulli : bool
+        True for a binary response (binomial with one trial per row): an
+        observation-level random effect then gets a warning.
+
+    Returns
+    -------
+    list of RandomEffectTerm
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from statsmodels_glmm.formula import split_formula
+    >>> from statsmodels_glmm.formula_engine import formula_manager
+    >>> df = pd.DataFrame({"a": [1, 1, 2, 2, 3, 3], "b": [1, 2, 1, 2, 1, 2],
+    ...                    "x": [0.1, 0.5, 0.2, 0.9, 0.4, 0.3]})
+    >>> _, rt = split_formula("y ~ x + (1 | a/b)")
+    >>> [(t.group, t.n_levels, t.q) for t in build_terms(rt, df, formula_manager())]
+    [('a', 3, 1), ('a:b', 6, 1)]
+    """
+    from .design import _rhs_matrix, group_columns, group_values
+
+    if not isinstance(data, pd.DataFrame):
+        raise ValueError("data must be a pandas DataFrame")
+    if not terms:
+        raise ValueError("terms is empty: a mixed model needs at least one random-effect term")
+    frame_data = data.reset_index(drop=True)
+    n = len(frame_data)
+    out = []
+    for t in terms:
+        frame = _rhs_matrix(formula_manager, t.expr, frame_data, "random effects")
+        if len(frame) != n:
+            raise ValueError(f"random-effect term {t}: {n - len(frame)} row(s) have missing "
+                             "values; pass only the rows the model keeps")
+        names = [str(c) for c in frame.columns]
+        if not names:
+            raise ValueError(f"random-effect term {t} has no columns")
+        gcols = group_columns(t.group, frame_data)
+        gv = group_values(frame_data, gcols)
+        if pd.Series(gv).isna().any():
+            raise ValueError(f"random-effect term {t}: grouping column(s) {gcols} have "
+                             "missing values")
+        codes, labels = pd.factorize(gv, sort=True)
+        blocks = _blocks(t, frame, formula_manager)
+        term = RandomEffectTerm(t.group, codes.astype(np.intp), np.asarray(labels),
+                                frame.to_numpy(dtype=float), names,
+                                CovStructure(blocks, names, t.group), expr=t.expr,
+                                correlated=t.correlated)
+        term.validate()
+        if bernoulli and term.n_levels == n:
+            warnings.warn(
+                f"random-effect term {t} has one level per observation; with a binary "
+                "response an observation-level random effect is not identified as "
+                "overdispersion and changes the model (its variance is confounded with "
+                "the link scale)", UserWarning, stacklevel=2)
+        out.append(term)
+    seen = set()
+    for t in out:
+        for name in t.names:
+            if (t.group, name) in seen:
+                raise ValueError(f"random-effect column {name!r} of grouping factor "
+                                 f"{t.group!r} appears in more than one term")
+            seen.add((t.group, name))
+    return out
+
+
+def term_offsets(terms):
+    """
+    Start of every term's slice of the stacked ``u`` (and the total length last).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = RandomEffectTerm.from_arrays("a", [0, 1, 2, 0], np.ones((4, 1)))
+    >>> b = RandomEffectTerm.from_arrays("b", [0, 0, 1, 1], np.c_[np.ones(4), [1, 2, 3, 5.0]])
+    >>> term_offsets([a, b]).tolist()
+    [0, 3, 7]
+    """
+    return np.concatenate([[0], np.cumsum([t.n_effects for t in terms])]).astype(np.intp)
+
+
+def sparse_Z(terms):
+    """
+    The random-effects design of all terms in the stacked layout (CSC, n x total).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = RandomEffectTerm.from_arrays("a", [0, 1, 1], np.ones((3, 1)))
+    >>> b = RandomEffectTerm.from_arrays("b", [0, 0, 1], np.c_[np.ones(3), [1, 2, 3.0]])
+    >>> sparse_Z([a, b]).toarray()
+    array([[1., 0., 1., 1., 0., 0.],
+           [0., 1., 1., 2., 0., 0.],
+           [0., 1., 0., 0., 1., 3.]])
+    """
+    offs = term_offsets(terms)
+    n = len(terms[0].codes)
+    rows, cols, vals = [], [], []
+    for t, o in zip(terms, offs):
+        if len(t.codes) != n:
+            raise ValueError(f"term {t.group!r} has {len(t.codes)} rows, expected {n}")
+        j = np.arange(t.q)
+        cols.append((o + t.codes[:, None] * t.q + j[None, :]).ravel())
+        rows.append(np.repeat(np.arange(n), t.q))
+        vals.append(t.Z.ravel())
+    return sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                         shape=(n, offs[-1]))
+
+
+def split_thetas(terms, thetas):
+    """
+    Per-term theta vectors from a list or from one concatenated vector.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = RandomEffectTerm.from_arrays("a", [0, 1], np.ones((2, 1)))
+    >>> b = RandomEffectTerm.from_arrays("b", [0, 1], np.c_[np.ones(2), [1, 2.0]])
+    >>> [x.tolist() for x in split_thetas([a, b], np.arange(4.0))]
+    [[0.0], [1.0, 2.0, 3.0]]
+    """
+    if isinstance(thetas, (list, tuple)):
+        parts = [np.asarray(th, dtype=float).ravel() for th in thetas]
+    else:
+        flat = np.asarray(thetas, dtype=float).ravel()
+        k = np.cumsum([0] + [t.n_params for t in terms])
+        if len(flat) != k[-1]:
+            raise ValueError(f"thetas has {len(flat)} values; the terms need {k[-1]}")
+        parts = [flat[k[i]:k[i + 1]] for i in range(len(terms))]
+    if len(parts) != len(terms):
+        raise ValueError(f"thetas has {len(parts)} vectors for {len(terms)} terms")
+    for t, th in zip(terms, parts):
+        if len(th) != t.n_params:
+            raise ValueError(f"theta of term {t.group!r} has {len(th)} values; "
+                             f"it needs {t.n_params}")
+    return parts
+
+
+def block_lambda(terms, thetas):
+    """
+    The block-diagonal relative covariance factor ``Lambda`` (CSC, total x total).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = RandomEffectTerm.from_arrays("a", [0, 1], np.ones((2, 1)))
+    >>> block_lambda([a], [np.array([2.0])]).toarray()
+    array([[2., 0.],
+           [0., 2.]])
+    """
+    blocks = []
+    for t, th in zip(terms, split_thetas(terms, thetas)):
+        blocks.append(sp.kron(sp.identity(t.n_levels, format="csc"),
+                              sp.csc_matrix(t.cov.chol(th)), format="csc"))
+    return sp.block_diag(blocks, format="csc")
+
+
+def param_names(terms):
+    """
+    Public covariance-parameter names of all terms, prefixed by the grouping factor.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = RandomEffectTerm.from_arrays("item", [0, 1], np.ones((2, 1)))
+    >>> b = RandomEffectTerm.from_arrays("id", [0, 1], np.c_[np.ones(2), [1, 2.0]],
+    ...                                  names=["Intercept", "x"])
+    >>> param_names([a, b])
+    ['item Intercept Var', 'id Intercept Var', 'id Intercept x x Cov', 'id x Var']
+    """
+    out = []
+    for t in terms:
+        out.extend(t.cov.public_names())
+    return out
