@@ -117,7 +117,7 @@ def _from_results(res, time):
             waves = int(np.clip(nuniq if nuniq <= 12 else 7, 2, 12))
             t0 = lo
             dt = (hi - lo) / (waves - 1) if hi > lo else 1.0
-    n = int(np.clip(len(d.group_labels), _RANGES["n"][0], _RANGES["n"][1]))
+    n = int(np.clip(len(d.group_labels), _RANGES["n"][0], 100))
     note = (f"Starting values: estimates of {d.endog_name} ~ ... (1 + {time} | "
             f"{d.group_name}) fitted to {len(d.group_labels)} groups; other covariates at 0 "
             "(reference levels).")
@@ -162,8 +162,9 @@ def explorer(path, results=None, time=None, outcome="binary", seed=1, title=None
     results : MixedGLMResults, optional
         A fit with a random intercept (and optionally a random slope on a
         time-like covariate) and a logit (binomial) or log (count) link; the
-        sliders start at its estimates and the time axis spans the observed
-        range of the time covariate.
+        sliders start at its estimates (other covariates at zero), the time
+        axis spans the observed range of the time covariate, and the number of
+        persons starts at the number of groups (at most 100).
     time : str, optional
         Name of the time covariate in ``results``; default the random-slope
         column, else the first fixed effect with a time-like name.

@@ -60,7 +60,7 @@ def test_starting_values_from_a_fit(tmp_path):
     assert p["b0"] == res.fe_params["Intercept"] and p["b1"] == res.fe_params["time"]
     assert p["sd0"] == res.re_sd["Intercept"] and p["sd1"] == res.re_sd["time"]
     assert p["rho"] == res.re_corr.loc["Intercept", "time"]
-    assert (cfg["waves"], cfg["t0"], cfg["dt"], cfg["n"]) == (5, 0.0, 1.0, 200)
+    assert (cfg["waves"], cfg["t0"], cfg["dt"], cfg["n"]) == (5, 0.0, 1.0, 100)
     assert "200 groups" in cfg["note"]
 
     pois = smg.mixedglm("y ~ time + (1 | id)", datasets.load("sim_poisson_small"),
@@ -311,7 +311,7 @@ def test_explorer_from_fit_in_browser(browser, tmp_path):
                        family=sm.families.Poisson()).fit()
     browser.get("file://" + explorer(tmp_path / "fit.html", res))
     st = browser.execute_script("return GLMMExplorer.state")
-    assert st["outcome"] == "count" and st["n"] == 200 and st["waves"] == 5
+    assert st["outcome"] == "count" and st["n"] == 100 and st["waves"] == 5
     p = st["params"]["count"]
     assert p["b0"] == res.fe_params["Intercept"] and p["sd1"] == res.re_sd["time"]
     shown = browser.execute_script(
