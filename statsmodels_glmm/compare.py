@@ -9,19 +9,35 @@ compare across Poisson, NB1, NB2, ZIP and ZINB fits of the same response.
 For two models where one is a special case of the other (fixed effects,
 random effects and zero-inflation columns a subset; Poisson inside a
 negative binomial; a count family inside its zero-inflated version), the
-likelihood-ratio statistic ``2 (llf_big - llf_small)`` is referred to a
-chi-square with ``k_big - k_small`` degrees of freedom.  When the extra
-parameters of the bigger model include a variance, a dispersion ``alpha`` or
-a zero-inflation probability tested at its boundary (zero), that chi-square
-p-value is conservative (the reference is a mixture of chi-squares; for one
-such parameter the p-value could be halved).
+likelihood-ratio statistic ``LR = 2 (llf_big - llf_small)`` is referred to
+the reference distribution chosen by :func:`lr_reference`:
+
+* no parameter on the boundary of its space: ``chi2(df)``, ``df = k_big - k_small``;
+* exactly one variance removed (a random slope, or a random-effect term),
+  with its ``m`` covariances, or the negative binomial dispersion ``alpha``
+  tested at zero (Poisson inside NB): the chi-bar-square mixture of Self and
+  Liang (1987) and Stram and Lee (1994),
+
+  .. math::
+
+      P(LR \\ge x) = \\tfrac12 P(\\chi^2_{df-1} \\ge x) + \\tfrac12 P(\\chi^2_{df} \\ge x),
+
+  where ``df`` counts the removed covariances, the variance and any other
+  removed (regular) parameter, and ``chi2(0)`` is a point mass at 0;
+* several variances removed at once: the 50:50 rule no longer holds (the
+  mixture weights depend on the information matrix) and the plain
+  ``chi2(df)`` p-value is reported; it is conservative.
+
+Zero-inflation probabilities tested at zero sit at ``logit = -inf`` rather
+than on a finite boundary; the ``chi2(df)`` p-value is reported and is
+approximate (conservative in simulations).
 """
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["compare"]
+__all__ = ["compare", "lr_reference", "LRReference"]
 
 
 def _family_key(resp):
@@ -68,6 +84,118 @@ def _nested(a, b):
     return len(np.asarray(a.params)) < len(np.asarray(b.params))
 
 
+class LRReference:
+    """
+    Reference distribution of a likelihood-ratio statistic.
+
+    Attributes
+    ----------
+    df : int
+        Difference in the number of parameters.
+    rule : str
+        ``"chi2"``, ``"chibar"`` (50:50 mixture of ``chi2(df-1)`` and
+        ``chi2(df)``) or ``"chi2-conservative"``.
+    label : str
+        Readable name of the reference, e.g. ``"0.5 chi2(0) + 0.5 chi2(1)"``.
+    boundary : list of str
+        Removed parameters that sit on the boundary under the restriction.
+    note : str
+        One sentence saying which rule was used and why.
+
+    Examples
+    --------
+    >>> ref = LRReference(2, "chibar", ["id time Var"], "one variance removed")
+    >>> ref.label
+    '0.5 chi2(1) + 0.5 chi2(2)'
+    >>> round(ref.pvalue(3.0), 6)
+    0.153197
+    """
+
+    def __init__(self, df, rule, boundary, note):
+        self.df = int(df)
+        self.rule = rule
+        self.boundary = list(boundary)
+        self.note = note
+        if rule == "chibar":
+            self.label = f"0.5 chi2({self.df - 1}) + 0.5 chi2({self.df})"
+        else:
+            self.label = f"chi2({self.df})"
+
+    def __repr__(self):
+        return f"LRReference({self.label!r}, rule={self.rule!r})"
+
+    def pvalue(self, stat):
+        """``P(LR >= stat)`` under the reference distribution."""
+        stat = max(float(stat), 0.0)
+        if self.rule == "chibar":
+            return 0.5 * _chi2_sf(stat, self.df - 1) + 0.5 * _chi2_sf(stat, self.df)
+        return _chi2_sf(stat, self.df)
+
+
+def _chi2_sf(x, df):
+    """Chi-square survival function, ``chi2(0)`` being a point mass at zero."""
+    if df <= 0:
+        return 1.0 if x <= 0 else 0.0
+    return float(stats.chi2.sf(x, df))
+
+
+def lr_reference(full, restricted):
+    """
+    The reference distribution for ``2 (llf_full - llf_restricted)``.
+
+    Parameters present in the full model and absent from the restricted one
+    are classified by name: a random-effect variance (``"... Var"``), a
+    random-effect covariance (``"... Cov"``), the negative binomial
+    dispersion ``alpha`` when the restricted model is Poisson (both on the
+    boundary of the parameter space under the restriction), or regular.
+
+    Parameters
+    ----------
+    full, restricted : MixedGLMResults
+        Nested fits (the caller checks the nesting).
+
+    Returns
+    -------
+    LRReference
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> import statsmodels_glmm.api as smg
+    >>> df = smg.simulate_longitudinal("poisson", n_persons=60, seed=3)
+    >>> big = smg.mixedglm("y ~ time + (1 + time | id)", df,
+    ...                    family=sm.families.Poisson()).fit()
+    >>> small = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Poisson()).fit()
+    >>> lr_reference(big, small).label
+    '0.5 chi2(1) + 0.5 chi2(2)'
+    """
+    mf, mr = full.model, restricted.model
+    kept = set(mr.param_names)
+    removed = [n for n in mf.param_names if n not in kept]
+    df = len(mf.param_names) - len(mr.param_names)
+    cov_names = set(mf.cov_struct.public_names())
+    variances = [n for n in removed if n in cov_names and n.endswith(" Var")]
+    covariances = [n for n in removed if n in cov_names and n.endswith(" Cov")]
+    fam_r, _ = _family_key(mr.response)
+    fam_f, _ = _family_key(mf.response)
+    alpha = [n for n in removed if n == "alpha" and fam_r == "Poisson" and fam_f in ("NB1", "NB2")]
+    boundary = variances + alpha
+    if len(boundary) == 0:
+        return LRReference(df, "chi2", [], f"no parameter on a boundary: chi2({df})")
+    if len(boundary) == 1:
+        what = (f"variance {boundary[0]!r}" if variances else
+                "dispersion 'alpha' (Poisson inside negative binomial)")
+        extra = f" with {len(covariances)} covariance(s)" if covariances else ""
+        return LRReference(
+            df, "chibar", boundary,
+            f"one {what} removed{extra}, on the boundary under the restriction: "
+            f"chi-bar-square 0.5 chi2({df - 1}) + 0.5 chi2({df}) (Self and Liang 1987)")
+    return LRReference(
+        df, "chi2-conservative", boundary,
+        f"{len(boundary)} boundary parameters removed ({', '.join(boundary)}): the 50:50 "
+        f"chi-bar-square rule does not apply; conservative chi2({df}) p-value")
+
+
 def compare(*results, names=None):
     """
     One table of fitted models: llf, df, AIC, BIC and likelihood-ratio tests.
@@ -75,7 +203,11 @@ def compare(*results, names=None):
     Each row after the first is tested against the row above it when one of
     the two models is nested in the other (same data, subsets of fixed
     effects, random effects and zero-inflation columns, Poisson inside
-    negative binomial, same integration rule).
+    negative binomial, same integration rule).  The p-value uses the
+    reference of :func:`lr_reference` (a chi-bar-square mixture when one
+    variance, or the NB dispersion, is tested at its boundary), named in
+    the ``Reference`` column; this is the rule of
+    ``res.compare_lr_test``.
 
     Parameters
     ----------
@@ -88,7 +220,8 @@ def compare(*results, names=None):
     -------
     DataFrame
         Columns ``family``, ``nobs``, ``df`` (estimated parameters), ``llf``,
-        ``AIC``, ``BIC``, ``Chisq``, ``Df``, ``Pr(>Chisq)``.
+        ``AIC``, ``BIC``, ``Chisq``, ``Df``, ``Pr(>Chisq)`` and
+        ``Reference`` (the distribution the p-value comes from).
 
     Examples
     --------
@@ -123,16 +256,16 @@ def compare(*results, names=None):
         llf = float(r.llf)
         row = {"family": _family_label(r.model.response), "nobs": n, "df": k, "llf": llf,
                "AIC": -2 * llf + 2 * k, "BIC": -2 * llf + np.log(n) * k,
-               "Chisq": np.nan, "Df": np.nan, "Pr(>Chisq)": np.nan}
+               "Chisq": np.nan, "Df": np.nan, "Pr(>Chisq)": np.nan, "Reference": ""}
         if i > 0:
             prev = results[i - 1]
             small, big = (prev, r) if _nested(prev, r) else (
                 (r, prev) if _nested(r, prev) else (None, None))
             if small is not None:
                 stat = max(2.0 * (float(big.llf) - float(small.llf)), 0.0)
-                ddf = len(np.asarray(big.params)) - len(np.asarray(small.params))
-                row.update({"Chisq": stat, "Df": ddf,
-                            "Pr(>Chisq)": float(stats.chi2.sf(stat, ddf))})
+                ref = lr_reference(big, small)
+                row.update({"Chisq": stat, "Df": ref.df, "Pr(>Chisq)": ref.pvalue(stat),
+                            "Reference": ref.label})
         rows.append(row)
     tab = pd.DataFrame(rows, index=pd.Index(names, name="model"))
     return tab
