@@ -64,7 +64,7 @@ the log-likelihood with the modes warm-started at ``u^``.
 """
 
 import numpy as np
-from scipy.sparse import coo_matrix
+from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .laplace import _is_pd, _logdet, batched_inv, matvec
@@ -95,6 +95,9 @@ class SparseLaplaceProblem:
         larger problems use the general sparse Cholesky backend.
     backend : {"auto", "components", "sparse"}
         ``"auto"``: components when they fit ``max_dense``, else sparse.
+    sparse_method : {"auto", "cholmod", "splu"}
+        Factorisation of the sparse path (see
+        :class:`statsmodels_glmm.sparse_cholesky.SparseHessianPattern`).
 
     Attributes
     ----------
@@ -105,7 +108,8 @@ class SparseLaplaceProblem:
     component_sizes : ndarray
         Sizes of the connected components of the Schur complement.
     backend : str
-        The factorisation actually used.
+        The factorisation actually used: ``"components"``, ``"sparse-cholmod"``
+        or ``"sparse-splu"``.
 
     Examples
     --------
@@ -121,7 +125,8 @@ class SparseLaplaceProblem:
     (10, 0, [4], 'components')
     """
 
-    def __init__(self, y, X, offset, terms, max_dense=3000, backend="auto"):
+    def __init__(self, y, X, offset, terms, max_dense=3000, backend="auto",
+                 sparse_method="auto"):
         if not terms:
             raise ValueError("terms is empty: give at least one RandomEffectTerm")
         if backend not in ("auto", "components", "sparse"):
@@ -183,7 +188,8 @@ class SparseLaplaceProblem:
         if backend == "sparse":
             from .sparse_cholesky import SparseHessianPattern
 
-            self._sparse = SparseHessianPattern(J, N)
+            self._sparse = SparseHessianPattern(J, N, method=sparse_method)
+            self.backend = f"sparse-{self._sparse.method}"
 
     def _analyse_schur(self, rmap, n):
         """Patterns of B, of the pairs in B'A^{-1}B and the components of S (once)."""
@@ -197,6 +203,7 @@ class SparseLaplaceProblem:
             self.pB_level = self.pB_col = np.zeros(0, dtype=np.intp)
             self.pB_of_row = np.zeros((n, 0), dtype=np.intp)
             self.pair_p = self.pair_pp = self.d_pairs = np.zeros(0, dtype=np.intp)
+            self.single = False
             self.d_C = np.zeros((n, 0, 0), dtype=np.intp)
             self.d_I = np.zeros(0, dtype=np.intp)
             self.buckets = []
@@ -213,19 +220,23 @@ class SparseLaplaceProblem:
         self.pB_of_row = inv.reshape(n, QR).astype(np.intp)
         nB = len(ukeys)
         self.nB = nB
-        # pairs (p, p') of B entries in the same level of the eliminated factor
         cnt = np.bincount(self.pB_level, minlength=self.le)
         first = np.concatenate([[0], np.cumsum(cnt)[:-1]])
-        per = cnt[self.pB_level]
-        total = int(per.sum())
-        it = _index_dtype(max(total, nB))
-        pair_p = np.repeat(np.arange(nB, dtype=it), per)
-        within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(per) - per, per)
-        pair_pp = (first[self.pB_level][pair_p] + within).astype(it)
-        self.pair_p, self.pair_pp = pair_p, pair_pp
+        # B (and F = A^{-1} B) as CSR matrices with rows (level, column of the term):
+        # the value of entry p, column a sits at position first*qe + a*count + rank
+        qe = self.qe
+        rank = np.arange(nB) - first[self.pB_level]
+        self.B_pos = (first[self.pB_level] * qe)[:, None] + np.arange(qe)[None, :] * \
+            cnt[self.pB_level][:, None] + rank[:, None]
+        self.B_indices = np.empty(nB * qe, dtype=np.int32)
+        self.B_indices[self.B_pos] = self.pB_col[:, None]
+        rows = np.repeat(np.arange(self.le * qe), np.repeat(cnt, qe))
+        self.B_indptr = np.searchsorted(rows, np.arange(self.le * qe + 1)).astype(np.int32)
         # connected components of the pattern of S = C - B'A^{-1}B
-        ci = np.concatenate([np.repeat(JR, QR, axis=1).ravel(), self.pB_col[pair_p]])
-        cj = np.concatenate([np.tile(JR, (1, QR)).ravel(), self.pB_col[pair_pp]])
+        Bs = self._csr(np.ones((nB, qe)))
+        BtB = (Bs.T @ Bs).tocoo()
+        ci = np.concatenate([np.repeat(JR, QR, axis=1).ravel(), BtB.row])
+        cj = np.concatenate([np.tile(JR, (1, QR)).ravel(), BtB.col])
         graph = coo_matrix((np.ones(len(ci), dtype=np.int8), (ci, cj)), shape=(r, r)).tocsr()
         ncomp, comp = connected_components(graph, directed=False)
         comp_size = np.bincount(comp, minlength=ncomp)
@@ -253,7 +264,30 @@ class SparseLaplaceProblem:
         self.component_sizes = comp_size
         self.d_C = self._dest(np.repeat(JR[:, :, None], QR, 2), np.repeat(JR[:, None, :], QR, 1))
         self.d_I = self._dest(np.arange(r), np.arange(r))
-        self.d_pairs = self._dest(self.pB_col[pair_p], self.pB_col[pair_pp])
+        self.single = ncomp == 1
+        if not self.single:
+            # pairs (p, p') of B entries in the same level of the eliminated factor
+            per = cnt[self.pB_level]
+            total = int(per.sum())
+            it = _index_dtype(max(total, nB))
+            pair_p = np.repeat(np.arange(nB, dtype=it), per)
+            within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(per) - per, per)
+            self.pair_p = pair_p
+            self.pair_pp = (first[self.pB_level][pair_p] + within).astype(it)
+            self.d_pairs = self._dest(self.pB_col[pair_p], self.pB_col[self.pair_pp])
+        # pattern of B'F (fixed): its entries' positions in the buffer, found once
+        BtF = (Bs.T @ Bs).tocsr()
+        BtF.sort_indices()
+        self.BtF_nnz = BtF.nnz
+        coo = BtF.tocoo()
+        self.d_BtF = self._dest(coo.row, coo.col)
+
+    def _csr(self, V):
+        """The (levels * q_e) x r CSR matrix with values V (nB, q_e) on the pattern of B."""
+        data = np.empty(self.nB * self.qe)
+        data[self.B_pos] = V
+        return csr_matrix((data, self.B_indices, self.B_indptr),
+                          shape=(self.le * self.qe, self.r))
 
     def _dest(self, i, j):
         """Position of entry (i, j) of S (same component) in the bucket buffer."""
@@ -338,9 +372,13 @@ class _Factor:
             Fv = matvec(self.Ainv[pr.pB_level], Bv)
             S = np.bincount(pr.d_C.ravel(), weights=(wM[:, :, None] * MR[:, None, :]).ravel(),
                             minlength=pr.buf_size)
-            S -= np.bincount(pr.d_pairs, weights=np.einsum("pa,pa->p", Bv[pr.pair_p],
-                                                           Fv[pr.pair_pp]),
-                             minlength=pr.buf_size)
+            BtF = (pr._csr(Bv).T @ pr._csr(Fv)).tocsr()
+            BtF.sort_indices()
+            if BtF.nnz == pr.BtF_nnz:
+                S[pr.d_BtF] -= BtF.tocoo().data
+            else:  # an entry cancelled to an explicit zero was dropped: map it afresh
+                coo = BtF.tocoo()
+                np.subtract.at(S, pr._dest(coo.row, coo.col), coo.data)
             S[pr.d_I] += 1.0
             Sinv = np.empty_like(S)
             for s, off, members in pr.buckets:
@@ -390,11 +428,15 @@ class _Factor:
         See = self.Ainv.copy()
         if pr.r:
             Fv = self.Fv
-            sp = self.Sinv_buf[pr.d_pairs]
-            Pv = np.empty_like(Fv)
-            for a in range(qe):
-                Pv[:, a] = np.bincount(pr.pair_p, weights=sp * Fv[pr.pair_pp, a],
-                                       minlength=pr.nB)
+            if pr.single:  # P = F S^{-1} densely, read on the pattern of F
+                P = pr._csr(Fv) @ self.Sinv_buf.reshape(pr.r, pr.r)
+                Pv = P[pr.pB_level[:, None] * qe + np.arange(qe)[None, :], pr.pB_col[:, None]]
+            else:
+                sp = self.Sinv_buf[pr.d_pairs]
+                Pv = np.empty_like(Fv)
+                for a in range(qe):
+                    Pv[:, a] = np.bincount(pr.pair_p, weights=sp * Fv[pr.pair_pp, a],
+                                           minlength=pr.nB)
             for a in range(qe):
                 for b in range(qe):
                     See[:, a, b] += np.bincount(pr.pB_level, weights=Fv[:, a] * Pv[:, b],
@@ -424,7 +466,7 @@ class _Factor:
 def _factor(pr, M, w):
     """Numeric factorisation with the backend of the problem; None if H is not p.d."""
     try:
-        if pr.backend == "sparse":
+        if pr.backend.startswith("sparse"):
             return pr._sparse.factor(M, w)
         return _Factor(pr, M, w)
     except np.linalg.LinAlgError:
@@ -462,7 +504,8 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
 
     def evaluate(u):
         eta = base + np.einsum("tq,tq->t", M, u[J])
-        d = family.derivs(y, eta, extra)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            d = family.derivs(y, eta, extra)  # a trial step may overflow: it is halved
         h = float(np.sum(d[0]) - 0.5 * u @ u)
         grad = np.bincount(Jf, weights=(M * d[1][:, None]).ravel(), minlength=N) - u
         return eta, d, h, grad
@@ -505,7 +548,7 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
 
 
 def sparse_laplace_loglike(problem, family, beta, thetas, extra, u0=None, gradient=True,
-                           cond_cov=True):
+                           cond_cov=None):
     """
     Laplace log-likelihood (every constant kept) of a model with several
     random-effect terms, and its gradient.
@@ -523,8 +566,10 @@ def sparse_laplace_loglike(problem, family, beta, thetas, extra, u0=None, gradie
     u0 : ndarray (N,), optional
         Warm start for the stacked modes (e.g. ``state.u`` of a previous call).
     gradient : bool
-    cond_cov : bool
-        Also compute the conditional covariance blocks (cheap on the component path).
+    cond_cov : bool or None
+        Compute the conditional covariance blocks.  None (default): on the
+        component path, where they cost little; on the sparse path they cost
+        one solve per random effect and are computed only when True.
 
     Returns
     -------
@@ -569,14 +614,13 @@ def sparse_laplace_loglike(problem, family, beta, thetas, extra, u0=None, gradie
         return -np.inf, None, st
     st.logdet = fac.logdet
     llf = float(h - 0.5 * fac.logdet)
-    if pr.backend == "sparse":
-        grad = None
-        if gradient:
-            grad = _fd_gradient(pr, family, beta, ths, extra, u)
+    if pr.backend.startswith("sparse"):
+        grad = _fd_gradient(pr, family, beta, ths, extra, u) if gradient else None
         if cond_cov:
-            st.cond_cov = [L[None] @ B @ L.T[None]
-                           for L, B in zip(Ls, fac.term_blocks_all(pr))]
+            st.cond_cov = [L[None] @ fac.diagonal_blocks(o + np.arange(t.n_levels) * t.q, t.q)
+                           @ L.T[None] for t, o, L in zip(pr.terms, pr.term_offsets, Ls)]
         return llf, grad, st
+    cond_cov = True if cond_cov is None else cond_cov
     Sig = fac.row_blocks() if (gradient or cond_cov) else None
     if Sig is not None:
         v = np.einsum("tij,tj->ti", Sig, M)
@@ -612,3 +656,26 @@ def _gradient(pr, family, extra, u, M, eta, d, fac, v, s):
         e0, e1, e2 = family.extra_derivs(pr.y, eta, extra)
         parts.append(e0.sum(0) + 0.5 * (s @ e2) + ma @ e1)
     return np.concatenate(parts)
+
+
+def _fd_gradient(pr, family, beta, ths, extra, u, rel=1e-5):
+    """
+    Central finite-difference gradient of the Laplace log-likelihood, every
+    evaluation warm-started at the modes ``u`` (used on the sparse path).
+    """
+    p = len(beta)
+    kt = np.cumsum([0] + [len(t) for t in ths])
+    x0 = np.concatenate([beta] + list(ths) + [extra])
+    g = np.empty(len(x0))
+
+    def f(x):
+        th = [x[p + kt[i]:p + kt[i + 1]] for i in range(len(ths))]
+        return sparse_laplace_loglike(pr, family, x[:p], th, x[p + kt[-1]:], u0=u,
+                                      gradient=False, cond_cov=False)[0]
+
+    for j in range(len(x0)):
+        h = rel * max(1.0, abs(x0[j]))
+        e = np.zeros(len(x0))
+        e[j] = h
+        g[j] = (f(x0 + e) - f(x0 - e)) / (2 * h)
+    return g
