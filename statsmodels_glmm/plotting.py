@@ -250,15 +250,23 @@ def _re_terms(res):
     ``{grouping factor: (modes, conditional SDs)}`` with one DataFrame each (rows: groups).
 
     The conditional SDs are the square roots of the diagonals of
-    ``res.random_effects_cov``.
+    ``res.random_effects_cov``.  One grouping factor gives one entry; results whose
+    ``random_effects_frame()`` returns ``{factor: frame}`` (and whose
+    ``random_effects_cov`` is then ``{factor: {group: cov}}``) give one entry per factor.
     """
-    modes = res.random_effects_frame()
-    cov = res.random_effects_cov
-    labels = list(modes.index)
-    sd = np.sqrt(np.maximum(np.stack([np.diag(np.asarray(cov[g], dtype=float))
-                                      for g in labels]), 0.0))
-    name = modes.index.name or res.model.design.group_name
-    return {str(name): (modes, pd.DataFrame(sd, index=modes.index, columns=modes.columns))}
+    frames = res.random_effects_frame()
+    covs = res.random_effects_cov
+    if isinstance(frames, pd.DataFrame):
+        name = frames.index.name or res.model.design.group_name
+        frames, covs = {name: frames}, {name: covs}
+    out = {}
+    for name, modes in frames.items():
+        cov = covs[name]
+        sd = np.sqrt(np.maximum(np.stack(
+            [np.diag(np.asarray(cov[g], dtype=float)) for g in modes.index]), 0.0))
+        out[str(name)] = (modes, pd.DataFrame(sd.reshape(modes.shape), index=modes.index,
+                                              columns=modes.columns))
+    return out
 
 
 def plot_random_effects(res, term=None, columns=None, level=0.95, sort=True, labels=None,
@@ -290,8 +298,8 @@ def plot_random_effects(res, term=None, columns=None, level=0.95, sort=True, lab
     level : float
         Coverage of the intervals, in (0, 1).
     sort : bool or str
-        Order the groups by the mode of the first drawn column (``True``), of the
-        named column, or keep the fitted order (``False``).  Rows line up across
+        Order the groups by the mode of the first drawn column of their factor
+        (``True``), of the named column, or keep the fitted order (``False``).  Rows line up across
         panels, so a group is at the same height in every panel.
     labels : bool, optional
         Write the group labels on the vertical axis; default when there are at
@@ -357,13 +365,16 @@ def plot_random_effects(res, term=None, columns=None, level=0.95, sort=True, lab
     from matplotlib.ticker import MaxNLocator
 
     z = stats.norm.ppf(0.5 + level / 2)
+    first = {}  # first drawn column of every factor: the default sort key
+    for name, col, _, _ in panels:
+        first.setdefault(name, col)
     for i, (a, (name, col, modes, sds)) in enumerate(zip(axes, panels)):
         b = modes[col].to_numpy(dtype=float)
         half = z * sds[col].to_numpy(dtype=float)
         if sort is False:
             order = np.arange(len(b))
         else:
-            key = panels[0][1] if sort is True else sort
+            key = first[name] if sort is True else sort
             if key not in modes.columns:
                 raise ValueError(f"sort {sort!r} is not a random-effect column of {name!r}")
             order = np.argsort(modes[key].to_numpy(dtype=float), kind="stable")
@@ -389,7 +400,7 @@ def plot_random_effects(res, term=None, columns=None, level=0.95, sort=True, lab
         else:
             a.set_yticks([])
         if i == 0 or panels[i - 1][0] != name:
-            what = (f", ordered by {panels[0][1] if sort is True else sort}"
+            what = (f", ordered by {first[name] if sort is True else sort}"
                     if sort is not False else "")
             a.set_ylabel(f"{name} ({len(b)} groups{what})")
     return fig

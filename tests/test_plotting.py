@@ -253,3 +253,34 @@ def test_plot_random_effects_bad_input(toenail_ri):
     fig = plot_random_effects(res, term="patientID")
     assert len(fig.axes) == 1
     plt.close(fig)
+
+
+def test_plot_random_effects_one_panel_per_factor_and_column(tmp_path):
+    """Results exposing several grouping factors get one panel per factor and column."""
+    import types
+
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    a = pd.DataFrame(rng.normal(size=(12, 2)), columns=["Intercept", "time"],
+                     index=pd.Index([f"c{i}" for i in range(12)], name="clinic"))
+    b = pd.DataFrame(rng.normal(size=(30, 1)), columns=["x"],
+                     index=pd.Index(range(30), name="item"))
+    cov = {"clinic": {g: pd.DataFrame(np.diag([0.04, 0.01]), index=a.columns,
+                                      columns=a.columns) for g in a.index},
+           "item": {g: pd.DataFrame([[0.09]], index=b.columns, columns=b.columns)
+                    for g in b.index}}
+    res = types.SimpleNamespace(random_effects_frame=lambda: {"clinic": a, "item": b},
+                                random_effects_cov=cov)
+    fig = plot_random_effects(res)
+    assert [ax.get_title() for ax in fig.axes] == ["Intercept", "time", "x"]
+    (dots,) = [ln for ln in fig.axes[2].lines if ln.get_marker() == "o"]
+    np.testing.assert_allclose(dots.get_xdata(), np.sort(b["x"].to_numpy()))
+    assert [ax.get_ylabel().split(" (")[0] for ax in fig.axes] == ["clinic", "", "item"]
+    check_layout(fig, _png(tmp_path, "caterpillar_two_factors"))
+    segs = np.array(fig.axes[2].collections[0].get_segments())
+    np.testing.assert_allclose(segs[:, 1, 0] - segs[:, 0, 0], 2 * 1.959964 * 0.3, atol=1e-6)
+    plt.close(fig)
+    fig = plot_random_effects(res, term="item")
+    assert len(fig.axes) == 1 and "30 groups" in fig.axes[0].get_ylabel()
+    plt.close(fig)
