@@ -1,0 +1,531 @@
+"""
+One partition of a distributed fit: its design, its model, and the sums it returns.
+
+A model with one grouping factor has a marginal log-likelihood that is a sum
+over groups,
+
+.. math::
+
+    \\ell(\\psi) = \\sum_{i=1}^{G} \\ell_i(\\psi)
+               = \\sum_{p=1}^{P} \\Big( \\sum_{i \\in p} \\ell_i(\\psi) \\Big),
+
+so when every group lies in one partition ``p`` the log-likelihood, its
+gradient and any finite-difference Hessian built from the same steps are sums
+of per-partition pieces.  Each partition holds an ordinary :class:`MixedGLM`
+built from its own rows and evaluates its piece with
+:meth:`MixedGLM.loglike_internal`, the code the in-memory fit runs.
+
+This module needs pandas only: the functions here run inside Dask tasks but
+import nothing from Dask, so they can be checked on plain DataFrames.
+
+Designs of different partitions must have identical columns.  The client fixes
+the levels of every categorical column once (:func:`cast_levels`) and each
+partition's design is checked against the expected column names; the checks
+that need all the data (a full-rank ``X``, at least two groups, random slopes
+that vary within groups) are made on the client from the summaries of
+:func:`part_info`, not per partition, where a rare level or a single group is
+normal.
+"""
+
+import copy
+import re
+
+import numpy as np
+import pandas as pd
+
+from .design import (Design, _categorical_response, _check_columns, _clean_formula_error,
+                     _prepare_frame, _rhs_matrix, group_values)
+from .formula_engine import formula_manager
+from .model import MixedGLM
+
+__all__ = ["PartitionGLM", "Partition", "cast_levels", "partition_design", "build_partition",
+           "select_columns", "part_info", "part_eval", "part_hessian", "part_start", "part_glm", "part_start_extra",
+           "part_separation", "part_modes"]
+
+
+class PartitionGLM(MixedGLM):
+    """
+    A :class:`MixedGLM` on one partition's rows.
+
+    Identical to its parent except that the difference steps of gradients and
+    Hessians can be set from outside (``typical``), so that every partition
+    steps by the same amounts and the per-partition differences add up to the
+    difference of the whole log-likelihood.
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> from statsmodels_glmm.simulate import simulate_longitudinal
+    >>> df = simulate_longitudinal("poisson", n_persons=6, seed=1)
+    >>> m = PartitionGLM.from_formula("y ~ time + (1 | id)", df, family=sm.families.Poisson())
+    >>> m.typical = np.ones(3)
+    >>> m._typical_sizes().tolist()
+    [1.0, 1.0, 1.0]
+    """
+
+    typical = None
+
+    def _typical_sizes(self):
+        if self.typical is not None:
+            return np.asarray(self.typical, dtype=float)
+        return super()._typical_sizes()
+
+
+class Partition:
+    """
+    What a worker keeps for one partition between iterations.
+
+    ``model`` is a :class:`PartitionGLM` (None when no row of the partition is
+    left after dropping missing values); its warm-start modes stay with it.
+    """
+
+    def __init__(self, model, n_dropped, sample):
+        self.model = model
+        self.n_dropped = int(n_dropped)
+        self.sample = sample
+
+    @property
+    def nobs(self):
+        return 0 if self.model is None else self.model.nobs
+
+
+# ------------------------------------------------------------------ levels
+def cast_levels(frame, levels):
+    """
+    Cast the columns named in ``levels`` to categoricals with those categories.
+
+    Every partition then expands a factor into the same indicator columns,
+    whichever levels it happens to contain.  Values outside the categories
+    (there are none when the categories came from the whole data) become
+    missing.  Returns a new frame; ``frame`` is not modified.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"a": ["x", "z"], "b": [1.0, 2.0]})
+    >>> cast_levels(df, {"a": ["x", "y", "z"]})["a"].cat.categories.tolist()
+    ['x', 'y', 'z']
+    """
+    out = frame.copy(deep=False)
+    for col, cats in levels.items():
+        if col in out.columns:
+            values = out[col]
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                values = values.astype(object)
+            out[col] = pd.Categorical(values, categories=list(cats))
+    return out
+
+
+# ------------------------------------------------------------------ design
+def partition_design(data, spec, keep_spec=False, response=None):
+    """
+    The :class:`~statsmodels_glmm.design.Design` of one partition.
+
+    The steps are those of :func:`~statsmodels_glmm.design.build_design`
+    (drop rows with a missing value in any used column, evaluate the fixed,
+    random and extra formulas, validate the response, sort rows by group)
+    without the checks that need the whole data set, which the client makes.
+
+    Parameters
+    ----------
+    data : DataFrame
+        The partition's rows; never modified.
+    spec : dict
+        Made by the client: ``fixed``, ``terms``, ``gname``, ``gcols``,
+        ``used``, ``levels``, ``offset``, ``exposure``, ``extra_formulas``,
+        ``missing``, ``engine``, ``response``.
+    keep_spec : bool
+        Keep the formula engine's specs and the used columns in
+        ``design.extra`` (needed to predict from new data).
+    response : Response, optional
+        The family object to validate the response with (it may record
+        levels); default ``spec["response"]``.
+
+    Returns
+    -------
+    Design, or None when no row is left; and the number of dropped rows.
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> from statsmodels_glmm.families import as_response
+    >>> from statsmodels_glmm.formula import split_formula
+    >>> from statsmodels_glmm.simulate import simulate_longitudinal
+    >>> df = simulate_longitudinal(n_persons=4, seed=0)
+    >>> fixed, terms = split_formula("y ~ time + (1 | id)")
+    >>> spec = dict(fixed=fixed, terms=terms, gname="id", gcols=["id"],
+    ...             used=["y", "time", "id"], levels={}, offset=None, exposure=None,
+    ...             extra_formulas={}, missing="drop", engine=None,
+    ...             response=as_response(sm.families.Binomial()))
+    >>> d, dropped = partition_design(df, spec)
+    >>> d.exog_names, d.n_groups, dropped
+    (['Intercept', 'time'], 4, 0)
+    """
+    response = spec["response"] if response is None else response
+    used, gcols = spec["used"], spec["gcols"]
+    fixed, terms = spec["fixed"], spec["terms"]
+    extra_formulas = spec["extra_formulas"] or {}
+    work = _prepare_frame(cast_levels(data[used], spec["levels"]), used)
+    if len(work) == 0:
+        return None, 0
+    mgr = formula_manager(spec["engine"])
+    lhs, _, rhs = fixed.partition("~")
+    lhs, rhs = lhs.strip(), rhs.strip()
+    raw_endog = getattr(response, "raw_endog", False)
+
+    def matrices(frame):
+        if raw_endog:
+            return None, _rhs_matrix(mgr, rhs, frame, "fixed effects")
+        try:
+            return mgr.get_matrices(fixed, frame, pandas=True,
+                                    na_action=mgr.get_na_action("drop"))
+        except Exception as exc:  # formula engines raise many types
+            raise _clean_formula_error(exc, fixed, frame.columns) from None
+
+    def extra_rhs(f):
+        f = f.strip()
+        return f[1:].strip() if f.startswith("~") else f
+
+    keep = np.ones(len(work), dtype=bool)
+    if raw_endog:
+        keep &= work[lhs].notna().to_numpy()
+    ydf, Xdf = matrices(work)
+    keep &= np.isin(np.arange(len(work)), Xdf.index)
+    re_frames = []
+    for t in terms:
+        re_frames.append(_rhs_matrix(mgr, t.expr, work, "random effects"))
+        keep &= np.isin(np.arange(len(work)), re_frames[-1].index)
+    keep &= work[gcols].notna().all(axis=1).to_numpy()
+    extra_frames = {}
+    for key, f in extra_formulas.items():
+        extra_frames[key] = _rhs_matrix(mgr, extra_rhs(f), work, key)
+        keep &= np.isin(np.arange(len(work)), extra_frames[key].index)
+    off = np.zeros(len(work))
+    for val, name, fn in ((spec["offset"], "offset", lambda v: v),
+                          (spec["exposure"], "exposure", np.log)):
+        if val is None:
+            continue
+        v = work[val].to_numpy(dtype=float)
+        if np.isinf(v).any():
+            raise ValueError(f"{name} has {int(np.isinf(v).sum())} infinite value(s)")
+        if name == "exposure" and np.any(v[np.isfinite(v)] <= 0):
+            raise ValueError("exposure must be positive")
+        keep &= np.isfinite(v)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            off = off + np.where(np.isfinite(v), fn(np.where(np.isfinite(v), v, 1.0)), 0.0)
+    n_dropped = int((~keep).sum())
+    if spec["missing"] == "raise" and n_dropped:
+        raise ValueError(f"{n_dropped} rows have missing values (missing='raise')")
+    if not keep.any():
+        return None, n_dropped
+    if n_dropped:
+        sub = work.loc[keep].reset_index(drop=True)
+        ydf, Xdf = matrices(sub)
+        re_frames = [_rhs_matrix(mgr, t.expr, sub, "random effects") for t in terms]
+        extra_frames = {k: _rhs_matrix(mgr, extra_rhs(f), sub, k)
+                        for k, f in extra_formulas.items()}
+    else:
+        sub = work
+    if raw_endog:
+        endog, endog_name = sub[lhs], lhs
+    else:
+        cat = _categorical_response(ydf, lhs, response)
+        if cat is not None:
+            endog, endog_name = cat
+        else:
+            endog = ydf.to_numpy()
+            endog_name = lhs if ydf.shape[1] > 1 else str(ydf.columns[0])
+    y = response.validate(endog, endog_name)
+    X = Xdf.to_numpy(dtype=float)
+    exog_names = [str(c) for c in Xdf.columns]
+    if not response.has_intercept:
+        icpt = [i for i, c in enumerate(exog_names) if c in ("Intercept", "1")]
+        X = np.delete(X, icpt, axis=1)
+        exog_names = [c for i, c in enumerate(exog_names) if i not in icpt]
+
+    Zparts, re_names, blocks = [], [], []
+    col = 0
+    for t, frame in zip(terms, re_frames):
+        names = [str(c) for c in frame.columns]
+        if not names:
+            raise ValueError(f"random term {t} has no columns")
+        Zparts.append(frame.to_numpy(dtype=float))
+        if t.correlated:
+            blocks.append(list(range(col, col + len(names))))
+        else:
+            for sl in mgr.get_term_name_slices(frame).values():
+                idx = list(range(col + sl.start, col + sl.stop))
+                if idx:
+                    blocks.append(idx)
+        re_names.extend(names)
+        col += len(names)
+    if len(set(re_names)) != len(re_names):
+        raise ValueError(f"random-effect columns repeat across terms: {re_names}")
+    Z = np.column_stack(Zparts)
+
+    codes, labels = pd.factorize(group_values(sub, gcols), sort=True)
+    order = np.argsort(codes, kind="stable")
+    gid = codes[order]
+    starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
+    design = Design(y=y[order], X=np.ascontiguousarray(X[order]),
+                    Z=np.ascontiguousarray(Z[order]), offset=off[keep][order], gid=gid,
+                    starts=starts, order=order, exog_names=exog_names, re_names=re_names,
+                    blocks=blocks, group_name=spec["gname"], group_labels=np.asarray(labels),
+                    endog_name=endog_name)
+    for k, f in extra_frames.items():
+        arr = np.ascontiguousarray(f.to_numpy(dtype=float)[order])
+        design.extra[k] = (arr, [str(c) for c in f.columns],
+                           mgr.get_model_spec(f) if keep_spec else None)
+    design.row_index = pd.RangeIndex(len(sub))
+    design.n_dropped = n_dropped
+    design.formula = spec.get("formula")
+    if keep_spec:
+        design.fixed_spec = mgr.get_model_spec(Xdf)
+        design.re_spec = [mgr.get_model_spec(f) for f in re_frames]
+        design.extra["formula_manager"] = mgr
+        design.extra["terms"] = terms
+        design.extra["fixed_rhs"] = rhs
+        design.extra["spec_data"] = sub[used]
+        design.extra["group_columns"] = gcols
+        design.extra["extra_formulas"] = dict(extra_formulas)
+        design.extra["offset"] = spec["offset"]
+        design.extra["exposure"] = spec["exposure"]
+    return design, n_dropped
+
+
+def _model_for(design, response):
+    return PartitionGLM(None, None, None, family=response, design=design)
+
+
+def build_partition(data, spec, n_sample=50):
+    """
+    Build the :class:`Partition` of one chunk of rows (run on a worker).
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> from statsmodels_glmm.families import as_response
+    >>> from statsmodels_glmm.formula import split_formula
+    >>> from statsmodels_glmm.simulate import simulate_longitudinal
+    >>> df = simulate_longitudinal(n_persons=4, seed=0)
+    >>> fixed, terms = split_formula("y ~ time + (1 | id)")
+    >>> spec = dict(fixed=fixed, terms=terms, gname="id", gcols=["id"],
+    ...             used=["y", "time", "id"], levels={}, offset=None, exposure=None,
+    ...             extra_formulas={}, missing="drop", engine=None,
+    ...             response=as_response(sm.families.Binomial()))
+    >>> build_partition(df, spec).nobs == len(df)
+    True
+    """
+    response = copy.deepcopy(spec["response"])
+    design, n_dropped = partition_design(data, spec, response=response)
+    sample = data[spec["used"]].head(n_sample).copy()
+    sample.attrs = {}
+    if design is None:
+        return Partition(None, n_dropped, sample)
+    model = _model_for(design, response)
+    return Partition(model, n_dropped, sample)
+
+
+def select_columns(part, cols):
+    """
+    The partition with only the fixed-effects columns ``cols`` (those the
+    whole-data rank check keeps); a new object, so that Dask can rebuild it.
+    """
+    m = part.model
+    if m is None:
+        return part
+    d = copy.copy(m.design)
+    d.extra = dict(d.extra)
+    d.X = np.ascontiguousarray(d.X[:, cols])
+    d.exog_names = [d.exog_names[j] for j in cols]
+    return Partition(_model_for(d, m.response), part.n_dropped, part.sample)
+
+
+# ------------------------------------------------------------------ tasks
+def part_info(part):
+    """
+    The summaries the client needs once: sizes, labels, column names and moments.
+
+    ``R`` is the triangular factor of the QR decomposition of the partition's
+    ``X`` (stacking the factors of all partitions and factoring again gives
+    the ``R`` of the whole ``X``: a full-rank check without moving rows).
+    """
+    out = dict(nobs=part.nobs, n_dropped=part.n_dropped, sample=part.sample)
+    m = part.model
+    if m is None:
+        return out
+    d = m.design
+    X, Z = d.X, d.Z
+    p = X.shape[1]
+    const = np.all(X == X[:1], axis=0) if p else np.zeros(0, bool)
+    # random slopes: is the column constant within every group of this partition?
+    if len(d.starts):
+        zmin = np.minimum.reduceat(Z, d.starts, axis=0)
+        zmax = np.maximum.reduceat(Z, d.starts, axis=0)
+        z_const = np.all(zmin == zmax, axis=0)
+    else:
+        z_const = np.ones(Z.shape[1], bool)
+    R = np.linalg.qr(X, mode="r") if p else np.zeros((0, 0))
+    yv = np.asarray(m.response.response_value(d.y), dtype=float).reshape(len(d.gid), -1)[:, 0]
+    check = getattr(m.response, "check_fit_data", None)
+    refused = None
+    if check is not None:
+        try:
+            check(d.y, d.endog_name)
+        except ValueError as exc:
+            refused = str(exc)
+    out.update(
+        exog_names=list(d.exog_names), re_names=list(d.re_names), blocks=d.blocks,
+        endog_name=d.endog_name, labels=d.group_labels, sizes=d.group_sizes,
+        x_sum=X.sum(0), x_sq=(X ** 2).sum(0), x_first=X[0].copy(), x_const=const,
+        z_sq=(Z ** 2).sum(0), z_all_one=np.all(Z == 1.0, axis=0), z_const=z_const, R=R,
+        k_extra=m.k_extra, k_max=getattr(m.response, "k_max", None),
+        y_min=float(np.min(yv)), y_max=float(np.max(yv)), y_sum=float(np.sum(yv)),
+        refused=refused)
+    return out
+
+
+def part_eval(part, internal, nagq, gradient, typical, warm=True):
+    """
+    ``(llf, grad, converged)`` of one partition: :meth:`MixedGLM.loglike_internal`.
+
+    A partition without rows contributes zero.  A family without an analytic
+    gradient falls back to central differences with the global steps.
+    """
+    m = part.model
+    n = len(internal)
+    if m is None:
+        return 0.0, (np.zeros(n) if gradient else None), True
+    m.typical = typical
+    llf, grad, state = m.loglike_internal(internal, nagq, gradient=gradient, warm=warm)
+    if gradient and grad is None and np.isfinite(llf):
+        grad = m._fd_gradient(np.asarray(internal, dtype=float), nagq)
+    return float(llf), (None if grad is None else np.asarray(grad, float)), \
+        bool(state.converged)
+
+
+def part_hessian(part, internal, nagq, free, central, typical):
+    """
+    This partition's finite-difference Hessian with the global steps
+    (:meth:`MixedGLM.hessian_internal`); the Hessians of all partitions add up
+    to that of the whole log-likelihood.
+    """
+    m = part.model
+    n = len(internal)
+    if m is None:
+        return np.zeros((n, n))
+    m.typical = typical
+    return m.hessian_internal(np.asarray(internal, dtype=float), nagq, free, central=central)
+
+
+def part_start(part):
+    """
+    Start values of the fixed effects and family parameters from this partition
+    alone (the GLM without random effects, as :meth:`MixedGLM._start_internal`),
+    with the partition's row count as the weight of its vote.
+    """
+    m = part.model
+    if m is None:
+        return 0, None, None
+    x0 = m._start_internal()
+    beta, _, extra = m._split(x0)
+    return m.nobs, beta, extra
+
+
+def part_glm(part, beta, extra):
+    """
+    This partition's terms of a Newton step of the GLM without random effects
+    (as :func:`statsmodels_glmm.start.glm_start`): ``sum d0``, ``X' d1`` and
+    ``X' W X`` with ``W = max(-d2, 0)``.
+    """
+    m = part.model
+    p = len(beta)
+    if m is None:
+        return 0.0, np.zeros(p), np.zeros((p, p))
+    d = m.design
+    d0, d1, d2, _ = m.response.derivs(d.y, d.X @ beta + d.offset, extra)
+    w = np.maximum(-d2, 0.0)
+    return float(np.sum(d0)), d.X.T @ d1, d.X.T @ (d.X * w[:, None])
+
+
+def part_start_extra(part, beta):
+    """``(nobs, start_extra(y, X beta + offset))`` of this partition."""
+    m = part.model
+    if m is None:
+        return 0, None
+    d = m.design
+    return m.nobs, np.asarray(m.response.start_extra(d.y, d.X @ beta + d.offset), float)
+
+
+def part_separation(part):
+    """
+    For each fixed-effects column taking at most two values here: per value,
+    whether every trial failed and whether every trial succeeded (the data of
+    :func:`statsmodels_glmm.model.separation_terms`, for a binomial response).
+    """
+    m = part.model
+    if m is None:
+        return None
+    d = m.design
+    s, n = d.y[:, 0], d.y[:, 1]
+    out = []
+    for j in range(d.X.shape[1]):
+        col = d.X[:, j]
+        vals = np.unique(col)
+        if len(vals) > 2:
+            out.append(None)
+            continue
+        out.append({float(v): (bool(np.all(s[col == v] == 0)),
+                               bool(np.all(s[col == v] == n[col == v]))) for v in vals})
+    return out
+
+
+def part_modes(part, internal, nagq):
+    """Group labels, conditional modes ``u`` and their ``H^-1`` at ``internal``."""
+    m = part.model
+    if m is None:
+        return None
+    llf, _, state = m.loglike_internal(np.asarray(internal, dtype=float), nagq,
+                                       gradient=False)
+    return m.design.group_labels, np.asarray(state.u), np.asarray(state.Hinv), \
+        bool(state.converged)
+
+
+# ------------------------------------------------------------------ columns
+def factor_columns(formula_texts, meta, skip):
+    """
+    Columns whose levels must be agreed across partitions.
+
+    Text, categorical and object columns used by the formulas, and numeric
+    columns that appear only inside ``C(...)``; ``skip`` (the grouping
+    columns) are left alone.  Boolean columns have fixed levels already.
+
+    Examples
+    --------
+    >>> meta = pd.DataFrame({"y": [0.0], "arm": ["a"], "t": [1], "x": [1.0]})
+    >>> factor_columns(["y ~ arm + C(t) + x"], meta, [])
+    ['arm', 't']
+    """
+    text = " ".join(formula_texts)
+    out = []
+    for c in meta.columns:
+        if c in skip or not re.search(rf"(?<![\w.]){re.escape(str(c))}(?![\w.])", text):
+            continue
+        dtype = meta[c].dtype
+        if pd.api.types.is_bool_dtype(dtype):
+            continue
+        if isinstance(dtype, pd.CategoricalDtype) or not pd.api.types.is_numeric_dtype(dtype):
+            out.append(c)
+            continue
+        name = re.escape(str(c))
+        anywhere = len(re.findall(rf"(?<![\w.]){name}(?![\w.])", text))
+        in_c = len(re.findall(rf"\bC\(\s*{name}\s*[,)]", text))
+        if in_c and in_c == anywhere:
+            out.append(c)
+    return out
+
+
+def check_columns_exist(fixed, terms, meta):
+    """Clear errors for names in the formula that are not columns (as in build_design)."""
+    _check_columns(fixed, meta)
+    for t in terms:
+        _check_columns(t.expr, meta)
