@@ -588,7 +588,7 @@ def sparse_laplace_loglike(problem, family, beta, thetas, extra, u0=None, gradie
     >>> g1, g2 = np.repeat(np.arange(4), 3), np.tile(np.arange(3), 4)
     >>> terms = [RandomEffectTerm.from_arrays(g, v, np.ones((12, 1)))
     ...          for g, v in (("a", g1), ("b", g2))]
-    >>> y = np.array([0, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1.0])
+    >>> y = Binomial().validate(np.array([0, 1, 1, 1, 0, 1, 1, 1, 0, 0, 0, 1.0]), "y")
     >>> pr = SparseLaplaceProblem(y, np.ones((12, 1)), None, terms)
     >>> llf, grad, st = sparse_laplace_loglike(pr, Binomial(), np.zeros(1),
     ...                                        [np.ones(1), np.ones(1)], np.zeros(0))

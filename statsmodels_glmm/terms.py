@@ -83,7 +83,8 @@ class RandomEffectTerm:
         Examples
         --------
         >>> import numpy as np
-        >>> t = RandomEffectTerm.from_arrays("g", ["a", "b"], np.c_[[1.0, 1.0], [0.5, 2.0]],
+        >>> t = RandomEffectTerm.from_arrays("g", ["a", "a", "b", "b"],
+        ...                                  np.c_[np.ones(4), [0.5, 2.0, 1.0, 3.0]],
         ...                                  names=["Intercept", "x"], blocks=[[0], [1]])
         >>> t.cov.public_names()
         ['g Intercept Var', 'g x Var']
@@ -101,8 +102,10 @@ class RandomEffectTerm:
         names = list(names) if names is not None else (
             ["Intercept"] if q == 1 else [f"z{j + 1}" for j in range(q)])
         blocks = blocks if blocks is not None else [list(range(q))]
+        expr = " + ".join("1" if nm == "Intercept" else nm for nm in names)
         term = cls(str(group), codes.astype(np.intp), np.asarray(labels), Z, names,
-                   CovStructure(blocks, names, str(group)), correlated=len(blocks) == 1)
+                   CovStructure(blocks, names, str(group)), expr=expr,
+                   correlated=len(blocks) == 1)
         term.validate()
         return term
 
@@ -302,7 +305,7 @@ def split_thetas(terms, thetas):
     --------
     >>> import numpy as np
     >>> a = RandomEffectTerm.from_arrays("a", [0, 1], np.ones((2, 1)))
-    >>> b = RandomEffectTerm.from_arrays("b", [0, 1], np.c_[np.ones(2), [1, 2.0]])
+    >>> b = RandomEffectTerm.from_arrays("b", [0, 0, 1, 1], np.c_[np.ones(4), [1, 2, 3, 5.0]])
     >>> [x.tolist() for x in split_thetas([a, b], np.arange(4.0))]
     [[0.0], [1.0, 2.0, 3.0]]
     """
@@ -350,7 +353,7 @@ def param_names(terms):
     --------
     >>> import numpy as np
     >>> a = RandomEffectTerm.from_arrays("item", [0, 1], np.ones((2, 1)))
-    >>> b = RandomEffectTerm.from_arrays("id", [0, 1], np.c_[np.ones(2), [1, 2.0]],
+    >>> b = RandomEffectTerm.from_arrays("id", [0, 0, 1, 1], np.c_[np.ones(4), [1, 2, 3, 5.0]],
     ...                                  names=["Intercept", "x"])
     >>> param_names([a, b])
     ['item Intercept Var', 'id Intercept Var', 'id Intercept x x Cov', 'id x Var']
