@@ -388,7 +388,7 @@ def plot_random_effects(res, term=None, columns=None, level=0.95, sort=True, lab
         a.plot(bo, y, "o", color="C0", ms=2.0 if small else 3.5, zorder=3,
                label="conditional mode")
         a.set_ylim(-0.8, len(b) - 0.2)
-        a.set_title(str(col))
+        a.set_title(str(col) if len(terms) == 1 else f"{name}: {col}")
         a.xaxis.set_major_locator(MaxNLocator(nbins=6))
         a.set_xlabel("conditional mode (link scale)")
         if labels:

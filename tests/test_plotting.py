@@ -273,7 +273,8 @@ def test_plot_random_effects_one_panel_per_factor_and_column(tmp_path):
     res = types.SimpleNamespace(random_effects_frame=lambda: {"clinic": a, "item": b},
                                 random_effects_cov=cov)
     fig = plot_random_effects(res)
-    assert [ax.get_title() for ax in fig.axes] == ["Intercept", "time", "x"]
+    assert [ax.get_title() for ax in fig.axes] == ["clinic: Intercept", "clinic: time",
+                                                   "item: x"]
     (dots,) = [ln for ln in fig.axes[2].lines if ln.get_marker() == "o"]
     np.testing.assert_allclose(dots.get_xdata(), np.sort(b["x"].to_numpy()))
     assert [ax.get_ylabel().split(" (")[0] for ax in fig.axes] == ["clinic", "", "item"]
@@ -283,4 +284,5 @@ def test_plot_random_effects_one_panel_per_factor_and_column(tmp_path):
     plt.close(fig)
     fig = plot_random_effects(res, term="item")
     assert len(fig.axes) == 1 and "30 groups" in fig.axes[0].get_ylabel()
+    assert fig.axes[0].get_title() == "x"
     plt.close(fig)
