@@ -51,26 +51,58 @@ def _toy(observed, sims, predicted=None, family="Poisson"):
                               pd.RangeIndex(n), family=family)
 
 
+def _pearson_stat_by_hand(pool, col, groups=None):
+    """Mean squared standardised residual of data set ``col`` (loops, no vectorisation)."""
+    rows = [i for i in range(pool.shape[0]) if np.std(pool[i]) > 0]
+    r = {i: (pool[i, col] - pool[i].mean()) / np.std(pool[i], ddof=1) for i in rows}
+    if groups is not None:
+        centred = {}
+        for g in set(groups[rows]):
+            members = [i for i in rows if groups[i] == g]
+            mean = np.mean([r[i] for i in members])
+            centred.update({i: r[i] - mean for i in members})
+        r = centred
+    return np.mean([r[i] ** 2 for i in rows])
+
+
 def test_dispersion_statistic_by_hand():
     rng = np.random.default_rng(3)
     sims = rng.poisson(2.0, (30, 20)).astype(float)
-    sims[0] = 4.0                       # a row without spread is left out
     y = rng.poisson(2.0, 30).astype(float)
-    sr = _toy(y, sims)
-    t = sr.test_dispersion()
-    rows = [i for i in range(30) if np.std(sims[i], ddof=1) > 0]
+    sims[0] = y[0]                      # a row without spread is left out
+    groups = np.repeat(np.arange(10), 3)
+    sr = SimulatedResiduals(pit_residuals(y, sims, 0), y, sims, np.zeros(30),
+                            pd.RangeIndex(30), groups=groups)
+    pool = np.column_stack([y, sims])   # the observed data set first, then the simulations
+    for within in (False, True):
+        t = sr.test_dispersion(within_groups=within)
+        g = groups if within else None
+        obs = _pearson_stat_by_hand(pool, 0, g)
+        sim = np.array([_pearson_stat_by_hand(pool, j, g) for j in range(1, 21)])
+        assert t.observed == pytest.approx(obs, rel=1e-12)
+        assert t.expected == pytest.approx(sim.mean(), rel=1e-12)
+        assert t.statistic == pytest.approx(obs / sim.mean(), rel=1e-12)
+        p = min(1, 2 * min((1 + np.sum(sim >= obs)) / 21, (1 + np.sum(sim <= obs)) / 21))
+        assert t.pvalue == pytest.approx(p, rel=1e-12)
+    with pytest.raises(ValueError, match="group"):
+        _toy(y, sims).test_dispersion(within_groups=True)
 
-    def stat(v):
-        return np.mean([((v[i] - sims[i].mean()) / np.std(sims[i], ddof=1)) ** 2
-                        for i in rows])
 
-    obs = stat(y)
-    sim = np.array([stat(sims[:, j]) for j in range(20)])
-    assert t.observed == pytest.approx(obs, rel=1e-12)
-    assert t.expected == pytest.approx(sim.mean(), rel=1e-12)
-    assert t.statistic == pytest.approx(obs / sim.mean(), rel=1e-12)
-    p = min(1, 2 * min((1 + np.sum(sim >= obs)) / 21, (1 + np.sum(sim <= obs)) / 21))
-    assert t.pvalue == pytest.approx(p, rel=1e-12)
+def test_dispersion_ratio_is_unbiased_when_data_and_simulations_match():
+    # observed and simulated values exchangeable: Bernoulli(p_t), 40 simulations
+    rng = np.random.default_rng(11)
+    p = rng.uniform(0.1, 0.9, 100_000)
+    y = (rng.random(p.size) < p).astype(float)
+    sims = (rng.random((p.size, 40)) < p[:, None]).astype(float)
+    t = _toy(y, sims).test_dispersion()
+    assert abs(t.statistic - 1) < 0.015 and t.pvalue > 0.01
+    # centring and scaling by the simulations alone would give about 1 + 2/40:
+    # each simulated data set would sit inside its own reference
+    m, s = sims.mean(1), sims.std(1, ddof=1)
+    ok = s > 0
+    naive = np.mean(((y - m)[ok] / s[ok]) ** 2) / np.mean(
+        ((sims - m[:, None])[ok] / s[ok, None]) ** 2)
+    assert naive > 1.03
 
 
 def test_zero_and_outlier_counts_by_hand():
@@ -109,10 +141,10 @@ def test_correct_poisson_model_gives_uniform_residuals(poisson_fit):
     assert sr.residuals.index.equals(df.index)
     np.testing.assert_array_equal(sr.observed, df["y"].to_numpy())
     t = sr.tests()
-    # measured: KS p 0.83, dispersion ratio 1.06 (p 0.65), zeros p 1.0
     assert t.loc["uniformity", "pvalue"] > 0.01
-    assert t.loc["dispersion", "pvalue"] > 0.01
-    assert 0.8 < t.loc["dispersion", "statistic"] < 1.25
+    for row in ("dispersion", "dispersion_within"):
+        assert t.loc[row, "pvalue"] > 0.01
+        assert 0.85 < t.loc[row, "statistic"] < 1.15
     assert t.loc["zero_inflation", "pvalue"] > 0.01
     assert t.loc["outliers", "pvalue"] > 0.01
 
@@ -145,13 +177,16 @@ def test_poisson_fit_to_negative_binomial_data_is_flagged():
     nb = smg.mixedglm(F_RS, df, family=smg.families.NegativeBinomial()).fit()
     sp = pois.simulated_residuals(seed=0)
     sn = nb.simulated_residuals(seed=0)
-    # measured: Poisson KS p 1e-6, dispersion ratio 1.55; NB2 KS p 0.87, ratio 1.09 (p 0.46)
+    # measured: Poisson KS p 7e-7, dispersion ratio 1.36 (p 0.04), within groups 1.84
+    # (p 0.008: no simulated data set as dispersed); NB2 KS p 0.87, ratios 1.01, 1.02
     assert sp.test_uniformity().pvalue < 0.01
-    assert sp.test_dispersion().statistic > 1.3
-    assert sp.test_dispersion().pvalue < 0.01   # no simulated data set as dispersed
+    assert sp.test_dispersion().statistic > 1.25
+    within = sp.test_dispersion(within_groups=True)
+    assert within.statistic > 1.6 and within.pvalue < 0.01
     assert sn.test_uniformity().pvalue > 0.01
-    assert sn.test_dispersion().pvalue > 0.01
-    assert sn.test_dispersion().statistic < sp.test_dispersion().statistic
+    for w in (False, True):
+        t = sn.test_dispersion(within_groups=w)
+        assert t.pvalue > 0.01 and abs(t.statistic - 1) < 0.1
 
 
 def test_poisson_fit_to_zero_inflated_data_is_flagged():
@@ -228,6 +263,7 @@ def test_every_family_gives_uniform_residuals(case):
     assert sr.simulated.shape == (res.nobs, 200)
     assert sr.test_uniformity().pvalue > 0.01
     assert sr.test_dispersion().pvalue > 0.01
+    assert sr.test_dispersion(within_groups=True).pvalue > 0.01
     assert sr.test_outliers().pvalue > 0.01
     if case != "gaussian":
         assert sr.test_zero_inflation().pvalue > 0.01
