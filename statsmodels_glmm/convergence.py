@@ -145,9 +145,11 @@ def convergence_report(results):
     theta = x[p:p + k]
     boundary, advice = [], []
     pub = cs.public_names()
-    zero_var = [pub[i] for i in np.flatnonzero(cs.boundary_mask(theta))]
-    boundary.extend(zero_var)
     sd, corr = cs.sd_corr(theta)
+    # a zero diagonal of L is a zero variance, or (variance > 0) a correlation at +-1
+    zero_var = [pub[i] for i in np.flatnonzero(cs.boundary_mask(theta))
+                if sd[cs.rows[i]] < 1e-6]
+    boundary.extend(zero_var)
     near_one = []
     for i in range(cs.q):
         for j in range(i):

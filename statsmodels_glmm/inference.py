@@ -334,7 +334,9 @@ class InferenceMixin:
             raise ValueError(f"method must be 'wald', 'profile' or 'boot', got {method!r}")
         if cols is not None:
             sel = []
-            for c in np.atleast_1d(cols):
+            items = list(cols) if isinstance(cols, (list, tuple, np.ndarray, pd.Index)) \
+                else [cols]
+            for c in items:
                 if isinstance(c, (int, np.integer)):
                     if not 0 <= c < len(names):
                         raise ValueError(f"cols: position {c} is out of range")
