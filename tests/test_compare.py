@@ -38,11 +38,17 @@ def test_information_criteria_match_glmmtmb(epil_fits):
 def test_likelihood_ratio_tests(epil_fits):
     pois, nb2, nb1, small = epil_fits
     tab = smg.compare(pois, nb2, nb1, small)
-    # Poisson inside NB2: one extra parameter
+    # Poisson inside NB2: one extra parameter, alpha tested at its boundary 0:
+    # 0.5 chi2(0) + 0.5 chi2(1)
     stat = 2 * (nb2.llf - pois.llf)
     np.testing.assert_allclose(tab.iloc[1]["Chisq"], stat)
     assert tab.iloc[1]["Df"] == 1
-    np.testing.assert_allclose(tab.iloc[1]["Pr(>Chisq)"], stats.chi2.sf(stat, 1))
+    assert stat > 0
+    np.testing.assert_allclose(tab.iloc[1]["Pr(>Chisq)"], 0.5 * stats.chi2.sf(stat, 1))
+    assert tab.iloc[1]["Reference"] == "0.5 chi2(0) + 0.5 chi2(1)"
+    # the same rule as the results method
+    assert tuple(nb2.compare_lr_test(pois)) == pytest.approx(
+        (stat, tab.iloc[1]["Pr(>Chisq)"], 1))
     # NB2 and NB1 are not nested
     assert np.isnan(tab.iloc[2]["Chisq"])
     # NB1 and the NB2 model without the interaction are not nested either
@@ -80,3 +86,22 @@ def test_bad_arguments(epil_fits):
         smg.compare(*epil_fits[:2], names=["a", "a"])
     with pytest.raises(ValueError, match="not a fitted model"):
         smg.compare(epil_fits[0], 3.0)
+
+
+def test_random_slope_uses_chibar_reference():
+    df = load_dataset("sim_poisson_small")
+    P = sm.families.Poisson()
+    ri = smg.mixedglm("y ~ time + (1 | id)", df, family=P).fit()
+    rs = smg.mixedglm("y ~ time + (1 + time | id)", df, family=P).fit()
+    fx = smg.mixedglm("y ~ time + group + (1 | id)", df, family=P).fit()
+    tab = smg.compare(ri, rs, names=["ri", "rs"])
+    stat = 2 * (rs.llf - ri.llf)
+    assert tab.loc["rs", "Df"] == 2
+    assert tab.loc["rs", "Reference"] == "0.5 chi2(1) + 0.5 chi2(2)"
+    np.testing.assert_allclose(tab.loc["rs", "Pr(>Chisq)"],
+                               0.5 * stats.chi2.sf(stat, 1) + 0.5 * stats.chi2.sf(stat, 2))
+    np.testing.assert_allclose(tab.loc["rs", "Pr(>Chisq)"], rs.compare_lr_test(ri).pvalue)
+    tab2 = smg.compare(ri, fx)
+    assert tab2.iloc[1]["Reference"] == "chi2(1)"
+    np.testing.assert_allclose(tab2.iloc[1]["Pr(>Chisq)"],
+                               stats.chi2.sf(2 * (fx.llf - ri.llf), 1))
