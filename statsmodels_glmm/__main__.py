@@ -511,9 +511,19 @@ def _figures(res_bin, res_cnt, df, persons, out, seed, warned):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", _IGNORED)
         fig = smg.plot_trajectories(res_bin, "time", data=df, at={"group": 0.0, "stress": 0.0},
-                                    groups=show)
-        fig.axes[0].set_title("P(use) by wave: 25 persons, the typical person and the "
-                              "population (group 0, stress 0)", fontsize=9)
+                                    groups=show, re_values=[])
+        ax = fig.axes[0]
+        first = True
+        for line in ax.lines:           # persons in thin grey, one legend entry for all
+            if str(line.get_label()).startswith("id "):
+                line.set(color="0.55", lw=0.8, alpha=0.7,
+                         label=f"{len(show)} persons (their conditional modes)" if first
+                         else "_nolegend_")
+                first = False
+        ax.legend(fontsize=8, loc="upper left", frameon=False)
+        ax.set_ylabel("P(use)")
+        ax.set_xlabel("wave")
+        ax.set_title("Probability of use by wave (group 0, stress 0)", fontsize=10)
         save(fig, "trajectories.png", "Individual probability trajectories (conditional "
              "modes of 25 persons), the typical person and the population average with "
              "its 95% band")
