@@ -39,6 +39,7 @@ the fit stops with an error; it never sums a partial set of partitions.
 
 import copy
 import inspect
+import re
 import warnings
 from types import SimpleNamespace
 
@@ -133,27 +134,31 @@ class ClusterState:
         self.internal = np.array(internal, dtype=float)
         self.nagq = int(nagq)
         self.converged = bool(converged)
-        self._modes = None
+        self._u = None
+        self._hinv = None
 
-    def _gather(self):
-        if self._modes is None:
-            if self._model is None:
-                raise ClusterError("the conditional modes were not gathered before this "
-                                   "result was detached from its cluster")
-            self._modes = self._model.gather_modes(self.internal, self.nagq)
-        return self._modes
+    def _detached(self):
+        if self._model is None:
+            raise ClusterError("the conditional modes were not gathered before this "
+                               "result was detached from its cluster")
+        return self._model
 
     @property
     def u(self):
-        return self._gather()[0]
+        if self._u is None:
+            self._u = self._detached().gather_modes(self.internal, self.nagq)[0]
+        return self._u
 
     @property
     def Hinv(self):
-        return self._gather()[1]
+        if self._hinv is None:
+            self._u, self._hinv = self._detached().gather_modes(self.internal, self.nagq,
+                                                                with_hinv=True)
+        return self._hinv
 
     def __getstate__(self):
-        if self._modes is None and self._model is not None and self._model.attached:
-            self._gather()
+        if self._model is not None and self._model.attached:
+            self.u, self.Hinv  # gather both before leaving the cluster
         state = dict(self.__dict__)
         state["_model"] = None
         return state
@@ -179,20 +184,23 @@ class DaskMixedGLM(MixedGLM):
 
     Examples
     --------
+    Needs ``dask[dataframe]`` and ``distributed`` (not run with the doctests;
+    ``tests/test_dask.py`` runs the same fit):
+
     >>> import statsmodels.api as sm
     >>> import statsmodels_glmm.api as smg
-    >>> import dask.dataframe as dd
-    >>> from distributed import Client, LocalCluster
-    >>> cluster = LocalCluster(n_workers=1, processes=False, threads_per_worker=1,
-    ...                        dashboard_address=None)
-    >>> client = Client(cluster)
+    >>> import dask.dataframe as dd  # doctest: +SKIP
+    >>> from distributed import Client, LocalCluster  # doctest: +SKIP
+    >>> cluster = LocalCluster(n_workers=2, dashboard_address=":0")  # doctest: +SKIP
+    >>> client = Client(cluster)  # doctest: +SKIP
     >>> df = smg.simulate_longitudinal("binary", n_persons=60, seed=5)
-    >>> ddf = dd.from_pandas(df, npartitions=2)
-    >>> res = smg.mixedglm("y ~ time + (1 | id)", ddf, family=sm.families.Binomial()).fit()
-    >>> res0 = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial()).fit()
-    >>> bool(abs(res.llf - res0.llf) < 1e-6)
+    >>> f, fam = "y ~ time + (1 | id)", sm.families.Binomial()
+    >>> ddf = dd.from_pandas(df, npartitions=2)  # doctest: +SKIP
+    >>> res = smg.mixedglm(f, ddf, family=fam).fit()  # doctest: +SKIP
+    >>> res0 = smg.mixedglm(f, df, family=fam).fit()
+    >>> bool(abs(res.llf - res0.llf) < 1e-6)  # doctest: +SKIP
     True
-    >>> client.close(); cluster.close()
+    >>> client.close(); cluster.close()  # doctest: +SKIP
     """
 
     def __init__(self, ref_design, response, client, parts, frame, info, shuffled):
@@ -378,18 +386,19 @@ class DaskMixedGLM(MixedGLM):
                 break
         return beta if np.all(np.isfinite(beta)) else np.zeros(p)
 
-    def gather_modes(self, internal, nagq=1):
+    def gather_modes(self, internal, nagq=1, with_hinv=False):
         """
-        Conditional modes ``u`` (G, q) and ``H^-1`` (G, q, q) at ``internal``,
-        gathered from the workers in the order of ``design.group_labels``.
+        Conditional modes ``u`` (G, q) at ``internal``, and ``H^-1`` (G, q, q)
+        when ``with_hinv`` (else None), gathered from the workers in the order
+        of ``design.group_labels``.
         """
-        out = [o for o in self._map(dp.part_modes, np.asarray(internal, float), int(nagq))
-               if o is not None]
+        out = [o for o in self._map(dp.part_modes, np.asarray(internal, float), int(nagq),
+                                    bool(with_hinv)) if o is not None]
         labels = np.concatenate([o[0] for o in out])
-        u = np.concatenate([o[1] for o in out])
-        Hinv = np.concatenate([o[2] for o in out])
         pos = pd.Index(labels).get_indexer(self.design.group_labels)
-        return u[pos], Hinv[pos]
+        u = np.concatenate([o[1] for o in out])[pos]
+        Hinv = np.concatenate([o[2] for o in out])[pos] if with_hinv else None
+        return u, Hinv
 
     def _results(self, *args, **kwargs):
         # the in-memory checks read the (row-less) client design; the separation
@@ -491,17 +500,30 @@ class DaskMixedGLMResults(MixedGLMResults):
         if offset is not None or exposure is not None:
             raise ValueError("offset/exposure arrays cannot be aligned with a Dask DataFrame; "
                              "give them as columns of the frame in the formula's model")
-        if random_effects == "conditional":
-            self._b_modes  # gather the modes before shipping the results
         client = self.model.client
-        shipped = client.scatter(self, broadcast=True, hash=False)
+        shipped = client.scatter(self._for_workers(random_effects == "conditional"),
+                                 broadcast=True, hash=False)
         meta = _predict_meta(self, exog, which, random_effects)
         return exog.map_partitions(_predict_partition, shipped, which, random_effects,
                                    meta=meta)
 
+    def _for_workers(self, modes):
+        """
+        A copy of these results to send to the workers: the modes gathered first
+        (when ``modes``), and no link back to the cluster.
+        """
+        out = copy.copy(self)
+        state = copy.copy(self._state)
+        if modes:
+            state._u = self._state.u
+        state._model = None
+        out._state = state
+        out.__dict__.pop("_b_modes", None)
+        return out
+
     @property
     def fittedvalues(self):
-        """Conditional means of the fitted rows, as a Dask Series (rows with a missing value: NaN)."""
+        """Conditional means of the fitted rows as a Dask Series (NaN where a value is missing)."""
         return self.predict()
 
     def _not_gathered(self, what):
@@ -611,7 +633,7 @@ def groups_split(ddf, gcols, client):
     return bool(pd.Series(labels).duplicated().any())
 
 
-def _combine(infos, n_params_hint=None):
+def _combine(infos, gname="group"):
     """Whole-data summaries from the partitions' :func:`part_info` dictionaries."""
     full = [i for i in infos if i["nobs"]]
     n_dropped = sum(i["n_dropped"] for i in infos)
@@ -639,7 +661,8 @@ def _combine(infos, n_params_hint=None):
     nobs = int(sum(i["nobs"] for i in full))
     n = np.array([i["nobs"] for i in full], dtype=float)
     if len(labels) < 2:
-        raise ValueError(f"grouping column has a single group; a mixed model needs at least two")
+        raise ValueError(f"grouping column {gname!r} has a single group; a mixed model "
+                         "needs at least two")
     p = len(first["exog_names"])
     out = dict(labels=labels, sizes=sizes, nobs=nobs, n_dropped=n_dropped,
                y_sum=float(sum(i["y_sum"] for i in full)),
@@ -745,6 +768,13 @@ def dask_model(cls, formula, data, family=None, groups=None, re_formula=None, of
             raise ValueError(f"{name} must be the name of a column of the Dask DataFrame "
                              "(arrays cannot be aligned with its partitions)")
 
+    for text in [formula, re_formula or ""] + [str(f) for f in (extra or {}).values()]:
+        learned = re.search(r"(?<![\w.])(center|standardize|scale|bs|cr|cc|te|poly)\s*\(", text)
+        if learned:
+            raise ValueError(
+                f"the transform {learned.group(1)}() in {text!r} learns from the data it "
+                "sees, which would be each partition on its own; compute the column with "
+                "Dask first (e.g. ddf['x_c'] = ddf['x'] - ddf['x'].mean())")
     fixed, terms = split_formula(formula)
     if terms and (groups is not None or re_formula is not None):
         raise ValueError("give random effects either as bar terms in the formula or with "
@@ -786,7 +816,7 @@ def dask_model(cls, formula, data, family=None, groups=None, re_formula=None, of
     build = dask.delayed(dp.build_partition, pure=True)
     parts = client.compute([build(p, spec) for p in frame.to_delayed()])
     infos = client.gather(client.map(dp.part_info, parts, pure=False))
-    info = _combine(infos)
+    info = _combine(infos, gname)
     keep = [p for p, i in zip(parts, infos) if i["nobs"]]
     cols = _full_rank(info)
     if cols is not None:

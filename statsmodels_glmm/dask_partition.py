@@ -39,8 +39,8 @@ from .formula_engine import formula_manager
 from .model import MixedGLM
 
 __all__ = ["PartitionGLM", "Partition", "cast_levels", "partition_design", "build_partition",
-           "select_columns", "part_info", "part_eval", "part_hessian", "part_start", "part_glm", "part_start_extra",
-           "part_separation", "part_modes"]
+           "select_columns", "part_info", "part_eval", "part_hessian", "part_start", "part_glm",
+           "part_start_extra", "part_separation", "part_modes"]
 
 
 class PartitionGLM(MixedGLM):
@@ -479,15 +479,18 @@ def part_separation(part):
     return out
 
 
-def part_modes(part, internal, nagq):
-    """Group labels, conditional modes ``u`` and their ``H^-1`` at ``internal``."""
+def part_modes(part, internal, nagq, with_hinv=False):
+    """
+    Group labels and conditional modes ``u`` at ``internal`` (and their
+    ``H^-1`` when ``with_hinv``).
+    """
     m = part.model
     if m is None:
         return None
     llf, _, state = m.loglike_internal(np.asarray(internal, dtype=float), nagq,
                                        gradient=False)
-    return m.design.group_labels, np.asarray(state.u), np.asarray(state.Hinv), \
-        bool(state.converged)
+    return (m.design.group_labels, np.asarray(state.u),
+            np.asarray(state.Hinv) if with_hinv else None)
 
 
 # ------------------------------------------------------------------ columns
