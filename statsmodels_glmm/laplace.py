@@ -32,9 +32,16 @@ and for a family parameter ``phi``:
 ``sum_t d0_phi + s_t d2_phi / 2 + (m_t' a_i) d1_phi``.
 """
 
+import copy
+import weakref
+from types import SimpleNamespace
+
 import numpy as np
 
-__all__ = ["ModeState", "seg_sum", "solve_modes", "laplace_loglike", "batched_inv"]
+from . import parallel
+
+__all__ = ["ModeState", "ChunkPlan", "chunk_plan", "seg_sum", "solve_modes", "laplace_loglike",
+           "batched_inv"]
 
 
 def seg_sum(a, starts):
@@ -156,20 +163,6 @@ def _logdet(H):
         return np.where(d > 0, np.log(np.where(d > 0, d, 1.0)), np.nan)
 
 
-class ModeState:
-    """
-    Everything computed at the conditional modes for one parameter value.
-
-    ``u`` (G, q) modes, ``eta`` linear predictor, ``d`` the family derivatives,
-    ``M = Z L``, ``H``/``Hinv`` curvatures and their inverses, ``logdet``,
-    ``h`` the log-integrand at the modes, ``converged``, ``iterations``;
-    returned by :func:`solve_modes` (see its example).
-    """
-
-    __slots__ = ("u", "eta", "d", "M", "Mc", "H", "Hinv", "logdet", "h", "converged",
-                 "iterations")
-
-
 def _weighted_cross(A, w, starts):
     """sum_t w_t a_t a_t' per group, computing only the upper triangle."""
     q = A.shape[1]
@@ -207,62 +200,197 @@ def _rowdot(A, B):
     return (A * B).sum(1)
 
 
-def solve_modes(design, family, beta, L, extra, u0=None, tol=1e-10, maxiter=100):
+class _Chunk:
+    """Rows ``r0:r1`` and groups ``g0:g1`` of a design, with local group codes."""
+
+    __slots__ = ("g0", "g1", "r0", "r1", "gid", "sizes", "starts", "y", "X", "Z", "offset")
+
+    @property
+    def n_groups(self):
+        return self.g1 - self.g0
+
+    @property
+    def nobs(self):
+        return self.r1 - self.r0
+
+    @property
+    def group_sizes(self):
+        return self.sizes
+
+
+class ChunkPlan:
     """
-    Conditional modes ``u^_i`` of all groups by batched Newton with step-halving.
+    The groups of a design cut into contiguous chunks (see :mod:`.parallel`).
 
-    Parameters
-    ----------
-    design : Design
-        Sorted data (``y``, ``X``, ``Z``, ``offset``, ``gid``, ``starts``).
-    family : Response
-    beta, L, extra : ndarray
-        Fixed effects, Cholesky factor of G, internal family parameters.
-    u0 : ndarray (G, q), optional
-        Warm start.
-
-    Returns
-    -------
-    ModeState
+    Built once per design and reused: every chunk keeps views of ``y``, ``X``,
+    ``Z`` and ``offset`` (no copies) and its own group codes; families get one
+    shallow copy per chunk, so that what a family caches for its response
+    array (``log y!``, binomial coefficients) is cached per chunk.
 
     Examples
     --------
     >>> from statsmodels_glmm.simulate import simulate_longitudinal
     >>> from statsmodels_glmm.model import MixedGLM
-    >>> import statsmodels.api as sm, numpy as np
+    >>> import statsmodels.api as sm
     >>> df = simulate_longitudinal(n_persons=30, seed=1)
     >>> m = MixedGLM.from_formula("y ~ time + (1 | id)", df, family=sm.families.Binomial())
-    >>> st = solve_modes(m.design, m.response, np.array([-1.0, 0.2]), np.eye(1), np.zeros(0))
-    >>> st.converged
-    True
+    >>> plan = chunk_plan(m.design, rows=40)
+    >>> sum(c.n_groups for c in plan.chunks), sum(c.nobs for c in plan.chunks) == m.nobs
+    (30, True)
     """
-    y, Z, starts = design.y, design.Z, design.starts
-    G, q = design.n_groups, Z.shape[1]
-    base = design.X @ beta + design.offset
-    M = Z @ L
-    u = np.zeros((G, q)) if u0 is None else np.array(u0, dtype=float, copy=True)
 
+    def __init__(self, design, rows=None):
+        bounds = parallel.chunk_bounds(design.starts, design.nobs, rows)
+        ends = np.append(design.starts, design.nobs)
+        sizes = design.group_sizes
+        self.chunks = []
+        for g0, g1 in zip(bounds[:-1], bounds[1:]):
+            c = _Chunk()
+            c.g0, c.g1 = int(g0), int(g1)
+            c.r0, c.r1 = int(ends[g0]), int(ends[g1])
+            c.sizes = sizes[g0:g1]
+            c.gid = np.repeat(np.arange(g1 - g0, dtype=np.intp), c.sizes)
+            c.starts = design.starts[g0:g1] - c.r0
+            c.y = design.y[c.r0:c.r1]
+            c.X = design.X[c.r0:c.r1]
+            c.Z = design.Z[c.r0:c.r1]
+            c.offset = design.offset[c.r0:c.r1]
+            self.chunks.append(c)
+        self._families = {}
+
+    def families(self, family):
+        """One shallow copy of ``family`` per chunk (cached)."""
+        hit = self._families.get(id(family))
+        if hit is not None and hit[0] is family:
+            return hit[1]
+        copies = [_family_copy(family) for _ in self.chunks]
+        if len(self._families) > 4:
+            self._families.clear()
+        self._families[id(family)] = (family, copies)
+        return copies
+
+
+def _family_copy(family):
+    """A shallow copy of a family (and of families it wraps): separate caches."""
+    out = copy.copy(family)
+    for k, v in list(vars(out).items()):
+        if hasattr(v, "derivs") and hasattr(v, "extra_names"):
+            setattr(out, k, _family_copy(v))
+    return out
+
+
+_PLANS = {}
+
+
+def chunk_plan(design, rows=None):
+    """
+    The :class:`ChunkPlan` of a design (built on first use, then cached).
+
+    The plan is rebuilt when the design's arrays are replaced.
+    """
+    key = id(design)
+    sig = (id(design.y), id(design.X), id(design.Z), id(design.offset), design.nobs,
+           design.n_groups, rows)
+    hit = _PLANS.get(key)
+    if hit is not None and hit[0]() is design and hit[1] == sig:
+        return hit[2]
+    plan = ChunkPlan(design, rows)
+    for k in [k for k, v in _PLANS.items() if v[0]() is None]:
+        del _PLANS[k]
+    try:
+        ref = weakref.ref(design)
+    except TypeError:  # an object without weak references: keep it alive with the plan
+        ref = (lambda d=design: d)
+    _PLANS[key] = (ref, sig, plan)
+    return plan
+
+
+class ModeState:
+    """
+    Everything computed at the conditional modes for one parameter value.
+
+    ``u`` (G, q) modes, ``H``/``Hinv`` curvatures and their inverses,
+    ``logdet``, ``h`` the log-integrand at the modes, ``converged``,
+    ``iterations``; the row-wise ``eta`` (linear predictor), ``d`` (family
+    derivatives), ``M = Z L`` and ``Mc`` (its columns) are computed when
+    first asked for.  Returned by :func:`solve_modes` (see its example).
+    """
+
+    def __init__(self, design, family, beta, L, extra):
+        self._args = (design, family, beta, L, extra)
+        self._rows = None
+        self.u = self.H = self.Hinv = self.logdet = self.h = None
+        self.converged = False
+        self.iterations = 0
+
+    def _row_values(self):
+        if self._rows is None:
+            design, family, beta, L, extra = self._args
+            M = design.Z @ L
+            eta = design.X @ beta + design.offset
+            Mc = _columns(M)
+            eta += _expand_dot(Mc, self.u, design)
+            self._rows = (M, Mc, eta, family.derivs(design.y, eta, extra))
+        return self._rows
+
+    @property
+    def M(self):
+        return self._row_values()[0]
+
+    @property
+    def Mc(self):
+        return self._row_values()[1]
+
+    @property
+    def eta(self):
+        return self._row_values()[2]
+
+    @property
+    def d(self):
+        return self._row_values()[3]
+
+
+def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
+    """
+    Newton with step-halving for the groups of one chunk.
+
+    Returns a namespace with the chunk's ``u``, ``eta``, ``d``, ``Mc``,
+    ``H``, ``h``, ``converged`` and ``iterations``.
+    """
+    y, G, gid, sizes = c.y, c.n_groups, c.gid, c.sizes
+    q = L.shape[0]
+    base = c.X @ beta + c.offset
+    Mc = _columns(c.Z @ L)
+    u = np.zeros((G, q)) if u0 is None else np.array(u0[c.g0:c.g1], dtype=float)
     iu, ju = np.triu_indices(q)
     diag = np.arange(q)
-    Mc = _columns(M)
     MM = [Mc[i] * Mc[j] for i, j in zip(iu, ju)]  # m_ta m_tb, fixed during the solve
+
+    def gsum(v):
+        return np.bincount(gid, weights=v, minlength=G)
 
     def evaluate(u):
         """eta, derivatives, h, gradient and exact curvature at u."""
-        eta = base + _expand_dot(Mc, u, design)
+        eta = base + Mc[0] * np.repeat(u[:, 0], sizes)
+        for j in range(1, q):
+            eta += Mc[j] * np.repeat(u[:, j], sizes)
         d = family.derivs(y, eta, extra)
         w = -d[2]
-        h = group_sum(d[0], design) - 0.5 * np.einsum("gq,gq->g", u, u)
-        grad = group_sums([m * d[1] for m in Mc], design) - u
-        sums = group_sums([w * mm for mm in MM], design)
+        h = gsum(d[0]) - 0.5 * _rowdot(u, u)
+        grad = np.empty((G, q))
+        for j in range(q):
+            grad[:, j] = gsum(Mc[j] * d[1])
+        grad -= u
         H = np.empty((G, q, q))
-        H[:, iu, ju] = sums
-        H[:, ju, iu] = sums
+        for k, (i, j) in enumerate(zip(iu, ju)):
+            H[:, i, j] = gsum(w * MM[k])
+            if i != j:
+                H[:, j, i] = H[:, i, j]
         H[:, diag, diag] += 1.0
         return eta, d, h, grad, H
 
     eta, d, h, grad, H = evaluate(u)
-    if not np.all(np.isfinite(h)):
+    if u0 is not None and not np.all(np.isfinite(h)):
         u = np.zeros((G, q))
         eta, d, h, grad, H = evaluate(u)
     converged = False
@@ -275,10 +403,14 @@ def solve_modes(design, family, beta, L, extra, u0=None, tol=1e-10, maxiter=100)
             # mode, e.g. zero-inflated data); clipped weights elsewhere (always p.d.)
             pd_ok = _is_pd(Hn)
             if not np.all(pd_ok):
-                Hn = np.where(pd_ok[:, None, None], Hn,
-                              _curvature(M, np.maximum(w, 0.0), starts, q))
+                wc = np.maximum(w, 0.0)
+                Hc = np.empty((G, q, q))
+                for k, (i, j) in enumerate(zip(iu, ju)):
+                    Hc[:, i, j] = Hc[:, j, i] = gsum(wc * MM[k])
+                Hc[:, diag, diag] += 1.0
+                Hn = np.where(pd_ok[:, None, None], Hn, Hc)
         step = _solve(Hn, grad)
-        dec = np.einsum("gq,gq->g", step, grad)  # Newton decrement
+        dec = _rowdot(step, grad)  # Newton decrement
         if np.max(np.abs(grad)) < tol or np.max(dec) < tol * tol:
             converged = True
             break
@@ -296,20 +428,138 @@ def solve_modes(design, family, beta, L, extra, u0=None, tol=1e-10, maxiter=100)
             new = evaluate(u_new)
         u = u_new
         eta, d, h, grad, H = new
-    st = ModeState()
-    st.u, st.eta, st.d, st.M, st.H = u, eta, d, M, H
-    st.Mc = Mc
-    st.logdet = _logdet(H)
-    st.Hinv = batched_inv(H)
-    st.h = h
-    st.converged = converged
-    st.iterations = it
-    return st
+    out = SimpleNamespace(u=u, eta=eta, d=d, Mc=Mc, H=H, h=h, converged=converged,
+                          iterations=it, gsum=gsum)
+    return out
 
 
-def laplace_loglike(design, family, cov, beta, theta, extra, u0=None, gradient=True):
+def _chunk_gradient(c, family, L, extra, loc, Hinv, n_extra):
+    """
+    The chunk's share of the Laplace gradient: ``X' r``, ``Z' V`` (q x q, the
+    derivative with respect to every entry of ``L``) and the family part.
+    """
+    d0, d1, d2, d3 = loc.d
+    Mc, u, sizes, gsum = loc.Mc, loc.u, c.sizes, loc.gsum
+    q = len(Mc)
+    # HM_t = H_i^{-1} m_t and s_t = m_t' H_i^{-1} m_t
+    HM = np.empty((c.nobs, q))
+    for a in range(q):
+        col = Mc[0] * np.repeat(Hinv[:, a, 0], sizes)
+        for b in range(1, q):
+            col += Mc[b] * np.repeat(Hinv[:, a, b], sizes)
+        HM[:, a] = col
+    s = Mc[0] * HM[:, 0]
+    for a in range(1, q):
+        s += Mc[a] * HM[:, a]
+    cc = 0.5 * d3 * s
+    ag = np.empty((c.n_groups, q))
+    for a in range(q):
+        ag[:, a] = gsum(Mc[a] * cc)
+    ag = matvec(Hinv, ag)
+    ma = Mc[0] * np.repeat(ag[:, 0], sizes)
+    for a in range(1, q):
+        ma += Mc[a] * np.repeat(ag[:, a], sizes)
+    r = d1 + cc + d2 * ma
+    g_beta = c.X.T @ r
+    # dl/dL_ab = sum_t z_ta V_tb with V = r u_i + d1 a_i + d2 H_i^{-1} m_t
+    V = np.repeat(u, sizes, axis=0) * r[:, None]
+    V += np.repeat(ag, sizes, axis=0) * d1[:, None]
+    V += HM * d2[:, None]
+    dL = c.Z.T @ V
+    if n_extra:
+        e0, e1, e2 = family.extra_derivs(c.y, loc.eta, extra)
+        g_extra = e0.sum(0) + 0.5 * (s @ e2) + ma @ e1
+    else:
+        g_extra = np.zeros(0)
+    return np.concatenate([g_beta, dL.ravel(), g_extra])
+
+
+def _run_chunks(design, family, beta, L, extra, u0, tol, maxiter, n_jobs, task, work=None):
+    """Solve the modes chunk by chunk, then ``task(chunk, family, loc)`` on each."""
+    plan = chunk_plan(design)
+    fams = plan.families(family)
+    G, q = design.n_groups, L.shape[0]
+    st = ModeState(design, family, beta, L, extra)
+    st.u = np.empty((G, q))
+    st.H = np.empty((G, q, q))
+    st.Hinv = np.empty((G, q, q))
+    st.h = np.empty(G)
+    st.logdet = np.empty(G)
+    if u0 is not None:
+        u0 = np.asarray(u0, dtype=float)
+        if u0.shape != (G, q):
+            raise ValueError(f"u0 must have shape {(G, q)}, got {u0.shape}")
+    beta = np.asarray(beta, dtype=float)
+
+    def one(k):
+        c = plan.chunks[k]
+        loc = _chunk_modes(c, fams[k], beta, L, extra, u0, tol, maxiter)
+        sl = slice(c.g0, c.g1)
+        st.u[sl], st.H[sl], st.h[sl] = loc.u, loc.H, loc.h
+        Hinv = batched_inv(loc.H)
+        st.Hinv[sl] = Hinv
+        st.logdet[sl] = _logdet(loc.H)
+        out = task(c, fams[k], loc, Hinv) if task is not None else None
+        return loc.converged, loc.iterations, out
+
+    res = parallel.map_chunks(one, len(plan.chunks), n_jobs=n_jobs,
+                              work=design.nobs if work is None else work)
+    st.converged = all(r[0] for r in res)
+    st.iterations = max(r[1] for r in res)
+    return st, [r[2] for r in res]
+
+
+def solve_modes(design, family, beta, L, extra, u0=None, tol=1e-10, maxiter=100, n_jobs=None):
+    """
+    Conditional modes ``u^_i`` of all groups by batched Newton with step-halving.
+
+    Groups are processed in cache-sized chunks (see :mod:`.parallel`), each
+    chunk iterating until all its groups have converged:
+    ``max |grad| < tol`` or a Newton decrement below ``tol**2``.
+
+    Parameters
+    ----------
+    design : Design
+        Sorted data (``y``, ``X``, ``Z``, ``offset``, ``gid``, ``starts``).
+    family : Response
+    beta, L, extra : ndarray
+        Fixed effects, Cholesky factor of G, internal family parameters.
+    u0 : ndarray (G, q), optional
+        Warm start.
+    tol : float
+        Convergence tolerance on the gradient of every group's log-integrand.
+    maxiter : int
+        Largest number of Newton steps.
+    n_jobs : int, optional
+        Threads (default: see :func:`statsmodels_glmm.parallel.num_threads`).
+
+    Returns
+    -------
+    ModeState
+
+    Examples
+    --------
+    >>> from statsmodels_glmm.simulate import simulate_longitudinal
+    >>> from statsmodels_glmm.model import MixedGLM
+    >>> import statsmodels.api as sm, numpy as np
+    >>> df = simulate_longitudinal(n_persons=30, seed=1)
+    >>> m = MixedGLM.from_formula("y ~ time + (1 | id)", df, family=sm.families.Binomial())
+    >>> st = solve_modes(m.design, m.response, np.array([-1.0, 0.2]), np.eye(1), np.zeros(0))
+    >>> st.converged
+    True
+    """
+    L = np.asarray(L, dtype=float)
+    return _run_chunks(design, family, beta, L, extra, u0, tol, maxiter, n_jobs, None)[0]
+
+
+def laplace_loglike(design, family, cov, beta, theta, extra, u0=None, gradient=True,
+                    n_jobs=None):
     """
     Laplace log-likelihood (every constant kept) and its analytic gradient.
+
+    The modes, the curvatures and the gradient of each chunk of groups are
+    computed in one pass while the chunk's rows are in cache; chunks may run
+    on several threads (``n_jobs``; the numbers do not depend on it).
 
     Returns
     -------
@@ -330,47 +580,22 @@ def laplace_loglike(design, family, cov, beta, theta, extra, u0=None, gradient=T
     >>> grad.shape
     (3,)
     """
-    L = cov.chol(theta)
-    st = solve_modes(design, family, beta, L, extra, u0=u0)
+    L = np.asarray(cov.chol(theta), dtype=float)
+    ne = family.n_extra
+    task = None
+    if gradient:
+        def task(c, fam, loc, Hinv):
+            with np.errstate(invalid="ignore", over="ignore"):
+                return _chunk_gradient(c, fam, L, extra, loc, Hinv, ne)
+    st, parts = _run_chunks(design, family, beta, L, extra, u0, 1e-10, 100, n_jobs, task)
     if np.any(~np.isfinite(st.logdet)) or np.any(~np.isfinite(st.h)):
         return -np.inf, None, st
     llf = float(np.sum(st.h) - 0.5 * np.sum(st.logdet))
     if not gradient:
         return llf, None, st
-    return llf, _laplace_gradient(design, family, cov, L, extra, st), st
-
-
-def _laplace_gradient(design, family, cov, L, extra, st):
-    X, Z, y = design.X, design.Z, design.y
-    M, Hinv, u = st.M, st.Hinv, st.u
-    d0, d1, d2, d3 = st.d
-    q = M.shape[1]
-    iu, ju = np.triu_indices(q)
-    Mc, Zc = st.Mc, _columns(Z)
-    Ht = Hinv[:, iu, ju] * np.where(iu == ju, 1.0, 2.0)
-    sizes = design.group_sizes
-    s = 0.0
-    for k, (i, j) in enumerate(zip(iu, ju)):
-        s = s + np.repeat(Ht[:, k], sizes) * (Mc[i] * Mc[j])  # m_t' H^-1 m_t
-    c = 0.5 * d3 * s
-    a = matvec(Hinv, group_sums([m * c for m in Mc], design))
-    ma = _expand_dot(Mc, a, design)
-    r = d1 + c + d2 * ma
-    g_beta = X.T @ r
-    A1 = group_sums([z * r for z in Zc], design).T @ u
-    A2 = group_sums([z * d1 for z in Zc], design).T @ a
-    w = -d2
-    zwz = group_sums([w * Zc[i] * Zc[j] for i, j in zip(iu, ju)], design)
-    ZWZ = np.empty((len(u), q, q))
-    ZWZ[:, iu, ju] = zwz
-    ZWZ[:, ju, iu] = zwz
-    T = np.tensordot(Hinv, ZWZ, axes=(0, 0))  # T[b, c, d, a] = sum_i Hinv_bc ZWZ_da
-    A3 = np.einsum("bcda,cd->ab", T, L.T)
-    dL = A1 + A2 - A3
-    g_theta = dL[cov.rows, cov.cols]
-    if family.n_extra:
-        e0, e1, e2 = family.extra_derivs(y, st.eta, extra)
-        g_extra = e0.sum(0) + 0.5 * (s @ e2) + ma @ e1
-    else:
-        g_extra = np.zeros(0)
-    return np.concatenate([g_beta, g_theta, g_extra])
+    total = parts[0].copy()
+    for g in parts[1:]:
+        total += g
+    p, q = len(beta), L.shape[0]
+    dL = total[p:p + q * q].reshape(q, q)
+    return llf, np.concatenate([total[:p], dL[cov.rows, cov.cols], total[p + q * q:]]), st

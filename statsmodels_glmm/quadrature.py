@@ -51,10 +51,11 @@ one pass over the ``(n_rows, K^q)`` node values.
 """
 
 from functools import lru_cache
+from types import SimpleNamespace
 
 import numpy as np
 
-from .laplace import seg_sum, solve_modes
+from .laplace import _logdet, _run_chunks, chunk_plan, seg_sum
 
 __all__ = ["gh_rule", "make_agq_loglike", "agq_loglike", "MAX_NODES", "MAX_SCALAR_NODES"]
 
@@ -62,10 +63,10 @@ __all__ = ["gh_rule", "make_agq_loglike", "agq_loglike", "MAX_NODES", "MAX_SCALA
 MAX_SCALAR_NODES = 100
 #: Largest number of nodes per group (``K ** q``) for vector random effects.
 MAX_NODES = 4096
-#: Largest ``n_rows * K ** q`` (work per likelihood evaluation).
-MAX_WORK = 3e8
 #: Node values are processed in blocks of at most this many entries.
 _BLOCK = 2_000_000
+#: Node blocks up to this many entries use whole-block array operations.
+_SMALL_BLOCK = 131072
 
 
 def gh_rule(nagq, q=1):
@@ -224,9 +225,16 @@ def _row_wise(family):
 
 
 def agq_loglike(design, family, cov, beta, theta, extra, nagq, u0=None, gradient=True,
-                rule=None):
+                rule=None, n_jobs=None):
     """
     Adaptive Gauss-Hermite log-likelihood (every constant kept) and its gradient.
+
+    Groups are processed in chunks of about ``parallel.CHUNK_ROWS`` rows: a
+    chunk's modes, its node values (in blocks of at most ``_BLOCK`` entries)
+    and its share of the gradient are computed together, so memory stays
+    bounded by the chunk size whatever the number of rows and nodes, and
+    chunks may run on several threads (``n_jobs``; the numbers do not depend
+    on it).
 
     Parameters
     ----------
@@ -243,6 +251,8 @@ def agq_loglike(design, family, cov, beta, theta, extra, nagq, u0=None, gradient
         Also return the analytic gradient with respect to ``[beta, theta, extra]``.
     rule : tuple, optional
         ``(z, logw)`` from :func:`gh_rule` (to reuse a rule across calls).
+    n_jobs : int, optional
+        Threads (default: see :func:`statsmodels_glmm.parallel.num_threads`).
 
     Returns
     -------
@@ -273,74 +283,158 @@ def agq_loglike(design, family, cov, beta, theta, extra, nagq, u0=None, gradient
         rule = _gh_rule_cached(K, q)
     zn, lw = rule
     nk = len(lw)
-    n = design.nobs
-    if n * nk > MAX_WORK:
-        raise ValueError(
-            f"nagq={K} needs {n} rows x {nk} nodes = {n * nk:.3g} log-density evaluations per "
-            f"likelihood (limit {MAX_WORK:.3g}); use fewer nodes or the Laplace "
-            "approximation (nagq=1)")
-    L = cov.chol(theta)
-    st = solve_modes(design, family, beta, L, extra, u0=u0)
-    if np.any(~np.isfinite(st.logdet)) or np.any(~np.isfinite(st.h)):
-        return -np.inf, None, st
-    G = design.n_groups
-    y, gid, starts, M = design.y, design.gid, design.starts, st.M
-    u = st.u
-    C, R = _chol_parts(st.H)
-    sizes = design.group_sizes
-    MR = np.einsum("na,nab->nb", M, np.repeat(R, sizes, axis=0))  # eta at node k = eta^ + MR z_k
+    L = np.asarray(cov.chol(theta), dtype=float)
+    plan = chunk_plan(design)
+    # small data: all nodes of a chunk in one call of the family on stacked rows; large
+    # data: one call per node, so that what a family caches for each chunk's rows holds
+    stacked = _row_wise(family) and len(plan.chunks) <= 2
+    lg = np.empty(design.n_groups)
     want_e = gradient and family.n_extra > 0
-    ytile = (lambda c, _y=y: _tiled(_y, c)) if _row_wise(family) else None
 
-    # streaming log-sum-exp over blocks of nodes, with weighted accumulators
+    def task(c, fam, loc, Hinv):
+        if not (np.all(np.isfinite(loc.h)) and np.all(np.isfinite(_logdet(loc.H)))):
+            return False, None
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            return _chunk_agq(c, fam, cov, L, extra, loc, Hinv, zn, lw, gradient, want_e,
+                              stacked, lg)
+
+    st, parts = _run_chunks(design, family, beta, L, extra, u0, 1e-10, 100, n_jobs, task,
+                            work=design.nobs * nk)
+    if not all(p[0] for p in parts):
+        return -np.inf, None, st
+    llf = float(np.sum(lg) - 0.5 * np.sum(st.logdet))
+    if not np.isfinite(llf):
+        return -np.inf, None, st
+    if not gradient:
+        return llf, None, st
+    grad = parts[0][1].copy()
+    for p in parts[1:]:
+        grad += p[1]
+    return llf, grad, st
+
+
+def _node_values(family, y, etaT, extra, ytile, want_extra):
+    """
+    ``d0, d1`` (and family-parameter ``e0``) at a block of nodes, node-major.
+
+    ``etaT`` is (nodes, rows); the results have the same layout (``e0``:
+    (nodes, rows, n_extra)).  With ``ytile`` the family is called once on the
+    rows stacked node after node, otherwise once per node.
+    """
+    c, n = etaT.shape
+    fast = getattr(family, "logpdf_d1", None)  # only d0 and d1 are needed at the nodes
+    fn = fast or family.derivs
+    if ytile is not None:
+        flat = etaT.ravel()
+        d = fn(ytile(c), flat, extra)
+        e0 = None
+        if want_extra:
+            e0 = family.extra_derivs(ytile(c), flat, extra)[0].reshape(c, n, -1)
+        return d[0].reshape(c, n), d[1].reshape(c, n), e0
+    d0 = np.empty((c, n))
+    d1 = np.empty((c, n))
+    e0 = None
+    for k in range(c):
+        d = fn(y, etaT[k], extra)
+        d0[k] = d[0]
+        d1[k] = d[1]
+        if want_extra:
+            ek = family.extra_derivs(y, etaT[k], extra)[0]
+            if e0 is None:
+                e0 = np.empty((c, n, ek.shape[1]))
+            e0[k] = ek
+    return d0, d1, e0
+
+
+def _node_group_sums(AT, gid, starts, G, small):
+    """Per-group sums of node-major row values ``AT`` (nodes, rows) as (G, nodes)."""
+    if small:
+        return np.add.reduceat(AT.T, starts, axis=0)
+    out = np.empty((G, AT.shape[0]))
+    for k in range(AT.shape[0]):
+        out[:, k] = np.bincount(gid, weights=AT[k], minlength=G)
+    return out
+
+
+def _chunk_agq(c, family, cov, L, extra, loc, Hinv, zn, lw, gradient, want_e, stacked, lg):
+    """Node sums of one chunk: writes its groups' log-integrals, returns its gradient."""
+    G, n, q = c.n_groups, c.nobs, L.shape[0]
+    nk = len(lw)
+    y, sizes, gid, starts = c.y, c.sizes, c.gid, c.starts
+    u, Mc = loc.u, loc.Mc
+    C, R = _chol_parts(loc.H)
+    MRt = np.empty((q, n))  # eta at node k = eta^ + (MR z_k), MR = rows m_t' R_i
+    for b in range(q):
+        col = Mc[0] * np.repeat(R[:, 0, b], sizes)
+        for a in range(1, q):
+            col += Mc[a] * np.repeat(R[:, a, b], sizes)
+        MRt[b] = col
+    ytile = (lambda k, _y=y: _tiled(_y, k)) if stacked else None
     mx = np.full(G, -np.inf)
     s = np.zeros(G)
     gbar = np.zeros((G, q))
     T = np.zeros((G, q, q))
     rt = np.zeros(n)
-    Wt = np.zeros((n, q))
+    Wt = np.zeros((q, n))
     Et = np.zeros((n, family.n_extra)) if want_e else None
     block = max(1, min(nk, _BLOCK // max(n, 1)))
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for k0 in range(0, nk, block):
-            zk = zn[k0:k0 + block]
-            eta = st.eta[:, None] + MR @ zk.T
-            d0, d1, e0 = _node_derivs(family, y, eta, extra, ytile, want_e)
-            uk = u[:, None, :] + np.matmul(R, zk.T).transpose(0, 2, 1)  # (G, nodes, q)
-            a = lw[k0:k0 + block] + seg_sum(d0, starts) - 0.5 * np.einsum("gka,gka->gk", uk, uk)
-            mx, scale, e = stream_exp(mx, a)
-            s = s * scale + e.sum(1)
-            if not gradient:
-                continue
-            e_rows = np.repeat(e, sizes, axis=0)  # e[gid], faster for sorted rows
-            d1 = np.where(e_rows > 0, d1, 0.0)  # nodes of zero weight may be non-finite
-            S = np.stack([seg_sum(d1 * M[:, j, None], starts) for j in range(q)], axis=2)
-            g = S - uk
-            eg = e[:, :, None] * g
-            gbar = gbar * scale[:, None] + eg.sum(1)
-            T = T * scale[:, None, None] + np.matmul(eg.transpose(0, 2, 1), zk)
-            ed1 = e_rows * d1
-            sr = np.repeat(scale, sizes)
-            rt = rt * sr + ed1.sum(1)
-            Wt = Wt * sr[:, None] + ed1 @ zk
-            if want_e:
-                e0 = np.where(e_rows[:, :, None] > 0, e0, 0.0)
-                Et = Et * sr[:, None] + np.einsum("nk,nkj->nj", e_rows, e0)
+    for k0 in range(0, nk, block):
+        zk = zn[k0:k0 + block]
+        nb = len(zk)
+        small = nb * n <= _SMALL_BLOCK
+        if small:
+            etaT = zk @ MRt
+            etaT += loc.eta
+        else:
+            etaT = np.empty((nb, n))
+            for k in range(nb):  # eta^ + MR z_k without a BLAS call on skinny matrices
+                np.multiply(MRt[0], zk[k, 0], out=etaT[k])
+                for j in range(1, q):
+                    etaT[k] += MRt[j] * zk[k, j]
+                etaT[k] += loc.eta
+        d0, d1, e0 = _node_values(family, y, etaT, extra, ytile, want_e)
+        uk = u[:, None, :] + np.matmul(R, zk.T).transpose(0, 2, 1)  # (G, nodes, q)
+        uu = uk[:, :, 0] ** 2
+        for j in range(1, q):
+            uu += uk[:, :, j] ** 2
+        a = _node_group_sums(d0, gid, starts, G, small)
+        a += lw[k0:k0 + block]
+        a -= 0.5 * uu
+        mx, scale, e = stream_exp(mx, a)
+        s = s * scale + e.sum(1)
+        if not gradient:
+            continue
+        e_rows = np.repeat(e.T, sizes, axis=1)  # (nodes, rows)
+        d1 = np.where(e_rows > 0, d1, 0.0)  # nodes of zero weight may be non-finite
+        S = np.empty((G, nb, q))
+        for j in range(q):
+            S[:, :, j] = _node_group_sums(d1 * Mc[j], gid, starts, G, small)
+        g = S - uk
+        eg = e[:, :, None] * g
+        gbar = gbar * scale[:, None] + eg.sum(1)
+        T = T * scale[:, None, None] + np.matmul(eg.transpose(0, 2, 1), zk)
+        ed1 = e_rows * d1
+        sr = np.repeat(scale, sizes)
+        rt = rt * sr + ed1.sum(0)
+        for j in range(q):
+            Wt[j] = Wt[j] * sr + zk[:, j] @ ed1
+        if want_e:
+            e0 = np.where(e_rows[:, :, None] > 0, e0, 0.0)
+            Et = Et * sr[:, None] + np.einsum("kn,knj->nj", e_rows, e0)
     if np.any(~np.isfinite(mx)) or np.any(s <= 0):
-        return -np.inf, None, st
-    llf = float(np.sum(mx + np.log(s)) - 0.5 * np.sum(st.logdet))
-    if not np.isfinite(llf):
-        return -np.inf, None, st
+        return False, None
+    lg[c.g0:c.g1] = mx + np.log(s)
     if not gradient:
-        return llf, None, st
+        return True, None
     gbar /= s[:, None]
     T /= s[:, None, None]
-    rt /= s[gid]
-    Wt /= s[gid][:, None]
+    s_rows = np.repeat(s, sizes)
+    rt /= s_rows
+    Wt = (Wt / s_rows).T
     if want_e:
-        Et /= s[gid][:, None]
-    grad = _agq_gradient(design, family, cov, L, extra, st, C, R, gbar, T, rt, Wt, Et)
-    return llf, grad, st
+        Et /= s_rows[:, None]
+    st = SimpleNamespace(M=np.column_stack(Mc), u=u, Hinv=Hinv, d=loc.d, eta=loc.eta)
+    return True, _agq_gradient(c, family, cov, L, extra, st, C, R, gbar, T, rt, Wt, Et)
 
 
 def _agq_gradient(design, family, cov, L, extra, st, C, R, gbar, T, rt, Wt, Et):

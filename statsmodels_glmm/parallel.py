@@ -1,0 +1,188 @@
+"""
+Chunks of groups and a small thread pool for the per-group work.
+
+With one grouping factor the log-likelihood, its gradient and the
+conditional modes are sums (or collections) of independent per-group
+pieces,
+
+.. math:: \\ell(\\theta) = \\sum_{c=1}^{C} \\sum_{i \\in c} \\ell_i(\\theta),
+
+so the groups are split once into contiguous chunks ``c`` of about
+:data:`CHUNK_ROWS` rows (rows are sorted by group).  A chunk's arrays fit in
+the processor cache, so every Newton step, every quadrature node and the
+gradient of a chunk run on data that is already there; and chunks are
+independent, so they can run on several threads (numpy releases the GIL
+inside its loops).  The chunks do not depend on the number of threads and
+their partial sums are added in chunk order, so a threaded evaluation gives
+exactly the numbers of a serial one.
+
+The number of threads is, in order of precedence: the ``n_jobs`` argument of
+the likelihood functions, the environment variable
+``STATSMODELS_GLMM_NUM_THREADS``, and otherwise one thread for data of fewer
+than :data:`MIN_PARALLEL_ROWS` rows (where threads do not pay) and
+``os.cpu_count()`` above.
+"""
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+__all__ = ["CHUNK_ROWS", "MIN_PARALLEL_ROWS", "ENV_VAR", "chunk_bounds", "num_threads",
+           "map_chunks"]
+
+#: Target number of rows per chunk of groups.
+CHUNK_ROWS = 16384
+#: Below this many rows (times nodes, for quadrature) the work runs on one thread.
+MIN_PARALLEL_ROWS = 40000
+#: Environment variable giving the number of threads.
+ENV_VAR = "STATSMODELS_GLMM_NUM_THREADS"
+
+_POOL = None
+_POOL_SIZE = 0
+_POOL_LOCK = threading.Lock()
+_LOCAL = threading.local()
+
+
+def chunk_bounds(starts, nobs, rows=None):
+    """
+    Split sorted groups into contiguous chunks of about ``rows`` rows.
+
+    Chunks hold whole groups; their number is ``ceil(nobs / rows)`` (fewer
+    when groups are large) and their row counts are as even as group
+    boundaries allow.
+
+    Parameters
+    ----------
+    starts : ndarray of int
+        First row of every group (increasing, ``starts[0] == 0``).
+    nobs : int
+        Number of rows.
+    rows : int, optional
+        Target rows per chunk (default :data:`CHUNK_ROWS`).
+
+    Returns
+    -------
+    ndarray of int, shape (n_chunks + 1,)
+        Group index where each chunk begins, then the number of groups.
+
+    Examples
+    --------
+    >>> chunk_bounds(np.array([0, 3, 5, 9, 10]), 12, rows=6)
+    array([0, 2, 5])
+    >>> chunk_bounds(np.array([0, 3, 5, 9, 10]), 12, rows=100)
+    array([0, 5])
+    """
+    rows = int(CHUNK_ROWS if rows is None else rows)
+    G = len(starts)
+    n_chunks = max(1, -(-int(nobs) // max(rows, 1)))
+    if n_chunks == 1 or G == 1:
+        return np.array([0, G])
+    targets = np.arange(1, n_chunks) * (nobs / n_chunks)
+    cut = np.searchsorted(starts, targets)  # first group starting at or after the target
+    cut = np.unique(cut[(cut > 0) & (cut < G)])
+    return np.concatenate([[0], cut, [G]]).astype(np.intp)
+
+
+def num_threads(n_jobs=None, work=None):
+    """
+    Number of threads for a job of ``work`` rows (rows times nodes for quadrature).
+
+    Parameters
+    ----------
+    n_jobs : int, optional
+        Explicit number of threads; ``-1`` means all processors.
+    work : int, optional
+        Size of the job; small jobs run serially unless threads are asked for.
+
+    Examples
+    --------
+    >>> num_threads(1)
+    1
+    >>> num_threads(3)
+    3
+    >>> num_threads(work=100) if "STATSMODELS_GLMM_NUM_THREADS" not in os.environ else 1
+    1
+    """
+    cpus = os.cpu_count() or 1
+    if n_jobs is None:
+        env = os.environ.get(ENV_VAR, "").strip()
+        if env:
+            try:
+                n_jobs = int(env)
+            except ValueError:
+                raise ValueError(f"{ENV_VAR} must be a whole number of threads, "
+                                 f"got {env!r}") from None
+    if n_jobs is None:
+        if work is not None and work < MIN_PARALLEL_ROWS:
+            return 1
+        return cpus
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)):
+        raise ValueError(f"n_jobs must be a whole number of threads (or -1), got {n_jobs!r}")
+    n_jobs = int(n_jobs)
+    if n_jobs == -1:
+        return cpus
+    if n_jobs < 1:
+        raise ValueError(f"n_jobs must be >= 1 or -1 (all processors), got {n_jobs}")
+    return n_jobs
+
+
+def _pool(k):
+    global _POOL, _POOL_SIZE
+    with _POOL_LOCK:
+        if _POOL is None or _POOL_SIZE < k:
+            old = _POOL
+            _POOL = ThreadPoolExecutor(max_workers=k, thread_name_prefix="smglmm",
+                                       initializer=_mark_worker)
+            _POOL_SIZE = k
+            if old is not None:
+                old.shutdown(wait=False)
+        return _POOL
+
+
+def _mark_worker():
+    _LOCAL.worker = True
+
+
+def map_chunks(fn, n_chunks, n_jobs=None, work=None):
+    """
+    ``[fn(0), ..., fn(n_chunks - 1)]``, on a thread pool when it pays.
+
+    ``k`` threads (the caller's and ``k - 1`` pool threads) take chunks in
+    turn; the results come back in chunk order whatever ``k`` is, so sums
+    over them do not depend on it.  Work started from inside a pool thread
+    runs serially (no nested pools).
+
+    Examples
+    --------
+    >>> map_chunks(lambda k: k * k, 4, n_jobs=2)
+    [0, 1, 4, 9]
+    """
+    k = min(num_threads(n_jobs, work), n_chunks)
+    if k <= 1 or getattr(_LOCAL, "worker", False):
+        return [fn(i) for i in range(n_chunks)]
+    results = [None] * n_chunks
+    todo = iter(range(n_chunks))
+    lock = threading.Lock()
+    failed = []
+
+    def worker():
+        while not failed:
+            with lock:
+                i = next(todo, None)
+            if i is None:
+                return
+            try:
+                results[i] = fn(i)
+            except BaseException as exc:  # re-raised in the caller
+                failed.append(exc)
+                return
+
+    futures = [_pool(k - 1).submit(worker) for _ in range(k - 1)]
+    worker()
+    for f in futures:
+        f.result()
+    if failed:
+        raise failed[0]
+    return results
