@@ -57,6 +57,9 @@ class CovStructure:
         self.rows = np.array([p[0] for p in pos], dtype=int)
         self.cols = np.array([p[1] for p in pos], dtype=int)
         self.is_diag = self.rows == self.cols
+        #: typical size of each column of Z (set by the model): boundary and singularity
+        #: tests compare ``L[j, j] * row_scale[j]``, so they do not depend on units
+        self.row_scale = np.ones(self.q)
 
     # ----------------------------------------------------------- mapping
     def chol(self, theta):
@@ -127,7 +130,7 @@ class CovStructure:
         for j in range(self.q):
             if L[j, j] < 0:
                 L[:, j] = -L[:, j]
-            if L[j, j] < zero_tol:
+            if L[j, j] * self.row_scale[j] < zero_tol:
                 L[j, j] = 0.0
         return L[self.rows, self.cols]
 
@@ -148,10 +151,10 @@ class CovStructure:
 
     def is_singular(self, theta, tol=1e-4):
         """True when the covariance is at the boundary (lme4's rule on ``theta``)."""
-        theta = np.asarray(theta)
+        theta = np.asarray(theta) * self.row_scale[self.rows]
         return bool(np.any(theta[self.is_diag] < tol))
 
     def boundary_mask(self, theta, tol=1e-6):
         """Diagonal entries of ``L`` at zero (variance on the boundary)."""
-        theta = np.asarray(theta)
+        theta = np.asarray(theta) * self.row_scale[self.rows]
         return self.is_diag & (np.abs(theta) <= tol)

@@ -101,6 +101,8 @@ class MixedGLM(LikelihoodModel):
                                         offset=offset, exposure=exposure, missing=missing)
         self.design = design
         self.cov_struct = CovStructure(design.blocks, design.re_names, design.group_name)
+        rms_z = np.sqrt(np.mean(design.Z ** 2, axis=0))
+        self.cov_struct.row_scale = np.where(rms_z > 0, rms_z, 1.0)
         self.k_fe = design.X.shape[1]
         self.k_re = self.cov_struct.n_params
         bind = getattr(self.response, "bind", None)
@@ -374,8 +376,7 @@ class MixedGLM(LikelihoodModel):
                 else:
                     rms = np.sqrt(np.mean(X[:, j] ** 2))
                     T[j, j] = 1.0 / rms if rms > 0 else 1.0
-        rms_z = np.sqrt(np.mean(d.Z ** 2, axis=0))
-        rms_z = np.where(rms_z > 0, rms_z, 1.0)
+        rms_z = self.cov_struct.row_scale
         T[p + np.arange(k), p + np.arange(k)] = 1.0 / rms_z[self.cov_struct.rows]
         cached = (T, np.linalg.inv(T))
         self.__dict__["_T"] = cached

@@ -1,0 +1,113 @@
+"""
+Property-based checks on random longitudinal designs, for every family.
+
+For each generated design the fit either refuses the input with a
+``ValueError`` or returns a finite log-likelihood, and the log-likelihood does
+not change when the rows are shuffled, the groups relabelled, or a covariate
+rescaled by 1000.  The default run uses a small budget; ``-m slow`` runs a
+larger one.
+"""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+import statsmodels_glmm.api as smg
+
+FAMILIES = ["binomial", "poisson", "negbin", "ordinal", "gaussian"]
+
+
+def _family(name):
+    return {"binomial": sm.families.Binomial(), "poisson": sm.families.Poisson(),
+            "negbin": smg.families.NegativeBinomial(), "ordinal": smg.families.Ordinal(),
+            "gaussian": sm.families.Gaussian()}[name]
+
+
+@st.composite
+def designs(draw, family):
+    n_groups = draw(st.integers(2, 300))
+    max_size = draw(st.integers(1, 30))
+    n_cov = draw(st.integers(0, 4))
+    scales = [10.0 ** draw(st.integers(-3, 3)) for _ in range(n_cov)]
+    sd0 = draw(st.floats(0.0, 5.0))
+    slope = n_cov > 0 and draw(st.booleans())
+    seed = draw(st.integers(0, 2 ** 31 - 1))
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, max_size + 1, n_groups)
+    g = np.repeat(np.arange(n_groups), sizes)
+    n = len(g)
+    X = rng.normal(size=(n, n_cov))
+    beta = rng.normal(0, 0.5, n_cov)
+    eta = 0.2 + X @ beta + rng.normal(0, sd0, n_groups)[g]
+    if slope:
+        eta += X[:, 0] * rng.normal(0, 0.5, n_groups)[g]
+    eta = np.clip(eta, -8, 4)
+    if family == "binomial":
+        y = rng.binomial(1, 1 / (1 + np.exp(-eta)))
+    elif family == "poisson":
+        y = rng.poisson(np.exp(eta))
+    elif family == "negbin":
+        y = rng.negative_binomial(2.0, 2.0 / (2.0 + np.exp(eta)))
+    elif family == "ordinal":
+        y = np.searchsorted([-1.0, 0.5, 2.0], eta + rng.logistic(size=n))
+    else:
+        y = eta + rng.normal(size=n)
+    df = pd.DataFrame(X * np.array(scales), columns=[f"x{j}" for j in range(n_cov)])
+    df["y"] = y
+    df["g"] = g
+    rhs = " + ".join(df.columns[:n_cov]) or "1"
+    re = "(1 + x0 | g)" if slope else "(1 | g)"
+    return df, f"y ~ {rhs} + {re}", n_cov
+
+
+def _fit(df, formula, family):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = smg.mixedglm(formula, df, family=_family(family)).fit()
+    return res, [str(w.message) for w in caught]
+
+
+def _check(design, family):
+    df, formula, n_cov = design
+    try:
+        res, msgs = _fit(df, formula, family)
+    except ValueError as exc:
+        # refused input: the message must say what is wrong with it
+        assert str(exc) and "Traceback" not in str(exc)
+        return
+    assert np.isfinite(res.llf)
+    if np.any(np.isnan(res.params)):
+        assert msgs, "NaN parameters without a warning"
+    if not res.converged:
+        assert msgs, "no convergence without a warning"
+        return
+    tol = 1e-4 * max(1.0, abs(res.llf))
+    rng = np.random.default_rng(0)
+    shuffled = df.iloc[rng.permutation(len(df))]
+    assert _fit(shuffled, formula, family)[0].llf == pytest.approx(res.llf, abs=tol)
+    relabelled = df.assign(g=df["g"].map(dict(zip(np.unique(df["g"]),
+                                                  rng.permutation(df["g"].nunique()) + 7))))
+    assert _fit(relabelled, formula, family)[0].llf == pytest.approx(res.llf, abs=tol)
+    if n_cov:
+        scaled = df.assign(x0=df["x0"] * 1000.0)
+        assert _fit(scaled, formula, family)[0].llf == pytest.approx(res.llf, abs=tol)
+
+
+def _settings(n):
+    return settings(max_examples=n, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=list(HealthCheck))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_random_designs(family):
+    given(designs(family))(_settings(4)(lambda d: _check(d, family)))()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", FAMILIES)
+def test_random_designs_large_budget(family):
+    given(designs(family))(_settings(60)(lambda d: _check(d, family)))()
