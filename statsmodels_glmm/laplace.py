@@ -289,6 +289,7 @@ def chunk_plan(design, rows=None):
     The plan is rebuilt when the design's arrays are replaced.
     """
     key = id(design)
+    rows = int(parallel.CHUNK_ROWS if rows is None else rows)
     sig = (id(design.y), id(design.X), id(design.Z), id(design.offset), design.nobs,
            design.n_groups, rows)
     hit = _PLANS.get(key)

@@ -50,8 +50,8 @@ def chunk_bounds(starts, nobs, rows=None):
     Split sorted groups into contiguous chunks of about ``rows`` rows.
 
     Chunks hold whole groups; their number is ``ceil(nobs / rows)`` (fewer
-    when groups are large) and their row counts are as even as group
-    boundaries allow.
+    when groups are large), each ending at the group boundary nearest to its
+    even share of the rows.
 
     Parameters
     ----------
@@ -80,7 +80,10 @@ def chunk_bounds(starts, nobs, rows=None):
     if n_chunks == 1 or G == 1:
         return np.array([0, G])
     targets = np.arange(1, n_chunks) * (nobs / n_chunks)
-    cut = np.searchsorted(starts, targets)  # first group starting at or after the target
+    cut = np.minimum(np.searchsorted(starts, targets), G - 1)  # group starting at/after
+    prev = np.maximum(cut - 1, 0)
+    closer = np.abs(starts[prev] - targets) < np.abs(starts[cut] - targets)
+    cut = np.where(closer, prev, cut)  # the group boundary nearest to each target
     cut = np.unique(cut[(cut > 0) & (cut < G)])
     return np.concatenate([[0], cut, [G]]).astype(np.intp)
 
