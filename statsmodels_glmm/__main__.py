@@ -207,6 +207,19 @@ class _Report:
         return "\n".join(out).lstrip("\n") + "\n"
 
 
+def _optional(name, module):
+    """``smg.<name>`` if the public API has it, else ``statsmodels_glmm.<module>.<name>``, else None."""
+    fn = getattr(smg, name, None)
+    if fn is None:
+        import importlib
+
+        try:
+            fn = getattr(importlib.import_module(f"statsmodels_glmm.{module}"), name, None)
+        except ImportError:
+            fn = None
+    return fn
+
+
 def _fit(model, warned, label, **kw):
     """Fit and keep the warnings the fit raised (they are reported in the pitfalls section)."""
     with warnings.catch_warnings(record=True) as rec:
@@ -458,7 +471,7 @@ def run_example(n_persons=500, seed=2024, out="glmm-example", plots=True, progre
                  if figures else ("(figures not drawn: --no-plots)" if not plots else
                                   "(figures not drawn: matplotlib is not installed; "
                                   "pip install matplotlib)"))
-        explorer = getattr(smg, "explorer", None)
+        explorer = _optional("explorer", "explorer")
         if plots and explorer is not None:
             with prog.step("Interactive explorer"):
                 path = os.path.join(out, "explorer.html")
@@ -530,7 +543,7 @@ def _figures(res_bin, res_cnt, df, persons, out, seed, warned):
         fig = smg.plot_effects(persons)
         save(fig, "effects.png", "P(use) before and after one more unit of stress: Persons "
              "A, B, C and the population, with 95% intervals")
-        plot_re = getattr(smg, "plot_random_effects", None)
+        plot_re = _optional("plot_random_effects", "plotting")
         if plot_re is not None:
             save(plot_re(res_bin), "random_effects.png",
                  "Conditional modes of each person's intercept and slope with 95% intervals")

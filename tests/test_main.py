@@ -16,7 +16,7 @@ import statsmodels.api as sm
 from scipy.special import expit
 
 import statsmodels_glmm.api as smg
-from statsmodels_glmm.__main__ import FIXED, RANDOM, main, substance_use_panel
+from statsmodels_glmm.__main__ import FIXED, RANDOM, _optional, main, substance_use_panel
 
 N, SEED = 120, 3
 HALF_UNIT = 0.5e-4 + 1e-9      # rounding error of a number printed with 4 decimals
@@ -66,6 +66,11 @@ def test_files_written_and_report_matches_stdout(run):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     report = (out / "report.txt").read_text(encoding="utf-8")
     assert report.strip() in text          # the printed report is the file
+    if _optional("plot_random_effects", "plotting") is not None:
+        assert (out / "figures" / "random_effects.png").is_file()
+    if _optional("explorer", "explorer") is not None:
+        page = (out / "explorer.html").read_text(encoding="utf-8")
+        assert page.lstrip().lower().startswith("<!doctype html") and "<script" in page
     pngs = sorted((out / "figures").glob("*.png"))
     page = (out / "report.html").read_text(encoding="utf-8")
     # self-contained: every figure embedded, nothing loaded from elsewhere
