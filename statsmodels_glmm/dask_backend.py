@@ -556,6 +556,25 @@ class DaskMixedGLMResults(MixedGLMResults):
             return super()._notes()
 
 
+def _needs_rows(name):
+    def method(self, *args, **kwargs):
+        raise NotImplementedError(
+            f"{name}() works on every fitted row, and the rows of a Dask model stay on the "
+            "cluster; fit a pandas sample (or the whole data in memory) for it")
+
+    method.__name__ = name
+    method.__doc__ = f"Not available for a Dask model: ``{name}`` needs every fitted row."
+    return method
+
+
+# checks that read the fitted rows (none would be right on the client's row-less design)
+for _name in ("simulated_residuals", "variance_components", "r2", "icc", "bootstrap",
+              "overdispersion", "zero_inflation_test", "marginal_params",
+              "probability_effects"):
+    if hasattr(MixedGLMResults, _name):
+        setattr(DaskMixedGLMResults, _name, _needs_rows(_name))
+
+
 class DaskMixedGLMResultsWrapper(MixedGLMResultsWrapper):
     """The results wrapper without row labels: per-row values stay Dask collections."""
 

@@ -281,6 +281,11 @@ def test_results_pickle_without_the_cluster(client):
     np.testing.assert_allclose(back.random_effects_frame(), res.random_effects_frame())
     np.testing.assert_allclose(back.predict(df.head(5)), res.predict(df.head(5)))
     assert not back.model.attached
+    # checks that need every fitted row say so instead of answering from no rows
+    with pytest.raises(NotImplementedError, match="every fitted row"):
+        res.variance_components()
+    with pytest.raises(NotImplementedError, match="stay on the cluster"):
+        res.resid_pearson
     with pytest.raises(ClusterError, match="detached"):
         back.model.loglike(back.params)
 
