@@ -118,7 +118,8 @@ def _from_results(res, time):
             t0 = lo
             dt = (hi - lo) / (waves - 1) if hi > lo else 1.0
     n = int(np.clip(len(d.group_labels), _RANGES["n"][0], 100))
-    note = (f"Starting values: estimates of {d.endog_name} ~ ... (1 + {time} | "
+    re_expr = " + ".join("1" if n == "Intercept" else n for n in re_names)
+    note = (f"Starting values: estimates of {d.endog_name} ~ ... + ({re_expr} | "
             f"{d.group_name}) fitted to {len(d.group_labels)} groups; other covariates at 0 "
             "(reference levels).")
     return outcome, start, {"t0": t0, "dt": dt, "waves": waves, "n": n,
@@ -385,7 +386,7 @@ _TEMPLATE = r"""<!DOCTYPE html>
       var b0 = p.sd0 * Z[i][0], b1 = L10 * Z[i][0] + L11 * Z[i][1];
       var row = new Array(nGrid);
       for (var g2 = 0; g2 < nGrid; g2++) {
-        var t = times[g2] - CONFIG.t0;
+        var t = times[g2];
         row[g2] = onScale(p.b0 + b0 + (p.b1 + b1) * t);
       }
       individual.push(row);
@@ -394,7 +395,7 @@ _TEMPLATE = r"""<!DOCTYPE html>
     var xs = CONFIG.quadNodes, ws = CONFIG.quadWeights;
     var closed = state.outcome === "count" && state.scale === "response";
     for (var g3 = 0; g3 < nGrid; g3++) {
-      var tt = times[g3] - CONFIG.t0;
+      var tt = times[g3];
       var eta0 = p.b0 + p.b1 * tt;
       var v = p.sd0 * p.sd0 + 2 * p.rho * p.sd0 * p.sd1 * tt + p.sd1 * p.sd1 * tt * tt;
       var s = Math.sqrt(Math.max(v, 0)), acc = 0;

@@ -179,7 +179,7 @@ def _marginal_reference(p, t, outcome, scale):
 
 def _check_curves(c, outcome, scale):
     p = c["state"]["params"][outcome]
-    t = np.asarray(c["times"]) - c["times"][0]
+    t = np.asarray(c["times"])
     eta0 = p["b0"] + p["b1"] * t
     cond = np.asarray(c["conditional"])
     marg = np.asarray(c["marginal"])
@@ -320,4 +320,19 @@ def test_explorer_from_fit_in_browser(browser, tmp_path):
     assert shown == [f"{res.fe_params['Intercept']:.2f}", f"{res.re_sd['Intercept']:.2f}",
                      f"{res.re_corr.loc['Intercept', 'time']:.2f}"]
     _check_curves(_computed(browser), "count", "response")
+    assert _errors(browser) == []
+
+    # a time axis that does not start at 0: the intercept is still at time 0
+    toe = datasets.load("toenail")
+    ri = smg.mixedglm("outcome_bin ~ treatment + visit + (1 | patientID)", toe,
+                      family=sm.families.Binomial()).fit()
+    browser.get("file://" + explorer(tmp_path / "visit.html", ri, time="visit"))
+    c = _computed(browser)
+    assert c["times"][0] == 1.0 and c["times"][-1] == 7.0
+    np.testing.assert_allclose(
+        c["conditional"][0], special.expit(ri.fe_params["Intercept"] + ri.fe_params["visit"]),
+        rtol=1e-12)
+    _check_curves(c, "binary", "response")
+    _click_toggle(browser, "scale", "link")
+    _check_curves(_computed(browser), "binary", "link")
     assert _errors(browser) == []
