@@ -324,8 +324,9 @@ def laplace_guard(model, internal, llf_laplace):
     One quadrature evaluation at the Laplace estimates (no refit), with
     :data:`GUARD_NODES` nodes per dimension, centred and scaled at the modes
     and curvatures Laplace already found.  Returns None when the guard does not
-    apply (Gaussian responses, where Laplace is exact, or more than three
-    random effects per group), else a dict with ``nagq``, ``llf``,
+    apply (Gaussian responses, where Laplace is exact; more than three
+    random effects per group; several grouping factors, where quadrature is not
+    available), else a dict with ``nagq``, ``llf``,
     ``difference`` (quadrature minus Laplace), ``threshold`` and ``flagged``.
 
     Examples
@@ -340,7 +341,7 @@ def laplace_guard(model, internal, llf_laplace):
     """
     q = model.design.Z.shape[1]
     resp = model.response
-    if q not in GUARD_NODES or (resp.name == "Gaussian" and resp.link_name == "identity"):
+    if model.multi or q not in GUARD_NODES or (resp.name == "Gaussian" and resp.link_name == "identity"):
         return None
     K = GUARD_NODES[q]
     try:

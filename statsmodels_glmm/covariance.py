@@ -28,8 +28,9 @@ class CovStructure:
         Columns of the random-effects design belonging to each correlated block.
     names : list of str
         Column names of the random-effects design.
-    group : str
-        Name of the grouping factor (used in parameter names).
+    group : str or list of str
+        Name of the grouping factor (used in parameter names), or one name per
+        column when the columns belong to several factors.
 
     Examples
     --------
@@ -44,8 +45,14 @@ class CovStructure:
     def __init__(self, blocks, names, group):
         self.blocks = [list(b) for b in blocks]
         self.names = list(names)
-        self.group = str(group)
         self.q = len(self.names)
+        if isinstance(group, str):
+            self.groups = [group] * self.q
+        else:
+            self.groups = [str(g) for g in group]
+            if len(self.groups) != self.q:
+                raise ValueError(f"group has {len(self.groups)} names for {self.q} columns")
+        self.group = self.groups[0] if self.q else str(group)
         pos = []
         for blk in self.blocks:
             for i in range(len(blk)):
@@ -110,9 +117,9 @@ class CovStructure:
         out = []
         for a, b in self.positions:
             if a == b:
-                out.append(f"{self.group} {self.names[a]} Var")
+                out.append(f"{self.groups[a]} {self.names[a]} Var")
             else:
-                out.append(f"{self.group} {self.names[b]} x {self.names[a]} Cov")
+                out.append(f"{self.groups[a]} {self.names[b]} x {self.names[a]} Cov")
         return out
 
     def lower_bounds(self):

@@ -70,9 +70,27 @@ class Design:
     re_spec: object = None
     formula: str = None
     extra: dict = field(default_factory=dict)
+    #: random-effect terms (several grouping factors), None for one factor
+    terms: list = None
+    #: grouping factor of every column of Z (None: ``group_name`` for all)
+    re_groups: list = None
+
+    @property
+    def multi(self):
+        """True when the model has several grouping factors."""
+        return self.terms is not None
+
+    @property
+    def factors(self):
+        """The grouping factors in formula order."""
+        if self.terms is None:
+            return [self.group_name]
+        return list(dict.fromkeys(t.group for t in self.terms))
 
     @property
     def n_groups(self):
+        if self.starts is None:
+            return len(self.group_labels)
         return len(self.starts)
 
     @property
@@ -82,8 +100,11 @@ class Design:
     @property
     def group_sizes(self):
         sizes = self.__dict__.get("_sizes")
-        if sizes is None or len(sizes) != len(self.starts):
-            sizes = np.diff(np.append(self.starts, self.nobs))
+        if sizes is None or len(sizes) != self.n_groups:
+            if self.starts is None:
+                sizes = np.bincount(self.gid, minlength=len(self.group_labels))
+            else:
+                sizes = np.diff(np.append(self.starts, self.nobs))
             self.__dict__["_sizes"] = sizes
         return sizes
 
@@ -304,13 +325,12 @@ def build_design(formula, data, response, groups=None, re_formula=None,
         if not isinstance(groups, str):
             raise ValueError("groups must be the name of a column of data when a formula is used")
         terms = re_formula_terms(re_formula, groups)
-    group_names = sorted({t.group for t in terms})
-    if len(group_names) > 1:
-        raise NotImplementedError(
-            f"several grouping factors ({', '.join(group_names)}) are not supported yet; "
-            "use one grouping factor")
+    group_names = list(dict.fromkeys(t.group for t in terms))  # in formula order
+    multi = len(group_names) > 1
     gname = group_names[0]
-    gcols = group_columns(gname, data)
+    gcols = []
+    for g in group_names:
+        gcols += [c for c in group_columns(g, data) if c not in gcols]
     for val, name in ((offset, "offset"), (exposure, "exposure")):
         if isinstance(val, str) and val not in data.columns:
             raise ValueError(f"{name} column {val!r} is not in data")
@@ -428,15 +448,27 @@ def build_design(formula, data, response, groups=None, re_formula=None,
                     blocks.append(idx)
         re_names.extend(names)
         col += len(names)
-    if len(set(re_names)) != len(re_names):
-        raise ValueError(f"random-effect columns repeat across terms: {re_names}")
+    re_groups = [t.group for t, frame in zip(terms, re_frames) for _ in frame.columns]
+    pairs = list(zip(re_groups, re_names))
+    if len(set(pairs)) != len(pairs):
+        raise ValueError(f"random-effect columns repeat across terms of one grouping factor: "
+                         f"{[f'{g} {n}' for g, n in pairs]}")
     Z = np.column_stack(Zparts)
 
-    graw = group_values(sub, gcols)
     extras = {k: (f.to_numpy(dtype=float), [str(c) for c in f.columns], mgr.get_model_spec(f))
               for k, f in extra_frames.items()}
-    design = _assemble(y, X, Z, off[keep], graw, exog_names, re_names, blocks, gname,
-                       endog_name, extras)
+    if multi:
+        from .terms import build_terms
+
+        bernoulli = response.name == "Binomial" and bool(np.all(y[:, 1] == 1))
+        re_terms = build_terms(terms, sub, mgr, bernoulli=bernoulli)
+        _check_nesting(re_terms, len(sub))
+        design = _assemble_multi(y, X, Z, off[keep], re_terms, exog_names, re_names, blocks,
+                                 re_groups, endog_name, extras)
+    else:
+        graw = group_values(sub, group_columns(gname, sub))
+        design = _assemble(y, X, Z, off[keep], graw, exog_names, re_names, blocks, gname,
+                           endog_name, extras)
     design.row_index = data.index[keep]
     design.n_dropped = n_dropped
     design.fixed_spec = fixed_spec
@@ -585,6 +617,46 @@ def design_from_arrays(endog, exog, groups, exog_re, response, offset=None, expo
     design.row_index = row_index[keep] if row_index is not None else pd.RangeIndex(n)[keep]
     design.n_dropped = n_dropped
     return design
+
+
+def _check_nesting(re_terms, nobs):
+    """
+    Warn when a nested term ``a:b`` has one row per level: then ``(1 | a/b)`` fits an
+    observation-level effect, which is rarely what nesting syntax was meant for
+    (crossed factors are written ``(1 | a) + (1 | b)``).
+    """
+    import warnings
+
+    groups = {t.group for t in re_terms}
+    for t in re_terms:
+        parts = t.group.split(":")
+        if len(parts) > 1 and ":".join(parts[:-1]) in groups and t.n_levels == nobs:
+            warnings.warn(
+                f"random-effect term ({t.expr} | {t.group}): every level of {t.group!r} has a "
+                f"single row, so nesting {parts[-1]!r} in {':'.join(parts[:-1])!r} gives an "
+                "observation-level effect; if the factors are crossed, write "
+                f"(1 | {':'.join(parts[:-1])}) + (1 | {parts[-1]})", UserWarning, stacklevel=4)
+
+
+def _assemble_multi(y, X, Z, offset, re_terms, exog_names, re_names, blocks, re_groups,
+                    endog_name, extras):
+    """
+    Design of a model with several grouping factors: rows in the user's order, the
+    random-effect terms in ``terms``.  ``gid``/``group_labels`` describe the factor with
+    the most levels (the unit of the group-size rules of thumb); ``starts`` is None,
+    since the rows are not sorted by any one factor.
+    """
+    finest = max(re_terms, key=lambda t: t.n_levels)
+    n = len(y)
+    d = Design(y=y, X=np.ascontiguousarray(X), Z=np.ascontiguousarray(Z), offset=offset,
+               gid=finest.codes, starts=None, order=np.arange(n), exog_names=exog_names,
+               re_names=re_names, blocks=blocks, group_name=finest.group,
+               group_labels=finest.labels, endog_name=endog_name)
+    d.terms = re_terms
+    d.re_groups = re_groups
+    for k, (arr, names, spec) in extras.items():
+        d.extra[k] = (np.ascontiguousarray(arr), names, spec)
+    return d
 
 
 def _assemble(y, X, Z, offset, graw, exog_names, re_names, blocks, gname, endog_name, extras):

@@ -100,7 +100,9 @@ class MixedGLM(LikelihoodModel):
             design = design_from_arrays(endog, exog, groups, exog_re, self.response,
                                         offset=offset, exposure=exposure, missing=missing)
         self.design = design
-        self.cov_struct = CovStructure(design.blocks, design.re_names, design.group_name)
+        self.multi = design.multi
+        self.cov_struct = CovStructure(design.blocks, design.re_names,
+                                       design.re_groups or design.group_name)
         rms_z = np.sqrt(np.mean(design.Z ** 2, axis=0))
         self.cov_struct.row_scale = np.where(rms_z > 0, rms_z, 1.0)
         self.k_fe = design.X.shape[1]
@@ -124,6 +126,7 @@ class MixedGLM(LikelihoodModel):
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("_integrators", None)  # closures; rebuilt on demand
+        state.pop("_sparse_problem", None)  # symbolic analysis; rebuilt on demand
         return state
 
     @classmethod
@@ -227,6 +230,13 @@ class MixedGLM(LikelihoodModel):
     # ---------------------------------------------------------- likelihood
     def _integrator(self, nagq):
         """The marginal log-likelihood function for ``nagq`` nodes (1: Laplace)."""
+        if self.multi:
+            if nagq != 1:
+                raise ValueError(
+                    f"adaptive quadrature (nagq={nagq}) needs a single grouping factor; this "
+                    f"model has several ({', '.join(self.design.factors)}): use the Laplace "
+                    "approximation (nagq=1)")
+            return self._sparse_loglike
         if nagq == 1:
             return laplace_loglike
         cache = self.__dict__.setdefault("_integrators", {})
@@ -235,6 +245,24 @@ class MixedGLM(LikelihoodModel):
 
             cache[nagq] = make_agq_loglike(nagq, self.design.Z.shape[1])
         return cache[nagq]
+
+    def sparse_problem(self):
+        """The joint-Laplace problem of a model with several grouping factors (built once)."""
+        pr = self.__dict__.get("_sparse_problem")
+        if pr is None:
+            from .sparse_laplace import SparseLaplaceProblem
+
+            d = self.design
+            pr = SparseLaplaceProblem(d.y, d.X, d.offset, d.terms)
+            self.__dict__["_sparse_problem"] = pr
+        return pr
+
+    def _sparse_loglike(self, design, family, cov, beta, theta, extra, u0=None, gradient=True):
+        """Laplace log-likelihood over all grouping factors (see :mod:`sparse_laplace`)."""
+        from .sparse_laplace import sparse_laplace_loglike
+
+        return sparse_laplace_loglike(self.sparse_problem(), family, beta, theta, extra,
+                                      u0=u0, gradient=gradient)
 
     def loglike_internal(self, internal, nagq=1, gradient=False, warm=True):
         """Marginal log-likelihood (and gradient) at internal parameters."""
@@ -711,7 +739,7 @@ class MixedGLM(LikelihoodModel):
         The grouping column is needed only when ``need_groups`` (conditional
         predictions); without it the labels are None.
         """
-        from .design import _prepare_frame, group_values, materialize
+        from .design import _prepare_frame, group_columns, group_values, materialize
 
         d = self.design
         mgr = d.extra.get("formula_manager")
@@ -736,7 +764,13 @@ class MixedGLM(LikelihoodModel):
             raise ValueError(f"grouping column {absent[0]!r} is not in data; conditional "
                              "predictions need it (random_effects='zero' or 'marginal' "
                              "do not)")
-        labels = None if absent else group_values(data, gcols).to_numpy()
+        if absent:
+            labels = None
+        elif self.multi:
+            labels = {f: group_values(data, group_columns(f, data)).to_numpy()
+                      for f in d.factors}
+        else:
+            labels = group_values(data, group_columns(d.group_name, data)).to_numpy()
         offset = np.zeros(len(data))
         for key, fn in (("offset", lambda v: v), ("exposure", np.log)):
             spec = d.extra.get(key)
@@ -750,7 +784,7 @@ class MixedGLM(LikelihoodModel):
                 extras[key] = materialize(val[2], data, mgr).to_numpy(dtype=float)
         return X, Z, offset, labels, extras
 
-    def group_positions(self, labels, warn=True):
+    def group_positions(self, labels, warn=True, factor=None):
         """
         Index of each label among the fitted groups (-1 for a group not in the fit).
 
@@ -768,11 +802,16 @@ class MixedGLM(LikelihoodModel):
         >>> m.group_positions(np.array(["1", "2", "30"])).tolist()
         [0, 1, 29]
         """
-        fitted = pd.Index(self.design.group_labels)
+        d = self.design
+        fitted_labels = d.group_labels
+        factor = d.group_name if factor is None else factor
+        if d.multi:
+            fitted_labels = next(t.labels for t in d.terms if t.group == factor)
+        fitted = pd.Index(fitted_labels)
         labels = np.asarray(labels)
         pos = fitted.get_indexer(labels)
         if np.any(pos < 0):
-            text = pd.Index([str(v) for v in self.design.group_labels])
+            text = pd.Index([str(v) for v in fitted_labels])
             if text.is_unique:
                 alt = text.get_indexer([str(v) for v in labels])
                 pos = np.where(pos < 0, alt, pos)
@@ -781,7 +820,7 @@ class MixedGLM(LikelihoodModel):
             n_groups = len(pd.unique(labels[unseen]))
             warnings.warn(
                 f"{int(unseen.sum())} row(s) of new data belong to {n_groups} group(s) of "
-                f"{self.design.group_name!r} that were not in the fit: their random effects "
+                f"{factor!r} that were not in the fit: their random effects "
                 "are set to zero", UserWarning, stacklevel=3)
         return pos
 

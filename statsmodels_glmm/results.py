@@ -103,11 +103,31 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
 
     @cache_readonly
     def cov_re(self):
-        """Random-effect covariance ``G`` as a DataFrame."""
+        """
+        Random-effect covariance ``G`` as a DataFrame.
+
+        With several grouping factors ``G`` is block diagonal and its rows are
+        labelled ``"factor name"``; :attr:`cov_re_by_factor` gives each block.
+        """
         m = self.model
         _, theta, _ = m._split(self._internal)
         names = m.design.re_names
+        if m.multi:
+            names = [f"{g} {n}" for g, n in zip(m.cov_struct.groups, names)]
         return pd.DataFrame(m.cov_struct.cov(theta), index=names, columns=names)
+
+    @cache_readonly
+    def cov_re_by_factor(self):
+        """``{grouping factor: covariance DataFrame of its random effects}``."""
+        m = self.model
+        G = self.cov_re.to_numpy()
+        groups = np.array(m.cov_struct.groups)
+        out = {}
+        for f in m.design.factors:
+            idx = np.flatnonzero(groups == f)
+            names = [m.design.re_names[i] for i in idx]
+            out[f] = pd.DataFrame(G[np.ix_(idx, idx)], index=names, columns=names)
+        return out
 
     @cache_readonly
     def re_sd(self):
@@ -141,34 +161,120 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
     @cache_readonly
     def _b_modes(self):
         m = self.model
+        if m.multi:
+            raise AttributeError("_b_modes describes one grouping factor; use _re_blocks")
         _, theta, _ = m._split(self._internal)
         L = m.cov_struct.chol(theta)
         return self._state.u @ L.T, L
 
     @cache_readonly
+    def _re_blocks(self):
+        """
+        One entry per random-effect term: ``(factor, columns of Z, modes (levels, q),
+        level labels, level of every fitted row)``; one entry for one grouping factor.
+        """
+        m, d = self.model, self.model.design
+        if not m.multi:
+            b, _ = self._b_modes
+            return [(d.group_name, np.arange(d.Z.shape[1]), b, d.group_labels, d.gid)]
+        out, col = [], 0
+        for t, b in zip(d.terms, self._state.modes):
+            out.append((t.group, np.arange(col, col + t.q), b, t.labels, t.codes))
+            col += t.q
+        return out
+
+    @cache_readonly
+    def _re_cond_cov(self):
+        """Conditional covariances ``(levels, q, q)`` per entry of :attr:`_re_blocks`."""
+        m = self.model
+        if not m.multi:
+            _, L = self._b_modes
+            return [np.einsum("ij,gjk,lk->gil", L, self._state.Hinv, L)]
+        st = self._state
+        if st.cond_cov is None:
+            from .sparse_laplace import sparse_laplace_loglike
+
+            beta, theta, extra = m._split(self._internal)
+            st = sparse_laplace_loglike(m.sparse_problem(), m.response, beta, theta, extra,
+                                        u0=st.u, gradient=False, cond_cov=True)[2]
+        return list(st.cond_cov)
+
+    def _by_factor(self, arrays):
+        """Join the per-term arrays of every grouping factor along their last axes."""
+        out = {}
+        for (f, cols, _, labels, _), arr in zip(self._re_blocks, arrays):
+            out.setdefault(f, []).append((cols, labels, arr))
+        return out
+
+    @cache_readonly
     def random_effects(self):
-        """Conditional modes of the random effects: dict group -> Series."""
-        b, _ = self._b_modes
+        """
+        Conditional modes of the random effects: dict group -> Series.
+
+        With several grouping factors: ``{factor: {group: Series}}``.
+        """
         names = self.model.design.re_names
-        labels = self.model.design.group_labels
-        return {lab: pd.Series(b[i], index=names) for i, lab in enumerate(labels)}
+        out = {}
+        for f, parts in self._by_factor([b for _, _, b, _, _ in self._re_blocks]).items():
+            cols = np.concatenate([c for c, _, _ in parts])
+            b = np.concatenate([a for _, _, a in parts], axis=1)
+            idx = [names[c] for c in cols]
+            out[f] = {lab: pd.Series(b[i], index=idx) for i, lab in enumerate(parts[0][1])}
+        return out if self.model.multi else out[self.model.design.group_name]
 
     @cache_readonly
     def random_effects_cov(self):
-        """Conditional covariances ``L H^-1 L'`` of the random effects: dict group -> DataFrame."""
-        _, L = self._b_modes
-        C = np.einsum("ij,gjk,lk->gil", L, self._state.Hinv, L)
+        """
+        Conditional covariances ``L H^-1 L'`` of the random effects: dict group -> DataFrame.
+
+        With several grouping factors: ``{factor: {group: DataFrame}}``; each
+        term's block (terms of one factor written separately are shown as
+        uncorrelated blocks).
+        """
         names = self.model.design.re_names
-        labels = self.model.design.group_labels
-        return {lab: pd.DataFrame(C[i], index=names, columns=names)
-                for i, lab in enumerate(labels)}
+        out = {}
+        for f, parts in self._by_factor(self._re_cond_cov).items():
+            cols = np.concatenate([c for c, _, _ in parts])
+            q = len(cols)
+            C = np.zeros((len(parts[0][1]), q, q))
+            pos = 0
+            for c, _, a in parts:
+                C[:, pos:pos + len(c), pos:pos + len(c)] = a
+                pos += len(c)
+            idx = [names[c] for c in cols]
+            out[f] = {lab: pd.DataFrame(C[i], index=idx, columns=idx)
+                      for i, lab in enumerate(parts[0][1])}
+        return out if self.model.multi else out[self.model.design.group_name]
 
     def random_effects_frame(self):
-        """All conditional modes as one DataFrame (rows: groups)."""
-        b, _ = self._b_modes
-        d = self.model.design
-        return pd.DataFrame(b, index=pd.Index(d.group_labels, name=d.group_name),
-                            columns=d.re_names)
+        """
+        All conditional modes as one DataFrame (rows: groups).
+
+        With several grouping factors: ``{factor: DataFrame}``.
+        """
+        names = self.model.design.re_names
+        out = {}
+        for f, parts in self._by_factor([b for _, _, b, _, _ in self._re_blocks]).items():
+            cols = np.concatenate([c for c, _, _ in parts])
+            b = np.concatenate([a for _, _, a in parts], axis=1)
+            out[f] = pd.DataFrame(b, index=pd.Index(parts[0][1], name=f),
+                                  columns=[names[c] for c in cols])
+        return out if self.model.multi else out[self.model.design.group_name]
+
+    def _random_part(self, Z, positions):
+        """Row-wise ``z_t' b`` summed over terms; a position < 0 (new group) adds zero."""
+        out = np.zeros(len(Z))
+        for (_, cols, b, _, _), pos in zip(self._re_blocks, positions):
+            bb = np.where(pos[:, None] >= 0, b[np.maximum(pos, 0)], 0.0)
+            out += np.einsum("nq,nq->n", Z[:, cols], bb)
+        return out
+
+    def _positions(self, labels):
+        """Level positions per term for new data (labels: array, or dict by factor)."""
+        m = self.model
+        if not m.multi:
+            return [m.group_positions(labels)]
+        return [m.group_positions(labels[f], factor=f) for f, *_ in self._re_blocks]
 
     # ----------------------------------------------------------- prediction
     def _extra(self):
@@ -179,8 +285,7 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
         beta = self._internal[:self.k_fe]
         eta = d.X @ beta + d.offset
         if random_effects == "conditional":
-            b, _ = self._b_modes
-            eta = eta + np.einsum("nq,nq->n", d.Z, b[d.gid])
+            eta = eta + self._random_part(d.Z, [blk[4] for blk in self._re_blocks])
         return eta
 
     def predict(self, exog=None, which="mean", random_effects="conditional", offset=None,
@@ -236,8 +341,8 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
         beta = self._internal[:self.k_fe]
         if exog is None:
             X, Z, off, index = d.X, d.Z, d.offset, None
-            b, _ = self._b_modes
-            bz = np.einsum("nq,nq->n", Z, b[d.gid]) if random_effects == "conditional" else 0.0
+            bz = (self._random_part(Z, [blk[4] for blk in self._re_blocks])
+                  if random_effects == "conditional" else 0.0)
             extras = {k: v[0] for k, v in d.extra.items() if isinstance(v, tuple) and len(v) == 3}
             sorted_rows = True
         else:
@@ -250,10 +355,7 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
             index = exog.index
             bz = 0.0
             if random_effects == "conditional":
-                b, _ = self._b_modes
-                pos = m.group_positions(labels)
-                bb = np.where(pos[:, None] >= 0, b[np.maximum(pos, 0)], 0.0)
-                bz = np.einsum("nq,nq->n", Z, bb)
+                bz = self._random_part(Z, self._positions(labels))
             sorted_rows = False
         eta = X @ beta + off + bz
         extra = self._extra()
@@ -392,17 +494,25 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
         rng = np.random.default_rng(seed)
         m, d = self.model, self.model.design
         base = self._eta_insample("zero")
-        b_modes, L = self._b_modes
         extra = self._extra()
+        blocks = self._re_blocks
+        _, theta, _ = m._split(self._internal)
+        G = m.cov_struct.cov(theta)
+        # each term's covariance factor (G is block diagonal over the terms)
+        Ls = [_psd_factor(G[np.ix_(cols, cols)]) for _, cols, _, _, _ in blocks]
+        codes = [blk[4] for blk in blocks]
         out = {}
         for k in range(int(nsim)):
             if random_effects == "new":
-                b = rng.standard_normal((d.n_groups, L.shape[0])) @ L.T
+                bs = [rng.standard_normal((len(lab), len(cols))) @ L.T
+                      for (_, cols, _, lab, _), L in zip(blocks, Ls)]
             elif random_effects == "conditional":
-                b = b_modes
+                bs = [b for _, _, b, _, _ in blocks]
             else:
-                b = np.zeros_like(b_modes)
-            eta = base + np.einsum("nq,nq->n", d.Z, b[d.gid])
+                bs = [np.zeros_like(b) for _, _, b, _, _ in blocks]
+            eta = base
+            for (_, cols, _, _, _), b, c in zip(blocks, bs, codes):
+                eta = eta + np.einsum("nq,nq->n", d.Z[:, cols], b[c])
             out[f"sim_{k}"] = d.unsort(np.asarray(m.response.simulate(eta, extra, d.y, rng)))
         return pd.DataFrame(out, index=d.row_index)
 
@@ -473,7 +583,9 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
             "Method:": self.method,
             "Dependent variable:": d.endog_name,
             "No. observations:": str(self.nobs),
-            "No. groups:": f"{self.n_groups} ({d.group_name})",
+            "No. groups:": (f"{self.n_groups} ({d.group_name})" if not m.multi else
+                            ", ".join(f"{f} {len(lab)}" for f, lab in dict(
+                                (b[0], b[3]) for b in self._re_blocks).items())),
             "Group size min/mean/max:": f"{sizes.min()} / {sizes.mean():.1f} / {sizes.max()}",
             "Rows dropped (missing):": str(d.n_dropped),
             "Log-likelihood:": f"{self.llf:.4f}",
@@ -509,13 +621,20 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
         sd = self.re_sd.to_numpy()
         corr = self.re_corr.to_numpy()
         names = d.re_names
+        groups = np.array(m.cov_struct.groups)
         rows = []
-        for i, nm in enumerate(names):
-            row = {"Group": d.group_name if i == 0 else "", "Name": nm,
-                   "Variance": f"{G[i, i]:.4f}", "Std.Dev.": f"{sd[i]:.4f}"}
-            for j in range(len(names) - 1):
-                row[f"Corr({names[j]})"] = f"{corr[i, j]:.3f}" if j < i else ""
-            rows.append(row)
+        # one block per grouping factor (lme4's VarCorr layout); correlations are within
+        # a factor, with its earlier columns
+        width = max(int(np.sum(groups == f)) for f in d.factors) - 1
+        for f in d.factors:
+            idx = np.flatnonzero(groups == f)
+            for k, i in enumerate(idx):
+                row = {"Group": f if k == 0 else "", "Name": names[i],
+                       "Variance": f"{G[i, i]:.4f}", "Std.Dev.": f"{sd[i]:.4f}"}
+                for j in range(width):
+                    key = f"Corr({names[idx[j]]})" if not m.multi else f"Corr.{j + 1}"
+                    row[key] = f"{corr[i, idx[j]]:.3f}" if j < k else ""
+                rows.append(row)
         re_tab = pd.DataFrame(rows).set_index("Group")
         smry.add_df(re_tab)
         for note in self._notes():
@@ -527,6 +646,18 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
 
     def remove_data(self):  # pragma: no cover - statsmodels API parity
         raise NotImplementedError("remove_data is not supported for MixedGLM results")
+
+
+def _psd_factor(G):
+    """
+    ``F`` with ``F F' = G``: the Cholesky factor, or from the eigen decomposition
+    when ``G`` is only positive semi-definite (a variance at zero).
+    """
+    try:
+        return np.linalg.cholesky(G)
+    except np.linalg.LinAlgError:
+        w, v = np.linalg.eigh(G)
+        return v * np.sqrt(np.maximum(w, 0.0))
 
 
 def _fmt_number(v):

@@ -94,7 +94,6 @@ def test_offset_and_exposure_match_glm_convention():
     ("y ~ time", {}, "no random effects"),
     ("y ~ time", {"groups": "nope"}, "grouping column 'nope'"),
     ("y ~ time + (1 + group | id)", {}, "constant within every group"),
-    ("y ~ time + (1 | id) + (1 | group)", {}, "several grouping factors"),
 ])
 def test_bad_input_messages(df, formula, kwargs, match):
     with pytest.raises((ValueError, NotImplementedError), match=match):

@@ -39,7 +39,13 @@ def test_wald_quantities_are_consistent(res):
     np.testing.assert_allclose(res.tvalues, z)
     np.testing.assert_allclose(res.pvalues, 2 * stats.norm.sf(np.abs(z)))
     ci = res.conf_int()
-    np.testing.assert_allclose(ci[1] - res.params, 1.959963984540054 * res.bse, rtol=1e-9)
+    fe = res.model.exog_names
+    np.testing.assert_allclose(ci[1][fe] - res.params[fe], 1.959963984540054 * res.bse[fe],
+                               rtol=1e-9)
+    # variance intervals are built on the log-SD scale: positive and around the estimate
+    var = [n for n in res.params.index if n.endswith("Var")]
+    assert np.all(ci[0][var] > 0) and np.all(ci[0][var] < res.params[var])
+    assert np.all(ci[1][var] > res.params[var])
     cov = res.cov_params()
     assert isinstance(cov, pd.DataFrame) and cov.shape == (8, 8)
     tt = res.t_test("time = 0")
