@@ -279,7 +279,7 @@ def _rhs_matrix(mgr, rhs, data, what):
 
 def build_design(formula, data, response, groups=None, re_formula=None,
                  offset=None, exposure=None, extra_formulas=None, missing="drop",
-                 formula_engine=None):
+                 formula_engine=None, vc_formula=None):
     """
     Build a :class:`Design` from a formula and a DataFrame.
 
@@ -297,6 +297,11 @@ def build_design(formula, data, response, groups=None, re_formula=None,
     extra_formulas : dict of str, optional
         Further right-hand sides (e.g. a zero-inflation formula) whose
         designs are returned sorted in ``Design.extra``.
+    vc_formula : dict of str, optional
+        MixedLM-style variance components nested in ``groups``:
+        ``{"clinic": "0 + C(clinic)"}`` adds a random intercept for every
+        level of ``clinic`` within each group, i.e. the term
+        ``(1 | groups:clinic)``.
 
     Examples
     --------
@@ -315,7 +320,7 @@ def build_design(formula, data, response, groups=None, re_formula=None,
     if missing not in ("drop", "raise"):
         raise ValueError("missing must be 'drop' or 'raise'")
     fixed, terms = split_formula(formula)
-    if terms and (groups is not None or re_formula is not None):
+    if terms and (groups is not None or re_formula is not None or vc_formula is not None):
         raise ValueError("give random effects either as bar terms in the formula or with "
                          "groups=/re_formula=, not both")
     if not terms:
@@ -324,7 +329,12 @@ def build_design(formula, data, response, groups=None, re_formula=None,
                              "'(1 | id)' to the formula or pass groups=")
         if not isinstance(groups, str):
             raise ValueError("groups must be the name of a column of data when a formula is used")
-        terms = re_formula_terms(re_formula, groups)
+        # as in MixedLM: with variance components, a random intercept for the groups
+        # is part of the model only when re_formula asks for it
+        terms = [] if (vc_formula is not None and re_formula is None) else \
+            re_formula_terms(re_formula, groups)
+    if vc_formula is not None:
+        terms = terms + vc_formula_terms(vc_formula, groups)
     group_names = list(dict.fromkeys(t.group for t in terms))  # in formula order
     multi = len(group_names) > 1
     gname = group_names[0]
@@ -617,6 +627,35 @@ def design_from_arrays(endog, exog, groups, exog_re, response, offset=None, expo
     design.row_index = row_index[keep] if row_index is not None else pd.RangeIndex(n)[keep]
     design.n_dropped = n_dropped
     return design
+
+
+def vc_formula_terms(vc_formula, groups):
+    """
+    Random terms for MixedLM's variance components ``vc_formula`` within ``groups``.
+
+    Each component must be a random intercept per level of one column,
+    written ``"0 + C(col)"`` (or ``"0 + col"``): it becomes ``(1 | groups:col)``.
+    As in MixedLM, the groups themselves get a random intercept only when
+    ``re_formula`` asks for it (``re_formula="1"``).
+
+    >>> vc_formula_terms({"classroom": "0 + C(classroom)"}, "school")
+    [RandomTerm(expr='1', group='school:classroom', correlated=True)]
+    """
+    from .formula import RandomTerm
+
+    if not isinstance(vc_formula, dict) or not vc_formula:
+        raise ValueError("vc_formula must be a dict such as {'clinic': '0 + C(clinic)'}")
+    if not isinstance(groups, str):
+        raise ValueError("vc_formula needs groups= (the column the components are nested in)")
+    out = []
+    for name, f in vc_formula.items():
+        m = re.fullmatch(r"\s*~?\s*0\s*\+\s*(?:C\(\s*([A-Za-z_][\w.]*)\s*\)|([A-Za-z_][\w.]*))\s*",
+                         str(f))
+        if not m:
+            raise ValueError(f"vc_formula[{name!r}] = {f!r}: only random intercepts per level "
+                             "of one column are supported, written '0 + C(column)'")
+        out.append(RandomTerm("1", f"{groups}:{m.group(1) or m.group(2)}", True))
+    return out
 
 
 def _check_nesting(re_terms, nobs):

@@ -132,7 +132,7 @@ class MixedGLM(LikelihoodModel):
     @classmethod
     def from_formula(cls, formula, data, family=None, groups=None, re_formula=None,
                      offset=None, exposure=None, missing="drop", formula_engine=None,
-                     zi_formula=None, *args, **kwargs):
+                     zi_formula=None, vc_formula=None, *args, **kwargs):
         """
         Create a model from an lme4-style or statsmodels-style formula.
 
@@ -154,6 +154,9 @@ class MixedGLM(LikelihoodModel):
         zi_formula : str, optional
             Right-hand side of a logistic model for structural zeros
             (``"~1"`` for a constant probability); count families only.
+        vc_formula : dict of str, optional
+            Variance components nested in ``groups``, as in ``smf.mixedlm``:
+            ``{"clinic": "0 + C(clinic)"}`` is the term ``(1 | groups:clinic)``.
 
         Examples
         --------
@@ -167,6 +170,10 @@ class MixedGLM(LikelihoodModel):
         """
         if _is_dask_frame(data):
             from .dask_backend import dask_model
+
+            if vc_formula is not None:
+                raise ValueError("vc_formula is not available for Dask data; write the "
+                                 "components as bar terms, e.g. (1 | school:classroom)")
 
             return dask_model(cls, formula, data, family=family, groups=groups,
                               re_formula=re_formula, offset=offset, exposure=exposure,
@@ -184,7 +191,8 @@ class MixedGLM(LikelihoodModel):
             extra = {**(extra or {}), **hook()}
         design = build_design(formula, data, response, groups=groups, re_formula=re_formula,
                               offset=offset, exposure=exposure, extra_formulas=extra,
-                              missing=missing, formula_engine=formula_engine)
+                              missing=missing, formula_engine=formula_engine,
+                              vc_formula=vc_formula)
         return cls(None, None, None, family=response, design=design, **kwargs)
 
     # ---------------------------------------------------------- parameters
@@ -211,6 +219,9 @@ class MixedGLM(LikelihoodModel):
     def to_internal(self, params):
         """Reported parameters to the internal optimisation scale."""
         params = np.asarray(params, dtype=float)
+        if params.shape != (len(self.param_names),):
+            raise ValueError(f"params has shape {params.shape}; the model has "
+                             f"{len(self.param_names)} parameters ({', '.join(self.param_names)})")
         p, k = self.k_fe, self.k_re
         return np.concatenate([params[:p], self.cov_struct.internal(params[p:p + k]),
                                self.response.extra_internal(params[p + k:])])
