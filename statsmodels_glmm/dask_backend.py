@@ -215,6 +215,12 @@ class DaskMixedGLM(MixedGLM):
                                       info["nobs"], info["n_dropped"])
         self.nobs = self.design.nobs
         self.n_groups = self.design.n_groups
+        # the scale of each random-effect column (units of the boundary tests and of
+        # the optimiser's scaling) over all rows, not the reference rows
+        rms_z = np.asarray(info["z_rms"], dtype=float)
+        self.cov_struct.row_scale = np.where(rms_z > 0, rms_z, 1.0)
+        for key in ("_T", "_typical"):
+            self.__dict__.pop(key, None)
         if info.get("k_max") is not None and hasattr(self.response, "k_max"):
             self.response.k_max = info["k_max"]
         # the statsmodels data hold the reference rows only: hide them

@@ -70,7 +70,7 @@ def _same_fit(res, ref, tol=1e-4):
 
 
 def test_binomial_matches_in_memory(client):
-    df = smg.simulate_longitudinal("binary", n_persons=120, seed=11)
+    df = smg.simulate_longitudinal("binary", n_persons=200, seed=11)
     f = "y ~ time * group + stress + (1 + time | id)"
     ddf = dd.from_pandas(_shuffled(df), npartitions=3)
     model = smg.mixedglm(f, ddf, family=sm.families.Binomial())
@@ -292,7 +292,7 @@ def test_results_pickle_without_the_cluster(client):
 
 def test_worker_killed_mid_fit_gives_same_answer_or_clear_error(client):
     # last in the module: the cluster is not needed whole afterwards
-    df = smg.simulate_longitudinal("binary", n_persons=120, seed=14)
+    df = smg.simulate_longitudinal("binary", n_persons=200, seed=14)
     f = "y ~ time + group + (1 + time | id)"
     model = smg.mixedglm(f, dd.from_pandas(_shuffled(df), npartitions=4),
                          family=sm.families.Binomial())
