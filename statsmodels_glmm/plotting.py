@@ -99,6 +99,9 @@ def plot_trajectories(res, x, data=None, at=None, grid=None, re_values=None, gro
     Returns
     -------
     Figure
+        The individual curves are labelled just right of the axes (labels
+        spread so that they never overlap) and the legend sits above the axes,
+        where it hides no curve; give a title with ``fig.suptitle``.
 
     Examples
     --------
