@@ -128,6 +128,17 @@ class ProfileParametrization:
         return lo
 
 
+#: a correlation coordinate ``w`` is traced up to ``|w| = 1e3`` (``|rho| = 1 - 5e-7``)
+_CORR_CAP = 1e3
+
+
+def _rho(w):
+    """Correlation ``w / sqrt(1 + w^2)`` of the second row of a block (+-1 at +-inf)."""
+    if np.isinf(w):
+        return float(np.sign(w))
+    return w / np.sqrt(1.0 + w * w)
+
+
 class _Target:
     """One profiled quantity: a coordinate of ``phi`` and its reported value."""
 
@@ -156,8 +167,7 @@ def _targets(model):
         if len(idx) == 2:  # second row of a block: the correlation is one coordinate
             a = cs.names[cs.cols[idx[0] - p]]
             cn = f"{cs.group} {a} x {cs.names[r]} Corr"
-            out[cn] = _Target(cn, int(idx[0]), lambda c: c / np.sqrt(1.0 + c * c), "corr",
-                              var_name=pub[idx[0] - p])
+            out[cn] = _Target(cn, int(idx[0]), _rho, "corr", var_name=pub[idx[0] - p])
     resp = model.response
     if model.k_extra:
         names = list(resp.extra_names())
@@ -299,8 +309,13 @@ class _Profiler:
         return float(np.sign(value - self.phi_hat[j]) * np.sqrt(dev))
 
 
-def _trace_side(prof, j, direction, cutoff, maxsteps=30):
-    """Points ``(phi_j, zeta, llf, phi)`` from the maximum outwards on one side."""
+def _trace_side(prof, j, direction, cutoff, maxsteps=30, cap=np.inf):
+    """
+    Points ``(phi_j, zeta, llf, phi)`` from the maximum outwards on one side.
+
+    Stops when ``|zeta|`` passes ``cutoff``, at the lower bound of the
+    coordinate, or at ``|phi_j| = cap`` (a correlation within 5e-7 of +-1).
+    """
     c0 = prof.phi_hat[j]
     se = np.sqrt(prof.cov[j, j]) if prof.cov[j, j] > 0 else 0.1 * max(1.0, abs(c0))
     slope = prof.slope(j)
@@ -313,8 +328,15 @@ def _trace_side(prof, j, direction, cutoff, maxsteps=30):
         at_bound = False
         if direction < 0 and np.isfinite(lo) and c <= lo:
             c, at_bound = lo, True
+        if abs(c) >= cap:
+            c, at_bound = direction * cap, True
         start = phi_prev + slope * (c - c_prev)
         phi, llf = prof.fixed_max(j, c, start)
+        if llf < pts[-1][2] - 0.5 * cutoff ** 2:
+            # a sudden drop: make sure it is not a failed maximisation
+            phi2, llf2 = prof.fixed_max(j, c, phi_prev)
+            if llf2 > llf:
+                phi, llf = phi2, llf2
         z = prof.zeta(j, c, llf)
         if llf > prof.llf_hat + 1e-6:
             warnings.warn(f"profiling found a higher log-likelihood ({llf:.6f} > "
@@ -333,11 +355,19 @@ def _trace_side(prof, j, direction, cutoff, maxsteps=30):
 
 
 def _solve_limit(prof, j, pts, target):
-    """The value where zeta crosses ``target`` (exact, by Brent's method), or None."""
+    """
+    The value where zeta crosses ``target``, or None when the trace does not cross it.
+
+    Solved by Brent's method on re-optimised points; if re-optimisation at the
+    bracket ends does not reproduce the crossing, linear interpolation between
+    the two trace points is returned.
+    """
     c0 = prof.phi_hat[j]
     seq = [(c0, 0.0, prof.llf_hat, prof.phi_hat.copy())] + list(pts)
     for a, b in zip(seq[:-1], seq[1:]):
         if (a[1] - target) * (b[1] - target) <= 0 and a[1] != b[1]:
+            if b[1] == target:
+                return b[0]
             slope = prof.slope(j)
 
             def g(c):
@@ -345,9 +375,12 @@ def _solve_limit(prof, j, pts, target):
                 phi, llf = prof.fixed_max(j, c, near[3] + slope * (c - near[0]))
                 return prof.zeta(j, c, llf) - target
 
-            if b[1] == target:
-                return b[0]
-            return optimize.brentq(g, a[0], b[0], xtol=1e-7 * max(1.0, abs(c0)), rtol=1e-10)
+            try:
+                return optimize.brentq(g, a[0], b[0], xtol=1e-7 * max(1.0, abs(c0)),
+                                       rtol=1e-10)
+            except ValueError:
+                w = (target - a[1]) / (b[1] - a[1])
+                return a[0] + w * (b[0] - a[0])
     return None
 
 
@@ -597,26 +630,32 @@ def _profile(results, names, targets, alpha, alphamax, maxsteps):
         est[name] = t.value(c0)
         if t.var_name is not None:
             var_names[name] = t.var_name
+        cap = _CORR_CAP if t.kind == "corr" else np.inf
         sides = {}
         for direction in (-1, 1):
             if direction < 0 and np.isfinite(prof.lo[j]) and c0 <= prof.lo[j] + 1e-10:
                 sides[direction] = []
                 continue
-            sides[direction] = _trace_side(prof, j, direction, cutoff, maxsteps)
+            sides[direction] = _trace_side(prof, j, direction, cutoff, maxsteps, cap)
         lo_pts, hi_pts = sides[-1], sides[1]
         lo = _solve_limit(prof, j, lo_pts, -z)
         hi = _solve_limit(prof, j, hi_pts, z)
         if lo is None:
             if np.isfinite(prof.lo[j]) and (not lo_pts or lo_pts[-1][0] <= prof.lo[j]):
                 lo = prof.lo[j]  # the likelihood stays within the limit down to the bound
+            elif lo_pts and lo_pts[-1][0] <= -cap:
+                lo = -np.inf  # a correlation: the limit is -1
             else:
                 lo = np.nan
                 notes.append(f"{name}: the lower limit was not reached")
         if hi is None:
-            hi = np.nan
-            notes.append(f"{name}: the upper limit was not reached")
-        limits[name] = (t.value(lo) if np.isfinite(lo) else np.nan,
-                        t.value(hi) if np.isfinite(hi) else np.nan)
+            if hi_pts and hi_pts[-1][0] >= cap:
+                hi = np.inf  # a correlation: the limit is +1
+            else:
+                hi = np.nan
+                notes.append(f"{name}: the upper limit was not reached")
+        limits[name] = (t.value(lo) if not np.isnan(lo) else np.nan,
+                        t.value(hi) if not np.isnan(hi) else np.nan)
         pts = list(reversed(lo_pts)) + [(c0, 0.0, prof.llf_hat, prof.phi_hat)] + hi_pts
         vals = np.array([t.value(p[0]) for p in pts])
         frames.append(pd.DataFrame({"parameter": name, "value": vals,
