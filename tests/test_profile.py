@@ -236,3 +236,15 @@ def test_ordinal_thresholds_after_the_first_are_not_profiled():
     thresholds = m.response.extra_names()
     assert thresholds[0] in names
     assert not set(thresholds[1:]) & set(names)
+
+
+def test_flat_correlation_profile_reports_minus_one_to_one():
+    df = load_dataset("sim_negbin_small").query("id <= 100")
+    res = smg.mixedglm("y ~ time + (1 + time | id)", df, family=NegativeBinomial()).fit()
+    name = "id Intercept x time Corr"
+    prof = res.profile([name])
+    assert list(prof.conf_int().loc[name]) == [-1.0, 1.0]
+    tr = prof.frame
+    # the trace reaches |rho| = 1 - 5e-7 on both sides without |zeta| reaching 1.96
+    assert tr["value"].min() < -0.999999 and tr["value"].max() > 0.999999
+    assert tr["zeta"].abs().max() < Z975
