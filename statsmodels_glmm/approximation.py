@@ -199,7 +199,6 @@ def check_approximation(res, nagq=None, refit=True, tol_llf=0.05, tol_se=0.1,
     bounds = model._bounds()
     free = model._free_mask(x0, bounds)
     llf, params, conv = [], [], []
-    saved = model._u_cache
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for k in ks:
@@ -223,7 +222,6 @@ def check_approximation(res, nagq=None, refit=True, tol_llf=0.05, tol_se=0.1,
             llf.append(lk)
             params.append(model.to_public(x))
             conv.append(bool(ok))
-    model._u_cache = saved
     llf = np.array(llf)
     P = np.vstack(params)
     se = np.asarray(res.bse, dtype=float)
@@ -275,9 +273,8 @@ def check_approximation(res, nagq=None, refit=True, tol_llf=0.05, tol_se=0.1,
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             value, se = importance_loglike(res, ndraws=ndraws)
-            at_fit = pd.Series([model.loglike_internal(x0, k, warm=False)[0] for k in ks],
+            at_fit = pd.Series([model.loglike_internal(x0, k)[0] for k in ks],
                                index=pd.Index(ks, name="K"), name="llf at the fitted estimates")
-        model._u_cache = saved
         imp = {"llf": value, "se": se, "rules": at_fit}
         if not settled:
             verdict += (f". At the fitted estimates an importance-sampling estimate of the "
@@ -316,7 +313,7 @@ def guard_threshold(n_groups):
     return 1.0 + 0.05 * n_groups
 
 
-def laplace_guard(model, internal, llf_laplace):
+def laplace_guard(model, internal, llf_laplace, warm=None):
     """
     Cheap accuracy guard of a Laplace fit: the log-likelihood at the estimates
     by a small adaptive Gauss-Hermite rule.
@@ -345,7 +342,7 @@ def laplace_guard(model, internal, llf_laplace):
         return None
     K = GUARD_NODES[q]
     try:
-        llf_k = float(model.loglike_internal(internal, nagq=K, gradient=False, warm=True)[0])
+        llf_k = float(model.loglike_internal(internal, nagq=K, gradient=False, warm=warm)[0])
     except (ValueError, MemoryError, np.linalg.LinAlgError):
         return None
     diff = llf_k - float(llf_laplace)

@@ -47,6 +47,33 @@ def _whole_number(value, name, lowest, meaning=""):
     return int(value)
 
 
+class WarmStart:
+    """
+    Explicit warm-start state for the conditional modes: modes in, modes out.
+
+    Passed as ``warm=`` to :meth:`MixedGLM.loglike_internal`; after each
+    evaluation whose inner solve converged to a finite likelihood it holds
+    that evaluation's modes, which start the next one.  Nothing else holds
+    state between likelihood evaluations.
+
+    Examples
+    --------
+    >>> ws = WarmStart()
+    >>> ws.u is None
+    True
+    """
+
+    __slots__ = ("u",)
+
+    def __init__(self, u=None):
+        self.u = u
+
+    def update(self, llf, state):
+        """Keep the modes of ``state`` when they are usable as a start."""
+        if np.isfinite(llf) and state.converged:
+            self.u = state.u
+
+
 class MixedGLM(LikelihoodModel):
     """
     Generalized linear mixed model with one grouping factor.
@@ -120,7 +147,8 @@ class MixedGLM(LikelihoodModel):
         self.nobs = design.nobs
         self.n_groups = design.n_groups
         self.formula = design.formula
-        self._u_cache = None
+        #: the modes of the last fit, for callers that ask for them with ``warm=True``
+        self.warm_start = WarmStart()
 
     # --------------------------------------------------------------- build
     def __getstate__(self):
@@ -275,15 +303,25 @@ class MixedGLM(LikelihoodModel):
         return sparse_laplace_loglike(self.sparse_problem(), family, beta, theta, extra,
                                       u0=u0, gradient=gradient)
 
-    def loglike_internal(self, internal, nagq=1, gradient=False, warm=True):
-        """Marginal log-likelihood (and gradient) at internal parameters."""
+    def loglike_internal(self, internal, nagq=1, gradient=False, warm=None):
+        """
+        Marginal log-likelihood (and gradient) at internal parameters.
+
+        The evaluation is pure: the conditional modes start from zero unless a
+        :class:`WarmStart` is passed as ``warm``; its modes are the starting
+        values and it then holds the modes found (explicit state in and out).
+        ``warm=True`` uses the model's own :attr:`warm_start`.
+
+        Returns ``(llf, gradient or None, state)``.
+        """
         beta, theta, extra = self._split(np.asarray(internal, dtype=float))
         fn = self._integrator(nagq)
-        u0 = self._u_cache if warm else None
+        store = self.warm_start if warm is True else (warm or None)
+        u0 = store.u if store is not None else None
         llf, grad, state = fn(self.design, self.response, self.cov_struct, beta, theta, extra,
                               u0=u0, gradient=gradient)
-        if np.isfinite(llf) and state.converged:
-            self._u_cache = state.u
+        if store is not None:
+            store.update(llf, state)
         return llf, grad, state
 
     def loglike(self, params, nagq=1):
@@ -302,10 +340,10 @@ class MixedGLM(LikelihoodModel):
         J = self.public_jacobian(internal)
         return np.linalg.lstsq(J.T, g, rcond=None)[0]
 
-    def _gradient(self, internal, nagq):
-        llf, grad, _ = self.loglike_internal(internal, nagq, gradient=True)
+    def _gradient(self, internal, nagq, warm=None):
+        llf, grad, _ = self.loglike_internal(internal, nagq, gradient=True, warm=warm)
         if grad is None:
-            grad = self._fd_gradient(internal, nagq)
+            grad = self._fd_gradient(internal, nagq, warm=warm)
         return grad
 
     def _typical_sizes(self):
@@ -326,7 +364,8 @@ class MixedGLM(LikelihoodModel):
             self.__dict__["_typical"] = cached
         return cached
 
-    def _fd_gradient(self, internal, nagq, free=None):
+    def _fd_gradient(self, internal, nagq, free=None, warm=None):
+        warm = warm if warm is not None else WarmStart()
         typical = self._typical_sizes()
         n = len(internal)
         g = np.zeros(n)
@@ -336,12 +375,13 @@ class MixedGLM(LikelihoodModel):
             h = 1e-5 * max(typical[j], abs(internal[j]))
             e = np.zeros(n)
             e[j] = h
-            fp = self.loglike_internal(internal + e, nagq)[0]
-            fm = self.loglike_internal(internal - e, nagq)[0]
+            fp = self.loglike_internal(internal + e, nagq, warm=warm)[0]
+            fm = self.loglike_internal(internal - e, nagq, warm=warm)[0]
             g[j] = (fp - fm) / (2 * h)
         return g
 
-    def hessian_internal(self, internal, nagq=1, free=None, central=False, grad=None):
+    def hessian_internal(self, internal, nagq=1, free=None, central=False, grad=None,
+                         warm=None):
         """
         Hessian of the log-likelihood by differences of the gradient.
 
@@ -349,18 +389,19 @@ class MixedGLM(LikelihoodModel):
         ``central=True`` doubles the cost for O(h^2) accuracy.  ``grad`` is the
         gradient at ``internal`` when the caller already has it.
         """
+        warm = warm if warm is not None else WarmStart()
         n = len(internal)
         typical = self._typical_sizes()
         free = np.ones(n, bool) if free is None else free
         Hs = np.zeros((n, n))
         g0 = None if central else (grad if grad is not None
-                                   else self._gradient(internal, nagq))
+                                   else self._gradient(internal, nagq, warm=warm))
         for j in np.flatnonzero(free):
             h = (1e-4 if central else 1e-5) * max(typical[j], abs(internal[j]))
             e = np.zeros(n)
             e[j] = h
-            gp = self._gradient(internal + e, nagq)
-            gm = self._gradient(internal - e, nagq) if central else g0
+            gp = self._gradient(internal + e, nagq, warm=warm)
+            gm = self._gradient(internal - e, nagq, warm=warm) if central else g0
             Hs[:, j] = (gp - gm) / ((2 if central else 1) * h)
         Hs = 0.5 * (Hs + Hs.T)
         return Hs
@@ -530,20 +571,20 @@ class MixedGLM(LikelihoodModel):
                     hess_inv0 = None
         else:
             x0 = self._start_internal()
-        self._u_cache = None
+        warm = WarmStart()  # the modes of the last evaluation start the next one
         worst = [np.inf]  # the largest finite objective seen, for points that overflow
 
         def f(xs):
             # the optimiser works on centred and scaled columns of X and Z (x = T xs),
             # so that the fit does not depend on the units of the covariates
-            llf, grad, _ = self.loglike_internal(T @ xs, nagq, gradient=True)
+            llf, grad, _ = self.loglike_internal(T @ xs, nagq, gradient=True, warm=warm)
             if not np.isfinite(llf):
                 # an overflowing step: a value worse than any seen, pointing back, so that
                 # the line search shortens the step instead of stopping
                 val = worst[0] + 1.0 + abs(worst[0]) if np.isfinite(worst[0]) else 1e100
                 return val, (xs - xs0[0]) * (abs(val) + 1.0)
             if grad is None:
-                grad = self._fd_gradient(T @ xs, nagq)
+                grad = self._fd_gradient(T @ xs, nagq, warm=warm)
             val = -llf / scale
             worst[0] = val if not np.isfinite(worst[0]) else max(worst[0], val)
             return val, -(T.T @ grad) / scale
@@ -578,22 +619,24 @@ class MixedGLM(LikelihoodModel):
                 if opt1.fun < opt.fun - 1e-9:
                     opt, x = opt1, self._canonical(opt1.x)
             if polish:
-                x, polish_ok, hess_at = self._polish(x, nagq, bounds)
+                x, polish_ok, hess_at = self._polish(x, nagq, bounds, warm=warm)
             else:
                 polish_ok, hess_at = False, None
             x = self._canonical(x)
-        llf, grad, state = self.loglike_internal(x, nagq, gradient=True)
+        llf, grad, state = self.loglike_internal(x, nagq, gradient=True, warm=warm)
         if grad is None:
-            grad = self._fd_gradient(x, nagq)
+            grad = self._fd_gradient(x, nagq, warm=warm)
         guard = None
         if nagq == 1 and check_laplace and np.isfinite(llf):
             from .approximation import laplace_guard
 
-            guard = laplace_guard(self, x, llf)
-            self._u_cache = state.u
-        return self._results(x, llf, grad, state, nagq, bounds, hess_at, opt, polish_ok, guard)
+            guard = laplace_guard(self, x, llf, warm=WarmStart(state.u))
+        self.warm_start.update(llf, state)
+        return self._results(x, llf, grad, state, nagq, bounds, hess_at, opt, polish_ok, guard,
+                             warm)
 
-    def _results(self, x, llf, grad, state, nagq, bounds, hess_at, opt, polish_ok, guard=None):
+    def _results(self, x, llf, grad, state, nagq, bounds, hess_at, opt, polish_ok, guard=None,
+                 warm=None):
         """Standard errors from the Hessian, convergence checks, and the results object."""
         from .results import MixedGLMResults, MixedGLMResultsWrapper
 
@@ -602,7 +645,7 @@ class MixedGLM(LikelihoodModel):
                 np.max(np.abs(hess_at[0] - x)) < 1e-3:
             hess = hess_at[1]  # the last Newton step was negligible: reuse its Hessian
         else:
-            hess = self.hessian_internal(x, nagq, free, grad=grad)
+            hess = self.hessian_internal(x, nagq, free, grad=grad, warm=warm)
         cov_int = np.full((len(x), len(x)), np.nan)
         hess_ok = True
         sub = -hess[np.ix_(free, free)]
@@ -690,7 +733,7 @@ class MixedGLM(LikelihoodModel):
         free &= ~(self._theta_mask() & (x == 0.0))
         return free
 
-    def _polish(self, x, nagq, bounds, steps=8, tol=1e-8):
+    def _polish(self, x, nagq, bounds, steps=8, tol=1e-8, warm=None):
         """
         Newton steps on the free parameters from the optimiser's answer.
 
@@ -700,11 +743,12 @@ class MixedGLM(LikelihoodModel):
         whether it converged, and the last Hessian as ``(point, hessian,
         free_mask)`` so that the fit can reuse it for standard errors.
         """
-        llf, grad, _ = self.loglike_internal(x, nagq, gradient=True)
+        warm = warm if warm is not None else WarmStart()
+        llf, grad, _ = self.loglike_internal(x, nagq, gradient=True, warm=warm)
         if not np.isfinite(llf):
             return x, False, None
         if grad is None:
-            grad = self._fd_gradient(x, nagq)
+            grad = self._fd_gradient(x, nagq, warm=warm)
         lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
         T = self._scaling()[0]
         last = None
@@ -714,7 +758,8 @@ class MixedGLM(LikelihoodModel):
             if not np.any(free) or np.max(np.abs((T.T @ grad)[free])) < tol:
                 return x, True, last
             if last is None or not np.array_equal(last[2], free):
-                last = (x.copy(), self.hessian_internal(x, nagq, free, grad=grad), free)
+                last = (x.copy(), self.hessian_internal(x, nagq, free, grad=grad, warm=warm),
+                        free)
                 fresh = True
             H = last[1][np.ix_(free, free)]
             try:
@@ -726,10 +771,10 @@ class MixedGLM(LikelihoodModel):
             improved = False
             for _ in range(10):
                 xn = np.maximum(x + step, lo)
-                ln, gn, _ = self.loglike_internal(xn, nagq, gradient=True)
+                ln, gn, _ = self.loglike_internal(xn, nagq, gradient=True, warm=warm)
                 if np.isfinite(ln) and ln >= llf - 1e-10:
                     x, llf = xn, ln
-                    grad = gn if gn is not None else self._fd_gradient(xn, nagq)
+                    grad = gn if gn is not None else self._fd_gradient(xn, nagq, warm=warm)
                     improved = True
                     break
                 step *= 0.5
