@@ -10,8 +10,9 @@ split the variance of the linear predictor's scale ("latent scale") into
   ``s_r^2 = (1/n) sum_t z_t' G z_t`` (the random-intercept variance when
   ``z_t = 1``),
 * the residual variance ``s_e^2``: the distribution-specific variance of
-  the family on the latent scale (no observation-level random effect is
-  modelled here, so the additive-dispersion part is 0),
+  the family on the latent scale plus the additive-dispersion variance,
+  the variance of observation-level random effects (terms with one level
+  per row, e.g. ``(1 | obs)``; 0 without one),
 
 and define
 
@@ -95,10 +96,31 @@ def _kind(resp):
     raise ValueError(f"R-squared and ICC are not available for the {name} family")
 
 
-def _random_variance(res_or_model, G):
-    """Johnson's ``mean_t z_t' G z_t`` over the fitted rows."""
-    Z = res_or_model.model.design.Z
-    return float(np.mean(np.einsum("nq,qr,nr->n", Z, G, Z)))
+def _random_variance(res, G, observation_level=None):
+    """
+    Johnson's ``mean_t z_t' G z_t`` over the fitted rows, summed over the
+    random-effect terms; ``observation_level`` True / False keeps only the
+    terms with (without) one level per row, None keeps every term.
+    """
+    Z = res.model.design.Z
+    total = 0.0
+    for _, cols, _, labels, _ in _blocks(res):
+        if observation_level is not None and \
+                (len(labels) == res.nobs) != observation_level:
+            continue
+        Zc = Z[:, cols]
+        Gc = G[np.ix_(cols, cols)]
+        total += float(np.mean(np.einsum("nq,qr,nr->n", Zc, Gc, Zc)))
+    return total
+
+
+def _blocks(res):
+    """``(factor, columns of Z, modes, level labels, level codes)`` per random-effect term."""
+    blocks = getattr(res, "_re_blocks", None)
+    if blocks is not None:
+        return blocks
+    d = res.model.design
+    return [(d.group_name, np.arange(d.Z.shape[1]), None, d.group_labels, d.gid)]
 
 
 def null_model_fit(res):
@@ -186,11 +208,14 @@ def variance_components(res, approximation="lognormal", null_model=None,
     Returns
     -------
     Series
-        ``var_fixed``, ``var_random``, ``var_residual`` (=
-        ``var_distribution + var_dispersion``), ``var_distribution``,
-        ``var_dispersion`` (0: no observation-level random effect),
-        ``var_intercept`` (random-intercept variance, NaN without one), and
-        for count families ``lambda`` (null-model mean) and ``zi_prob``.
+        ``var_fixed``, ``var_random`` (every term except
+        observation-level ones, Johnson's mean ``z' G z`` summed over the
+        terms), ``var_residual`` (= ``var_distribution + var_dispersion``),
+        ``var_distribution``, ``var_dispersion`` (observation-level terms;
+        0 without one), ``var_intercept`` (random-intercept variance, NaN
+        without one; with several grouping factors one entry
+        ``"var_intercept <factor>"`` per factor), and for count families
+        ``lambda`` (null-model mean) and ``zi_prob``.
 
     Examples
     --------
@@ -212,10 +237,18 @@ def variance_components(res, approximation="lognormal", null_model=None,
     G = res.cov_re.to_numpy()
     xb = d.X @ beta
     var_fixed = float(np.var(xb, ddof=1)) if len(xb) > 1 else 0.0
-    var_random = _random_variance(res, G)
+    var_random = _random_variance(res, G, observation_level=False)
+    var_disp = _random_variance(res, G, observation_level=True)
     names = list(d.re_names)
-    var_int = float(G[names.index("Intercept"), names.index("Intercept")]) \
-        if "Intercept" in names else np.nan
+    intercepts = {}
+    for factor, cols, _, labels, _ in _blocks(res):
+        for c in cols:
+            if names[c] == "Intercept" and len(labels) != res.nobs:
+                intercepts[factor] = float(G[c, c])
+    if len(intercepts) <= 1:
+        ints = {"var_intercept": next(iter(intercepts.values()), np.nan)}
+    else:
+        ints = {f"var_intercept {f}": v for f, v in intercepts.items()}
     out = {}
     if kind == "latent":
         link = resp.link_name
@@ -235,8 +268,8 @@ def variance_components(res, approximation="lognormal", null_model=None,
             var_dist = float(special.polygamma(1, 1.0 / cv2))
         out = {"lambda": lam, "zi_prob": p}
     comp = {"var_fixed": var_fixed, "var_random": var_random,
-            "var_residual": var_dist + 0.0, "var_distribution": var_dist,
-            "var_dispersion": 0.0, "var_intercept": var_int, **out}
+            "var_residual": var_dist + var_disp, "var_distribution": var_dist,
+            "var_dispersion": var_disp, **ints, **out}
     return pd.Series(comp, name="variance_components", dtype=float)
 
 

@@ -193,10 +193,25 @@ def simulated_residuals(res, nsim=250, seed=None, conditional=False):
     resid = pit_residuals(obs, sim, rng)
     predicted = np.asarray(res.predict(random_effects="conditional" if conditional else "zero"),
                            dtype=float)
-    d = res.model.design
     return SimulatedResiduals(resid, obs, sim, predicted, index,
                               family=res.model.response.name, conditional=bool(conditional),
-                              groups=d.unsort(d.gid))
+                              groups=_finest_groups(res))
+
+
+def _finest_groups(res):
+    """
+    Level of every row (data order) of the grouping factor with the most levels,
+    leaving out observation-level terms; None if there is no such factor.
+    """
+    d = res.model.design
+    blocks = getattr(res, "_re_blocks", None)
+    if blocks is None:
+        blocks = [(d.group_name, None, None, d.group_labels, d.gid)]
+    best = None
+    for _, _, _, labels, codes in blocks:
+        if len(labels) < res.nobs and (best is None or len(labels) > best[0]):
+            best = (len(labels), codes)
+    return None if best is None else d.unsort(np.asarray(best[1]))
 
 
 class SimulatedResiduals:
@@ -222,7 +237,9 @@ class SimulatedResiduals:
     nsim : int
     conditional : bool
     groups : ndarray or None
-        Group code of every row (data order), for ``within_groups`` tests.
+        Group of every row (data order) for ``within_groups`` tests: the
+        grouping factor with the most levels, observation-level terms left
+        out.
 
     Examples
     --------
@@ -290,6 +307,8 @@ class SimulatedResiduals:
 
             g = np.asarray(self.groups)[ok]
             codes, g = np.unique(g, return_inverse=True)
+            if len(codes) == len(g):
+                raise ValueError("within_groups=True needs groups with more than one row")
             M = sparse.csr_matrix((np.ones(len(g)), (g, np.arange(len(g)))),
                                   shape=(len(codes), len(g)))
             size = np.asarray(M.sum(1)).ravel()
@@ -436,7 +455,7 @@ class SimulatedResiduals:
         ['uniformity', 'dispersion', 'dispersion_within']
         """
         rows = {"uniformity": self.test_uniformity(), "dispersion": self.test_dispersion()}
-        if self.groups is not None:
+        if self.groups is not None and len(np.unique(self.groups)) < len(self.groups):
             rows["dispersion_within"] = self.test_dispersion(within_groups=True)
         if self.family != "Gaussian":
             rows["zero_inflation"] = self.test_zero_inflation()

@@ -79,3 +79,29 @@ def test_missing_rows_are_dropped_consistently():
     kept = df.index[df["stress"].notna()]
     assert sr.residuals.index.equals(kept)
     np.testing.assert_array_equal(sr.observed, df.loc[kept, "y"].to_numpy())
+
+
+def test_several_grouping_factors_and_an_observation_level_term():
+    rng = np.random.default_rng(0)
+    df = smg.simulate_longitudinal("poisson", n_persons=200, seed=3)
+    df["site"] = df["id"] % 10
+    df["obs"] = np.arange(len(df))
+    eta = (0.3 + 0.1 * df["time"] + rng.normal(0, 0.5, 10)[df["site"]]
+           + rng.normal(0, 0.6, 201)[df["id"]] + rng.normal(0, 0.4, len(df)))
+    df["y"] = rng.poisson(np.exp(eta))
+    res = smg.mixedglm("y ~ time + (1 | site) + (1 | id) + (1 | obs)", df,
+                       family=sm.families.Poisson()).fit()
+    G = res.cov_re.to_numpy()
+    vc = res.variance_components()
+    # intercept-only terms: z'Gz is the sum of the variances; obs is the dispersion part
+    assert vc["var_random"] == pytest.approx(G[0, 0] + G[1, 1], rel=1e-12)
+    assert vc["var_dispersion"] == pytest.approx(G[2, 2], rel=1e-12)
+    assert vc["var_residual"] == pytest.approx(vc["var_distribution"] + G[2, 2], rel=1e-12)
+    assert vc["var_intercept site"] == pytest.approx(G[0, 0], rel=1e-12)
+    assert vc["var_intercept id"] == pytest.approx(G[1, 1], rel=1e-12)
+    sr = res.simulated_residuals(nsim=100, seed=0)
+    # within-group centring uses the person, the finest factor that is not per row
+    np.testing.assert_array_equal(pd.factorize(sr.groups)[0], pd.factorize(df["id"])[0])
+    t = sr.tests()
+    assert t.loc["uniformity", "pvalue"] > 0.01
+    assert t.loc["dispersion_within", "pvalue"] > 0.01
