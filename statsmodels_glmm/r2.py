@@ -8,7 +8,8 @@ split the variance of the linear predictor's scale ("latent scale") into
   (sample variance, denominator ``n - 1``; the offset is left out),
 * the random-effects variance, for random slopes in Johnson's (2014) form
   ``s_r^2 = (1/n) sum_t z_t' G z_t`` (the random-intercept variance when
-  ``z_t = 1``),
+  ``z_t = 1``), summed over the random-effect terms of every grouping
+  factor except observation-level ones,
 * the residual variance ``s_e^2``: the distribution-specific variance of
   the family on the latent scale plus the additive-dispersion variance,
   the variance of observation-level random effects (terms with one level
