@@ -143,7 +143,18 @@ def matvec(A, v):
 
 def _solve(H, g):
     """Solve H x = g for every group (H: (G,q,q), g: (G,q))."""
-    if H.shape[-1] <= 3:
+    q = H.shape[-1]
+    if q == 1:
+        return g / H[:, 0, :]
+    if q == 2:
+        a, b, d = H[:, 0, 0], H[:, 0, 1], H[:, 1, 1]
+        g0, g1 = g[:, 0], g[:, 1]
+        det = a * d - b * b
+        out = np.empty_like(g)
+        out[:, 0] = (d * g0 - b * g1) / det
+        out[:, 1] = (a * g1 - b * g0) / det
+        return out
+    if q <= 3:
         return matvec(batched_inv(H), g)
     return np.linalg.solve(H, g[..., None])[..., 0]
 
@@ -163,26 +174,6 @@ def _logdet(H):
         return np.where(d > 0, np.log(np.where(d > 0, d, 1.0)), np.nan)
 
 
-def _weighted_cross(A, w, starts):
-    """sum_t w_t a_t a_t' per group, computing only the upper triangle."""
-    q = A.shape[1]
-    iu, ju = np.triu_indices(q)
-    Aw = A * w[:, None]
-    prods = Aw[:, iu] * A[:, ju]
-    sums = seg_sum(prods, starts)
-    out = np.empty((len(starts), q, q))
-    out[:, iu, ju] = sums
-    out[:, ju, iu] = sums
-    return out
-
-
-def _curvature(M, w, starts, q):
-    """I + sum_t w_t m_t m_t' per group."""
-    H = _weighted_cross(M, w, starts)
-    H[:, np.arange(q), np.arange(q)] += 1.0
-    return H
-
-
 def _is_pd(H):
     """Which matrices of a (G, q, q) stack are positive definite."""
     q = H.shape[-1]
@@ -195,9 +186,10 @@ def _is_pd(H):
 
 def _rowdot(A, B):
     """Row-wise dot products of two (n, q) arrays."""
-    if A.shape[1] == 1:
-        return A[:, 0] * B[:, 0]
-    return (A * B).sum(1)
+    out = A[:, 0] * B[:, 0]
+    for j in range(1, A.shape[1]):
+        out += A[:, j] * B[:, j]
+    return out
 
 
 class _Chunk:
@@ -351,6 +343,19 @@ class ModeState:
         return self._row_values()[3]
 
 
+_TRIU = {}
+
+
+def _triu(q, diag=False):
+    """Cached ``np.triu_indices(q)`` (or ``np.arange(q)`` with ``diag``)."""
+    key = (q, diag)
+    hit = _TRIU.get(key)
+    if hit is None:
+        hit = np.arange(q) if diag else np.triu_indices(q)
+        _TRIU[key] = hit
+    return hit
+
+
 def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
     """
     Newton with step-halving for the groups of one chunk.
@@ -363,8 +368,8 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
     base = c.X @ beta + c.offset
     Mc = _columns(c.Z @ L)
     u = np.zeros((G, q)) if u0 is None else np.array(u0[c.g0:c.g1], dtype=float)
-    iu, ju = np.triu_indices(q)
-    diag = np.arange(q)
+    iu, ju = _triu(q)
+    diag = _triu(q, diag=True)
     MM = [Mc[i] * Mc[j] for i, j in zip(iu, ju)]  # m_ta m_tb, fixed during the solve
 
     def gsum(v):
@@ -376,18 +381,20 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
         for j in range(1, q):
             eta += Mc[j] * np.repeat(u[:, j], sizes)
         d = family.derivs(y, eta, extra)
-        w = -d[2]
-        h = gsum(d[0]) - 0.5 * _rowdot(u, u)
+        d2 = d[2]
+        h = gsum(d[0])
+        h -= 0.5 * _rowdot(u, u)
         grad = np.empty((G, q))
         for j in range(q):
             grad[:, j] = gsum(Mc[j] * d[1])
         grad -= u
         H = np.empty((G, q, q))
         for k, (i, j) in enumerate(zip(iu, ju)):
-            H[:, i, j] = gsum(w * MM[k])
-            if i != j:
-                H[:, j, i] = H[:, i, j]
-        H[:, diag, diag] += 1.0
+            col = gsum(d2 * MM[k])  # H = I - sum_t d2_t m_t m_t'
+            if i == j:
+                H[:, i, i] = 1.0 - col
+            else:
+                H[:, i, j] = H[:, j, i] = -col
         return eta, d, h, grad, H
 
     eta, d, h, grad, H = evaluate(u)
@@ -397,14 +404,13 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
     converged = False
     it = 0
     for it in range(1, maxiter + 1):
-        w = -d[2]
         Hn = H
-        if not np.all(w >= 0):
+        if d[2].max() > 0:
             # exact Newton where the group's Hessian is positive definite (fast near the
             # mode, e.g. zero-inflated data); clipped weights elsewhere (always p.d.)
             pd_ok = _is_pd(Hn)
             if not np.all(pd_ok):
-                wc = np.maximum(w, 0.0)
+                wc = np.maximum(-d[2], 0.0)
                 Hc = np.empty((G, q, q))
                 for k, (i, j) in enumerate(zip(iu, ju)):
                     Hc[:, i, j] = Hc[:, j, i] = gsum(wc * MM[k])
@@ -460,12 +466,16 @@ def _chunk_gradient(c, family, L, extra, loc, Hinv, n_extra):
     ma = Mc[0] * np.repeat(ag[:, 0], sizes)
     for a in range(1, q):
         ma += Mc[a] * np.repeat(ag[:, a], sizes)
-    r = d1 + cc + d2 * ma
+    r = d1 + cc
+    r += d2 * ma
     g_beta = c.X.T @ r
     # dl/dL_ab = sum_t z_ta V_tb with V = r u_i + d1 a_i + d2 H_i^{-1} m_t
-    V = np.repeat(u, sizes, axis=0) * r[:, None]
-    V += np.repeat(ag, sizes, axis=0) * d1[:, None]
-    V += HM * d2[:, None]
+    V = np.empty((c.nobs, q))
+    for b in range(q):
+        col = r * np.repeat(u[:, b], sizes)
+        col += d1 * np.repeat(ag[:, b], sizes)
+        col += d2 * HM[:, b]
+        V[:, b] = col
     dL = c.Z.T @ V
     if n_extra:
         e0, e1, e2 = family.extra_derivs(c.y, loc.eta, extra)

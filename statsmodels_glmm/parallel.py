@@ -23,6 +23,7 @@ than :data:`MIN_PARALLEL_ROWS` rows (where threads do not pay) and
 ``os.cpu_count()`` above.
 """
 
+import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -30,10 +31,10 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 __all__ = ["CHUNK_ROWS", "MIN_PARALLEL_ROWS", "ENV_VAR", "chunk_bounds", "num_threads",
-           "map_chunks"]
+           "map_chunks", "blas_single_thread"]
 
 #: Target number of rows per chunk of groups.
-CHUNK_ROWS = 16384
+CHUNK_ROWS = 32768
 #: Below this many rows (times nodes, for quadrature) the work runs on one thread.
 MIN_PARALLEL_ROWS = 40000
 #: Environment variable giving the number of threads.
@@ -189,3 +190,35 @@ def map_chunks(fn, n_chunks, n_jobs=None, work=None):
     if failed:
         raise failed[0]
     return results
+
+
+_CONTROLLER = []
+
+
+def blas_single_thread():
+    """
+    A context in which BLAS runs on one thread (when ``threadpoolctl`` is installed).
+
+    A fit's optimiser and its small matrix products work on vectors of a few
+    parameters, where a multi-threaded BLAS spends far longer waking and
+    synchronising its threads than computing (much longer still on a busy
+    machine); the chunks of groups bring their own parallelism.  Without
+    ``threadpoolctl`` this is a no-op.
+
+    Examples
+    --------
+    >>> with blas_single_thread():
+    ...     float(np.ones(3) @ np.ones(3))
+    3.0
+    """
+    if not _CONTROLLER:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _CONTROLLER.append(ThreadpoolController())
+        except Exception:  # not installed, or no BLAS it can see
+            _CONTROLLER.append(None)
+    ctl = _CONTROLLER[0]
+    if ctl is None:
+        return contextlib.nullcontext()
+    return ctl.limit(limits=1, user_api="blas")
