@@ -64,6 +64,7 @@ the log-likelihood with the modes warm-started at ``u^``.
 """
 
 import numpy as np
+from scipy.linalg import cho_factor, cho_solve
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -345,7 +346,11 @@ class SparseModeState:
 class _Factor:
     """Numeric factorisation of H = [[A, B], [B', C]] by components (one parameter value)."""
 
-    __slots__ = ("Ainv", "logdet", "Fv", "Sinv_buf", "pr", "_See")
+    __slots__ = ("Ainv", "logdet", "Fv", "pr", "_See", "_S", "_chol", "_Sinv")
+
+    #: components up to this size are inverted in batched calls; larger ones are
+    #: solved through their Cholesky factors and inverted only when asked
+    small = 16
 
     def __init__(self, pr, M, w):
         self.pr = pr
@@ -380,24 +385,48 @@ class _Factor:
                 coo = BtF.tocoo()
                 np.subtract.at(S, pr._dest(coo.row, coo.col), coo.data)
             S[pr.d_I] += 1.0
-            Sinv = np.empty_like(S)
+            self._chol = []
+            self._Sinv = np.empty_like(S)
             for s, off, members in pr.buckets:
                 blk = S[off:off + members.shape[0] * s * s].reshape(-1, s, s)
-                chol = np.linalg.cholesky(blk)  # raises LinAlgError if not p.d.
-                logdet += 2.0 * float(np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2))))
-                Sinv[off:off + blk.size] = np.linalg.inv(blk).ravel()
-            self.Fv, self.Sinv_buf = Fv, Sinv
+                if s <= self.small:
+                    if not np.all(_is_pd(blk)):
+                        raise np.linalg.LinAlgError("H is not positive definite")
+                    logdet += float(np.sum(_logdet(blk)))
+                    self._Sinv[off:off + blk.size] = batched_inv(blk).ravel()
+                    self._chol.append(None)
+                else:
+                    chol = [cho_factor(b, lower=True) for b in blk]  # LinAlgError if not p.d.
+                    logdet += 2.0 * sum(float(np.sum(np.log(np.diag(c[0])))) for c in chol)
+                    self._chol.append(chol)
+            self._S = S
+            self.Fv = Fv
         else:
             self.Fv = np.zeros((0, qe))
-            self.Sinv_buf = np.zeros(0)
+            self._Sinv = np.zeros(0)
+            self._chol = []
         self.logdet = logdet
+
+    @property
+    def Sinv_buf(self):
+        """S^{-1} in the bucket buffer (large components inverted on first use)."""
+        for (s, off, members), chol in zip(self.pr.buckets, self._chol):
+            if chol is not None:
+                inv = np.stack([cho_solve(c, np.eye(s)) for c in chol])
+                self._Sinv[off:off + inv.size] = inv.ravel()
+        self._chol = [None] * len(self._chol)
+        return self._Sinv
 
     def _sinv_apply(self, v):
         """S^{-1} v for a remainder vector v."""
         out = np.empty_like(v)
-        for s, off, members in self.pr.buckets:
-            blk = self.Sinv_buf[off:off + members.size * s].reshape(-1, s, s)
-            out[members] = matvec(blk, v[members])
+        for (s, off, members), chol in zip(self.pr.buckets, self._chol):
+            if chol is None:
+                blk = self._Sinv[off:off + members.size * s].reshape(-1, s, s)
+                out[members] = matvec(blk, v[members])
+            else:
+                for mem, c in zip(members, chol):
+                    out[mem] = cho_solve(c, v[mem])
         return out
 
     def solve(self, g):

@@ -314,3 +314,34 @@ def test_cbpp_observation_level_matches_glmmtmb():
 @pytest.mark.parametrize("ref_id", ["sim_nested__tmb_binary", "sim_nested__tmb_poisson"])
 def test_sim_nested_matches_glmmtmb(ref_id):
     _check_fit(*_fit(ref_id))
+
+
+def test_two_terms_on_one_factor_equal_an_uncorrelated_term():
+    # (1 | id) + (0 + time | id) is (1 + time || id): one factor, diagonal covariance
+    df = simulate_longitudinal("poisson", n_persons=30, seed=5)
+    m = MixedGLM.from_formula("y ~ time + (1 + time || id)", df, family=sm.families.Poisson())
+    d = m.design
+    beta, theta = np.array([0.4, 0.1]), np.array([0.6, 0.2])
+    l1, g1, _ = laplace_loglike(d, m.response, m.cov_struct, beta, theta, np.zeros(0))
+    terms = [RandomEffectTerm.from_arrays("id", d.gid, d.Z[:, :1]),
+             RandomEffectTerm.from_arrays("id", d.gid, d.Z[:, 1:], names=["time"])]
+    pr = SparseLaplaceProblem(d.y, d.X, d.offset, terms)
+    l2, g2, st = sparse_laplace_loglike(pr, m.response, beta, theta, np.zeros(0))
+    assert pr.component_sizes.tolist() == [1] * 30
+    assert abs(l1 - l2) < 1e-8
+    np.testing.assert_allclose(g2, g1, atol=1e-8)
+
+
+def test_large_components_switch_to_the_sparse_path():
+    rng, X, terms = _crossed_nested(n=60, seed=3)
+    fam = Poisson()
+    y = fam.validate(rng.poisson(1.0, 60).astype(float), "y")
+    dense = SparseLaplaceProblem(y, X, None, terms)
+    small = SparseLaplaceProblem(y, X, None, terms, max_dense=3)
+    assert dense.backend == "components" and small.backend.startswith("sparse-")
+    beta = np.array([0.1, 0.2])
+    l1, g1, s1 = sparse_laplace_loglike(dense, fam, beta, THETAS, np.zeros(0))
+    l2, g2, s2 = sparse_laplace_loglike(small, fam, beta, THETAS, np.zeros(0))
+    assert abs(l1 - l2) < 1e-9
+    np.testing.assert_allclose(g2, g1, atol=1e-6)  # finite differences on the sparse path
+    assert s2.cond_cov is None  # costly there: only when asked for
