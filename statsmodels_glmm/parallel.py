@@ -17,13 +17,14 @@ their partial sums are added in chunk order, so a threaded evaluation gives
 exactly the numbers of a serial one.
 
 The number of threads is, in order of precedence: the ``n_jobs`` argument of
-the likelihood functions, the environment variable
-``STATSMODELS_GLMM_NUM_THREADS``, and otherwise one thread for data of fewer
-than :data:`MIN_PARALLEL_ROWS` rows (where threads do not pay) and
-``os.cpu_count()`` above.
+the likelihood functions, the innermost :func:`using_threads` context, the
+environment variable ``STATSMODELS_GLMM_NUM_THREADS``, and otherwise one
+thread for data of fewer than :data:`MIN_PARALLEL_ROWS` rows (where threads do
+not pay) and ``os.cpu_count()`` above.
 """
 
 import contextlib
+import contextvars
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 __all__ = ["CHUNK_ROWS", "MIN_PARALLEL_ROWS", "ENV_VAR", "chunk_bounds", "num_threads",
-           "map_chunks", "blas_single_thread"]
+           "map_chunks", "using_threads", "blas_single_thread"]
 
 #: Target number of rows per chunk of groups.
 CHUNK_ROWS = 32768
@@ -42,6 +43,7 @@ ENV_VAR = "STATSMODELS_GLMM_NUM_THREADS"
 
 _POOL = None
 _POOL_SIZE = 0
+_CONTEXT_JOBS = contextvars.ContextVar("statsmodels_glmm_n_jobs", default=None)
 _POOL_LOCK = threading.Lock()
 _LOCAL = threading.local()
 
@@ -111,6 +113,8 @@ def num_threads(n_jobs=None, work=None):
     """
     cpus = os.cpu_count() or 1
     if n_jobs is None:
+        n_jobs = _CONTEXT_JOBS.get()
+    if n_jobs is None:
         env = os.environ.get(ENV_VAR, "").strip()
         if env:
             try:
@@ -130,6 +134,29 @@ def num_threads(n_jobs=None, work=None):
     if n_jobs < 1:
         raise ValueError(f"n_jobs must be >= 1 or -1 (all processors), got {n_jobs}")
     return n_jobs
+
+
+@contextlib.contextmanager
+def using_threads(n_jobs):
+    """
+    A context in which likelihood evaluations use ``n_jobs`` threads.
+
+    ``None`` keeps the default; an ``n_jobs`` argument given to a function
+    still wins.
+
+    Examples
+    --------
+    >>> with using_threads(1):
+    ...     num_threads(work=10 ** 9)
+    1
+    """
+    if n_jobs is not None:
+        num_threads(n_jobs)  # validate now, with the argument's name in the message
+    token = _CONTEXT_JOBS.set(n_jobs)
+    try:
+        yield
+    finally:
+        _CONTEXT_JOBS.reset(token)
 
 
 def _pool(k):

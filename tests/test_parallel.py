@@ -158,6 +158,26 @@ def test_num_threads_rules(monkeypatch):
         parallel.num_threads(1.5)
 
 
+def test_using_threads_context(monkeypatch):
+    monkeypatch.setenv(parallel.ENV_VAR, "3")
+    with parallel.using_threads(2):
+        assert parallel.num_threads() == 2
+        assert parallel.num_threads(1) == 1
+        with parallel.using_threads(None):
+            assert parallel.num_threads() == 3
+    assert parallel.num_threads() == 3
+    with pytest.raises(ValueError, match="n_jobs"):
+        with parallel.using_threads(0):
+            pass
+
+
+def test_blas_single_thread_keeps_results():
+    a = np.arange(12.0).reshape(4, 3)
+    with parallel.blas_single_thread():
+        inside = a.T @ a
+    np.testing.assert_array_equal(inside, a.T @ a)
+
+
 def test_map_chunks_order_and_errors():
     assert parallel.map_chunks(lambda k: k * 10, 7, n_jobs=3) == [0, 10, 20, 30, 40, 50, 60]
 
