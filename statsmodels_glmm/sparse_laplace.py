@@ -64,18 +64,11 @@ the log-likelihood with the modes warm-started at ``u^``.
 """
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
-from scipy.sparse import coo_matrix, csr_matrix
-from scipy.sparse.csgraph import connected_components
 
-from .laplace import _is_pd, _logdet, batched_inv, matvec
+from .schur import SchurPattern
 from .terms import split_thetas, term_offsets
 
 __all__ = ["SparseLaplaceProblem", "SparseModeState", "sparse_laplace_loglike"]
-
-
-def _index_dtype(size):
-    return np.int32 if size < 2 ** 31 - 1 else np.int64
 
 
 class SparseLaplaceProblem:
@@ -168,133 +161,20 @@ class SparseLaplaceProblem:
             Zr[:, sl] = t.Z
             pos += t.q
         self.J, self.Zrows = J, Zr
-        te = terms[e]
-        self.qe, self.le = te.q, te.n_levels
-        self.codes_e = te.codes
-        self.e_range = (int(offs[e]), int(offs[e + 1]))
-        rmask = np.ones(N, dtype=bool)
-        rmask[offs[e]:offs[e + 1]] = False
-        self.rem_index = np.flatnonzero(rmask)  # remainder position -> global index
-        r = len(self.rem_index)
-        self.r = r
-        rmap = np.full(N, -1, dtype=np.intp)
-        rmap[self.rem_index] = np.arange(r)
-        self._analyse_schur(rmap, n)
-        sizes = self.component_sizes
+        schur = SchurPattern(J, N, (offs[e], offs[e + 1]), terms[e].q)
+        sizes = schur.component_sizes
+        self.component_sizes = sizes
         big = sizes.max() if len(sizes) else 0
         if backend == "auto":
             backend = "components" if big <= max_dense else "sparse"
-        self.backend = backend
-        self._sparse = None
-        if backend == "sparse":
+        if backend == "components":
+            self.pattern = schur
+            self.backend = "components"
+        else:
             from .sparse_cholesky import SparseHessianPattern
 
-            self._sparse = SparseHessianPattern(J, N, method=sparse_method)
-            self.backend = f"sparse-{self._sparse.method}"
-
-    def _analyse_schur(self, rmap, n):
-        """Patterns of B, of the pairs in B'A^{-1}B and the components of S (once)."""
-        qe, r = self.qe, self.r
-        JR = rmap[self.J[:, qe:]]  # (n, QR) remainder indices of each row
-        self.JR = JR
-        QR = JR.shape[1]
-        if r == 0:
-            self.component_sizes = np.zeros(0, dtype=np.intp)
-            self.nB = 0
-            self.pB_level = self.pB_col = np.zeros(0, dtype=np.intp)
-            self.pB_of_row = np.zeros((n, 0), dtype=np.intp)
-            self.pair_p = self.pair_pp = self.d_pairs = np.zeros(0, dtype=np.intp)
-            self.single = False
-            self.d_C = np.zeros((n, 0, 0), dtype=np.intp)
-            self.d_I = np.zeros(0, dtype=np.intp)
-            self.buckets = []
-            self.buf_size = 0
-            self.comp = np.zeros(0, dtype=np.intp)
-            self.local = np.zeros(0, dtype=np.intp)
-            self.bufoff = np.zeros(0, dtype=np.intp)
-            self.comp_size = np.zeros(0, dtype=np.intp)
-            return
-        key = self.codes_e[:, None].astype(np.int64) * r + JR
-        ukeys, inv = np.unique(key.ravel(), return_inverse=True)
-        self.pB_level = (ukeys // r).astype(np.intp)
-        self.pB_col = (ukeys % r).astype(np.intp)
-        self.pB_of_row = inv.reshape(n, QR).astype(np.intp)
-        nB = len(ukeys)
-        self.nB = nB
-        cnt = np.bincount(self.pB_level, minlength=self.le)
-        first = np.concatenate([[0], np.cumsum(cnt)[:-1]])
-        # B (and F = A^{-1} B) as CSR matrices with rows (level, column of the term):
-        # the value of entry p, column a sits at position first*qe + a*count + rank
-        qe = self.qe
-        rank = np.arange(nB) - first[self.pB_level]
-        self.B_pos = (first[self.pB_level] * qe)[:, None] + np.arange(qe)[None, :] * \
-            cnt[self.pB_level][:, None] + rank[:, None]
-        self.B_indices = np.empty(nB * qe, dtype=np.int32)
-        self.B_indices[self.B_pos] = self.pB_col[:, None]
-        rows = np.repeat(np.arange(self.le * qe), np.repeat(cnt, qe))
-        self.B_indptr = np.searchsorted(rows, np.arange(self.le * qe + 1)).astype(np.int32)
-        # connected components of the pattern of S = C - B'A^{-1}B
-        Bs = self._csr(np.ones((nB, qe)))
-        BtB = (Bs.T @ Bs).tocoo()
-        ci = np.concatenate([np.repeat(JR, QR, axis=1).ravel(), BtB.row])
-        cj = np.concatenate([np.tile(JR, (1, QR)).ravel(), BtB.col])
-        graph = coo_matrix((np.ones(len(ci), dtype=np.int8), (ci, cj)), shape=(r, r)).tocsr()
-        ncomp, comp = connected_components(graph, directed=False)
-        comp_size = np.bincount(comp, minlength=ncomp)
-        order = np.argsort(comp, kind="stable")
-        cstart = np.concatenate([[0], np.cumsum(comp_size)[:-1]])
-        local = np.empty(r, dtype=np.intp)
-        local[order] = np.arange(r) - cstart[comp[order]]
-        # buckets of equal-size components, each stored as (n_s, s, s) in one buffer
-        bufoff = np.empty(ncomp, dtype=np.int64)
-        buckets = []
-        off = 0
-        for s in np.unique(comp_size):
-            cs = np.flatnonzero(comp_size == s)
-            bufoff[cs] = off + np.arange(len(cs)) * s * s
-            members = np.empty((len(cs), s), dtype=np.intp)
-            rank = np.empty(ncomp, dtype=np.intp)
-            rank[cs] = np.arange(len(cs))
-            idx = np.flatnonzero(comp_size[comp] == s)
-            members[rank[comp[idx]], local[idx]] = idx
-            buckets.append((int(s), int(off), members))
-            off += len(cs) * s * s
-        self.buckets = buckets
-        self.buf_size = int(off)
-        self.comp, self.local, self.bufoff, self.comp_size = comp, local, bufoff, comp_size
-        self.component_sizes = comp_size
-        self.d_C = self._dest(np.repeat(JR[:, :, None], QR, 2), np.repeat(JR[:, None, :], QR, 1))
-        self.d_I = self._dest(np.arange(r), np.arange(r))
-        self.single = ncomp == 1
-        if not self.single:
-            # pairs (p, p') of B entries in the same level of the eliminated factor
-            per = cnt[self.pB_level]
-            total = int(per.sum())
-            it = _index_dtype(max(total, nB))
-            pair_p = np.repeat(np.arange(nB, dtype=it), per)
-            within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(per) - per, per)
-            self.pair_p = pair_p
-            self.pair_pp = (first[self.pB_level][pair_p] + within).astype(it)
-            self.d_pairs = self._dest(self.pB_col[pair_p], self.pB_col[self.pair_pp])
-        # pattern of B'F (fixed): its entries' positions in the buffer, found once
-        BtF = (Bs.T @ Bs).tocsr()
-        BtF.sort_indices()
-        self.BtF_nnz = BtF.nnz
-        coo = BtF.tocoo()
-        self.d_BtF = self._dest(coo.row, coo.col)
-
-    def _csr(self, V):
-        """The (levels * q_e) x r CSR matrix with values V (nB, q_e) on the pattern of B."""
-        data = np.empty(self.nB * self.qe)
-        data[self.B_pos] = V
-        return csr_matrix((data, self.B_indices, self.B_indptr),
-                          shape=(self.le * self.qe, self.r))
-
-    def _dest(self, i, j):
-        """Position of entry (i, j) of S (same component) in the bucket buffer."""
-        c = self.comp[i]
-        return (self.bufoff[c] + self.local[i] * self.comp_size[c] + self.local[j]).astype(
-            _index_dtype(self.buf_size))
+            self.pattern = SparseHessianPattern(J, N, method=sparse_method)
+            self.backend = f"sparse-{self.pattern.method}"
 
     # ------------------------------------------------------------ per theta
     def m_rows(self, Ls):
@@ -343,161 +223,10 @@ class SparseModeState:
                 f"h={self.h:.6g}, logdet={self.logdet:.6g})")
 
 
-class _Factor:
-    """Numeric factorisation of H = [[A, B], [B', C]] by components (one parameter value)."""
-
-    __slots__ = ("Ainv", "logdet", "Fv", "pr", "_See", "_S", "_chol", "_Sinv")
-
-    #: components up to this size are inverted in batched calls; larger ones are
-    #: solved through their Cholesky factors and inverted only when asked
-    small = 16
-
-    def __init__(self, pr, M, w):
-        self.pr = pr
-        qe, le = pr.qe, pr.le
-        Me = M[:, :qe]
-        MR = M[:, qe:]
-        A = np.zeros((le, qe, qe))
-        for a in range(qe):
-            for b in range(a, qe):
-                v = np.bincount(pr.codes_e, weights=w * Me[:, a] * Me[:, b], minlength=le)
-                A[:, a, b] = v
-                A[:, b, a] = v
-        A[:, np.arange(qe), np.arange(qe)] += 1.0
-        if not np.all(_is_pd(A)):
-            raise np.linalg.LinAlgError("H is not positive definite")
-        self.Ainv = batched_inv(A)
-        logdet = float(np.sum(_logdet(A)))
-        if pr.r:
-            Bv = np.empty((pr.nB, qe))
-            wM = w[:, None] * MR
-            for a in range(qe):
-                Bv[:, a] = np.bincount(pr.pB_of_row.ravel(), weights=(wM * Me[:, a:a + 1]).ravel(),
-                                       minlength=pr.nB)
-            Fv = matvec(self.Ainv[pr.pB_level], Bv)
-            S = np.bincount(pr.d_C.ravel(), weights=(wM[:, :, None] * MR[:, None, :]).ravel(),
-                            minlength=pr.buf_size)
-            BtF = (pr._csr(Bv).T @ pr._csr(Fv)).tocsr()
-            BtF.sort_indices()
-            if BtF.nnz == pr.BtF_nnz:
-                S[pr.d_BtF] -= BtF.tocoo().data
-            else:  # an entry cancelled to an explicit zero was dropped: map it afresh
-                coo = BtF.tocoo()
-                np.subtract.at(S, pr._dest(coo.row, coo.col), coo.data)
-            S[pr.d_I] += 1.0
-            self._chol = []
-            self._Sinv = np.empty_like(S)
-            for s, off, members in pr.buckets:
-                blk = S[off:off + members.shape[0] * s * s].reshape(-1, s, s)
-                if s <= self.small:
-                    if not np.all(_is_pd(blk)):
-                        raise np.linalg.LinAlgError("H is not positive definite")
-                    logdet += float(np.sum(_logdet(blk)))
-                    self._Sinv[off:off + blk.size] = batched_inv(blk).ravel()
-                    self._chol.append(None)
-                else:
-                    chol = [cho_factor(b, lower=True) for b in blk]  # LinAlgError if not p.d.
-                    logdet += 2.0 * sum(float(np.sum(np.log(np.diag(c[0])))) for c in chol)
-                    self._chol.append(chol)
-            self._S = S
-            self.Fv = Fv
-        else:
-            self.Fv = np.zeros((0, qe))
-            self._Sinv = np.zeros(0)
-            self._chol = []
-        self.logdet = logdet
-
-    @property
-    def Sinv_buf(self):
-        """S^{-1} in the bucket buffer (large components inverted on first use)."""
-        for (s, off, members), chol in zip(self.pr.buckets, self._chol):
-            if chol is not None:
-                inv = np.stack([cho_solve(c, np.eye(s)) for c in chol])
-                self._Sinv[off:off + inv.size] = inv.ravel()
-        self._chol = [None] * len(self._chol)
-        return self._Sinv
-
-    def _sinv_apply(self, v):
-        """S^{-1} v for a remainder vector v."""
-        out = np.empty_like(v)
-        for (s, off, members), chol in zip(self.pr.buckets, self._chol):
-            if chol is None:
-                blk = self._Sinv[off:off + members.size * s].reshape(-1, s, s)
-                out[members] = matvec(blk, v[members])
-            else:
-                for mem, c in zip(members, chol):
-                    out[mem] = cho_solve(c, v[mem])
-        return out
-
-    def solve(self, g):
-        """H^{-1} g for a stacked vector g (global layout)."""
-        pr = self.pr
-        e0, e1 = pr.e_range
-        ge = g[e0:e1].reshape(pr.le, pr.qe)
-        ye = matvec(self.Ainv, ge)
-        x = np.empty_like(g)
-        if pr.r:
-            Fv = self.Fv
-            rhs = g[pr.rem_index] - np.bincount(pr.pB_col, weights=np.einsum(
-                "pa,pa->p", Fv, ge[pr.pB_level]), minlength=pr.r)
-            xR = self._sinv_apply(rhs)
-            xc = xR[pr.pB_col]
-            for a in range(pr.qe):
-                ye[:, a] -= np.bincount(pr.pB_level, weights=Fv[:, a] * xc, minlength=pr.le)
-            x[pr.rem_index] = xR
-        x[e0:e1] = ye.ravel()
-        return x
-
-    def row_blocks(self):
-        """Sigma[J_t, J_t] for every row t, as (n, Q, Q)."""
-        pr = self.pr
-        qe, n = pr.qe, pr.nobs
-        Q = pr.Q
-        out = np.empty((n, Q, Q))
-        See = self.Ainv.copy()
-        if pr.r:
-            Fv = self.Fv
-            if pr.single:  # P = F S^{-1} densely, read on the pattern of F
-                P = pr._csr(Fv) @ self.Sinv_buf.reshape(pr.r, pr.r)
-                Pv = P[pr.pB_level[:, None] * qe + np.arange(qe)[None, :], pr.pB_col[:, None]]
-            else:
-                sp = self.Sinv_buf[pr.d_pairs]
-                Pv = np.empty_like(Fv)
-                for a in range(qe):
-                    Pv[:, a] = np.bincount(pr.pair_p, weights=sp * Fv[pr.pair_pp, a],
-                                           minlength=pr.nB)
-            for a in range(qe):
-                for b in range(qe):
-                    See[:, a, b] += np.bincount(pr.pB_level, weights=Fv[:, a] * Pv[:, b],
-                                                minlength=pr.le)
-            SeR = -Pv[pr.pB_of_row]  # (n, QR, qe)
-            out[:, :qe, qe:] = np.swapaxes(SeR, 1, 2)
-            out[:, qe:, :qe] = SeR
-            out[:, qe:, qe:] = self.Sinv_buf[pr.d_C]
-        out[:, :qe, :qe] = See[pr.codes_e]
-        self._See = See
-        return out
-
-    def term_blocks(self, k):
-        """Diagonal blocks of H^{-1} for the levels of term k: (n_levels, q, q)."""
-        pr = self.pr
-        t = pr.terms[k]
-        if k == pr.elim:
-            return self._See
-        e0, e1 = pr.e_range
-        g = pr.term_offsets[k] + np.arange(t.n_levels)[:, None] * t.q + np.arange(t.q)
-        # remainder indices of the term's effects (global index minus the eliminated block)
-        ri = np.where(g >= e1, g - (e1 - e0), g)
-        d = pr._dest(np.repeat(ri[:, :, None], t.q, 2), np.repeat(ri[:, None, :], t.q, 1))
-        return self.Sinv_buf[d]
-
-
 def _factor(pr, M, w):
     """Numeric factorisation with the backend of the problem; None if H is not p.d."""
     try:
-        if pr.backend.startswith("sparse"):
-            return pr._sparse.factor(M, w)
-        return _Factor(pr, M, w)
+        return pr.pattern.factor(M, w)
     except np.linalg.LinAlgError:
         return None
 
@@ -643,22 +372,20 @@ def sparse_laplace_loglike(problem, family, beta, thetas, extra, u0=None, gradie
         return -np.inf, None, st
     st.logdet = fac.logdet
     llf = float(h - 0.5 * fac.logdet)
-    if pr.backend.startswith("sparse"):
-        grad = _fd_gradient(pr, family, beta, ths, extra, u) if gradient else None
-        if cond_cov:
-            st.cond_cov = [L[None] @ fac.diagonal_blocks(o + np.arange(t.n_levels) * t.q, t.q)
-                           @ L.T[None] for t, o, L in zip(pr.terms, pr.term_offsets, Ls)]
-        return llf, grad, st
-    cond_cov = True if cond_cov is None else cond_cov
-    Sig = fac.row_blocks() if (gradient or cond_cov) else None
-    if Sig is not None:
-        v = np.einsum("tij,tj->ti", Sig, M)
+    analytic = hasattr(fac, "row_blocks")  # selected inverse available (component path)
+    if cond_cov is None:
+        cond_cov = analytic
+    grad = None
+    if gradient and analytic:
+        v = np.einsum("tij,tj->ti", fac.row_blocks(), M)  # H^{-1} m_t on row t's effects
         st.s = np.einsum("ti,ti->t", M, v)
+        grad = _gradient(pr, family, extra, u, M, eta, d, fac, v, st.s)
+    elif gradient:
+        grad = _fd_gradient(pr, family, beta, ths, extra, u)
     if cond_cov:
-        st.cond_cov = [L[None] @ fac.term_blocks(k) @ L.T[None] for k, L in enumerate(Ls)]
-    if not gradient:
-        return llf, None, st
-    return llf, _gradient(pr, family, extra, u, M, eta, d, fac, v, st.s), st
+        st.cond_cov = [L[None] @ fac.diagonal_blocks(o + np.arange(t.n_levels) * t.q, t.q)
+                       @ L.T[None] for t, o, L in zip(pr.terms, pr.term_offsets, Ls)]
+    return llf, grad, st
 
 
 def _gradient(pr, family, extra, u, M, eta, d, fac, v, s):

@@ -48,8 +48,8 @@ def test_nested_with_correlated_slope_and_uncorrelated_terms():
 def test_crossed_terms_verbagg():
     df = load_dataset("VerbAgg")
     terms = _terms("r2num ~ Anger + (1 | id) + (1 | item) + (0 + Anger | item)", df)
-    assert [(t.group, t.n_levels, t.q) for t in terms] == [("id", 316, 1), ("item", 24, 1),
-                                                          ("item", 24, 1)]
+    expect = [("id", 316, 1), ("item", 24, 1), ("item", 24, 1)]
+    assert [(t.group, t.n_levels, t.q) for t in terms] == expect
     assert param_names(terms) == ["id Intercept Var", "item Intercept Var", "item Anger Var"]
     Z = sparse_Z(terms)
     assert Z.shape == (7584, 316 + 24 + 24) and Z.nnz == 3 * 7584

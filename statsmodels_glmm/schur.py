@@ -1,0 +1,353 @@
+"""
+Exact factorisation of the Laplace Hessian by eliminating one factor, then
+dense blocks: the default backend of :mod:`statsmodels_glmm.sparse_laplace`.
+
+Order the random effects as ``[e, R]``, ``e`` those of one term (the one with
+most effects).  Each row belongs to exactly one level of that term, so
+``A = H_ee`` is block diagonal with ``q_e x q_e`` blocks and
+
+.. math::
+
+    H = \\begin{pmatrix} A & B \\\\ B' & C \\end{pmatrix}, \\qquad
+    S = C - B' A^{-1} B, \\qquad \\log\\det H = \\log\\det A + \\log\\det S,
+
+    H^{-1} = \\begin{pmatrix} A^{-1} + F S^{-1} F' & -F S^{-1} \\\\
+             -S^{-1} F' & S^{-1} \\end{pmatrix}, \\qquad F = A^{-1} B .
+
+The pattern of ``S`` is split once into connected components; each is
+factorised densely, components of one size in one batched call (crossed
+factors: one block the size of the smaller factors; ``(1 | a/b)``: one block per
+level of ``a``).  Everything index-related (patterns of ``B``, ``C`` and
+``B'F``, where each contribution lands) is computed once in
+:class:`SchurPattern`; a numeric factorisation is a few ``np.bincount`` calls,
+one sparse product and the dense block factorisations.
+"""
+
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+from scipy.sparse import coo_matrix, csr_matrix
+from scipy.sparse.csgraph import connected_components
+
+from .laplace import _is_pd, _logdet, batched_inv, matvec
+
+__all__ = ["SchurPattern", "SchurFactor"]
+
+
+def _index_dtype(size):
+    return np.int32 if size < 2 ** 31 - 1 else np.int64
+
+
+class SchurPattern:
+    """
+    Symbolic analysis of ``H = I + M' W M`` for elimination of one term.
+
+    Parameters
+    ----------
+    J : ndarray of int (n, Q)
+        Stacked indices of every row's random effects; the first ``q_e``
+        columns belong to the eliminated term.
+    N : int
+        Number of random effects.
+    e_range : (int, int)
+        The eliminated term's slice of the stacked vector.
+    qe : int
+        Its number of effects per level.
+
+    Attributes
+    ----------
+    component_sizes : ndarray
+        Sizes of the connected components of ``S``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> subj, item = np.repeat(np.arange(3), 2), np.tile(np.arange(2), 3)
+    >>> J = np.c_[subj, 3 + item]
+    >>> pat = SchurPattern(J, 5, (0, 3), 1)
+    >>> pat.component_sizes.tolist()
+    [2]
+    >>> f = pat.factor(np.ones((6, 2)), np.ones(6))
+    >>> M = np.zeros((6, 5)); M[np.arange(6), subj] = 1; M[np.arange(6), 3 + item] = 1
+    >>> bool(np.isclose(f.logdet, np.linalg.slogdet(np.eye(5) + M.T @ M)[1]))
+    True
+    """
+
+    def __init__(self, J, N, e_range, qe):
+        n = J.shape[0]
+        self.J = J
+        self.N = N
+        self.nobs = n
+        self.Q = J.shape[1]
+        e0, e1 = self.e_range = (int(e_range[0]), int(e_range[1]))
+        self.qe = int(qe)
+        self.le = (e1 - e0) // self.qe
+        self.codes_e = (J[:, 0] - e0) // self.qe
+        rmask = np.ones(N, dtype=bool)
+        rmask[e0:e1] = False
+        self.rem_index = np.flatnonzero(rmask)  # remainder position -> global index
+        self.r = len(self.rem_index)
+        rmap = np.full(N, -1, dtype=np.intp)
+        rmap[self.rem_index] = np.arange(self.r)
+        self.rmap = rmap
+        self._analyse_schur(rmap, n)
+
+    def _analyse_schur(self, rmap, n):
+        """Patterns of B, of the pairs in B'A^{-1}B and the components of S (once)."""
+        qe, r = self.qe, self.r
+        JR = rmap[self.J[:, qe:]]  # (n, QR) remainder indices of each row
+        self.JR = JR
+        QR = JR.shape[1]
+        if r == 0:
+            self.component_sizes = np.zeros(0, dtype=np.intp)
+            self.nB = 0
+            self.pB_level = self.pB_col = np.zeros(0, dtype=np.intp)
+            self.pB_of_row = np.zeros((n, 0), dtype=np.intp)
+            self.pair_p = self.pair_pp = self.d_pairs = np.zeros(0, dtype=np.intp)
+            self.single = False
+            self.d_C = np.zeros((n, 0, 0), dtype=np.intp)
+            self.d_I = np.zeros(0, dtype=np.intp)
+            self.buckets = []
+            self.buf_size = 0
+            self.comp = np.zeros(0, dtype=np.intp)
+            self.local = np.zeros(0, dtype=np.intp)
+            self.bufoff = np.zeros(0, dtype=np.intp)
+            self.comp_size = np.zeros(0, dtype=np.intp)
+            return
+        key = self.codes_e[:, None].astype(np.int64) * r + JR
+        ukeys, inv = np.unique(key.ravel(), return_inverse=True)
+        self.pB_level = (ukeys // r).astype(np.intp)
+        self.pB_col = (ukeys % r).astype(np.intp)
+        self.pB_of_row = inv.reshape(n, QR).astype(np.intp)
+        nB = len(ukeys)
+        self.nB = nB
+        cnt = np.bincount(self.pB_level, minlength=self.le)
+        first = np.concatenate([[0], np.cumsum(cnt)[:-1]])
+        # B (and F = A^{-1} B) as CSR matrices with rows (level, column of the term):
+        # the value of entry p, column a sits at position first*qe + a*count + rank
+        qe = self.qe
+        rank = np.arange(nB) - first[self.pB_level]
+        self.B_pos = (first[self.pB_level] * qe)[:, None] + np.arange(qe)[None, :] * \
+            cnt[self.pB_level][:, None] + rank[:, None]
+        self.B_indices = np.empty(nB * qe, dtype=np.int32)
+        self.B_indices[self.B_pos] = self.pB_col[:, None]
+        rows = np.repeat(np.arange(self.le * qe), np.repeat(cnt, qe))
+        self.B_indptr = np.searchsorted(rows, np.arange(self.le * qe + 1)).astype(np.int32)
+        # connected components of the pattern of S = C - B'A^{-1}B
+        Bs = self._csr(np.ones((nB, qe)))
+        BtB = (Bs.T @ Bs).tocoo()
+        ci = np.concatenate([np.repeat(JR, QR, axis=1).ravel(), BtB.row])
+        cj = np.concatenate([np.tile(JR, (1, QR)).ravel(), BtB.col])
+        graph = coo_matrix((np.ones(len(ci), dtype=np.int8), (ci, cj)), shape=(r, r)).tocsr()
+        ncomp, comp = connected_components(graph, directed=False)
+        comp_size = np.bincount(comp, minlength=ncomp)
+        order = np.argsort(comp, kind="stable")
+        cstart = np.concatenate([[0], np.cumsum(comp_size)[:-1]])
+        local = np.empty(r, dtype=np.intp)
+        local[order] = np.arange(r) - cstart[comp[order]]
+        # buckets of equal-size components, each stored as (n_s, s, s) in one buffer
+        bufoff = np.empty(ncomp, dtype=np.int64)
+        buckets = []
+        off = 0
+        for s in np.unique(comp_size):
+            cs = np.flatnonzero(comp_size == s)
+            bufoff[cs] = off + np.arange(len(cs)) * s * s
+            members = np.empty((len(cs), s), dtype=np.intp)
+            rank = np.empty(ncomp, dtype=np.intp)
+            rank[cs] = np.arange(len(cs))
+            idx = np.flatnonzero(comp_size[comp] == s)
+            members[rank[comp[idx]], local[idx]] = idx
+            buckets.append((int(s), int(off), members))
+            off += len(cs) * s * s
+        self.buckets = buckets
+        self.buf_size = int(off)
+        self.comp, self.local, self.bufoff, self.comp_size = comp, local, bufoff, comp_size
+        self.component_sizes = comp_size
+        self.d_C = self._dest(np.repeat(JR[:, :, None], QR, 2), np.repeat(JR[:, None, :], QR, 1))
+        self.d_I = self._dest(np.arange(r), np.arange(r))
+        self.single = ncomp == 1
+        if not self.single:
+            # pairs (p, p') of B entries in the same level of the eliminated factor
+            per = cnt[self.pB_level]
+            total = int(per.sum())
+            it = _index_dtype(max(total, nB))
+            pair_p = np.repeat(np.arange(nB, dtype=it), per)
+            within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(per) - per, per)
+            self.pair_p = pair_p
+            self.pair_pp = (first[self.pB_level][pair_p] + within).astype(it)
+            self.d_pairs = self._dest(self.pB_col[pair_p], self.pB_col[self.pair_pp])
+        # pattern of B'F (fixed): its entries' positions in the buffer, found once
+        BtF = (Bs.T @ Bs).tocsr()
+        BtF.sort_indices()
+        self.BtF_nnz = BtF.nnz
+        coo = BtF.tocoo()
+        self.d_BtF = self._dest(coo.row, coo.col)
+
+    def _csr(self, V):
+        """The (levels * q_e) x r CSR matrix with values V (nB, q_e) on the pattern of B."""
+        data = np.empty(self.nB * self.qe)
+        data[self.B_pos] = V
+        return csr_matrix((data, self.B_indices, self.B_indptr),
+                          shape=(self.le * self.qe, self.r))
+
+    def _dest(self, i, j):
+        """Position of entry (i, j) of S (same component) in the bucket buffer."""
+        c = self.comp[i]
+        return (self.bufoff[c] + self.local[i] * self.comp_size[c] + self.local[j]).astype(
+            _index_dtype(self.buf_size))
+
+    def factor(self, M, w):
+        """Numeric factorisation; raises ``numpy.linalg.LinAlgError`` if not p.d."""
+        return SchurFactor(self, M, w)
+
+
+class SchurFactor:
+    """Numeric factorisation of ``H = [[A, B], [B', C]]`` by components (one ``M``, ``w``)."""
+
+    __slots__ = ("Ainv", "logdet", "Fv", "pat", "_See", "_S", "_chol", "_Sinv")
+
+    #: components up to this size are inverted in batched calls; larger ones are
+    #: solved through their Cholesky factors and inverted only when asked
+    small = 16
+
+    def __init__(self, pat, M, w):
+        self.pat = pat
+        self._See = None
+        qe, le = pat.qe, pat.le
+        Me = M[:, :qe]
+        MR = M[:, qe:]
+        A = np.zeros((le, qe, qe))
+        for a in range(qe):
+            for b in range(a, qe):
+                v = np.bincount(pat.codes_e, weights=w * Me[:, a] * Me[:, b], minlength=le)
+                A[:, a, b] = v
+                A[:, b, a] = v
+        A[:, np.arange(qe), np.arange(qe)] += 1.0
+        if not np.all(_is_pd(A)):
+            raise np.linalg.LinAlgError("H is not positive definite")
+        self.Ainv = batched_inv(A)
+        logdet = float(np.sum(_logdet(A)))
+        if pat.r:
+            Bv = np.empty((pat.nB, qe))
+            wM = w[:, None] * MR
+            for a in range(qe):
+                Bv[:, a] = np.bincount(pat.pB_of_row.ravel(), weights=(wM * Me[:, a:a + 1]).ravel(),
+                                       minlength=pat.nB)
+            Fv = matvec(self.Ainv[pat.pB_level], Bv)
+            S = np.bincount(pat.d_C.ravel(), weights=(wM[:, :, None] * MR[:, None, :]).ravel(),
+                            minlength=pat.buf_size)
+            BtF = (pat._csr(Bv).T @ pat._csr(Fv)).tocsr()
+            BtF.sort_indices()
+            if BtF.nnz == pat.BtF_nnz:
+                S[pat.d_BtF] -= BtF.tocoo().data
+            else:  # an entry cancelled to an explicit zero was dropped: map it afresh
+                coo = BtF.tocoo()
+                np.subtract.at(S, pat._dest(coo.row, coo.col), coo.data)
+            S[pat.d_I] += 1.0
+            self._chol = []
+            self._Sinv = np.empty_like(S)
+            for s, off, members in pat.buckets:
+                blk = S[off:off + members.shape[0] * s * s].reshape(-1, s, s)
+                if s <= self.small:
+                    if not np.all(_is_pd(blk)):
+                        raise np.linalg.LinAlgError("H is not positive definite")
+                    logdet += float(np.sum(_logdet(blk)))
+                    self._Sinv[off:off + blk.size] = batched_inv(blk).ravel()
+                    self._chol.append(None)
+                else:
+                    chol = [cho_factor(b, lower=True) for b in blk]  # LinAlgError if not p.d.
+                    logdet += 2.0 * sum(float(np.sum(np.log(np.diag(c[0])))) for c in chol)
+                    self._chol.append(chol)
+            self._S = S
+            self.Fv = Fv
+        else:
+            self.Fv = np.zeros((0, qe))
+            self._Sinv = np.zeros(0)
+            self._chol = []
+        self.logdet = logdet
+
+    @property
+    def Sinv_buf(self):
+        """S^{-1} in the bucket buffer (large components inverted on first use)."""
+        for (s, off, members), chol in zip(self.pat.buckets, self._chol):
+            if chol is not None:
+                inv = np.stack([cho_solve(c, np.eye(s)) for c in chol])
+                self._Sinv[off:off + inv.size] = inv.ravel()
+        self._chol = [None] * len(self._chol)
+        return self._Sinv
+
+    def _sinv_apply(self, v):
+        """S^{-1} v for a remainder vector v."""
+        out = np.empty_like(v)
+        for (s, off, members), chol in zip(self.pat.buckets, self._chol):
+            if chol is None:
+                blk = self._Sinv[off:off + members.size * s].reshape(-1, s, s)
+                out[members] = matvec(blk, v[members])
+            else:
+                for mem, c in zip(members, chol):
+                    out[mem] = cho_solve(c, v[mem])
+        return out
+
+    def solve(self, g):
+        """H^{-1} g for a stacked vector g (global layout)."""
+        pat = self.pat
+        e0, e1 = pat.e_range
+        ge = g[e0:e1].reshape(pat.le, pat.qe)
+        ye = matvec(self.Ainv, ge)
+        x = np.empty_like(g)
+        if pat.r:
+            Fv = self.Fv
+            rhs = g[pat.rem_index] - np.bincount(pat.pB_col, weights=np.einsum(
+                "pa,pa->p", Fv, ge[pat.pB_level]), minlength=pat.r)
+            xR = self._sinv_apply(rhs)
+            xc = xR[pat.pB_col]
+            for a in range(pat.qe):
+                ye[:, a] -= np.bincount(pat.pB_level, weights=Fv[:, a] * xc, minlength=pat.le)
+            x[pat.rem_index] = xR
+        x[e0:e1] = ye.ravel()
+        return x
+
+    def row_blocks(self):
+        """Sigma[J_t, J_t] for every row t, as (n, Q, Q)."""
+        pat = self.pat
+        qe, n = pat.qe, pat.nobs
+        Q = pat.Q
+        out = np.empty((n, Q, Q))
+        See = self.Ainv.copy()
+        if pat.r:
+            Fv = self.Fv
+            if pat.single:  # P = F S^{-1} densely, read on the pattern of F
+                P = pat._csr(Fv) @ self.Sinv_buf.reshape(pat.r, pat.r)
+                Pv = P[pat.pB_level[:, None] * qe + np.arange(qe)[None, :], pat.pB_col[:, None]]
+            else:
+                sp = self.Sinv_buf[pat.d_pairs]
+                Pv = np.empty_like(Fv)
+                for a in range(qe):
+                    Pv[:, a] = np.bincount(pat.pair_p, weights=sp * Fv[pat.pair_pp, a],
+                                           minlength=pat.nB)
+            for a in range(qe):
+                for b in range(qe):
+                    See[:, a, b] += np.bincount(pat.pB_level, weights=Fv[:, a] * Pv[:, b],
+                                                minlength=pat.le)
+            SeR = -Pv[pat.pB_of_row]  # (n, QR, qe)
+            out[:, :qe, qe:] = np.swapaxes(SeR, 1, 2)
+            out[:, qe:, :qe] = SeR
+            out[:, qe:, qe:] = self.Sinv_buf[pat.d_C]
+        out[:, :qe, :qe] = See[pat.codes_e]
+        self._See = See
+        return out
+
+    def diagonal_blocks(self, starts, q):
+        """
+        Diagonal blocks of ``H^{-1}`` for effects ``starts[i] + (0..q-1)`` (one term's
+        levels): (len(starts), q, q).
+        """
+        pat = self.pat
+        e0, e1 = pat.e_range
+        starts = np.asarray(starts)
+        if len(starts) and e0 <= starts[0] < e1:
+            if self._See is None:
+                self.row_blocks()
+            return self._See[(starts - e0) // pat.qe]
+        ri = pat.rmap[starts[:, None] + np.arange(q)]
+        d = pat._dest(np.repeat(ri[:, :, None], q, 2), np.repeat(ri[:, None, :], q, 1))
+        return self.Sinv_buf[d]
