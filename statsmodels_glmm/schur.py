@@ -208,6 +208,8 @@ class SchurFactor:
     #: components up to this size are inverted in batched calls; larger ones are
     #: solved through their Cholesky factors and inverted only when asked
     small = 16
+    #: entries of the dense product F S^{-1} held at once (rows are processed in chunks)
+    chunk = 2 ** 22
 
     def __init__(self, pat, M, w):
         self.pat = pat
@@ -315,9 +317,17 @@ class SchurFactor:
         See = self.Ainv.copy()
         if pat.r:
             Fv = self.Fv
-            if pat.single:  # P = F S^{-1} densely, read on the pattern of F
-                P = pat._csr(Fv) @ self.Sinv_buf.reshape(pat.r, pat.r)
-                Pv = P[pat.pB_level[:, None] * qe + np.arange(qe)[None, :], pat.pB_col[:, None]]
+            if pat.single:  # P = F S^{-1} densely in row chunks, read on the pattern of F
+                Fs = pat._csr(Fv)
+                Sinv = self.Sinv_buf.reshape(pat.r, pat.r)
+                Pv = np.empty_like(Fv)
+                step = max(qe, (self.chunk // max(pat.r, 1)) // qe * qe)
+                for r0 in range(0, Fs.shape[0], step):
+                    P = Fs[r0:r0 + step] @ Sinv
+                    sel = np.flatnonzero((pat.pB_level >= r0 // qe)
+                                         & (pat.pB_level < (r0 + step) // qe))
+                    Pv[sel] = P[(pat.pB_level[sel, None] * qe - r0) + np.arange(qe)[None, :],
+                                pat.pB_col[sel, None]]
             else:
                 sp = self.Sinv_buf[pat.d_pairs]
                 Pv = np.empty_like(Fv)

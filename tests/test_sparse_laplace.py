@@ -361,3 +361,24 @@ def test_one_term_zero_inflated_equals_dense_engine():
     assert np.any(w < 0) and st.converged
     assert abs(l1 - l2) < 1e-8
     np.testing.assert_allclose(g2, g1, atol=1e-7)
+
+
+def test_row_chunks_of_the_selected_inverse_change_nothing(monkeypatch):
+    from statsmodels_glmm.schur import SchurFactor
+
+    rng = np.random.default_rng(0)
+    n = 400
+    a, b, x = rng.integers(0, 40, n), rng.integers(0, 7, n), rng.normal(size=n)
+    terms = [RandomEffectTerm.from_arrays(g, v, np.c_[np.ones(n), x], names=["Intercept", "x"])
+             for g, v in (("a", a), ("b", b))]
+    fam = Poisson()
+    y = fam.validate(rng.poisson(1.0, n).astype(float), "y")
+    pr = SparseLaplaceProblem(y, np.ones((n, 1)), None, terms)
+    th = [np.array([0.5, 0.1, 0.3]), np.array([0.4, -0.1, 0.2])]
+    l1, g1, s1 = sparse_laplace_loglike(pr, fam, np.zeros(1), th, np.zeros(0))
+    monkeypatch.setattr(SchurFactor, "chunk", 30)  # one level of the eliminated term at a time
+    l2, g2, s2 = sparse_laplace_loglike(pr, fam, np.zeros(1), th, np.zeros(0))
+    assert pr.component_sizes.tolist() == [14] and l1 == l2
+    np.testing.assert_allclose(g2, g1, rtol=1e-12, atol=1e-12)
+    for c1, c2 in zip(s1.cond_cov, s2.cond_cov):
+        np.testing.assert_allclose(c2, c1, rtol=1e-12, atol=1e-14)
