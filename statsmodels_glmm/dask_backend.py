@@ -120,20 +120,38 @@ def _cluster_design(ref, labels, sizes, nobs, n_dropped):
     return d
 
 
+class RemoteModes:
+    """
+    Conditional modes kept on the workers: what a :class:`~statsmodels_glmm.model.WarmStart`
+    holds for a :class:`DaskMixedGLM` (``warm.u``), so that warm starts never
+    bring the modes to the client.  ``token`` names them on every partition.
+    """
+
+    __slots__ = ("token",)
+
+    def __init__(self, token):
+        self.token = token
+
+    def __repr__(self):
+        return f"RemoteModes({self.token!r})"
+
+
 class ClusterState:
     """
     The mode state of a distributed evaluation.
 
     ``converged`` is known at once; the modes ``u`` and their curvature
     inverses ``Hinv`` (in the order of ``design.group_labels``) are gathered
-    from the workers when first used, at the parameters of the evaluation.
+    from the workers when first used, at the parameters of the evaluation
+    (warm-started from the modes it saved under ``token``).
     """
 
-    def __init__(self, model, internal, nagq, converged):
+    def __init__(self, model, internal, nagq, converged, token=None):
         self._model = model
         self.internal = np.array(internal, dtype=float)
         self.nagq = int(nagq)
         self.converged = bool(converged)
+        self.token = token
         self._u = None
         self._hinv = None
 
@@ -146,14 +164,15 @@ class ClusterState:
     @property
     def u(self):
         if self._u is None:
-            self._u = self._detached().gather_modes(self.internal, self.nagq)[0]
+            self._u = self._detached().gather_modes(self.internal, self.nagq,
+                                                    token=self.token)[0]
         return self._u
 
     @property
     def Hinv(self):
         if self._hinv is None:
-            self._u, self._hinv = self._detached().gather_modes(self.internal, self.nagq,
-                                                                with_hinv=True)
+            self._u, self._hinv = self._detached().gather_modes(
+                self.internal, self.nagq, with_hinv=True, token=self.token)
         return self._hinv
 
     def __getstate__(self):
@@ -237,6 +256,8 @@ class DaskMixedGLM(MixedGLM):
         state = super().__getstate__()
         for k in ("client", "_parts", "_frame"):
             state[k] = None
+        state.pop("_gathered", None)
+        state.pop("_own_warm", None)
         return state
 
     def _map(self, fn, *args):
@@ -287,23 +308,50 @@ class DaskMixedGLM(MixedGLM):
         return cached
 
     # --------------------------------------------------------- likelihood
-    def loglike_internal(self, internal, nagq=1, gradient=False, warm=True):
+    def _warm_token(self, warm):
+        """The store behind ``warm`` (``loglike_internal``'s argument) and its modes' token."""
+        if warm is True:
+            warm = getattr(self, "warm_start", None) or \
+                self.__dict__.setdefault("_own_warm", SimpleNamespace(u=None))
+        elif warm is False or warm is None:
+            return None, None
+        u = getattr(warm, "u", None)
+        if isinstance(u, RemoteModes):
+            return warm, u.token
+        if u is not None:  # modes gathered from the workers are known by their token
+            return warm, self.__dict__.setdefault("_gathered", {}).get(id(u))
+        return warm, None
+
+    def _new_token(self):
+        self.__dict__["_n_tokens"] = self.__dict__.get("_n_tokens", 0) + 1
+        return self.__dict__["_n_tokens"]
+
+    def loglike_internal(self, internal, nagq=1, gradient=False, warm=None):
         """
         Marginal log-likelihood (and gradient): the sum of every partition's
         :meth:`MixedGLM.loglike_internal`.
+
+        ``warm`` works as for :class:`MixedGLM`, except that the modes stay on
+        the workers: a :class:`~statsmodels_glmm.model.WarmStart` passed in
+        comes back holding a :class:`RemoteModes` token for them.
         """
         x = np.asarray(internal, dtype=float)
+        store, start = self._warm_token(warm)
+        save = self._new_token() if store is not None else None
         out = self._map(dp.part_eval, x, int(nagq), bool(gradient), self._typical_sizes(),
-                        bool(warm))
+                        start, save)
         llf = float(sum(o[0] for o in out))
         grad = None
         if gradient:
             grads = [o[1] for o in out]
             grad = None if any(g is None for g in grads) else np.sum(grads, axis=0)
         converged = all(o[2] for o in out)
-        return llf, grad, ClusterState(self, x, nagq, converged)
+        if store is not None and np.isfinite(llf) and converged:
+            store.u = RemoteModes(save)
+        return llf, grad, ClusterState(self, x, nagq, converged, token=save)
 
-    def hessian_internal(self, internal, nagq=1, free=None, central=False, grad=None):
+    def hessian_internal(self, internal, nagq=1, free=None, central=False, grad=None,
+                         warm=None):
         """
         Difference Hessian of the log-likelihood: each partition differences
         its own gradient with the common steps, and the results are added
@@ -311,8 +359,9 @@ class DaskMixedGLM(MixedGLM):
         """
         x = np.asarray(internal, dtype=float)
         free = np.ones(len(x), bool) if free is None else np.asarray(free, bool)
+        _, start = self._warm_token(warm)
         parts = self._map(dp.part_hessian, x, int(nagq), free, bool(central),
-                          self._typical_sizes())
+                          self._typical_sizes(), start)
         return np.sum(parts, axis=0)
 
     def _start_internal(self):
@@ -326,8 +375,9 @@ class DaskMixedGLM(MixedGLM):
         """
         p, k = self.k_fe, self.k_re
         theta = self.cov_struct.start(1.0) * np.diag(self._scaling()[0])[p:p + k]
-        if getattr(self.response, "start_beta", None) is not None:
-            out = [o for o in self._map(dp.part_start) if o[0]]
+        out = [o for o in self._map(dp.part_start) if o[0]]
+        if any(o[1] is not None for o in out):
+            out = [o for o in out if o[1] is not None]
             w = np.array([o[0] for o in out], dtype=float)
             w = w / w.sum()
             beta = np.sum([wi * o[1] for wi, o in zip(w, out)], axis=0) if p else np.zeros(0)
@@ -392,18 +442,21 @@ class DaskMixedGLM(MixedGLM):
                 break
         return beta if np.all(np.isfinite(beta)) else np.zeros(p)
 
-    def gather_modes(self, internal, nagq=1, with_hinv=False):
+    def gather_modes(self, internal, nagq=1, with_hinv=False, token=None):
         """
         Conditional modes ``u`` (G, q) at ``internal``, and ``H^-1`` (G, q, q)
         when ``with_hinv`` (else None), gathered from the workers in the order
-        of ``design.group_labels``.
+        of ``design.group_labels``; ``token`` names modes saved by an earlier
+        evaluation to start from.
         """
         out = [o for o in self._map(dp.part_modes, np.asarray(internal, float), int(nagq),
-                                    bool(with_hinv)) if o is not None]
+                                    bool(with_hinv), token) if o is not None]
         labels = np.concatenate([o[0] for o in out])
         pos = pd.Index(labels).get_indexer(self.design.group_labels)
         u = np.concatenate([o[1] for o in out])[pos]
         Hinv = np.concatenate([o[2] for o in out])[pos] if with_hinv else None
+        if token is not None:
+            self.__dict__.setdefault("_gathered", {})[id(u)] = token
         return u, Hinv
 
     def _results(self, *args, **kwargs):

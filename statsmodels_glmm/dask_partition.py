@@ -36,7 +36,7 @@ import pandas as pd
 from .design import (Design, _categorical_response, _check_columns, _clean_formula_error,
                      _prepare_frame, _rhs_matrix, group_values)
 from .formula_engine import formula_manager
-from .model import MixedGLM
+from .model import MixedGLM, WarmStart
 
 __all__ = ["PartitionGLM", "Partition", "cast_levels", "partition_design", "build_partition",
            "select_columns", "part_info", "part_eval", "part_hessian", "part_start", "part_glm",
@@ -79,10 +79,26 @@ class Partition:
     left after dropping missing values); its warm-start modes stay with it.
     """
 
+    #: how many sets of warm-start modes a partition keeps (the newest ones)
+    KEEP_MODES = 4
+
     def __init__(self, model, n_dropped, sample):
         self.model = model
         self.n_dropped = int(n_dropped)
         self.sample = sample
+        self.modes = {}
+
+    def warm(self, token):
+        """A :class:`WarmStart` from the modes saved under ``token`` (empty if unknown)."""
+        return WarmStart(self.modes.get(token) if token is not None else None)
+
+    def keep(self, token, warm):
+        """Save the modes of ``warm`` under ``token``, forgetting the oldest sets."""
+        if token is None or warm is None or warm.u is None:
+            return
+        self.modes[token] = warm.u
+        while len(self.modes) > self.KEEP_MODES:
+            self.modes.pop(next(iter(self.modes)))
 
     @property
     def nobs(self):
@@ -384,11 +400,14 @@ def part_info(part):
     return out
 
 
-def part_eval(part, internal, nagq, gradient, typical, warm=True):
+def part_eval(part, internal, nagq, gradient, typical, start=None, save=None):
     """
     ``(llf, grad, converged)`` of one partition: :meth:`MixedGLM.loglike_internal`.
 
-    A partition without rows contributes zero.  A family without an analytic
+    The conditional modes start from those saved under the token ``start``
+    (from zero when there are none) and the modes found are saved under
+    ``save``; with neither, the evaluation is cold and saves nothing.  A
+    partition without rows contributes zero.  A family without an analytic
     gradient falls back to central differences with the global steps.
     """
     m = part.model
@@ -396,39 +415,47 @@ def part_eval(part, internal, nagq, gradient, typical, warm=True):
     if m is None:
         return 0.0, (np.zeros(n) if gradient else None), True
     m.typical = typical
-    llf, grad, state = m.loglike_internal(internal, nagq, gradient=gradient, warm=warm)
+    x = np.asarray(internal, dtype=float)
+    warm = part.warm(start) if (start is not None or save is not None) else None
+    llf, grad, state = m.loglike_internal(x, nagq, gradient=gradient, warm=warm)
     if gradient and grad is None and np.isfinite(llf):
-        grad = m._fd_gradient(np.asarray(internal, dtype=float), nagq)
+        grad = m._fd_gradient(x, nagq, warm=warm)
+    part.keep(save, warm)
     return float(llf), (None if grad is None else np.asarray(grad, float)), \
         bool(state.converged)
 
 
-def part_hessian(part, internal, nagq, free, central, typical):
+def part_hessian(part, internal, nagq, free, central, typical, start=None):
     """
     This partition's finite-difference Hessian with the global steps
-    (:meth:`MixedGLM.hessian_internal`); the Hessians of all partitions add up
-    to that of the whole log-likelihood.
+    (:meth:`MixedGLM.hessian_internal`, modes warm-started from ``start``);
+    the Hessians of all partitions add up to that of the whole log-likelihood.
     """
     m = part.model
     n = len(internal)
     if m is None:
         return np.zeros((n, n))
     m.typical = typical
-    return m.hessian_internal(np.asarray(internal, dtype=float), nagq, free, central=central)
+    return m.hessian_internal(np.asarray(internal, dtype=float), nagq, free, central=central,
+                              warm=part.warm(start))
 
 
 def part_start(part):
     """
-    Start values of the fixed effects and family parameters from this partition
-    alone (the GLM without random effects, as :meth:`MixedGLM._start_internal`),
-    with the partition's row count as the weight of its vote.
+    Start values of a family that provides its own (``response.start_beta``),
+    from this partition alone: ``(nobs, beta, extra)``, with ``beta`` None for
+    a family that starts from the GLM (the client then runs the GLM's Newton
+    steps over all partitions).
     """
     m = part.model
     if m is None:
         return 0, None, None
-    x0 = m._start_internal()
-    beta, _, extra = m._split(x0)
-    return m.nobs, beta, extra
+    d = m.design
+    beta = m.response.start_beta(d)
+    if beta is None:
+        return m.nobs, None, None
+    extra = m.response.start_extra(d.y, d.X @ beta + d.offset)
+    return m.nobs, np.asarray(beta, float), np.asarray(extra, float)
 
 
 def part_glm(part, beta, extra):
@@ -479,16 +506,16 @@ def part_separation(part):
     return out
 
 
-def part_modes(part, internal, nagq, with_hinv=False):
+def part_modes(part, internal, nagq, with_hinv=False, start=None):
     """
     Group labels and conditional modes ``u`` at ``internal`` (and their
-    ``H^-1`` when ``with_hinv``).
+    ``H^-1`` when ``with_hinv``), the modes warm-started from ``start``.
     """
     m = part.model
     if m is None:
         return None
     llf, _, state = m.loglike_internal(np.asarray(internal, dtype=float), nagq,
-                                       gradient=False)
+                                       gradient=False, warm=part.warm(start))
     return (m.design.group_labels, np.asarray(state.u),
             np.asarray(state.Hinv) if with_hinv else None)
 
