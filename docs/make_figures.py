@@ -88,6 +88,11 @@ def main(browser=True):
                            family=binom).fit()
     save(plot_random_effects(res_sim), "plot_random_effects_sim.png")
 
+    crossed = datasets.load("sim_crossed")
+    res_x = smg.mixedglm("y ~ x + cond + (1 | subj) + (1 | item)", crossed,
+                         family=sm.families.Poisson()).fit()
+    save(plot_random_effects(res_x), "plot_random_effects_crossed.png")
+
     html = explorer(os.path.join(OUT, "explorer.html"), res_sim)
     print("wrote", html)
     if browser:

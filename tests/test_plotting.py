@@ -286,3 +286,25 @@ def test_plot_random_effects_one_panel_per_factor_and_column(tmp_path):
     assert len(fig.axes) == 1 and "30 groups" in fig.axes[0].get_ylabel()
     assert fig.axes[0].get_title() == "x"
     plt.close(fig)
+
+
+def test_plot_random_effects_crossed_factors_fit(tmp_path):
+    df = datasets.load("sim_crossed")
+    res = smg.mixedglm("y ~ x + cond + (1 | subj) + (1 | item)", df,
+                       family=sm.families.Poisson()).fit()
+    frames = res.random_effects_frame()  # {factor: DataFrame}
+    fig = plot_random_effects(res)
+    assert [a.get_title() for a in fig.axes] == ["subj: Intercept", "item: Intercept"]
+    check_layout(fig, _png(tmp_path, "caterpillar_crossed"))
+    for a, f in zip(fig.axes, ["subj", "item"]):
+        b = frames[f]["Intercept"].to_numpy()
+        order = np.argsort(b, kind="stable")
+        (dots,) = [ln for ln in a.lines if ln.get_marker() == "o"]
+        np.testing.assert_allclose(dots.get_xdata(), b[order], atol=1e-12)
+        sd = np.sqrt([res.random_effects_cov[f][g].iloc[0, 0]
+                      for g in frames[f].index[order]])
+        segs = np.array(a.collections[0].get_segments())
+        np.testing.assert_allclose(segs[:, 1, 0] - segs[:, 0, 0], 2 * 1.959963984540054 * sd,
+                                   rtol=1e-12)
+        assert f"{len(b)} groups" in a.get_ylabel()
+    plt.close(fig)
