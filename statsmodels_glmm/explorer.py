@@ -80,6 +80,9 @@ def _from_results(res, time):
     if not hasattr(res, "fe_params") or not hasattr(res, "re_sd"):
         raise ValueError("results must be a fitted MixedGLMResults")
     outcome = _outcome_of(res)
+    if getattr(res.model, "multi", False):
+        raise ValueError("results: the explorer draws models with one grouping factor; "
+                         "this model has several")
     d = res.model.design
     fe = res.fe_params
     re_names = list(d.re_names)

@@ -99,6 +99,10 @@ def test_bad_input(tmp_path):
         explorer(tmp_path / "x.html", gauss)
     with pytest.raises(ValueError, match="results"):
         explorer(tmp_path / "x.html", df)
+    crossed = smg.mixedglm("y ~ x + (1 | subj) + (1 | item)", datasets.load("sim_crossed"),
+                           family=sm.families.Poisson()).fit()
+    with pytest.raises(ValueError, match="one grouping factor"):
+        explorer(tmp_path / "x.html", crossed)
     assert not os.path.exists(tmp_path / "x.html")
 
 
