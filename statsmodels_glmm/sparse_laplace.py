@@ -295,8 +295,9 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
                 break
             f *= 0.5
             new = evaluate(u + f * step)
-        else:
-            break  # no ascent possible: at the mode to rounding
+        else:  # no ascent along the Newton direction: at the mode up to rounding?
+            converged = dec < 1e-12 * (1.0 + abs(h))
+            break
         u = u + f * step
         eta, d, h, grad = new
     w = -d[2]
