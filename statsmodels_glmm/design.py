@@ -358,7 +358,7 @@ def build_design(formula, data, response, groups=None, re_formula=None,
         _check_columns(t.expr, work)
 
     # ---- missing values: union of the rows each piece drops
-    raw_endog = getattr(response, "raw_endog", False)
+    raw_endog = response.raw_endog
     keep = np.ones(len(work), dtype=bool)
     if raw_endog:
         if lhs not in work.columns:

@@ -36,7 +36,7 @@ _COUNT = ("Poisson", "NegativeBinomial")
 
 
 def _is_count(resp):
-    name = getattr(resp, "name", "")
+    name = resp.name
     return any(name.startswith(n) or name.startswith(f"ZeroInflated{n}") for n in _COUNT)
 
 
@@ -142,9 +142,6 @@ def _prob_zero(res):
     resp = res.model.response
     eta = res._eta_insample()
     extra = res._extra()
-    hook = getattr(resp, "predict_which", None)
-    if hook is not None:
-        extras = {k: v[0] for k, v in res.model.design.extra.items()
-                  if isinstance(v, tuple) and len(v) == 3}
-        return hook(eta, extra, "prob-zero", extras)
-    return np.exp(-resp.mean(eta, extra))  # Poisson
+    extras = {k: v[0] for k, v in res.model.design.extra.items()
+              if isinstance(v, tuple) and len(v) == 3}
+    return resp.predict_which(eta, extra, "prob-zero", extras)

@@ -68,7 +68,7 @@ def fit_gee(res, cov_struct=None, maxiter=200):
     m = res.model
     d = m.design
     response = m.response
-    fam = getattr(response, "sm_family", None)
+    fam = response.sm_family
     if fam is None:
         raise ValueError(f"family {response.name} has no statsmodels GEE counterpart; "
                          "compare_gee supports Binomial, Poisson and Gaussian responses")

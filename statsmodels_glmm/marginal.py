@@ -115,12 +115,7 @@ def _factor(G):
 
 def _mean_fun(response, extra, which):
     """``f(eta, extras_rows) -> (n,) or (n, k)``: the conditional quantity to average."""
-    if hasattr(response, "predict_which"):
-        return lambda eta, ex: response.predict_which(eta, extra, which, ex)
-    if which != "mean":
-        raise ValueError(f"which={which!r} is not available for {response.name}; use "
-                         "'mean' or 'linear'")
-    return lambda eta, ex: response.mean(eta, extra)
+    return lambda eta, ex: response.predict_which(eta, extra, which, ex)
 
 
 def _closed_form(fun, response, which, extras):
@@ -134,7 +129,7 @@ def _closed_form(fun, response, which, extras):
         return None
     if m.shape != t.shape:
         return None
-    link = getattr(response, "link_name", "")
+    link = response.link_name
     if link == "log" and np.allclose(m, np.exp(t), rtol=1e-12, atol=0):
         return lambda eta, s2: np.exp(eta + s2 / 2.0)
     if link == "identity" and np.allclose(m, t, rtol=0, atol=1e-12):
@@ -501,12 +496,11 @@ def get_prediction(res, exog=None, which="mean", random_effects="conditional", o
         pred, se = un_p, un_s
     columns = None
     if pred.ndim == 2:
-        cols_fn = getattr(m.response, "which_columns", None)
-        columns = cols_fn(which, pred.shape[1]) if cols_fn is not None else None
+        columns = m.response.which_columns(which, pred.shape[1])
     if which == "linear":
         transform = "identity"
     elif which == "mean" and pred.ndim == 1:
-        transform = getattr(m.response, "link_name", "identity")
+        transform = m.response.link_name
         try:
             _link(transform)
         except ValueError:

@@ -122,7 +122,7 @@ class MixedGLM(LikelihoodModel):
         response = as_response(family if family is not None else sm.families.Gaussian())
         # a model owns its family object: families keep data-dependent state (levels)
         self.response = response if design is not None else copy.deepcopy(response)
-        self.family = getattr(self.response, "sm_family", None) or self.response
+        self.family = self.response.sm_family or self.response
         if design is None:
             design = design_from_arrays(endog, exog, groups, exog_re, self.response,
                                         offset=offset, exposure=exposure, missing=missing)
@@ -134,9 +134,10 @@ class MixedGLM(LikelihoodModel):
         self.cov_struct.row_scale = np.where(rms_z > 0, rms_z, 1.0)
         self.k_fe = design.X.shape[1]
         self.k_re = self.cov_struct.n_params
-        bind = getattr(self.response, "bind", None)
-        if bind is not None:
-            bind(design)
+        # the family and design the model fits with (new objects; the arguments are
+        # not modified): a family may need more than the response, e.g. a second design
+        self.response, design = self.response.bind(design)
+        self.design = design
         self.k_extra = self.response.n_extra  # after bind: it may size the family
         exog_df = pd.DataFrame(design.unsort(design.X), columns=design.exog_names,
                                index=design.row_index)
@@ -214,9 +215,7 @@ class MixedGLM(LikelihoodModel):
 
             response = ZeroInflated(response, zi_formula)
         extra = kwargs.pop("extra_formulas", None)
-        hook = getattr(response, "extra_formulas", None)
-        if hook is not None:
-            extra = {**(extra or {}), **hook()}
+        extra = {**(extra or {}), **response.extra_formulas()} or None
         design = build_design(formula, data, response, groups=groups, re_formula=re_formula,
                               offset=offset, exposure=exposure, extra_formulas=extra,
                               missing=missing, formula_engine=formula_engine,
@@ -410,9 +409,9 @@ class MixedGLM(LikelihoodModel):
     def _start_internal(self):
         d, resp = self.design, self.response
         beta = np.zeros(self.k_fe)
-        start_beta = getattr(resp, "start_beta", None)
-        if start_beta is not None:
-            beta = start_beta(d)
+        given = resp.start_beta(d)
+        if given is not None:
+            beta = given
         elif self.k_fe:
             beta = glm_start(resp, d.X, d.y, d.offset)
             if not np.all(np.isfinite(beta)):
@@ -494,8 +493,7 @@ class MixedGLM(LikelihoodModel):
         return self._start_internal(), None
 
     def _bounds(self):
-        extra_b = getattr(self.response, "extra_bounds", None)
-        eb = extra_b() if extra_b is not None else [(None, None)] * self.k_extra
+        eb = self.response.extra_bounds()
         return [(None, None)] * self.k_fe + self.cov_struct.lower_bounds() + list(eb)
 
     # ----------------------------------------------------------------- fit

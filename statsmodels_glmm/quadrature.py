@@ -157,10 +157,10 @@ def _chol_parts(H):
 def _node_derivs(family, y, eta, extra, ytile, want_extra):
     """``d0, d1`` (and family-parameter ``e0``) at a block of nodes, eta (n, c)."""
     n, c = eta.shape
-    fast = getattr(family, "logpdf_d1", None)  # only d0 and d1 are needed at the nodes
+    fast = family.logpdf_d1  # only d0 and d1 are needed at the nodes
     if ytile is not None:
         flat = np.ascontiguousarray(eta.T).ravel()
-        d = (fast or family.derivs)(ytile(c), flat, extra)
+        d = fast(ytile(c), flat, extra)
         d0 = d[0].reshape(c, n).T
         d1 = d[1].reshape(c, n).T
         e0 = None
@@ -172,7 +172,7 @@ def _node_derivs(family, y, eta, extra, ytile, want_extra):
     d1 = np.empty((n, c))
     e0 = None
     for k in range(c):
-        d = (fast or family.derivs)(y, eta[:, k], extra)
+        d = fast(y, eta[:, k], extra)
         d0[:, k] = d[0]
         d1[:, k] = d[1]
         if want_extra:
@@ -221,7 +221,7 @@ def stream_exp(mx, a):
 
 def _row_wise(family):
     """True when ``derivs`` may be called on rows stacked node after node."""
-    return getattr(family, "bind", None) is None and not getattr(family, "raw_endog", False)
+    return family.rowwise
 
 
 def agq_loglike(design, family, cov, beta, theta, extra, nagq, u0=None, gradient=True,
@@ -322,8 +322,8 @@ def _node_values(family, y, etaT, extra, ytile, want_extra):
     rows stacked node after node, otherwise once per node.
     """
     c, n = etaT.shape
-    fast = getattr(family, "logpdf_d1", None)  # only d0 and d1 are needed at the nodes
-    fn = fast or family.derivs
+    fast = family.logpdf_d1  # only d0 and d1 are needed at the nodes
+    fn = fast
     if ytile is not None:
         flat = etaT.ravel()
         d = fn(ytile(c), flat, extra)

@@ -365,18 +365,11 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
             out = marginal_predict(self, X, Z, off, which=which, extras=extras)
         elif which == "linear":
             out = eta
-        elif which == "mean":
-            out = m.response.mean(eta, extra) if not hasattr(m.response, "predict_which") \
-                else m.response.predict_which(eta, extra, "mean", extras)
-        elif hasattr(m.response, "predict_which"):
-            out = m.response.predict_which(eta, extra, which, extras)
         else:
-            raise ValueError(f"which={which!r} is not available for {m.response.name}; use "
-                             "'mean' or 'linear'")
+            out = m.response.predict_which(eta, extra, which, extras)
         out = np.asarray(out)
         if out.ndim == 2:
-            cols_fn = getattr(m.response, "which_columns", None)
-            cols = cols_fn(which, out.shape[1]) if cols_fn is not None else None
+            cols = m.response.which_columns(which, out.shape[1])
             out = pd.DataFrame(out, columns=cols)
         if sorted_rows:
             if isinstance(out, pd.DataFrame):
@@ -555,9 +548,7 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
                 f"(tolerance {guard['threshold']:.2f}); the likelihood, AIC, BIC and "
                 "likelihood-ratio tests are doubtful. Run res.check_approximation() or "
                 "refit with fit(nagq=...).")
-        extra_note = getattr(resp, "summary_notes", None)
-        if extra_note is not None:
-            notes.extend(extra_note(self))
+        notes.extend(resp.summary_notes(self))
         return notes
 
     def summary(self, alpha=0.05):
@@ -611,12 +602,10 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
                            f"[{alpha / 2:.3f}": b - z * se, f"{1 - alpha / 2:.3f}]": b + z * se},
                           index=m.exog_names)
         smry.add_df(fe, float_format="%.4f")
-        fam_tab = getattr(resp, "summary_table", None)
-        if fam_tab is not None:
-            tab = fam_tab(self, alpha)
-            if tab is not None:
-                elementwise = getattr(tab, "map", None) or tab.applymap  # pandas < 2.1
-                smry.add_df(elementwise(_fmt_number), float_format="%.4f")
+        tab = resp.summary_table(self, alpha)
+        if tab is not None:
+            elementwise = getattr(tab, "map", None) or tab.applymap  # pandas < 2.1
+            smry.add_df(elementwise(_fmt_number), float_format="%.4f")
         G = self.cov_re.to_numpy()
         sd = self.re_sd.to_numpy()
         corr = self.re_corr.to_numpy()

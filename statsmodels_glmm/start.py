@@ -23,7 +23,7 @@ __all__ = ["glm_start"]
 def _intercept_start(response, y, X):
     """Link of the mean response for a constant column, else None."""
     const = np.flatnonzero(np.all(X == 1.0, axis=0))
-    fam = getattr(response, "sm_family", None)
+    fam = response.sm_family
     if not len(const) or fam is None:
         return None, None
     ybar = float(np.mean(response.response_value(y)))

@@ -25,13 +25,24 @@ __all__ = ["Response"]
 
 class Response:
     """
-    Base class of a conditional response distribution.
+    Base class of a conditional response distribution: the one interface
+    between the families and the rest of the package.
 
-    Subclasses set ``name`` and ``link_name`` and implement
-    :meth:`validate`, :meth:`derivs` and :meth:`mean`; families with extra
-    parameters also set ``n_extra`` and implement :meth:`extra_names`,
-    :meth:`start_extra` and :meth:`extra_public` (and, for speed,
-    :meth:`extra_derivs`).
+    Required of every family: ``name``, ``link_name``, :meth:`validate`,
+    :meth:`derivs`, :meth:`mean`, :meth:`variance`, :meth:`deviance_resid`
+    and :meth:`simulate`.  A family with parameters of its own (dispersion,
+    thresholds, zero-inflation coefficients) also sets ``n_extra`` and
+    implements :meth:`extra_names`, :meth:`start_extra` and
+    :meth:`extra_public` / :meth:`extra_internal`.
+
+    Optional capabilities are declared here with their defaults, and the rest
+    of the package calls them without probing: ``raw_endog`` and ``rowwise``
+    (attributes), :meth:`check_fit_data`, :meth:`bind`,
+    :meth:`extra_formulas`, :meth:`start_beta`, :meth:`extra_bounds`,
+    :meth:`extra_derivs` (default: differences), :meth:`logpdf_d1`,
+    :meth:`predict_which`, :meth:`which_columns`, :meth:`summary_table` and
+    :meth:`summary_notes`.  Families and designs do not modify each other:
+    :meth:`bind` returns new objects.
 
     Examples
     --------
@@ -51,6 +62,46 @@ class Response:
     has_intercept = True
     #: statsmodels family object this response wraps, if any
     sm_family = None
+    #: True when the design must pass the response column itself to :meth:`validate`
+    #: (not the formula engine's matrix): ordinal responses keep their categories
+    raw_endog = False
+    #: True when :meth:`derivs` may be evaluated on the response stacked node after node
+    #: (quadrature); False when the response array carries row-specific designs
+    rowwise = True
+
+    # ---------------------------------------------------------- model hooks
+    def bind(self, design):
+        """
+        The family and design a model fits with, as new objects (neither argument is
+        modified).  Families whose likelihood needs more than the response (the
+        zero-inflation design) return a bound copy of themselves and a design
+        whose response carries it.  Default: both unchanged.
+        """
+        return self, design
+
+    def extra_formulas(self):
+        """Further right-hand sides the design must build (``{key: rhs}``)."""
+        return {}
+
+    def start_beta(self, design):
+        """Starting fixed effects, or None to use a GLM of :attr:`sm_family`."""
+        return None
+
+    def extra_bounds(self):
+        """Optimiser bounds of the internal family parameters."""
+        return [(None, None)] * self.n_extra
+
+    def summary_table(self, results, alpha=0.05):
+        """A table of family parameters for the summary, or None."""
+        return None
+
+    def summary_notes(self, results):
+        """Family-specific notes for the summary."""
+        return []
+
+    def which_columns(self, which, k):
+        """Column names of a multi-column prediction ``which``, or None."""
+        return None
 
     # ------------------------------------------------------------------ data
     def validate(self, endog, name):
@@ -136,7 +187,21 @@ class Response:
                 out[m][:, j] = (plus[m] - minus[m]) / (2 * h)
         return tuple(out)
 
+    def logpdf_d1(self, y, eta, extra):
+        """Log-density and its first derivative only (quadrature nodes need no more)."""
+        return self.derivs(y, eta, extra)[:2]
+
     # ----------------------------------------------------------- prediction
+    def predict_which(self, eta, extra, which, extras=None):
+        """
+        A prediction on the response scale: ``"mean"`` here; families add more
+        (count probabilities, category probabilities, ...).
+        """
+        if which == "mean":
+            return self.mean(eta, extra)
+        raise ValueError(f"which={which!r} is not available for {self.name}; use 'mean' "
+                         "or 'linear'")
+
     def mean(self, eta, extra):
         """Conditional mean of the response (per trial for binomial data)."""
         raise NotImplementedError

@@ -399,15 +399,18 @@ class Ordinal(Response):
             raise ValueError("the ordinal response has no levels yet; pass levels= or "
                              "build a model with it first")
 
+    rowwise = False
+
     def bind(self, design):
         """
         Refuse a fixed-effects design that spans a constant: the thresholds
         play the intercept's part, so an intercept column (or a full set of
-        dummies, as ``0 + C(x)`` gives) would not be identified.
+        dummies, as ``0 + C(x)`` gives) would not be identified.  Returns the
+        family and design unchanged.
         """
         X = design.X
         if X.shape[1] == 0:
-            return
+            return self, design
         const = [n for n, col in zip(design.exog_names, X.T) if np.ptp(col) == 0]
         if const:
             raise ValueError(
@@ -419,6 +422,7 @@ class Ordinal(Response):
                 f"the fixed effects {design.exog_names} add up to a constant (a full set of "
                 "dummies?); an ordinal model has no intercept, so use reduced coding "
                 "(e.g. 'y ~ C(x)' rather than 'y ~ 0 + C(x)')")
+        return self, design
 
     # ------------------------------------------------------------ parameters
     def extra_names(self):

@@ -36,6 +36,9 @@ built its (group-sorted) design, :meth:`ZeroInflated.bind` stores
 sees the right rows, whatever integration rule replicates them.
 """
 
+import copy
+import dataclasses
+
 import numpy as np
 import pandas as pd
 from scipy import special, stats
@@ -118,8 +121,13 @@ class ZeroInflated(Response):
         """The zero-inflation design the model must build: ``{"zi": rhs}``."""
         return {"zi": self._rhs}
 
+    rowwise = False  # the response array carries each row's zero-inflation design
+
     def bind(self, design):
-        """Pick up the zero-inflation design and attach it to ``design.y``."""
+        """
+        A copy of the family that knows the zero-inflation design, and a new design
+        whose response carries it (``[count, W]``); neither argument is modified.
+        """
         if "zi" not in design.extra:
             raise ValueError("the design has no zero-inflation matrix; build the model "
                              "with from_formula(..., zi_formula=...)")
@@ -127,14 +135,13 @@ class ZeroInflated(Response):
         W = np.asarray(W, dtype=float)
         if W.ndim != 2 or W.shape[1] == 0:
             raise ValueError(f"zi_formula {self.zi_formula!r} gives no columns")
-        self.W = W
-        self.zi_names = [str(n) for n in names]
+        bound = copy.copy(self)
+        bound.W = W
+        bound.zi_names = [str(n) for n in names]
         y = design.y
         count = y[:, 0] if y.ndim == 2 else y
-        self.k_max = int(np.max(count)) if len(count) else 0
-        design.y = np.column_stack([count, W])
-        if hasattr(self.base, "bind"):
-            pass  # the base family's k_max is not needed: ours covers it
+        bound.k_max = int(np.max(count)) if len(count) else 0
+        return bound, dataclasses.replace(design, y=np.column_stack([count, W]))
 
     @property
     def k_zi(self):
@@ -201,9 +208,7 @@ class ZeroInflated(Response):
         return J
 
     def extra_bounds(self):
-        hook = getattr(self.base, "extra_bounds", None)
-        eb = list(hook()) if hook is not None else [(None, None)] * self.base.n_extra
-        return eb + [(None, None)] * self.k_zi
+        return list(self.base.extra_bounds()) + [(None, None)] * self.k_zi
 
     def start_beta(self, design):
         """Count-model coefficients from a GLM of the count family (inflation ignored)."""
