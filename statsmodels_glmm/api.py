@@ -6,14 +6,17 @@ Public names of statsmodels-glmm, in the style of ``statsmodels.api``.
 True
 """
 
-from . import families
+from . import datasets, families
+from .explorer import explorer
 from .model import MixedGLM, mixedglm
 from .results import MixedGLMResults
 from .simulate import simulate_longitudinal
 from .gee import compare_gee
 from .compare import compare
-from .plotting import plot_effects, plot_trajectories
+from .plotting import plot_effects, plot_random_effects, plot_trajectories
+from .simulated_residuals import SimulatedResiduals
 from .importance import importance_loglike
 
 __all__ = ["MixedGLM", "MixedGLMResults", "mixedglm", "simulate_longitudinal", "families",
-           "compare_gee", "plot_trajectories", "plot_effects", "compare", "importance_loglike"]
+           "datasets", "compare_gee", "plot_trajectories", "plot_effects", "plot_random_effects",
+           "explorer", "compare", "importance_loglike", "SimulatedResiduals"]
