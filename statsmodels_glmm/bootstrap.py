@@ -99,7 +99,9 @@ def with_response(model, y):
     -------
     MixedGLM
         Shares X, Z, the offsets and the scaling with ``model`` (nothing is
-        rebuilt); the warm-start cache of the conditional modes is cleared.
+        rebuilt); cached structures that hold the response (the joint problem
+        of a model with several grouping factors) are copied with the new one,
+        and the warm-start cache of the conditional modes is cleared.
 
     Examples
     --------
@@ -125,7 +127,13 @@ def with_response(model, y):
     m.design = d
     m.response = _shallow_copy(model.response)
     m.__dict__.pop("_u_cache", None)
-    m._u_cache = None
+    # cached problems built from the data (the joint sparse Laplace problem of several
+    # grouping factors holds the response): the same structure with the new response
+    for key, val in list(m.__dict__.items()):
+        if key.startswith("_") and getattr(val, "y", None) is d0.y:
+            new = _shallow_copy(val)
+            new.y = y
+            m.__dict__[key] = new
     m.endog = d.unsort(m.response.response_value(y))
     return m
 

@@ -73,11 +73,10 @@ def _nested(a, b):
     if ya.shape != yb.shape or not np.allclose(ya, yb):
         return False
     da, db = ma.design, mb.design
-    if da.group_name != db.group_name:
-        return False
     if not set(da.exog_names) <= set(db.exog_names):
         return False
-    if not set(da.re_names) <= set(db.re_names):
+    # random effects: every variance and covariance of a (by name) in b
+    if not set(ma.cov_struct.public_names()) <= set(mb.cov_struct.public_names()):
         return False
     if not _family_nested(_family_key(ma.response), _family_key(mb.response)):
         return False

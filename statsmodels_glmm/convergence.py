@@ -147,6 +147,8 @@ def convergence_report(results):
     pub = cs.public_names()
     sd, corr = cs.sd_corr(theta)
     # a zero diagonal of L is a zero variance, or (variance > 0) a correlation at +-1
+    zero_rows = [int(cs.rows[i]) for i in np.flatnonzero(cs.boundary_mask(theta))
+                 if sd[cs.rows[i]] < 1e-6]
     zero_var = [pub[i] for i in np.flatnonzero(cs.boundary_mask(theta))
                 if sd[cs.rows[i]] < 1e-6]
     boundary.extend(zero_var)
@@ -154,23 +156,25 @@ def convergence_report(results):
     for i in range(cs.q):
         for j in range(i):
             if sd[i] > 0 and sd[j] > 0 and abs(corr[i, j]) > 0.98:
-                near_one.append((cs.names[j], cs.names[i], corr[i, j]))
-                boundary.append(f"{cs.group} {cs.names[j]} x {cs.names[i]} Corr "
+                near_one.append((cs.names[j], cs.names[i], corr[i, j], cs.groups[i]))
+                boundary.append(f"{cs.groups[i]} {cs.names[j]} x {cs.names[i]} Corr "
                                 f"= {corr[i, j]:+.3f}")
     lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
     for j in range(p + k, len(x)):
         if x[j] <= lo[j] + 1e-8:
             boundary.append(f"{names[j]} at its bound")
 
-    for nm in zero_var:
-        term = nm[len(cs.group) + 1:-4]
-        advice.append(f"the variance of the random effect {term!r} is zero (singular fit): "
-                      f"drop it from the random-effects term of {cs.group!r}, e.g. "
-                      f"'(1 | {cs.group})' instead of a random slope")
-    for a, b, r in near_one:
-        advice.append(f"the correlation of the random effects {a!r} and {b!r} is {r:+.3f}: "
-                      f"simplify the term, e.g. uncorrelated effects '(1 + {b} || {cs.group})'"
-                      f" or drop the random {b!r}")
+    for r in zero_rows:
+        term, fac = cs.names[r], cs.groups[r]
+        hint = (f"drop the random-effect term '(1 | {fac})'" if term == "Intercept" else
+                f"drop it from the random-effects term of {fac!r}, e.g. '(1 | {fac})' "
+                "instead of a random slope")
+        advice.append(f"the variance of the random effect {term!r} of {fac!r} is zero "
+                      f"(singular fit): {hint}")
+    for a, b, r, fac in near_one:
+        advice.append(f"the correlation of the random effects {a!r} and {b!r} of {fac!r} is "
+                      f"{r:+.3f}: simplify the term, e.g. uncorrelated effects "
+                      f"'(1 + {b} || {fac})' or drop the random {b!r}")
     for nm, why in _scale_advice(m):
         advice.append(f"centre and/or rescale the predictor {nm!r} ({why}); e.g. subtract its "
                       "mean and divide by its SD (or change units)")

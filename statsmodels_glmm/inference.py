@@ -90,9 +90,10 @@ def _check_nested(full, restricted):
                          "they must be fitted to the same data")
     if not np.array_equal(np.asarray(mf.design.row_index), np.asarray(mr.design.row_index)):
         raise ValueError("restricted: the models use different data rows")
-    if mf.design.group_name != mr.design.group_name:
-        raise ValueError(f"restricted: different grouping factors ({mf.design.group_name!r} "
-                         f"and {mr.design.group_name!r})")
+    gf, gr = set(mf.cov_struct.groups), set(mr.cov_struct.groups)
+    if not gr <= gf:
+        raise ValueError(f"restricted: grouping factor(s) {sorted(gr - gf)} are not in this "
+                         "model")
     kf, kr = _family_key(mf.response), _family_key(mr.response)
     if kf != kr and not _family_nested(kr, kf):
         raise ValueError(f"restricted: the families differ ({mf.response.name} and "

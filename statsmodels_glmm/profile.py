@@ -162,11 +162,11 @@ def _targets(model):
     for idx in par.rows:
         r = par.row_of[int(idx[-1])]
         diag_pos = int(idx[-1])
-        nm = f"{cs.group} {cs.names[r]} SD"
+        nm = f"{cs.groups[r]} {cs.names[r]} SD"
         out[nm] = _Target(nm, diag_pos, lambda c: c, "sd", var_name=pub[diag_pos - p])
         if len(idx) == 2:  # second row of a block: the correlation is one coordinate
             a = cs.names[cs.cols[idx[0] - p]]
-            cn = f"{cs.group} {a} x {cs.names[r]} Corr"
+            cn = f"{cs.groups[r]} {a} x {cs.names[r]} Corr"
             out[cn] = _Target(cn, int(idx[0]), _rho, "corr", var_name=pub[idx[0] - p])
     resp = model.response
     if model.k_extra:

@@ -163,3 +163,19 @@ def test_bad_arguments(toenail_ri):
         with_response(toenail_ri.model, np.zeros(3))
     out = run_refits([(toenail_ri.model, np.zeros(2), 1)], [toenail_ri.model.design.y])
     assert out[0][0][0] is None and "start_params" in out[0][0][3]
+
+
+def test_crossed_factors_replicate_equals_fresh_fit_on_simulated_data():
+    """Several grouping factors: a replicate is the fit of a new model to the simulated
+    response, built from scratch from a data frame."""
+    df = load_dataset("sim_crossed")
+    f = "y ~ x + (1 | subj) + (1 | item)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = smg.mixedglm(f, df, family=P).fit()
+        bt = res.bootstrap(2, seed=8, progress=False)
+        sim = res.simulate(random_effects="new",
+                           seed=np.random.default_rng(np.random.SeedSequence(8).spawn(2)[1]))
+        fresh = smg.mixedglm(f, df.assign(y=sim.iloc[:, 0].to_numpy()), family=P).fit()
+    np.testing.assert_allclose(bt.params.loc[1], np.asarray(fresh.params), atol=2e-5)
+    assert not np.allclose(bt.params.loc[1], np.asarray(res.params), atol=1e-3)

@@ -259,3 +259,33 @@ def test_convergence_report_names_degenerate_random_slope():
     assert any("'Intercept' and 'time'" in a and "(1 + time || id)" in a for a in rep.advice)
     # the variance itself is not zero: no advice to drop it as a zero variance
     assert not any("is zero" in a for a in rep.advice)
+
+
+def test_lr_dropping_a_whole_crossed_factor():
+    df = load_dataset("sim_crossed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = smg.mixedglm("y ~ x + (1 | subj) + (1 | item)", df, family=P).fit()
+        item = smg.mixedglm("y ~ x + (1 | item)", df, family=P).fit()
+    out = full.compare_lr_test(item)
+    assert out.boundary == ["subj Intercept Var"] and out.df_diff == 1
+    assert out.statistic == pytest.approx(2 * (full.llf - item.llf))
+    assert out.pvalue == pytest.approx(_chibar(out.statistic, 1))
+    tab = smg.compare(item, full)
+    assert tab.iloc[1]["Reference"] == "0.5 chi2(0) + 0.5 chi2(1)"
+
+
+def test_convergence_report_names_zero_variance():
+    df = smg.simulate_longitudinal("poisson", n_persons=60, sd=(0.5, 0.0), seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = smg.mixedglm("y ~ time + (1 + time || id)", df, family=P).fit()
+    assert res.params["id time Var"] == 0.0
+    rep = res.convergence_report()
+    assert rep.boundary == ["id time Var"]
+    assert len(rep.advice) == 1 and "'time' of 'id' is zero" in rep.advice[0]
+    assert "(1 | id)" in rep.advice[0]
+    # no Wald interval on the boundary; the profile's lower SD limit is 0
+    assert res.conf_int().loc["id time Var"].isna().all()
+    lo, hi = res.profile(["id time SD"]).conf_int().loc["id time SD"]
+    assert lo == 0.0 and hi > 0
