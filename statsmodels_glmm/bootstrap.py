@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-__all__ = ["BootstrapResults", "bootstrap", "design_response", "with_response", "refit"]
+__all__ = ["BootstrapResults", "bootstrap", "design_response", "with_response", "refit",
+           "sd_corr_map", "to_sd_corr"]
 
 
 # ----------------------------------------------------------------- new data
@@ -332,6 +333,66 @@ def simulate_responses(results, n, seed=None):
     return out
 
 
+# ---------------------------------------------------- SD / correlation scale
+def sd_corr_map(model):
+    """
+    ``{position: (new name, i, j)}`` for the covariance parameters of ``model``:
+    a variance at position ``k`` becomes ``"<group> <term> SD"`` (``i = j = k``),
+    a covariance ``"<group> <a> x <b> Corr"`` with ``i, j`` the positions of
+    the two variances.
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> import statsmodels_glmm.api as smg
+    >>> df = smg.simulate_longitudinal("poisson", n_persons=20, seed=1)
+    >>> m = smg.mixedglm("y ~ time + (1 + time | id)", df, family=sm.families.Poisson())
+    >>> [v[0] for v in sd_corr_map(m).values()]
+    ['id Intercept SD', 'id Intercept x time Corr', 'id time SD']
+    """
+    cs = model.cov_struct
+    p = model.k_fe
+    var_pos = {a: p + k for k, (a, b) in enumerate(cs.positions) if a == b}
+    out = {}
+    for k, (a, b) in enumerate(cs.positions):
+        if a == b:
+            out[p + k] = (f"{cs.groups[a]} {cs.names[a]} SD", p + k, p + k)
+        else:
+            out[p + k] = (f"{cs.groups[a]} {cs.names[b]} x {cs.names[a]} Corr",
+                          var_pos[b], var_pos[a])
+    return out
+
+
+def to_sd_corr(model, params):
+    """
+    Parameters (a vector, or replicates as rows) with variances as SDs and
+    covariances as correlations, and the new names.
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> import statsmodels_glmm.api as smg
+    >>> df = smg.simulate_longitudinal("poisson", n_persons=20, seed=1)
+    >>> m = smg.mixedglm("y ~ time + (1 + time | id)", df, family=sm.families.Poisson())
+    >>> vals, names = to_sd_corr(m, [0.1, 0.2, 4.0, -1.0, 1.0])
+    >>> vals.tolist()
+    [0.1, 0.2, 2.0, -0.5, 1.0]
+    """
+    P = np.array(params, dtype=float)
+    one = P.ndim == 1
+    P = np.atleast_2d(P)
+    out = P.copy()
+    names = list(model.param_names)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for k, (nm, i, j) in sd_corr_map(model).items():
+            names[k] = nm
+            if i == j:
+                out[:, k] = np.sqrt(np.maximum(P[:, k], 0.0))
+            else:
+                out[:, k] = P[:, k] / np.sqrt(P[:, i] * P[:, j])
+    return (out[0] if one else out), names
+
+
 # ------------------------------------------------------------------ results
 class BootstrapResults:
     """
@@ -354,7 +415,9 @@ class BootstrapResults:
     seed : int or None
     """
 
-    def __init__(self, params, llf, estimates, n, failures, n_nonconverged, seed):
+    def __init__(self, params, llf, estimates, n, failures, n_nonconverged, seed,
+                 model=None):
+        self.model = model
         self.params = params
         self.llf = llf
         self.estimates = estimates
@@ -372,7 +435,7 @@ class BootstrapResults:
         """Bootstrap standard errors (SD of the replicates)."""
         return self.params.std(ddof=1)
 
-    def conf_int(self, alpha=0.05, kind="percentile"):
+    def conf_int(self, alpha=0.05, kind="percentile", re_scale="var"):
         """
         Bootstrap confidence intervals.
 
@@ -384,6 +447,9 @@ class BootstrapResults:
             Quantiles of the replicates; the basic (reflected) interval
             ``2 theta_hat - q(1 - alpha/2), 2 theta_hat - q(alpha/2)``; or
             ``theta_hat +- z sd(theta*)``.
+        re_scale : {"var", "sd"}
+            Random-effect rows as variances and covariances, or as standard
+            deviations and correlations (computed from each replicate).
 
         Returns
         -------
@@ -405,17 +471,27 @@ class BootstrapResults:
             raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
         if len(self.params) < 2:
             raise ValueError("fewer than two successful replicates: no interval")
-        P = self.params
+        if re_scale not in ("var", "sd"):
+            raise ValueError(f"re_scale must be 'var' or 'sd', got {re_scale!r}")
+        P, est = self.params, self.estimates
+        if re_scale == "sd":
+            if self.model is None:
+                raise ValueError("re_scale='sd' needs the model (bootstrap results made by "
+                                 "res.bootstrap)")
+            vals, names = to_sd_corr(self.model, P.to_numpy())
+            P = pd.DataFrame(vals, index=P.index, columns=names)
+            e, _ = to_sd_corr(self.model, est.to_numpy())
+            est = pd.Series(e, index=names)
         lo_q = P.quantile(alpha / 2)
         hi_q = P.quantile(1 - alpha / 2)
         if kind == "percentile":
             lo, hi = lo_q, hi_q
         elif kind == "basic":
-            lo, hi = 2 * self.estimates - hi_q, 2 * self.estimates - lo_q
+            lo, hi = 2 * est - hi_q, 2 * est - lo_q
         elif kind == "normal":
             z = stats.norm.ppf(1 - alpha / 2)
             sd = P.std(ddof=1)
-            lo, hi = self.estimates - z * sd, self.estimates + z * sd
+            lo, hi = est - z * sd, est + z * sd
         else:
             raise ValueError(f"kind must be 'percentile', 'basic' or 'normal', got {kind!r}")
         return pd.DataFrame({"lower": lo, "upper": hi}, index=P.columns)
@@ -510,4 +586,5 @@ def bootstrap(results, n, seed=None, progress=True, n_jobs=1):
     params = pd.DataFrame(np.array(rows).reshape(len(rows), len(names)), index=index,
                           columns=names)
     return BootstrapResults(params, pd.Series(llfs, index=index, name="llf"),
-                            pd.Series(start, index=names), n, failures, nonconv, seed)
+                            pd.Series(start, index=names), n, failures, nonconv, seed,
+                            model=model)

@@ -251,7 +251,7 @@ class InferenceMixin:
                             bootstrap={"lr": lr, "n": n, "n_failed": n_failed, "seed": seed})
 
     # ------------------------------------------------------------ intervals
-    def conf_int(self, alpha=0.05, cols=None, method="wald", **kwargs):
+    def conf_int(self, alpha=0.05, cols=None, method="wald", re_scale="var", **kwargs):
         """
         Confidence intervals for the parameters.
 
@@ -283,6 +283,12 @@ class InferenceMixin:
             correlation limits times the estimated SDs; parameters that
             cannot be profiled keep their Wald interval, with a warning).
             ``"boot"``: percentile intervals of :meth:`bootstrap`.
+        re_scale : {"var", "sd"}
+            Random-effect rows as variances and covariances (the parameters'
+            own rows), or as standard deviations (``"<group> <term> SD"``,
+            lme4's ``.sig01``) and correlations (``"... Corr"``): the square
+            roots of the variance limits, and the correlation limits (for
+            ``"boot"``, quantiles of the replicates' SDs and correlations).
         **kwargs
             For ``"profile"``: passed to :meth:`profile`.  For ``"boot"``:
             ``boot`` (an existing :class:`~statsmodels_glmm.bootstrap.BootstrapResults`)
@@ -307,10 +313,16 @@ class InferenceMixin:
         >>> pci = res.conf_int(method="profile")
         >>> bool(pci.loc["time", 0] < res.params["time"] < pci.loc["time", 1])
         True
+        >>> sd = res._results.conf_int(method="profile", re_scale="sd")
+        >>> bool(np.allclose(sd.loc["id Intercept SD"] ** 2, pci.loc["id Intercept Var"]))
+        True
         """
         if not (0 < alpha < 1):
             raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
+        if re_scale not in ("var", "sd"):
+            raise ValueError(f"re_scale must be 'var' or 'sd', got {re_scale!r}")
         names = list(self.model.param_names)
+        boot_ci = None
         if method == "wald":
             if kwargs:
                 raise TypeError(f"unexpected keyword argument(s) for method='wald': "
@@ -331,8 +343,13 @@ class InferenceMixin:
             b = boot.conf_int(alpha, kind=kind)
             ci = pd.DataFrame({0: b["lower"].to_numpy(), 1: b["upper"].to_numpy()},
                               index=names)
+            if re_scale == "sd":
+                boot_ci = boot.conf_int(alpha, kind=kind, re_scale="sd")
         else:
             raise ValueError(f"method must be 'wald', 'profile' or 'boot', got {method!r}")
+        if re_scale == "sd":
+            ci = self._sd_corr_rows(ci, boot_ci)
+            names = list(ci.index)
         if cols is not None:
             sel = []
             items = list(cols) if isinstance(cols, (list, tuple, np.ndarray, pd.Index)) \
@@ -348,6 +365,27 @@ class InferenceMixin:
                     raise ValueError(f"cols: {c!r} is not a parameter name")
             ci = ci.loc[sel]
         return ci
+
+    def _sd_corr_rows(self, ci, boot_ci=None):
+        """Variance rows to SD rows, covariance rows to correlation rows."""
+        from .bootstrap import sd_corr_map
+
+        m = self.model
+        params = np.asarray(self.params, dtype=float)
+        out = ci.copy()
+        index = list(ci.index)
+        for k, (nm, i, j) in sd_corr_map(m).items():
+            index[k] = nm
+            if boot_ci is not None:
+                out.iloc[k] = boot_ci.loc[nm].to_numpy()
+            elif i == j:
+                out.iloc[k] = np.sqrt(np.maximum(ci.iloc[k].to_numpy(dtype=float), 0.0))
+            else:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    out.iloc[k] = ci.iloc[k].to_numpy(dtype=float) / np.sqrt(
+                        params[i] * params[j])
+        out.index = index
+        return out
 
     def _wald_ci(self, alpha):
         """Wald intervals; variances on the log-SD scale, covariances on Fisher's z."""

@@ -248,3 +248,24 @@ def test_flat_correlation_profile_reports_minus_one_to_one():
     # the trace reaches |rho| = 1 - 5e-7 on both sides without |zeta| reaching 1.96
     assert tr["value"].min() < -0.999999 and tr["value"].max() > 0.999999
     assert tr["zeta"].abs().max() < Z975
+
+
+def test_conf_int_sd_scale_rows(cbpp):
+    """re_scale="sd": SD rows named as lme4's .sig01, the square roots of the variance
+    limits, for every method (called on the results class itself)."""
+    _, res, prof = cbpp
+    r = res._results
+    prof_sd = r.conf_int(method="profile", re_scale="sd")
+    assert list(prof_sd.index)[-1] == "herd Intercept SD"
+    np.testing.assert_allclose(prof_sd.loc["herd Intercept SD"],
+                               prof.conf_int().loc["herd Intercept SD"], rtol=1e-8)
+    wald = r.conf_int(re_scale="sd")
+    np.testing.assert_allclose(wald.loc["herd Intercept SD"] ** 2,
+                               res.conf_int().loc["herd Intercept Var"], rtol=1e-12)
+    bt = res.bootstrap(5, seed=3, progress=False)
+    boot = r.conf_int(method="boot", boot=bt, re_scale="sd")
+    np.testing.assert_allclose(
+        boot.loc["herd Intercept SD"],
+        np.quantile(np.sqrt(bt.params["herd Intercept Var"]), [0.025, 0.975]), rtol=1e-12)
+    with pytest.raises(ValueError, match="re_scale"):
+        r.conf_int(re_scale="log")
