@@ -179,7 +179,15 @@ def lr_reference(full, restricted):
     fam_f, _ = _family_key(mf.response)
     alpha = [n for n in removed if n == "alpha" and fam_r == "Poisson" and fam_f in ("NB1", "NB2")]
     boundary = variances + alpha
+    inflate = [n for n in removed if n.startswith("inflate_")]
     if len(boundary) == 0:
+        if inflate:
+            return LRReference(
+                df, "chi2", [],
+                f"zero-inflation coefficients removed ({', '.join(inflate)}): no structural "
+                f"zeros is the edge logit = -inf, not a finite boundary; the chi2({df}) "
+                "p-value is approximate (conservative); method='bootstrap' gives a "
+                "simulation-based reference")
         return LRReference(df, "chi2", [], f"no parameter on a boundary: chi2({df})")
     if len(boundary) == 1:
         what = (f"variance {boundary[0]!r}" if variances else
