@@ -96,8 +96,11 @@ class CovStructure:
             try:
                 Lb = np.linalg.cholesky(sub)
             except np.linalg.LinAlgError:
+                # positive semi-definite (a variance at zero): the smallest jitter,
+                # relative to the block's scale, that makes it factorisable
                 w, v = np.linalg.eigh(sub)
-                Lb = np.linalg.cholesky(v @ np.diag(np.maximum(w, 0) + 1e-12) @ v.T)
+                jitter = 1e-12 * max(float(np.max(np.abs(w))), np.finfo(float).tiny)
+                Lb = np.linalg.cholesky(v @ np.diag(np.maximum(w, 0) + jitter) @ v.T)
             L[np.ix_(blk, blk)] = Lb
         return L[self.rows, self.cols]
 
