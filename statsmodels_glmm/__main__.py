@@ -208,7 +208,7 @@ class _Report:
 
 
 def _optional(name, module):
-    """``smg.<name>`` if the public API has it, else ``statsmodels_glmm.<module>.<name>``, else None."""
+    """``smg.<name>`` if the API has it, else ``statsmodels_glmm.<module>.<name>``, else None."""
     fn = getattr(smg, name, None)
     if fn is None:
         import importlib
@@ -332,8 +332,8 @@ def run_example(n_persons=500, seed=2024, out="glmm-example", plots=True, progre
             ri_model = smg.mixedglm(f"used ~ {FIXED} + (1 | id)", df,
                                     family=sm.families.Binomial())
             nagq = 1 if res_bin is res_lap else k
-            res_ri = _fit(ri_model, warned, "used, (1 | id)", **({} if nagq == 1
-                                                                  else {"nagq": nagq}))
+            kw = {} if nagq == 1 else {"nagq": nagq}
+            res_ri = _fit(ri_model, warned, "used, (1 | id)", **kw)
             fits["binary_intercept"] = res_ri
             try:
                 lrt = smg.compare(res_ri, res_bin, names=["(1 | id)", "(1 + time | id)"])
