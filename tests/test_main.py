@@ -197,3 +197,13 @@ def test_cli_rejects_too_few_persons(capsys):
         main(["--n-persons", "5"])
     assert e.value.code == 2
     assert "--n-persons" in capsys.readouterr().err
+
+
+def test_module_doctests():
+    """pytest's doctest collection skips ``__main__.py``; run its examples here."""
+    import doctest
+
+    import statsmodels_glmm.__main__ as example
+
+    result = doctest.testmod(example, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 4 and result.failed == 0
