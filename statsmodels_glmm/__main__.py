@@ -105,7 +105,7 @@ def substance_use_panel(n_persons=500, n_waves=5, seed=2024):
     Examples
     --------
     >>> df = substance_use_panel(n_persons=40, seed=3)
-    >>> df.groupby("id").size().max() <= 5, set(df["used"]) <= {0, 1}
+    >>> bool(df.groupby("id").size().max() <= 5), set(df["used"]) <= {0, 1}
     (True, True)
     """
     n_persons, n_waves = int(n_persons), int(n_waves)
