@@ -678,3 +678,13 @@ class MixedGLMResultsWrapper(LikelihoodResultsWrapper):
 
 
 wrap.populate_wrapper(MixedGLMResultsWrapper, MixedGLMResults)
+
+
+@functools.wraps(MixedGLMResults.conf_int)
+def _conf_int(self, *args, **kwargs):
+    # conf_int labels its own rows (it can return SD rows or a subset of parameters),
+    # so the generic wrapper, which relabels by parameter name, is bypassed
+    return self._results.conf_int(*args, **kwargs)
+
+
+MixedGLMResultsWrapper.conf_int = _conf_int
