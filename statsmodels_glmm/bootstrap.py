@@ -127,7 +127,9 @@ def with_response(model, y):
     d.extra = dict(d0.extra)
     m.design = d
     m.response = _shallow_copy(model.response)
-    m.__dict__.pop("_u_cache", None)
+    from .model import WarmStart
+
+    m.warm_start = WarmStart()  # the copy keeps no modes of the original's response
     # cached problems built from the data (the joint sparse Laplace problem of several
     # grouping factors holds the response): the same structure with the new response
     for key, val in list(m.__dict__.items()):
