@@ -69,8 +69,10 @@ html_theme_options = {
 html_sidebars = {"**": ["sidebar-nav-bs"]}
 html_show_sourcelink = False
 
-# Pages written alongside this site; listed in the table of contents when they exist.
-OPTIONAL_PAGES = ["inference", "checks", "plots", "dask"]
+# Pages written alongside this site; listed in the table of contents when they exist
+# (marker in index.md -> pages).
+OPTIONAL_PAGES = {"<!-- optional-learning -->": ["grouping_factors"],
+                  "<!-- optional-pages -->": ["inference", "checks", "plots", "dask"]}
 _BASES = ("LikelihoodModelResults, GenericLikelihoodModelResults, Results, LikelihoodModel, "
           "GenericLikelihoodModel, Model, object")
 
@@ -103,9 +105,10 @@ def _api_block(module_name, names, title_of):
 def _fill(app, docname, source):
     """Replace the ``<!-- ... -->`` markers of generated lists while the pages are read."""
     text = source[0]
-    if docname == "index" and "<!-- optional-pages -->" in text:
-        have = [p for p in OPTIONAL_PAGES if os.path.exists(os.path.join(HERE, p + ".md"))]
-        text = text.replace("<!-- optional-pages -->", "\n".join(have))
+    if docname == "index":
+        for marker, pages in OPTIONAL_PAGES.items():
+            have = [p for p in pages if os.path.exists(os.path.join(HERE, p + ".md"))]
+            text = text.replace(marker, "\n".join(have))
     if "<!-- api-functions -->" in text or "<!-- api-families -->" in text:
         import statsmodels_glmm.api as api
         import statsmodels_glmm.families as fam
