@@ -95,7 +95,7 @@ def _api_block(module_name, names, title_of):
             lines += [f".. autoclass:: {module_name}.{n}", "   :members:",
                       f"   :inherited-members: {_BASES}", ""]
         elif inspect.ismodule(obj):
-            lines += [f".. automodule:: {obj.__name__}", "   :no-index:", ""]
+            lines += [f".. automodule:: {obj.__name__}", "   :members:", ""]
         else:
             lines += [f".. autofunction:: {module_name}.{n}", ""]
         lines += ["```", ""]
