@@ -95,7 +95,10 @@ def _api_block(module_name, names, title_of):
             lines += [f".. autoclass:: {module_name}.{n}", "   :members:",
                       f"   :inherited-members: {_BASES}", ""]
         elif inspect.ismodule(obj):
-            lines += [f".. automodule:: {obj.__name__}", "   :members:", ""]
+            lines += [f".. automodule:: {obj.__name__}", ""]
+            for m in getattr(obj, "__all__", []):
+                kind = "autoclass" if inspect.isclass(getattr(obj, m)) else "autofunction"
+                lines += [f".. {kind}:: {obj.__name__}.{m}", ""]
         else:
             lines += [f".. autofunction:: {module_name}.{n}", ""]
         lines += ["```", ""]
