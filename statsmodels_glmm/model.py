@@ -12,6 +12,7 @@ fixed effects first, then the variances and covariances of ``G``, then
 family parameters (dispersion, zero-inflation coefficients, thresholds).
 """
 
+import contextlib
 import copy
 import warnings
 
@@ -34,6 +35,20 @@ __all__ = ["MixedGLM", "mixedglm"]
 
 # BFGS takes a starting inverse Hessian from scipy 1.11 on
 _BFGS_HESS_INV0 = tuple(int(v) for v in scipy.__version__.split(".")[:2]) >= (1, 11)
+
+
+def single_blas_thread():
+    """
+    A context in which BLAS runs on one thread (threadpoolctl), or nothing to do.
+
+    >>> with single_blas_thread():
+    ...     pass
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - a dependency, but harmless without it
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _whole_number(value, name, lowest, meaning=""):
@@ -544,6 +559,13 @@ class MixedGLM(LikelihoodModel):
         if kwargs:
             raise TypeError(f"fit() got unexpected keyword argument(s): "
                             f"{', '.join(sorted(kwargs))}")
+        # the linear algebra of a fit is many small products and factorisations, for
+        # which BLAS threads cost more than they give (parallel.py spreads large
+        # data over groups instead)
+        with single_blas_thread():
+            return self._fit(nagq, start_params, maxiter, gtol, disp, polish, check_laplace)
+
+    def _fit(self, nagq, start_params, maxiter, gtol, disp, polish, check_laplace):
         nagq = _whole_number(nagq, "nagq", 1, "1 = Laplace, K > 1 = adaptive quadrature")
         maxiter = _whole_number(maxiter, "maxiter", 1)
         if not (np.isscalar(gtol) and np.isfinite(gtol) and gtol > 0):
@@ -628,8 +650,9 @@ class MixedGLM(LikelihoodModel):
         if nagq == 1 and check_laplace and np.isfinite(llf):
             from .approximation import laplace_guard
 
-            guard = laplace_guard(self, x, llf, warm=WarmStart(state.u))
-        self.warm_start.update(llf, state)
+            guard = laplace_guard(self, x, llf, warm=WarmStart(warm.u))
+        if np.isfinite(llf) and state.converged:
+            self.warm_start.u = warm.u
         return self._results(x, llf, grad, state, nagq, bounds, hess_at, opt, polish_ok, guard,
                              warm)
 

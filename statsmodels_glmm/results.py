@@ -587,7 +587,8 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
         guard = self.mle_retvals.get("laplace_check")
         if guard is not None:
             info[f"Laplace check (AGQ-{guard['nagq']}):"] = (
-                f"{guard['difference']:+.3f}" + (" (large)" if guard["flagged"] else " (ok)"))
+                f"{guard['difference']:+.3f} (tol. {guard['threshold']:.1f}"
+                + (", large)" if guard["flagged"] else ")"))
         smry = summary2.Summary()
         smry.add_title("Generalized Linear Mixed Model Results")
         smry.add_dict(info, ncols=2)

@@ -175,6 +175,15 @@ class SchurPattern:
             self.pair_p = pair_p
             self.pair_pp = (first[self.pB_level][pair_p] + within).astype(it)
             self.d_pairs = self._dest(self.pB_col[pair_p], self.pB_col[self.pair_pp])
+        # one dense component with a dense-enough B (crossed factors such as persons x
+        # items): B'F as a dense product is cheaper than the sparse one
+        self.dense_BtF = bool(self.single and self.le * qe * r <= 4_000_000
+                              and nB >= 0.05 * self.le * r)
+        if self.dense_BtF:
+            self.B_flat = ((self.pB_level[:, None] * qe + np.arange(qe)[None, :]) * r
+                           + self.pB_col[:, None])
+            ii, jj = np.meshgrid(np.arange(r), np.arange(r), indexing="ij")
+            self.d_all = self._dest(ii.ravel(), jj.ravel())
         # pattern of B'F (fixed): its entries' positions in the buffer, found once
         BtF = (Bs.T @ Bs).tocsr()
         BtF.sort_indices()
@@ -237,13 +246,22 @@ class SchurFactor:
             Fv = matvec(self.Ainv[pat.pB_level], Bv)
             S = np.bincount(pat.d_C.ravel(), weights=(wM[:, :, None] * MR[:, None, :]).ravel(),
                             minlength=pat.buf_size)
-            BtF = (pat._csr(Bv).T @ pat._csr(Fv)).tocsr()
-            BtF.sort_indices()
-            if BtF.nnz == pat.BtF_nnz:
-                S[pat.d_BtF] -= BtF.tocoo().data
-            else:  # an entry cancelled to an explicit zero was dropped: map it afresh
-                coo = BtF.tocoo()
-                np.subtract.at(S, pat._dest(coo.row, coo.col), coo.data)
+            if pat.dense_BtF:
+                Bd = np.zeros(pat.le * qe * pat.r)
+                Fd = np.zeros(pat.le * qe * pat.r)
+                Bd[pat.B_flat] = Bv
+                Fd[pat.B_flat] = Fv
+                Bd = Bd.reshape(pat.le * qe, pat.r)
+                Fd = Fd.reshape(pat.le * qe, pat.r)
+                S[pat.d_all] -= (Bd.T @ Fd).ravel()
+            else:
+                BtF = (pat._csr(Bv).T @ pat._csr(Fv)).tocsr()
+                BtF.sort_indices()
+                if BtF.nnz == pat.BtF_nnz:
+                    S[pat.d_BtF] -= BtF.tocoo().data
+                else:  # an entry cancelled to an explicit zero was dropped: map it afresh
+                    coo = BtF.tocoo()
+                    np.subtract.at(S, pat._dest(coo.row, coo.col), coo.data)
             S[pat.d_I] += 1.0
             self._chol = []
             self._Sinv = np.empty_like(S)
