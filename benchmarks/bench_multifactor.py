@@ -65,7 +65,11 @@ def main(argv=None):
              ("crossed Poisson, 100k rows, 2000 x 500", crossed_poisson(),
               "y ~ x + (1 | subj) + (1 | item)", "y ~ x + (1 | subj) + (1 | item)",
               sm.families.Poisson(), "poisson")]
-    lines = [f"{'model':42s} {'ours (s)':>9s} {'glmm (s)':>9s} {'ratio':>6s} "
+    import platform
+
+    lines = [f"bench_multifactor: best of {args.repeat} runs; machine: {platform.machine()}, "
+             f"{os.cpu_count()} processors, load average {os.getloadavg()[0]:.1f} at start",
+             f"{'model':42s} {'ours (s)':>9s} {'glmm (s)':>9s} {'ratio':>6s} "
              f"{'llf ours':>14s} {'llf glmm':>14s}"]
     for label, df, f_ours, f_glmm, fam, gfam in cases:
         with warnings.catch_warnings():
