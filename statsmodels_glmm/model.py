@@ -33,6 +33,9 @@ from .start import glm_start
 __all__ = ["MixedGLM", "mixedglm"]
 
 
+#: the optimisers of ``fit(method=...)``, in the order retries try them
+_METHODS = {"lbfgs": "L-BFGS-B", "bfgs": "BFGS", "newton": "Newton", "nm": "Nelder-Mead"}
+
 # BFGS takes a starting inverse Hessian from scipy 1.11 on
 _BFGS_HESS_INV0 = tuple(int(v) for v in scipy.__version__.split(".")[:2]) >= (1, 11)
 
@@ -513,7 +516,7 @@ class MixedGLM(LikelihoodModel):
 
     # ----------------------------------------------------------------- fit
     def fit(self, nagq=1, start_params=None, maxiter=1000, gtol=1e-2, disp=False,
-            polish=True, check_laplace=True, **kwargs):
+            polish=True, check_laplace=True, method="lbfgs", retry=True, **kwargs):
         """
         Fit by maximum likelihood.
 
@@ -541,6 +544,16 @@ class MixedGLM(LikelihoodModel):
             result is in ``mle_retvals["laplace_check"]``.  Costs about one
             likelihood evaluation with 5 (q = 1, 2) or 3 (q = 3) nodes per
             dimension.  Default True.
+        method : {"lbfgs", "bfgs", "newton", "nm"}
+            The optimiser, as in statsmodels: L-BFGS-B (default, respects the
+            bounds of family parameters), BFGS, Newton's method on the analytic
+            gradient with a Hessian from its differences, or Nelder-Mead (no
+            derivatives).  Every method works on centred and scaled columns and
+            is finished by Newton steps when ``polish``.
+        retry : bool
+            When the fit does not converge, refit with the other optimisers in
+            turn and keep the best converged answer (default True); the summary
+            and ``mle_retvals["attempts"]`` say what was tried.
 
         Returns
         -------
@@ -562,10 +575,33 @@ class MixedGLM(LikelihoodModel):
         # the linear algebra of a fit is many small products and factorisations, for
         # which BLAS threads cost more than they give (parallel.py spreads large
         # data over groups instead)
+        if method not in _METHODS:
+            raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}, "
+                             f"got {method!r}")
+        order = [method] + ([m for m in _METHODS if m != method] if retry else [])
+        attempts = []
+        best = None
         with single_blas_thread():
-            return self._fit(nagq, start_params, maxiter, gtol, disp, polish, check_laplace)
+            for k, meth in enumerate(order):
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    res = self._fit(nagq, start_params, maxiter, gtol, disp, polish,
+                                    check_laplace, meth)
+                attempts.append(dict(method=meth, converged=res.converged, llf=res.llf,
+                                     message=res.mle_retvals["message"]))
+                if best is None or (res.converged and not best[0].converged) or (
+                        res.converged == best[0].converged and res.llf > best[0].llf + 1e-8):
+                    best = (res, caught)
+                if best[0].converged:
+                    break
+        res, caught = best
+        res.mle_retvals["attempts"] = attempts
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return res
 
-    def _fit(self, nagq, start_params, maxiter, gtol, disp, polish, check_laplace):
+    def _fit(self, nagq, start_params, maxiter, gtol, disp, polish, check_laplace,
+             method="lbfgs"):
         nagq = _whole_number(nagq, "nagq", 1, "1 = Laplace, K > 1 = adaptive quadrature")
         maxiter = _whole_number(maxiter, "maxiter", 1)
         if not (np.isscalar(gtol) and np.isfinite(gtol) and gtol > 0):
@@ -614,6 +650,27 @@ class MixedGLM(LikelihoodModel):
 
         def run(start):
             xs0[0] = Tinv @ start
+            if method == "nm":
+                o = optimize.minimize(lambda z: f(z)[0], xs0[0], method="Nelder-Mead",
+                                      options=dict(maxiter=max(maxiter, 200 * len(start)),
+                                                   xatol=1e-8, fatol=1e-12, adaptive=True,
+                                                   **opts))
+                o.x = T @ o.x
+                o.nit = int(getattr(o, "nit", 0))
+                return o
+            if method == "newton":
+                x_n, ok, _ = self._polish(T @ xs0[0], nagq, bounds, steps=max(50, maxiter // 20),
+                                          warm=warm)
+                return optimize.OptimizeResult(
+                    x=x_n, success=ok, nit=0, nfev=0, fun=f(Tinv @ x_n)[0],
+                    message="Newton iterations converged" if ok else
+                    "Newton iterations did not converge")
+            if method == "bfgs":
+                o = optimize.minimize(f, xs0[0], jac=True, method="BFGS",
+                                      options=dict(maxiter=maxiter, gtol=gtol / scale, **opts))
+                o.x = np.maximum(T @ o.x, [b[0] if b[0] is not None else -np.inf
+                                           for b in bounds])
+                return o
             if hess_inv0 is not None:
                 o = optimize.minimize(f, xs0[0], jac=True, method="BFGS",
                                       options=dict(maxiter=maxiter, gtol=gtol / scale,
@@ -654,10 +711,10 @@ class MixedGLM(LikelihoodModel):
         if np.isfinite(llf) and state.converged:
             self.warm_start.u = warm.u
         return self._results(x, llf, grad, state, nagq, bounds, hess_at, opt, polish_ok, guard,
-                             warm)
+                             warm, method)
 
     def _results(self, x, llf, grad, state, nagq, bounds, hess_at, opt, polish_ok, guard=None,
-                 warm=None):
+                 warm=None, method="lbfgs"):
         """Standard errors from the Hessian, convergence checks, and the results object."""
         from .results import MixedGLMResults, MixedGLMResultsWrapper
 
@@ -702,7 +759,7 @@ class MixedGLM(LikelihoodModel):
         decrement = float(gf @ cov_int[np.ix_(free, free)] @ gf) / 2 if np.any(free) else 0.0
         small = max_grad < 1e-3 or (hess_ok and 0 <= decrement < 1e-8)
         converged = bool((opt.success or polish_ok) and small and state.converged)
-        info = dict(optimizer="L-BFGS-B + Newton polish", success=bool(opt.success),
+        info = dict(optimizer=f"{_METHODS[method]} + Newton polish", success=bool(opt.success),
                     message=str(opt.message), iterations=int(opt.nit),
                     function_evaluations=int(opt.nfev), max_abs_grad=max_grad,
                     newton_decrement=decrement,

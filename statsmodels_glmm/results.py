@@ -535,6 +535,13 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
                 and np.mean(self.model.design.group_sizes) < 5):
             notes.append("Binary data with fewer than 5 observations per group on average: "
                          "the Laplace approximation may be inaccurate; compare with nagq > 1.")
+        notes.extend(self._design_notes())
+        attempts = self.mle_retvals.get("attempts") or []
+        if len(attempts) > 1:
+            tried = ", ".join(f"{a['method']} ({'converged' if a['converged'] else 'not converged'}"
+                              f", llf {a['llf']:.4f})" for a in attempts)
+            notes.append(f"The first optimiser did not converge; tried in turn: {tried}. "
+                         f"Reported: {self.mle_retvals['optimizer']}.")
         separated = self.mle_retvals.get("separation")
         if separated:
             notes.append("The outcome may be (quasi-)completely separated by "
@@ -549,6 +556,38 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
                 "likelihood-ratio tests are doubtful. Run res.check_approximation() or "
                 "refit with fit(nagq=...).")
         notes.extend(resp.summary_notes(self))
+        return notes
+
+    def _design_notes(self):
+        """
+        Rules of thumb on the random-effects design: enough groups for the variances
+        (about 50 for a random intercept, 100 for random slopes) and enough variation
+        of a random-slope variable within groups.
+        """
+        d = self.model.design
+        notes = []
+        seen = set()
+        for f, cols, _, labels, codes in self._re_blocks:
+            n_lev = len(labels)
+            Zb = d.Z[:, cols]
+            slope = [c for j, c in enumerate(cols) if not np.all(Zb[:, j] == 1.0)]
+            need = 100 if slope else 50
+            if n_lev < need and (f, need) not in seen:
+                seen.add((f, need))
+                what = "random slopes" if slope else "a random intercept"
+                notes.append(f"Only {n_lev} groups of {f!r}: the variance of {what} is "
+                             f"estimated imprecisely with fewer than about {need} groups.")
+            for c in slope:
+                z = d.Z[:, c]
+                cnt = np.bincount(codes, minlength=n_lev)
+                mean = np.bincount(codes, weights=z, minlength=n_lev) / np.maximum(cnt, 1)
+                within = np.sqrt(np.mean((z - mean[codes]) ** 2))
+                total = z.std()
+                if total > 0 and within < 0.1 * total:
+                    notes.append(
+                        f"Little variation of {d.re_names[c]!r} within groups of {f!r} "
+                        f"(within-group SD {100 * within / total:.0f}% of its total SD): its "
+                        "random slope is poorly identified; consider dropping it.")
         return notes
 
     def summary(self, alpha=0.05):
