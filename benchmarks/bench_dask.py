@@ -73,6 +73,11 @@ def main():
     import dask.dataframe as dd
     from distributed import Client, LocalCluster
 
+    import os
+    import platform
+
+    print(f"bench_dask: machine {platform.machine()}, {os.cpu_count()} processors, "
+          f"load average {os.getloadavg()[0]:.1f} at start")
     folder = tempfile.mkdtemp(prefix="bench_dask_")
     try:
         t0 = time.perf_counter()
