@@ -471,7 +471,7 @@ def build_design(formula, data, response, groups=None, re_formula=None,
         from .terms import build_terms
 
         bernoulli = response.name == "Binomial" and bool(np.all(y[:, 1] == 1))
-        re_terms = build_terms(terms, sub, mgr, bernoulli=bernoulli)
+        re_terms = build_terms(terms, sub, mgr, bernoulli=bernoulli, frames=re_frames)
         _check_nesting(re_terms, len(sub))
         design = _assemble_multi(y, X, Z, off[keep], re_terms, exog_names, re_names, blocks,
                                  re_groups, endog_name, extras)

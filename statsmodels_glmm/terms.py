@@ -176,7 +176,7 @@ def _blocks(term, frame, mgr, col0=0):
     return out
 
 
-def build_terms(terms, data, formula_manager, bernoulli=False):
+def build_terms(terms, data, formula_manager, bernoulli=False, frames=None):
     """
     Build the random-effect terms of a model from its bar terms and kept rows.
 
@@ -192,6 +192,9 @@ def build_terms(terms, data, formula_manager, bernoulli=False):
     bernoulli : bool
         True for a binary response (binomial with one trial per row): an
         observation-level random effect then gets a warning.
+    frames : list of DataFrame, optional
+        The terms' design matrices when the caller has already evaluated them
+        on ``data`` (one per term, in order).
 
     Returns
     -------
@@ -217,8 +220,9 @@ def build_terms(terms, data, formula_manager, bernoulli=False):
     frame_data = data.reset_index(drop=True)
     n = len(frame_data)
     out = []
-    for t in terms:
-        frame = _rhs_matrix(formula_manager, t.expr, frame_data, "random effects")
+    for i, t in enumerate(terms):
+        frame = (frames[i] if frames is not None else
+                 _rhs_matrix(formula_manager, t.expr, frame_data, "random effects"))
         if len(frame) != n:
             raise ValueError(f"random-effect term {t}: {n - len(frame)} row(s) have missing "
                              "values; pass only the rows the model keeps")
