@@ -87,11 +87,9 @@ def peak_memory(df, kind, formula):
 
 
 def have_glmm():
-    try:
-        import glmm  # noqa: F401
-        return True
-    except ImportError:
-        return False
+    import importlib.util
+
+    return importlib.util.find_spec("glmm") is not None
 
 
 def compare(kind, n, repeat, with_glmm):

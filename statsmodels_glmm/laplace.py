@@ -593,12 +593,13 @@ def laplace_loglike(design, family, cov, beta, theta, extra, u0=None, gradient=T
     """
     L = np.asarray(cov.chol(theta), dtype=float)
     ne = family.n_extra
-    task = None
-    if gradient:
-        def task(c, fam, loc, Hinv):
-            with np.errstate(invalid="ignore", over="ignore"):
-                return _chunk_gradient(c, fam, L, extra, loc, Hinv, ne)
-    st, parts = _run_chunks(design, family, beta, L, extra, u0, 1e-10, 100, n_jobs, task)
+
+    def gradient_task(c, fam, loc, Hinv):
+        with np.errstate(invalid="ignore", over="ignore"):
+            return _chunk_gradient(c, fam, L, extra, loc, Hinv, ne)
+
+    st, parts = _run_chunks(design, family, beta, L, extra, u0, 1e-10, 100, n_jobs,
+                            gradient_task if gradient else None)
     if np.any(~np.isfinite(st.logdet)) or np.any(~np.isfinite(st.h)):
         return -np.inf, None, st
     llf = float(np.sum(st.h) - 0.5 * np.sum(st.logdet))

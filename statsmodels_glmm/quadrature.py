@@ -500,7 +500,7 @@ def make_agq_loglike(nagq, q):
     Returns
     -------
     callable
-        ``fn(design, family, cov, beta, theta, extra, u0=None, gradient=True)``
+        ``fn(design, family, cov, beta, theta, extra, u0=None, gradient=True, n_jobs=None)``
         returning ``(llf, grad, state)``.
 
     Raises
@@ -523,9 +523,9 @@ def make_agq_loglike(nagq, q):
     K, q = _check_nodes(nagq, q)
     rule = _gh_rule_cached(K, q)
 
-    def fn(design, family, cov, beta, theta, extra, u0=None, gradient=True):
+    def fn(design, family, cov, beta, theta, extra, u0=None, gradient=True, n_jobs=None):
         return agq_loglike(design, family, cov, beta, theta, extra, K, u0=u0,
-                           gradient=gradient, rule=rule)
+                           gradient=gradient, rule=rule, n_jobs=n_jobs)
 
     fn.nagq, fn.q = K, q
     fn.__doc__ = f"Adaptive Gauss-Hermite log-likelihood with {K} nodes per dimension (q={q})."
