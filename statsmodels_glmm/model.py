@@ -12,7 +12,6 @@ fixed effects first, then the variances and covariances of ``G``, then
 family parameters (dispersion, zero-inflation coefficients, thresholds).
 """
 
-import contextlib
 import copy
 import warnings
 
@@ -44,14 +43,15 @@ def single_blas_thread():
     """
     A context in which BLAS runs on one thread (threadpoolctl), or nothing to do.
 
+    The libraries are looked up once (:func:`parallel.blas_single_thread`), not
+    on every fit.
+
     >>> with single_blas_thread():
     ...     pass
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - a dependency, but harmless without it
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    from .parallel import blas_single_thread
+
+    return blas_single_thread()
 
 
 def _whole_number(value, name, lowest, meaning=""):
@@ -81,10 +81,12 @@ class WarmStart:
     True
     """
 
-    __slots__ = ("u",)
+    __slots__ = ("u", "last")
 
     def __init__(self, u=None):
         self.u = u
+        #: ``(nagq, point, llf, gradient, state)`` of the last evaluation
+        self.last = None
 
     def update(self, llf, state):
         """Keep the modes of ``state`` when they are usable as a start."""
@@ -331,14 +333,23 @@ class MixedGLM(LikelihoodModel):
 
         Returns ``(llf, gradient or None, state)``.
         """
-        beta, theta, extra = self._split(np.asarray(internal, dtype=float))
-        fn = self._integrator(nagq)
+        internal = np.asarray(internal, dtype=float)
         store = self.warm_start if warm is True else (warm or None)
+        last = store.last if store is not None else None
+        if (last is not None and last[0] == nagq and last[1].shape == internal.shape
+                and np.array_equal(last[1], internal) and (last[3] is not None or not gradient)):
+            # the optimiser, the Newton polish and the results ask for the same point
+            # more than once: the evaluation is pure, so its answer is reused
+            return last[2], (last[3].copy() if gradient else None), last[4]
+        beta, theta, extra = self._split(internal)
+        fn = self._integrator(nagq)
         u0 = store.u if store is not None else None
         llf, grad, state = fn(self.design, self.response, self.cov_struct, beta, theta, extra,
                               u0=u0, gradient=gradient)
         if store is not None:
             store.update(llf, state)
+            store.last = (nagq, internal.copy(), llf, None if grad is None else grad.copy(),
+                          state)
         return llf, grad, state
 
     def loglike(self, params, nagq=1):
@@ -846,6 +857,12 @@ class MixedGLM(LikelihoodModel):
                 return x, False, last
             step = np.zeros_like(x)
             step[free] = np.linalg.solve(-H, grad[free])
+            if grad[free] @ step[free] < 2e-10:
+                # a full Newton step would gain less than 1e-10 in log-likelihood: the
+                # point is as good as the gradient's rounding allows (that rounding grows
+                # with the number of groups, so a fixed gradient tolerance can be out of
+                # reach on large data)
+                return x, True, last
             improved = False
             for _ in range(10):
                 xn = np.maximum(x + step, lo)
