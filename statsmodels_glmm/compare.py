@@ -33,6 +33,8 @@ than on a finite boundary; the ``chi2(df)`` p-value is reported and is
 approximate (conservative in simulations).
 """
 
+import warnings
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -273,6 +275,19 @@ def compare(*results, names=None):
                 ref = lr_reference(big, small)
                 row.update({"Chisq": stat, "Df": ref.df, "Pr(>Chisq)": ref.pvalue(stat),
                             "Reference": ref.label})
+        guard = getattr(r, "mle_retvals", {}).get("laplace_check")
+        row["Laplace check"] = ("" if guard is None else
+                                f"{guard['difference']:+.2f}" + (" large" if guard["flagged"]
+                                                                 else ""))
         rows.append(row)
     tab = pd.DataFrame(rows, index=pd.Index(names, name="model"))
+    doubtful = [nm for nm, row in zip(names, rows) if row["Laplace check"].endswith("large")]
+    if doubtful:
+        from .approximation import LaplaceAccuracyWarning
+
+        warnings.warn(
+            f"the Laplace approximation looks inaccurate for {', '.join(map(str, doubtful))} "
+            "(column 'Laplace check'): their log-likelihoods, AIC, BIC and likelihood-ratio "
+            "tests are doubtful; refit with fit(nagq=...) where possible",
+            LaplaceAccuracyWarning, stacklevel=2)
     return tab

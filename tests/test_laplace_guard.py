@@ -71,3 +71,16 @@ def test_three_random_effects_use_a_three_node_rule():
     g = res.mle_retvals["laplace_check"]
     assert g["nagq"] == 3
     assert g["llf"] == pytest.approx(res.model.loglike(res.params, nagq=3), abs=1e-8)
+
+
+def test_compare_flags_doubtful_laplace_fits():
+    toe = load_dataset("toenail")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ri = smg.mixedglm("outcome ~ treatment * time + (1 | patientID)", toe, family=B).fit()
+        rs = smg.mixedglm("outcome ~ treatment * time + (1 + time | patientID)", toe,
+                          family=B).fit()
+    with pytest.warns(LaplaceAccuracyWarning, match="model 2"):
+        tab = smg.compare(ri, rs)
+    assert tab["Laplace check"].iloc[1].endswith("large")
+    assert not tab["Laplace check"].iloc[0].endswith("large")
