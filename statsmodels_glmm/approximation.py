@@ -339,7 +339,8 @@ def laplace_guard(model, internal, llf_laplace, warm=None):
     """
     q = model.design.Z.shape[1]
     resp = model.response
-    if model.multi or q not in GUARD_NODES or (resp.name == "Gaussian" and resp.link_name == "identity"):
+    exact = resp.name == "Gaussian" and resp.link_name == "identity"
+    if model.multi or q not in GUARD_NODES or exact:
         return None
     K = GUARD_NODES[q]
     try:

@@ -975,6 +975,7 @@ class MixedGLM(LikelihoodModel):
                 "are set to zero", UserWarning, stacklevel=3)
         return pos
 
+
 def separation_terms(model, params):
     """
     Fixed-effect columns that (quasi-)completely separate a binomial outcome.

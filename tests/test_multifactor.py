@@ -9,7 +9,6 @@ against statsmodels' MixedLM with variance components.
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
