@@ -51,6 +51,7 @@ from .design import Design, group_columns, _used_columns
 from .families import as_response
 from .formula import re_formula_terms, split_formula
 from .model import MixedGLM
+from .start import link_of_mean, newton_ascent
 from statsmodels.base import wrapper as wrap
 
 from .results import MixedGLMResults, MixedGLMResultsWrapper
@@ -402,18 +403,9 @@ class DaskMixedGLM(MixedGLM):
             return beta
         info = self._info
         ones = np.flatnonzero(info["x_const"] & (info["x_first"] == 1.0))
-        fam = getattr(self.response, "sm_family", None)
-        if len(ones) and fam is not None:
-            ybar = info["y_sum"] / self.nobs
-            if self.response.link_name in ("logit", "probit", "cloglog"):
-                ybar = min(max(ybar, 0.01), 0.99)
-            elif self.response.link_name == "log":
-                ybar = max(ybar, 0.01)
-            try:
-                value = float(np.asarray(fam.link(np.array([ybar])))[0])
-            except Exception:  # a link without a value there: start from zero
-                value = np.nan
-            if np.isfinite(value):
+        if len(ones):
+            value = link_of_mean(self.response, info["y_sum"] / self.nobs)
+            if value is not None:
                 beta[ones[0]] = value
         extra = self._start_extra(beta)
 
@@ -422,24 +414,7 @@ class DaskMixedGLM(MixedGLM):
             return (float(sum(o[0] for o in out)), np.sum([o[1] for o in out], axis=0),
                     np.sum([o[2] for o in out], axis=0))
 
-        ll, g, H = sums(beta)
-        ridge = 1e-8 * np.eye(p)
-        for _ in range(maxiter):
-            try:
-                step = np.linalg.solve(H + ridge, g)
-            except np.linalg.LinAlgError:
-                step = np.linalg.lstsq(H + ridge, g, rcond=None)[0]
-            for _ in range(30):
-                new = beta + step
-                ll_new, g_new, H_new = sums(new)
-                if np.isfinite(ll_new) and ll_new >= ll - 1e-10 * (1 + abs(ll)):
-                    break
-                step = step * 0.5
-            else:
-                break
-            beta, ll, g, H = new, ll_new, g_new, H_new
-            if np.max(np.abs(step)) < tol:
-                break
+        beta = newton_ascent(sums, beta, maxiter, tol)
         return beta if np.all(np.isfinite(beta)) else np.zeros(p)
 
     def gather_modes(self, internal, nagq=1, with_hinv=False, token=None):

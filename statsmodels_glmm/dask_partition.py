@@ -37,6 +37,7 @@ from .design import (Design, _categorical_response, _check_columns, _clean_formu
                      _prepare_frame, _rhs_matrix, group_values)
 from .formula_engine import formula_manager
 from .model import MixedGLM, WarmStart
+from .start import glm_sums
 
 __all__ = ["PartitionGLM", "Partition", "cast_levels", "partition_design", "build_partition",
            "select_columns", "part_info", "part_eval", "part_hessian", "part_start", "part_glm",
@@ -469,9 +470,7 @@ def part_glm(part, beta, extra):
     if m is None:
         return 0.0, np.zeros(p), np.zeros((p, p))
     d = m.design
-    d0, d1, d2, _ = m.response.derivs(d.y, d.X @ beta + d.offset, extra)
-    w = np.maximum(-d2, 0.0)
-    return float(np.sum(d0)), d.X.T @ d1, d.X.T @ (d.X * w[:, None])
+    return glm_sums(m.response, d.y, d.X, d.offset, beta, extra)
 
 
 def part_start_extra(part, beta):

@@ -17,16 +17,22 @@ have no finite optimum, and a start only has to be reasonable).
 
 import numpy as np
 
-__all__ = ["glm_start"]
+__all__ = ["glm_start", "glm_sums", "newton_ascent", "link_of_mean"]
 
 
-def _intercept_start(response, y, X):
-    """Link of the mean response for a constant column, else None."""
-    const = np.flatnonzero(np.all(X == 1.0, axis=0))
+def link_of_mean(response, ybar):
+    """
+    The link of a mean response, kept inside the link's domain; None when the
+    family has no statsmodels link or the link has no finite value there.
+
+    >>> import statsmodels.api as sm
+    >>> from statsmodels_glmm.families import as_response
+    >>> round(link_of_mean(as_response(sm.families.Poisson()), 2.0), 4)
+    0.6931
+    """
     fam = response.sm_family
-    if not len(const) or fam is None:
-        return None, None
-    ybar = float(np.mean(response.response_value(y)))
+    if fam is None:
+        return None
     if response.link_name in ("logit", "probit", "cloglog"):
         ybar = min(max(ybar, 0.01), 0.99)
     elif response.link_name == "log":
@@ -34,8 +40,51 @@ def _intercept_start(response, y, X):
     try:
         value = float(np.asarray(fam.link(np.array([ybar])))[0])
     except Exception:  # a link without a value there: start from zero
+        return None
+    return value if np.isfinite(value) else None
+
+
+def _intercept_start(response, y, X):
+    """Link of the mean response for a constant column, else None."""
+    const = np.flatnonzero(np.all(X == 1.0, axis=0))
+    if not len(const):
         return None, None
-    return int(const[0]), value if np.isfinite(value) else None
+    return int(const[0]), link_of_mean(response, float(np.mean(response.response_value(y))))
+
+
+def newton_ascent(sums, beta, maxiter=25, tol=1e-8):
+    """
+    Newton's method with step-halving on a concave log-likelihood.
+
+    ``sums(b)`` returns ``(llf, gradient, negative Hessian)`` at ``b`` (the
+    in-memory start sums over rows, the Dask start over partitions); a step is
+    halved until the log-likelihood does not fall, and the loop stops after
+    ``maxiter`` steps or when a step is below ``tol``.
+
+    >>> b = newton_ascent(lambda b: (-float(b @ b), -2 * b, 2 * np.eye(2)), np.ones(2))
+    >>> bool(np.allclose(b, 0.0))
+    True
+    """
+    beta = np.asarray(beta, dtype=float)
+    ridge = 1e-8 * np.eye(len(beta))
+    ll, g, H = sums(beta)
+    for _ in range(maxiter):
+        try:
+            step = np.linalg.solve(H + ridge, g)
+        except np.linalg.LinAlgError:
+            step = np.linalg.lstsq(H + ridge, g, rcond=None)[0]
+        for _ in range(30):
+            new = beta + step
+            ll_new, g_new, H_new = sums(new)
+            if np.isfinite(ll_new) and ll_new >= ll - 1e-10 * (1 + abs(ll)):
+                break
+            step = step * 0.5
+        else:
+            break
+        beta, ll, g, H = new, ll_new, g_new, H_new
+        if np.max(np.abs(step)) < tol:
+            break
+    return beta
 
 
 def glm_start(response, X, y, offset, maxiter=25, tol=1e-8):
@@ -75,29 +124,23 @@ def glm_start(response, X, y, offset, maxiter=25, tol=1e-8):
         beta[j] = value
     extra = np.asarray(response.start_extra(y, X @ beta + offset), dtype=float)
 
-    def value_and_derivs(b):
-        d0, d1, d2, _ = response.derivs(y, X @ b + offset, extra)
-        return float(np.sum(d0)), d1, d2
+    return newton_ascent(lambda b: glm_sums(response, y, X, offset, b, extra), beta, maxiter,
+                         tol)
 
-    ll, d1, d2 = value_and_derivs(beta)
-    ridge = 1e-8 * np.eye(p)
-    for _ in range(maxiter):
-        w = np.maximum(-d2, 0.0)
-        g = X.T @ d1
-        H = X.T @ (X * w[:, None]) + ridge
-        try:
-            step = np.linalg.solve(H, g)
-        except np.linalg.LinAlgError:
-            step = np.linalg.lstsq(H, g, rcond=None)[0]
-        for _ in range(30):
-            new = beta + step
-            ll_new, d1_new, d2_new = value_and_derivs(new)
-            if np.isfinite(ll_new) and ll_new >= ll - 1e-10 * (1 + abs(ll)):
-                break
-            step = step * 0.5
-        else:
-            break
-        beta, ll, d1, d2 = new, ll_new, d1_new, d2_new
-        if np.max(np.abs(step)) < tol:
-            break
-    return beta
+
+def glm_sums(response, y, X, offset, beta, extra):
+    """
+    ``(llf, X' d1, X' W X)`` of the model without random effects at ``beta``
+    (``W = -d2`` clipped at zero): what :func:`newton_ascent` needs.
+
+    >>> import statsmodels.api as sm
+    >>> from statsmodels_glmm.families import as_response
+    >>> fam = as_response(sm.families.Poisson())
+    >>> ll, g, H = glm_sums(fam, np.array([1.0, 2.0]), np.ones((2, 1)), np.zeros(2),
+    ...                     np.zeros(1), np.zeros(0))
+    >>> g.tolist(), H.tolist()
+    ([1.0], [[2.0]])
+    """
+    d0, d1, d2, _ = response.derivs(y, X @ beta + offset, extra)
+    w = np.maximum(-d2, 0.0)
+    return float(np.sum(d0)), X.T @ d1, X.T @ (X * w[:, None])
