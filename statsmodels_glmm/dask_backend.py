@@ -771,11 +771,7 @@ def _full_rank(info):
     R = info.pop("R", None)
     if R is None or not names:
         return None
-    rule = getattr(_design, "full_rank_columns", None)
-    if rule is None:  # an older design module refuses collinear columns instead
-        _design.check_full_rank(R, names, "fixed-effects")
-        return None
-    cols = list(rule(R, names, "fixed-effects"))
+    cols = list(_design.full_rank_columns(R, names, "fixed-effects"))
     if len(cols) == len(names):
         return None
     info["exog_names"] = [names[j] for j in cols]

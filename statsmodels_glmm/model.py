@@ -384,10 +384,10 @@ class MixedGLM(LikelihoodModel):
         if cached is None:
             d = self.design
             rms_x = np.sqrt(np.mean(d.X ** 2, axis=0)) if self.k_fe else np.zeros(0)
-            rms_z = np.sqrt(np.mean(d.Z ** 2, axis=0))
             with np.errstate(divide="ignore"):
                 tx = np.where(rms_x > 0, 1.0 / rms_x, 1.0)
-                tz = np.where(rms_z > 0, 1.0 / rms_z, 1.0)[self.cov_struct.rows]
+            # the root mean square of every column of Z (1 where a column is zero)
+            tz = 1.0 / self.cov_struct.row_scale[self.cov_struct.rows]
             cached = np.minimum(np.concatenate([tx, tz, np.ones(self.k_extra)]), 1.0)
             self.__dict__["_typical"] = cached
         return cached
