@@ -313,31 +313,37 @@ def agq_loglike(design, family, cov, beta, theta, extra, nagq, u0=None, gradient
     return llf, grad, st
 
 
-def _node_values(family, y, etaT, extra, ytile, want_extra):
+def _node_values(family, y, etaT, extra, ytile, want_extra, want_d1=True):
     """
     ``d0, d1`` (and family-parameter ``e0``) at a block of nodes, node-major.
 
     ``etaT`` is (nodes, rows); the results have the same layout (``e0``:
     (nodes, rows, n_extra)).  With ``ytile`` the family is called once on the
-    rows stacked node after node, otherwise once per node.
+    rows stacked node after node, otherwise once per node.  Without
+    ``want_d1`` (no gradient wanted) only the log-density is computed and
+    ``d1`` is None.
     """
     c, n = etaT.shape
-    fast = family.logpdf_d1  # only d0 and d1 are needed at the nodes
-    fn = fast
+    if want_d1:
+        fn = family.logpdf_d1  # only d0 and d1 are needed at the nodes
+    else:
+        def fn(y_, eta_, extra_):
+            return family.logpdf(y_, eta_, extra_), None
     if ytile is not None:
         flat = etaT.ravel()
         d = fn(ytile(c), flat, extra)
         e0 = None
         if want_extra:
             e0 = family.extra_derivs(ytile(c), flat, extra)[0].reshape(c, n, -1)
-        return d[0].reshape(c, n), d[1].reshape(c, n), e0
+        return d[0].reshape(c, n), (d[1].reshape(c, n) if want_d1 else None), e0
     d0 = np.empty((c, n))
-    d1 = np.empty((c, n))
+    d1 = np.empty((c, n)) if want_d1 else None
     e0 = None
     for k in range(c):
         d = fn(y, etaT[k], extra)
         d0[k] = d[0]
-        d1[k] = d[1]
+        if want_d1:
+            d1[k] = d[1]
         if want_extra:
             ek = family.extra_derivs(y, etaT[k], extra)[0]
             if e0 is None:
@@ -392,7 +398,7 @@ def _chunk_agq(c, family, cov, L, extra, loc, Hinv, zn, lw, gradient, want_e, st
                 for j in range(1, q):
                     etaT[k] += MRt[j] * zk[k, j]
                 etaT[k] += loc.eta
-        d0, d1, e0 = _node_values(family, y, etaT, extra, ytile, want_e)
+        d0, d1, e0 = _node_values(family, y, etaT, extra, ytile, want_e, gradient)
         uk = u[:, None, :] + np.matmul(R, zk.T).transpose(0, 2, 1)  # (G, nodes, q)
         uu = uk[:, :, 0] ** 2
         for j in range(1, q):

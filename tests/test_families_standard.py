@@ -52,6 +52,22 @@ def test_binomial_links(link, cdf):
     np.testing.assert_allclose(fam.mean(eta), cdf(eta), rtol=1e-12)
 
 
+@pytest.mark.parametrize("fam", [Binomial("logit"), Binomial("probit"), Poisson()])
+def test_logpdf_alone_equals_the_log_density_of_derivs(fam):
+    # the log-density-only path (quadrature without a gradient) against the full one,
+    # for single trials, binomial trials and counts, far into the tails
+    if fam.name == "Poisson":
+        ys = [np.arange(len(ETA), dtype=float)]
+    else:
+        ys = [np.zeros(len(ETA)), np.ones(len(ETA)),
+              np.column_stack([np.arange(len(ETA)) % 4, np.full(len(ETA), 3)])]
+    eta = ETA / 4 if fam.name == "Poisson" else ETA
+    for raw in ys:
+        y = fam.validate(raw, "y")
+        np.testing.assert_allclose(fam.logpdf(y, eta, None), fam.derivs(y, eta, None)[0],
+                                   rtol=1e-14, atol=1e-300)
+
+
 @pytest.mark.parametrize("link", ["logit", "probit", "cloglog"])
 def test_binomial_tails_are_finite(link):
     fam = Binomial(link)
