@@ -87,6 +87,26 @@ def _columns(A):
     return [np.ascontiguousarray(A[:, j]) for j in range(A.shape[1])]
 
 
+def _zl_columns(Zc, L):
+    """
+    Columns of ``Z L`` from the contiguous columns ``Zc`` of ``Z`` (faster than a
+    BLAS product on a skinny matrix; zero entries of ``L`` are skipped).
+
+    >>> _zl_columns([np.ones(2), np.array([1.0, 2.0])], np.array([[1.0, 0.0], [0.5, 2.0]]))
+    [array([1.5, 2. ]), array([2., 4.])]
+    """
+    out = []
+    for a in range(L.shape[1]):
+        col = None
+        for b, z in enumerate(Zc):
+            v = L[b, a]
+            if v == 0.0:
+                continue
+            col = z * v if col is None else col + z * v
+        out.append(np.zeros(len(Zc[0])) if col is None else col)
+    return out
+
+
 def _expand_dot(cols, v, design):
     """Row-wise ``m_t' v_i`` for per-group vectors v (G, q), with m_t given by columns."""
     sizes = design.group_sizes
@@ -195,7 +215,8 @@ def _rowdot(A, B):
 class _Chunk:
     """Rows ``r0:r1`` and groups ``g0:g1`` of a design, with local group codes."""
 
-    __slots__ = ("g0", "g1", "r0", "r1", "gid", "sizes", "starts", "y", "X", "Z", "offset")
+    __slots__ = ("g0", "g1", "r0", "r1", "gid", "sizes", "starts", "y", "X", "Z", "Zc",
+                 "offset", "_indicator")
 
     @property
     def n_groups(self):
@@ -208,6 +229,23 @@ class _Chunk:
     @property
     def group_sizes(self):
         return self.sizes
+
+    def group_sum_cols(self, A):
+        """Per-group sums of the columns of a row array ``A`` (n, k) as (G, k)."""
+        A = np.ascontiguousarray(A)
+        if A.shape[1] < 4:
+            return np.column_stack([np.bincount(self.gid, weights=A[:, j],
+                                                minlength=self.n_groups)
+                                    for j in range(A.shape[1])])
+        S = getattr(self, "_indicator", None)
+        if S is None:
+            from scipy import sparse
+
+            S = sparse.csr_matrix((np.ones(self.nobs), np.arange(self.nobs),
+                                   np.append(self.starts, self.nobs)),
+                                  shape=(self.n_groups, self.nobs))
+            self._indicator = S
+        return np.asarray(S @ A)
 
 
 class ChunkPlan:
@@ -246,6 +284,7 @@ class ChunkPlan:
             c.y = design.y[c.r0:c.r1]
             c.X = design.X[c.r0:c.r1]
             c.Z = design.Z[c.r0:c.r1]
+            c.Zc = _columns(c.Z)  # views when Z has one column
             c.offset = design.offset[c.r0:c.r1]
             self.chunks.append(c)
         self._families = {}
@@ -280,8 +319,8 @@ def chunk_plan(design, rows=None):
 
     The plan is rebuilt when the design's arrays are replaced.
     """
-    key = id(design)
     rows = int(parallel.CHUNK_ROWS if rows is None else rows)
+    key = (id(design), rows)
     sig = (id(design.y), id(design.X), id(design.Z), id(design.offset), design.nobs,
            design.n_groups, rows)
     hit = _PLANS.get(key)
@@ -313,6 +352,9 @@ class ModeState:
         self._args = (design, family, beta, L, extra)
         self._rows = None
         self.u = self.H = self.Hinv = self.logdet = self.h = None
+        #: first and second family derivatives of every row at the modes (kept to
+        #: predict the modes at nearby parameters, see :func:`predicted_modes`)
+        self.d1 = self.d2 = None
         self.converged = False
         self.iterations = 0
 
@@ -356,9 +398,53 @@ def _triu(q, diag=False):
     return hit
 
 
+def predicted_modes(c, prev, beta, L):
+    """
+    First-order prediction of a chunk's modes at ``(beta, L)`` from an earlier
+    :class:`ModeState` ``prev`` (same design, nearby parameters).
+
+    The modes solve ``sum_t m_t d_1(t) - u_i = 0``; differentiating it with
+    ``eta_t = x_t' beta + z_t' L u_i`` gives
+
+    .. math:: H_i \\, du_i = \\sum_t \\big[ dL' z_t \\, d_1(t)
+              + m_t \\, d_2(t) \\, (x_t' d\\beta + z_t' dL \\, u_i) \\big],
+
+    with ``H_i``, ``m_t = L' z_t``, ``d_1``, ``d_2`` taken at ``prev``.  Only a
+    starting point for Newton's method: the modes found do not depend on it.
+    """
+    _, _, beta0, L0, _ = prev._args
+    sl = slice(c.g0, c.g1)
+    u = prev.u[sl]
+    d1, d2 = prev.d1[c.r0:c.r1], prev.d2[c.r0:c.r1]
+    q = L.shape[0]
+    sizes = c.sizes
+    dL = L - L0
+    dbeta = beta - beta0
+    moved = bool(np.any(dL != 0.0))
+    if not moved and not np.any(dbeta != 0.0):
+        return np.array(u, dtype=float)
+    ZdL = _zl_columns(c.Zc, dL) if moved else None
+    M0 = _zl_columns(c.Zc, L0)
+    deta = c.X @ dbeta
+    if moved:
+        for a in range(q):
+            deta += ZdL[a] * np.repeat(u[:, a], sizes)
+    deta *= d2
+    rhs = np.empty((c.n_groups, q))
+    for a in range(q):
+        col = M0[a] * deta
+        if moved:
+            col += ZdL[a] * d1
+        rhs[:, a] = np.bincount(c.gid, weights=col, minlength=c.n_groups)
+    return u + matvec(prev.Hinv[sl], rhs)
+
+
 def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
     """
     Newton with step-halving for the groups of one chunk.
+
+    ``u0`` is None (start at zero), an array of starting modes, or a
+    :class:`ModeState` of nearby parameters (start at :func:`predicted_modes`).
 
     Returns a namespace with the chunk's ``u``, ``eta``, ``d``, ``Mc``,
     ``H``, ``h``, ``converged`` and ``iterations``.
@@ -366,8 +452,16 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
     y, G, gid, sizes = c.y, c.n_groups, c.gid, c.sizes
     q = L.shape[0]
     base = c.X @ beta + c.offset
-    Mc = _columns(c.Z @ L)
-    u = np.zeros((G, q)) if u0 is None else np.array(u0[c.g0:c.g1], dtype=float)
+    Mc = _zl_columns(c.Zc, L)
+    prev = None
+    if isinstance(u0, ModeState):
+        prev, u0 = u0, u0.u
+        with np.errstate(all="ignore"):
+            u = predicted_modes(c, prev, beta, L)
+        if not np.all(np.isfinite(u)):
+            u = np.array(u0[c.g0:c.g1], dtype=float)
+    else:
+        u = np.zeros((G, q)) if u0 is None else np.array(u0[c.g0:c.g1], dtype=float)
     iu, ju = _triu(q)
     diag = _triu(q, diag=True)
     MM = [Mc[i] * Mc[j] for i, j in zip(iu, ju)]  # m_ta m_tb, fixed during the solve
@@ -418,7 +512,10 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
                 Hn = np.where(pd_ok[:, None, None], Hn, Hc)
         step = _solve(Hn, grad)
         dec = _rowdot(step, grad)  # Newton decrement
-        if np.max(np.abs(grad)) < tol or np.max(dec) < tol * tol:
+        # a predicted start is always followed by a Newton step: the error of a mode
+        # enters the log-determinant to first order, and the prediction may stop just
+        # inside the tolerance, where a step makes that error negligible
+        if (np.max(np.abs(grad)) < tol or np.max(dec) < tol * tol) and (prev is None or it > 1):
             converged = True
             break
         fac = np.ones(G)
@@ -496,7 +593,17 @@ def _run_chunks(design, family, beta, L, extra, u0, tol, maxiter, n_jobs, task, 
     st.Hinv = np.empty((G, q, q))
     st.h = np.empty(G)
     st.logdet = np.empty(G)
-    if u0 is not None:
+    single = len(plan.chunks) == 1
+    if not single:
+        st.d1 = np.empty(design.nobs)
+        st.d2 = np.empty(design.nobs)
+    if isinstance(u0, ModeState):
+        prev = u0
+        _, _, b0, L0, _ = prev._args
+        if (prev._args[0] is not design or prev.d1 is None or prev.u.shape != (G, q)
+                or np.shape(b0) != np.shape(beta) or np.shape(L0) != L.shape):
+            u0 = prev.u if prev.u is not None and prev.u.shape == (G, q) else None
+    elif u0 is not None:
         u0 = np.asarray(u0, dtype=float)
         if u0.shape != (G, q):
             raise ValueError(f"u0 must have shape {(G, q)}, got {u0.shape}")
@@ -507,6 +614,10 @@ def _run_chunks(design, family, beta, L, extra, u0, tol, maxiter, n_jobs, task, 
         loc = _chunk_modes(c, fams[k], beta, L, extra, u0, tol, maxiter)
         sl = slice(c.g0, c.g1)
         st.u[sl], st.H[sl], st.h[sl] = loc.u, loc.H, loc.h
+        if single:
+            st.d1, st.d2 = loc.d[1], loc.d[2]
+        else:
+            st.d1[c.r0:c.r1], st.d2[c.r0:c.r1] = loc.d[1], loc.d[2]
         Hinv = batched_inv(loc.H)
         st.Hinv[sl] = Hinv
         st.logdet[sl] = _logdet(loc.H)

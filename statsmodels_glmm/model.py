@@ -81,17 +81,25 @@ class WarmStart:
     True
     """
 
-    __slots__ = ("u", "last")
+    __slots__ = ("u", "last", "state")
 
     def __init__(self, u=None):
         self.u = u
         #: ``(nagq, point, llf, gradient, state)`` of the last evaluation
         self.last = None
+        #: the state whose modes are ``u``, when it can predict modes nearby
+        self.state = None
 
     def update(self, llf, state):
         """Keep the modes of ``state`` when they are usable as a start."""
         if np.isfinite(llf) and state.converged:
             self.u = state.u
+            self.state = state if getattr(state, "d1", None) is not None else None
+
+    def start(self):
+        """What starts the next solve: the last state (its modes extrapolated to
+        the new parameters) when there is one, else the modes."""
+        return self.state if self.state is not None else self.u
 
 
 class MixedGLM(LikelihoodModel):
@@ -343,7 +351,9 @@ class MixedGLM(LikelihoodModel):
             return last[2], (last[3].copy() if gradient else None), last[4]
         beta, theta, extra = self._split(internal)
         fn = self._integrator(nagq)
-        u0 = store.u if store is not None else None
+        u0 = None
+        if store is not None:
+            u0 = store.u if self.multi else store.start()
         llf, grad, state = fn(self.design, self.response, self.cov_struct, beta, theta, extra,
                               u0=u0, gradient=gradient)
         if store is not None:
@@ -422,17 +432,44 @@ class MixedGLM(LikelihoodModel):
         typical = self._typical_sizes()
         free = np.ones(n, bool) if free is None else free
         Hs = np.zeros((n, n))
+        p = self.k_fe
+        closed = self._beta_hessian(internal, nagq, warm) if p and np.all(free[:p]) else None
         g0 = None if central else (grad if grad is not None
                                    else self._gradient(internal, nagq, warm=warm))
-        for j in np.flatnonzero(free):
+        columns = np.flatnonzero(free)
+        if closed is not None:
+            columns = columns[columns >= p]
+        for j in columns:
             h = (1e-4 if central else 1e-5) * max(typical[j], abs(internal[j]))
             e = np.zeros(n)
             e[j] = h
             gp = self._gradient(internal + e, nagq, warm=warm)
             gm = self._gradient(internal - e, nagq, warm=warm) if central else g0
             Hs[:, j] = (gp - gm) / ((2 if central else 1) * h)
+        if closed is not None:
+            # the fixed-effects rows of the difference columns give the cross block
+            Hs[p:, :p] = Hs[:p, p:].T
+            Hs[:p, :p] = closed
         Hs = 0.5 * (Hs + Hs.T)
         return Hs
+
+    def _beta_hessian(self, internal, nagq, warm):
+        """
+        The fixed-effects block of the Laplace Hessian in closed form (see
+        :mod:`.laplace_hessian`), or None where it does not apply (quadrature,
+        several grouping factors, families without a fourth derivative).
+        """
+        from .laplace import ModeState
+        from .laplace_hessian import has_closed_form, laplace_beta_hessian
+
+        if nagq != 1 or self.multi or not has_closed_form(self.response):
+            return None
+        llf, _, state = self.loglike_internal(internal, nagq, warm=warm)
+        if not (np.isfinite(llf) and isinstance(state, ModeState) and state.converged):
+            return None
+        beta, theta, extra = self._split(internal)
+        return laplace_beta_hessian(self.design, self.response, beta,
+                                    self.cov_struct.chol(theta), extra, state)
 
     # --------------------------------------------------------------- start
     def _start_internal(self):

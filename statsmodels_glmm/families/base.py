@@ -161,8 +161,21 @@ class Response:
         raise NotImplementedError
 
     def logpdf(self, y, eta, extra):
-        """Per-observation log-density with all normalising constants."""
+        """
+        Per-observation log-density with all normalising constants (what
+        quadrature nodes need when no gradient is wanted; families may compute
+        it more cheaply than :meth:`derivs`).
+        """
         return self.derivs(y, eta, extra)[0]
+
+    def d4(self, y, eta, extra):
+        """
+        Fourth derivative of the log-density in ``eta``, or None when the family
+        does not provide it.  With it, the fixed-effects block of the Laplace
+        Hessian is computed in closed form (see :mod:`.laplace_hessian`);
+        without it, by differences of the gradient.
+        """
+        return None
 
     def extra_derivs(self, y, eta, extra):
         """

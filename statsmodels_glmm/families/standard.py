@@ -177,6 +177,26 @@ class Binomial(Response):
             return s * eta - softplus, s - mu
         return s * eta - n * softplus + lc, s - n * mu
 
+    def d4(self, y, eta, extra):
+        """Fourth derivative in ``eta``: ``n v (6 v - 1)``, ``v = mu (1 - mu)`` (logit)."""
+        if self.link_name != "logit":
+            return None
+        mu = self._logit_parts(eta)[0]
+        v = mu * (1.0 - mu)
+        return y[:, 1] * v * (6.0 * v - 1.0)
+
+    def logpdf(self, y, eta, extra):
+        """Log-density only: for the logit link ``s eta - n log(1 + e^eta)`` (+ log C)."""
+        if self.link_name != "logit":
+            return self.logpdf_d1(y, eta, extra)[0]
+        s, n = y[:, 0], y[:, 1]
+        lc = self._log_choose(y)
+        softplus = np.log1p(np.exp(-np.abs(eta)))
+        softplus += np.maximum(eta, 0.0)
+        if lc is None:
+            return s * eta - softplus
+        return s * eta - n * softplus + lc
+
     @staticmethod
     def _logit_parts(eta):
         """``mu = expit(eta)`` and ``log(1 + e^eta)``, stable for any eta."""
@@ -299,6 +319,10 @@ class Poisson(Response):
         mu = np.exp(eta)
         return (y * eta - mu - self._log_factorial(y), y - mu, -mu, -mu)
 
+    def d4(self, y, eta, extra):
+        """Fourth derivative in ``eta``: ``-mu``."""
+        return -np.exp(eta)
+
     def mean(self, eta, extra=None):
         return np.exp(eta)
 
@@ -369,6 +393,10 @@ class Gaussian(Response):
         r = y - eta
         d0 = -0.5 * _LOG_2PI - extra[0] - 0.5 * r * r / s2
         return d0, r / s2, np.full_like(r, -1 / s2), np.zeros_like(r)
+
+    def d4(self, y, eta, extra):
+        """Fourth derivative in ``eta``: zero."""
+        return np.zeros(len(eta))
 
     def extra_derivs(self, y, eta, extra):
         s2 = np.exp(2 * extra[0])
