@@ -248,6 +248,25 @@ class _Chunk:
         return np.asarray(S @ A)
 
 
+def make_chunk(design, g0, g1):
+    """The groups ``g0:g1`` of a design as a chunk (views of its arrays, local codes)."""
+    ends = design.starts
+    nobs = design.nobs
+    c = _Chunk()
+    c.g0, c.g1 = int(g0), int(g1)
+    c.r0 = int(ends[g0]) if g0 < len(ends) else nobs
+    c.r1 = int(ends[g1]) if g1 < len(ends) else nobs
+    c.sizes = design.group_sizes[g0:g1]
+    c.gid = np.repeat(np.arange(g1 - g0, dtype=np.intp), c.sizes)
+    c.starts = design.starts[g0:g1] - c.r0
+    c.y = design.y[c.r0:c.r1]
+    c.X = design.X[c.r0:c.r1]
+    c.Z = design.Z[c.r0:c.r1]
+    c.Zc = _columns(c.Z)  # views when Z has one column
+    c.offset = design.offset[c.r0:c.r1]
+    return c
+
+
 class ChunkPlan:
     """
     The groups of a design cut into contiguous chunks (see :mod:`.parallel`).
@@ -271,22 +290,7 @@ class ChunkPlan:
 
     def __init__(self, design, rows=None):
         bounds = parallel.chunk_bounds(design.starts, design.nobs, rows)
-        ends = np.append(design.starts, design.nobs)
-        sizes = design.group_sizes
-        self.chunks = []
-        for g0, g1 in zip(bounds[:-1], bounds[1:]):
-            c = _Chunk()
-            c.g0, c.g1 = int(g0), int(g1)
-            c.r0, c.r1 = int(ends[g0]), int(ends[g1])
-            c.sizes = sizes[g0:g1]
-            c.gid = np.repeat(np.arange(g1 - g0, dtype=np.intp), c.sizes)
-            c.starts = design.starts[g0:g1] - c.r0
-            c.y = design.y[c.r0:c.r1]
-            c.X = design.X[c.r0:c.r1]
-            c.Z = design.Z[c.r0:c.r1]
-            c.Zc = _columns(c.Z)  # views when Z has one column
-            c.offset = design.offset[c.r0:c.r1]
-            self.chunks.append(c)
+        self.chunks = [make_chunk(design, g0, g1) for g0, g1 in zip(bounds[:-1], bounds[1:])]
         self._families = {}
 
     def families(self, family):
@@ -319,8 +323,8 @@ def chunk_plan(design, rows=None):
 
     The plan is rebuilt when the design's arrays are replaced.
     """
+    key = id(design)
     rows = int(parallel.CHUNK_ROWS if rows is None else rows)
-    key = (id(design), rows)
     sig = (id(design.y), id(design.X), id(design.Z), id(design.offset), design.nobs,
            design.n_groups, rows)
     hit = _PLANS.get(key)

@@ -29,7 +29,7 @@ temporaries stay of chunk size.
 import numpy as np
 
 from . import parallel
-from .laplace import _zl_columns, chunk_plan
+from .laplace import _family_copy, _zl_columns, make_chunk
 
 __all__ = ["laplace_beta_hessian", "has_closed_form"]
 
@@ -55,29 +55,19 @@ def has_closed_form(family):
         return False
 
 
-_XG = {}
-
-
 def _x_by_group(c):
     """
     The sparse (p G) x n matrix whose row ``(k, i)`` holds ``X[t, k]`` at the rows
     ``t`` of group ``i``: times a row array ``W`` it gives every per-group sum
-    ``sum_t X[t, k] W[t, j]`` at once.  The index arrays are cached per chunk.
+    ``sum_t X[t, k] W[t, j]`` at once.
     """
     from scipy import sparse
 
     n, p = c.X.shape
     G = c.n_groups
-    key = (id(c), n, p)
-    hit = _XG.get(key)
-    if hit is None or hit[0] is not c:
-        indptr = (np.arange(p)[:, None] * n + np.append(c.starts, n)[None, :-1]).ravel()
-        indptr = np.append(indptr, n * p)
-        indices = np.tile(np.arange(n, dtype=np.int32), p)
-        if len(_XG) > 64:
-            _XG.clear()
-        hit = _XG[key] = (c, indptr, indices)
-    _, indptr, indices = hit
+    indptr = (np.arange(p)[:, None] * n + c.starts[None, :]).ravel()
+    indptr = np.append(indptr, n * p)
+    indices = np.tile(np.arange(n, dtype=np.int32), p)
     return sparse.csr_matrix((c.X.T.ravel(), indices, indptr), shape=(p * G, n))
 
 
@@ -197,20 +187,20 @@ def laplace_beta_hessian(design, family, beta, L, extra, state, n_jobs=None):
     >>> bool(np.allclose(H, fd, rtol=1e-5, atol=1e-6))
     True
     """
-    # smaller chunks than the likelihood's: this pass keeps a dozen row arrays
-    # alive at once, and they should stay in the processor cache
-    plan = chunk_plan(design, rows=HESSIAN_CHUNK_ROWS)
-    fams = plan.families(family)
+    # smaller chunks than the likelihood's, made on the fly: this pass keeps a dozen
+    # row arrays alive at once, and they should stay in the processor cache
+    bounds = parallel.chunk_bounds(design.starts, design.nobs, HESSIAN_CHUNK_ROWS)
     beta = np.asarray(beta, dtype=float)
     L = np.asarray(L, dtype=float)
 
     def one(k):
-        c = plan.chunks[k]
+        c = make_chunk(design, bounds[k], bounds[k + 1])
         sl = slice(c.g0, c.g1)
         with np.errstate(over="ignore", invalid="ignore"):
-            return _chunk_part(c, fams[k], beta, L, extra, state.u[sl], state.Hinv[sl])
+            return _chunk_part(c, _family_copy(family), beta, L, extra, state.u[sl],
+                               state.Hinv[sl])
 
-    parts = parallel.map_chunks(one, len(plan.chunks), n_jobs=n_jobs, work=design.nobs)
+    parts = parallel.map_chunks(one, len(bounds) - 1, n_jobs=n_jobs, work=design.nobs)
     H = parts[0].copy()
     for part in parts[1:]:
         H += part
