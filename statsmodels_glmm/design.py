@@ -142,7 +142,14 @@ class Design:
         self.extra["formula_manager"] = mgr
 
     def unsort(self, a):
-        """Put a row-wise array back into the user's row order."""
+        """Put a row-wise array back into the user's row order (always a new array)."""
+        ident = self.__dict__.get("_identity_order")
+        if ident is None:
+            o = self.order
+            ident = bool(len(o) < 2 or np.all(o[1:] > o[:-1]))
+            self.__dict__["_identity_order"] = ident
+        if ident and len(a) == len(self.order):
+            return np.array(a, copy=True)
         out = np.empty_like(a)
         out[self.order] = a
         return out
@@ -535,10 +542,17 @@ def full_rank_columns(X, names, what):
 
     if X.shape[1] == 0:
         return []
-    norms = np.sqrt((X ** 2).sum(0))
+    gram = X.T @ X
+    norms = np.sqrt(np.maximum(np.diag(gram), 0.0))
     zero = np.flatnonzero(norms == 0)
     if len(zero):
         raise ValueError(f"{what} column {names[zero[0]]!r} is zero in every row")
+    # a well-conditioned design (smallest eigenvalue of the correlation-like Gram
+    # matrix far above rounding) has every column's orthogonal part far above the
+    # 1e-9 threshold: no factorisation of X needed
+    if np.all(np.isfinite(gram)) and \
+            np.linalg.eigvalsh(gram / np.outer(norms, norms)).min() > 1e-8:
+        return list(range(X.shape[1]))
     R = qr(X / norms, mode="r", pivoting=False)[0]
     dep = np.abs(np.diag(R)) < 1e-9
     keep = [j for j in range(X.shape[1]) if not dep[j]]
@@ -707,7 +721,13 @@ def _assemble(y, X, Z, offset, graw, exog_names, re_names, blocks, gname, endog_
     order = np.argsort(codes, kind="stable")
     gid = codes[order]
     starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
-    Zs = Z[order]
+    # rows already sorted by group (long data usually are): no reordering copies
+    ident = bool(np.all(order[1:] > order[:-1])) if len(order) > 1 else True
+
+    def take(a):
+        return a if ident else a[order]
+
+    Zs = take(Z)
     # a random-effect variable that never varies within a group is not identifiable
     has_icpt = np.any(np.all(Zs == 1.0, axis=0))
     if has_icpt:
@@ -721,10 +741,10 @@ def _assemble(y, X, Z, offset, graw, exog_names, re_names, blocks, gname, endog_
                     f"random-effect variable {name!r} is constant within every group of "
                     f"{gname!r}; its random slope cannot be told apart from the random "
                     "intercept")
-    d = Design(y=y[order], X=np.ascontiguousarray(X[order]), Z=np.ascontiguousarray(Zs),
-               offset=offset[order], gid=gid, starts=starts, order=order,
+    d = Design(y=take(y), X=np.ascontiguousarray(take(X)), Z=np.ascontiguousarray(Zs),
+               offset=take(offset), gid=gid, starts=starts, order=order,
                exog_names=exog_names, re_names=re_names, blocks=blocks, group_name=gname,
                group_labels=labels, endog_name=endog_name)
     for k, (arr, names, spec) in extras.items():
-        d.extra[k] = (np.ascontiguousarray(arr[order]), names, spec)
+        d.extra[k] = (np.ascontiguousarray(take(arr)), names, spec)
     return d
