@@ -51,7 +51,7 @@ from .design import Design, group_columns, _used_columns
 from .families import as_response
 from .formula import re_formula_terms, split_formula
 from .model import MixedGLM
-from .start import link_of_mean, newton_ascent
+from .start import START_TOL, link_of_mean, newton_ascent
 from statsmodels.base import wrapper as wrap
 
 from .results import MixedGLMResults, MixedGLMResultsWrapper
@@ -395,7 +395,7 @@ class DaskMixedGLM(MixedGLM):
         w = np.array([o[0] for o in out], dtype=float)
         return np.sum([wi * o[1] for wi, o in zip(w / w.sum(), out)], axis=0)
 
-    def _glm_start(self, maxiter=25, tol=1e-8):
+    def _glm_start(self, maxiter=25, tol=START_TOL):
         """:func:`~statsmodels_glmm.start.glm_start` with sums over partitions."""
         p = self.k_fe
         beta = np.zeros(p)

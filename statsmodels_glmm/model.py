@@ -27,7 +27,7 @@ from .covariance import CovStructure
 from .design import build_design, design_from_arrays
 from .families import as_response
 from .laplace import laplace_loglike
-from .start import glm_start
+from .start import START_TOL, glm_start
 
 __all__ = ["MixedGLM", "mixedglm"]
 
@@ -393,7 +393,11 @@ class MixedGLM(LikelihoodModel):
         cached = self.__dict__.get("_typical")
         if cached is None:
             d = self.design
-            rms_x = np.sqrt(np.mean(d.X ** 2, axis=0)) if self.k_fe else np.zeros(0)
+            if self.k_fe:
+                mean, sd = _column_stats(self)[:2]
+                rms_x = np.sqrt(sd * sd + mean * mean)
+            else:
+                rms_x = np.zeros(0)
             with np.errstate(divide="ignore"):
                 tx = np.where(rms_x > 0, 1.0 / rms_x, 1.0)
             # the root mean square of every column of Z (1 where a column is zero)
@@ -479,7 +483,7 @@ class MixedGLM(LikelihoodModel):
         if given is not None:
             beta = given
         elif self.k_fe:
-            beta = glm_start(resp, d.X, d.y, d.offset)
+            beta = glm_start(resp, d.X, d.y, d.offset, tol=START_TOL)
             if not np.all(np.isfinite(beta)):
                 beta = np.zeros(self.k_fe)
         eta = d.X @ beta + d.offset
@@ -507,9 +511,8 @@ class MixedGLM(LikelihoodModel):
         T = np.eye(n)
         if p:
             X = d.X
-            mean = X.mean(0)
-            sd = X.std(0)
-            const = np.flatnonzero(np.all(X == X[:1], axis=0) & (X[0] != 0))
+            mean, sd, lo, hi = _column_stats(self)
+            const = np.flatnonzero((lo == hi) & (X[0] != 0))
             icpt = const[0] if len(const) else None
             for j in range(p):
                 if j in const:
@@ -1013,6 +1016,32 @@ class MixedGLM(LikelihoodModel):
         return pos
 
 
+def _column_stats(model):
+    """
+    Mean, standard deviation, minimum and maximum of every column of the
+    model's ``X`` (a pass each, without temporaries the size of ``X``; kept on
+    the model).
+    """
+    hit = model.__dict__.get("_colstats")
+    if hit is not None:
+        return hit
+    X = model.design.X
+    if len(X) == 0:  # a model whose rows live elsewhere (Dask): nothing to measure here
+        z = np.zeros(X.shape[1])
+        return z, z, z, z
+    n = len(X)
+    mean = np.ones(n) @ X / n
+    lo, hi = X.min(0), X.max(0)
+    var = np.maximum(np.einsum("ij,ij->j", X, X) / n - mean * mean, 0.0)
+    # where the mean dwarfs the spread the short formula loses digits: two passes
+    fix = (lo != hi) & (var <= 1e-8 * mean * mean)
+    if np.any(fix):
+        var[fix] = X[:, fix].var(0)
+    sd = np.where(lo == hi, 0.0, np.sqrt(var))
+    out = model.__dict__["_colstats"] = (mean, sd, lo, hi)
+    return out
+
+
 def separation_terms(model, params):
     """
     Fixed-effect columns that (quasi-)completely separate a binomial outcome.
@@ -1039,15 +1068,16 @@ def separation_terms(model, params):
     d = model.design
     X = d.X
     beta = np.asarray(params, dtype=float)[:model.k_fe]
-    spread = X.std(0)
+    _, spread, lo, hi = _column_stats(model)
     out = [n for n, b, sd in zip(model.exog_names, beta, spread) if sd > 0 and abs(b) * sd > 10]
     s, n = d.y[:, 0], d.y[:, 1]
     for j, name in enumerate(model.exog_names):
-        col = X[:, j]
-        vals = np.unique(col)
-        if len(vals) != 2 or name in out:
+        if name in out or lo[j] == hi[j]:
             continue
-        for v in vals:
+        col = X[:, j]
+        if not np.all((col == lo[j]) | (col == hi[j])):
+            continue  # more than two values
+        for v in (lo[j], hi[j]):
             rows = col == v
             if np.all(s[rows] == 0) or np.all(s[rows] == n[rows]):
                 out.append(name)

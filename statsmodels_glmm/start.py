@@ -17,7 +17,12 @@ have no finite optimum, and a start only has to be reasonable).
 
 import numpy as np
 
-__all__ = ["glm_start", "glm_sums", "newton_ascent", "link_of_mean"]
+__all__ = ["glm_start", "glm_sums", "newton_ascent", "link_of_mean", "START_TOL"]
+
+#: Newton step size at which the starting fixed effects are good enough: the
+#: convergence is quadratic, so the point is then accurate to about its square,
+#: far closer than the mixed model's estimates are to it.
+START_TOL = 1e-4
 
 
 def link_of_mean(response, ybar):
