@@ -38,6 +38,7 @@ the fit stops with an error; it never sums a partial set of partitions.
 """
 
 import copy
+import dataclasses
 import inspect
 import re
 import warnings
@@ -105,12 +106,19 @@ class ClusterDesign(Design):
         return self.__dict__["_cluster_sizes"]
 
 
-def _cluster_design(ref, labels, sizes, nobs, n_dropped):
+def _cluster_design(ref, labels, sizes, nobs, n_dropped, term_labels=None):
     fields = {f: getattr(ref, f) for f in Design.__dataclass_fields__}
     for f in ("y", "X", "Z", "offset", "gid", "order"):
         fields[f] = fields[f][:0]
     fields["starts"] = np.zeros(0, dtype=int)
     fields["group_labels"] = labels
+    if ref.multi:
+        # the terms with the levels of the whole data and no rows
+        fields["starts"] = None
+        fields["terms"] = [dataclasses.replace(t, codes=t.codes[:0], labels=lab, Z=t.Z[:0])
+                           for t, lab in zip(ref.terms, term_labels)]
+        fields["group_name"] = fields["terms"][int(np.argmax(
+            [len(lab) for lab in term_labels]))].group
     fields["row_index"] = pd.RangeIndex(0)
     fields["n_dropped"] = int(n_dropped)
     fields["extra"] = {k: ((v[0][:0],) + tuple(v[1:]) if isinstance(v, tuple) and len(v) == 3
@@ -144,7 +152,10 @@ class ClusterState:
     ``converged`` is known at once; the modes ``u`` and their curvature
     inverses ``Hinv`` (in the order of ``design.group_labels``) are gathered
     from the workers when first used, at the parameters of the evaluation
-    (warm-started from the modes it saved under ``token``).
+    (warm-started from the modes it saved under ``token``).  With several
+    grouping factors the state has, as the in-memory sparse state, the stacked
+    modes ``u``, the modes per term ``modes`` and the conditional covariances
+    per term ``cond_cov``, each term's levels in the order of its labels.
     """
 
     def __init__(self, model, internal, nagq, converged, token=None):
@@ -153,8 +164,11 @@ class ClusterState:
         self.nagq = int(nagq)
         self.converged = bool(converged)
         self.token = token
+        self.multi = bool(getattr(model, "multi", False))
         self._u = None
         self._hinv = None
+        self._modes = None
+        self._cond_cov = None
 
     def _detached(self):
         if self._model is None:
@@ -162,26 +176,62 @@ class ClusterState:
                                "result was detached from its cluster")
         return self._model
 
+    def _gather_terms(self, with_cov):
+        self._u, self._modes, cov = self._detached().gather_term_modes(
+            self.internal, self.nagq, with_cov=with_cov, token=self.token)
+        if with_cov:
+            self._cond_cov = cov
+
     @property
     def u(self):
         if self._u is None:
-            self._u = self._detached().gather_modes(self.internal, self.nagq,
-                                                    token=self.token)[0]
+            if self.multi:
+                self._gather_terms(False)
+            else:
+                self._u = self._detached().gather_modes(self.internal, self.nagq,
+                                                        token=self.token)[0]
         return self._u
 
     @property
     def Hinv(self):
+        if self.multi:
+            raise AttributeError("Hinv describes one grouping factor; use cond_cov")
         if self._hinv is None:
             self._u, self._hinv = self._detached().gather_modes(
                 self.internal, self.nagq, with_hinv=True, token=self.token)
         return self._hinv
 
+    @property
+    def modes(self):
+        if not self.multi:
+            raise AttributeError("modes describes several grouping factors; use u")
+        if self._modes is None:
+            self._gather_terms(False)
+        return self._modes
+
+    @property
+    def cond_cov(self):
+        if not self.multi:
+            raise AttributeError("cond_cov describes several grouping factors; use Hinv")
+        if self._cond_cov is None:
+            self._gather_terms(True)
+        return self._cond_cov
+
     def __getstate__(self):
         if self._model is not None and self._model.attached:
-            self.u, self.Hinv  # gather both before leaving the cluster
+            if self.multi:
+                self.cond_cov  # gather everything before leaving the cluster
+            else:
+                self.u, self.Hinv
         state = dict(self.__dict__)
         state["_model"] = None
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.__dict__.setdefault("multi", False)
+        self.__dict__.setdefault("_modes", None)
+        self.__dict__.setdefault("_cond_cov", None)
 
 
 # ----------------------------------------------------------------- model
@@ -232,7 +282,7 @@ class DaskMixedGLM(MixedGLM):
         self.n_partitions = len(parts)
         self._info = info
         self.design = _cluster_design(ref_design, info["labels"], info["sizes"],
-                                      info["nobs"], info["n_dropped"])
+                                      info["nobs"], info["n_dropped"], info.get("term_labels"))
         self.nobs = self.design.nobs
         self.n_groups = self.design.n_groups
         # the scale of each random-effect column (units of the boundary tests and of
@@ -336,6 +386,8 @@ class DaskMixedGLM(MixedGLM):
         the workers: a :class:`~statsmodels_glmm.model.WarmStart` passed in
         comes back holding a :class:`RemoteModes` token for them.
         """
+        if self.multi:
+            self._integrator(int(nagq))  # the in-memory refusal of quadrature
         x = np.asarray(internal, dtype=float)
         store, start = self._warm_token(warm)
         save = self._new_token() if store is not None else None
@@ -358,6 +410,8 @@ class DaskMixedGLM(MixedGLM):
         its own gradient with the common steps, and the results are added
         (``grad`` is not needed: each partition has its own).
         """
+        if self.multi:
+            self._integrator(int(nagq))
         x = np.asarray(internal, dtype=float)
         free = np.ones(len(x), bool) if free is None else np.asarray(free, bool)
         _, start = self._warm_token(warm)
@@ -416,6 +470,29 @@ class DaskMixedGLM(MixedGLM):
 
         beta = newton_ascent(sums, beta, maxiter, tol)
         return beta if np.all(np.isfinite(beta)) else np.zeros(p)
+
+    def gather_term_modes(self, internal, nagq=1, with_cov=False, token=None):
+        """
+        Conditional modes of a model with several grouping factors, gathered
+        from the workers: the stacked spherical modes ``u`` (layout of
+        :func:`~statsmodels_glmm.terms.term_offsets`), the modes ``b`` per term
+        (levels, q) and, when ``with_cov``, the conditional covariances per
+        term (levels, q, q), else None; each term's levels in the order of its
+        ``labels``.  ``token`` names modes saved by an earlier evaluation.
+        """
+        out = [o for o in self._map(dp.part_modes, np.asarray(internal, float), int(nagq),
+                                    bool(with_cov), token) if o is not None]
+        us, modes, covs = [], [], []
+        for k, t in enumerate(self.design.terms):
+            pos = pd.Index(_concat_labels([o[k][0] for o in out])).get_indexer(t.labels)
+            us.append(np.concatenate([o[k][1] for o in out])[pos].ravel())
+            modes.append(np.concatenate([o[k][2] for o in out])[pos])
+            if with_cov:
+                covs.append(np.concatenate([o[k][3] for o in out])[pos])
+        u = np.concatenate(us)
+        if token is not None:
+            self.__dict__.setdefault("_gathered", {})[id(u)] = token
+        return u, modes, (covs if with_cov else None)
 
     def gather_modes(self, internal, nagq=1, with_hinv=False, token=None):
         """
@@ -488,6 +565,9 @@ class DaskMixedGLM(MixedGLM):
         MixedGLMResults
             Random effects are gathered from the workers when first used.
         """
+        nagq = kwargs.get("nagq", args[0] if args else 1)
+        if self.multi and isinstance(nagq, (int, np.integer)) and nagq > 1:
+            self._integrator(int(nagq))  # refused before any work on the cluster
         return super().fit(*args, **kwargs)
 
 
@@ -548,7 +628,9 @@ class DaskMixedGLMResults(MixedGLMResults):
         """
         out = copy.copy(self)
         state = copy.copy(self._state)
-        if modes:
+        if modes and state.multi:
+            state._modes = self._state.modes
+        elif modes:
             state._u = self._state.u
         state._model = None
         out._state = state
@@ -686,7 +768,110 @@ def groups_split(ddf, gcols, client):
     return bool(pd.Series(labels).duplicated().any())
 
 
-def _combine(infos, gname="group"):
+def outer_factor(factors, meta):
+    """
+    The grouping factor every other factor is nested in, by their columns.
+
+    A factor ``a:b`` is nested in ``a``: each of its levels lies inside one
+    level of ``a``, because ``a`` is among the columns that form it.  The
+    outermost factor is the one whose columns every factor has; the
+    log-likelihood is then a sum over its levels.  Crossed factors (neither
+    has the other's columns) are refused.
+
+    Parameters
+    ----------
+    factors : list of str
+        Grouping factors as written in the formula (``"clinic"``,
+        ``"clinic:patient"``).
+    meta : DataFrame
+        Any rows with the data's columns (to read the factors' columns).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> meta = pd.DataFrame({"clinic": [1], "patient": [2], "item": [3]})
+    >>> outer_factor(["clinic:patient", "clinic"], meta)
+    'clinic'
+    >>> outer_factor(["patient", "item"], meta)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    NotImplementedError: the grouping factors 'patient' and 'item' are crossed ...
+    """
+    cols = {f: set(group_columns(f, meta)) for f in factors}
+    for f in factors:
+        if all(cols[f] <= cols[g] for g in factors):
+            return f
+    pair = next((f, g) for i, f in enumerate(factors) for g in factors[i + 1:]
+                if not (cols[f] <= cols[g] or cols[g] <= cols[f]))
+    raise NotImplementedError(
+        f"the grouping factors {pair[0]!r} and {pair[1]!r} are crossed (neither is nested "
+        "in the other), so the log-likelihood is not a sum over groups of one factor and "
+        "needs all rows in one place: fit a pandas DataFrame (in memory). Factors nested "
+        "in one outermost factor are supported, written with its columns, e.g. "
+        "(1 | clinic) + (1 | clinic:patient) or (1 | clinic/patient)")
+
+
+def _concat_labels(parts):
+    """Level labels of several partitions in one array (object dtype kept as such)."""
+    return np.concatenate([np.asarray(p, dtype=object) if np.asarray(p).dtype == object
+                           else np.asarray(p) for p in parts])
+
+
+def _combine_terms(infos, terms, info):
+    """
+    Whole-data levels of every random-effect term of a multi-factor model, and the
+    checks :meth:`~statsmodels_glmm.terms.RandomEffectTerm.validate` makes in memory.
+
+    Sets ``info["term_labels"]`` (sorted labels per term) and, as for one factor,
+    ``info["labels"]``/``info["sizes"]`` for the factor with the most levels.
+    """
+    from .design import _check_nesting
+
+    full = [i for i in infos if i["nobs"]]
+    labels_all, sizes_all = [], []
+    z_all_one = np.all([i["z_all_one"] for i in full], axis=0)
+    z_const = np.all([i["z_const"] for i in full], axis=0)
+    col = 0
+    for k, t in enumerate(terms):
+        labels = _concat_labels([i["term_labels"][k] for i in full])
+        sizes = np.concatenate([i["term_sizes"][k] for i in full])
+        codes, uniq = pd.factorize(labels, sort=True)
+        if len(uniq) != len(labels):
+            raise RuntimeError(f"a level of {t.group!r} has rows in two partitions after "
+                               "the shuffle")
+        labels_all.append(np.asarray(uniq))
+        sizes_all.append(sizes[np.argsort(codes, kind="stable")])
+        label = f"({t.expr} {'|' if t.correlated else '||'} {t.group})"
+        if len(uniq) < 2:
+            raise ValueError(f"random-effect term {label}: grouping factor {t.group!r} "
+                             f"has {len(uniq)} level(s); a random effect needs at least two")
+        icpt = z_all_one[col:col + t.q]
+        const = z_const[col:col + t.q] & ~icpt
+        if np.any(icpt) and t.q > 1 and np.any(const):
+            name = t.names[int(np.flatnonzero(const)[0])]
+            raise ValueError(
+                f"random-effect term {label}: variable {name!r} is constant within every "
+                f"level of {t.group!r}; its random slope cannot be told apart from the "
+                "random intercept")
+        if all(i.get("bernoulli") for i in full) and len(uniq) == info["nobs"]:
+            warnings.warn(
+                f"random-effect term {label} has one level per observation; with a binary "
+                "response an observation-level random effect is not identified as "
+                "overdispersion and changes the model (its variance is confounded with "
+                "the link scale)", UserWarning, stacklevel=4)
+        col += t.q
+    _check_nesting([SimpleNamespace(group=t.group, expr=t.expr, n_levels=len(lab))
+                    for t, lab in zip(terms, labels_all)], info["nobs"])
+    finest = int(np.argmax([len(lab) for lab in labels_all]))
+    info["term_labels"] = labels_all
+    info["labels"], info["sizes"] = labels_all[finest], sizes_all[finest]
+    info["finest"] = finest
+
+
+def _combine(infos, gname="group", check_slopes=True):
     """Whole-data summaries from the partitions' :func:`part_info` dictionaries."""
     full = [i for i in infos if i["nobs"]]
     n_dropped = sum(i["n_dropped"] for i in infos)
@@ -702,9 +887,7 @@ def _combine(infos, gname="group"):
                     "partitions: make it a categorical column (or use C(column))")
         if i["blocks"] != first["blocks"]:
             raise ValueError("partitions disagree on the random-effect blocks")
-    labels = np.concatenate([np.asarray(i["labels"], dtype=object)
-                             if np.asarray(i["labels"]).dtype == object
-                             else np.asarray(i["labels"]) for i in full])
+    labels = _concat_labels([i["labels"] for i in full])
     sizes = np.concatenate([i["sizes"] for i in full])
     codes, uniq = pd.factorize(labels, sort=True)
     if len(uniq) != len(labels):
@@ -743,7 +926,7 @@ def _combine(infos, gname="group"):
     z_sq = np.sum([i["z_sq"] for i in full], axis=0)
     out["z_rms"] = np.sqrt(z_sq / nobs)
     z_all_one = np.all([i["z_all_one"] for i in full], axis=0)
-    if np.any(z_all_one):
+    if check_slopes and np.any(z_all_one):
         z_const = np.all([i["z_const"] for i in full], axis=0)
         for j, name in enumerate(first["re_names"]):
             if not z_all_one[j] and z_const[j]:
@@ -835,14 +1018,13 @@ def dask_model(cls, formula, data, family=None, groups=None, re_formula=None, of
         if not isinstance(groups, str):
             raise ValueError("groups must be the name of a column of data when a formula is used")
         terms = re_formula_terms(re_formula, groups)
-    group_names = sorted({t.group for t in terms})
-    if len(group_names) > 1:
-        raise NotImplementedError(
-            f"several grouping factors ({', '.join(group_names)}) are not supported; "
-            "use one grouping factor")
-    gname = group_names[0]
+    group_names = list(dict.fromkeys(t.group for t in terms))  # in formula order
     meta = data._meta
-    gcols = group_columns(gname, meta)
+    gname = outer_factor(group_names, meta)
+    outer_cols = group_columns(gname, meta)
+    gcols = list(outer_cols)
+    for g in group_names:
+        gcols += [c for c in group_columns(g, meta) if c not in gcols]
     for val, name in ((offset, "offset"), (exposure, "exposure")):
         if isinstance(val, str) and val not in meta.columns:
             raise ValueError(f"{name} column {val!r} is not in data")
@@ -857,15 +1039,23 @@ def dask_model(cls, formula, data, family=None, groups=None, re_formula=None, of
                 levels=levels, offset=offset, exposure=exposure, extra_formulas=extra or {},
                 missing=missing, engine=formula_engine, response=response)
 
-    shuffled = groups_split(frame, gcols, client)
+    # every group of the outermost factor in one partition (with it, every level of
+    # the factors nested in it)
+    shuffled = groups_split(frame, outer_cols, client)
     if shuffled:
-        frame = frame.shuffle(on=gcols, npartitions=frame.npartitions)
+        frame = frame.shuffle(on=outer_cols, npartitions=frame.npartitions)
     import dask
 
     build = dask.delayed(dp.build_partition, pure=True)
     parts = client.compute([build(p, spec) for p in frame.to_delayed()])
     infos = client.gather(client.map(dp.part_info, parts, pure=False))
-    info = _combine(infos, gname)
+    multi = len(group_names) > 1
+    if multi:
+        outer = next(k for k, t in enumerate(terms) if t.group == gname)
+        for i in infos:
+            if i["nobs"]:
+                i["labels"], i["sizes"] = i["term_labels"][outer], i["term_sizes"][outer]
+    info = _combine(infos, gname, check_slopes=not multi)
     keep = [p for p, i in zip(parts, infos) if i["nobs"]]
     cols = _full_rank(info)
     if cols is not None:
@@ -881,4 +1071,6 @@ def dask_model(cls, formula, data, family=None, groups=None, re_formula=None, of
         ref.X = ref.X[:, cols]
         ref.exog_names = [ref.exog_names[j] for j in cols]
     ref.extra["fixed_columns"] = list(ref.exog_names)
+    if multi:
+        _combine_terms(infos, ref.terms, info)
     return DaskMixedGLM(ref, ref_response, client, keep, data, info, shuffled)

@@ -33,15 +33,16 @@ import re
 import numpy as np
 import pandas as pd
 
-from .design import (Design, _categorical_response, _check_columns, _clean_formula_error,
-                     _prepare_frame, _rhs_matrix, group_values)
+from .design import (Design, _assemble_multi, _categorical_response, _check_columns,
+                     _clean_formula_error, _prepare_frame, _rhs_matrix, group_columns,
+                     group_values)
 from .formula_engine import formula_manager
 from .model import MixedGLM, WarmStart
 from .start import glm_sums
 
 __all__ = ["PartitionGLM", "Partition", "cast_levels", "partition_design", "build_partition",
            "select_columns", "part_info", "part_eval", "part_hessian", "part_start", "part_glm",
-           "part_start_extra", "part_separation", "part_modes"]
+           "part_start_extra", "part_separation", "part_modes", "partition_terms"]
 
 
 class PartitionGLM(MixedGLM):
@@ -259,6 +260,7 @@ def partition_design(data, spec, keep_spec=False, response=None):
         X = np.delete(X, icpt, axis=1)
         exog_names = [c for i, c in enumerate(exog_names) if i not in icpt]
 
+    multi = len({t.group for t in terms}) > 1
     Zparts, re_names, blocks = [], [], []
     col = 0
     for t, frame in zip(terms, re_frames):
@@ -275,23 +277,33 @@ def partition_design(data, spec, keep_spec=False, response=None):
                     blocks.append(idx)
         re_names.extend(names)
         col += len(names)
-    if len(set(re_names)) != len(re_names):
+    re_groups = [t.group for t, frame in zip(terms, re_frames) for _ in frame.columns]
+    pairs = list(zip(re_groups, re_names)) if multi else re_names
+    if len(set(pairs)) != len(pairs):
         raise ValueError(f"random-effect columns repeat across terms: {re_names}")
     Z = np.column_stack(Zparts)
+    extras = {k: (f.to_numpy(dtype=float), [str(c) for c in f.columns],
+                  mgr.get_model_spec(f) if keep_spec else None)
+              for k, f in extra_frames.items()}
 
-    codes, labels = pd.factorize(group_values(sub, gcols), sort=True)
-    order = np.argsort(codes, kind="stable")
-    gid = codes[order]
-    starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
-    design = Design(y=y[order], X=np.ascontiguousarray(X[order]),
-                    Z=np.ascontiguousarray(Z[order]), offset=off[keep][order], gid=gid,
-                    starts=starts, order=order, exog_names=exog_names, re_names=re_names,
-                    blocks=blocks, group_name=spec["gname"], group_labels=np.asarray(labels),
-                    endog_name=endog_name)
-    for k, f in extra_frames.items():
-        arr = np.ascontiguousarray(f.to_numpy(dtype=float)[order])
-        design.extra[k] = (arr, [str(c) for c in f.columns],
-                           mgr.get_model_spec(f) if keep_spec else None)
+    if multi:
+        # several factors nested in one: the multi-factor design of these rows, rows in
+        # their order, without the whole-data checks of the terms (made on the client)
+        re_terms = partition_terms(terms, sub, mgr, re_frames)
+        design = _assemble_multi(y, X, Z, off[keep], re_terms, exog_names, re_names, blocks,
+                                 re_groups, endog_name, extras)
+    else:
+        codes, labels = pd.factorize(group_values(sub, gcols), sort=True)
+        order = np.argsort(codes, kind="stable")
+        gid = codes[order]
+        starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
+        design = Design(y=y[order], X=np.ascontiguousarray(X[order]),
+                        Z=np.ascontiguousarray(Z[order]), offset=off[keep][order], gid=gid,
+                        starts=starts, order=order, exog_names=exog_names, re_names=re_names,
+                        blocks=blocks, group_name=spec["gname"],
+                        group_labels=np.asarray(labels), endog_name=endog_name)
+        for k, (arr, names, fspec) in extras.items():
+            design.extra[k] = (np.ascontiguousarray(arr[order]), names, fspec)
     design.row_index = pd.RangeIndex(len(sub))
     design.n_dropped = n_dropped
     design.formula = spec.get("formula")
@@ -307,6 +319,55 @@ def partition_design(data, spec, keep_spec=False, response=None):
         design.extra["offset"] = spec["offset"]
         design.extra["exposure"] = spec["exposure"]
     return design, n_dropped
+
+
+def partition_terms(terms, data, mgr, frames):
+    """
+    The random-effect terms of one partition's rows, unvalidated.
+
+    As :func:`~statsmodels_glmm.terms.build_terms` (each factor's levels are
+    the sorted distinct values of its columns, joined by ``":"`` for an
+    interaction), except that the checks which need the whole data -- two
+    levels or more per factor, random slopes that vary within levels -- are
+    left to the client: a partition holding a single clinic is normal.
+
+    Parameters
+    ----------
+    terms : list of formula.RandomTerm
+    data : DataFrame
+        The partition's kept rows.
+    mgr : FormulaManager
+    frames : list of DataFrame
+        Each term's evaluated columns on ``data``.
+
+    Returns
+    -------
+    list of RandomEffectTerm
+
+    Examples
+    --------
+    >>> from statsmodels_glmm.formula import split_formula
+    >>> from statsmodels_glmm.formula_engine import formula_manager
+    >>> df = pd.DataFrame({"a": [1, 1, 1], "b": [1, 2, 2], "x": [0.1, 0.5, 0.2]})
+    >>> _, rt = split_formula("y ~ x + (1 | a/b)")
+    >>> mgr = formula_manager()
+    >>> frames = [_rhs_matrix(mgr, t.expr, df, "random effects") for t in rt]
+    >>> [(t.group, t.labels.tolist()) for t in partition_terms(rt, df, mgr, frames)]
+    [('a', [1]), ('a:b', ['1:1', '1:2'])]
+    """
+    from .covariance import CovStructure
+    from .terms import RandomEffectTerm, _blocks
+
+    out = []
+    for t, frame in zip(terms, frames):
+        names = [str(c) for c in frame.columns]
+        values = group_values(data, group_columns(t.group, data))
+        codes, labels = pd.factorize(values, sort=True)
+        out.append(RandomEffectTerm(t.group, codes.astype(np.intp), np.asarray(labels),
+                                    frame.to_numpy(dtype=float), names,
+                                    CovStructure(_blocks(t, frame, mgr), names, t.group),
+                                    expr=t.expr, correlated=t.correlated))
+    return out
 
 
 def _model_for(design, response):
@@ -375,7 +436,11 @@ def part_info(part):
     p = X.shape[1]
     const = np.all(X == X[:1], axis=0) if p else np.zeros(0, bool)
     # random slopes: is the column constant within every group of this partition?
-    if len(d.starts):
+    if d.multi:
+        z_const = np.concatenate([_constant_within(t.Z, t.codes) for t in d.terms])
+        out.update(term_labels=[t.labels for t in d.terms],
+                   term_sizes=[np.bincount(t.codes, minlength=t.n_levels) for t in d.terms])
+    elif len(d.starts):
         zmin = np.minimum.reduceat(Z, d.starts, axis=0)
         zmax = np.maximum.reduceat(Z, d.starts, axis=0)
         z_const = np.all(zmin == zmax, axis=0)
@@ -397,8 +462,19 @@ def part_info(part):
         z_sq=(Z ** 2).sum(0), z_all_one=np.all(Z == 1.0, axis=0), z_const=z_const, R=R,
         k_extra=m.k_extra, k_max=getattr(m.response, "k_max", None),
         y_min=float(np.min(yv)), y_max=float(np.max(yv)), y_sum=float(np.sum(yv)),
-        refused=refused)
+        refused=refused,
+        bernoulli=m.response.name == "Binomial" and bool(np.all(d.y[:, 1] == 1)))
     return out
+
+
+def _constant_within(Z, codes):
+    """For each column of ``Z``: is it constant within every level of ``codes``?"""
+    order = np.argsort(codes, kind="stable")
+    c = codes[order]
+    starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
+    Zs = Z[order]
+    return np.all(np.minimum.reduceat(Zs, starts, axis=0) ==
+                  np.maximum.reduceat(Zs, starts, axis=0), axis=0)
 
 
 def part_eval(part, internal, nagq, gradient, typical, start=None, save=None):
@@ -513,10 +589,34 @@ def part_modes(part, internal, nagq, with_hinv=False, start=None):
     m = part.model
     if m is None:
         return None
-    llf, _, state = m.loglike_internal(np.asarray(internal, dtype=float), nagq,
-                                       gradient=False, warm=part.warm(start))
+    x = np.asarray(internal, dtype=float)
+    llf, _, state = m.loglike_internal(x, nagq, gradient=False, warm=part.warm(start))
+    if m.multi:
+        return _term_modes(m, x, state, with_hinv)
     return (m.design.group_labels, np.asarray(state.u),
             np.asarray(state.Hinv) if with_hinv else None)
+
+
+def _term_modes(m, x, state, with_cov):
+    """
+    Per random-effect term of a multi-factor partition: level labels, spherical
+    modes ``u_k`` (levels, q), modes ``b_k = u_k L_k'`` and, when ``with_cov``,
+    the conditional covariances ``L_k H^-1_kk L_k'`` (levels, q, q).
+    """
+    cond = state.cond_cov
+    if with_cov and cond is None:
+        from .sparse_laplace import sparse_laplace_loglike
+
+        beta, theta, extra = m._split(x)
+        cond = sparse_laplace_loglike(m.sparse_problem(), m.response, beta, theta, extra,
+                                      u0=state.u, gradient=False, cond_cov=True)[2].cond_cov
+    pr = m.sparse_problem()
+    out = []
+    for k, (t, o, b) in enumerate(zip(m.design.terms, pr.term_offsets, state.modes)):
+        u_k = np.asarray(state.u[o:o + t.n_effects]).reshape(t.n_levels, t.q)
+        out.append((t.labels, u_k, np.asarray(b),
+                    np.asarray(cond[k]) if with_cov else None))
+    return out
 
 
 # ------------------------------------------------------------------ columns
