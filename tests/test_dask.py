@@ -254,7 +254,8 @@ def test_bad_input_messages(client):
     df = smg.simulate_longitudinal("binary", n_persons=30, seed=1)
     df["clinic"] = df["id"] % 3
     ddf = dd.from_pandas(df, npartitions=2)
-    with pytest.raises(NotImplementedError, match="grouping factors"):
+    with pytest.raises(NotImplementedError, match="grouping factors 'id' and 'clinic' are "
+                       "crossed.*in one place.*in memory"):
         smg.mixedglm("y ~ time + (1 | id) + (1 | clinic)", ddf,
                      family=sm.families.Binomial())
     with pytest.raises(ValueError, match="offset must be the name of a column"):
@@ -288,6 +289,145 @@ def test_results_pickle_without_the_cluster(client):
         res.resid_pearson
     with pytest.raises(ClusterError, match="detached"):
         back.model.loglike(back.params)
+
+
+# ------------------------------------------------------------ nested factors
+@pytest.fixture(scope="module")
+def nested():
+    """The bundled clinics/patients data, rows in random order (renumbered, so that
+    ``dd.from_pandas`` keeps that order and every clinic is spread over partitions)."""
+    return _shuffled(smg.datasets.load("sim_nested"), 2).reset_index(drop=True)
+
+
+def _same_random_effects(res, ref, tol=1e-4):
+    got, want = res.collect_random_effects(), ref.random_effects_frame()
+    assert set(got) == set(want) == {"clinic", "clinic:patient"}
+    for factor in want:
+        assert list(got[factor].index) == list(want[factor].index)
+        assert list(got[factor].columns) == list(want[factor].columns)
+        np.testing.assert_allclose(got[factor].to_numpy(), want[factor].to_numpy(), atol=tol)
+
+
+def test_nested_binomial_intercepts_match_in_memory(client, nested):
+    f = "ybin ~ time + treat + (1 | clinic) + (1 | clinic:patient)"
+    fam = sm.families.Binomial()
+    model = smg.mixedglm(f, dd.from_pandas(nested, npartitions=3), family=fam)
+    assert model.shuffled and model.multi  # every clinic was spread over partitions
+    res = model.fit()
+    ref = smg.mixedglm(f, nested, family=fam).fit()
+    _same_fit(res, ref)
+    assert list(res.params.index)[-2:] == ["clinic Intercept Var",
+                                           "clinic:patient Intercept Var"]
+    assert str(res.summary()) == str(ref.summary())  # "No. groups: clinic 40, ... 800"
+    for factor in ("clinic", "clinic:patient"):
+        np.testing.assert_allclose(res.cov_re_by_factor[factor], ref.cov_re_by_factor[factor],
+                                   rtol=1e-4)
+    _same_random_effects(res, ref)
+    # conditional covariances of the modes, per factor
+    cov_d, cov_m = res.random_effects_cov, ref.random_effects_cov
+    for factor, label in (("clinic", 7), ("clinic:patient", "7:3")):
+        np.testing.assert_allclose(cov_d[factor][label], cov_m[factor][label], rtol=1e-4)
+    # conditional predictions use the effects of both factors
+    full = smg.datasets.load("sim_nested")
+    pdask = res.predict(dd.from_pandas(full, npartitions=4))
+    assert type(pdask).__module__.startswith("dask")
+    np.testing.assert_allclose(pdask.compute().sort_index(), ref.predict(full).sort_index(),
+                               atol=1e-6)
+    eta_zero = ref.predict(full.head(6), which="linear", random_effects="zero")
+    assert not np.allclose(ref.predict(full.head(6), which="linear"), eta_zero)
+    for reff in ("conditional", "zero", "marginal"):
+        np.testing.assert_allclose(res.predict(full.head(30), random_effects=reff),
+                                   ref.predict(full.head(30), random_effects=reff), atol=1e-6)
+
+
+def test_nested_poisson_random_slope_matches_in_memory(client, nested):
+    f = "ycount ~ time + (1 | clinic) + (1 + time | clinic:patient)"
+    fam = sm.families.Poisson()
+    model = smg.mixedglm(f, dd.from_pandas(nested, npartitions=4), family=fam)
+    assert model.shuffled
+    res = model.fit()
+    ref = smg.mixedglm(f, nested, family=fam).fit()
+    _same_fit(res, ref)
+    assert list(res.params.index)[2:] == [
+        "clinic Intercept Var", "clinic:patient Intercept Var",
+        "clinic:patient Intercept x time Cov", "clinic:patient time Var"]
+    np.testing.assert_allclose(res.cov_re_by_factor["clinic:patient"],
+                               ref.cov_re_by_factor["clinic:patient"], rtol=1e-4)
+    _same_random_effects(res, ref)
+    pdask = res.predict(dd.from_pandas(nested, npartitions=2), which="linear")
+    np.testing.assert_allclose(pdask.compute().sort_index(),
+                               ref.predict(nested, which="linear").sort_index(), atol=1e-6)
+
+
+def test_nested_partition_sums_add_up_without_a_shuffle(client):
+    """
+    Clinics already whole in their partitions (one clinic alone in some): no shuffle,
+    and the sums of the partitions are the in-memory log-likelihood, gradient and
+    Hessian at any parameters; ``(1 | clinic/patient)`` is the same model.
+    """
+    df = smg.datasets.load("sim_nested")
+    df = df[df["clinic"] <= 8].reset_index(drop=True)
+    ddf = dd.from_pandas(df.set_index("clinic", drop=False).sort_index(), npartitions=6,
+                         sort=True)
+    f = "ybin ~ time + treat + (1 | clinic/patient)"
+    fam = sm.families.Binomial()
+    model = smg.mixedglm(f, ddf, family=fam)
+    assert not model.shuffled and model.n_partitions == 6
+    sizes = client.gather(client.map(lambda p: len(p.model.design.terms[0].labels),
+                                     model._parts, pure=False))
+    assert min(sizes) == 1  # a partition with a single clinic is fitted as it is
+    ref = smg.mixedglm(f, df, family=fam)
+    assert model.param_names == ref.param_names == [
+        "Intercept", "time", "treat", "clinic Intercept Var", "clinic:patient Intercept Var"]
+    x = np.array([-0.2, 0.15, 0.4, 0.5, 0.8])
+    l_d, g_d, _ = model.loglike_internal(x, 1, gradient=True)
+    l_m, g_m, _ = ref.loglike_internal(x, 1, gradient=True)
+    assert abs(l_d - l_m) < 1e-8
+    np.testing.assert_allclose(g_d, g_m, rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(model.hessian_internal(x, 1), ref.hessian_internal(x, 1),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_nested_refusals_as_in_memory(client, nested):
+    ddf = dd.from_pandas(nested, npartitions=2)
+    fam = sm.families.Binomial()
+    # quadrature needs one grouping factor: the in-memory error, before any work
+    f = "ybin ~ time + (1 | clinic/patient)"
+    with pytest.raises(ValueError) as mem:
+        smg.mixedglm(f, nested, family=fam).fit(nagq=3)
+    with pytest.raises(ValueError) as dsk:
+        smg.mixedglm(f, ddf, family=fam).fit(nagq=3)
+    assert str(dsk.value) == str(mem.value)
+    assert "nagq=3" in str(dsk.value) and "clinic, clinic:patient" in str(dsk.value)
+    # a random slope constant within every level of its factor (checked over all
+    # partitions on the client)
+    f = "ybin ~ time + (1 | clinic) + (1 + treat | clinic:patient)"
+    with pytest.raises(ValueError) as mem:
+        smg.mixedglm(f, nested, family=fam)
+    with pytest.raises(ValueError) as dsk:
+        smg.mixedglm(f, ddf, family=fam)
+    assert str(dsk.value) == str(mem.value)
+    # crossed factors: the likelihood does not split over partitions
+    for f in ("ybin ~ time + (1 | clinic) + (1 | patient)",
+              "ybin ~ time + (1 | clinic:patient) + (1 | time:patient)"):
+        with pytest.raises(NotImplementedError, match="crossed .*pandas DataFrame"):
+            smg.mixedglm(f, ddf, family=fam)
+
+
+def test_nested_results_pickle_with_their_modes(client, nested):
+    import pickle
+
+    f = "ybin ~ time + (1 | clinic/patient)"
+    res = smg.mixedglm(f, dd.from_pandas(nested, npartitions=2),
+                       family=sm.families.Binomial()).fit()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        back = pickle.loads(pickle.dumps(res))
+    assert not back.model.attached
+    for factor, frame in res.random_effects_frame().items():
+        np.testing.assert_allclose(back.random_effects_frame()[factor], frame)
+    new = nested.head(8)
+    np.testing.assert_allclose(back.predict(new), res.predict(new))
 
 
 def test_worker_killed_mid_fit_gives_same_answer_or_clear_error(client):
