@@ -17,9 +17,10 @@ every partition.  The model is set up once:
 
 1. the levels of every factor the formulas use are computed on the whole
    data, so that every partition expands them into the same columns;
-2. the group labels of each partition are read (the grouping column only); if
-   a group appears in two partitions the frame is shuffled on the grouping
-   column, so that every group lies in one partition;
+2. the group labels of each partition are read (the grouping column only, the
+   outermost factor's columns with several factors); if a group appears in two
+   partitions the frame is shuffled on those columns, so that every group lies
+   in one partition;
 3. each partition builds its design and an ordinary :class:`MixedGLM` on a
    worker (:mod:`~statsmodels_glmm.dask_partition`), and these models stay
    there, with their warm-start modes, for the whole fit;
@@ -32,9 +33,18 @@ sends the parameter vector to every partition and receives
 ``(llf, gradient, converged)``: a few hundred bytes each way.  The fit returns
 an ordinary :class:`~statsmodels_glmm.results.MixedGLMResults` (summary,
 params, bse, llf, predict); conditional modes are gathered from the workers
-when first asked for.  If a worker dies, Dask rebuilds its partitions from
-the task graph (the same rows, hence the same sums), or, past its retry limit,
-the fit stops with an error; it never sums a partial set of partitions.
+when first asked for.
+
+Several grouping factors nested in one outermost factor (``(1 | clinic) +
+(1 | clinic:patient)``, ``(1 | clinic/patient)``) are fitted the same way: the
+log-likelihood is a sum over the levels of the outermost factor
+(:func:`outer_factor`), the frame is grouped by its columns, and each
+partition builds the multi-factor design of its rows.  Crossed factors are
+refused: their log-likelihood does not split over partitions.
+
+If a worker dies, Dask rebuilds its partitions from the task graph (the same
+rows, hence the same sums), or, past its retry limit, the fit stops with an
+error; it never sums a partial set of partitions.
 """
 
 import copy
@@ -671,6 +681,38 @@ class DaskMixedGLMResults(MixedGLMResults):
             warnings.simplefilter("ignore", RuntimeWarning)
             return super()._notes()
 
+    def _design_notes(self):
+        """
+        The rules of thumb of :meth:`MixedGLMResults._design_notes` (enough groups
+        for the variances, random-slope variables that vary within groups), from the
+        column sums over all partitions instead of the rows: which columns of ``Z``
+        are all ones, and for the others the root mean square deviation from their
+        group means, ``sqrt(sum_t (z_t - zbar_g(t))^2 / n)``, against their
+        standard deviation.
+        """
+        info, n = self.model._info, self.nobs
+        names = self.model.design.re_names
+        notes, seen = [], set()
+        for f, cols, _, labels, _ in self._re_blocks:
+            n_lev = len(labels)
+            slope = [c for c in cols if not info["z_all_one"][c]]
+            need = 100 if slope else 50
+            if n_lev < need and (f, need) not in seen:
+                seen.add((f, need))
+                what = "random slopes" if slope else "a random intercept"
+                notes.append(f"Only {n_lev} groups of {f!r}: the variance of {what} is "
+                             f"estimated imprecisely with fewer than about {need} groups.")
+            for c in slope:
+                within = np.sqrt(info["z_within_ss"][c] / n)
+                mean = info["z_sum"][c] / n
+                total = np.sqrt(max(info["z_sq"][c] / n - mean * mean, 0.0))
+                if total > 0 and within < 0.1 * total:
+                    notes.append(
+                        f"Little variation of {names[c]!r} within groups of {f!r} "
+                        f"(within-group SD {100 * within / total:.0f}% of its total SD): its "
+                        "random slope is poorly identified; consider dropping it.")
+        return notes
+
 
 def _needs_rows(name):
     def method(self, *args, **kwargs):
@@ -926,6 +968,10 @@ def _combine(infos, gname="group", check_slopes=True):
     z_sq = np.sum([i["z_sq"] for i in full], axis=0)
     out["z_rms"] = np.sqrt(z_sq / nobs)
     z_all_one = np.all([i["z_all_one"] for i in full], axis=0)
+    # every level of every factor lies in one partition: within-level sums add up
+    out.update(z_sq=z_sq, z_sum=np.sum([i["z_sum"] for i in full], axis=0),
+               z_within_ss=np.sum([i["z_within_ss"] for i in full], axis=0),
+               z_all_one=z_all_one)
     if check_slopes and np.any(z_all_one):
         z_const = np.all([i["z_const"] for i in full], axis=0)
         for j, name in enumerate(first["re_names"]):

@@ -18,6 +18,12 @@ built from its own rows and evaluates its piece with
 This module needs pandas only: the functions here run inside Dask tasks but
 import nothing from Dask, so they can be checked on plain DataFrames.
 
+With several grouping factors nested in one outermost factor, the sum runs
+over the levels of that factor, and each partition holds the multi-factor
+design of its rows (random-effect terms as in
+:func:`~statsmodels_glmm.design.build_design`, built by
+:func:`partition_terms` without the whole-data checks).
+
 Designs of different partitions must have identical columns.  The client fixes
 the levels of every categorical column once (:func:`cast_levels`) and each
 partition's design is checked against the expected column names; the checks
@@ -438,14 +444,17 @@ def part_info(part):
     # random slopes: is the column constant within every group of this partition?
     if d.multi:
         z_const = np.concatenate([_constant_within(t.Z, t.codes) for t in d.terms])
+        z_within = np.concatenate([_within_ss(t.Z, t.codes) for t in d.terms])
         out.update(term_labels=[t.labels for t in d.terms],
                    term_sizes=[np.bincount(t.codes, minlength=t.n_levels) for t in d.terms])
     elif len(d.starts):
         zmin = np.minimum.reduceat(Z, d.starts, axis=0)
         zmax = np.maximum.reduceat(Z, d.starts, axis=0)
         z_const = np.all(zmin == zmax, axis=0)
+        z_within = _within_ss(Z, d.gid)
     else:
         z_const = np.ones(Z.shape[1], bool)
+        z_within = np.zeros(Z.shape[1])
     R = np.linalg.qr(X, mode="r") if p else np.zeros((0, 0))
     yv = np.asarray(m.response.response_value(d.y), dtype=float).reshape(len(d.gid), -1)[:, 0]
     check = getattr(m.response, "check_fit_data", None)
@@ -459,7 +468,8 @@ def part_info(part):
         exog_names=list(d.exog_names), re_names=list(d.re_names), blocks=d.blocks,
         endog_name=d.endog_name, labels=d.group_labels, sizes=d.group_sizes,
         x_sum=X.sum(0), x_sq=(X ** 2).sum(0), x_first=X[0].copy(), x_const=const,
-        z_sq=(Z ** 2).sum(0), z_all_one=np.all(Z == 1.0, axis=0), z_const=z_const, R=R,
+        z_sq=(Z ** 2).sum(0), z_sum=Z.sum(0), z_within_ss=z_within,
+        z_all_one=np.all(Z == 1.0, axis=0), z_const=z_const, R=R,
         k_extra=m.k_extra, k_max=getattr(m.response, "k_max", None),
         y_min=float(np.min(yv)), y_max=float(np.max(yv)), y_sum=float(np.sum(yv)),
         refused=refused,
@@ -475,6 +485,14 @@ def _constant_within(Z, codes):
     Zs = Z[order]
     return np.all(np.minimum.reduceat(Zs, starts, axis=0) ==
                   np.maximum.reduceat(Zs, starts, axis=0), axis=0)
+
+
+def _within_ss(Z, codes):
+    """For each column of ``Z``: the sum of squared deviations from its level means."""
+    cnt = np.bincount(codes)
+    means = np.stack([np.bincount(codes, weights=z) for z in Z.T], axis=1) \
+        / np.maximum(cnt, 1)[:, None]
+    return ((Z - means[codes]) ** 2).sum(0)
 
 
 def part_eval(part, internal, nagq, gradient, typical, start=None, save=None):

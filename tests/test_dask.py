@@ -291,6 +291,21 @@ def test_results_pickle_without_the_cluster(client):
         back.model.loglike(back.params)
 
 
+def test_summary_notes_on_random_slopes_as_in_memory(client):
+    """The rules of thumb on random slopes come from sums over partitions, not rows."""
+    df = smg.simulate_longitudinal("poisson", n_persons=30, seed=1)
+    rng = np.random.default_rng(0)
+    df["dose"] = df["id"] % 4 + 0.02 * rng.normal(size=len(df))  # varies little within persons
+    f = "y ~ time + dose + (1 + time | id) + (0 + dose | id)"
+    res = smg.mixedglm(f, dd.from_pandas(_shuffled(df), npartitions=2),
+                       family=sm.families.Poisson()).fit(check_laplace=False)
+    ref = smg.mixedglm(f, df, family=sm.families.Poisson()).fit(check_laplace=False)
+    notes = res._design_notes()
+    assert notes == ref._design_notes()
+    assert any("random slopes" in n for n in notes)
+    assert any("Little variation of 'dose'" in n for n in notes)
+
+
 # ------------------------------------------------------------ nested factors
 @pytest.fixture(scope="module")
 def nested():
@@ -354,6 +369,7 @@ def test_nested_poisson_random_slope_matches_in_memory(client, nested):
     np.testing.assert_allclose(res.cov_re_by_factor["clinic:patient"],
                                ref.cov_re_by_factor["clinic:patient"], rtol=1e-4)
     _same_random_effects(res, ref)
+    assert str(res.summary()) == str(ref.summary())
     pdask = res.predict(dd.from_pandas(nested, npartitions=2), which="linear")
     np.testing.assert_allclose(pdask.compute().sort_index(),
                                ref.predict(nested, which="linear").sort_index(), atol=1e-6)
