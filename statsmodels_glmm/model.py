@@ -726,6 +726,7 @@ class MixedGLM(LikelihoodModel):
                 o = optimize.minimize(f, xs0[0], jac=True, method="BFGS",
                                       options=dict(maxiter=maxiter, gtol=gtol / scale,
                                                    hess_inv0=hess_inv0, **opts))
+                o.method_used = "BFGS from the Laplace fit's Hessian"
             else:
                 o = optimize.minimize(f, xs0[0], jac=True, method="L-BFGS-B", bounds=bounds,
                                       options=dict(maxiter=maxiter, gtol=gtol / scale,
@@ -810,7 +811,8 @@ class MixedGLM(LikelihoodModel):
         decrement = float(gf @ cov_int[np.ix_(free, free)] @ gf) / 2 if np.any(free) else 0.0
         small = max_grad < 1e-3 or (hess_ok and 0 <= decrement < 1e-8)
         converged = bool((opt.success or polish_ok) and small and state.converged)
-        info = dict(optimizer=f"{_METHODS[method]} + Newton polish", success=bool(opt.success),
+        used = getattr(opt, "method_used", _METHODS[method])
+        info = dict(optimizer=f"{used} + Newton polish", success=bool(opt.success),
                     message=str(opt.message), iterations=int(opt.nit),
                     function_evaluations=int(opt.nfev), max_abs_grad=max_grad,
                     newton_decrement=decrement,
