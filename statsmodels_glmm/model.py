@@ -392,7 +392,6 @@ class MixedGLM(LikelihoodModel):
         """
         cached = self.__dict__.get("_typical")
         if cached is None:
-            d = self.design
             if self.k_fe:
                 mean, sd = _column_stats(self)[:2]
                 rms_x = np.sqrt(sd * sd + mean * mean)
