@@ -681,37 +681,22 @@ class DaskMixedGLMResults(MixedGLMResults):
             warnings.simplefilter("ignore", RuntimeWarning)
             return super()._notes()
 
-    def _design_notes(self):
+    def _slope_spreads(self, cols, codes, n_lev):
         """
-        The rules of thumb of :meth:`MixedGLMResults._design_notes` (enough groups
-        for the variances, random-slope variables that vary within groups), from the
-        column sums over all partitions instead of the rows: which columns of ``Z``
-        are all ones, and for the others the root mean square deviation from their
-        group means, ``sqrt(sum_t (z_t - zbar_g(t))^2 / n)``, against their
-        standard deviation.
+        As :meth:`MixedGLMResults._slope_spreads`, from the column sums over all
+        partitions instead of the rows: which columns of ``Z`` are all ones, and for
+        the others the root mean square deviation from their group means,
+        ``sqrt(sum_t (z_t - zbar_g(t))^2 / n)``, and their standard deviation.
         """
         info, n = self.model._info, self.nobs
-        names = self.model.design.re_names
-        notes, seen = [], set()
-        for f, cols, _, labels, _ in self._re_blocks:
-            n_lev = len(labels)
-            slope = [c for c in cols if not info["z_all_one"][c]]
-            need = 100 if slope else 50
-            if n_lev < need and (f, need) not in seen:
-                seen.add((f, need))
-                what = "random slopes" if slope else "a random intercept"
-                notes.append(f"Only {n_lev} groups of {f!r}: the variance of {what} is "
-                             f"estimated imprecisely with fewer than about {need} groups.")
-            for c in slope:
-                within = np.sqrt(info["z_within_ss"][c] / n)
-                mean = info["z_sum"][c] / n
-                total = np.sqrt(max(info["z_sq"][c] / n - mean * mean, 0.0))
-                if total > 0 and within < 0.1 * total:
-                    notes.append(
-                        f"Little variation of {names[c]!r} within groups of {f!r} "
-                        f"(within-group SD {100 * within / total:.0f}% of its total SD): its "
-                        "random slope is poorly identified; consider dropping it.")
-        return notes
+        out = {}
+        for c in cols:
+            if info["z_all_one"][c]:
+                continue
+            mean = info["z_sum"][c] / n
+            out[c] = (float(np.sqrt(info["z_within_ss"][c] / n)),
+                      float(np.sqrt(max(info["z_sq"][c] / n - mean * mean, 0.0))))
+        return out
 
 
 def _needs_rows(name):

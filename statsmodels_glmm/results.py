@@ -564,31 +564,42 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
         (about 50 for a random intercept, 100 for random slopes) and enough variation
         of a random-slope variable within groups.
         """
-        d = self.model.design
+        names = self.model.design.re_names
         notes = []
         seen = set()
         for f, cols, _, labels, codes in self._re_blocks:
             n_lev = len(labels)
-            Zb = d.Z[:, cols]
-            slope = [c for j, c in enumerate(cols) if not np.all(Zb[:, j] == 1.0)]
-            need = 100 if slope else 50
+            spreads = self._slope_spreads(cols, codes, n_lev)
+            need = 100 if spreads else 50
             if n_lev < need and (f, need) not in seen:
                 seen.add((f, need))
-                what = "random slopes" if slope else "a random intercept"
+                what = "random slopes" if spreads else "a random intercept"
                 notes.append(f"Only {n_lev} groups of {f!r}: the variance of {what} is "
                              f"estimated imprecisely with fewer than about {need} groups.")
-            for c in slope:
-                z = d.Z[:, c]
-                cnt = np.bincount(codes, minlength=n_lev)
-                mean = np.bincount(codes, weights=z, minlength=n_lev) / np.maximum(cnt, 1)
-                within = np.sqrt(np.mean((z - mean[codes]) ** 2))
-                total = z.std()
+            for c, (within, total) in spreads.items():
                 if total > 0 and within < 0.1 * total:
                     notes.append(
-                        f"Little variation of {d.re_names[c]!r} within groups of {f!r} "
+                        f"Little variation of {names[c]!r} within groups of {f!r} "
                         f"(within-group SD {100 * within / total:.0f}% of its total SD): its "
                         "random slope is poorly identified; consider dropping it.")
         return notes
+
+    def _slope_spreads(self, cols, codes, n_lev):
+        """
+        For the columns ``cols`` of ``Z`` that are not all ones (random slopes):
+        ``{column: (within-group SD, total SD)}``, the within-group SD being the
+        root mean square deviation from the group means.
+        """
+        Z = self.model.design.Z
+        out = {}
+        for c in cols:
+            z = Z[:, c]
+            if np.all(z == 1.0):
+                continue
+            cnt = np.bincount(codes, minlength=n_lev)
+            mean = np.bincount(codes, weights=z, minlength=n_lev) / np.maximum(cnt, 1)
+            out[c] = (float(np.sqrt(np.mean((z - mean[codes]) ** 2))), float(z.std()))
+        return out
 
     def summary(self, alpha=0.05):
         """
