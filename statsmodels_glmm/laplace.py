@@ -402,6 +402,12 @@ def _triu(q, diag=False):
     return hit
 
 
+#: Largest change of a mode (in standard deviations of ``u``) taken from a prediction.
+MAX_PREDICTED_MOVE = 0.5
+#: Chunks of fewer rows start Newton from the last modes instead of a prediction.
+PREDICT_MIN_ROWS = 1000
+
+
 def predicted_modes(c, prev, beta, L):
     """
     First-order prediction of a chunk's modes at ``(beta, L)`` from an earlier
@@ -440,7 +446,15 @@ def predicted_modes(c, prev, beta, L):
         if moved:
             col += ZdL[a] * d1
         rhs[:, a] = np.bincount(c.gid, weights=col, minlength=c.n_groups)
-    return u + matvec(prev.Hinv[sl], rhs)
+    du = matvec(prev.Hinv[sl], rhs)
+    # first order is trusted for small moves only: a long extrapolation (a trial point
+    # far away) can land where Newton needs many steps, so no mode moves by more than
+    # MAX_PREDICTED_MOVE standard deviations of its random effect
+    size = np.abs(du).max(axis=1)
+    big = size > MAX_PREDICTED_MOVE
+    if np.any(big):
+        du[big] *= (MAX_PREDICTED_MOVE / size[big])[:, None]
+    return u + du
 
 
 def _gradient_rounding(eta, d, Mc, gsum):
@@ -471,6 +485,8 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
     base = c.X @ beta + c.offset
     Mc = _zl_columns(c.Zc, L)
     prev = None
+    if isinstance(u0, ModeState) and c.nobs < PREDICT_MIN_ROWS:
+        u0 = u0.u  # tiny chunks: a prediction costs about what it saves
     if isinstance(u0, ModeState):
         prev, u0 = u0, u0.u
         with np.errstate(all="ignore"):
@@ -514,6 +530,7 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
         eta, d, h, grad, H = evaluate(u)
     converged = False
     stalled = np.zeros(G, dtype=bool)
+    any_stalled = False
     it = 0
     for it in range(1, maxiter + 1):
         Hn = H
@@ -533,10 +550,13 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
         # a predicted start is always followed by a Newton step: the error of a mode
         # enters the log-determinant to first order, and the prediction may stop just
         # inside the tolerance, where a step makes that error negligible
-        live = ~stalled
-        done = not np.any(live) or (np.max(np.abs(grad[live])) < tol
-                                    or np.max(dec[live]) < tol * tol)
-        if not done and it >= 3:
+        if any_stalled:
+            live = ~stalled
+            done = not np.any(live) or (np.max(np.abs(grad[live])) < tol
+                                        or np.max(dec[live]) < tol * tol)
+        else:
+            done = np.max(np.abs(grad)) < tol or np.max(dec) < tol * tol
+        if not done and it >= 3 and np.max(dec) < 1e-8:
             # groups with very large terms (huge counts) have a gradient whose rounding
             # exceeds the tolerance: there a gradient within its rounding is converged
             ok = (np.abs(grad).max(1) <= np.maximum(tol, _gradient_rounding(eta, d, Mc, gsum)))
@@ -548,20 +568,23 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
         fac = np.ones(G)
         u_new = u + step
         new = evaluate(u_new)
+        lim = h - 1e-12 * (1 + np.abs(h))
         slack = None
         for _ in range(40):
             h_new = new[2]
-            lim = h - 1e-12 * (1 + np.abs(h))
             bad = ~(h_new >= lim)
-            if np.any(bad) and slack is None:
-                # h is a sum of terms that can be far larger than h itself (large
-                # counts): a step is judged against the rounding of those terms
-                slack = 1e-12 * gsum(np.abs(d[0]) + np.abs(d[2]) * (1.0 + np.abs(eta)))
-            if slack is not None:
-                bad = ~(h_new >= lim - slack)
             bad |= ~np.isfinite(h_new)
             if not np.any(bad):
                 break
+            if slack is None:
+                # h is a sum of terms that can be far larger than h itself (large
+                # counts): a step is judged against the rounding of those terms
+                slack = 1e-12 * gsum(np.abs(d[0]) + np.abs(d[2]) * (1.0 + np.abs(eta)))
+                lim = lim - slack
+                bad = ~(h_new >= lim)
+                bad |= ~np.isfinite(h_new)
+                if not np.any(bad):
+                    break
             fac = np.where(bad, fac * 0.5, fac)
             u_new = u + fac[:, None] * step
             new = evaluate(u_new)
@@ -569,6 +592,7 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
             # no step of these groups can be told from rounding: they are at their mode
             # as far as the arithmetic can tell, and count as converged
             stalled |= bad
+            any_stalled = True
             u_new[bad] = u[bad]
             new = evaluate(u_new)
         u = u_new
