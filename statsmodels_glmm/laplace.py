@@ -450,7 +450,9 @@ def predicted_modes(c, prev, beta, L):
     # first order is trusted for small moves only: a long extrapolation (a trial point
     # far away) can land where Newton needs many steps, so no mode moves by more than
     # MAX_PREDICTED_MOVE standard deviations of its random effect
-    size = np.abs(du).max(axis=1)
+    size = np.abs(du[:, 0])
+    for a in range(1, q):  # (a reduction over a short last axis is slow in numpy)
+        size = np.maximum(size, np.abs(du[:, a]))
     big = size > MAX_PREDICTED_MOVE
     if np.any(big):
         du[big] *= (MAX_PREDICTED_MOVE / size[big])[:, None]
@@ -559,7 +561,10 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
         if not done and it >= 3 and np.max(dec) < 1e-8:
             # groups with very large terms (huge counts) have a gradient whose rounding
             # exceeds the tolerance: there a gradient within its rounding is converged
-            ok = (np.abs(grad).max(1) <= np.maximum(tol, _gradient_rounding(eta, d, Mc, gsum)))
+            gmax = np.abs(grad[:, 0])
+            for a in range(1, q):
+                gmax = np.maximum(gmax, np.abs(grad[:, a]))
+            ok = gmax <= np.maximum(tol, _gradient_rounding(eta, d, Mc, gsum))
             ok |= dec < tol * tol
             done = bool(np.all(ok | stalled))
         if done and (prev is None or it > 1):

@@ -213,10 +213,21 @@ def stream_exp(mx, a):
     True
     """
     a = np.where(np.isnan(a), -np.inf, a)
-    new = np.maximum(mx, a.max(1))
+    new = np.maximum(mx, _row_max(a))
     safe = np.where(np.isfinite(new), new, 0.0)
     scale = np.where(np.isfinite(mx), np.exp(mx - safe), 0.0)
     return new, scale, np.exp(a - safe[:, None])
+
+
+def _row_max(a):
+    """Row maxima of a (G, c) array (column by column for few columns: numpy's
+    reduction over a short last axis is several times slower)."""
+    if a.shape[1] > 32:
+        return a.max(1)
+    out = a[:, 0].copy()
+    for k in range(1, a.shape[1]):
+        np.maximum(out, a[:, k], out=out)
+    return out
 
 
 def _row_wise(family):
