@@ -216,7 +216,7 @@ class _Chunk:
     """Rows ``r0:r1`` and groups ``g0:g1`` of a design, with local group codes."""
 
     __slots__ = ("g0", "g1", "r0", "r1", "gid", "sizes", "starts", "y", "X", "Z", "Zc",
-                 "offset", "_indicator")
+                 "offset")
 
     @property
     def n_groups(self):
@@ -229,23 +229,6 @@ class _Chunk:
     @property
     def group_sizes(self):
         return self.sizes
-
-    def group_sum_cols(self, A):
-        """Per-group sums of the columns of a row array ``A`` (n, k) as (G, k)."""
-        A = np.ascontiguousarray(A)
-        if A.shape[1] < 4:
-            return np.column_stack([np.bincount(self.gid, weights=A[:, j],
-                                                minlength=self.n_groups)
-                                    for j in range(A.shape[1])])
-        S = getattr(self, "_indicator", None)
-        if S is None:
-            from scipy import sparse
-
-            S = sparse.csr_matrix((np.ones(self.nobs), np.arange(self.nobs),
-                                   np.append(self.starts, self.nobs)),
-                                  shape=(self.n_groups, self.nobs))
-            self._indicator = S
-        return np.asarray(S @ A)
 
 
 def make_chunk(design, g0, g1):
@@ -459,13 +442,21 @@ def predicted_modes(c, prev, beta, L):
     return u + du
 
 
+def _term_size(eta, d):
+    """
+    The size of the terms a row's log-density is computed from, ``|d_2| (1 + |eta|)``
+    (for Poisson counts ``mu log mu``): what its rounding scales with.
+    """
+    return np.abs(d[2]) * (1.0 + np.abs(eta))
+
+
 def _gradient_rounding(eta, d, Mc, gsum):
     """
     A bound on the rounding error of each group's mode gradient ``sum_t m_t d_1(t)``:
-    the log-density's terms are of the size ``|d_2| (1 + |eta|)`` (for Poisson
-    counts ``mu log mu``), and ``d_1`` inherits their relative rounding.
+    ``d_1`` inherits the relative rounding of the log-density's terms
+    (:func:`_term_size`).
     """
-    w = np.abs(d[1]) + np.abs(d[2]) * (1.0 + np.abs(eta))
+    w = np.abs(d[1]) + _term_size(eta, d)
     m = np.abs(Mc[0])
     for col in Mc[1:]:
         m = m + np.abs(col)
@@ -549,9 +540,6 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
                 Hn = np.where(pd_ok[:, None, None], Hn, Hc)
         step = _solve(Hn, grad)
         dec = _rowdot(step, grad)  # Newton decrement
-        # a predicted start is always followed by a Newton step: the error of a mode
-        # enters the log-determinant to first order, and the prediction may stop just
-        # inside the tolerance, where a step makes that error negligible
         if any_stalled:
             live = ~stalled
             done = not np.any(live) or (np.max(np.abs(grad[live])) < tol
@@ -567,6 +555,9 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
             ok = gmax <= np.maximum(tol, _gradient_rounding(eta, d, Mc, gsum))
             ok |= dec < tol * tol
             done = bool(np.all(ok | stalled))
+        # a predicted start is always followed by a Newton step: the error of a mode
+        # enters the log-determinant to first order, and the prediction may stop just
+        # inside the tolerance, where a step makes that error negligible
         if done and (prev is None or it > 1):
             converged = True
             break
@@ -584,7 +575,7 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
             if slack is None:
                 # h is a sum of terms that can be far larger than h itself (large
                 # counts): a step is judged against the rounding of those terms
-                slack = 1e-12 * gsum(np.abs(d[0]) + np.abs(d[2]) * (1.0 + np.abs(eta)))
+                slack = 1e-12 * gsum(np.abs(d[0]) + _term_size(eta, d))
                 lim = lim - slack
                 bad = ~(h_new >= lim)
                 bad |= ~np.isfinite(h_new)
