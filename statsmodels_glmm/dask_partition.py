@@ -40,8 +40,7 @@ import numpy as np
 import pandas as pd
 
 from .design import (Design, _assemble_multi, _categorical_response, _check_columns,
-                     _clean_formula_error, _prepare_frame, _rhs_matrix, group_columns,
-                     group_values)
+                     _clean_formula_error, _prepare_frame, _rhs_matrix, group_values)
 from .formula_engine import formula_manager
 from .model import MixedGLM, WarmStart
 from .start import glm_sums
@@ -361,19 +360,9 @@ def partition_terms(terms, data, mgr, frames):
     >>> [(t.group, t.labels.tolist()) for t in partition_terms(rt, df, mgr, frames)]
     [('a', [1]), ('a:b', ['1:1', '1:2'])]
     """
-    from .covariance import CovStructure
-    from .terms import RandomEffectTerm, _blocks
+    from .terms import build_terms
 
-    out = []
-    for t, frame in zip(terms, frames):
-        names = [str(c) for c in frame.columns]
-        values = group_values(data, group_columns(t.group, data))
-        codes, labels = pd.factorize(values, sort=True)
-        out.append(RandomEffectTerm(t.group, codes.astype(np.intp), np.asarray(labels),
-                                    frame.to_numpy(dtype=float), names,
-                                    CovStructure(_blocks(t, frame, mgr), names, t.group),
-                                    expr=t.expr, correlated=t.correlated))
-    return out
+    return build_terms(terms, data, mgr, frames=frames, validate=False)
 
 
 def _model_for(design, response):

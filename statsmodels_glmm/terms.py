@@ -176,7 +176,7 @@ def _blocks(term, frame, mgr, col0=0):
     return out
 
 
-def build_terms(terms, data, formula_manager, bernoulli=False, frames=None):
+def build_terms(terms, data, formula_manager, bernoulli=False, frames=None, validate=True):
     """
     Build the random-effect terms of a model from its bar terms and kept rows.
 
@@ -195,6 +195,10 @@ def build_terms(terms, data, formula_manager, bernoulli=False, frames=None):
     frames : list of DataFrame, optional
         The terms' design matrices when the caller has already evaluated them
         on ``data`` (one per term, in order).
+    validate : bool
+        Check each term on these rows (two levels or more, random slopes that
+        vary within levels; default True).  A part of the data -- one
+        partition of a distributed fit -- skips the checks that need all rows.
 
     Returns
     -------
@@ -240,7 +244,8 @@ def build_terms(terms, data, formula_manager, bernoulli=False, frames=None):
                                 frame.to_numpy(dtype=float), names,
                                 CovStructure(blocks, names, t.group), expr=t.expr,
                                 correlated=t.correlated)
-        term.validate()
+        if validate:
+            term.validate()
         if bernoulli and term.n_levels == n:
             warnings.warn(
                 f"random-effect term {t} has one level per observation; with a binary "
