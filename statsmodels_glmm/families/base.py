@@ -41,9 +41,10 @@ class Response:
     :meth:`extra_formulas`, :meth:`start_beta`, :meth:`extra_bounds`,
     :meth:`extra_derivs` (default: differences), :meth:`logpdf_d1`,
     :meth:`logpdf`, :meth:`d4` (default: None, which keeps the fixed-effects
-    Hessian on differences of the gradient), :meth:`predict_which`, :meth:`which_columns`, :meth:`summary_table` and
-    :meth:`summary_notes`.  Families and designs do not modify each other:
-    :meth:`bind` returns new objects.
+    Hessian on differences of the gradient), :meth:`predict_which`,
+    :meth:`which_columns`, :meth:`summary_table` and :meth:`summary_notes`.
+    Families and designs do not modify each other: :meth:`bind` returns new
+    objects.
 
     Examples
     --------

@@ -170,12 +170,10 @@ class Binomial(Response):
         """Log-density and its first derivative only (cheaper at quadrature nodes)."""
         if self.link_name != "logit":
             return self.derivs(y, eta, extra)[:2]
-        s, n = y[:, 0], y[:, 1]
-        lc = self._log_choose(y)
         mu, softplus = self._logit_parts(eta)
-        if lc is None:
-            return s * eta - softplus, s - mu
-        return s * eta - n * softplus + lc, s - n * mu
+        if self._log_choose(y) is None:  # Bernoulli rows: n = 1
+            return self._logit_logpdf(y, eta, softplus), y[:, 0] - mu
+        return self._logit_logpdf(y, eta, softplus), y[:, 0] - y[:, 1] * mu
 
     def d4(self, y, eta, extra):
         """Fourth derivative in ``eta``: ``n v (6 v - 1)``, ``v = mu (1 - mu)`` (logit)."""
@@ -189,23 +187,30 @@ class Binomial(Response):
         """Log-density only: for the logit link ``s eta - n log(1 + e^eta)`` (+ log C)."""
         if self.link_name != "logit":
             return self.logpdf_d1(y, eta, extra)[0]
+        return self._logit_logpdf(y, eta, self._softplus(eta, np.exp(-np.abs(eta))))
+
+    def _logit_logpdf(self, y, eta, softplus):
+        """``s eta - n softplus`` (+ the log binomial coefficient for several trials)."""
         s, n = y[:, 0], y[:, 1]
         lc = self._log_choose(y)
-        softplus = np.log1p(np.exp(-np.abs(eta)))
-        softplus += np.maximum(eta, 0.0)
         if lc is None:
             return s * eta - softplus
         return s * eta - n * softplus + lc
 
     @staticmethod
-    def _logit_parts(eta):
+    def _softplus(eta, e):
+        """``log(1 + e^eta)`` from ``e = exp(-|eta|)``, stable for any eta."""
+        out = np.log1p(e)
+        out += np.maximum(eta, 0.0)
+        return out
+
+    @classmethod
+    def _logit_parts(cls, eta):
         """``mu = expit(eta)`` and ``log(1 + e^eta)``, stable for any eta."""
         e = np.exp(-np.abs(eta))
         mu = np.where(eta >= 0, 1.0, e)
         mu /= 1.0 + e
-        softplus = np.log1p(e)
-        softplus += np.maximum(eta, 0.0)
-        return mu, softplus
+        return mu, cls._softplus(eta, e)
 
     @classmethod
     def _derivs_logit(cls, s, n, eta, lc):
