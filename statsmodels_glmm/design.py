@@ -145,9 +145,7 @@ class Design:
         """Put a row-wise array back into the user's row order (always a new array)."""
         ident = self.__dict__.get("_identity_order")
         if ident is None:
-            o = self.order
-            ident = bool(len(o) < 2 or np.all(o[1:] > o[:-1]))
-            self.__dict__["_identity_order"] = ident
+            ident = self.__dict__["_identity_order"] = _is_identity(self.order)
         if ident and len(a) == len(self.order):
             return np.array(a, copy=True)
         out = np.empty_like(a)
@@ -722,7 +720,7 @@ def _assemble(y, X, Z, offset, graw, exog_names, re_names, blocks, gname, endog_
     gid = codes[order]
     starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
     # rows already sorted by group (long data usually are): no reordering copies
-    ident = bool(np.all(order[1:] > order[:-1])) if len(order) > 1 else True
+    ident = _is_identity(order)
 
     def take(a):
         return a if ident else a[order]
@@ -745,6 +743,12 @@ def _assemble(y, X, Z, offset, graw, exog_names, re_names, blocks, gname, endog_
                offset=take(offset), gid=gid, starts=starts, order=order,
                exog_names=exog_names, re_names=re_names, blocks=blocks, group_name=gname,
                group_labels=labels, endog_name=endog_name)
+    d.__dict__["_identity_order"] = ident
     for k, (arr, names, spec) in extras.items():
         d.extra[k] = (np.ascontiguousarray(take(arr)), names, spec)
     return d
+
+
+def _is_identity(order):
+    """True when a sorting permutation leaves every row where it is."""
+    return bool(len(order) < 2 or np.all(order[1:] > order[:-1]))

@@ -591,12 +591,12 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
         root mean square deviation from the group means.
         """
         Z = self.model.design.Z
+        cnt = np.bincount(codes, minlength=n_lev)
         out = {}
         for c in cols:
             z = Z[:, c]
             if np.all(z == 1.0):
                 continue
-            cnt = np.bincount(codes, minlength=n_lev)
             mean = np.bincount(codes, weights=z, minlength=n_lev) / np.maximum(cnt, 1)
             out[c] = (float(np.sqrt(np.mean((z - mean[codes]) ** 2))), float(z.std()))
         return out
