@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
-from .design import Design, group_columns, _used_columns
+from .design import Design, group_columns, model_columns
 from .families import as_response
 from .formula import re_formula_terms, split_formula
 from .model import MixedGLM
@@ -1053,16 +1053,9 @@ def dask_model(cls, formula, data, family=None, groups=None, re_formula=None, of
     meta = data._meta
     gname = outer_factor(group_names, meta)
     outer_cols = group_columns(gname, meta)
-    gcols = list(outer_cols)
-    for g in group_names:
-        gcols += [c for c in group_columns(g, meta) if c not in gcols]
-    for val, name in ((offset, "offset"), (exposure, "exposure")):
-        if isinstance(val, str) and val not in meta.columns:
-            raise ValueError(f"{name} column {val!r} is not in data")
-    texts = [formula] + [str(f) for f in (extra or {}).values()]
-    used = _used_columns(texts, meta)
-    used += [c for c in gcols + [v for v in (offset, exposure) if isinstance(v, str)]
-             if c not in used]
+    # the outermost factor's columns first
+    gcols, used, texts = model_columns(formula, extra, [gname] + group_names, offset,
+                                       exposure, meta)
     dp.check_columns_exist(fixed, terms, meta)
     frame = data[used]
     levels = _levels(frame, dp.factor_columns(texts, meta[used], gcols), client)

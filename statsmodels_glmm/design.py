@@ -195,6 +195,33 @@ def group_columns(group, data):
     return cols
 
 
+def model_columns(formula, extra_formulas, group_names, offset, exposure, data):
+    """
+    The columns of ``data`` a model reads.
+
+    Returns the grouping columns of ``group_names`` (in that order, each once),
+    every column the model uses (those named in the formulas, then the grouping,
+    offset and exposure columns), and the formula texts.  An offset or exposure
+    named as a column that ``data`` (a DataFrame or Dask's metadata of one)
+    lacks is refused.
+
+    >>> df = pd.DataFrame({"y": [0, 1], "x": [1.0, 2.0], "id": [1, 2], "w": [1, 1]})
+    >>> model_columns("y ~ x", None, ["id"], "w", None, df)[:2]
+    (['id'], ['y', 'x', 'id', 'w'])
+    """
+    gcols = []
+    for g in group_names:
+        gcols += [c for c in group_columns(g, data) if c not in gcols]
+    for val, name in ((offset, "offset"), (exposure, "exposure")):
+        if isinstance(val, str) and val not in data.columns:
+            raise ValueError(f"{name} column {val!r} is not in data")
+    texts = [formula] + [str(f) for f in (extra_formulas or {}).values()]
+    used = _used_columns(texts, data)
+    used += [c for c in gcols + [v for v in (offset, exposure) if isinstance(v, str)]
+             if c not in used]
+    return gcols, used, texts
+
+
 def _used_columns(texts, data):
     """Columns of ``data`` whose names appear in any of ``texts``."""
     words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", " ".join(texts)))
@@ -343,17 +370,8 @@ def build_design(formula, data, response, groups=None, re_formula=None,
     group_names = list(dict.fromkeys(t.group for t in terms))  # in formula order
     multi = len(group_names) > 1
     gname = group_names[0]
-    gcols = []
-    for g in group_names:
-        gcols += [c for c in group_columns(g, data) if c not in gcols]
-    for val, name in ((offset, "offset"), (exposure, "exposure")):
-        if isinstance(val, str) and val not in data.columns:
-            raise ValueError(f"{name} column {val!r} is not in data")
-
-    texts = [formula] + [str(f) for f in (extra_formulas or {}).values()]
-    used_cols = _used_columns(texts, data)
-    used_cols += [c for c in gcols + [v for v in (offset, exposure) if isinstance(v, str)]
-                  if c not in used_cols]
+    gcols, used_cols, _ = model_columns(formula, extra_formulas, group_names, offset,
+                                        exposure, data)
     work = _prepare_frame(data, used_cols)
     mgr = formula_manager(formula_engine)
     lhs, _, rhs = fixed.partition("~")
