@@ -232,7 +232,17 @@ class _Chunk:
 
 
 def make_chunk(design, g0, g1):
-    """The groups ``g0:g1`` of a design as a chunk (views of its arrays, local codes)."""
+    """
+    The groups ``g0:g1`` of a design as a chunk (views of its arrays, local codes).
+
+    >>> from types import SimpleNamespace
+    >>> d = SimpleNamespace(starts=np.array([0, 2, 3]), nobs=5,
+    ...                     group_sizes=np.array([2, 1, 2]), y=np.arange(5.0),
+    ...                     X=np.ones((5, 1)), Z=np.ones((5, 1)), offset=np.zeros(5))
+    >>> c = make_chunk(d, 1, 3)
+    >>> c.r0, c.r1, c.gid.tolist(), c.y.tolist()
+    (2, 5, [0, 1, 1], [2.0, 3.0, 4.0])
+    """
     ends = design.starts
     nobs = design.nobs
     c = _Chunk()
@@ -404,6 +414,22 @@ def predicted_modes(c, prev, beta, L):
 
     with ``H_i``, ``m_t = L' z_t``, ``d_1``, ``d_2`` taken at ``prev``.  Only a
     starting point for Newton's method: the modes found do not depend on it.
+    No mode moves by more than :data:`MAX_PREDICTED_MOVE`.
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> from statsmodels_glmm.model import MixedGLM
+    >>> from statsmodels_glmm.simulate import simulate_longitudinal
+    >>> df = simulate_longitudinal(n_persons=40, seed=1)
+    >>> m = MixedGLM.from_formula("y ~ time + (1 | id)", df, family=sm.families.Binomial())
+    >>> b = np.array([-1.0, 0.2])
+    >>> st = solve_modes(m.design, m.response, b, np.eye(1), np.zeros(0))
+    >>> c = chunk_plan(m.design).chunks[0]
+    >>> exact = solve_modes(m.design, m.response, b + 1e-3, np.eye(1), np.zeros(0)).u
+    >>> pred = predicted_modes(c, st, b + 1e-3, np.eye(1))
+    >>> bool(np.abs(pred - exact).max() < 1e-3 * np.abs(st.u - exact).max())
+    True
     """
     _, _, beta0, L0, _ = prev._args
     sl = slice(c.g0, c.g1)

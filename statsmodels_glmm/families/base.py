@@ -176,6 +176,12 @@ class Response:
         does not provide it.  With it, the fixed-effects block of the Laplace
         Hessian is computed in closed form (see :mod:`.laplace_hessian`);
         without it, by differences of the gradient.
+
+        >>> from statsmodels_glmm.families import NegativeBinomial, Poisson
+        >>> Poisson().d4(np.array([1.0]), np.array([0.0]), None).tolist()
+        [-1.0]
+        >>> NegativeBinomial().d4(np.array([1.0]), np.array([0.0]), np.zeros(1)) is None
+        True
         """
         return None
 
