@@ -32,12 +32,12 @@ import statsmodels.api as sm
 from scipy.optimize import minimize
 
 from statsmodels_glmm.families import Binomial, Poisson
-from statsmodels_glmm.formula import split_formula
-from statsmodels_glmm.formula_engine import formula_manager
-from statsmodels_glmm.sparse_cholesky import have_cholmod
-from statsmodels_glmm.sparse_laplace import (SparseLaplaceProblem, _factor,
+from statsmodels_glmm.spec.formula import split_formula
+from statsmodels_glmm.spec.formula_engine import formula_manager
+from statsmodels_glmm.likelihood.sparse_cholesky import have_cholmod
+from statsmodels_glmm.likelihood.sparse_laplace import (SparseLaplaceProblem, _factor,
                                              sparse_laplace_loglike)
-from statsmodels_glmm.terms import build_terms, sparse_Z
+from statsmodels_glmm.spec.terms import build_terms, sparse_Z
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.join(HERE, "..", "tests")

@@ -107,7 +107,7 @@ def main():
                                dashboard_address=":0", silence_logs=50)
         client = Client(cluster)
         try:
-            client.run(lambda: __import__("statsmodels_glmm.dask_partition"))  # warm imports
+            client.run(lambda: __import__("statsmodels_glmm.distributed.partition"))  # warm imports
             t0 = time.perf_counter()
             ddf = dd.read_parquet(paths)
             dmodel = smg.mixedglm(FORMULA, ddf, family=fam)

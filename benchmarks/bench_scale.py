@@ -35,7 +35,7 @@ import numpy as np
 import statsmodels.api as sm
 
 import statsmodels_glmm.api as smg
-from statsmodels_glmm import parallel
+from statsmodels_glmm.likelihood import parallel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FORMULA = "y ~ time * group + stress + (1 + time | id)"

@@ -7,10 +7,11 @@ statsmodels-glmm: maximum-likelihood generalized linear mixed models for statsmo
 from .model import MixedGLM, mixedglm
 from .results import MixedGLMResults
 from .simulate import simulate_longitudinal
-from .gee import compare_gee
-from .compare import compare
-from .plotting import plot_effects, plot_trajectories
+from .marginal.gee import compare_gee
+from .inference.compare import compare
+from .output.plotting import plot_effects, plot_trajectories
 from . import families
+from . import distributed  # noqa: F401  (registers Dask DataFrames with from_formula)
 
 __version__ = "0.1.0"
 

@@ -612,7 +612,7 @@ def _pitfalls(fits, checks, used_rule, overdispersed, excess, best, warned):
 
 
 def _write_html(rep, path):
-    from .report import HTMLReport
+    from .output.report import HTMLReport
 
     page = HTMLReport("statsmodels-glmm worked example: substance use over five waves")
     for title, blocks, figs in rep.sections:

@@ -7,15 +7,15 @@ True
 """
 
 from . import datasets, families
-from .explorer import explorer
+from .output.explorer import explorer
 from .model import MixedGLM, mixedglm
 from .results import MixedGLMResults
 from .simulate import simulate_longitudinal
-from .gee import compare_gee
-from .compare import compare
-from .plotting import plot_effects, plot_random_effects, plot_trajectories
-from .simulated_residuals import SimulatedResiduals
-from .importance import importance_loglike
+from .marginal.gee import compare_gee
+from .inference.compare import compare
+from .output.plotting import plot_effects, plot_random_effects, plot_trajectories
+from .checks.simulated_residuals import SimulatedResiduals
+from .likelihood.importance import importance_loglike
 
 __all__ = ["MixedGLM", "MixedGLMResults", "mixedglm", "simulate_longitudinal", "families",
            "datasets", "compare_gee", "plot_trajectories", "plot_effects", "plot_random_effects",

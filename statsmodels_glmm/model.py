@@ -23,11 +23,13 @@ import statsmodels.api as sm
 from statsmodels.base.model import LikelihoodModel
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
-from .covariance import CovStructure
-from .design import build_design, design_from_arrays
+from .spec.covariance import CovStructure
+from .spec.design import build_design, design_from_arrays
 from .families import as_response
-from .laplace import laplace_loglike
-from .start import START_TOL, glm_start
+from .likelihood.laplace import laplace_loglike
+from .likelihood.parallel import blas_single_thread
+from .likelihood.warm_start import WarmStart
+from .likelihood.start import START_TOL, glm_start
 
 __all__ = ["MixedGLM", "mixedglm"]
 
@@ -39,21 +41,6 @@ _METHODS = {"lbfgs": "L-BFGS-B", "bfgs": "BFGS", "newton": "Newton", "nm": "Neld
 _BFGS_HESS_INV0 = tuple(int(v) for v in scipy.__version__.split(".")[:2]) >= (1, 11)
 
 
-def single_blas_thread():
-    """
-    A context in which BLAS runs on one thread (threadpoolctl), or nothing to do.
-
-    The libraries are looked up once (:func:`parallel.blas_single_thread`), not
-    on every fit.
-
-    >>> with single_blas_thread():
-    ...     pass
-    """
-    from .parallel import blas_single_thread
-
-    return blas_single_thread()
-
-
 def _whole_number(value, name, lowest, meaning=""):
     """``value`` as an int >= lowest, or a ValueError naming the argument."""
     ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
@@ -63,43 +50,6 @@ def _whole_number(value, name, lowest, meaning=""):
         extra = f" ({meaning})" if meaning else ""
         raise ValueError(f"{name} must be a whole number >= {lowest}{extra}, got {value!r}")
     return int(value)
-
-
-class WarmStart:
-    """
-    Explicit warm-start state for the conditional modes: modes in, modes out.
-
-    Passed as ``warm=`` to :meth:`MixedGLM.loglike_internal`; after each
-    evaluation whose inner solve converged to a finite likelihood it holds
-    that evaluation's modes, which start the next one.  Nothing else holds
-    state between likelihood evaluations.
-
-    Examples
-    --------
-    >>> ws = WarmStart()
-    >>> ws.u is None
-    True
-    """
-
-    __slots__ = ("u", "last", "state")
-
-    def __init__(self, u=None):
-        self.u = u
-        #: ``(nagq, point, llf, gradient, state)`` of the last evaluation
-        self.last = None
-        #: the state whose modes are ``u``, when it can predict modes nearby
-        self.state = None
-
-    def update(self, llf, state):
-        """Keep the modes of ``state`` when they are usable as a start."""
-        if np.isfinite(llf) and state.converged:
-            self.u = state.u
-            self.state = state if getattr(state, "d1", None) is not None else None
-
-    def start(self):
-        """What starts the next solve: the last state (its modes extrapolated to
-        the new parameters) when there is one, else the modes."""
-        return self.state if self.state is not None else self.u
 
 
 class MixedGLM(LikelihoodModel):
@@ -225,17 +175,12 @@ class MixedGLM(LikelihoodModel):
         >>> m.param_names
         ['Intercept', 'time', 'id Intercept Var', 'id Intercept x time Cov', 'id time Var']
         """
-        if _is_dask_frame(data):
-            from .dask_backend import dask_model
-
-            if vc_formula is not None:
-                raise ValueError("vc_formula is not available for Dask data; write the "
-                                 "components as bar terms, e.g. (1 | school:classroom)")
-
-            return dask_model(cls, formula, data, family=family, groups=groups,
-                              re_formula=re_formula, offset=offset, exposure=exposure,
-                              missing=missing, formula_engine=formula_engine,
-                              zi_formula=zi_formula, **kwargs)
+        for accepts, build in _DATA_BACKENDS:
+            if accepts(data):
+                return build(cls, formula, data, family=family, groups=groups,
+                             re_formula=re_formula, offset=offset, exposure=exposure,
+                             missing=missing, formula_engine=formula_engine,
+                             zi_formula=zi_formula, vc_formula=vc_formula, **kwargs)
         response = copy.deepcopy(
             as_response(family if family is not None else sm.families.Gaussian()))
         if zi_formula is not None:
@@ -307,7 +252,7 @@ class MixedGLM(LikelihoodModel):
             return laplace_loglike
         cache = self.__dict__.setdefault("_integrators", {})
         if nagq not in cache:
-            from .quadrature import make_agq_loglike
+            from .likelihood.quadrature import make_agq_loglike
 
             cache[nagq] = make_agq_loglike(nagq, self.design.Z.shape[1])
         return cache[nagq]
@@ -316,7 +261,7 @@ class MixedGLM(LikelihoodModel):
         """The joint-Laplace problem of a model with several grouping factors (built once)."""
         pr = self.__dict__.get("_sparse_problem")
         if pr is None:
-            from .sparse_laplace import SparseLaplaceProblem
+            from .likelihood.sparse_laplace import SparseLaplaceProblem
 
             d = self.design
             pr = SparseLaplaceProblem(d.y, d.X, d.offset, d.terms)
@@ -325,7 +270,7 @@ class MixedGLM(LikelihoodModel):
 
     def _sparse_loglike(self, design, family, cov, beta, theta, extra, u0=None, gradient=True):
         """Laplace log-likelihood over all grouping factors (see :mod:`sparse_laplace`)."""
-        from .sparse_laplace import sparse_laplace_loglike
+        from .likelihood.sparse_laplace import sparse_laplace_loglike
 
         return sparse_laplace_loglike(self.sparse_problem(), family, beta, theta, extra,
                                       u0=u0, gradient=gradient)
@@ -462,8 +407,8 @@ class MixedGLM(LikelihoodModel):
         :mod:`.laplace_hessian`), or None where it does not apply (quadrature,
         several grouping factors, families without a fourth derivative).
         """
-        from .laplace import ModeState
-        from .laplace_hessian import has_closed_form, laplace_beta_hessian
+        from .likelihood.laplace import ModeState
+        from .likelihood.laplace_hessian import has_closed_form, laplace_beta_hessian
 
         if nagq != 1 or self.multi or not has_closed_form(self.response):
             return None
@@ -590,7 +535,7 @@ class MixedGLM(LikelihoodModel):
             After a Laplace fit, evaluate the log-likelihood at the estimates
             by a small adaptive quadrature rule and warn (and note in the
             summary) when it differs from the Laplace value by more than
-            :func:`~statsmodels_glmm.approximation.guard_threshold`; the
+            :func:`~statsmodels_glmm.checks.approximation.guard_threshold`; the
             result is in ``mle_retvals["laplace_check"]``.  Costs about one
             likelihood evaluation with 5 (q = 1, 2) or 3 (q = 3) nodes per
             dimension.  Default True.
@@ -631,7 +576,7 @@ class MixedGLM(LikelihoodModel):
         order = [method] + ([m for m in _METHODS if m != method] if retry else [])
         attempts = []
         best = None
-        with single_blas_thread():
+        with blas_single_thread():
             for k, meth in enumerate(order):
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
@@ -756,7 +701,7 @@ class MixedGLM(LikelihoodModel):
             grad = self._fd_gradient(x, nagq, warm=warm)
         guard = None
         if nagq == 1 and check_laplace and np.isfinite(llf):
-            from .approximation import laplace_guard
+            from .checks.approximation import laplace_guard
 
             guard = laplace_guard(self, x, llf, warm=WarmStart(warm.u))
         if np.isfinite(llf) and state.converged:
@@ -818,7 +763,7 @@ class MixedGLM(LikelihoodModel):
                     hessian_positive_definite=hess_ok, inner_converged=bool(state.converged),
                     internal_params=x, gradient=grad, hessian=hess, laplace_check=guard)
         if guard is not None and guard["flagged"]:
-            from .approximation import LaplaceAccuracyWarning
+            from .exceptions import LaplaceAccuracyWarning
 
             warnings.warn(
                 f"the Laplace approximation looks inaccurate here: at the estimates, "
@@ -931,7 +876,7 @@ class MixedGLM(LikelihoodModel):
         The grouping column is needed only when ``need_groups`` (conditional
         predictions); without it the labels are None.
         """
-        from .design import _prepare_frame, group_columns, group_values, materialize
+        from .spec.design import _prepare_frame, group_columns, group_values, materialize
 
         d = self.design
         mgr = d.extra.get("formula_manager")
@@ -1086,10 +1031,26 @@ def separation_terms(model, params):
     return out
 
 
-def _is_dask_frame(data):
-    """True for a ``dask.dataframe.DataFrame`` (checked without importing dask)."""
-    return any(c.__module__.startswith("dask") and c.__name__ == "DataFrame"
-               for c in type(data).__mro__)
+#: Builders for data that are not a pandas DataFrame, as ``(accepts, build)`` pairs.
+#: The layers above register theirs (``statsmodels_glmm.distributed`` registers Dask
+#: DataFrames when the package is imported), so this module imports none of them.
+_DATA_BACKENDS = []
+
+
+def register_data_backend(accepts, build):
+    """
+    Let :meth:`MixedGLM.from_formula` hand data that ``accepts(data)`` to ``build``.
+
+    ``build(cls, formula, data, **kwargs)`` receives the arguments of
+    ``from_formula`` and returns a model.  Registering the same pair twice has
+    no effect.
+
+    >>> register_data_backend(lambda d: False, lambda cls, f, d, **kw: None)
+    >>> _DATA_BACKENDS.pop()[0](None)
+    False
+    """
+    if (accepts, build) not in _DATA_BACKENDS:
+        _DATA_BACKENDS.append((accepts, build))
 
 
 def mixedglm(formula, data, family=None, groups=None, re_formula=None, **kwargs):

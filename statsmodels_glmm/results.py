@@ -12,11 +12,11 @@ from statsmodels.base.model import LikelihoodModelResults, LikelihoodResultsWrap
 from statsmodels.iolib import summary2
 from functools import cached_property as cache_readonly
 
-from .approximation import check_approximation
-from .checks import ChecksMixin
-from .diagnostics import overdispersion, zero_inflation_test
-from .inference import InferenceMixin
-from .marginal import get_prediction, marginal_params, probability_effects
+from .checks.approximation import check_approximation
+from .checks.mixin import ChecksMixin
+from .checks.diagnostics import overdispersion, zero_inflation_test
+from .inference.mixin import InferenceMixin
+from .marginal.predict import get_prediction, marginal_params, probability_effects
 
 __all__ = ["MixedGLMResults", "MixedGLMResultsWrapper"]
 
@@ -192,7 +192,7 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
             return [np.einsum("ij,gjk,lk->gil", L, self._state.Hinv, L)]
         st = self._state
         if st.cond_cov is None:
-            from .sparse_laplace import sparse_laplace_loglike
+            from .likelihood.sparse_laplace import sparse_laplace_loglike
 
             beta, theta, extra = m._split(self._internal)
             st = sparse_laplace_loglike(m.sparse_problem(), m.response, beta, theta, extra,
@@ -360,7 +360,7 @@ class MixedGLMResults(InferenceMixin, ChecksMixin, LikelihoodModelResults):
         eta = X @ beta + off + bz
         extra = self._extra()
         if random_effects == "marginal":
-            from .marginal import marginal_predict
+            from .marginal.predict import marginal_predict
 
             out = marginal_predict(self, X, Z, off, which=which, extras=extras)
         elif which == "linear":

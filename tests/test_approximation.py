@@ -5,7 +5,7 @@ import pytest
 import statsmodels.api as sm
 from scipy import special
 
-from statsmodels_glmm.approximation import ApproximationCheck, check_approximation
+from statsmodels_glmm.checks.approximation import ApproximationCheck, check_approximation
 from statsmodels_glmm.model import MixedGLM
 import statsmodels_glmm.api as smg
 

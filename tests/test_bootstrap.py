@@ -9,8 +9,8 @@ from scipy import stats
 import statsmodels.api as sm
 
 import statsmodels_glmm.api as smg
-import statsmodels_glmm.bootstrap as bootmod
-from statsmodels_glmm.bootstrap import (design_response, refit, run_refits,
+import statsmodels_glmm.inference.bootstrap as bootmod
+from statsmodels_glmm.inference.bootstrap import (design_response, refit, run_refits,
                                         simulate_responses, with_response)
 from statsmodels_glmm.families import NegativeBinomial, Ordinal
 

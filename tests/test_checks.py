@@ -8,9 +8,9 @@ import pytest
 import statsmodels.api as sm
 
 import statsmodels_glmm.api as smg
-from statsmodels_glmm.checks import ChecksMixin
-from statsmodels_glmm.r2 import null_model_fit
-from statsmodels_glmm.simulated_residuals import SimulatedResiduals
+from statsmodels_glmm.checks.mixin import ChecksMixin
+from statsmodels_glmm.checks.r2 import null_model_fit
+from statsmodels_glmm.checks.simulated_residuals import SimulatedResiduals
 
 
 @pytest.fixture(scope="module")

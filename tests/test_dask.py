@@ -22,15 +22,15 @@ import statsmodels_glmm.api as smg
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
-from statsmodels_glmm.dask_backend import ClusterError, DaskMixedGLM  # noqa: E402
-from statsmodels_glmm import dask_partition as dp  # noqa: E402
+from statsmodels_glmm.distributed.backend import ClusterError, DaskMixedGLM  # noqa: E402
+from statsmodels_glmm.distributed import partition as dp  # noqa: E402
 from statsmodels_glmm.results import MixedGLMResults  # noqa: E402
 
 
 def test_no_client_is_a_clear_error():
     df = smg.simulate_longitudinal("binary", n_persons=20, seed=1)
     ddf = dd.from_pandas(df, npartitions=2)
-    from statsmodels_glmm import dask_backend
+    from statsmodels_glmm.distributed import backend as dask_backend
 
     try:
         current = distributed.default_client()
@@ -231,7 +231,7 @@ def test_levels_and_columns_agree_across_partitions():
     df = pd.DataFrame({"y": [0, 1, 1, 0, 1, 0], "arm": ["a", "a", "b", "b", "c", "c"],
                        "t": [0, 1, 0, 1, 0, 1], "id": [1, 1, 2, 2, 3, 3]})
     from statsmodels_glmm.families import as_response
-    from statsmodels_glmm.formula import split_formula
+    from statsmodels_glmm.spec.formula import split_formula
 
     fixed, terms = split_formula("y ~ arm + C(t) + (1 | id)")
     levels = {"arm": ["a", "b", "c"], "t": [0, 1]}

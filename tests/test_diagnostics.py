@@ -6,7 +6,7 @@ from scipy import stats
 import statsmodels.api as sm
 
 import statsmodels_glmm.api as smg
-from statsmodels_glmm.diagnostics import overdispersion, zero_inflation_test
+from statsmodels_glmm.checks.diagnostics import overdispersion, zero_inflation_test
 from statsmodels_glmm.families import NegativeBinomial
 
 from conftest import load_dataset

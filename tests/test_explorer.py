@@ -16,7 +16,7 @@ from scipy import integrate, special, stats
 
 import statsmodels_glmm.api as smg
 from statsmodels_glmm import datasets
-from statsmodels_glmm.explorer import explorer
+from statsmodels_glmm.output.explorer import explorer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

@@ -1,6 +1,6 @@
 import pytest
 
-from statsmodels_glmm.formula import RandomTerm, re_formula_terms, split_formula
+from statsmodels_glmm.spec.formula import RandomTerm, re_formula_terms, split_formula
 
 
 @pytest.mark.parametrize("formula,fixed,terms", [

@@ -7,7 +7,7 @@ import pytest
 import statsmodels.api as sm
 
 import statsmodels_glmm.api as smg
-from statsmodels_glmm.gee import fit_gee
+from statsmodels_glmm.marginal.gee import fit_gee
 
 from conftest import load_dataset, load_ref, r_name, ref_fixed
 

@@ -5,7 +5,7 @@ import pytest
 import statsmodels.api as sm
 
 import statsmodels_glmm.api as smg
-from statsmodels_glmm.importance import importance_loglike
+from statsmodels_glmm.likelihood.importance import importance_loglike
 from conftest import load_dataset
 
 B = sm.families.Binomial()

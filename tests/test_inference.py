@@ -10,7 +10,7 @@ from scipy import stats
 import statsmodels.api as sm
 
 import statsmodels_glmm.api as smg
-from statsmodels_glmm.bootstrap import refit, simulate_responses
+from statsmodels_glmm.inference.bootstrap import refit, simulate_responses
 from statsmodels_glmm.families import NegativeBinomial
 
 from conftest import load_dataset

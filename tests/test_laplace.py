@@ -7,7 +7,7 @@ import statsmodels.api as sm
 from scipy import optimize, stats
 
 import statsmodels_glmm.api as smg
-from statsmodels_glmm.laplace import laplace_loglike, solve_modes
+from statsmodels_glmm.likelihood.laplace import laplace_loglike, solve_modes
 from conftest import load_dataset
 
 links = sm.families.links

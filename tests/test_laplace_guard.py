@@ -7,7 +7,7 @@ import pytest
 import statsmodels.api as sm
 
 import statsmodels_glmm.api as smg
-from statsmodels_glmm.approximation import LaplaceAccuracyWarning, guard_threshold
+from statsmodels_glmm.checks.approximation import LaplaceAccuracyWarning, guard_threshold
 
 from conftest import load_dataset
 

@@ -10,9 +10,10 @@ import statsmodels.api as sm
 
 import statsmodels_glmm.api as smg
 from statsmodels_glmm.families import Binomial, Gaussian, Poisson
-from statsmodels_glmm.laplace import ModeState, chunk_plan, laplace_loglike, predicted_modes
-from statsmodels_glmm.laplace_hessian import has_closed_form, laplace_beta_hessian
-from statsmodels_glmm.model import MixedGLM, WarmStart
+from statsmodels_glmm.likelihood.laplace import ModeState, chunk_plan, laplace_loglike, predicted_modes
+from statsmodels_glmm.likelihood.laplace_hessian import has_closed_form, laplace_beta_hessian
+from statsmodels_glmm.likelihood.warm_start import WarmStart
+from statsmodels_glmm.model import MixedGLM
 
 F_RS = "y ~ time * group + stress + (1 + time | id)"
 
@@ -73,7 +74,7 @@ def test_closed_form_with_trials_offset_and_several_chunks():
         st = laplace_loglike(mod.design, mod.response, mod.cov_struct, beta, theta, extra)[2]
         L = mod.cov_struct.chol(theta)
         whole = laplace_beta_hessian(mod.design, mod.response, beta, L, extra, st)
-        from statsmodels_glmm import laplace_hessian as lh
+        from statsmodels_glmm.likelihood import laplace_hessian as lh
 
         old = lh.HESSIAN_CHUNK_ROWS
         try:

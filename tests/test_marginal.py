@@ -12,7 +12,7 @@ import statsmodels.api as sm
 from scipy import integrate, special, stats
 
 import statsmodels_glmm.api as smg
-from statsmodels_glmm.marginal import C_LOGIT, marginal_predict
+from statsmodels_glmm.marginal.predict import C_LOGIT, marginal_predict
 
 from conftest import load_dataset, load_ref, r_name, ref_fixed
 

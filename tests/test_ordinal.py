@@ -19,8 +19,8 @@ import statsmodels_glmm.api as smg
 from statsmodels_glmm.families import Ordinal
 from conftest import load_dataset, load_ref, match_fixed
 
-HAS_AGQ = importlib.util.find_spec("statsmodels_glmm.quadrature") is not None
-needs_agq = pytest.mark.skipif(not HAS_AGQ, reason="statsmodels_glmm.quadrature not available")
+HAS_AGQ = importlib.util.find_spec("statsmodels_glmm.likelihood.quadrature") is not None
+needs_agq = pytest.mark.skipif(not HAS_AGQ, reason="statsmodels_glmm.likelihood.quadrature not available")
 
 WINE = "rating ~ temp + contact + (1 | judge)"
 SIM_RI = "y ~ time * group + stress + (1 | id)"
@@ -315,7 +315,7 @@ def test_extreme_linear_predictor_probabilities():
 
 
 def test_marginal_probabilities_integrate_over_random_intercept(wine, wine_fit):
-    pytest.importorskip("statsmodels_glmm.marginal")
+    pytest.importorskip("statsmodels_glmm.marginal.predict")
     rows = wine.iloc[[0, 2, 4, 6]]
     got = wine_fit.predict(rows, which="prob", random_effects="marginal")
     eta0 = wine_fit.predict(rows, which="linear", random_effects="zero").to_numpy()

@@ -5,9 +5,9 @@ import pytest
 import statsmodels.api as sm
 
 import statsmodels_glmm.api as smg
-from statsmodels_glmm import parallel, quadrature
-from statsmodels_glmm.laplace import chunk_plan, laplace_loglike, solve_modes
-from statsmodels_glmm.quadrature import agq_loglike
+from statsmodels_glmm.likelihood import parallel, quadrature
+from statsmodels_glmm.likelihood.laplace import chunk_plan, laplace_loglike, solve_modes
+from statsmodels_glmm.likelihood.quadrature import agq_loglike
 
 FORMULA = "y ~ time * group + stress + (1 + time | id)"
 

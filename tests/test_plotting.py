@@ -21,7 +21,7 @@ from scipy import special, stats  # noqa: E402
 
 import statsmodels_glmm.api as smg  # noqa: E402
 from statsmodels_glmm import datasets  # noqa: E402
-from statsmodels_glmm.plotting import plot_random_effects  # noqa: E402
+from statsmodels_glmm.output.plotting import plot_random_effects  # noqa: E402
 
 from conftest import load_dataset  # noqa: E402
 

@@ -11,7 +11,7 @@ import statsmodels.api as sm
 import statsmodels_glmm.api as smg
 from statsmodels_glmm import MixedGLM
 from statsmodels_glmm.families import NegativeBinomial
-from statsmodels_glmm.profile import ProfileParametrization, resolve_names
+from statsmodels_glmm.inference.profile import ProfileParametrization, resolve_names
 
 from conftest import load_dataset, load_ref, r_name
 

@@ -6,9 +6,9 @@ import pytest
 import statsmodels.api as sm
 from scipy import special, stats
 
-from statsmodels_glmm.laplace import laplace_loglike
+from statsmodels_glmm.likelihood.laplace import laplace_loglike
 from statsmodels_glmm.model import MixedGLM
-from statsmodels_glmm.quadrature import agq_loglike, gh_rule, make_agq_loglike
+from statsmodels_glmm.likelihood.quadrature import agq_loglike, gh_rule, make_agq_loglike
 
 from conftest import load_dataset, load_ref, match_fixed, r_name
 

@@ -7,7 +7,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 import statsmodels_glmm.api as smg
-from statsmodels_glmm.simulated_residuals import SimulatedResiduals, pit_residuals
+from statsmodels_glmm.checks.simulated_residuals import SimulatedResiduals, pit_residuals
 from conftest import load_dataset
 
 F_RS = "y ~ time * group + stress + (1 + time | id)"

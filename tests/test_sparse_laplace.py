@@ -7,14 +7,14 @@ import statsmodels.api as sm
 from scipy.optimize import minimize
 
 from statsmodels_glmm.families import Binomial, Gaussian, NegativeBinomial, Poisson
-from statsmodels_glmm.formula import split_formula
-from statsmodels_glmm.formula_engine import formula_manager
-from statsmodels_glmm.laplace import laplace_loglike
+from statsmodels_glmm.spec.formula import split_formula
+from statsmodels_glmm.spec.formula_engine import formula_manager
+from statsmodels_glmm.likelihood.laplace import laplace_loglike
 from statsmodels_glmm.model import MixedGLM
 from statsmodels_glmm.simulate import simulate_longitudinal
-from statsmodels_glmm.sparse_cholesky import SparseHessianPattern, have_cholmod
-from statsmodels_glmm.sparse_laplace import SparseLaplaceProblem, sparse_laplace_loglike
-from statsmodels_glmm.terms import RandomEffectTerm, block_lambda, build_terms, sparse_Z
+from statsmodels_glmm.likelihood.sparse_cholesky import SparseHessianPattern, have_cholmod
+from statsmodels_glmm.likelihood.sparse_laplace import SparseLaplaceProblem, sparse_laplace_loglike
+from statsmodels_glmm.spec.terms import RandomEffectTerm, block_lambda, build_terms, sparse_Z
 
 from conftest import load_dataset, load_ref, r_name
 
@@ -364,7 +364,7 @@ def test_one_term_zero_inflated_equals_dense_engine():
 
 
 def test_row_chunks_of_the_selected_inverse_change_nothing(monkeypatch):
-    from statsmodels_glmm.schur import SchurFactor
+    from statsmodels_glmm.likelihood.schur import SchurFactor
 
     rng = np.random.default_rng(0)
     n = 400

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from statsmodels_glmm.formula import split_formula
-from statsmodels_glmm.formula_engine import formula_manager
-from statsmodels_glmm.terms import (RandomEffectTerm, block_lambda, build_terms, param_names,
+from statsmodels_glmm.spec.formula import split_formula
+from statsmodels_glmm.spec.formula_engine import formula_manager
+from statsmodels_glmm.spec.terms import (RandomEffectTerm, block_lambda, build_terms, param_names,
                                     sparse_Z, split_thetas, term_offsets)
 
 from conftest import load_dataset

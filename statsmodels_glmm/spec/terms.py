@@ -183,12 +183,12 @@ def build_terms(terms, data, formula_manager, bernoulli=False, frames=None, vali
     Parameters
     ----------
     terms : list of formula.RandomTerm
-        As returned by :func:`statsmodels_glmm.formula.split_formula`
+        As returned by :func:`statsmodels_glmm.spec.formula.split_formula`
         (``(1 | a/b)`` already expanded to ``a`` and ``a:b``).
     data : DataFrame
         The rows the model keeps (no missing values in the used columns).
     formula_manager : FormulaManager
-        Evaluates each term's expression (see :mod:`statsmodels_glmm.formula_engine`).
+        Evaluates each term's expression (see :mod:`statsmodels_glmm.spec.formula_engine`).
     bernoulli : bool
         True for a binary response (binomial with one trial per row): an
         observation-level random effect then gets a warning.
@@ -207,8 +207,8 @@ def build_terms(terms, data, formula_manager, bernoulli=False, frames=None, vali
     Examples
     --------
     >>> import pandas as pd
-    >>> from statsmodels_glmm.formula import split_formula
-    >>> from statsmodels_glmm.formula_engine import formula_manager
+    >>> from statsmodels_glmm.spec.formula import split_formula
+    >>> from statsmodels_glmm.spec.formula_engine import formula_manager
     >>> df = pd.DataFrame({"a": [1, 1, 2, 2, 3, 3], "b": [1, 2, 1, 2, 1, 2],
     ...                    "x": [0.1, 0.5, 0.2, 0.9, 0.4, 0.3]})
     >>> _, rt = split_formula("y ~ x + (1 | a/b)")

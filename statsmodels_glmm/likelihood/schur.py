@@ -1,6 +1,6 @@
 """
 Exact factorisation of the Laplace Hessian by eliminating one factor, then
-dense blocks: the default backend of :mod:`statsmodels_glmm.sparse_laplace`.
+dense blocks: the default backend of :mod:`statsmodels_glmm.likelihood.sparse_laplace`.
 
 Order the random effects as ``[e, R]``, ``e`` those of one term (the one with
 most effects).  Each row belongs to exactly one level of that term, so

@@ -10,7 +10,7 @@ converted with their own ``savefig``.
 Examples
 --------
 >>> import os, tempfile
->>> from statsmodels_glmm.report import HTMLReport
+>>> from statsmodels_glmm.output.report import HTMLReport
 >>> rep = HTMLReport("Example")
 >>> rep.add_heading("Numbers")
 >>> rep.add_text("odds ratio 1.234")

@@ -164,7 +164,7 @@ def laplace_beta_hessian(design, family, beta, L, extra, state, n_jobs=None):
         The converged modes at these parameters (``u`` and ``Hinv``), as a
         Laplace evaluation returns them.
     n_jobs : int, optional
-        Threads (see :func:`statsmodels_glmm.parallel.num_threads`).
+        Threads (see :func:`statsmodels_glmm.likelihood.parallel.num_threads`).
 
     Returns
     -------
@@ -174,7 +174,7 @@ def laplace_beta_hessian(design, family, beta, L, extra, state, n_jobs=None):
     --------
     >>> import numpy as np, statsmodels.api as sm
     >>> from statsmodels_glmm.model import MixedGLM
-    >>> from statsmodels_glmm.laplace import laplace_loglike
+    >>> from statsmodels_glmm.likelihood.laplace import laplace_loglike
     >>> from statsmodels_glmm.simulate import simulate_longitudinal
     >>> df = simulate_longitudinal(n_persons=40, seed=1)
     >>> m = MixedGLM.from_formula("y ~ time + (1 | id)", df, family=sm.families.Binomial())

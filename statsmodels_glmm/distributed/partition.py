@@ -21,7 +21,7 @@ import nothing from Dask, so they can be checked on plain DataFrames.
 With several grouping factors nested in one outermost factor, the sum runs
 over the levels of that factor, and each partition holds the multi-factor
 design of its rows (random-effect terms as in
-:func:`~statsmodels_glmm.design.build_design`, built by
+:func:`~statsmodels_glmm.spec.design.build_design`, built by
 :func:`partition_terms` without the whole-data checks).
 
 Designs of different partitions must have identical columns.  The client fixes
@@ -39,11 +39,12 @@ import re
 import numpy as np
 import pandas as pd
 
-from .design import (Design, _assemble_multi, _categorical_response, _check_columns,
+from ..spec.design import (Design, _assemble_multi, _categorical_response, _check_columns,
                      _clean_formula_error, _prepare_frame, _rhs_matrix, group_values)
-from .formula_engine import formula_manager
-from .model import MixedGLM, WarmStart
-from .start import glm_sums
+from ..spec.formula_engine import formula_manager
+from ..likelihood.warm_start import WarmStart
+from ..model import MixedGLM
+from ..likelihood.start import glm_sums
 
 __all__ = ["PartitionGLM", "Partition", "cast_levels", "partition_design", "build_partition",
            "select_columns", "part_info", "part_eval", "part_hessian", "part_start", "part_glm",
@@ -141,9 +142,9 @@ def cast_levels(frame, levels):
 # ------------------------------------------------------------------ design
 def partition_design(data, spec, keep_spec=False, response=None):
     """
-    The :class:`~statsmodels_glmm.design.Design` of one partition.
+    The :class:`~statsmodels_glmm.spec.design.Design` of one partition.
 
-    The steps are those of :func:`~statsmodels_glmm.design.build_design`
+    The steps are those of :func:`~statsmodels_glmm.spec.design.build_design`
     (drop rows with a missing value in any used column, evaluate the fixed,
     random and extra formulas, validate the response, sort rows by group)
     without the checks that need the whole data set, which the client makes.
@@ -171,7 +172,7 @@ def partition_design(data, spec, keep_spec=False, response=None):
     --------
     >>> import statsmodels.api as sm
     >>> from statsmodels_glmm.families import as_response
-    >>> from statsmodels_glmm.formula import split_formula
+    >>> from statsmodels_glmm.spec.formula import split_formula
     >>> from statsmodels_glmm.simulate import simulate_longitudinal
     >>> df = simulate_longitudinal(n_persons=4, seed=0)
     >>> fixed, terms = split_formula("y ~ time + (1 | id)")
@@ -330,7 +331,7 @@ def partition_terms(terms, data, mgr, frames):
     """
     The random-effect terms of one partition's rows, unvalidated.
 
-    As :func:`~statsmodels_glmm.terms.build_terms` (each factor's levels are
+    As :func:`~statsmodels_glmm.spec.terms.build_terms` (each factor's levels are
     the sorted distinct values of its columns, joined by ``":"`` for an
     interaction), except that the checks which need the whole data -- two
     levels or more per factor, random slopes that vary within levels -- are
@@ -351,8 +352,8 @@ def partition_terms(terms, data, mgr, frames):
 
     Examples
     --------
-    >>> from statsmodels_glmm.formula import split_formula
-    >>> from statsmodels_glmm.formula_engine import formula_manager
+    >>> from statsmodels_glmm.spec.formula import split_formula
+    >>> from statsmodels_glmm.spec.formula_engine import formula_manager
     >>> df = pd.DataFrame({"a": [1, 1, 1], "b": [1, 2, 2], "x": [0.1, 0.5, 0.2]})
     >>> _, rt = split_formula("y ~ x + (1 | a/b)")
     >>> mgr = formula_manager()
@@ -360,7 +361,7 @@ def partition_terms(terms, data, mgr, frames):
     >>> [(t.group, t.labels.tolist()) for t in partition_terms(rt, df, mgr, frames)]
     [('a', [1]), ('a:b', ['1:1', '1:2'])]
     """
-    from .terms import build_terms
+    from ..spec.terms import build_terms
 
     return build_terms(terms, data, mgr, frames=frames, validate=False)
 
@@ -377,7 +378,7 @@ def build_partition(data, spec, n_sample=50):
     --------
     >>> import statsmodels.api as sm
     >>> from statsmodels_glmm.families import as_response
-    >>> from statsmodels_glmm.formula import split_formula
+    >>> from statsmodels_glmm.spec.formula import split_formula
     >>> from statsmodels_glmm.simulate import simulate_longitudinal
     >>> df = simulate_longitudinal(n_persons=4, seed=0)
     >>> fixed, terms = split_formula("y ~ time + (1 | id)")
@@ -545,7 +546,7 @@ def part_start(part):
 def part_glm(part, beta, extra):
     """
     This partition's terms of a Newton step of the GLM without random effects
-    (as :func:`statsmodels_glmm.start.glm_start`): ``sum d0``, ``X' d1`` and
+    (as :func:`statsmodels_glmm.likelihood.start.glm_start`): ``sum d0``, ``X' d1`` and
     ``X' W X`` with ``W = max(-d2, 0)``.
     """
     m = part.model
@@ -612,7 +613,7 @@ def _term_modes(m, x, state, with_cov):
     """
     cond = state.cond_cov
     if with_cov and cond is None:
-        from .sparse_laplace import sparse_laplace_loglike
+        from ..likelihood.sparse_laplace import sparse_laplace_loglike
 
         beta, theta, extra = m._split(x)
         cond = sparse_laplace_loglike(m.sparse_problem(), m.response, beta, theta, extra,

@@ -610,7 +610,7 @@ def profile(results, params=None, alpha=0.05, alphamax=0.01, maxsteps=30):
         raise ValueError(f"alphamax must be between 0 and 1, got {alphamax!r}")
     model = results.model
     names, targets = resolve_names(model, params)
-    from .bootstrap import blas_single_thread
+    from ..likelihood.parallel import blas_single_thread
 
     with blas_single_thread():
         return _profile(results, names, targets, alpha, alphamax, maxsteps)

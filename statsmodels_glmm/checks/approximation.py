@@ -37,6 +37,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from ..exceptions import LaplaceAccuracyWarning  # noqa: F401  (re-exported)
+
 __all__ = ["check_approximation", "ApproximationCheck"]
 
 _DEFAULT_K = {1: (1, 5, 9, 15, 25, 40), 2: (1, 3, 5, 7, 9, 11), 3: (1, 3, 5, 7)}
@@ -190,7 +192,7 @@ def check_approximation(res, nagq=None, refit=True, tol_llf=0.05, tol_se=0.1,
     if tol_llf <= 0 or tol_se <= 0:
         raise ValueError("tol_llf and tol_se must be positive")
     if q > 1:  # validate node counts before any work
-        from .quadrature import _check_nodes
+        from ..likelihood.quadrature import _check_nodes
 
         for k in ks:
             _check_nodes(k, q)
@@ -268,7 +270,7 @@ def check_approximation(res, nagq=None, refit=True, tol_llf=0.05, tol_se=0.1,
                        f"use nagq={recommended}: from K = {recommended} on the rules agree")
     imp = None
     if importance or (importance is None and not settled):
-        from .importance import importance_loglike
+        from ..likelihood.importance import importance_loglike
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -285,10 +287,6 @@ def check_approximation(res, nagq=None, refit=True, tol_llf=0.05, tol_se=0.1,
                         f"exact log-likelihood is {value:.2f} (SE {se:.2f})")
     return ApproximationCheck(table, changes, settled, recommended, verdict, refit, res.method,
                               imp)
-
-
-class LaplaceAccuracyWarning(UserWarning):
-    """The Laplace log-likelihood differs much from adaptive quadrature at the estimates."""
 
 
 #: nodes per dimension of the accuracy guard's quadrature rule, by random-effect dimension

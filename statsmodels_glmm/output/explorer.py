@@ -187,7 +187,7 @@ def explorer(path, results=None, time=None, outcome="binary", seed=1, title=None
     Examples
     --------
     >>> import os, tempfile
-    >>> from statsmodels_glmm.explorer import explorer
+    >>> from statsmodels_glmm.output.explorer import explorer
     >>> out = explorer(os.path.join(tempfile.mkdtemp(), "explorer.html"))
     >>> html = open(out, encoding="utf-8").read()
     >>> "<svg" in html and "http://" not in html.replace("http://www.w3.org", "")

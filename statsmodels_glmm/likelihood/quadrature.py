@@ -3,7 +3,7 @@ Adaptive Gauss-Hermite quadrature (AGQ) for scalar and vector random effects.
 
 With ``b_i = L u_i``, ``u_i ~ N(0, I_q)`` and
 ``h_i(u) = sum_{t in i} log f(y_t | eta_t(u)) - u'u/2`` (as in
-:mod:`statsmodels_glmm.laplace`), group ``i`` contributes
+:mod:`statsmodels_glmm.likelihood.laplace`), group ``i`` contributes
 
 .. math::
 
@@ -263,7 +263,7 @@ def agq_loglike(design, family, cov, beta, theta, extra, nagq, u0=None, gradient
     rule : tuple, optional
         ``(z, logw)`` from :func:`gh_rule` (to reuse a rule across calls).
     n_jobs : int, optional
-        Threads (default: see :func:`statsmodels_glmm.parallel.num_threads`).
+        Threads (default: see :func:`statsmodels_glmm.likelihood.parallel.num_threads`).
 
     Returns
     -------
@@ -276,7 +276,7 @@ def agq_loglike(design, family, cov, beta, theta, extra, nagq, u0=None, gradient
     --------
     >>> import numpy as np, statsmodels.api as sm
     >>> from statsmodels_glmm.model import MixedGLM
-    >>> from statsmodels_glmm.laplace import laplace_loglike
+    >>> from statsmodels_glmm.likelihood.laplace import laplace_loglike
     >>> from statsmodels_glmm.simulate import simulate_longitudinal
     >>> df = simulate_longitudinal(n_persons=30, seed=1)
     >>> m = MixedGLM.from_formula("y ~ time + (1 | id)", df, family=sm.families.Binomial())

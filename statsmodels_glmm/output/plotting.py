@@ -12,7 +12,7 @@ covariate for individuals with chosen random intercepts (thin lines), the
 random effects integrated out (thick, with a delta-method band).  The gap
 between the dashed and the thick curve is the conditional / marginal
 difference of a nonlinear link.  :func:`plot_effects` draws the output of
-:func:`statsmodels_glmm.marginal.probability_effects` as before -> after
+:func:`statsmodels_glmm.marginal.predict.probability_effects` as before -> after
 segments, one per individual and one for the population.
 :func:`plot_random_effects` is a caterpillar plot of the conditional modes
 ``b_hat_i`` with intervals ``b_hat_i +/- z * sqrt(diag Var(b_i | y_i))``, where the
@@ -26,7 +26,7 @@ labels and curve labels stay inside the figure and do not overlap.
 import numpy as np
 import pandas as pd
 
-from .marginal import _mean_fun, _profile, _unpack, _unwrap, get_prediction
+from ..marginal.predict import _mean_fun, _profile, _unpack, _unwrap, get_prediction
 
 __all__ = ["plot_trajectories", "plot_effects", "plot_random_effects"]
 
@@ -323,7 +323,7 @@ def plot_random_effects(res, term=None, columns=None, level=0.95, sort=True, lab
     >>> df = smg.simulate_longitudinal("binary", n_persons=30, seed=3)
     >>> res = smg.mixedglm("y ~ time + (1 + time | id)", df,
     ...                    family=sm.families.Binomial()).fit()
-    >>> from statsmodels_glmm.plotting import plot_random_effects  # or smg.plot_random_effects
+    >>> from statsmodels_glmm.output.plotting import plot_random_effects  # or smg.plot_random_effects
     >>> fig = plot_random_effects(res)
     >>> [a.get_title() for a in fig.axes]
     ['Intercept', 'time']

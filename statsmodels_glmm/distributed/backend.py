@@ -22,7 +22,7 @@ every partition.  The model is set up once:
    partitions the frame is shuffled on those columns, so that every group lies
    in one partition;
 3. each partition builds its design and an ordinary :class:`MixedGLM` on a
-   worker (:mod:`~statsmodels_glmm.dask_partition`), and these models stay
+   worker (:mod:`~statsmodels_glmm.distributed.partition`), and these models stay
    there, with their warm-start modes, for the whole fit;
 4. the client collects small summaries (sizes, labels, column moments, the
    ``R`` factor of ``X``), checks that every partition has the same columns
@@ -58,15 +58,15 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
-from .design import Design, group_columns, model_columns
-from .families import as_response
-from .formula import re_formula_terms, split_formula
-from .model import MixedGLM
-from .start import START_TOL, link_of_mean, newton_ascent
+from ..spec.design import Design, group_columns, model_columns
+from ..families import as_response
+from ..spec.formula import re_formula_terms, split_formula
+from ..model import MixedGLM
+from ..likelihood.start import START_TOL, link_of_mean, newton_ascent
 from statsmodels.base import wrapper as wrap
 
-from .results import MixedGLMResults, MixedGLMResultsWrapper
-from . import dask_partition as dp
+from ..results import MixedGLMResults, MixedGLMResultsWrapper
+from . import partition as dp
 
 __all__ = ["dask_model", "DaskMixedGLM", "DaskMixedGLMResults"]
 
@@ -141,7 +141,7 @@ def _cluster_design(ref, labels, sizes, nobs, n_dropped, term_labels=None):
 
 class RemoteModes:
     """
-    Conditional modes kept on the workers: what a :class:`~statsmodels_glmm.model.WarmStart`
+    Conditional modes kept on the workers: what a :class:`~statsmodels_glmm.likelihood.warm_start.WarmStart`
     holds for a :class:`DaskMixedGLM` (``warm.u``), so that warm starts never
     bring the modes to the client.  ``token`` names them on every partition.
     """
@@ -393,7 +393,7 @@ class DaskMixedGLM(MixedGLM):
         :meth:`MixedGLM.loglike_internal`.
 
         ``warm`` works as for :class:`MixedGLM`, except that the modes stay on
-        the workers: a :class:`~statsmodels_glmm.model.WarmStart` passed in
+        the workers: a :class:`~statsmodels_glmm.likelihood.warm_start.WarmStart` passed in
         comes back holding a :class:`RemoteModes` token for them.
         """
         if self.multi:
@@ -433,7 +433,7 @@ class DaskMixedGLM(MixedGLM):
         """
         Start values as :meth:`MixedGLM._start_internal`: the fixed effects of
         the GLM without random effects by the Newton iterations of
-        :func:`~statsmodels_glmm.start.glm_start`, each step's sums added over
+        :func:`~statsmodels_glmm.likelihood.start.glm_start`, each step's sums added over
         partitions; family parameters from each partition's
         ``start_extra``, averaged with row counts as weights.  Families with
         their own ``start_beta`` average the partitions' own start values.
@@ -460,7 +460,7 @@ class DaskMixedGLM(MixedGLM):
         return np.sum([wi * o[1] for wi, o in zip(w / w.sum(), out)], axis=0)
 
     def _glm_start(self, maxiter=25, tol=START_TOL):
-        """:func:`~statsmodels_glmm.start.glm_start` with sums over partitions."""
+        """:func:`~statsmodels_glmm.likelihood.start.glm_start` with sums over partitions."""
         p = self.k_fe
         beta = np.zeros(p)
         if p == 0:
@@ -485,7 +485,7 @@ class DaskMixedGLM(MixedGLM):
         """
         Conditional modes of a model with several grouping factors, gathered
         from the workers: the stacked spherical modes ``u`` (layout of
-        :func:`~statsmodels_glmm.terms.term_offsets`), the modes ``b`` per term
+        :func:`~statsmodels_glmm.spec.terms.term_offsets`), the modes ``b`` per term
         (levels, q) and, when ``with_cov``, the conditional covariances per
         term (levels, q, q), else None; each term's levels in the order of its
         ``labels``.  ``token`` names modes saved by an earlier evaluation.
@@ -733,9 +733,9 @@ wrap.populate_wrapper(DaskMixedGLMResultsWrapper, DaskMixedGLMResults)
 
 def dp_is_dask(obj):
     """True for a Dask DataFrame (without importing dask)."""
-    from .model import _is_dask_frame
+    from . import is_dask_frame
 
-    return _is_dask_frame(obj)
+    return is_dask_frame(obj)
 
 
 def _predict_partition(pdf, res, which, random_effects):
@@ -776,7 +776,7 @@ def _levels(ddf, cols, client):
 
 
 def _unique_groups(frame, gcols):
-    from .design import group_values
+    from ..spec.design import group_values
 
     return pd.Series(group_values(frame.dropna(subset=gcols), gcols)).drop_duplicates()
 
@@ -850,12 +850,12 @@ def _concat_labels(parts):
 def _combine_terms(infos, terms, info):
     """
     Whole-data levels of every random-effect term of a multi-factor model, and the
-    checks :meth:`~statsmodels_glmm.terms.RandomEffectTerm.validate` makes in memory.
+    checks :meth:`~statsmodels_glmm.spec.terms.RandomEffectTerm.validate` makes in memory.
 
     Sets ``info["term_labels"]`` (sorted labels per term) and, as for one factor,
     ``info["labels"]``/``info["sizes"]`` for the factor with the most levels.
     """
-    from .design import _check_nesting
+    from ..spec.design import _check_nesting
 
     full = [i for i in infos if i["nobs"]]
     labels_all, sizes_all = [], []
@@ -978,7 +978,7 @@ def _full_rank(info):
     :func:`design.full_rank_columns` applied to the stacked ``R`` factors; the
     column summaries in ``info`` are cut to the kept columns.
     """
-    from . import design as _design
+    from ..spec import design as _design
 
     names = list(info["exog_names"])
     info["all_exog_names"] = names
@@ -996,7 +996,7 @@ def _full_rank(info):
 
 def dask_model(cls, formula, data, family=None, groups=None, re_formula=None, offset=None,
                exposure=None, missing="drop", formula_engine=None, zi_formula=None,
-               client=None, **kwargs):
+               client=None, vc_formula=None, **kwargs):
     """
     Build a :class:`DaskMixedGLM` from a formula and a Dask DataFrame.
 
@@ -1008,6 +1008,9 @@ def dask_model(cls, formula, data, family=None, groups=None, re_formula=None, of
     -------
     DaskMixedGLM
     """
+    if vc_formula is not None:
+        raise ValueError("vc_formula is not available for Dask data; write the "
+                         "components as bar terms, e.g. (1 | school:classroom)")
     client = _client_for(client)
     extra = kwargs.pop("extra_formulas", None)
     if kwargs:
@@ -1018,7 +1021,7 @@ def dask_model(cls, formula, data, family=None, groups=None, re_formula=None, of
         raise NotImplementedError(f"the {response.name} family is not available for Dask "
                                   "DataFrames yet; fit a pandas DataFrame")
     if zi_formula is not None:
-        from .families.zeroinflated import ZeroInflated
+        from ..families.zeroinflated import ZeroInflated
 
         response = ZeroInflated(response, zi_formula)
     hook = getattr(response, "extra_formulas", None)

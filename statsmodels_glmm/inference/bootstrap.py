@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..likelihood.parallel import blas_single_thread
+
 __all__ = ["BootstrapResults", "bootstrap", "design_response", "with_response", "refit",
            "sd_corr_map", "to_sd_corr"]
 
@@ -127,7 +129,7 @@ def with_response(model, y):
     d.extra = dict(d0.extra)
     m.design = d
     m.response = _shallow_copy(model.response)
-    from .model import WarmStart
+    from ..likelihood.warm_start import WarmStart
 
     m.warm_start = WarmStart()  # the copy keeps no modes of the original's response
     # cached problems built from the data (the joint sparse Laplace problem of several
@@ -200,38 +202,6 @@ def _chunk(items):
     specs = _WORKER["specs"]
     with blas_single_thread():
         return [(i, _one(specs, y)) for i, y in items]
-
-
-class blas_single_thread:
-    """
-    Context: BLAS on one thread (through threadpoolctl, when installed).
-
-    The linear algebra of a small model (a few parameters, small per-group
-    systems) gains nothing from BLAS threads, and on a busy machine their
-    start-up and spinning make each optimiser step several times slower; the
-    limit is lifted on exit.  Without threadpoolctl this does nothing.
-
-    Examples
-    --------
-    >>> with blas_single_thread():
-    ...     x = np.linalg.solve(np.eye(3), np.ones(3))
-    >>> x.tolist()
-    [1.0, 1.0, 1.0]
-    """
-
-    def __enter__(self):
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            self._ctx = None
-            return self
-        self._ctx = threadpool_limits(limits=1, user_api="blas")
-        return self
-
-    def __exit__(self, *exc):
-        if self._ctx is not None:
-            self._ctx.restore_original_limits()
-        return False
 
 
 def _progress_bar(total, enabled, desc):

@@ -3,7 +3,7 @@ Model checks of a fitted MixedGLM: simulation-based residuals, ICC and R-squared
 
 The methods of :class:`ChecksMixin` become methods of
 :class:`statsmodels_glmm.results.MixedGLMResults`; the mathematics is in
-:mod:`statsmodels_glmm.simulated_residuals` and :mod:`statsmodels_glmm.r2`.
+:mod:`statsmodels_glmm.checks.simulated_residuals` and :mod:`statsmodels_glmm.checks.r2`.
 """
 
 __all__ = ["ChecksMixin"]
@@ -19,7 +19,7 @@ class ChecksMixin:
         Each observation's position in its simulated predictive distribution
         (``nsim`` data sets drawn from the fitted model), randomised over
         ties; uniform on ``[0, 1]`` if the model is right.  See
-        :mod:`statsmodels_glmm.simulated_residuals` for the construction.
+        :mod:`statsmodels_glmm.checks.simulated_residuals` for the construction.
 
         Parameters
         ----------
@@ -71,7 +71,7 @@ class ChecksMixin:
         Returns
         -------
         Series
-            See :func:`statsmodels_glmm.r2.variance_components`.
+            See :func:`statsmodels_glmm.checks.r2.variance_components`.
 
         Examples
         --------
@@ -154,3 +154,26 @@ class ChecksMixin:
 
         return icc(self, approximation=approximation, null_model=null_model,
                                    null_lambda=null_lambda)
+
+    def convergence_report(self):
+        """
+        Gradient, Hessian eigenvalues, boundary parameters and advice.
+
+        Returns
+        -------
+        statsmodels_glmm.checks.convergence.ConvergenceReport
+            Printable; see its attributes for the numbers.
+
+        Examples
+        --------
+        >>> import statsmodels.api as sm
+        >>> import statsmodels_glmm.api as smg
+        >>> df = smg.simulate_longitudinal("poisson", n_persons=40, seed=4)
+        >>> res = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Poisson()).fit()
+        >>> rep = res.convergence_report()
+        >>> rep.converged, bool(rep.max_abs_gradient < 1e-3)
+        (True, True)
+        """
+        from ..checks.convergence import convergence_report
+
+        return convergence_report(self)

@@ -1,7 +1,7 @@
 """
 General sparse factorisation of the Laplace Hessian ``H = I + M' W M``.
 
-Used by :mod:`statsmodels_glmm.sparse_laplace` when the Schur complement has a
+Used by :mod:`statsmodels_glmm.likelihood.sparse_laplace` when the Schur complement has a
 connected component too large to factorise densely (several large crossed
 factors).  The sparsity pattern of ``H`` is fixed by the design: it is built
 once, with the position in ``H``'s data array of every row's contribution

@@ -2,7 +2,7 @@
 Laplace approximation for any number of random-effect terms (nested, crossed,
 observation-level) by one joint penalised Newton over the stacked effects.
 
-With ``b = Lambda u``, ``u ~ N(0, I_N)`` (layout in :mod:`statsmodels_glmm.terms`),
+With ``b = Lambda u``, ``u ~ N(0, I_N)`` (layout in :mod:`statsmodels_glmm.spec.terms`),
 ``M = Z Lambda`` and ``eta = X beta + offset + M u``, the marginal likelihood is
 
 .. math::
@@ -37,7 +37,7 @@ they are small); for nested factors ``(1 | a/b)`` it is one small block per
 level of ``a``.  All of this is exact: no ordering heuristics, no fill-in
 beyond the components.  When a component exceeds ``max_dense`` effects the
 problem is factorised as a whole by a general sparse Cholesky instead (see
-:mod:`statsmodels_glmm.sparse_cholesky`).
+:mod:`statsmodels_glmm.likelihood.sparse_cholesky`).
 
 Modes: Newton with step-halving on the whole vector ``u`` (plain Newton
 oscillates on some binary data); weights ``w = -d_2`` are clipped at zero for
@@ -66,7 +66,7 @@ the log-likelihood with the modes warm-started at ``u^``.
 import numpy as np
 
 from .schur import SchurPattern
-from .terms import split_thetas, term_offsets
+from ..spec.terms import split_thetas, term_offsets
 
 __all__ = ["SparseLaplaceProblem", "SparseModeState", "sparse_laplace_loglike"]
 
@@ -91,7 +91,7 @@ class SparseLaplaceProblem:
         ``"auto"``: components when they fit ``max_dense``, else sparse.
     sparse_method : {"auto", "cholmod", "splu"}
         Factorisation of the sparse path (see
-        :class:`statsmodels_glmm.sparse_cholesky.SparseHessianPattern`).
+        :class:`statsmodels_glmm.likelihood.sparse_cholesky.SparseHessianPattern`).
 
     Attributes
     ----------
@@ -108,7 +108,7 @@ class SparseLaplaceProblem:
     Examples
     --------
     >>> import numpy as np
-    >>> from statsmodels_glmm.terms import RandomEffectTerm
+    >>> from statsmodels_glmm.spec.terms import RandomEffectTerm
     >>> rng = np.random.default_rng(0)
     >>> subj, item = np.repeat(np.arange(6), 4), np.tile(np.arange(4), 6)
     >>> terms = [RandomEffectTerm.from_arrays("subj", subj, np.ones((24, 1))),
@@ -193,7 +193,7 @@ class SparseModeState:
     Attributes
     ----------
     u : ndarray (N,)
-        Stacked spherical modes (layout of :func:`statsmodels_glmm.terms.term_offsets`).
+        Stacked spherical modes (layout of :func:`statsmodels_glmm.spec.terms.term_offsets`).
     eta : ndarray (n,)
         Linear predictor at the modes.
     d : tuple of ndarray
@@ -242,7 +242,7 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
     Examples
     --------
     >>> import numpy as np
-    >>> from statsmodels_glmm.terms import RandomEffectTerm
+    >>> from statsmodels_glmm.spec.terms import RandomEffectTerm
     >>> from statsmodels_glmm.families import Poisson
     >>> g1, g2 = np.repeat(np.arange(4), 3), np.tile(np.arange(3), 4)
     >>> terms = [RandomEffectTerm.from_arrays(g, v, np.ones((12, 1)))
@@ -342,7 +342,7 @@ def sparse_laplace_loglike(problem, family, beta, thetas, extra, u0=None, gradie
     Examples
     --------
     >>> import numpy as np
-    >>> from statsmodels_glmm.terms import RandomEffectTerm
+    >>> from statsmodels_glmm.spec.terms import RandomEffectTerm
     >>> from statsmodels_glmm.families import Binomial
     >>> g1, g2 = np.repeat(np.arange(4), 3), np.tile(np.arange(3), 4)
     >>> terms = [RandomEffectTerm.from_arrays(g, v, np.ones((12, 1)))

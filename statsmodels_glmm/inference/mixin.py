@@ -291,7 +291,7 @@ class InferenceMixin:
             ``"boot"``, quantiles of the replicates' SDs and correlations).
         **kwargs
             For ``"profile"``: passed to :meth:`profile`.  For ``"boot"``:
-            ``boot`` (an existing :class:`~statsmodels_glmm.bootstrap.BootstrapResults`)
+            ``boot`` (an existing :class:`~statsmodels_glmm.inference.bootstrap.BootstrapResults`)
             or ``n`` (default 500), ``seed``, ``n_jobs``, ``progress``, and
             ``kind`` (default ``"percentile"``).
 
@@ -489,11 +489,11 @@ class InferenceMixin:
             ``"... Corr"`` or ``"... Cov"``, family parameters); default all
             that can be.
         alpha, alphamax, maxsteps
-            See :func:`statsmodels_glmm.profile.profile`.
+            See :func:`statsmodels_glmm.inference.profile.profile`.
 
         Returns
         -------
-        statsmodels_glmm.profile.Profile
+        statsmodels_glmm.inference.profile.Profile
             With ``frame`` (parameter, value, zeta, llf), ``conf_int()`` and
             ``plot()``.
 
@@ -536,7 +536,7 @@ class InferenceMixin:
 
         Returns
         -------
-        statsmodels_glmm.bootstrap.BootstrapResults
+        statsmodels_glmm.inference.bootstrap.BootstrapResults
             ``params`` (DataFrame of replicates), ``n_failed``,
             ``conf_int(alpha, kind)``, ``summary()``.
 
@@ -553,27 +553,3 @@ class InferenceMixin:
         from .bootstrap import bootstrap
 
         return bootstrap(self, n, seed=seed, progress=progress, n_jobs=n_jobs)
-
-    # ---------------------------------------------------------- convergence
-    def convergence_report(self):
-        """
-        Gradient, Hessian eigenvalues, boundary parameters and advice.
-
-        Returns
-        -------
-        statsmodels_glmm.convergence.ConvergenceReport
-            Printable; see its attributes for the numbers.
-
-        Examples
-        --------
-        >>> import statsmodels.api as sm
-        >>> import statsmodels_glmm.api as smg
-        >>> df = smg.simulate_longitudinal("poisson", n_persons=40, seed=4)
-        >>> res = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Poisson()).fit()
-        >>> rep = res.convergence_report()
-        >>> rep.converged, bool(rep.max_abs_gradient < 1e-3)
-        (True, True)
-        """
-        from .convergence import convergence_report
-
-        return convergence_report(self)

@@ -740,7 +740,7 @@ def solve_modes(design, family, beta, L, extra, u0=None, tol=1e-10, maxiter=100,
     maxiter : int
         Largest number of Newton steps.
     n_jobs : int, optional
-        Threads (default: see :func:`statsmodels_glmm.parallel.num_threads`).
+        Threads (default: see :func:`statsmodels_glmm.likelihood.parallel.num_threads`).
 
     Returns
     -------

@@ -230,7 +230,7 @@ def marginal_predict(res, X, Z, offset, which="mean", extras=None, params=None,
         raise ValueError("method must be 'collapse' or 'product'")
     fun = _mean_fun(response, extra, which)
     if method == "product":
-        from .quadrature import gh_rule
+        from ..likelihood.quadrature import gh_rule
 
         nodes, logw = gh_rule(int(n_nodes), G.shape[0])    # (K^q, q), standard-normal scale
         w = np.exp(logw - 0.5 * (nodes * nodes).sum(1))    # weights for N(0, I)
@@ -410,7 +410,7 @@ def _prediction_function(res, X, Z, off, extras, labels, which, random_effects, 
             return eta if which == "linear" else _mean_fun(response, extra, which)(eta, extras)
         return f
 
-    from .laplace import solve_modes
+    from ..likelihood.laplace import solve_modes
 
     d = m.design
     cs = m.cov_struct

@@ -6,7 +6,7 @@ coefficient answers "how does the *population* mean change?".  With a
 nonlinear link they differ: for the logit link the marginal log odds ratio
 is pulled toward zero as the random-effect variance grows.  The GLMM can
 answer the population question too, by integrating the random effects out
-(:func:`statsmodels_glmm.marginal.marginal_params`).  :func:`compare_gee`
+(:func:`statsmodels_glmm.marginal.predict.marginal_params`).  :func:`compare_gee`
 puts the three answers in one table:
 
 * conditional ``beta`` with its model-based SE (the GLMM fit),
@@ -26,7 +26,7 @@ import statsmodels.api as sm
 from scipy import stats
 from statsmodels.iolib import summary2
 
-from .marginal import marginal_params
+from .predict import marginal_params
 
 __all__ = ["compare_gee", "GEEComparison", "fit_gee"]
 

@@ -219,7 +219,7 @@ class SimulatedResiduals:
     Simulation-based quantile residuals and the tests built on them.
 
     Made by :meth:`MixedGLMResults.simulated_residuals`; the construction
-    and the tests are described in :mod:`statsmodels_glmm.simulated_residuals`.
+    and the tests are described in :mod:`statsmodels_glmm.checks.simulated_residuals`.
 
     Attributes
     ----------

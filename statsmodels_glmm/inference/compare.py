@@ -283,7 +283,7 @@ def compare(*results, names=None):
     tab = pd.DataFrame(rows, index=pd.Index(names, name="model"))
     doubtful = [nm for nm, row in zip(names, rows) if row["Laplace check"].endswith("large")]
     if doubtful:
-        from .approximation import LaplaceAccuracyWarning
+        from ..exceptions import LaplaceAccuracyWarning
 
         warnings.warn(
             f"the Laplace approximation looks inaccurate for {', '.join(map(str, doubtful))} "
