@@ -39,9 +39,10 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..spec.design import (Design, _assemble_multi, _categorical_response, _check_columns,
-                     _clean_formula_error, _prepare_frame, _rhs_matrix, group_values)
+from ..spec.design import _assemble, _assemble_multi, attach_specs, fixed_design, random_design
 from ..spec.formula_engine import formula_manager
+from ..spec.frame import _check_columns, _prepare_frame, evaluate_frame, group_values
+from ..spec.terms import build_terms
 from ..likelihood.warm_start import WarmStart
 from ..model import MixedGLM
 from ..likelihood.start import glm_sums
@@ -145,9 +146,13 @@ def partition_design(data, spec, keep_spec=False, response=None):
     The :class:`~statsmodels_glmm.spec.design.Design` of one partition.
 
     The steps are those of :func:`~statsmodels_glmm.spec.design.build_design`
-    (drop rows with a missing value in any used column, evaluate the fixed,
-    random and extra formulas, validate the response, sort rows by group)
-    without the checks that need the whole data set, which the client makes.
+    (:func:`~statsmodels_glmm.spec.frame.evaluate_frame` drops rows with a
+    missing value in any used column and evaluates the fixed, random and
+    extra formulas; the response is validated and rows are sorted by group)
+    without the checks that need the whole data set, which the client makes:
+    a full-rank ``X``, the family's checks of the whole response, two groups
+    or more, random slopes that vary within groups, nesting.  The levels of
+    categorical columns are those the client fixed (``spec["levels"]``).
 
     Parameters
     ----------
@@ -185,146 +190,37 @@ def partition_design(data, spec, keep_spec=False, response=None):
     (['Intercept', 'time'], 4, 0)
     """
     response = spec["response"] if response is None else response
-    used, gcols = spec["used"], spec["gcols"]
-    fixed, terms = spec["fixed"], spec["terms"]
+    used, gcols, terms = spec["used"], spec["gcols"], spec["terms"]
     extra_formulas = spec["extra_formulas"] or {}
     work = _prepare_frame(cast_levels(data[used], spec["levels"]), used)
     if len(work) == 0:
         return None, 0
     mgr = formula_manager(spec["engine"])
-    lhs, _, rhs = fixed.partition("~")
-    lhs, rhs = lhs.strip(), rhs.strip()
-    raw_endog = getattr(response, "raw_endog", False)
-
-    def matrices(frame):
-        if raw_endog:
-            return None, _rhs_matrix(mgr, rhs, frame, "fixed effects")
-        try:
-            return mgr.get_matrices(fixed, frame, pandas=True,
-                                    na_action=mgr.get_na_action("drop"))
-        except Exception as exc:  # formula engines raise many types
-            raise _clean_formula_error(exc, fixed, frame.columns) from None
-
-    def extra_rhs(f):
-        f = f.strip()
-        return f[1:].strip() if f.startswith("~") else f
-
-    keep = np.ones(len(work), dtype=bool)
-    if raw_endog:
-        keep &= work[lhs].notna().to_numpy()
-    ydf, Xdf = matrices(work)
-    keep &= np.isin(np.arange(len(work)), Xdf.index)
-    re_frames = []
-    for t in terms:
-        re_frames.append(_rhs_matrix(mgr, t.expr, work, "random effects"))
-        keep &= np.isin(np.arange(len(work)), re_frames[-1].index)
-    keep &= work[gcols].notna().all(axis=1).to_numpy()
-    extra_frames = {}
-    for key, f in extra_formulas.items():
-        extra_frames[key] = _rhs_matrix(mgr, extra_rhs(f), work, key)
-        keep &= np.isin(np.arange(len(work)), extra_frames[key].index)
-    off = np.zeros(len(work))
-    for val, name, fn in ((spec["offset"], "offset", lambda v: v),
-                          (spec["exposure"], "exposure", np.log)):
-        if val is None:
-            continue
-        v = work[val].to_numpy(dtype=float)
-        if np.isinf(v).any():
-            raise ValueError(f"{name} has {int(np.isinf(v).sum())} infinite value(s)")
-        if name == "exposure" and np.any(v[np.isfinite(v)] <= 0):
-            raise ValueError("exposure must be positive")
-        keep &= np.isfinite(v)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            off = off + np.where(np.isfinite(v), fn(np.where(np.isfinite(v), v, 1.0)), 0.0)
-    n_dropped = int((~keep).sum())
-    if spec["missing"] == "raise" and n_dropped:
-        raise ValueError(f"{n_dropped} rows have missing values (missing='raise')")
-    if not keep.any():
-        return None, n_dropped
-    if n_dropped:
-        sub = work.loc[keep].reset_index(drop=True)
-        ydf, Xdf = matrices(sub)
-        re_frames = [_rhs_matrix(mgr, t.expr, sub, "random effects") for t in terms]
-        extra_frames = {k: _rhs_matrix(mgr, extra_rhs(f), sub, k)
-                        for k, f in extra_formulas.items()}
-    else:
-        sub = work
-    if raw_endog:
-        endog, endog_name = sub[lhs], lhs
-    else:
-        cat = _categorical_response(ydf, lhs, response)
-        if cat is not None:
-            endog, endog_name = cat
-        else:
-            endog = ydf.to_numpy()
-            endog_name = lhs if ydf.shape[1] > 1 else str(ydf.columns[0])
-    y = response.validate(endog, endog_name)
-    X = Xdf.to_numpy(dtype=float)
-    exog_names = [str(c) for c in Xdf.columns]
-    if not response.has_intercept:
-        icpt = [i for i, c in enumerate(exog_names) if c in ("Intercept", "1")]
-        X = np.delete(X, icpt, axis=1)
-        exog_names = [c for i, c in enumerate(exog_names) if i not in icpt]
-
-    multi = len({t.group for t in terms}) > 1
-    Zparts, re_names, blocks = [], [], []
-    col = 0
-    for t, frame in zip(terms, re_frames):
-        names = [str(c) for c in frame.columns]
-        if not names:
-            raise ValueError(f"random term {t} has no columns")
-        Zparts.append(frame.to_numpy(dtype=float))
-        if t.correlated:
-            blocks.append(list(range(col, col + len(names))))
-        else:
-            for sl in mgr.get_term_name_slices(frame).values():
-                idx = list(range(col + sl.start, col + sl.stop))
-                if idx:
-                    blocks.append(idx)
-        re_names.extend(names)
-        col += len(names)
-    re_groups = [t.group for t, frame in zip(terms, re_frames) for _ in frame.columns]
-    pairs = list(zip(re_groups, re_names)) if multi else re_names
-    if len(set(pairs)) != len(pairs):
-        raise ValueError(f"random-effect columns repeat across terms: {re_names}")
-    Z = np.column_stack(Zparts)
-    extras = {k: (f.to_numpy(dtype=float), [str(c) for c in f.columns],
-                  mgr.get_model_spec(f) if keep_spec else None)
-              for k, f in extra_frames.items()}
-
-    if multi:
+    mf = evaluate_frame(work, mgr, spec["fixed"], terms, gcols, extra_formulas, spec["offset"],
+                        spec["exposure"], raw_endog=getattr(response, "raw_endog", False),
+                        missing=spec["missing"])
+    if mf.empty:
+        return None, mf.n_dropped
+    sub = mf.data
+    y, endog_name, X, exog_names = fixed_design(mf, response)
+    Z, re_names, blocks, re_groups = random_design(terms, mf.re_frames, mgr)
+    extras = mf.extra_arrays(mgr, with_spec=keep_spec)
+    if len({t.group for t in terms}) > 1:
         # several factors nested in one: the multi-factor design of these rows, rows in
         # their order, without the whole-data checks of the terms (made on the client)
-        re_terms = partition_terms(terms, sub, mgr, re_frames)
-        design = _assemble_multi(y, X, Z, off[keep], re_terms, exog_names, re_names, blocks,
+        re_terms = partition_terms(terms, sub, mgr, mf.re_frames)
+        design = _assemble_multi(y, X, Z, mf.offset, re_terms, exog_names, re_names, blocks,
                                  re_groups, endog_name, extras)
     else:
-        codes, labels = pd.factorize(group_values(sub, gcols), sort=True)
-        order = np.argsort(codes, kind="stable")
-        gid = codes[order]
-        starts = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]])
-        design = Design(y=y[order], X=np.ascontiguousarray(X[order]),
-                        Z=np.ascontiguousarray(Z[order]), offset=off[keep][order], gid=gid,
-                        starts=starts, order=order, exog_names=exog_names, re_names=re_names,
-                        blocks=blocks, group_name=spec["gname"],
-                        group_labels=np.asarray(labels), endog_name=endog_name)
-        for k, (arr, names, fspec) in extras.items():
-            design.extra[k] = (np.ascontiguousarray(arr[order]), names, fspec)
+        design = _assemble(y, X, Z, mf.offset, group_values(sub, gcols), exog_names, re_names,
+                           blocks, spec["gname"], endog_name, extras, check=False)
     design.row_index = pd.RangeIndex(len(sub))
-    design.n_dropped = n_dropped
+    design.n_dropped = mf.n_dropped
     design.formula = spec.get("formula")
     if keep_spec:
-        design.fixed_spec = mgr.get_model_spec(Xdf)
-        design.re_spec = [mgr.get_model_spec(f) for f in re_frames]
-        design.extra["formula_manager"] = mgr
-        design.extra["terms"] = terms
-        design.extra["fixed_rhs"] = rhs
-        design.extra["spec_data"] = sub[used]
-        design.extra["group_columns"] = gcols
-        design.extra["extra_formulas"] = dict(extra_formulas)
-        design.extra["offset"] = spec["offset"]
-        design.extra["exposure"] = spec["exposure"]
-    return design, n_dropped
+        attach_specs(design, mf, mgr, terms, used, gcols, extra_formulas, spec["offset"],
+                     spec["exposure"])
+    return design, mf.n_dropped
 
 
 def partition_terms(terms, data, mgr, frames):
@@ -354,6 +250,7 @@ def partition_terms(terms, data, mgr, frames):
     --------
     >>> from statsmodels_glmm.spec.formula import split_formula
     >>> from statsmodels_glmm.spec.formula_engine import formula_manager
+    >>> from statsmodels_glmm.spec.frame import _rhs_matrix
     >>> df = pd.DataFrame({"a": [1, 1, 1], "b": [1, 2, 2], "x": [0.1, 0.5, 0.2]})
     >>> _, rt = split_formula("y ~ x + (1 | a/b)")
     >>> mgr = formula_manager()
@@ -361,8 +258,6 @@ def partition_terms(terms, data, mgr, frames):
     >>> [(t.group, t.labels.tolist()) for t in partition_terms(rt, df, mgr, frames)]
     [('a', [1]), ('a:b', ['1:1', '1:2'])]
     """
-    from ..spec.terms import build_terms
-
     return build_terms(terms, data, mgr, frames=frames, validate=False)
 
 

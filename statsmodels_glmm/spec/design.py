@@ -6,6 +6,13 @@ the random-effects matrix ``Z`` with its covariance blocks, the group codes,
 the offset and the response, after dropping rows with a missing value in any
 column the model uses.  Rows are stably sorted by group so that per-group
 sums are segment reductions (``np.add.reduceat`` over ``starts``).
+
+Reading the data frame (formula evaluation, missing rows, offsets) is done by
+:mod:`statsmodels_glmm.spec.frame`; :func:`fixed_design`, :func:`random_design`,
+``_assemble`` and :func:`attach_specs` turn its
+:class:`~statsmodels_glmm.spec.frame.ModelFrame` into a
+:class:`Design`, for all the data (:func:`build_design`, with the checks that
+need every row) and for one partition of a distributed fit alike.
 """
 
 import re
@@ -16,8 +23,12 @@ import pandas as pd
 
 from .formula import re_formula_terms, split_formula
 from .formula_engine import formula_manager
+from .frame import (_prepare_frame, _rhs_matrix, evaluate_frame, group_columns, group_values,
+                    model_columns, model_response)
+from .terms import _blocks, build_terms
 
-__all__ = ["Design", "build_design", "design_from_arrays", "materialize"]
+__all__ = ["Design", "build_design", "design_from_arrays", "fixed_design", "random_design",
+           "attach_specs"]
 
 
 @dataclass
@@ -153,162 +164,6 @@ class Design:
         return out
 
 
-def _clean_formula_error(exc, formula, data_columns):
-    msg = str(exc)
-    m = re.search(r"name '([^']+)' is not defined", msg)
-    if m:
-        return ValueError(f"column {m.group(1)!r} named in formula {formula!r} is not in data")
-    return ValueError(f"formula {formula!r} could not be evaluated: {msg.splitlines()[0]}")
-
-
-def _check_columns(formula, data):
-    """Raise a clear error for a bare name that is not a column of ``data``."""
-    import builtins
-    import keyword
-
-    text = re.sub(r"'[^']*'|\"[^\"]*\"", " ", formula)
-    # names called as functions, attributes and keyword arguments (df=3) are not columns
-    names = set(re.findall(r"(?<![\w.])([A-Za-z_][A-Za-z0-9_]*)\b(?!\s*[(.])(?!\s*=(?!=))",
-                           text))
-    for name in names:
-        if name in data.columns or keyword.iskeyword(name) or hasattr(builtins, name):
-            continue
-        raise ValueError(f"column {name!r} named in formula {formula!r} is not in data")
-
-
-def group_columns(group, data):
-    """
-    Columns of ``data`` behind a grouping factor: ``"id"``, ``"a:b"`` or ``"C(id)"``.
-
-    >>> import pandas as pd
-    >>> group_columns("C(clinic):patient", pd.DataFrame({"clinic": [1], "patient": [2]}))
-    ['clinic', 'patient']
-    """
-    cols = []
-    for part in str(group).split(":"):
-        part = part.strip()
-        m = re.fullmatch(r"C\(\s*([^,()]+?)\s*\)", part)
-        col = m.group(1) if m else part
-        if col not in data.columns:
-            raise ValueError(f"grouping column {col!r} is not in data")
-        cols.append(col)
-    return cols
-
-
-def model_columns(formula, extra_formulas, group_names, offset, exposure, data):
-    """
-    The columns of ``data`` a model reads.
-
-    Returns the grouping columns of ``group_names`` (in that order, each once),
-    every column the model uses (those named in the formulas, then the grouping,
-    offset and exposure columns), and the formula texts.  An offset or exposure
-    named as a column that ``data`` (a DataFrame or Dask's metadata of one)
-    lacks is refused.
-
-    >>> df = pd.DataFrame({"y": [0, 1], "x": [1.0, 2.0], "id": [1, 2], "w": [1, 1]})
-    >>> model_columns("y ~ x", None, ["id"], "w", None, df)[:2]
-    (['id'], ['y', 'x', 'id', 'w'])
-    """
-    gcols = []
-    for g in group_names:
-        gcols += [c for c in group_columns(g, data) if c not in gcols]
-    for val, name in ((offset, "offset"), (exposure, "exposure")):
-        if isinstance(val, str) and val not in data.columns:
-            raise ValueError(f"{name} column {val!r} is not in data")
-    texts = [formula] + [str(f) for f in (extra_formulas or {}).values()]
-    used = _used_columns(texts, data)
-    used += [c for c in gcols + [v for v in (offset, exposure) if isinstance(v, str)]
-             if c not in used]
-    return gcols, used, texts
-
-
-def _used_columns(texts, data):
-    """Columns of ``data`` whose names appear in any of ``texts``."""
-    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_.]*", " ".join(texts)))
-    return [c for c in data.columns if c in words]
-
-
-def _prepare_frame(data, columns):
-    """
-    A working copy of ``data`` whose used columns the formula engines read as a user means.
-
-    Pandas' nullable dtypes (``Int64``, ``Float64``, ``boolean``, ``string``) hold
-    ``pd.NA`` for a missing value, which the formula engines cannot test for truth:
-    numbers become float (``NaN``), booleans and strings objects (``None``).  Infinite
-    values are refused with the column's name.
-    """
-    work = data.reset_index(drop=True)  # a new frame; the user's data is untouched
-    for c in columns:
-        col = work[c]
-        dtype = col.dtype
-        if isinstance(dtype, pd.api.extensions.ExtensionDtype) and \
-                not isinstance(dtype, pd.CategoricalDtype):
-            if pd.api.types.is_bool_dtype(dtype):
-                work[c] = pd.Series(np.where(col.isna(), None, col.astype(object)),
-                                    dtype=object)
-            elif pd.api.types.is_numeric_dtype(dtype):
-                work[c] = col.astype("float64")
-            elif pd.api.types.is_string_dtype(dtype):
-                work[c] = pd.Series(np.where(col.isna(), None, col.astype(object)),
-                                    dtype=object)
-        if pd.api.types.is_numeric_dtype(work[c].dtype) and \
-                not pd.api.types.is_bool_dtype(work[c].dtype):
-            vals = work[c].to_numpy(dtype=float)
-            if np.isinf(vals).any():
-                raise ValueError(f"column {c!r} has {int(np.isinf(vals).sum())} infinite "
-                                 "value(s); replace or drop those rows")
-    return work
-
-
-def _categorical_response(ydf, lhs, response):
-    """
-    A one-column 0/1 response from a factor the formula engine expanded into indicators.
-
-    A boolean response models P(True); a two-level string or categorical response
-    models P(second level), the first level being the failure as in R.
-    """
-    cols = [str(c) for c in ydf.columns]
-    prefix = f"{lhs}["
-    if not (len(cols) >= 2 and all(c.startswith(prefix) and c.endswith("]") for c in cols)):
-        return None
-    levels = [c[len(prefix):-1] for c in cols]
-    if response.name != "Binomial":
-        raise ValueError(f"response {lhs!r} is not numeric (levels {levels}); "
-                         f"the {response.name} family needs numbers")
-    if len(cols) != 2:
-        raise ValueError(f"response {lhs!r} has {len(cols)} levels ({', '.join(levels)}); "
-                         "a binomial model needs exactly two (or 0/1 numbers)")
-    return ydf.iloc[:, 1].to_numpy(dtype=float), cols[1]
-
-
-def materialize(spec, data, mgr):
-    """
-    Evaluate a stored fixed or random design spec on new data.
-
-    >>> import statsmodels.api as sm
-    >>> from statsmodels_glmm.families import as_response
-    >>> from statsmodels_glmm.simulate import simulate_longitudinal
-    >>> df = simulate_longitudinal(n_persons=5, seed=0)
-    >>> d = build_design("y ~ time + (1 | id)", df, as_response(sm.families.Binomial()))
-    >>> materialize(d.fixed_spec, df.head(2), d.extra["formula_manager"]).shape
-    (2, 2)
-    """
-    if mgr.engine == "patsy":
-        import patsy
-
-        return patsy.dmatrix(spec, data, return_type="dataframe", NA_action="raise")
-    return spec.get_model_matrix(data, output="pandas")
-
-
-def _rhs_matrix(mgr, rhs, data, what):
-    formula = "~ " + rhs
-    try:
-        return mgr.get_matrices(formula, data, pandas=True,
-                                na_action=mgr.get_na_action("drop"))
-    except Exception as exc:  # formula engines raise many types
-        raise _clean_formula_error(exc, f"{what}: {rhs}", data.columns) from None
-
-
 def build_design(formula, data, response, groups=None, re_formula=None,
                  offset=None, exposure=None, extra_formulas=None, missing="drop",
                  formula_engine=None, vc_formula=None):
@@ -374,162 +229,184 @@ def build_design(formula, data, response, groups=None, re_formula=None,
                                         exposure, data)
     work = _prepare_frame(data, used_cols)
     mgr = formula_manager(formula_engine)
-    lhs, _, rhs = fixed.partition("~")
-    lhs, rhs = lhs.strip(), rhs.strip()
-    _check_columns(fixed, work)
-    for t in terms:
-        _check_columns(t.expr, work)
-
-    # ---- missing values: union of the rows each piece drops
-    raw_endog = response.raw_endog
-    keep = np.ones(len(work), dtype=bool)
-    if raw_endog:
-        if lhs not in work.columns:
-            raise ValueError(f"response {lhs!r} must be a column of data for this family")
-        keep &= work[lhs].notna().to_numpy()
-        Xdf = _rhs_matrix(mgr, rhs, work, "fixed effects")
-        keep &= np.isin(np.arange(len(work)), Xdf.index)
-    else:
-        try:
-            ydf, Xdf = mgr.get_matrices(fixed, work, pandas=True,
-                                        na_action=mgr.get_na_action("drop"))
-        except Exception as exc:
-            raise _clean_formula_error(exc, fixed, work.columns) from None
-        keep &= np.isin(np.arange(len(work)), Xdf.index)
-    re_frames = []
-    for t in terms:
-        re_frames.append(_rhs_matrix(mgr, t.expr, work, "random effects"))
-        keep &= np.isin(np.arange(len(work)), re_frames[-1].index)
-    keep &= work[gcols].notna().all(axis=1).to_numpy()
-    extra_frames = {}
-    for key, f in (extra_formulas or {}).items():
-        f = f.strip()
-        f = f[1:].strip() if f.startswith("~") else f
-        _check_columns(f, work)
-        extra_frames[key] = _rhs_matrix(mgr, f, work, key)
-        keep &= np.isin(np.arange(len(work)), extra_frames[key].index)
-    off = np.zeros(len(work))
-    for val, name, fn in ((offset, "offset", lambda v: v), (exposure, "exposure", np.log)):
-        if val is None:
-            continue
-        v = work[val].to_numpy(dtype=float) if isinstance(val, str) else np.asarray(val, float)
-        if v.shape != (len(work),):
-            raise ValueError(f"{name} must have one value per row of data ({len(work)})")
-        if np.isinf(v).any():
-            raise ValueError(f"{name} has {int(np.isinf(v).sum())} infinite value(s)")
-        if name == "exposure" and np.any(v[np.isfinite(v)] <= 0):
-            raise ValueError("exposure must be positive")
-        keep &= np.isfinite(v)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            off = off + np.where(np.isfinite(v), fn(np.where(np.isfinite(v), v, 1.0)), 0.0)
-    n_dropped = int((~keep).sum())
-    if missing == "raise" and n_dropped:
-        raise ValueError(f"{n_dropped} rows have missing values (missing='raise')")
-    if keep.sum() == 0:
+    mf = evaluate_frame(work, mgr, fixed, terms, gcols, extra_formulas, offset, exposure,
+                        raw_endog=response.raw_endog, missing=missing, check_columns=True)
+    if mf.empty:
         raise ValueError("no rows left after dropping rows with missing values")
-
-    if n_dropped:
-        sub = work.loc[keep].reset_index(drop=True)
-        if raw_endog:
-            Xdf = _rhs_matrix(mgr, rhs, sub, "fixed effects")
-        else:
-            ydf, Xdf = mgr.get_matrices(fixed, sub, pandas=True,
-                                        na_action=mgr.get_na_action("drop"))
-        re_frames = [_rhs_matrix(mgr, t.expr, sub, "random effects") for t in terms]
-        extra_frames = {k: _rhs_matrix(mgr, (f[1:] if f.strip().startswith("~") else f), sub, k)
-                        for k, f in (extra_formulas or {}).items()}
-    else:
-        sub = work
-    fixed_spec = mgr.get_model_spec(Xdf)
-    if raw_endog:
-        endog = sub[lhs]
-        endog_name = lhs
-    else:
-        cat = _categorical_response(ydf, lhs, response)
-        if cat is not None:
-            endog, endog_name = cat
-        else:
-            endog = ydf.to_numpy()
-            endog_name = lhs if ydf.shape[1] > 1 else str(ydf.columns[0])
-    y = response.validate(endog, endog_name)
+    sub = mf.data
+    y, endog_name, X, exog_names = fixed_design(mf, response)
     response.check_fit_data(y, endog_name)
-    X = Xdf.to_numpy(dtype=float)
-    exog_names = [str(c) for c in Xdf.columns]
+    cols = full_rank_columns(X, exog_names, "fixed-effects")
+    X, exog_names = X[:, cols], [exog_names[j] for j in cols]
+    Z, re_names, blocks, re_groups = random_design(terms, mf.re_frames, mgr)
+    extras = mf.extra_arrays(mgr)
+    if multi:
+        bernoulli = response.name == "Binomial" and bool(np.all(y[:, 1] == 1))
+        re_terms = build_terms(terms, sub, mgr, bernoulli=bernoulli, frames=mf.re_frames)
+        _check_nesting(re_terms, len(sub))
+        design = _assemble_multi(y, X, Z, mf.offset, re_terms, exog_names, re_names, blocks,
+                                 re_groups, endog_name, extras)
+    else:
+        graw = group_values(sub, group_columns(gname, sub))
+        design = _assemble(y, X, Z, mf.offset, graw, exog_names, re_names, blocks, gname,
+                           endog_name, extras)
+    design.row_index = data.index[mf.keep]
+    design.n_dropped = mf.n_dropped
+    design.formula = formula
+    attach_specs(design, mf, mgr, terms, used_cols, gcols, extra_formulas, offset, exposure,
+                 fixed_columns=exog_names)
+    return design
+
+
+def fixed_design(mf, response):
+    """
+    The validated response and the fixed-effects matrix of a model frame.
+
+    The family validates the response (see
+    :func:`~statsmodels_glmm.spec.frame.model_response`); a family without an
+    intercept (the ordinal thresholds take its place) loses the ``Intercept``
+    column.
+
+    Parameters
+    ----------
+    mf : ModelFrame
+        See :func:`~statsmodels_glmm.spec.frame.evaluate_frame`.
+    response : Response
+
+    Returns
+    -------
+    y : ndarray
+    endog_name : str
+    X : ndarray
+    exog_names : list of str
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> from statsmodels_glmm.families import as_response
+    >>> from statsmodels_glmm.spec.formula import split_formula
+    >>> from statsmodels_glmm.spec.formula_engine import formula_manager
+    >>> df = pd.DataFrame({"y": [0, 1, 1.0], "x": [1.0, 2.0, 3.0], "id": [1, 1, 2]})
+    >>> fixed, terms = split_formula("y ~ x + (1 | id)")
+    >>> mf = evaluate_frame(df, formula_manager(), fixed, terms, ["id"])
+    >>> y, name, X, names = fixed_design(mf, as_response(sm.families.Binomial()))
+    >>> y.shape, name, X.shape, names
+    ((3, 2), 'y', (3, 2), ['Intercept', 'x'])
+    """
+    endog, endog_name = model_response(mf, response)
+    y = response.validate(endog, endog_name)
+    X = mf.Xdf.to_numpy(dtype=float)
+    exog_names = [str(c) for c in mf.Xdf.columns]
     if not response.has_intercept:
         icpt = [i for i, c in enumerate(exog_names) if c in ("Intercept", "1")]
         X = np.delete(X, icpt, axis=1)
         exog_names = [c for i, c in enumerate(exog_names) if i not in icpt]
-    cols = full_rank_columns(X, exog_names, "fixed-effects")
-    X, exog_names = X[:, cols], [exog_names[j] for j in cols]
+    return y, endog_name, X, exog_names
 
-    # ---- random effects: columns of every term, one covariance block per term
-    Zparts, re_names, blocks, re_specs = [], [], [], []
+
+def random_design(terms, frames, mgr):
+    """
+    The random-effects matrix of all terms, side by side, and its covariance blocks.
+
+    A correlated term (``|``) is one covariance block; an uncorrelated one
+    (``||``) has a block per formula term.  A term without columns, and a
+    column repeated within one grouping factor, are refused.
+
+    Parameters
+    ----------
+    terms : list of formula.RandomTerm
+    frames : list of DataFrame
+        Each term's evaluated columns.
+    mgr : FormulaManager
+
+    Returns
+    -------
+    Z : ndarray
+    re_names : list of str
+    blocks : list of list of int
+        Columns of ``Z`` of every covariance block.
+    re_groups : list of str
+        Grouping factor of every column of ``Z``.
+
+    Examples
+    --------
+    >>> from statsmodels_glmm.spec.formula import split_formula
+    >>> from statsmodels_glmm.spec.formula_engine import formula_manager
+    >>> mgr = formula_manager()
+    >>> df = pd.DataFrame({"x": [1.0, 2.0, 3.0], "id": [1, 1, 2], "c": [1, 2, 2]})
+    >>> _, terms = split_formula("y ~ x + (1 + x || id) + (1 | c)")
+    >>> frames = [_rhs_matrix(mgr, t.expr, df, "random effects") for t in terms]
+    >>> Z, names, blocks, groups = random_design(terms, frames, mgr)
+    >>> Z.shape, names, blocks, groups
+    ((3, 3), ['Intercept', 'x', 'Intercept'], [[0], [1], [2]], ['id', 'id', 'c'])
+    """
+    Zparts, re_names, blocks = [], [], []
     col = 0
-    for t, frame in zip(terms, re_frames):
+    for t, frame in zip(terms, frames):
         names = [str(c) for c in frame.columns]
         if not names:
             raise ValueError(f"random term {t} has no columns")
         Zparts.append(frame.to_numpy(dtype=float))
-        re_specs.append(mgr.get_model_spec(frame))
-        if t.correlated:
-            blocks.append(list(range(col, col + len(names))))
-        else:
-            slices = mgr.get_term_name_slices(frame)
-            for sl in slices.values():
-                idx = list(range(col + sl.start, col + sl.stop))
-                if idx:
-                    blocks.append(idx)
+        blocks.extend(_blocks(t, frame, mgr, col))
         re_names.extend(names)
         col += len(names)
-    re_groups = [t.group for t, frame in zip(terms, re_frames) for _ in frame.columns]
+    re_groups = [t.group for t, frame in zip(terms, frames) for _ in frame.columns]
     pairs = list(zip(re_groups, re_names))
     if len(set(pairs)) != len(pairs):
         raise ValueError(f"random-effect columns repeat across terms of one grouping factor: "
                          f"{[f'{g} {n}' for g, n in pairs]}")
-    Z = np.column_stack(Zparts)
+    return np.column_stack(Zparts), re_names, blocks, re_groups
 
-    extras = {k: (f.to_numpy(dtype=float), [str(c) for c in f.columns], mgr.get_model_spec(f))
-              for k, f in extra_frames.items()}
-    if multi:
-        from .terms import build_terms
 
-        bernoulli = response.name == "Binomial" and bool(np.all(y[:, 1] == 1))
-        re_terms = build_terms(terms, sub, mgr, bernoulli=bernoulli, frames=re_frames)
-        _check_nesting(re_terms, len(sub))
-        design = _assemble_multi(y, X, Z, off[keep], re_terms, exog_names, re_names, blocks,
-                                 re_groups, endog_name, extras)
-    else:
-        graw = group_values(sub, group_columns(gname, sub))
-        design = _assemble(y, X, Z, off[keep], graw, exog_names, re_names, blocks, gname,
-                           endog_name, extras)
-    design.row_index = data.index[keep]
-    design.n_dropped = n_dropped
-    design.fixed_spec = fixed_spec
-    design.re_spec = re_specs
-    design.formula = formula
+def attach_specs(design, mf, mgr, terms, used, gcols, extra_formulas=None, offset=None,
+                 exposure=None, fixed_columns=None):
+    """
+    Record in ``design`` what predicting from new data needs.
+
+    The formula engine's specs of the fixed and random matrices, the used
+    columns of the kept rows (to rebuild the specs after unpickling), the
+    terms, the grouping columns, the extra formulas and the offset and
+    exposure columns (None for values given as arrays).  ``design`` is
+    modified in place.
+
+    Parameters
+    ----------
+    design : Design
+    mf : ModelFrame
+        The frame ``design`` was assembled from.
+    mgr : FormulaManager
+    terms : list of formula.RandomTerm
+    used : list of str
+        The columns the model reads.
+    gcols : list of str
+        The grouping columns.
+    extra_formulas : dict of str, optional
+    offset, exposure : str, array-like or None
+    fixed_columns : list of str, optional
+        The fixed-effects columns kept (recorded when given).
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> from statsmodels_glmm.families import as_response
+    >>> from statsmodels_glmm.simulate import simulate_longitudinal
+    >>> df = simulate_longitudinal(n_persons=5, seed=0)
+    >>> d = build_design("y ~ time + (1 | id)", df, as_response(sm.families.Binomial()))
+    >>> d.extra["fixed_rhs"], d.extra["group_columns"], d.extra["fixed_columns"]
+    ('time', ['id'], ['Intercept', 'time'])
+    """
+    design.fixed_spec = mgr.get_model_spec(mf.Xdf)
+    design.re_spec = [mgr.get_model_spec(f) for f in mf.re_frames]
     design.extra["formula_manager"] = mgr
-    design.extra["fixed_columns"] = list(exog_names)  # of the fixed spec, after dropping
+    if fixed_columns is not None:
+        design.extra["fixed_columns"] = list(fixed_columns)  # of the fixed spec, after dropping
     design.extra["terms"] = terms
-    design.extra["fixed_rhs"] = rhs
-    design.extra["spec_data"] = sub[used_cols]
+    design.extra["fixed_rhs"] = mf.rhs
+    design.extra["spec_data"] = mf.data[used]
     design.extra["group_columns"] = gcols
     design.extra["extra_formulas"] = dict(extra_formulas or {})
     design.extra["offset"] = offset if isinstance(offset, str) else None
     design.extra["exposure"] = exposure if isinstance(exposure, str) else None
-    return design
-
-
-def group_values(frame, gcols):
-    """
-    Group labels of every row: the column itself, or the columns joined by ``":"``.
-
-    >>> import pandas as pd
-    >>> group_values(pd.DataFrame({"a": [1, 2], "b": ["x", "y"]}), ["a", "b"]).tolist()
-    ['1:x', '2:y']
-    """
-    if len(gcols) == 1:
-        return frame[gcols[0]]
-    return frame[gcols].astype(str).agg(":".join, axis=1)
 
 
 def full_rank_columns(X, names, what):
@@ -627,7 +504,8 @@ def design_from_arrays(endog, exog, groups, exog_re, response, offset=None, expo
         if Z.ndim == 1:
             Z = Z[:, None]
         re_names = re_names or names_of(exog_re, ["z1"]) or [f"z{i + 1}" for i in range(Z.shape[1])]
-    g = pd.Series(np.asarray(groups)) if not isinstance(groups, pd.Series) else groups.reset_index(drop=True)
+    g = pd.Series(np.asarray(groups)) if not isinstance(groups, pd.Series) else \
+        groups.reset_index(drop=True)
     yv = endog.to_numpy() if isinstance(endog, (pd.Series, pd.DataFrame)) else np.asarray(endog)
     for name, arr in (("exog", X), ("exog_re", Z), ("groups", g)):
         if len(arr) != len(yv):
@@ -728,10 +606,18 @@ def _assemble_multi(y, X, Z, offset, re_terms, exog_names, re_names, blocks, re_
     return d
 
 
-def _assemble(y, X, Z, offset, graw, exog_names, re_names, blocks, gname, endog_name, extras):
+def _assemble(y, X, Z, offset, graw, exog_names, re_names, blocks, gname, endog_name, extras,
+              check=True):
+    """
+    Design of a model with one grouping factor, rows stably sorted by group.
+
+    With ``check`` (the whole data) a single group and a random slope that
+    never varies within a group are refused; one partition of the data skips
+    both checks.
+    """
     codes, labels = pd.factorize(graw, sort=True)
     labels = np.asarray(labels)
-    if len(labels) < 2:
+    if check and len(labels) < 2:
         raise ValueError(f"grouping column {gname!r} has a single group; a mixed model "
                          "needs at least two")
     order = np.argsort(codes, kind="stable")
@@ -745,8 +631,7 @@ def _assemble(y, X, Z, offset, graw, exog_names, re_names, blocks, gname, endog_
 
     Zs = take(Z)
     # a random-effect variable that never varies within a group is not identifiable
-    has_icpt = np.any(np.all(Zs == 1.0, axis=0))
-    if has_icpt:
+    if check and np.any(np.all(Zs == 1.0, axis=0)):
         for j, name in enumerate(re_names):
             if np.all(Zs[:, j] == 1.0):
                 continue

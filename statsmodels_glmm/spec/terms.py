@@ -27,6 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .covariance import CovStructure
+from .frame import _rhs_matrix, group_columns, group_values
 
 __all__ = ["RandomEffectTerm", "build_terms", "term_offsets", "sparse_Z", "block_lambda",
            "split_thetas", "param_names"]
@@ -215,8 +216,6 @@ def build_terms(terms, data, formula_manager, bernoulli=False, frames=None, vali
     >>> [(t.group, t.n_levels, t.q) for t in build_terms(rt, df, formula_manager())]
     [('a', 3, 1), ('a:b', 6, 1)]
     """
-    from .design import _rhs_matrix, group_columns, group_values
-
     if not isinstance(data, pd.DataFrame):
         raise ValueError("data must be a pandas DataFrame")
     if not terms:
