@@ -1,0 +1,465 @@
+"""
+Maximum-likelihood fitting of :class:`~statsmodels_glmm.model.MixedGLM`.
+
+:meth:`FittingMixin.fit` runs an optimiser (with retries by the others when
+it does not converge) on centred and scaled columns, finishes with Newton
+steps on the analytic gradient, checks the Laplace approximation, and builds
+the results: standard errors from the Hessian, convergence and separation
+checks.
+"""
+
+import warnings
+
+import numpy as np
+import scipy
+from scipy import optimize
+from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
+
+from ..likelihood.parallel import blas_single_thread
+from ..likelihood.warm_start import WarmStart
+from .columns import separation_terms
+
+__all__ = ["FittingMixin"]
+
+
+#: the optimisers of ``fit(method=...)``, in the order retries try them
+_METHODS = {"lbfgs": "L-BFGS-B", "bfgs": "BFGS", "newton": "Newton", "nm": "Nelder-Mead"}
+
+# BFGS takes a starting inverse Hessian from scipy 1.11 on
+_BFGS_HESS_INV0 = tuple(int(v) for v in scipy.__version__.split(".")[:2]) >= (1, 11)
+
+
+def _whole_number(value, name, lowest, meaning=""):
+    """``value`` as an int >= lowest, or a ValueError naming the argument."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if not ok and isinstance(value, (float, np.floating)) and float(value).is_integer():
+        ok = True
+    if not ok or int(value) < lowest:
+        extra = f" ({meaning})" if meaning else ""
+        raise ValueError(f"{name} must be a whole number >= {lowest}{extra}, got {value!r}")
+    return int(value)
+
+
+class FittingMixin:
+    """
+    Fitting of a mixed model by maximum likelihood: the optimisers, the
+    Newton polish, Hessians and the results object.
+
+    Uses the likelihood entry points of the model (``loglike_internal``,
+    ``_gradient``, ``_fd_gradient``) and its parameter layout.
+    """
+
+    # ------------------------------------------------------------- hessians
+    def hessian_internal(self, internal, nagq=1, free=None, central=False, grad=None,
+                         warm=None):
+        """
+        Hessian of the log-likelihood by differences of the gradient.
+
+        Forward differences (one gradient per free parameter) by default;
+        ``central=True`` doubles the cost for O(h^2) accuracy.  ``grad`` is the
+        gradient at ``internal`` when the caller already has it.
+        """
+        warm = warm if warm is not None else WarmStart()
+        n = len(internal)
+        typical = self._typical_sizes()
+        free = np.ones(n, bool) if free is None else free
+        Hs = np.zeros((n, n))
+        p = self.k_fe
+        closed = self._beta_hessian(internal, nagq, warm) if p and np.all(free[:p]) else None
+        g0 = None if central else (grad if grad is not None
+                                   else self._gradient(internal, nagq, warm=warm))
+        columns = np.flatnonzero(free)
+        if closed is not None:
+            columns = columns[columns >= p]
+        for j in columns:
+            h = (1e-4 if central else 1e-5) * max(typical[j], abs(internal[j]))
+            e = np.zeros(n)
+            e[j] = h
+            gp = self._gradient(internal + e, nagq, warm=warm)
+            gm = self._gradient(internal - e, nagq, warm=warm) if central else g0
+            Hs[:, j] = (gp - gm) / ((2 if central else 1) * h)
+        if closed is not None:
+            # the fixed-effects rows of the difference columns give the cross block
+            Hs[p:, :p] = Hs[:p, p:].T
+            Hs[:p, :p] = closed
+        Hs = 0.5 * (Hs + Hs.T)
+        return Hs
+
+    def _beta_hessian(self, internal, nagq, warm):
+        """
+        The fixed-effects block of the Laplace Hessian in closed form (see
+        :mod:`.laplace_hessian`), or None where it does not apply (quadrature,
+        several grouping factors, families without a fourth derivative).
+        """
+        from ..likelihood.laplace import ModeState
+        from ..likelihood.laplace_hessian import has_closed_form, laplace_beta_hessian
+
+        if nagq != 1 or self.multi or not has_closed_form(self.response):
+            return None
+        llf, _, state = self.loglike_internal(internal, nagq, warm=warm)
+        if not (np.isfinite(llf) and isinstance(state, ModeState) and state.converged):
+            return None
+        beta, theta, extra = self._split(internal)
+        return laplace_beta_hessian(self.design, self.response, beta,
+                                    self.cov_struct.chol(theta), extra, state)
+
+    # --------------------------------------------------------------- start
+    def _laplace_start(self, maxiter):
+        """
+        Internal parameters and Hessian of the Laplace fit; the GLM start and None
+        if that fails, and no Hessian when a parameter sits on a bound.
+        """
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                res = self.fit(nagq=1, maxiter=maxiter, check_laplace=False)
+                x = np.asarray(res.mle_retvals["internal_params"], dtype=float)
+                if np.all(np.isfinite(x)):
+                    free = self._free_mask(x, self._bounds())
+                    return x, (res.mle_retvals["hessian"] if np.all(free) else None)
+            except Exception:  # any failure: start from scratch
+                pass
+        return self._start_internal(), None
+
+    # ----------------------------------------------------------------- fit
+    def fit(self, nagq=1, start_params=None, maxiter=1000, gtol=1e-2, disp=False,
+            polish=True, check_laplace=True, method="lbfgs", retry=True, **kwargs):
+        """
+        Fit by maximum likelihood.
+
+        Parameters
+        ----------
+        nagq : int
+            1 for the Laplace approximation (default); K > 1 for adaptive
+            Gauss-Hermite quadrature with K nodes per random-effect dimension.
+        start_params : array-like, optional
+            Starting values on the reported scale.
+        maxiter : int
+            Maximum optimiser iterations.
+        gtol : float
+            Tolerance on the projected gradient of the log-likelihood for the
+            quasi-Newton phase; Newton steps then take the gradient below 1e-8.
+        disp : bool
+            Print optimiser progress.
+        polish : bool
+            Finish with Newton steps on the analytic gradient (default True).
+        check_laplace : bool
+            After a Laplace fit, evaluate the log-likelihood at the estimates
+            by a small adaptive quadrature rule and warn (and note in the
+            summary) when it differs from the Laplace value by more than
+            :func:`~statsmodels_glmm.checks.approximation.guard_threshold`; the
+            result is in ``mle_retvals["laplace_check"]``.  Costs about one
+            likelihood evaluation with 5 (q = 1, 2) or 3 (q = 3) nodes per
+            dimension.  Default True.
+        method : {"lbfgs", "bfgs", "newton", "nm"}
+            The optimiser, as in statsmodels: L-BFGS-B (default, respects the
+            bounds of family parameters), BFGS, Newton's method on the analytic
+            gradient with a Hessian from its differences, or Nelder-Mead (no
+            derivatives).  Every method works on centred and scaled columns and
+            is finished by Newton steps when ``polish``.
+        retry : bool
+            When the fit does not converge, refit with the other optimisers in
+            turn and keep the best converged answer (default True); the summary
+            and ``mle_retvals["attempts"]`` say what was tried.
+
+        Returns
+        -------
+        MixedGLMResults
+
+        Examples
+        --------
+        >>> import statsmodels.api as sm
+        >>> from statsmodels_glmm.model import MixedGLM
+        >>> from statsmodels_glmm.simulate import simulate_longitudinal
+        >>> df = simulate_longitudinal("poisson", n_persons=60, seed=4)
+        >>> res = MixedGLM.from_formula("y ~ time + (1 | id)", df,
+        ...                             family=sm.families.Poisson()).fit()
+        >>> bool(res.llf < 0)
+        True
+        """
+        if kwargs:
+            raise TypeError(f"fit() got unexpected keyword argument(s): "
+                            f"{', '.join(sorted(kwargs))}")
+        # the linear algebra of a fit is many small products and factorisations, for
+        # which BLAS threads cost more than they give (parallel.py spreads large
+        # data over groups instead)
+        if method not in _METHODS:
+            raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}, "
+                             f"got {method!r}")
+        order = [method] + ([m for m in _METHODS if m != method] if retry else [])
+        attempts = []
+        best = None
+        with blas_single_thread():
+            for k, meth in enumerate(order):
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    res = self._fit(nagq, start_params, maxiter, gtol, disp, polish,
+                                    check_laplace, meth)
+                attempts.append(dict(method=meth, converged=res.converged, llf=res.llf,
+                                     message=res.mle_retvals["message"]))
+                if best is None or (res.converged and not best[0].converged) or (
+                        res.converged == best[0].converged and res.llf > best[0].llf + 1e-8):
+                    best = (res, caught)
+                if best[0].converged:
+                    break
+        res, caught = best
+        res.mle_retvals["attempts"] = attempts
+        for w in caught:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return res
+
+    def _fit(self, nagq, start_params, maxiter, gtol, disp, polish, check_laplace,
+             method="lbfgs"):
+        nagq = _whole_number(nagq, "nagq", 1, "1 = Laplace, K > 1 = adaptive quadrature")
+        maxiter = _whole_number(maxiter, "maxiter", 1)
+        if not (np.isscalar(gtol) and np.isfinite(gtol) and gtol > 0):
+            raise ValueError(f"gtol must be a positive number, got {gtol!r}")
+        bounds = self._bounds()
+        scale = max(self.nobs, 1)
+        T, Tinv = self._scaling()
+        hess_inv0 = None
+        if start_params is not None:
+            x0 = self.to_internal(self._check_start(start_params))
+        elif nagq > 1:
+            # the Laplace optimum is a cheap start close to the optimum, and its Hessian
+            # a good first curvature for a quasi-Newton search
+            x0, H0 = self._laplace_start(maxiter)
+            if H0 is not None and all(b == (None, None) for b in bounds) and _BFGS_HESS_INV0:
+                try:
+                    Hs = T.T @ H0 @ T
+                    np.linalg.cholesky(-Hs)
+                    hess_inv0 = np.linalg.inv(-Hs) * scale
+                    hess_inv0 = 0.5 * (hess_inv0 + hess_inv0.T)
+                    np.linalg.cholesky(hess_inv0)
+                except np.linalg.LinAlgError:
+                    hess_inv0 = None
+        else:
+            x0 = self._start_internal()
+        warm = WarmStart()  # the modes of the last evaluation start the next one
+        worst = [np.inf]  # the largest finite objective seen, for points that overflow
+
+        def f(xs):
+            # the optimiser works on centred and scaled columns of X and Z (x = T xs),
+            # so that the fit does not depend on the units of the covariates
+            llf, grad, _ = self.loglike_internal(T @ xs, nagq, gradient=True, warm=warm)
+            if not np.isfinite(llf):
+                # an overflowing step: a value worse than any seen, pointing back, so that
+                # the line search shortens the step instead of stopping
+                val = worst[0] + 1.0 + abs(worst[0]) if np.isfinite(worst[0]) else 1e100
+                return val, (xs - xs0[0]) * (abs(val) + 1.0)
+            if grad is None:
+                grad = self._fd_gradient(T @ xs, nagq, warm=warm)
+            val = -llf / scale
+            worst[0] = val if not np.isfinite(worst[0]) else max(worst[0], val)
+            return val, -(T.T @ grad) / scale
+
+        xs0 = [Tinv @ x0]
+        opts = {"disp": True} if disp else {}
+
+        def run(start):
+            xs0[0] = Tinv @ start
+            if method == "nm":
+                o = optimize.minimize(lambda z: f(z)[0], xs0[0], method="Nelder-Mead",
+                                      options=dict(maxiter=max(maxiter, 200 * len(start)),
+                                                   xatol=1e-8, fatol=1e-12, adaptive=True,
+                                                   **opts))
+                o.x = T @ o.x
+                o.nit = int(getattr(o, "nit", 0))
+                return o
+            if method == "newton":
+                x_n, ok, _ = self._polish(T @ xs0[0], nagq, bounds, steps=max(50, maxiter // 20),
+                                          warm=warm)
+                return optimize.OptimizeResult(
+                    x=x_n, success=ok, nit=0, nfev=0, fun=f(Tinv @ x_n)[0],
+                    message="Newton iterations converged" if ok else
+                    "Newton iterations did not converge")
+            if method == "bfgs":
+                o = optimize.minimize(f, xs0[0], jac=True, method="BFGS",
+                                      options=dict(maxiter=maxiter, gtol=gtol / scale, **opts))
+                o.x = np.maximum(T @ o.x, [b[0] if b[0] is not None else -np.inf
+                                           for b in bounds])
+                return o
+            if hess_inv0 is not None:
+                o = optimize.minimize(f, xs0[0], jac=True, method="BFGS",
+                                      options=dict(maxiter=maxiter, gtol=gtol / scale,
+                                                   hess_inv0=hess_inv0, **opts))
+                o.method_used = "BFGS from the Laplace fit's Hessian"
+            else:
+                o = optimize.minimize(f, xs0[0], jac=True, method="L-BFGS-B", bounds=bounds,
+                                      options=dict(maxiter=maxiter, gtol=gtol / scale,
+                                                   ftol=1e-15, maxcor=20, **opts))
+            o.x = T @ o.x
+            return o
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            opt = run(x0)
+            x = self._canonical(opt.x)
+            # a zero diagonal of L is always a stationary point (the likelihood is even
+            # in it): restart from a positive value to make sure it is a maximum
+            small = np.flatnonzero(self._theta_mask() & (np.abs(Tinv @ x) < 1e-3))
+            if len(small):
+                x1 = Tinv @ x
+                x1[small] = 0.3
+                opt1 = run(T @ x1)
+                if opt1.fun < opt.fun - 1e-9:
+                    opt, x = opt1, self._canonical(opt1.x)
+            if polish:
+                x, polish_ok, hess_at = self._polish(x, nagq, bounds, warm=warm)
+            else:
+                polish_ok, hess_at = False, None
+            x = self._canonical(x)
+        llf, grad, state = self.loglike_internal(x, nagq, gradient=True, warm=warm)
+        if grad is None:
+            grad = self._fd_gradient(x, nagq, warm=warm)
+        guard = None
+        if nagq == 1 and check_laplace and np.isfinite(llf):
+            from ..checks.approximation import laplace_guard
+
+            guard = laplace_guard(self, x, llf, warm=WarmStart(warm.u))
+        if np.isfinite(llf) and state.converged:
+            self.warm_start.u = warm.u
+        return self._results(x, llf, grad, state, nagq, bounds, hess_at, opt, polish_ok, guard,
+                             warm, method)
+
+    def _results(self, x, llf, grad, state, nagq, bounds, hess_at, opt, polish_ok, guard=None,
+                 warm=None, method="lbfgs"):
+        """Standard errors from the Hessian, convergence checks, and the results object."""
+        from ..results import MixedGLMResults, MixedGLMResultsWrapper
+
+        free = self._free_mask(x, bounds)
+        if hess_at is not None and np.array_equal(hess_at[2], free) and \
+                np.max(np.abs(hess_at[0] - x)) < 1e-3:
+            hess = hess_at[1]  # the last Newton step was negligible: reuse its Hessian
+        else:
+            hess = self.hessian_internal(x, nagq, free, grad=grad, warm=warm)
+        cov_int = np.full((len(x), len(x)), np.nan)
+        hess_ok = True
+        sub = -hess[np.ix_(free, free)]
+        try:
+            np.linalg.cholesky(sub)
+            cov_int[np.ix_(free, free)] = np.linalg.inv(sub)
+        except np.linalg.LinAlgError:
+            hess_ok = False
+            cov_int[np.ix_(free, free)] = np.linalg.pinv(sub)
+        J = self.public_jacobian(x)
+        Jc = np.where(np.isnan(cov_int), 0.0, cov_int)
+        cov_pub = J @ Jc @ J.T
+        # parameters on a bound have no Wald standard error
+        fixed_pub = np.abs(J[:, ~free]).sum(1) > 0 if np.any(~free) else np.zeros(len(x), bool)
+        for j in np.flatnonzero(fixed_pub):
+            if np.all(J[j, free] == 0):
+                cov_pub[j, :] = np.nan
+                cov_pub[:, j] = np.nan
+        # a variance whose Cholesky diagonal sits at zero is on the boundary of the
+        # parameter space: no Wald standard error for it or its covariances
+        p, k = self.k_fe, self.k_re
+        cs = self.cov_struct
+        for r in cs.rows[cs.boundary_mask(x[p:p + k])]:
+            for j in np.flatnonzero((cs.rows == r) | (cs.cols == r)):
+                cov_pub[p + j, :] = np.nan
+                cov_pub[:, p + j] = np.nan
+        # the gradient with respect to the parameters of scaled columns (see _scaling)
+        grad_s = self._scaling()[0].T @ grad
+        max_grad = float(np.max(np.abs(grad_s[free]))) if np.any(free) else 0.0
+        # scale-free measure: the log-likelihood a further Newton step would gain
+        # (a coefficient of a covariate in large units has a large raw gradient)
+        gf = grad[free]
+        decrement = float(gf @ cov_int[np.ix_(free, free)] @ gf) / 2 if np.any(free) else 0.0
+        small = max_grad < 1e-3 or (hess_ok and 0 <= decrement < 1e-8)
+        converged = bool((opt.success or polish_ok) and small and state.converged)
+        used = getattr(opt, "method_used", _METHODS[method])
+        info = dict(optimizer=f"{used} + Newton polish", success=bool(opt.success),
+                    message=str(opt.message), iterations=int(opt.nit),
+                    function_evaluations=int(opt.nfev), max_abs_grad=max_grad,
+                    newton_decrement=decrement,
+                    hessian_positive_definite=hess_ok, inner_converged=bool(state.converged),
+                    internal_params=x, gradient=grad, hessian=hess, laplace_check=guard)
+        if guard is not None and guard["flagged"]:
+            from ..exceptions import LaplaceAccuracyWarning
+
+            warnings.warn(
+                f"the Laplace approximation looks inaccurate here: at the estimates, "
+                f"{guard['nagq']}-node adaptive quadrature gives a log-likelihood "
+                f"{guard['difference']:+.2f} from Laplace's (tolerance "
+                f"{guard['threshold']:.2f}); run res.check_approximation() or refit with "
+                "fit(nagq=...)", LaplaceAccuracyWarning, stacklevel=3)
+        separated = separation_terms(self, self.to_public(x))
+        if separated:
+            warnings.warn(
+                "the outcome may be (quasi-)completely separated by "
+                f"{', '.join(repr(t) for t in separated)}: these estimates and their "
+                "standard errors are not reliable", PerfectSeparationWarning, stacklevel=3)
+        info["separation"] = separated
+        if not converged:
+            warnings.warn(
+                f"the fit did not converge (max |gradient| {max_grad:.2g}, optimiser: "
+                f"{opt.message}); check the model or try other start values", ConvergenceWarning,
+                stacklevel=3)
+        elif not hess_ok:
+            warnings.warn("the Hessian is not negative definite at the optimum; standard "
+                          "errors are unreliable", ConvergenceWarning, stacklevel=3)
+        res = MixedGLMResults(self, self.to_public(x), cov_pub, llf=llf, state=state,
+                              nagq=nagq, converged=converged, mle_retvals=info)
+        return MixedGLMResultsWrapper(res)
+
+    # --------------------------------------------------------------- polish
+    def _polish(self, x, nagq, bounds, steps=8, tol=1e-8, warm=None):
+        """
+        Newton steps on the free parameters from the optimiser's answer.
+
+        The Hessian (differences of the analytic gradient) is computed once
+        and reused while steps keep improving the likelihood (a chord
+        method), and recomputed when they stop doing so.  Returns the point,
+        whether it converged, and the last Hessian as ``(point, hessian,
+        free_mask)`` so that the fit can reuse it for standard errors.
+        """
+        warm = warm if warm is not None else WarmStart()
+        llf, grad, _ = self.loglike_internal(x, nagq, gradient=True, warm=warm)
+        if not np.isfinite(llf):
+            return x, False, None
+        if grad is None:
+            grad = self._fd_gradient(x, nagq, warm=warm)
+        lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
+        T = self._scaling()[0]
+        last = None
+        fresh = False
+        for _ in range(steps):
+            free = self._free_mask(x, bounds)
+            if not np.any(free) or np.max(np.abs((T.T @ grad)[free])) < tol:
+                return x, True, last
+            if last is None or not np.array_equal(last[2], free):
+                last = (x.copy(), self.hessian_internal(x, nagq, free, grad=grad, warm=warm),
+                        free)
+                fresh = True
+            H = last[1][np.ix_(free, free)]
+            try:
+                np.linalg.cholesky(-H)
+            except np.linalg.LinAlgError:
+                return x, False, last
+            step = np.zeros_like(x)
+            step[free] = np.linalg.solve(-H, grad[free])
+            if grad[free] @ step[free] < 2e-10:
+                # a full Newton step would gain less than 1e-10 in log-likelihood: the
+                # point is as good as the gradient's rounding allows (that rounding grows
+                # with the number of groups, so a fixed gradient tolerance can be out of
+                # reach on large data)
+                return x, True, last
+            improved = False
+            for _ in range(10):
+                xn = np.maximum(x + step, lo)
+                ln, gn, _ = self.loglike_internal(xn, nagq, gradient=True, warm=warm)
+                if np.isfinite(ln) and ln >= llf - 1e-10:
+                    x, llf = xn, ln
+                    grad = gn if gn is not None else self._fd_gradient(xn, nagq, warm=warm)
+                    improved = True
+                    break
+                step *= 0.5
+            if not improved:
+                if fresh:
+                    return x, False, last
+                last = None  # stale Hessian: recompute at the current point
+                continue
+            fresh = False
+        free = self._free_mask(x, bounds)
+        return x, bool(np.max(np.abs((T.T @ grad)[free])) < tol) if np.any(free) else True, last

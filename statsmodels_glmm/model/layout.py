@@ -1,0 +1,184 @@
+"""
+The parameter layout of :class:`~statsmodels_glmm.model.MixedGLM`.
+
+Parameters are laid out as ``[beta, covariance, family]``: fixed effects
+first, then the covariance parameters of ``G``, then family parameters.  The
+optimiser works on an internal scale (the Cholesky factor of ``G`` and the
+family's unconstrained parameters); this module maps between that scale and
+the reported one, gives the bounds, the scaling of the columns of ``X`` and
+``Z``, typical parameter sizes for difference steps, and the start values.
+"""
+
+import numpy as np
+
+from ..likelihood.start import START_TOL, glm_start
+from .columns import _column_stats
+
+__all__ = ["LayoutMixin"]
+
+
+class LayoutMixin:
+    """
+    Parameter layout of a mixed model: names, internal and reported scales,
+    bounds, scaling and start values.
+
+    Reads the model's ``design``, ``response``, ``cov_struct`` and its sizes
+    ``k_fe``, ``k_re`` and ``k_extra``.
+    """
+
+    # ---------------------------------------------------------- parameters
+    @property
+    def param_names(self):
+        """Names of the public parameters ``[fixed, covariance, family]``."""
+        return (list(self.design.exog_names) + self.cov_struct.public_names()
+                + list(self.response.extra_names()))
+
+    @property
+    def exog_names(self):
+        return list(self.design.exog_names)
+
+    def _split(self, internal):
+        p, k = self.k_fe, self.k_re
+        return internal[:p], internal[p:p + k], internal[p + k:]
+
+    def to_public(self, internal):
+        """Internal ``[beta, theta, phi]`` to reported ``[beta, var/cov, family]``."""
+        beta, theta, extra = self._split(np.asarray(internal, dtype=float))
+        return np.concatenate([beta, self.cov_struct.public(theta),
+                               self.response.extra_public(extra)])
+
+    def to_internal(self, params):
+        """Reported parameters to the internal optimisation scale."""
+        params = np.asarray(params, dtype=float)
+        if params.shape != (len(self.param_names),):
+            raise ValueError(f"params has shape {params.shape}; the model has "
+                             f"{len(self.param_names)} parameters ({', '.join(self.param_names)})")
+        p, k = self.k_fe, self.k_re
+        return np.concatenate([params[:p], self.cov_struct.internal(params[p:p + k]),
+                               self.response.extra_internal(params[p + k:])])
+
+    def public_jacobian(self, internal):
+        """``d public / d internal``, block diagonal."""
+        beta, theta, extra = self._split(np.asarray(internal, dtype=float))
+        n = len(internal)
+        J = np.zeros((n, n))
+        p, k = self.k_fe, self.k_re
+        J[:p, :p] = np.eye(p)
+        J[p:p + k, p:p + k] = self.cov_struct.jacobian(theta)
+        if self.k_extra:
+            J[p + k:, p + k:] = self.response.extra_jacobian(extra)
+        return J
+
+    def _typical_sizes(self):
+        """
+        Typical magnitude of each internal parameter, for difference steps: the
+        reciprocal root-mean-square of its column of X (or Z), so that a step moves
+        the linear predictor by about the same amount whatever the units.
+        """
+        cached = self.__dict__.get("_typical")
+        if cached is None:
+            if self.k_fe:
+                mean, sd = _column_stats(self)[:2]
+                rms_x = np.sqrt(sd * sd + mean * mean)
+            else:
+                rms_x = np.zeros(0)
+            with np.errstate(divide="ignore"):
+                tx = np.where(rms_x > 0, 1.0 / rms_x, 1.0)
+            # the root mean square of every column of Z (1 where a column is zero)
+            tz = 1.0 / self.cov_struct.row_scale[self.cov_struct.rows]
+            cached = np.minimum(np.concatenate([tx, tz, np.ones(self.k_extra)]), 1.0)
+            self.__dict__["_typical"] = cached
+        return cached
+
+    # --------------------------------------------------------------- start
+    def _start_internal(self):
+        d, resp = self.design, self.response
+        beta = np.zeros(self.k_fe)
+        given = resp.start_beta(d)
+        if given is not None:
+            beta = given
+        elif self.k_fe:
+            beta = glm_start(resp, d.X, d.y, d.offset, tol=START_TOL)
+            if not np.all(np.isfinite(beta)):
+                beta = np.zeros(self.k_fe)
+        eta = d.X @ beta + d.offset
+        extra = resp.start_extra(d.y, eta)
+        # L = I on the scale of the scaled Z columns (see _scaling)
+        theta = self.cov_struct.start(1.0) * np.diag(self._scaling()[0])[
+            self.k_fe:self.k_fe + self.k_re]
+        return np.concatenate([beta, theta, np.asarray(extra, dtype=float)])
+
+    def _scaling(self):
+        """
+        ``x = T xs``: internal parameters from those of centred, scaled columns.
+
+        Each non-constant column of X is centred (when the model has an
+        intercept) and divided by its standard deviation; each column of Z is
+        divided by its root mean square (centring Z would change the model),
+        which scales the rows of the Cholesky factor ``L``.  The optimiser works
+        on ``xs``, so a covariate's units do not change its path.
+        """
+        cached = self.__dict__.get("_T")
+        if cached is not None:
+            return cached
+        d = self.design
+        p, k, n = self.k_fe, self.k_re, self.k_fe + self.k_re + self.k_extra
+        T = np.eye(n)
+        if p:
+            X = d.X
+            mean, sd, lo, hi = _column_stats(self)
+            const = np.flatnonzero((lo == hi) & (X[0] != 0))
+            icpt = const[0] if len(const) else None
+            for j in range(p):
+                if j in const:
+                    T[j, j] = 1.0 / X[0, j]
+                    continue
+                if icpt is not None and sd[j] > 0:
+                    T[j, j] = 1.0 / sd[j]
+                    T[icpt, j] = -mean[j] / sd[j] / X[0, icpt]
+                else:
+                    rms = np.sqrt(np.mean(X[:, j] ** 2))
+                    T[j, j] = 1.0 / rms if rms > 0 else 1.0
+        rms_z = self.cov_struct.row_scale
+        T[p + np.arange(k), p + np.arange(k)] = 1.0 / rms_z[self.cov_struct.rows]
+        cached = (T, np.linalg.inv(T))
+        self.__dict__["_T"] = cached
+        return cached
+
+    def _check_start(self, start_params):
+        """Start values on the reported scale: one finite number per parameter."""
+        names = self.param_names
+        try:
+            sp = np.asarray(start_params, dtype=float).ravel()
+        except (TypeError, ValueError):
+            raise ValueError("start_params must be numbers") from None
+        if len(sp) != len(names):
+            raise ValueError(f"start_params has {len(sp)} values; the model has "
+                             f"{len(names)} parameters ({', '.join(names)})")
+        if not np.all(np.isfinite(sp)):
+            raise ValueError("start_params must be finite")
+        return sp
+
+    # -------------------------------------------------------------- bounds
+    def _bounds(self):
+        eb = self.response.extra_bounds()
+        return [(None, None)] * self.k_fe + self.cov_struct.lower_bounds() + list(eb)
+
+    def _theta_mask(self):
+        """True at the diagonal entries of L within the internal vector."""
+        mask = np.zeros(self.k_fe + self.k_re + self.k_extra, bool)
+        mask[self.k_fe:self.k_fe + self.k_re] = self.cov_struct.is_diag
+        return mask
+
+    def _canonical(self, x):
+        x = np.array(x, dtype=float)
+        p, k = self.k_fe, self.k_re
+        x[p:p + k] = self.cov_struct.canonical(x[p:p + k])
+        return x
+
+    def _free_mask(self, x, bounds):
+        """Parameters not held on a bound: variances at zero, family bounds."""
+        lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
+        free = ~(x <= lo + 1e-8)
+        free &= ~(self._theta_mask() & (x == 0.0))
+        return free
