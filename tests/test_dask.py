@@ -22,7 +22,8 @@ import statsmodels_glmm.api as smg
 dd = pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 
-from statsmodels_glmm.distributed.backend import ClusterError, DaskMixedGLM  # noqa: E402
+from statsmodels_glmm.distributed.cluster import ClusterError  # noqa: E402
+from statsmodels_glmm.distributed.model import DaskMixedGLM  # noqa: E402
 from statsmodels_glmm.distributed import partition as dp  # noqa: E402
 from statsmodels_glmm.results import MixedGLMResults  # noqa: E402
 
@@ -30,7 +31,7 @@ from statsmodels_glmm.results import MixedGLMResults  # noqa: E402
 def test_no_client_is_a_clear_error():
     df = smg.simulate_longitudinal("binary", n_persons=20, seed=1)
     ddf = dd.from_pandas(df, npartitions=2)
-    from statsmodels_glmm.distributed import backend as dask_backend
+    from statsmodels_glmm.distributed import cluster as dask_cluster
 
     try:
         current = distributed.default_client()
@@ -39,7 +40,7 @@ def test_no_client_is_a_clear_error():
     if current is not None:
         pytest.skip("a default client is active in this process")
     with pytest.raises(ValueError, match="no Dask client"):
-        dask_backend._client_for(None)
+        dask_cluster._client_for(None)
     with pytest.raises(ValueError, match="no Dask client"):
         smg.mixedglm("y ~ time + (1 | id)", ddf, family=sm.families.Binomial())
 

@@ -4,29 +4,18 @@ rows and returns sums (log-likelihood, gradient, Hessian pieces) to the client.
 
 Importing this package registers Dask DataFrames with
 :meth:`~statsmodels_glmm.model.MixedGLM.from_formula`, so ``smg.mixedglm(...)``
-on a Dask DataFrame builds a :class:`~statsmodels_glmm.distributed.backend.DaskMixedGLM`.
+on a Dask DataFrame builds a :class:`~statsmodels_glmm.distributed.model.DaskMixedGLM`.
 Dask itself is imported only when such a model is built.
 """
 
 from ..model import register_data_backend
+from .detect import is_dask_frame
 
 __all__ = ["is_dask_frame"]
 
 
-def is_dask_frame(data):
-    """
-    True for a ``dask.dataframe.DataFrame`` (checked without importing dask).
-
-    >>> import pandas as pd
-    >>> is_dask_frame(pd.DataFrame({"a": [1]}))
-    False
-    """
-    return any(c.__module__.startswith("dask") and c.__name__ == "DataFrame"
-               for c in type(data).__mro__)
-
-
 def _dask_model(cls, formula, data, **kwargs):
-    from .backend import dask_model
+    from .build import dask_model
 
     return dask_model(cls, formula, data, **kwargs)
 
