@@ -10,7 +10,8 @@ import statsmodels.api as sm
 
 import statsmodels_glmm.api as smg
 from statsmodels_glmm.families import Binomial, Gaussian, Poisson
-from statsmodels_glmm.likelihood.laplace import ModeState, chunk_plan, laplace_loglike, predicted_modes
+from statsmodels_glmm.likelihood.chunks import chunk_plan
+from statsmodels_glmm.likelihood.laplace import ModeState, laplace_loglike, predicted_modes
 from statsmodels_glmm.likelihood.laplace_hessian import has_closed_form, laplace_beta_hessian
 from statsmodels_glmm.likelihood.warm_start import WarmStart
 from statsmodels_glmm.model import MixedGLM

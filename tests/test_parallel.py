@@ -6,7 +6,8 @@ import statsmodels.api as sm
 
 import statsmodels_glmm.api as smg
 from statsmodels_glmm.likelihood import parallel, quadrature
-from statsmodels_glmm.likelihood.laplace import chunk_plan, laplace_loglike, solve_modes
+from statsmodels_glmm.likelihood.chunks import chunk_plan
+from statsmodels_glmm.likelihood.laplace import laplace_loglike, solve_modes
 from statsmodels_glmm.likelihood.quadrature import agq_loglike
 
 FORMULA = "y ~ time * group + stress + (1 + time | id)"

@@ -22,7 +22,8 @@ quasi-random draws).
 import numpy as np
 from scipy import special, stats
 
-from .laplace import seg_sum, solve_modes
+from .chunks import seg_sum
+from .laplace import solve_modes
 from .quadrature import _node_derivs, _row_wise, _tiled, stream_exp
 
 __all__ = ["importance_loglike"]

@@ -29,7 +29,7 @@ temporaries stay of chunk size.
 import numpy as np
 
 from . import parallel
-from .laplace import _family_copy, _zl_columns, make_chunk
+from .chunks import _family_copy, _zl_columns, make_chunk
 
 __all__ = ["laplace_beta_hessian", "has_closed_form"]
 

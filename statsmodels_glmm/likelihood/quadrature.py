@@ -55,7 +55,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from .laplace import _logdet, _run_chunks, chunk_plan, seg_sum
+from .batched import _logdet
+from .chunks import chunk_plan, seg_sum
+from .laplace import _run_chunks
 
 __all__ = ["gh_rule", "make_agq_loglike", "agq_loglike", "MAX_NODES", "MAX_SCALAR_NODES"]
 
@@ -535,7 +537,7 @@ def make_agq_loglike(nagq, q):
     >>> make_agq_loglike(20, 3)
     Traceback (most recent call last):
     ...
-    ValueError: nagq=20 with 3 random effects per group needs 20**3 = 8000 nodes per group (at most 4096 are allowed); use fewer nodes (nagq <= 16 for q = 3) or the Laplace approximation (nagq=1)
+    ValueError: nagq=20 with 3 random effects per group needs 20**3 = 8000 nodes per group ...
     """
     K, q = _check_nodes(nagq, q)
     rule = _gh_rule_cached(K, q)

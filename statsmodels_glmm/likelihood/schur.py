@@ -28,7 +28,7 @@ from scipy.linalg import cho_factor, cho_solve
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .laplace import _is_pd, _logdet, batched_inv, matvec
+from .batched import _is_pd, _logdet, batched_inv, matvec
 
 __all__ = ["SchurPattern", "SchurFactor"]
 
