@@ -105,6 +105,37 @@ def _api_block(module_name, names, title_of):
     return "\n".join(lines)
 
 
+def _layout_block():
+    """MyST text: one table per layer of the import-linter contract, a row per module."""
+    import importlib
+    import pkgutil
+
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11
+        import tomli as tomllib
+    with open(os.path.join(os.path.dirname(HERE), "pyproject.toml"), "rb") as fh:
+        contract = tomllib.load(fh)["tool"]["importlinter"]["contracts"][0]
+    lines = []
+    for depth, layer in enumerate(contract["layers"], start=1):
+        parts = [p.strip() for p in layer.split("|")]
+        lines += [f"### {depth}. {', '.join(f'`{p}`' for p in parts)}", "",
+                  "| module | what it holds |", "|---|---|"]
+        for part in parts:
+            name = f"statsmodels_glmm.{part}"
+            mod = importlib.import_module(name)
+            names = [name]
+            if hasattr(mod, "__path__"):
+                names += sorted(m.name for m in pkgutil.walk_packages(mod.__path__, name + ".")
+                                if not m.name.rsplit(".", 1)[-1].startswith("_"))
+            for n in names:
+                doc = (importlib.import_module(n).__doc__ or "").strip()
+                first = " ".join(doc.split("\n\n")[0].split()) if doc else ""
+                lines.append(f"| `{n.replace('statsmodels_glmm.', '')}` | {first} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def _fill(app, docname, source):
     """Replace the ``<!-- ... -->`` markers of generated lists while the pages are read."""
     text = source[0]
@@ -123,12 +154,15 @@ def _fill(app, docname, source):
         text = text.replace("<!-- api-families -->",
                             _api_block("statsmodels_glmm.families", list(fam.__all__),
                                        lambda n: f"smg.families.{n}"))
+    if "<!-- layout-modules -->" in text:
+        text = text.replace("<!-- layout-modules -->", _layout_block())
     source[0] = text
 
 
 def _always_reread(app, env, added, changed, removed):
     """Pages whose text is generated re-read on every build (the code or the pages changed)."""
-    return [d for d in ("index", "reference/api", "reference/families") if d in env.found_docs]
+    return [d for d in ("index", "reference/api", "reference/families",
+                                   "reference/layout") if d in env.found_docs]
 
 
 def setup(app):

@@ -16,7 +16,9 @@ from .inference.compare import compare
 from .output.plotting import plot_effects, plot_random_effects, plot_trajectories
 from .checks.simulated_residuals import SimulatedResiduals
 from .likelihood.importance import importance_loglike
+from .exceptions import LaplaceAccuracyWarning
 
 __all__ = ["MixedGLM", "MixedGLMResults", "mixedglm", "simulate_longitudinal", "families",
            "datasets", "compare_gee", "plot_trajectories", "plot_effects", "plot_random_effects",
-           "explorer", "compare", "importance_loglike", "SimulatedResiduals"]
+           "explorer", "compare", "importance_loglike", "SimulatedResiduals",
+           "LaplaceAccuracyWarning"]

@@ -7,7 +7,8 @@ import pytest
 import statsmodels.api as sm
 
 import statsmodels_glmm.api as smg
-from statsmodels_glmm.checks.approximation import LaplaceAccuracyWarning, guard_threshold
+from statsmodels_glmm.checks.approximation import guard_threshold
+from statsmodels_glmm.exceptions import LaplaceAccuracyWarning
 
 from conftest import load_dataset
 

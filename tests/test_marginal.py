@@ -190,7 +190,9 @@ def test_ordinal_category_probabilities():
         res.marginal_params()
     for i in [0, 40]:
         for k in range(pr.shape[1]):
-            f = lambda e: resp.predict_which(np.atleast_1d(e), extra, "prob", {})[0, k]
+            def f(e, k=k):
+                return resp.predict_which(np.atleast_1d(e), extra, "prob", {})[0, k]
+
             ref = _quad_1d(np.vectorize(f), eta[i], sd)
             assert abs(pr.iloc[i, k] - ref) < 1e-6
 

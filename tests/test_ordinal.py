@@ -20,7 +20,8 @@ from statsmodels_glmm.families import Ordinal
 from conftest import load_dataset, load_ref, match_fixed
 
 HAS_AGQ = importlib.util.find_spec("statsmodels_glmm.likelihood.quadrature") is not None
-needs_agq = pytest.mark.skipif(not HAS_AGQ, reason="statsmodels_glmm.likelihood.quadrature not available")
+needs_agq = pytest.mark.skipif(not HAS_AGQ,
+                               reason="statsmodels_glmm.likelihood.quadrature not available")
 
 WINE = "rating ~ temp + contact + (1 | judge)"
 SIM_RI = "y ~ time * group + stress + (1 | id)"

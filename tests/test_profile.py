@@ -1,6 +1,5 @@
 """Profile likelihood intervals: lme4 references and independent constrained maximisations."""
 
-import warnings
 
 import numpy as np
 import pandas as pd

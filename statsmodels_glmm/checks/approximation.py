@@ -37,8 +37,6 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from ..exceptions import LaplaceAccuracyWarning  # noqa: F401  (re-exported)
-
 __all__ = ["check_approximation", "ApproximationCheck"]
 
 _DEFAULT_K = {1: (1, 5, 9, 15, 25, 40), 2: (1, 3, 5, 7, 9, 11), 3: (1, 3, 5, 7)}

@@ -348,7 +348,10 @@ class Gaussian(Response):
     """
     Normal response with identity link and residual variance ``scale``.
 
-    .. math:: \\log f(y \\mid \\eta) = -\\tfrac12 \\log(2\\pi\\sigma^2) - (y - \\eta)^2 / (2\\sigma^2)
+    .. math::
+
+        \\log f(y \\mid \\eta) = -\\tfrac12 \\log(2\\pi\\sigma^2)
+                                 - (y - \\eta)^2 / (2\\sigma^2)
 
     The internal parameter is ``log sigma``; the reported one is
     ``scale = sigma^2``, as in statsmodels' MixedLM.

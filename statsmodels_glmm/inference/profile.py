@@ -23,7 +23,8 @@ Cholesky factor ``L``; for profiling, row ``i`` of a block is written
     v_i = (w_{i1}, \\dots, w_{i,i-1}, 1),
 
 so that ``|s_i| = sqrt(G_ii)`` (the SD of random effect ``i``; ``L`` uses
-``|s_i|``, so the coordinate needs no bound) is one coordinate, and in a two-dimensional block the correlation is
+``|s_i|``, so the coordinate needs no bound) is one coordinate, and in a
+two-dimensional block the correlation is
 ``rho = w / sqrt(1 + w^2)``, a monotone function of one coordinate.  Fixed
 effects and family parameters keep the model's internal scale (``log alpha``
 for the negative binomial, ``log sigma`` for the Gaussian residual); a
@@ -204,7 +205,6 @@ class _Profiler:
     def _asymptotic_cov(self, results, x_hat):
         """Covariance of ``phi`` from the Hessian at the maximum (diagonal fallback)."""
         H = results.mle_retvals.get("hessian")
-        n = self.n
         J = self.par.jacobian(self.phi_hat)
         fallback = np.diag((0.1 * np.maximum(1.0, np.abs(self.phi_hat))) ** 2)
         if H is None:
@@ -341,7 +341,8 @@ def _trace_side(prof, j, direction, cutoff, maxsteps=30, cap=np.inf):
         if llf > prof.llf_hat + 1e-6:
             warnings.warn(f"profiling found a higher log-likelihood ({llf:.6f} > "
                           f"{prof.llf_hat:.6f}) at coordinate {j}: the fit was not at its "
-                          "maximum; refit before trusting the intervals", RuntimeWarning)
+                          "maximum; refit before trusting the intervals", RuntimeWarning,
+                          stacklevel=2)
         pts.append((c, z, llf, phi))
         if abs(z) >= cutoff or at_bound:
             break

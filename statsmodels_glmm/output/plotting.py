@@ -323,7 +323,7 @@ def plot_random_effects(res, term=None, columns=None, level=0.95, sort=True, lab
     >>> df = smg.simulate_longitudinal("binary", n_persons=30, seed=3)
     >>> res = smg.mixedglm("y ~ time + (1 + time | id)", df,
     ...                    family=sm.families.Binomial()).fit()
-    >>> from statsmodels_glmm.output.plotting import plot_random_effects  # or smg.plot_random_effects
+    >>> from statsmodels_glmm.output.plotting import plot_random_effects
     >>> fig = plot_random_effects(res)
     >>> [a.get_title() for a in fig.axes]
     ['Intercept', 'time']
