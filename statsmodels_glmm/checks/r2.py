@@ -63,7 +63,7 @@ averages ``(1 - p) V + p(1 - p) mu^2`` over rows at the conditional modes,
 here the coefficient of variation of the zero-inflated distribution at the
 null-model mean is used.  The toenail (logit) and epil (Poisson,
 ``null_lambda="intercept"``) random-intercept models reproduce the numbers
-of performance 0.10.2 / insight 0.19.0 (tests/test_r2.py).
+of performance 0.10.2 / insight 0.19.0 (tests/checks/test_r2.py).
 """
 
 import copy

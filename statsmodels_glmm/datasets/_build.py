@@ -8,7 +8,7 @@ Run from the repository root::
 Each CSV is copied byte for byte (gzip-compressed, with a zero timestamp so the
 archive is reproducible, when it is larger than 10 kB), and the R factor levels
 of the bundled sets are copied from ``tests/data/factor_levels.json`` into
-``levels.json`` next to this file.  ``tests/test_datasets.py`` checks that the
+``levels.json`` next to this file.  ``tests/datasets/test_datasets.py`` checks that the
 bundled bytes and levels still equal the reference ones.
 """
 

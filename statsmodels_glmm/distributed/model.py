@@ -43,7 +43,7 @@ class DaskMixedGLM(MixedGLM):
     Examples
     --------
     Needs ``dask[dataframe]`` and ``distributed`` (not run with the doctests;
-    ``tests/test_dask.py`` runs the same fit):
+    ``tests/distributed/test_dask.py`` runs the same fit):
 
     >>> import statsmodels.api as sm
     >>> import statsmodels_glmm.api as smg

@@ -1,0 +1,4 @@
+"""
+Population-averaged answers: marginal predictions and coefficients (the random
+effects integrated out), and the comparison with statsmodels' GEE.
+"""

@@ -1,0 +1,4 @@
+"""
+What a person looks at: plots, the text and HTML report, and the interactive
+trajectory explorer.
+"""

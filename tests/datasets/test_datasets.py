@@ -157,7 +157,7 @@ def test_bundled_levels_match_tests_data():
 
 def test_package_data_declares_the_files():
     tomllib = pytest.importorskip("tomllib")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     cfg = tomllib.load(open(os.path.join(root, "pyproject.toml"), "rb"))
     patterns = cfg["tool"]["setuptools"]["package-data"]["statsmodels_glmm.datasets"]
     files = ["levels.json"] + ["data/" + f for f in os.listdir(os.path.join(PKG, "data"))]

@@ -13,7 +13,7 @@ B = sm.families.Binomial()
 
 def test_matches_dense_grid_where_quadrature_fails():
     # toenail random slopes at the Laplace estimates: the fixed rules scatter by tens of
-    # units; a dense tensor grid (tests/test_approximation.py) gives -616.626
+    # units; a dense tensor grid (tests/checks/test_approximation.py) gives -616.626
     res = smg.mixedglm("outcome_bin ~ treatment * time + (1 + time | patientID)",
                        load_dataset("toenail"), family=B).fit()
     llf, se = importance_loglike(res)
