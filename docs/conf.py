@@ -109,6 +109,7 @@ def _layout_block():
     """MyST text: one table per layer of the import-linter contract, a row per module."""
     import importlib
     import pkgutil
+    import re
 
     try:
         import tomllib
@@ -131,6 +132,10 @@ def _layout_block():
             for n in names:
                 doc = (importlib.import_module(n).__doc__ or "").strip()
                 first = " ".join(doc.split("\n\n")[0].split()) if doc else ""
+                # Sphinx roles do not render inside a Markdown table: keep the name
+                first = re.sub(r":\w+:`~?([^`]+)`",
+                               lambda m: f"`{m.group(1).rsplit('.', 1)[-1]}`", first)
+                first = first.replace("``", "`")
                 lines.append(f"| `{n.replace('statsmodels_glmm.', '')}` | {first} |")
         lines.append("")
     return "\n".join(lines)
