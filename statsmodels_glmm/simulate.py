@@ -61,8 +61,11 @@ def simulate_longitudinal(kind="binary", n_persons=200, n_waves=5, beta=None, sd
     Returns
     -------
     DataFrame
-        Columns ``id, time, group, stress, y``; ``df.attrs["random_effects"]``
-        holds the true ``(u0, u1)`` per person.
+        Columns ``id, time, group, stress, y``.  ``df.attrs["random_effects"]``
+        holds the true random effects as plain lists, ``{"id": [...], "u0":
+        [...], "u1": [...]}`` (one entry per person; ``pd.DataFrame(...)`` of it
+        gives a table), so that the frame's attributes compare equal to
+        themselves, as pandas needs when it copies, casts or concatenates frames.
 
     Examples
     --------
@@ -71,6 +74,8 @@ def simulate_longitudinal(kind="binary", n_persons=200, n_waves=5, beta=None, sd
     ['id', 'time', 'group', 'stress', 'y']
     >>> set(df["y"].unique()) <= {0, 1}
     True
+    >>> pd.DataFrame(df.attrs["random_effects"]).shape
+    (50, 3)
     """
     if kind not in DEFAULTS:
         raise ValueError(f"kind must be one of {sorted(DEFAULTS)}, got {kind!r}")
@@ -110,6 +115,7 @@ def simulate_longitudinal(kind="binary", n_persons=200, n_waves=5, beta=None, sd
     keep = (time == 0) | (rng.random(n * T) >= pmiss)
     df = pd.DataFrame({"id": pid, "time": time, "group": grp, "stress": stress,
                        "y": y})[keep].reset_index(drop=True)
-    df.attrs["random_effects"] = pd.DataFrame({"id": np.arange(1, n + 1), "u0": u[:, 0],
-                                               "u1": u[:, 1]})
+    # plain lists: pandas compares attrs with ``==`` when it propagates them
+    df.attrs["random_effects"] = {"id": list(range(1, n + 1)), "u0": u[:, 0].tolist(),
+                                  "u1": u[:, 1].tolist()}
     return df

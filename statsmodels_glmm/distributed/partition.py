@@ -39,12 +39,15 @@ import re
 import numpy as np
 import pandas as pd
 
-from ..spec.design import _assemble, _assemble_multi, attach_specs, fixed_design, random_design
+from ..spec.design import (_assemble, _assemble_multi, attach_specs, fixed_design,
+                           random_design, response_kind)
 from ..spec.formula_engine import formula_manager
-from ..spec.frame import _check_columns, _prepare_frame, evaluate_frame, group_values
-from ..spec.terms import build_terms
+from ..spec.frame import (_check_columns, _prepare_frame, check_group_types, evaluate_frame,
+                          group_values)
+from ..spec.terms import build_terms, same_grouping
 from ..likelihood.warm_start import WarmStart
 from ..model import MixedGLM
+from ..model.columns import outcome_at_bounds, separation_kind
 from ..likelihood.start import glm_sums
 
 __all__ = ["PartitionGLM", "Partition", "cast_levels", "partition_design", "build_partition",
@@ -202,6 +205,7 @@ def partition_design(data, spec, keep_spec=False, response=None):
     if mf.empty:
         return None, mf.n_dropped
     sub = mf.data
+    check_group_types(sub, gcols)
     y, endog_name, X, exog_names = fixed_design(mf, response)
     Z, re_names, blocks, re_groups = random_design(terms, mf.re_frames, mgr)
     extras = mf.extra_arrays(mgr, with_spec=keep_spec)
@@ -331,7 +335,8 @@ def part_info(part):
         z_const = np.concatenate([_constant_within(t.Z, t.codes) for t in d.terms])
         z_within = np.concatenate([_within_ss(t.Z, t.codes) for t in d.terms])
         out.update(term_labels=[t.labels for t in d.terms],
-                   term_sizes=[np.bincount(t.codes, minlength=t.n_levels) for t in d.terms])
+                   term_sizes=[np.bincount(t.codes, minlength=t.n_levels) for t in d.terms],
+                   term_pairs=_term_pairs(d.terms))
     elif len(d.starts):
         zmin = np.minimum.reduceat(Z, d.starts, axis=0)
         zmax = np.maximum.reduceat(Z, d.starts, axis=0)
@@ -357,8 +362,24 @@ def part_info(part):
         z_all_one=np.all(Z == 1.0, axis=0), z_const=z_const, R=R,
         k_extra=m.k_extra, k_max=getattr(m.response, "k_max", None),
         y_min=float(np.min(yv)), y_max=float(np.max(yv)), y_sum=float(np.sum(yv)),
-        refused=refused,
-        bernoulli=m.response.name == "Binomial" and bool(np.all(d.y[:, 1] == 1)))
+        y_binary=bool(np.all((yv == 0) | (yv == 1))), refused=refused)
+    out["bernoulli"], out["gaussian"] = response_kind(m.response, d.y)
+    return out
+
+
+def _term_pairs(terms):
+    """
+    For each pair of terms of different grouping factors: whether the two group
+    this partition's rows alike, and the triangular factor of ``[Z_a | Z_b]``
+    (stacked over partitions it gives the factor of the whole data).
+    """
+    out = {}
+    for k, a in enumerate(terms):
+        for m, b in enumerate(terms[k + 1:], start=k + 1):
+            if a.group == b.group:
+                continue
+            same = a.n_levels == b.n_levels and same_grouping(a.codes, b.codes)
+            out[(k, m)] = (same, np.linalg.qr(np.c_[a.Z, b.Z], mode="r") if same else None)
     return out
 
 
@@ -464,14 +485,17 @@ def part_start_extra(part, beta):
 def part_separation(part):
     """
     For each fixed-effects column taking at most two values here: per value,
-    whether every trial failed and whether every trial succeeded (the data of
-    :func:`statsmodels_glmm.model.separation_terms`, for a binomial response).
+    whether the outcome is at its lower bound in every row (every trial
+    failed; every count zero) and whether it is at its upper bound (every
+    trial succeeded) -- the data of
+    :func:`statsmodels_glmm.model.separation_terms`, for a binomial or count
+    response (None for other families).
     """
     m = part.model
-    if m is None:
+    if m is None or separation_kind(m.response) is None:
         return None
     d = m.design
-    s, n = d.y[:, 0], d.y[:, 1]
+    low, high = outcome_at_bounds(m.response, d.y)
     out = []
     for j in range(d.X.shape[1]):
         col = d.X[:, j]
@@ -479,8 +503,8 @@ def part_separation(part):
         if len(vals) > 2:
             out.append(None)
             continue
-        out.append({float(v): (bool(np.all(s[col == v] == 0)),
-                               bool(np.all(s[col == v] == n[col == v]))) for v in vals})
+        out.append({float(v): (bool(np.all(low[col == v])), bool(np.all(high[col == v])))
+                    for v in vals})
     return out
 
 

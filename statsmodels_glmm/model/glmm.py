@@ -23,6 +23,7 @@ import pandas as pd
 import statsmodels.api as sm
 from statsmodels.base.model import LikelihoodModel
 
+from ..exceptions import warn
 from ..spec.covariance import CovStructure
 from ..spec.design import build_design, design_from_arrays
 from ..families import as_response
@@ -87,6 +88,8 @@ class MixedGLM(LayoutMixin, FittingMixin, RowsMixin, LikelihoodModel):
         if design is None:
             design = design_from_arrays(endog, exog, groups, exog_re, self.response,
                                         offset=offset, exposure=exposure, missing=missing)
+            if family is None:
+                warn_binary_gaussian(design.y, design.endog_name)
         self.design = design
         self.multi = design.multi
         self.cov_struct = CovStructure(design.blocks, design.re_names,
@@ -176,6 +179,8 @@ class MixedGLM(LayoutMixin, FittingMixin, RowsMixin, LikelihoodModel):
                               offset=offset, exposure=exposure, extra_formulas=extra,
                               missing=missing, formula_engine=formula_engine,
                               vc_formula=vc_formula)
+        if family is None:
+            warn_binary_gaussian(design.y, design.endog_name)
         return cls(None, None, None, family=response, design=design, **kwargs)
 
     # ---------------------------------------------------------- likelihood
@@ -284,6 +289,33 @@ class MixedGLM(LayoutMixin, FittingMixin, RowsMixin, LikelihoodModel):
             fm = self.loglike_internal(internal - e, nagq, warm=warm)[0]
             g[j] = (fp - fm) / (2 * h)
         return g
+
+
+def warn_binary_gaussian(y, endog_name):
+    """
+    Warn that a response holding only the values 0 and 1 is fitted by a Gaussian
+    linear mixed model because no family was given (as lme4 points out when
+    ``lmer`` gets a binary response).
+
+    >>> import numpy as np, warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_binary_gaussian(np.array([0.0, 1.0, 1.0]), "y")
+    >>> caught[0].category.__name__
+    'UserWarning'
+    """
+    y = np.asarray(y, dtype=float).ravel()
+    if len(y) == 0 or not np.all((y == 0) | (y == 1)) or y.min() == y.max():
+        return
+    warn(binary_gaussian_message(endog_name), UserWarning)
+
+
+def binary_gaussian_message(endog_name):
+    """The warning of :func:`warn_binary_gaussian`."""
+    return (f"response {endog_name!r} has only the values 0 and 1, but no family was given, "
+            "so the Gaussian default fits a linear mixed model; for a binary outcome pass "
+            "family=sm.families.Binomial() (pass family=sm.families.Gaussian() to fit the "
+            "linear model without this warning)")
 
 
 #: Builders for data that are not a pandas DataFrame, as ``(accepts, build)`` pairs.

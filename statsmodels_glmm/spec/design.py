@@ -23,12 +23,12 @@ import pandas as pd
 
 from .formula import re_formula_terms, split_formula
 from .formula_engine import formula_manager
-from .frame import (_prepare_frame, _rhs_matrix, evaluate_frame, group_columns, group_values,
-                    model_columns, model_response)
-from .terms import _blocks, build_terms
+from .frame import (_prepare_frame, _rhs_matrix, check_group_types, evaluate_frame,
+                    group_columns, group_values, model_columns, model_response)
+from .terms import _blocks, build_terms, check_observation_level
 
 __all__ = ["Design", "build_design", "design_from_arrays", "fixed_design", "random_design",
-           "attach_specs"]
+           "attach_specs", "response_kind"]
 
 
 @dataclass
@@ -234,15 +234,17 @@ def build_design(formula, data, response, groups=None, re_formula=None,
     if mf.empty:
         raise ValueError("no rows left after dropping rows with missing values")
     sub = mf.data
+    check_group_types(sub, gcols)
     y, endog_name, X, exog_names = fixed_design(mf, response)
     response.check_fit_data(y, endog_name)
     cols = full_rank_columns(X, exog_names, "fixed-effects")
     X, exog_names = X[:, cols], [exog_names[j] for j in cols]
     Z, re_names, blocks, re_groups = random_design(terms, mf.re_frames, mgr)
     extras = mf.extra_arrays(mgr)
+    bernoulli, gaussian = response_kind(response, y)
     if multi:
-        bernoulli = response.name == "Binomial" and bool(np.all(y[:, 1] == 1))
-        re_terms = build_terms(terms, sub, mgr, bernoulli=bernoulli, frames=mf.re_frames)
+        re_terms = build_terms(terms, sub, mgr, bernoulli=bernoulli, frames=mf.re_frames,
+                               gaussian=gaussian)
         _check_nesting(re_terms, len(sub))
         design = _assemble_multi(y, X, Z, mf.offset, re_terms, exog_names, re_names, blocks,
                                  re_groups, endog_name, extras)
@@ -250,12 +252,33 @@ def build_design(formula, data, response, groups=None, re_formula=None,
         graw = group_values(sub, group_columns(gname, sub))
         design = _assemble(y, X, Z, mf.offset, graw, exog_names, re_names, blocks, gname,
                            endog_name, extras)
+        ones = np.all(design.Z == 1.0, axis=0)
+        label = str(next((t for t, f in zip(terms, mf.re_frames)
+                          if np.any(np.all(f.to_numpy(dtype=float) == 1.0, axis=0))), terms[0]))
+        check_observation_level(label, design.n_groups, design.nobs, bool(np.any(ones)),
+                                bernoulli=bernoulli, gaussian=gaussian)
     design.row_index = data.index[mf.keep]
     design.n_dropped = mf.n_dropped
     design.formula = formula
     attach_specs(design, mf, mgr, terms, used_cols, gcols, extra_formulas, offset, exposure,
                  fixed_columns=exog_names)
     return design
+
+
+def response_kind(response, y):
+    """
+    ``(bernoulli, gaussian)``: a binomial response with one trial in every row,
+    and a Gaussian response with the identity link (the kinds of response for
+    which an observation-level random effect is warned about or refused).
+
+    >>> import statsmodels.api as sm
+    >>> from statsmodels_glmm.families import as_response
+    >>> response_kind(as_response(sm.families.Gaussian()), np.zeros(3))
+    (False, True)
+    """
+    bernoulli = response.name == "Binomial" and bool(np.all(np.asarray(y)[:, 1] == 1))
+    gaussian = response.name == "Gaussian" and getattr(response, "link_name", None) == "identity"
+    return bernoulli, gaussian
 
 
 def fixed_design(mf, response):
@@ -365,9 +388,9 @@ def attach_specs(design, mf, mgr, terms, used, gcols, extra_formulas=None, offse
 
     The formula engine's specs of the fixed and random matrices, the used
     columns of the kept rows (to rebuild the specs after unpickling), the
-    terms, the grouping columns, the extra formulas and the offset and
-    exposure columns (None for values given as arrays).  ``design`` is
-    modified in place.
+    terms, the grouping columns, the extra formulas, the offset and
+    exposure columns (None for values given as arrays) and the expressions of
+    the formula's ``offset(...)`` terms.  ``design`` is modified in place.
 
     Parameters
     ----------
@@ -407,17 +430,26 @@ def attach_specs(design, mf, mgr, terms, used, gcols, extra_formulas=None, offse
     design.extra["extra_formulas"] = dict(extra_formulas or {})
     design.extra["offset"] = offset if isinstance(offset, str) else None
     design.extra["exposure"] = exposure if isinstance(exposure, str) else None
+    #: expressions of the formula's offset(...) terms, evaluated on new data to predict
+    design.extra["formula_offsets"] = list(mf.offset_terms)
 
 
-def full_rank_columns(X, names, what):
+def full_rank_columns(X, names, what, nobs=None):
     """
     Indices of the columns to keep so that ``X`` has full column rank.
 
     Columns are scaled to unit length (so units do not matter) and taken
-    from left to right; a column whose part orthogonal to the columns before
-    it is below 1e-9 of its length adds nothing and is dropped, with a
+    from left to right; a column whose part orthogonal to the columns kept
+    before it is below 1e-9 of its length adds nothing and is dropped, with a
     warning naming it and the columns it depends on (as lme4 does).  A
-    column that is zero in every row is refused.
+    column that is zero in every row is refused, and so is a design whose
+    kept columns are as many as its rows (``nobs``, default the rows of
+    ``X``): the fixed effects alone would then reproduce every observation,
+    leaving nothing to estimate the random effects from.
+
+    ``X`` may also be the triangular factor ``R`` of a QR decomposition of the
+    design (its columns have the same linear relations); ``nobs`` is then the
+    design's number of rows.
 
     Examples
     --------
@@ -433,7 +465,9 @@ def full_rank_columns(X, names, what):
 
     from scipy.linalg import qr
 
-    if X.shape[1] == 0:
+    n, p = X.shape
+    nobs = n if nobs is None else int(nobs)
+    if p == 0:
         return []
     gram = X.T @ X
     norms = np.sqrt(np.maximum(np.diag(gram), 0.0))
@@ -443,19 +477,36 @@ def full_rank_columns(X, names, what):
     # a well-conditioned design (smallest eigenvalue of the correlation-like Gram
     # matrix far above rounding) has every column's orthogonal part far above the
     # 1e-9 threshold: no factorisation of X needed
-    if np.all(np.isfinite(gram)) and \
+    if p < nobs and np.all(np.isfinite(gram)) and \
             np.linalg.eigvalsh(gram / np.outer(norms, norms)).min() > 1e-8:
-        return list(range(X.shape[1]))
+        return list(range(p))
+    # the columns' linear relations are those of the QR factor (min(n, p) x p);
+    # each column's part orthogonal to the kept columns before it, from an
+    # orthonormal basis of those (Gram-Schmidt, twice for accuracy)
     R = qr(X / norms, mode="r", pivoting=False)[0]
-    dep = np.abs(np.diag(R)) < 1e-9
-    keep = [j for j in range(X.shape[1]) if not dep[j]]
-    if not dep.any():
+    basis = np.zeros((R.shape[0], 0))
+    keep, dep = [], []
+    for j in range(p):
+        r = R[:, j].copy()
+        for _ in range(2):
+            r -= basis @ (basis.T @ r)
+        size = np.linalg.norm(r)
+        if size < 1e-9:
+            dep.append(j)
+        else:
+            keep.append(j)
+            basis = np.column_stack([basis, r / size])
+    if len(keep) >= nobs:
+        raise ValueError(
+            f"the {what} design has {p} columns of rank {len(keep)} for {nobs} rows: the "
+            "fixed effects alone reproduce every observation, leaving nothing to estimate "
+            "the random effects and the residual variation from; use fewer fixed effects")
+    if not dep:
         return keep
     parts = []
-    for j in np.flatnonzero(dep):
+    for j in dep:
         earlier = [i for i in keep if i < j]
-        coef = np.linalg.lstsq(X[:, earlier] / norms[earlier], X[:, j] / norms[j],
-                               rcond=None)[0]
+        coef = np.linalg.lstsq(R[:, earlier], R[:, j], rcond=None)[0]
         used = [names[earlier[i]] for i in np.flatnonzero(np.abs(coef) > 1e-8)]
         parts.append(f"{names[j]!r} (a linear combination of "
                      f"{', '.join(repr(u) for u in used)})")
@@ -493,6 +544,10 @@ def design_from_arrays(endog, exog, groups, exog_re, response, offset=None, expo
         X = X[:, None]
     n = X.shape[0]
     exog_names = exog_names or names_of(exog, ["x1"]) or [f"x{i + 1}" for i in range(X.shape[1])]
+    twice = list(dict.fromkeys(c for c in exog_names if list(exog_names).count(c) > 1))
+    if twice:
+        raise ValueError(f"exog has more than one column named "
+                         f"{', '.join(repr(c) for c in twice)}; parameter names must be unique")
     if np.isinf(X).any():
         bad = exog_names[int(np.flatnonzero(np.isinf(X).any(0))[0])]
         raise ValueError(f"exog column {bad!r} has infinite values")
@@ -534,6 +589,11 @@ def design_from_arrays(endog, exog, groups, exog_re, response, offset=None, expo
                        str(getattr(groups, "name", None) or "Group"), endog_name, {})
     design.row_index = row_index[keep] if row_index is not None else pd.RangeIndex(n)[keep]
     design.n_dropped = n_dropped
+    bernoulli, gaussian = response_kind(response, y)
+    check_observation_level(f"({' + '.join(design.re_names)} | {design.group_name})",
+                            design.n_groups, design.nobs,
+                            bool(np.any(np.all(design.Z == 1.0, axis=0))),
+                            bernoulli=bernoulli, gaussian=gaussian)
     return design
 
 

@@ -6,12 +6,14 @@ Split an lme4-style formula into its fixed part and random-effect terms.
 correlated=True)``.  Everything outside the bar terms is left to statsmodels'
 formula engine (patsy or formulaic).  Supported bar terms: ``(expr | g)``,
 ``(expr || g)`` (uncorrelated terms) and ``(expr | g1/g2)`` (nested, expanded
-to ``g1`` and ``g1:g2``).
+to ``g1`` and ``g1:g2``).  A term ``offset(expr)`` of the fixed part (the R
+spelling of an offset) is taken out of it by :func:`split_offset_terms`.
 """
 
+import re
 from dataclasses import dataclass
 
-__all__ = ["RandomTerm", "split_formula", "re_formula_terms"]
+__all__ = ["RandomTerm", "split_formula", "re_formula_terms", "split_offset_terms"]
 
 
 @dataclass(frozen=True)
@@ -151,3 +153,83 @@ def re_formula_terms(re_formula, groups):
         if not expr:
             raise ValueError("re_formula must name at least one term, e.g. '~1' or '~time'")
     return [RandomTerm(expr, str(groups), True)]
+
+
+_OFFSET_CALL = re.compile(r"(?<![\w.])offset\s*\(")
+
+
+def _top_level_terms(rhs):
+    """Spans ``(start, end)`` of the ``+``-separated pieces of ``rhs`` outside parentheses."""
+    spans, depth, start = [], 0, 0
+    for i, ch in enumerate(rhs):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "+" and depth == 0:
+            spans.append((start, i))
+            start = i + 1
+    spans.append((start, len(rhs)))
+    return spans
+
+
+def split_offset_terms(fixed):
+    """
+    Take the ``offset(expr)`` terms out of a fixed-effects formula.
+
+    ``offset(expr)`` adds the values of ``expr`` to the linear predictor with
+    a coefficient fixed at one, as in R; it must be a term of its own (joined
+    to the others by ``+``).
+
+    Parameters
+    ----------
+    fixed : str
+        ``"y ~ x + offset(np.log(t))"``.
+
+    Returns
+    -------
+    fixed : str
+        The formula without the offset terms (``"y ~ 1"`` if nothing is left).
+    offsets : list of str
+        The expressions inside ``offset(...)``, in formula order.
+
+    Examples
+    --------
+    >>> split_offset_terms("y ~ time + offset(np.log(exposure)) + group")
+    ('y ~ time + group', ['np.log(exposure)'])
+    >>> split_offset_terms("y ~ x")
+    ('y ~ x', [])
+    """
+    lhs, sep, rhs = fixed.partition("~")
+    if not _OFFSET_CALL.search(rhs):
+        return fixed, []
+    keep, offsets = [], []
+    for a, b in _top_level_terms(rhs):
+        piece = rhs[a:b].strip()
+        m = _OFFSET_CALL.match(piece)
+        if m and piece.endswith(")") and _balanced(piece[m.end():-1]):
+            expr = piece[m.end():-1].strip()
+            if not expr:
+                raise ValueError(f"offset() in formula {fixed!r} needs an expression, "
+                                 "e.g. offset(np.log(exposure))")
+            offsets.append(expr)
+        elif _OFFSET_CALL.search(piece):
+            raise ValueError(f"offset(...) in formula {fixed!r} must be a term of its own, "
+                             "added with '+' (as in 'y ~ x + offset(np.log(t))'), not "
+                             f"part of {piece!r}")
+        elif piece:
+            keep.append(piece)
+    rest = " + ".join(keep) if keep else "1"
+    if rest.lstrip().startswith("-"):
+        rest = "1 " + rest
+    return f"{lhs.strip()} ~ {rest}", offsets
+
+
+def _balanced(text):
+    """Whether the parentheses of ``text`` never close more than they opened, and all close."""
+    depth = 0
+    for ch in text:
+        depth += (ch == "(") - (ch == ")")
+        if depth < 0:
+            return False
+    return depth == 0

@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .formula import split_offset_terms
+
 __all__ = ["ModelFrame", "evaluate_frame", "fixed_matrices", "group_columns", "group_values",
-           "materialize", "model_columns", "model_response", "offset_values", "rhs_text"]
+           "materialize", "model_columns", "model_response", "offset_values", "rhs_text",
+           "check_group_types", "check_label_types", "formula_offset"]
 
 
 def _clean_formula_error(exc, formula, data_columns):
@@ -77,6 +80,65 @@ def group_values(frame, gcols):
     return frame[gcols].astype(str).agg(":".join, axis=1)
 
 
+def check_group_types(frame, gcols):
+    """
+    Refuse a grouping column whose values mix types that its text form would group
+    differently, such as the number ``1`` and the string ``"1"``.
+
+    Pandas tells ``1`` from ``"1"`` (two groups) but takes ``1`` and ``1.0`` or
+    ``True`` for one value, whereas a column read as text (Dask turns object
+    columns into strings, a CSV has only text) has the opposite answers; the
+    groups of such a column depend on how it was read, so it is refused with
+    its name.  Columns of one type, and types whose text forms group the rows
+    as their values do (numpy and Python integers), pass.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"g": pd.Series([1, "1", 2], dtype=object)})
+    >>> check_group_types(df, ["g"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: grouping column 'g' mixes value types whose text forms ...
+    >>> check_group_types(pd.DataFrame({"g": [1, 1, 2]}), ["g"])
+    """
+    for c in gcols:
+        check_label_types(frame[c], c)
+
+
+def check_label_types(values, column):
+    """
+    Refuse labels of several types whose values and text forms group them
+    differently (see :func:`check_group_types`); ``values`` are the labels of one
+    grouping column, ``column`` its name.
+
+    >>> check_label_types(pd.Series(["a", "b", "a"]), "g")
+    """
+    s = pd.Series(values) if not isinstance(values, pd.Series) else values
+    if s.dtype != object:
+        return
+    s = s[s.notna()]
+    arr = s.to_numpy()
+    if len({type(v) for v in arr}) < 2:
+        return
+    by_value = pd.factorize(arr)[0]
+    by_text = pd.factorize(np.array([str(v) for v in arr], dtype=object))[0]
+    pairs = pd.DataFrame({"v": by_value, "t": by_text}).drop_duplicates()
+    if pairs["v"].is_unique and pairs["t"].is_unique:
+        return
+    # an example: two values one way apart and the other way together
+    key = "t" if not pairs["t"].is_unique else "v"
+    clash = pairs[pairs[key].duplicated(keep=False)]
+    first = clash[clash[key] == clash[key].iloc[0]]
+    rows = [int(np.flatnonzero((by_value == v) & (by_text == t))[0])
+            for v, t in zip(first["v"], first["t"])]
+    shown = " and ".join(f"{arr[r]!r} ({type(arr[r]).__name__})" for r in rows[:2])
+    raise ValueError(
+        f"grouping column {column!r} mixes value types whose text forms group the rows "
+        f"differently from their values ({shown}): whether they are one group or two "
+        f"depends on how the column is read; convert it to one type first, e.g. "
+        f"data[{column!r}].astype(str)")
+
+
 def model_columns(formula, extra_formulas, group_names, offset, exposure, data):
     """
     The columns of ``data`` a model reads.
@@ -85,7 +147,9 @@ def model_columns(formula, extra_formulas, group_names, offset, exposure, data):
     every column the model uses (those named in the formulas, then the grouping,
     offset and exposure columns), and the formula texts.  An offset or exposure
     named as a column that ``data`` (a DataFrame or Dask's metadata of one)
-    lacks is refused.
+    lacks is refused, and so is a used column whose name ``data`` holds twice
+    (which of the two the model should read is unknowable; columns the model
+    does not use may share a name).
 
     >>> df = pd.DataFrame({"y": [0, 1], "x": [1.0, 2.0], "id": [1, 2], "w": [1, 1]})
     >>> model_columns("y ~ x", None, ["id"], "w", None, df)[:2]
@@ -101,7 +165,19 @@ def model_columns(formula, extra_formulas, group_names, offset, exposure, data):
     used = _used_columns(texts, data)
     used += [c for c in gcols + [v for v in (offset, exposure) if isinstance(v, str)]
              if c not in used]
+    _check_unique_columns(data, used)
     return gcols, used, texts
+
+
+def _check_unique_columns(data, used):
+    """Refuse, naming them, columns the model uses that appear more than once in ``data``."""
+    dup = data.columns[data.columns.duplicated()]
+    twice = list(dict.fromkeys(c for c in dup if c in set(used)))
+    if twice:
+        raise ValueError(
+            f"data has more than one column named {', '.join(repr(c) for c in twice)}; the "
+            "model uses that name and cannot tell which column is meant: rename or drop "
+            "the copies")
 
 
 def _used_columns(texts, data):
@@ -264,6 +340,48 @@ def offset_values(work, offset=None, exposure=None):
     return off, finite
 
 
+def formula_offset(exprs, data, mgr):
+    """
+    The summed values of the ``offset(expr)`` terms of a formula on ``data``.
+
+    Each expression is evaluated by the formula engine (as ``I(expr)``) and
+    must give one number per row; a row where one is missing gets NaN, and an
+    infinite value (the log of zero, say) is refused.
+
+    Parameters
+    ----------
+    exprs : list of str
+        The expressions inside ``offset(...)`` (see
+        :func:`~statsmodels_glmm.spec.formula.split_offset_terms`).
+    data : DataFrame
+    mgr : FormulaManager
+
+    Returns
+    -------
+    ndarray
+
+    Examples
+    --------
+    >>> from statsmodels_glmm.spec.formula_engine import formula_manager
+    >>> df = pd.DataFrame({"t": [1.0, np.e, np.nan]})
+    >>> formula_offset(["np.log(t)", "t"], df, formula_manager()).tolist()
+    [1.0, 3.718281828459045, nan]
+    """
+    total = np.zeros(len(data))
+    for expr in exprs:
+        what = f"offset({expr})"
+        frame = _rhs_matrix(mgr, f"0 + I({expr})", data, what)
+        if frame.shape[1] != 1:
+            raise ValueError(f"{what} must give one number per row; it gives "
+                             f"{frame.shape[1]} columns ({', '.join(map(str, frame.columns))})")
+        vals = np.full(len(data), np.nan)
+        vals[data.index.get_indexer(frame.index)] = frame.iloc[:, 0].to_numpy(dtype=float)
+        if np.isinf(vals).any():
+            raise ValueError(f"{what} has {int(np.isinf(vals).sum())} infinite value(s)")
+        total = total + vals
+    return total
+
+
 @dataclass
 class ModelFrame:
     """
@@ -290,6 +408,9 @@ class ModelFrame:
         Each random term's columns.
     extra_frames : dict of DataFrame
         The matrices of the extra formulas.
+    offset_terms : list of str
+        The expressions of the ``offset(...)`` terms of the fixed formula
+        (their values are in ``offset``).
 
     Examples
     --------
@@ -312,6 +433,7 @@ class ModelFrame:
     Xdf: pd.DataFrame = None
     re_frames: list = field(default_factory=list)
     extra_frames: dict = field(default_factory=dict)
+    offset_terms: list = field(default_factory=list)
 
     @property
     def empty(self):
@@ -354,6 +476,8 @@ def evaluate_frame(work, mgr, fixed, terms, gcols, extra_formulas=None, offset=N
     fixed-effects matrix, a random term, a grouping column, an extra formula,
     the offset or the exposure.  The formulas are then evaluated again on the
     kept rows, so that factor levels and stateful transforms see only those.
+    A term ``offset(expr)`` of the fixed formula is not a column of the
+    fixed-effects matrix: its values are added to the offset.
 
     Parameters
     ----------
@@ -399,6 +523,7 @@ def evaluate_frame(work, mgr, fixed, terms, gcols, extra_formulas=None, offset=N
         _check_columns(fixed, work)
         for t in terms:
             _check_columns(t.expr, work)
+    fixed, offset_terms = split_offset_terms(fixed)
     lhs, _, rhs = fixed.partition("~")
     lhs, rhs = lhs.strip(), rhs.strip()
     n = len(work)
@@ -423,6 +548,9 @@ def evaluate_frame(work, mgr, fixed, terms, gcols, extra_formulas=None, offset=N
         keep &= _rows_in(extra_frames[key], n)
     off, finite = offset_values(work, offset, exposure)
     keep &= finite
+    if offset_terms:
+        from_formula = formula_offset(offset_terms, work, mgr)
+        keep &= np.isfinite(from_formula)
     n_dropped = int((~keep).sum())
     if missing == "raise" and n_dropped:
         raise ValueError(f"{n_dropped} rows have missing values (missing='raise')")
@@ -436,8 +564,11 @@ def evaluate_frame(work, mgr, fixed, terms, gcols, extra_formulas=None, offset=N
                         for k, f in extra_formulas.items()}
     else:
         sub = work
-    return ModelFrame(sub, keep, n_dropped, off[keep], lhs, rhs, ydf, Xdf, re_frames,
-                      extra_frames)
+    off = off[keep]
+    if offset_terms and sub is not None:
+        off = off + (formula_offset(offset_terms, sub, mgr) if n_dropped else from_formula)
+    return ModelFrame(sub, keep, n_dropped, off, lhs, rhs, ydf, Xdf, re_frames,
+                      extra_frames, offset_terms)
 
 
 def model_response(mf, response):

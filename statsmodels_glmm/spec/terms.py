@@ -30,7 +30,8 @@ from .covariance import CovStructure
 from .frame import _rhs_matrix, group_columns, group_values
 
 __all__ = ["RandomEffectTerm", "build_terms", "term_offsets", "sparse_Z", "block_lambda",
-           "split_thetas", "param_names"]
+           "split_thetas", "param_names", "check_observation_level", "same_grouping",
+           "shares_columns", "check_confounded_terms", "confounded_message"]
 
 
 @dataclass(eq=False)
@@ -111,6 +112,11 @@ class RandomEffectTerm:
         return term
 
     @property
+    def label(self):
+        """The term as written in a formula, e.g. ``'(1 + time | id)'``."""
+        return f"({self.expr} {'|' if self.correlated else '||'} {self.group})"
+
+    @property
     def n_levels(self):
         """Number of levels of the grouping factor."""
         return len(self.labels)
@@ -138,7 +144,7 @@ class RandomEffectTerm:
         variable is constant within every level cannot be told apart from the
         random intercept of the same term.
         """
-        label = f"({self.expr} {'|' if self.correlated else '||'} {self.group})"
+        label = self.label
         if self.n_levels < 2:
             raise ValueError(f"random-effect term {label}: grouping factor {self.group!r} "
                              f"has {self.n_levels} level(s); a random effect needs at least two")
@@ -177,7 +183,8 @@ def _blocks(term, frame, mgr, col0=0):
     return out
 
 
-def build_terms(terms, data, formula_manager, bernoulli=False, frames=None, validate=True):
+def build_terms(terms, data, formula_manager, bernoulli=False, frames=None, validate=True,
+                gaussian=False):
     """
     Build the random-effect terms of a model from its bar terms and kept rows.
 
@@ -193,13 +200,18 @@ def build_terms(terms, data, formula_manager, bernoulli=False, frames=None, vali
     bernoulli : bool
         True for a binary response (binomial with one trial per row): an
         observation-level random effect then gets a warning.
+    gaussian : bool
+        True for a Gaussian response with the identity link: an
+        observation-level random intercept is then refused
+        (see :func:`check_observation_level`).
     frames : list of DataFrame, optional
         The terms' design matrices when the caller has already evaluated them
         on ``data`` (one per term, in order).
     validate : bool
         Check each term on these rows (two levels or more, random slopes that
-        vary within levels; default True).  A part of the data -- one
-        partition of a distributed fit -- skips the checks that need all rows.
+        vary within levels, observation-level terms, two factors that group
+        the rows alike; default True).  A part of the data -- one partition
+        of a distributed fit -- skips the checks that need all rows.
 
     Returns
     -------
@@ -245,12 +257,9 @@ def build_terms(terms, data, formula_manager, bernoulli=False, frames=None, vali
                                 correlated=t.correlated)
         if validate:
             term.validate()
-        if bernoulli and term.n_levels == n:
-            warnings.warn(
-                f"random-effect term {t} has one level per observation; with a binary "
-                "response an observation-level random effect is not identified as "
-                "overdispersion and changes the model (its variance is confounded with "
-                "the link scale)", UserWarning, stacklevel=2)
+            check_observation_level(str(t), term.n_levels, n,
+                                    bool(np.any(np.all(term.Z == 1.0, axis=0))),
+                                    bernoulli=bernoulli, gaussian=gaussian)
         out.append(term)
     seen = set()
     for t in out:
@@ -259,7 +268,142 @@ def build_terms(terms, data, formula_manager, bernoulli=False, frames=None, vali
                 raise ValueError(f"random-effect column {name!r} of grouping factor "
                                  f"{t.group!r} appears in more than one term")
             seen.add((t.group, name))
+    if validate:
+        check_confounded_terms(out)
     return out
+
+
+def check_observation_level(label, n_levels, nobs, intercept, bernoulli=False, gaussian=False):
+    """
+    Refuse or warn about a random-effect term with one level per observation.
+
+    With a Gaussian response and the identity link an observation-level
+    random intercept has the same variance as the residual: only their sum
+    can be estimated, so the term is refused.  With a binary response (one
+    trial per row) the variance of such a term is not identified as
+    overdispersion: a warning says so.
+
+    Parameters
+    ----------
+    label : str
+        The term as written, e.g. ``"(1 | obs)"``.
+    n_levels, nobs : int
+        Levels of its grouping factor and rows of the model.
+    intercept : bool
+        Whether the term has a column of ones (a random intercept).
+    bernoulli, gaussian : bool
+        The kind of response.
+
+    Examples
+    --------
+    >>> check_observation_level("(1 | obs)", 10, 10, True, gaussian=True)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: random-effect term (1 | obs) has one level per observation: with a Gaussian ...
+    """
+    if n_levels != nobs:
+        return
+    if gaussian and intercept:
+        raise ValueError(
+            f"random-effect term {label} has one level per observation: with a Gaussian "
+            "response its variance and the residual variance cannot be told apart (only "
+            "their sum is identifiable); remove the term")
+    if bernoulli:
+        warnings.warn(
+            f"random-effect term {label} has one level per observation; with a binary "
+            "response an observation-level random effect is not identified as "
+            "overdispersion and changes the model (its variance is confounded with "
+            "the link scale)", UserWarning, stacklevel=3)
+
+
+def same_grouping(codes_a, codes_b):
+    """
+    Whether two factors divide the rows into the same groups (one a relabelling
+    of the other).  ``codes_*`` are level codes ``0 .. L - 1``, every level used.
+
+    >>> import numpy as np
+    >>> same_grouping(np.array([0, 0, 1, 2]), np.array([2, 2, 0, 1]))
+    True
+    >>> same_grouping(np.array([0, 0, 1, 2]), np.array([0, 1, 2, 2]))
+    False
+    """
+    codes_a, codes_b = np.asarray(codes_a), np.asarray(codes_b)
+    if len(codes_a) != len(codes_b):
+        return False
+    if len(codes_a) == 0:
+        return True
+    la, lb = int(codes_a.max()) + 1, int(codes_b.max()) + 1
+    if la != lb:
+        return False
+    # b as a function of a (the last row of each level of a), checked on every row;
+    # a function between two sets of L used levels is then one-to-one
+    image = np.full(la, -1, dtype=np.intp)
+    image[codes_a] = codes_b
+    return bool(np.array_equal(image[codes_a], codes_b))
+
+
+def _column_rank(M):
+    """Rank of the columns of ``M`` scaled to unit length (zero columns add nothing)."""
+    M = np.asarray(M, dtype=float)
+    norms = np.sqrt((M * M).sum(0))
+    M = M[:, norms > 0] / norms[norms > 0]
+    if M.shape[1] == 0:
+        return 0
+    return int(np.linalg.matrix_rank(M, tol=1e-8))
+
+
+def shares_columns(M, q_a):
+    """
+    Whether the first ``q_a`` columns of ``M`` and the others span a common direction.
+
+    ``M`` is ``[Z_a | Z_b]`` (or the triangular factor of its QR decomposition,
+    which has the same column relations): true when its rank is below the
+    ranks of the two parts added, i.e. some combination of the columns of
+    ``Z_a`` equals one of ``Z_b`` in every row.
+
+    >>> import numpy as np
+    >>> x = np.array([0.5, 1.0, 2.0, 3.0])
+    >>> shares_columns(np.c_[np.ones(4), x, np.ones(4)], 2), shares_columns(np.c_[np.ones(4), x], 1)
+    (True, False)
+    """
+    M = np.asarray(M, dtype=float)
+    return _column_rank(M) < _column_rank(M[:, :q_a]) + _column_rank(M[:, q_a:])
+
+
+def confounded_message(label_a, label_b, group_a, group_b):
+    """The error for two terms whose variances cannot be told apart."""
+    return (f"random-effect terms {label_a} and {label_b} cannot both be estimated: the "
+            f"grouping factors {group_a!r} and {group_b!r} divide the rows into the same "
+            "groups and the terms share a random-effect column, so the model is not "
+            "identifiable (only the sum of their variances could be estimated); remove one "
+            "of the terms")
+
+
+def check_confounded_terms(terms):
+    """
+    Refuse two terms of different grouping factors that group the rows alike
+    (one factor a relabelling of the other, as ``(1 | subj/subj)`` or two
+    factors with one level per row) and share a random-effect column (two
+    intercepts, say): their variances are not identifiable separately.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> a = RandomEffectTerm.from_arrays("subj", [1, 1, 2, 2, 3], np.ones((5, 1)))
+    >>> b = RandomEffectTerm.from_arrays("twin", ["x", "x", "y", "y", "z"], np.ones((5, 1)))
+    >>> check_confounded_terms([a, b])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: random-effect terms (1 | subj) and (1 | twin) cannot both be estimated: ...
+    """
+    for i, a in enumerate(terms):
+        for b in terms[i + 1:]:
+            if a.group == b.group or a.n_levels != b.n_levels:
+                continue
+            if same_grouping(a.codes, b.codes) and shares_columns(np.c_[a.Z, b.Z], a.q):
+                raise ValueError(confounded_message(a.label, b.label, a.group, b.group))
+
+
 
 
 def term_offsets(terms):
