@@ -63,7 +63,10 @@ class ChecksMixin:
             Distribution-specific variance of count families.
         null_model : MixedGLMResults, optional
             Fit of the intercept-only model with the same random effects
-            (count families; refitted and cached when not given).
+            (count families; refitted and cached when not given).  It must
+            be a fitted MixedGLM of the same data (responses, offsets,
+            grouping of the rows; see :meth:`data_differences`), else
+            ValueError.
         null_lambda : {"mean", "intercept"}
             Null-model mean count ``exp(beta_0 + s_0^2 / 2)`` (default) or
             ``exp(beta_0)`` (as insight 0.19.0 computes it).

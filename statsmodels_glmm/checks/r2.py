@@ -164,6 +164,29 @@ def null_model_fit(res):
     return fit0
 
 
+def _check_null_model(res, null_model):
+    """
+    The results object of a user's ``null_model``: a fitted MixedGLM of the
+    same data (responses, offsets, grouping; see ``res.data_differences``)
+    with an intercept-only fixed part.
+    """
+    null = getattr(null_model, "_results", null_model)
+    model = getattr(null, "model", None)
+    if not hasattr(null, "fe_params") or getattr(model, "design", None) is None:
+        raise ValueError(f"null_model must be a fitted MixedGLM result (the intercept-only "
+                         f"model with the same random effects), got {type(null_model).__name__}"
+                         + (f" {null_model!r}" if isinstance(null_model, str) else ""))
+    X = np.asarray(model.design.X)
+    if X.shape[1] > 1 or (X.shape[1] == 1 and len(X) and np.ptp(X[:, 0]) != 0):
+        raise ValueError(f"null_model must have an intercept-only fixed part; its fixed "
+                         f"effects are {list(model.design.exog_names)}")
+    diffs = res.data_differences(null)
+    if diffs:
+        raise ValueError(f"null_model was fitted to different data: {'; '.join(diffs)}; fit "
+                         "it to the rows of this model")
+    return null
+
+
 def _count_cv2(res, null, null_lambda="mean"):
     """Squared coefficient of variation at the null-model mean, and that mean."""
     resp = null.model.response
@@ -201,6 +224,8 @@ def variance_components(res, approximation="lognormal", null_model=None,
     null_model : MixedGLMResults, optional
         A fit of the null model (intercept-only fixed part, same random
         effects) for count families; refitted (and cached) if not given.
+        It must be a fitted MixedGLM of the same data (responses, offsets,
+        grouping of the rows), else ValueError.
     null_lambda : {"mean", "intercept"}
         Mean count of the null model used by count families:
         ``exp(beta_0 + s_0^2 / 2)`` ("mean", the default) or ``exp(beta_0)``
@@ -231,6 +256,8 @@ def variance_components(res, approximation="lognormal", null_model=None,
     _check_approximation(approximation)
     if null_lambda not in ("mean", "intercept"):
         raise ValueError(f"null_lambda must be 'mean' or 'intercept', got {null_lambda!r}")
+    if null_model is not None:
+        null_model = _check_null_model(res, null_model)
     resp = res.model.response
     kind = _kind(resp)
     d = res.model.design
@@ -259,7 +286,6 @@ def variance_components(res, approximation="lognormal", null_model=None,
         var_dist = float(res.family_params["scale"])
     else:
         null = null_model if null_model is not None else null_model_fit(res)
-        null = getattr(null, "_results", null)
         cv2, lam, p = _count_cv2(res, null, null_lambda)
         if approximation == "lognormal":
             var_dist = float(np.log1p(cv2))

@@ -31,6 +31,14 @@ the reference distribution chosen by :func:`lr_reference`:
 Zero-inflation probabilities tested at zero sit at ``logit = -inf`` rather
 than on a finite boundary; the ``chi2(df)`` p-value is reported and is
 approximate (conservative in simulations).
+
+Log-likelihoods are compared only for fits of the same data (responses,
+binomial trials, offsets and grouping of the rows, matched by content; see
+:mod:`statsmodels_glmm.inference.same_data`), and a likelihood-ratio test
+needs the restricted model's columns inside the full model's on those rows.
+A statsmodels ``GLM`` fit (Binomial, Poisson or Gaussian) can stand for the
+model without random effects: its log-likelihood keeps every normalising
+constant, as ours does.
 """
 
 import warnings
@@ -66,23 +74,96 @@ def _family_nested(small, big):
     return same and set(zs) <= set(zb)
 
 
-def _nested(a, b):
-    """True when model ``a`` is a special case of model ``b``."""
-    ma, mb = a.model, b.model
-    if ma.nobs != mb.nobs or a.nagq != b.nagq:
+def _is_glm(r):
+    from .same_data import is_glm
+
+    return is_glm(r)
+
+
+def _glm_family(r):
+    """``(family key, link name)`` of a statsmodels GLM fit; ValueError without a counterpart."""
+    fam = r.model.family
+    name = type(fam).__name__
+    if name == "NegativeBinomial":
+        raise ValueError("statsmodels' GLM NegativeBinomial family holds alpha fixed, so its "
+                         "fit is no special case of a mixed model that estimates alpha; "
+                         "compare with a fit of this package without the random effect in "
+                         "question, or with a Poisson GLM")
+    if name not in ("Binomial", "Poisson", "Gaussian"):
+        raise ValueError(f"a GLM of the {name} family has no mixed-model counterpart here "
+                         "(Binomial, Poisson and Gaussian GLMs are accepted)")
+    return (name, ()), type(fam.link).__name__.lower()
+
+
+def _is_gaussian_glm(r):
+    return _is_glm(r) and type(r.model.family).__name__ == "Gaussian"
+
+
+def _param_names(r):
+    """Parameter names; a GLM's are its columns plus ``scale`` for a Gaussian family."""
+    if _is_glm(r):
+        return [str(n) for n in r.model.exog_names] + (["scale"] if _is_gaussian_glm(r) else [])
+    return list(r.model.param_names)
+
+
+def _response(r):
+    return r.model.family if _is_glm(r) else r.model.response
+
+
+def _link(r):
+    return _glm_family(r)[1] if _is_glm(r) else r.model.response.link_name
+
+
+def _llf(r):
+    """
+    The maximised log-likelihood.  For a Gaussian GLM with a non-identity link
+    statsmodels evaluates ``llf`` at the Pearson scale; here the scale is its
+    maximum-likelihood value ``sum (y - mu)^2 / n`` (as statsmodels uses for
+    the identity link), so that the value is the maximum.
+    """
+    if _is_gaussian_glm(r) and type(r.model.family.link).__name__ != "Identity":
+        m = r.model
+        resid = np.asarray(m.endog, float) - np.asarray(r.mu, float)
+        scale = float(np.sum(np.asarray(m.iweights) * resid ** 2) / m.wnobs)
+        return float(m.family.loglike(m.endog, r.mu, var_weights=m.var_weights,
+                                      freq_weights=m.freq_weights, scale=scale))
+    return float(r.llf)
+
+
+def _n_params(r):
+    """Estimated parameters (a Gaussian GLM's scale counts, as in R's ``logLik``)."""
+    return len(np.asarray(r.params)) + (1 if _is_gaussian_glm(r) else 0)
+
+
+def _nested(a, b, same):
+    """
+    True when model ``a`` is a special case of the mixed model ``b``; ``same``
+    says whether the two fits used the same data.
+    """
+    from .same_data import nesting_differences, rows_compared
+
+    if not same or _is_glm(b):
         return False
-    ya, yb = np.asarray(ma.endog, dtype=float), np.asarray(mb.endog, dtype=float)
-    if ya.shape != yb.shape or not np.allclose(ya, yb):
+    if _is_glm(a):
+        try:
+            key_a, link_a = _glm_family(a)
+        except ValueError:
+            return False
+    else:
+        if a.nagq != b.nagq:
+            return False
+        key_a, link_a = _family_key(a.model.response), a.model.response.link_name
+        if not set(a.model.cov_struct.public_names()) <= set(b.model.cov_struct.public_names()):
+            return False
+        if not rows_compared(a, b) and \
+                not set(a.model.design.exog_names) <= set(b.model.design.exog_names):
+            return False
+    key_b = _family_key(b.model.response)
+    if not _family_nested(key_a, key_b) or (key_a == key_b and link_a != _link(b)):
         return False
-    da, db = ma.design, mb.design
-    if not set(da.exog_names) <= set(db.exog_names):
+    if _n_params(a) >= _n_params(b):
         return False
-    # random effects: every variance and covariance of a (by name) in b
-    if not set(ma.cov_struct.public_names()) <= set(mb.cov_struct.public_names()):
-        return False
-    if not _family_nested(_family_key(ma.response), _family_key(mb.response)):
-        return False
-    return len(np.asarray(a.params)) < len(np.asarray(b.params))
+    return not nesting_differences(b, a)
 
 
 class LRReference:
@@ -152,8 +233,10 @@ def lr_reference(full, restricted):
 
     Parameters
     ----------
-    full, restricted : MixedGLMResults
-        Nested fits (the caller checks the nesting).
+    full : MixedGLMResults
+    restricted : MixedGLMResults or statsmodels GLMResults
+        Nested fits (the caller checks the nesting).  A GLM has no random
+        effects: every variance and covariance of ``full`` is removed.
 
     Returns
     -------
@@ -170,14 +253,14 @@ def lr_reference(full, restricted):
     >>> lr_reference(big, small).label
     '0.5 chi2(1) + 0.5 chi2(2)'
     """
-    mf, mr = full.model, restricted.model
-    kept = set(mr.param_names)
+    mf = full.model
+    kept = set(_param_names(restricted))
     removed = [n for n in mf.param_names if n not in kept]
-    df = len(mf.param_names) - len(mr.param_names)
+    df = len(mf.param_names) - len(_param_names(restricted))
     cov_names = set(mf.cov_struct.public_names())
     variances = [n for n in removed if n in cov_names and n.endswith(" Var")]
     covariances = [n for n in removed if n in cov_names and n.endswith(" Cov")]
-    fam_r, _ = _family_key(mr.response)
+    fam_r, _ = _family_key(_response(restricted))
     fam_f, _ = _family_key(mf.response)
     alpha = [n for n in removed if n == "alpha" and fam_r == "Poisson" and fam_f in ("NB1", "NB2")]
     boundary = variances + alpha
@@ -211,16 +294,30 @@ def compare(*results, names=None):
 
     Each row after the first is tested against the row above it when one of
     the two models is nested in the other (same data, subsets of fixed
-    effects, random effects and zero-inflation columns, Poisson inside
-    negative binomial, same integration rule).  The p-value uses the
-    reference of :func:`lr_reference` (a chi-bar-square mixture when one
-    variance, or the NB dispersion, is tested at its boundary), named in
-    the ``Reference`` column; this is the rule of
-    ``res.compare_lr_test``.
+    effects, random effects and zero-inflation columns, fixed-effects column
+    spaces nested on the matched rows, Poisson inside negative binomial,
+    same link and integration rule).  The p-value uses the reference of
+    :func:`lr_reference` (a chi-bar-square mixture when one variance, or the
+    NB dispersion, is tested at its boundary), named in the ``Reference``
+    column; this is the rule of ``res.compare_lr_test``.
+
+    A statsmodels ``GLM`` result may be given as one of the models (lme4's
+    ``anova(glmer_fit, glm_fit)``): its parameters are its coefficients plus
+    ``scale`` for the Gaussian family, and a GLM directly above or below a
+    mixed model of the same family and link on the same data is tested
+    against it with the boundary reference (e.g. ``0.5 chi2(0) + 0.5
+    chi2(1)`` for one random intercept).
+
+    The data of every model are compared with the first model's (see
+    :func:`statsmodels_glmm.inference.same_data.data_differences`): models
+    fitted to other rows or responses are refused, since their AIC and BIC
+    are not comparable; models of the same responses with other offsets or
+    another grouping of the rows (same factor name) are shown with a
+    warning, without a likelihood-ratio test.
 
     Parameters
     ----------
-    *results : MixedGLMResults
+    *results : MixedGLMResults or statsmodels GLMResults
         Two or more fits of the same response.
     names : list of str, optional
         Row labels (default ``"model 1"``, ``"model 2"``, ...).
@@ -231,6 +328,12 @@ def compare(*results, names=None):
         Columns ``family``, ``nobs``, ``df`` (estimated parameters), ``llf``,
         ``AIC``, ``BIC``, ``Chisq``, ``Df``, ``Pr(>Chisq)`` and
         ``Reference`` (the distribution the p-value comes from).
+
+    Raises
+    ------
+    ValueError
+        When a model was fitted to other rows or another response than the
+        first model.
 
     Examples
     --------
@@ -244,6 +347,9 @@ def compare(*results, names=None):
     >>> int(tab.loc["time + group", "Df"])
     1
     """
+    from ..exceptions import warn
+    from .same_data import _data, _differences
+
     if len(results) == 1 and isinstance(results[0], (list, tuple)):
         results = tuple(results[0])
     if len(results) < 1:
@@ -258,24 +364,49 @@ def compare(*results, names=None):
         raise ValueError(f"names has {len(names)} entries for {len(results)} models")
     if len(set(names)) != len(names):
         raise ValueError("names must be unique")
+    for i, r in enumerate(results):
+        if _is_glm(r):
+            try:
+                _glm_family(r)
+            except ValueError as exc:
+                raise ValueError(f"argument {i + 1}: {exc}") from None
+    try:
+        data = [_data(r) for r in results]
+    except ValueError as exc:
+        raise ValueError(f"compare: {exc}") from None
+    for i in range(1, len(results)):
+        diffs = _differences(data[0], data[i], (repr(names[0]), repr(names[i])))
+        fatal = [t for kind, t in diffs if kind in ("rows", "response", "trials")]
+        if fatal:
+            raise ValueError(
+                f"compare: {names[i]!r} was fitted to different data than {names[0]!r}: "
+                f"{'; '.join(fatal)}; AIC, BIC and likelihood-ratio tests compare fits of "
+                "the same responses only")
+        if diffs:
+            warn(f"compare: {names[i]!r} and {names[0]!r} model the same responses but "
+                 f"{'; '.join(t for _, t in diffs)}; their AIC and BIC are shown, no "
+                 "likelihood-ratio test is made between models that differ so", UserWarning)
     rows = []
     for i, r in enumerate(results):
-        k = len(np.asarray(r.params))
-        n = int(r.nobs)
-        llf = float(r.llf)
-        row = {"family": _family_label(r.model.response), "nobs": n, "df": k, "llf": llf,
+        k = _n_params(r)
+        n = data[i].nobs
+        llf = _llf(r)
+        label = _family_label(_response(r)) + (" (GLM)" if _is_glm(r) else "")
+        row = {"family": label, "nobs": n, "df": k, "llf": llf,
                "AIC": -2 * llf + 2 * k, "BIC": -2 * llf + np.log(n) * k,
                "Chisq": np.nan, "Df": np.nan, "Pr(>Chisq)": np.nan, "Reference": ""}
         if i > 0:
             prev = results[i - 1]
-            small, big = (prev, r) if _nested(prev, r) else (
-                (r, prev) if _nested(r, prev) else (None, None))
+            same = not _differences(data[i - 1], data[i])
+            small, big = (prev, r) if _nested(prev, r, same) else (
+                (r, prev) if _nested(r, prev, same) else (None, None))
             if small is not None:
-                stat = max(2.0 * (float(big.llf) - float(small.llf)), 0.0)
+                stat = max(2.0 * (_llf(big) - _llf(small)), 0.0)
                 ref = lr_reference(big, small)
                 row.update({"Chisq": stat, "Df": ref.df, "Pr(>Chisq)": ref.pvalue(stat),
                             "Reference": ref.label})
-        guard = getattr(r, "mle_retvals", {}).get("laplace_check")
+        guard = (getattr(r, "mle_retvals", None) or {}).get("laplace_check") \
+            if not _is_glm(r) else None
         row["Laplace check"] = ("" if guard is None else
                                 f"{guard['difference']:+.2f}" + (" large" if guard["flagged"]
                                                                  else ""))

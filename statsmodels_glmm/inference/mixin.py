@@ -70,48 +70,77 @@ def _rebuild_lr(values, info):
     return LRTestResult(*values, **info)
 
 
+def _data_error(diffs, arg="restricted"):
+    return ValueError(f"{arg}: the models were fitted to different data: {'; '.join(diffs)}; "
+                      "refit both on the same rows")
+
+
 def _check_nested(full, restricted):
-    """ValueError unless ``restricted`` is a special case of ``full`` on the same data."""
-    from .compare import _family_key, _family_nested
+    """
+    ValueError unless ``restricted`` is a special case of ``full`` on the same data.
+
+    Returns the number of parameters removed (0 for two fits of one model).
+    """
+    from .compare import _family_key, _family_nested, _glm_family, _is_glm, _n_params
+    from .same_data import data_differences, nesting_differences, rows_compared
 
     if not hasattr(restricted, "llf") or not hasattr(restricted, "model"):
-        raise ValueError("restricted must be a fitted MixedGLM result")
-    mf, mr = full.model, restricted.model
-    if int(mf.nobs) != int(mr.nobs):
-        raise ValueError(f"restricted: the models use different data ({mf.nobs} and "
-                         f"{mr.nobs} observations); refit both on the same rows")
-    if mf.design.endog_name != mr.design.endog_name:
-        raise ValueError(f"restricted: different responses ({mf.design.endog_name!r} and "
-                         f"{mr.design.endog_name!r})")
-    yf = np.asarray(mf.endog, dtype=float)
-    yr = np.asarray(mr.endog, dtype=float)
-    if yf.shape != yr.shape or not np.allclose(yf, yr, equal_nan=True):
-        raise ValueError("restricted: the response values differ between the models; "
-                         "they must be fitted to the same data")
-    if not np.array_equal(np.asarray(mf.design.row_index), np.asarray(mr.design.row_index)):
-        raise ValueError("restricted: the models use different data rows")
-    gf, gr = set(mf.cov_struct.groups), set(mr.cov_struct.groups)
-    if not gr <= gf:
-        raise ValueError(f"restricted: grouping factor(s) {sorted(gr - gf)} are not in this "
-                         "model")
-    kf, kr = _family_key(mf.response), _family_key(mr.response)
-    if kf != kr and not _family_nested(kr, kf):
+        raise ValueError("restricted must be a fitted MixedGLM result or a statsmodels GLM "
+                         "result")
+    mf = full.model
+    names = ("this model", "the restricted model")
+    if _is_glm(restricted):
+        try:
+            key_r, link_r = _glm_family(restricted)
+            diffs = data_differences(full, restricted, names)
+        except ValueError as exc:
+            raise ValueError(f"restricted: {exc}") from None
+        mr_name, nr = key_r[0], _n_params(restricted)
+    else:
+        mr = restricted.model
+        if getattr(mr, "design", None) is None:
+            raise ValueError("restricted must be a fitted MixedGLM result or a statsmodels GLM "
+                             "result")
+        diffs = data_differences(full, restricted, names)
+        key_r, link_r, mr_name = _family_key(mr.response), mr.response.link_name, \
+            mr.response.name
+        nr = len(mr.param_names)
+    if diffs:
+        raise _data_error(diffs)
+    kf = _family_key(mf.response)
+    if kf != key_r and not _family_nested(key_r, kf):
         raise ValueError(f"restricted: the families differ ({mf.response.name} and "
-                         f"{mr.response.name}) and the restricted one is not a special case")
-    if kf == kr and mf.response.link_name != mr.response.link_name:
+                         f"{mr_name}) and the restricted one is not a special case")
+    if kf == key_r and mf.response.link_name != link_r:
         raise ValueError(f"restricted: the links differ ({mf.response.link_name} and "
-                         f"{mr.response.link_name})")
-    if full.nagq != restricted.nagq:
-        raise ValueError(f"restricted: the fits use different integration rules (nagq "
-                         f"{full.nagq} and {restricted.nagq}); refit with the same nagq")
-    nf, nr = len(mf.param_names), len(mr.param_names)
-    if nr >= nf:
-        raise ValueError(f"restricted has {nr} parameters and this model {nf}: the "
-                         "restricted model must have fewer (call it on the larger model)")
-    missing = [n for n in mr.param_names if n not in set(mf.param_names)]
-    if missing:
-        raise ValueError(f"restricted: the models are not nested; parameters "
-                         f"{missing} of the restricted model are not in this one")
+                         f"{link_r})")
+    nf = len(mf.param_names)
+    if _is_glm(restricted):
+        if nr >= nf:
+            raise ValueError(f"restricted has {nr} parameters and this model {nf}: the "
+                             "GLM must have fewer")
+    else:
+        gf, gr = set(mf.cov_struct.groups), set(mr.cov_struct.groups)
+        if not gr <= gf:
+            raise ValueError(f"restricted: grouping factor(s) {sorted(gr - gf)} are not in "
+                             "this model")
+        if full.nagq != restricted.nagq:
+            raise ValueError(f"restricted: the fits use different integration rules (nagq "
+                             f"{full.nagq} and {restricted.nagq}); refit with the same nagq")
+        same_model = list(mr.param_names) == list(mf.param_names)
+        if nr >= nf and not same_model:
+            raise ValueError(f"restricted has {nr} parameters and this model {nf}: the "
+                             "restricted model must have fewer (call it on the larger model)")
+        # fixed effects are compared by their column spaces when the rows are at hand
+        fixed = set(mr.design.exog_names) if rows_compared(full, restricted) else set()
+        missing = [n for n in mr.param_names if n not in set(mf.param_names) and n not in fixed]
+        if missing:
+            raise ValueError(f"restricted: the models are not nested; parameters "
+                             f"{missing} of the restricted model are not in this one")
+    nest = nesting_differences(full, restricted)
+    if nest:
+        raise ValueError(f"restricted: the models are not nested: {'; '.join(nest)}")
+    return nf - nr
 
 
 def _positive_family_rows(model, internal):
@@ -169,16 +198,35 @@ class InferenceMixin:
         ``rule`` says so.  Removed parameters are found by comparing the
         parameter names of the two models.
 
+        The two fits must use the same data, compared as
+        :func:`statsmodels_glmm.inference.same_data.data_differences` does:
+        the same responses (and binomial trials), offsets and grouping of
+        the rows, the rows matched by their content (so fits of the same
+        rows in another order or with another index agree).  On the matched
+        rows the restricted model's fixed- and random-effects columns must
+        be combinations of this model's.  Two fits of the same model give
+        ``df_diff`` 0, a statistic of 0 up to the optimizer's tolerance and
+        p-value 1.
+
+        A statsmodels ``GLM`` result of the same family and link on the same
+        data (the fixed part without random effects, as ``sm.GLM`` or
+        ``smf.glm`` fit it, with an offset or exposure, binomial
+        ``(successes, failures)`` or integer ``freq_weights``) answers "is a
+        random effect needed?" as lme4's ``anova(glmer_fit, glm_fit)``: the
+        statistic is ``2 (llf - glm.llf)`` (both log-likelihoods keep every
+        normalising constant), and with one random intercept the reference
+        is ``0.5 chi2(0) + 0.5 chi2(1)``.
+
         Parameters
         ----------
-        restricted : MixedGLMResults
+        restricted : MixedGLMResults or statsmodels GLMResults
             Fit of a special case of this model to the same data.
         method : {"lr", "bootstrap"}
             ``"bootstrap"``: a parametric bootstrap of the statistic; ``n``
             data sets are simulated from the restricted fit, both models are
             refitted to each (from their estimates), and
             ``p = (1 + #{LR* >= LR}) / (n_ok + 1)``, ``n_ok`` the replicates
-            whose two refits succeeded.
+            whose two refits succeeded (not for a GLM).
         n, seed, n_jobs, progress
             Replicates, seed, worker processes and progress bar for the
             bootstrap (see :meth:`bootstrap`).
@@ -193,10 +241,18 @@ class InferenceMixin:
         Raises
         ------
         ValueError
-            When the models are not nested: different data rows or response,
-            different family (other than Poisson inside negative binomial or
-            a count family inside its zero-inflated version), different
-            ``nagq``, or a restricted model with as many parameters.
+            When the models were fitted to different data (the message says
+            what differs), or are not nested: different family (other than
+            Poisson inside negative binomial or a count family inside its
+            zero-inflated version) or link, different ``nagq``, a restricted
+            model with more parameters, or restricted columns outside this
+            model's column space.
+
+        Warns
+        -----
+        UserWarning
+            When this model's log-likelihood is below the restricted one's
+            (this fit did not reach its maximum); the statistic is then 0.
 
         Examples
         --------
@@ -210,15 +266,36 @@ class InferenceMixin:
         >>> stat, p, ddf = big.compare_lr_test(small)
         >>> ddf, big.compare_lr_test(small).reference
         (2, '0.5 chi2(1) + 0.5 chi2(2)')
+        >>> import statsmodels.formula.api as smf
+        >>> glm = smf.glm("y ~ time", df, family=sm.families.Poisson()).fit()
+        >>> small.compare_lr_test(glm).reference
+        '0.5 chi2(0) + 0.5 chi2(1)'
         >>> bool(np.isclose(stat, 2 * (big.llf - small.llf)))
         True
         """
-        from .compare import lr_reference
+        from ..exceptions import warn
+        from .compare import _is_glm, _llf, lr_reference
 
-        _check_nested(self, restricted)
         if method not in ("lr", "bootstrap"):
             raise ValueError(f"method must be 'lr' or 'bootstrap', got {method!r}")
-        stat = max(2.0 * (float(self.llf) - float(restricted.llf)), 0.0)
+        df_removed = _check_nested(self, restricted)
+        if method == "bootstrap" and _is_glm(restricted):
+            raise ValueError("method='bootstrap' needs a restricted model of this package (it "
+                             "is refitted to every simulated data set); for a GLM use "
+                             "method='lr', or fit the GLM's model with smg.mixedglm")
+        llf_r = _llf(restricted)
+        raw = 2.0 * (float(self.llf) - llf_r)
+        if raw < -2e-3 - 1e-7 * abs(llf_r):
+            warn(f"the log-likelihood of this model is {-raw / 2:.4g} below that of the "
+                 "restricted model, which is a special case of it: this fit has not reached "
+                 "its maximum, and the statistic is set to 0; refit this model (e.g. from "
+                 "the restricted model's estimates, or with another optimizer)", UserWarning)
+        stat = max(raw, 0.0)
+        if df_removed == 0:
+            return LRTestResult(stat, 1.0, 0, rule="chi2", reference="chi2(0)", boundary=[],
+                                note="the two fits have the same parameters: no restriction "
+                                     "is tested; the statistic is 0 up to the optimizer's "
+                                     "tolerance", chi2_pvalue=1.0, bootstrap=None)
         ref = lr_reference(self, restricted)
         chi2_p = float(stats.chi2.sf(stat, ref.df))
         if ref.rule == "chi2-conservative":
@@ -249,6 +326,38 @@ class InferenceMixin:
                             boundary=ref.boundary, note=note, chi2_pvalue=chi2_p,
                             asymptotic_pvalue=ref.pvalue(stat),
                             bootstrap={"lr": lr, "n": n, "n_failed": n_failed, "seed": seed})
+
+    def data_differences(self, other):
+        """
+        What differs between the data of this fit and of ``other``.
+
+        The responses (with binomial trials), offsets and the grouping of
+        the rows (as a partition, for every grouping factor both fits have),
+        the rows matched by content; see
+        :func:`statsmodels_glmm.inference.same_data.data_differences`.
+
+        Parameters
+        ----------
+        other : MixedGLMResults or statsmodels GLMResults
+
+        Returns
+        -------
+        list of str
+            Empty when the fits used the same data.
+
+        Examples
+        --------
+        >>> import statsmodels.api as sm
+        >>> import statsmodels_glmm.api as smg
+        >>> df = smg.simulate_longitudinal("poisson", n_persons=30, seed=1)
+        >>> P = sm.families.Poisson()
+        >>> res = smg.mixedglm("y ~ time + (1 | id)", df, family=P).fit()
+        >>> res.data_differences(smg.mixedglm("y ~ 1 + (1 | id)", df, family=P).fit())
+        []
+        """
+        from .same_data import data_differences
+
+        return data_differences(self, other, ("this model", "the other model"))
 
     # ------------------------------------------------------------ intervals
     def conf_int(self, alpha=0.05, cols=None, method="wald", re_scale="var", **kwargs):
@@ -291,7 +400,8 @@ class InferenceMixin:
             ``"boot"``, quantiles of the replicates' SDs and correlations).
         **kwargs
             For ``"profile"``: passed to :meth:`profile`.  For ``"boot"``:
-            ``boot`` (an existing :class:`~statsmodels_glmm.inference.bootstrap.BootstrapResults`)
+            ``boot`` (an existing :class:`~statsmodels_glmm.inference.bootstrap.BootstrapResults`
+            of this fit: same parameter names and estimates, else ValueError)
             or ``n`` (default 500), ``seed``, ``n_jobs``, ``progress``, and
             ``kind`` (default ``"percentile"``).
 
@@ -340,6 +450,8 @@ class InferenceMixin:
             elif kwargs:
                 raise TypeError(f"unexpected keyword argument(s) with boot=: "
                                 f"{', '.join(sorted(kwargs))}")
+            else:
+                self._check_boot(boot)
             b = boot.conf_int(alpha, kind=kind)
             ci = pd.DataFrame({0: b["lower"].to_numpy(), 1: b["upper"].to_numpy()},
                               index=names)
@@ -365,6 +477,24 @@ class InferenceMixin:
                     raise ValueError(f"cols: {c!r} is not a parameter name")
             ci = ci.loc[sel]
         return ci
+
+    def _check_boot(self, boot):
+        """ValueError unless ``boot`` holds replicates of this fit (same names and estimates)."""
+        est = getattr(boot, "estimates", None)
+        if est is None or not hasattr(boot, "conf_int"):
+            raise ValueError(f"boot must be the BootstrapResults of this fit's bootstrap(), got "
+                             f"{type(boot).__name__}")
+        names = list(self.model.param_names)
+        if list(est.index) != names:
+            raise ValueError(f"boot was made from a model with parameters {list(est.index)}, "
+                             f"not this model's {names}; use this fit's bootstrap()")
+        mine = np.asarray(self.params, dtype=float)
+        theirs = est.to_numpy(dtype=float)
+        if not np.allclose(theirs, mine, rtol=1e-10, atol=1e-12, equal_nan=True):
+            worst = names[int(np.nanargmax(np.abs(theirs - mine)))]
+            raise ValueError(f"boot was made from another fit: its estimates differ from this "
+                             f"fit's (most in {worst!r}: {est[worst]:.6g} vs "
+                             f"{mine[names.index(worst)]:.6g}); use this fit's bootstrap()")
 
     def _sd_corr_rows(self, ci, boot_ci=None):
         """Variance rows to SD rows, covariance rows to correlation rows."""

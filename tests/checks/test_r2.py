@@ -232,3 +232,28 @@ def test_epil_against_performance(epil_fit):
     assert r2["r2_conditional"] == pytest.approx(ref["r2_conditional"], abs=1e-5)
     assert ic["icc_adjusted"] == pytest.approx(ref["icc_adjusted"], abs=1e-5)
     assert ic["icc_unadjusted"] == pytest.approx(ref["icc_unadjusted"], abs=1e-5)
+
+
+def test_null_model_must_be_a_fit_of_the_same_data(epil_fit):
+    df, res, null = epil_fit
+    for bad in ("null", "y ~ 1 + (1 | subject)", 3.0):
+        with pytest.raises(ValueError, match="null_model must be a fitted MixedGLM result"):
+            res.r2(null_model=bad)
+    fewer = smg.mixedglm("y ~ 1 + (1 | subject)", df.iloc[8:],
+                         family=sm.families.Poisson()).fit()
+    with pytest.raises(ValueError, match=f"null_model was fitted to different data: "
+                                         f"different responses: {len(df)} vs {len(df) - 8}"):
+        res.icc(null_model=fewer)
+    y = df["y"].to_numpy().copy()
+    y[0] += 1
+    other = smg.mixedglm("y ~ 1 + (1 | subject)", df.assign(y=y),
+                         family=sm.families.Poisson()).fit()
+    with pytest.raises(ValueError, match="different responses: 1 of"):
+        res.variance_components(null_model=other)
+    with pytest.raises(ValueError, match="intercept-only fixed part"):
+        res.r2(null_model=res)
+    # the same rows in another order are the same data and give the same numbers
+    moved = smg.mixedglm("y ~ 1 + (1 | subject)", df.sample(frac=1.0, random_state=2),
+                         family=sm.families.Poisson()).fit()
+    assert res.r2(null_model=moved)["r2_marginal"] == pytest.approx(
+        res.r2(null_model=null)["r2_marginal"], rel=1e-6)

@@ -149,3 +149,61 @@ def test_random_designs(family):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_random_designs_large_budget(family):
     given(designs(family))(_settings(60)(lambda d: _check(d, family)))()
+
+
+# ------------------------------------------------- likelihood-ratio tests and the data
+STRUCTURES = {"one factor": "y ~ x + (1 | a)",
+              "nested": "y ~ x + (1 | a/b)",
+              "crossed": "y ~ x + (1 | a) + (1 | c)"}
+
+
+@st.composite
+def grouped_counts(draw):
+    """Poisson counts with schools ``a``, classes ``b`` nested in them, raters ``c`` crossed."""
+    n_a = draw(st.integers(4, 10))
+    n_b = draw(st.integers(2, 3))
+    per = draw(st.integers(2, 5))
+    n_c = draw(st.integers(2, 6))
+    seed = draw(st.integers(0, 2 ** 31 - 1))
+    rng = np.random.default_rng(seed)
+    a = np.repeat(np.arange(n_a), n_b * per)
+    b = np.repeat(np.arange(n_a * n_b), per)
+    c = rng.permutation(np.arange(len(a)) % n_c)
+    x = rng.normal(size=len(a))
+    eta = 1.0 + 0.3 * x + rng.normal(0, 0.5, n_a)[a] + rng.normal(0, 0.4, n_c)[c]
+    df = pd.DataFrame({"a": a, "b": b % n_b, "c": c, "x": x, "y": rng.poisson(np.exp(eta))})
+    return df, seed
+
+
+def _fit_quietly(formula, df):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return smg.mixedglm(formula, df, family=sm.families.Poisson()).fit()
+
+
+def _permuted(df, seed):
+    """The same rows in another order, with other group labels."""
+    rng = np.random.default_rng(seed)
+    out = df.iloc[rng.permutation(len(df))].reset_index(drop=True)
+    return out.assign(a=out["a"].map(lambda v: f"s{v}"), c=out["c"] * 3 + 1)
+
+
+def _check_same_and_other_data(design, formula):
+    df, seed = design
+    res = _fit_quietly(formula, df)
+    other = _fit_quietly(formula, _permuted(df, seed))
+    for full, restricted in ((res, other), (other, res)):
+        out = full.compare_lr_test(restricted)
+        assert out.df_diff == 0 and 0.0 <= out.statistic < 1e-6
+    y = df["y"].to_numpy().copy()
+    k = seed % len(y)
+    y[k] += 1
+    changed = _fit_quietly(formula, _permuted(df.assign(y=y), seed + 1))
+    with pytest.raises(ValueError, match=f"different responses: 1 of {len(df)} values differ"):
+        res.compare_lr_test(changed)
+
+
+@pytest.mark.parametrize("structure", list(STRUCTURES))
+def test_lr_against_own_fit_to_permuted_rows_is_zero_and_other_data_refused(structure):
+    formula = STRUCTURES[structure]
+    given(grouped_counts())(_settings(3)(lambda d: _check_same_and_other_data(d, formula)))()
