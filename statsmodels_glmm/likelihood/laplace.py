@@ -38,7 +38,7 @@ import numpy as np
 
 from . import parallel
 from .batched import _is_pd, _logdet, _rowdot, _solve, _triu, batched_inv, matvec
-from .chunks import _columns, _expand_dot, _zl_columns, chunk_plan
+from .chunks import _columns, _expand_dot, _zl_columns, chunk_plan, seg_sum
 
 __all__ = ["ModeState", "solve_modes", "laplace_loglike"]
 
@@ -321,10 +321,10 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
     return out
 
 
-def _chunk_gradient(c, family, L, extra, loc, Hinv, n_extra):
+def _chunk_working(c, loc, Hinv):
     """
-    The chunk's share of the Laplace gradient: ``X' r``, ``Z' V`` (q x q, the
-    derivative with respect to every entry of ``L``) and the family part.
+    The row-wise pieces of a chunk's Laplace gradient: ``s_t``, ``m_t' a_i``, the
+    working score ``r_t`` and ``V_t = r_t u_i + d_1(t) a_i + d_2(t) H_i^{-1} m_t``.
     """
     d0, d1, d2, d3 = loc.d
     Mc, u, sizes, gsum = loc.Mc, loc.u, c.sizes, loc.gsum
@@ -349,7 +349,6 @@ def _chunk_gradient(c, family, L, extra, loc, Hinv, n_extra):
         ma += Mc[a] * np.repeat(ag[:, a], sizes)
     r = d1 + cc
     r += d2 * ma
-    g_beta = c.X.T @ r
     # dl/dL_ab = sum_t z_ta V_tb with V = r u_i + d1 a_i + d2 H_i^{-1} m_t
     V = np.empty((c.nobs, q))
     for b in range(q):
@@ -357,6 +356,26 @@ def _chunk_gradient(c, family, L, extra, loc, Hinv, n_extra):
         col += d1 * np.repeat(ag[:, b], sizes)
         col += d2 * HM[:, b]
         V[:, b] = col
+    return s, ma, r, V
+
+
+def _chunk_gradient(c, family, L, extra, loc, Hinv, n_extra, per_group=False):
+    """
+    The chunk's share of the Laplace gradient: ``X' r``, ``Z' V`` (q x q, the
+    derivative with respect to every entry of ``L``) and the family part.
+
+    With ``per_group`` the same sums are taken within each group of the chunk:
+    one row per group (``(n_groups, p + q*q + n_extra)``).
+    """
+    s, ma, r, V = _chunk_working(c, loc, Hinv)
+    if per_group:
+        q = V.shape[1]
+        parts = [c.X * r[:, None], (c.Z[:, :, None] * V[:, None, :]).reshape(c.nobs, q * q)]
+        if n_extra:
+            e0, e1, e2 = family.extra_derivs(c.y, loc.eta, extra)
+            parts.append(e0 + 0.5 * s[:, None] * e2 + ma[:, None] * e1)
+        return seg_sum(np.hstack(parts), c.starts)
+    g_beta = c.X.T @ r
     dL = c.Z.T @ V
     if n_extra:
         e0, e1, e2 = family.extra_derivs(c.y, loc.eta, extra)
@@ -459,7 +478,7 @@ def solve_modes(design, family, beta, L, extra, u0=None, tol=1e-10, maxiter=100,
 
 
 def laplace_loglike(design, family, cov, beta, theta, extra, u0=None, gradient=True,
-                    n_jobs=None):
+                    n_jobs=None, per_group=False):
     """
     Laplace log-likelihood (every constant kept) and its analytic gradient.
 
@@ -467,9 +486,15 @@ def laplace_loglike(design, family, cov, beta, theta, extra, u0=None, gradient=T
     computed in one pass while the chunk's rows are in cache; chunks may run
     on several threads (``n_jobs``; the numbers do not depend on it).
 
+    With ``per_group=True`` the log-likelihood and the gradient are returned
+    group by group, the terms the totals are sums of: ``llf`` is a (G,) array
+    of ``l_i`` and ``grad`` a (G, k) array of the score contributions
+    ``d l_i / d [beta, theta, extra]`` (rows in the order of
+    ``design.group_labels``).
+
     Returns
     -------
-    llf : float
+    llf : float (ndarray (G,) with ``per_group``)
     grad : ndarray or None
         Gradient with respect to ``[beta, theta, extra]`` (internal scale).
     state : ModeState
@@ -481,20 +506,35 @@ def laplace_loglike(design, family, cov, beta, theta, extra, u0=None, gradient=T
     >>> from statsmodels_glmm.simulate import simulate_longitudinal
     >>> df = simulate_longitudinal(n_persons=30, seed=1)
     >>> m = MixedGLM.from_formula("y ~ time + (1 | id)", df, family=sm.families.Binomial())
-    >>> llf, grad, st = laplace_loglike(m.design, m.response, m.cov_struct,
-    ...                                 np.array([-1.0, 0.2]), np.ones(1), np.zeros(0))
+    >>> args = (m.design, m.response, m.cov_struct, np.array([-1.0, 0.2]), np.ones(1),
+    ...         np.zeros(0))
+    >>> llf, grad, st = laplace_loglike(*args)
     >>> grad.shape
     (3,)
+    >>> lg, scores, _ = laplace_loglike(*args, per_group=True)
+    >>> scores.shape
+    (30, 3)
+    >>> bool(np.allclose(scores.sum(0), grad, rtol=1e-12, atol=1e-12))
+    True
     """
     L = np.asarray(cov.chol(theta), dtype=float)
     ne = family.n_extra
 
     def gradient_task(c, fam, loc, Hinv):
         with np.errstate(invalid="ignore", over="ignore"):
-            return _chunk_gradient(c, fam, L, extra, loc, Hinv, ne)
+            return _chunk_gradient(c, fam, L, extra, loc, Hinv, ne, per_group)
 
     st, parts = _run_chunks(design, family, beta, L, extra, u0, 1e-10, 100, n_jobs,
                             gradient_task if gradient else None)
+    p, q = len(beta), L.shape[0]
+    if per_group:
+        lg = st.h - 0.5 * st.logdet
+        if not gradient or not np.all(np.isfinite(lg)):
+            return lg, None, st
+        rows = np.concatenate(parts, axis=0)
+        cols = np.concatenate([np.arange(p), p + cov.rows * q + cov.cols,
+                               p + q * q + np.arange(ne)])
+        return lg, rows[:, cols], st
     if np.any(~np.isfinite(st.logdet)) or np.any(~np.isfinite(st.h)):
         return -np.inf, None, st
     llf = float(np.sum(st.h) - 0.5 * np.sum(st.logdet))
@@ -503,6 +543,5 @@ def laplace_loglike(design, family, cov, beta, theta, extra, u0=None, gradient=T
     total = parts[0].copy()
     for g in parts[1:]:
         total += g
-    p, q = len(beta), L.shape[0]
     dL = total[p:p + q * q].reshape(q, q)
     return llf, np.concatenate([total[:p], dL[cov.rows, cov.cols], total[p + q * q:]]), st

@@ -238,7 +238,7 @@ def _row_wise(family):
 
 
 def agq_loglike(design, family, cov, beta, theta, extra, nagq, u0=None, gradient=True,
-                rule=None, n_jobs=None):
+                rule=None, n_jobs=None, per_group=False):
     """
     Adaptive Gauss-Hermite log-likelihood (every constant kept) and its gradient.
 
@@ -266,10 +266,14 @@ def agq_loglike(design, family, cov, beta, theta, extra, nagq, u0=None, gradient
         ``(z, logw)`` from :func:`gh_rule` (to reuse a rule across calls).
     n_jobs : int, optional
         Threads (default: see :func:`statsmodels_glmm.likelihood.parallel.num_threads`).
+    per_group : bool
+        Return the terms of the sums instead: ``llf`` as a (G,) array of the
+        groups' log-integrals ``l_i`` and ``grad`` as a (G, k) array of their
+        gradients (the score contributions of the groups).
 
     Returns
     -------
-    llf : float
+    llf : float (ndarray (G,) with ``per_group``)
     grad : ndarray or None
     state : ModeState
         The conditional modes and curvatures (shared with the Laplace code).
@@ -290,6 +294,9 @@ def agq_loglike(design, family, cov, beta, theta, extra, nagq, u0=None, gradient
     >>> l15, l25 = agq_loglike(*args, nagq=15)[0], agq_loglike(*args, nagq=25)[0]
     >>> bool(abs(l15 - l25) < 1e-8)
     True
+    >>> lg, scores, _ = agq_loglike(*args, nagq=15, per_group=True)
+    >>> bool(np.allclose(scores.sum(0), agq_loglike(*args, nagq=15)[1], rtol=1e-12))
+    True
     """
     K, q = _check_nodes(nagq, design.Z.shape[1])
     if rule is None:
@@ -309,10 +316,17 @@ def agq_loglike(design, family, cov, beta, theta, extra, nagq, u0=None, gradient
             return False, None
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             return _chunk_agq(c, fam, cov, L, extra, loc, Hinv, zn, lw, gradient, want_e,
-                              stacked, lg)
+                              stacked, lg, per_group)
 
     st, parts = _run_chunks(design, family, beta, L, extra, u0, 1e-10, 100, n_jobs, task,
                             work=design.nobs * nk)
+    if per_group:
+        if not all(p[0] for p in parts):
+            return np.full(design.n_groups, -np.inf), None, st
+        lg -= 0.5 * st.logdet
+        if not gradient:
+            return lg, None, st
+        return lg, np.concatenate([p[1] for p in parts], axis=0), st
     if not all(p[0] for p in parts):
         return -np.inf, None, st
     llf = float(np.sum(lg) - 0.5 * np.sum(st.logdet))
@@ -375,8 +389,12 @@ def _node_group_sums(AT, gid, starts, G, small):
     return out
 
 
-def _chunk_agq(c, family, cov, L, extra, loc, Hinv, zn, lw, gradient, want_e, stacked, lg):
-    """Node sums of one chunk: writes its groups' log-integrals, returns its gradient."""
+def _chunk_agq(c, family, cov, L, extra, loc, Hinv, zn, lw, gradient, want_e, stacked, lg,
+               per_group=False):
+    """
+    Node sums of one chunk: writes its groups' log-integrals, returns its gradient
+    (one row per group with ``per_group``).
+    """
     G, n, q = c.n_groups, c.nobs, L.shape[0]
     nk = len(lw)
     y, sizes, gid, starts = c.y, c.sizes, c.gid, c.starts
@@ -453,10 +471,12 @@ def _chunk_agq(c, family, cov, L, extra, loc, Hinv, zn, lw, gradient, want_e, st
     if want_e:
         Et /= s_rows[:, None]
     st = SimpleNamespace(M=np.column_stack(Mc), u=u, Hinv=Hinv, d=loc.d, eta=loc.eta)
-    return True, _agq_gradient(c, family, cov, L, extra, st, C, R, gbar, T, rt, Wt, Et)
+    return True, _agq_gradient(c, family, cov, L, extra, st, C, R, gbar, T, rt, Wt, Et,
+                               per_group)
 
 
-def _agq_gradient(design, family, cov, L, extra, st, C, R, gbar, T, rt, Wt, Et):
+def _agq_gradient(design, family, cov, L, extra, st, C, R, gbar, T, rt, Wt, Et,
+                  per_group=False):
     X, Z, starts, gid, y = design.X, design.Z, design.starts, design.gid, design.y
     n, p = X.shape
     q = Z.shape[1]
@@ -469,9 +489,13 @@ def _agq_gradient(design, family, cov, L, extra, st, C, R, gbar, T, rt, Wt, Et):
 
     # direct part: derivative of the node sums with u held fixed
     V = rt[:, None] * U + np.einsum("nab,nb->na", R[gid], Wt)
-    A = np.einsum("na,nb->ab", Z, V)
-    direct = np.concatenate([X.T @ rt, A[cov.rows, cov.cols],
-                             Et.sum(0) if ne else np.zeros(0)])
+    if per_group:
+        rows = [X * rt[:, None], Z[:, cov.rows] * V[:, cov.cols]] + ([Et] if ne else [])
+        direct = seg_sum(np.hstack(rows), starts)
+    else:
+        A = np.einsum("na,nb->ab", Z, V)
+        direct = np.concatenate([X.T @ rt, A[cov.rows, cov.cols],
+                                 Et.sum(0) if ne else np.zeros(0)])
 
     # forward derivatives of the mode, the curvature and the node scaling
     dbase = np.zeros((n, P))
@@ -500,6 +524,10 @@ def _agq_gradient(design, family, cov, L, extra, st, C, R, gbar, T, rt, Wt, Et):
     dC = np.einsum("gab,gbcP->gacP", C, Amat * tril[None, :, :, None])
     dR = -np.einsum("gab,gcbP,gcd->gadP", R, dC, R)
 
+    if per_group:
+        implicit = (np.einsum("ga,gaP->gP", gbar, du) + np.einsum("gabP,gab->gP", dR, T)
+                    - 0.5 * np.einsum("gab,gbaP->gP", Hinv, dH))
+        return direct + implicit
     implicit = (np.einsum("ga,gaP->P", gbar, du) + np.einsum("gabP,gab->P", dR, T)
                 - 0.5 * np.einsum("gab,gbaP->P", Hinv, dH))
     return direct + implicit
@@ -519,8 +547,8 @@ def make_agq_loglike(nagq, q):
     Returns
     -------
     callable
-        ``fn(design, family, cov, beta, theta, extra, u0=None, gradient=True, n_jobs=None)``
-        returning ``(llf, grad, state)``.
+        ``fn(design, family, cov, beta, theta, extra, u0=None, gradient=True, n_jobs=None,
+        per_group=False)`` returning ``(llf, grad, state)``.
 
     Raises
     ------
@@ -542,9 +570,10 @@ def make_agq_loglike(nagq, q):
     K, q = _check_nodes(nagq, q)
     rule = _gh_rule_cached(K, q)
 
-    def fn(design, family, cov, beta, theta, extra, u0=None, gradient=True, n_jobs=None):
+    def fn(design, family, cov, beta, theta, extra, u0=None, gradient=True, n_jobs=None,
+           per_group=False):
         return agq_loglike(design, family, cov, beta, theta, extra, K, u0=u0,
-                           gradient=gradient, rule=rule, n_jobs=n_jobs)
+                           gradient=gradient, rule=rule, n_jobs=n_jobs, per_group=per_group)
 
     fn.nagq, fn.q = K, q
     fn.__doc__ = f"Adaptive Gauss-Hermite log-likelihood with {K} nodes per dimension (q={q})."

@@ -307,7 +307,7 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
 
 
 def sparse_laplace_loglike(problem, family, beta, thetas, extra, u0=None, gradient=True,
-                           cond_cov=None):
+                           cond_cov=None, per_row=False):
     """
     Laplace log-likelihood (every constant kept) of a model with several
     random-effect terms, and its gradient.
@@ -329,6 +329,11 @@ def sparse_laplace_loglike(problem, family, beta, thetas, extra, u0=None, gradie
         Compute the conditional covariance blocks.  None (default): on the
         component path, where they cost little; on the sparse path they cost
         one solve per random effect and are computed only when True.
+    per_row : bool
+        Return the gradient as its (n, k) row-wise terms (component path only).
+        Their sums over the rows of any set of levels that every random effect
+        nests in (the levels of the outermost of nested factors) are the score
+        contributions of those levels' independent log-likelihoods.
 
     Returns
     -------
@@ -380,7 +385,11 @@ def sparse_laplace_loglike(problem, family, beta, thetas, extra, u0=None, gradie
     if gradient and analytic:
         v = np.einsum("tij,tj->ti", fac.row_blocks(), M)  # H^{-1} m_t on row t's effects
         st.s = np.einsum("ti,ti->t", M, v)
-        grad = _gradient(pr, family, extra, u, M, eta, d, fac, v, st.s)
+        grad = _gradient(pr, family, extra, u, M, eta, d, fac, v, st.s, per_row)
+    elif gradient and per_row:
+        raise NotImplementedError(
+            "row-wise score contributions need the component factorisation; this problem "
+            f"uses the {pr.backend} backend")
     elif gradient:
         grad = _fd_gradient(pr, family, beta, ths, extra, u)
     if cond_cov:
@@ -389,8 +398,8 @@ def sparse_laplace_loglike(problem, family, beta, thetas, extra, u0=None, gradie
     return llf, grad, st
 
 
-def _gradient(pr, family, extra, u, M, eta, d, fac, v, s):
-    """Analytic gradient (see the module docstring)."""
+def _gradient(pr, family, extra, u, M, eta, d, fac, v, s, per_row=False):
+    """Analytic gradient (see the module docstring); its row-wise terms with ``per_row``."""
     d0, d1, d2, d3 = d
     J = pr.J
     c = 0.5 * d3 * s
@@ -399,9 +408,19 @@ def _gradient(pr, family, extra, u, M, eta, d, fac, v, s):
     arows = a[J]
     ma = np.einsum("tq,tq->t", M, arows)
     r = d1 + c + d2 * ma
-    g_beta = pr.X.T @ r
     urows = u[J]
     w = -d2
+    if per_row:
+        parts = [pr.X * r[:, None]]
+        for k, t in enumerate(pr.terms):
+            sl = pr.slots[k]
+            Wk = r[:, None] * urows[:, sl] + d1[:, None] * arows[:, sl] - w[:, None] * v[:, sl]
+            parts.append(pr.Zrows[:, sl][:, t.cov.rows] * Wk[:, t.cov.cols])
+        if family.n_extra:
+            e0, e1, e2 = family.extra_derivs(pr.y, eta, extra)
+            parts.append(e0 + 0.5 * s[:, None] * e2 + ma[:, None] * e1)
+        return np.hstack(parts)
+    g_beta = pr.X.T @ r
     parts = [g_beta]
     for k, t in enumerate(pr.terms):
         sl = pr.slots[k]
