@@ -26,25 +26,29 @@ class LaplaceAccuracyWarning(UserWarning):
 
 
 def _outside_package_level():
-    """``stacklevel`` for ``warnings.warn`` called in :func:`warn` that names the first
-    frame whose file is not in this package (1 counts ``warn`` itself)."""
-    level, frame = 1, sys._getframe(2)  # frame of warn's caller
+    """``stacklevel`` for ``warnings.warn`` called in :func:`warn` that names the
+    caller of the outermost frame in this package (1 counts ``warn`` itself).
+
+    The outermost, not the first frame outside: a warning raised in a function
+    that scipy's optimiser calls back has scipy's frames between it and the
+    user's call."""
+    level, frame, outermost = 1, sys._getframe(2), 1  # frame of warn's caller
     while frame is not None:
         level += 1
         path = os.path.abspath(frame.f_code.co_filename)
-        if not path.startswith(_PACKAGE_DIR + os.sep):
-            return level
+        if path.startswith(_PACKAGE_DIR + os.sep):
+            outermost = level
         frame = frame.f_back
-    return level
+    return outermost + 1
 
 
 def warn(message, category=UserWarning):
     """
-    ``warnings.warn`` attributed to the first line outside this package.
+    ``warnings.warn`` attributed to the line that called into this package.
 
     A warning raised deep inside a fit then shows the user's own call
     (``res = model.fit()``) as its location, wherever in the package it was
-    raised and however many package frames lie between.
+    raised and whatever frames (the package's, an optimiser's) lie between.
 
     Parameters
     ----------

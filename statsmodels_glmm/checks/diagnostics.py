@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .simulated_residuals import check_seed
+
 __all__ = ["overdispersion", "zero_inflation_test"]
 
 _COUNT = ("Poisson", "NegativeBinomial")
@@ -89,7 +91,9 @@ def zero_inflation_test(res, nsim=500, seed=None, random_effects="new"):
         A count-model fit (Poisson, negative binomial, zero-inflated).
     nsim : int
         Number of data sets simulated from the fitted model.
-    seed : int or numpy Generator, optional
+    seed : int, numpy Generator or SeedSequence, optional
+        Anything ``numpy.random.default_rng`` takes; the same seed gives the
+        same simulations.
     random_effects : {"new", "conditional"}
         Simulate with new random effects drawn from ``N(0, G)`` (the
         default: the fitted model as a data-generating process) or with
@@ -116,11 +120,13 @@ def zero_inflation_test(res, nsim=500, seed=None, random_effects="new"):
     resp = res.model.response
     if not _is_count(resp):
         raise ValueError(f"zero_inflation_test() is for count models, not {resp.name}")
+    if isinstance(nsim, (bool, np.bool_)) or not isinstance(nsim, (int, np.integer)) \
+            or nsim < 1:
+        raise ValueError(f"nsim must be a positive integer, got {nsim!r}")
     nsim = int(nsim)
-    if nsim < 1:
-        raise ValueError("nsim must be a positive integer")
     if random_effects not in ("new", "conditional"):
-        raise ValueError("random_effects must be 'new' or 'conditional'")
+        raise ValueError(f"random_effects must be 'new' or 'conditional', got {random_effects!r}")
+    seed = check_seed(seed)
     d = res.model.design
     y = np.asarray(resp.response_value(d.y))
     obs = int(np.sum(y == 0))

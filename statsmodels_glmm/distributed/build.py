@@ -50,18 +50,20 @@ error; it never sums a partial set of partitions.
 
 import copy
 import re
-import warnings
 from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
-from ..spec.frame import group_columns, model_columns
+from ..spec.frame import check_label_types, group_columns, model_columns
 from ..families import as_response
 from ..spec.formula import re_formula_terms, split_formula
+from ..spec.terms import check_observation_level, confounded_message, shares_columns
+from ..exceptions import warn
+from ..model.glmm import binary_gaussian_message
 from . import partition as dp
-from .cluster import _client_for, _concat_labels
+from .cluster import _client_for, _concat_labels, quiet_shuffle_logs
 from .model import DaskMixedGLM
 
 __all__ = ["dask_model", "groups_split", "outer_factor"]
@@ -95,6 +97,27 @@ def _unique_groups(frame, gcols):
     from ..spec.frame import group_values
 
     return pd.Series(group_values(frame.dropna(subset=gcols), gcols)).drop_duplicates()
+
+
+def _distinct_labels(frame, column):
+    """A partition's distinct values of a grouping column, refused if they mix types."""
+    check_label_types(frame[column], column)
+    return pd.Series(pd.unique(frame[column].dropna().to_numpy()), dtype=object)
+
+
+def check_group_label_types(ddf, gcols, client):
+    """
+    Refuse, before any shuffle, a grouping column of object dtype whose values mix
+    types that its text form groups differently (as the in-memory model does, see
+    :func:`~statsmodels_glmm.spec.frame.check_group_types`): within each
+    partition, then over the partitions' distinct values.  Columns Dask holds as
+    text or numbers need no pass over the data.
+    """
+    for c in gcols:
+        if ddf[c].dtype != object:
+            continue
+        labels = ddf.map_partitions(_distinct_labels, c, meta=(c, object))
+        check_label_types(pd.Series(client.compute(labels, sync=True), dtype=object), c)
 
 
 def groups_split(ddf, gcols, client):
@@ -165,6 +188,9 @@ def _combine_terms(infos, terms, info):
 
     Sets ``info["term_labels"]`` (sorted labels per term) and, as for one factor,
     ``info["labels"]``/``info["sizes"]`` for the factor with the most levels.
+    Refuses an observation-level intercept of a Gaussian response (and warns
+    about one of a binary response), and two terms whose factors group the
+    rows alike and share a random-effect column, as the in-memory model does.
     """
     from ..spec.design import _check_nesting
 
@@ -172,9 +198,12 @@ def _combine_terms(infos, terms, info):
     labels_all, sizes_all = [], []
     z_all_one = np.all([i["z_all_one"] for i in full], axis=0)
     z_const = np.all([i["z_const"] for i in full], axis=0)
+    bernoulli = all(i.get("bernoulli") for i in full)
+    gaussian = all(i.get("gaussian") for i in full)
     col = 0
     for k, t in enumerate(terms):
         labels = _concat_labels([i["term_labels"][k] for i in full])
+        check_label_types(labels, t.group)
         sizes = np.concatenate([i["term_sizes"][k] for i in full])
         codes, uniq = pd.factorize(labels, sort=True)
         if len(uniq) != len(labels):
@@ -194,13 +223,17 @@ def _combine_terms(infos, terms, info):
                 f"random-effect term {label}: variable {name!r} is constant within every "
                 f"level of {t.group!r}; its random slope cannot be told apart from the "
                 "random intercept")
-        if all(i.get("bernoulli") for i in full) and len(uniq) == info["nobs"]:
-            warnings.warn(
-                f"random-effect term {label} has one level per observation; with a binary "
-                "response an observation-level random effect is not identified as "
-                "overdispersion and changes the model (its variance is confounded with "
-                "the link scale)", UserWarning, stacklevel=4)
+        check_observation_level(label, len(uniq), info["nobs"], bool(np.any(icpt)),
+                                bernoulli=bernoulli, gaussian=gaussian)
         col += t.q
+    # factors nested in the outermost one have every level inside one partition:
+    # two group the whole data alike exactly when they do so in every partition
+    for (k, m), _ in full[0].get("term_pairs", {}).items():
+        pairs = [i["term_pairs"][(k, m)] for i in full]
+        if all(same for same, _ in pairs) and \
+                shares_columns(np.vstack([R for _, R in pairs]), terms[k].q):
+            raise ValueError(confounded_message(terms[k].label, terms[m].label,
+                                                terms[k].group, terms[m].group))
     _check_nesting([SimpleNamespace(group=t.group, expr=t.expr, n_levels=len(lab))
                     for t, lab in zip(terms, labels_all)], info["nobs"])
     finest = int(np.argmax([len(lab) for lab in labels_all]))
@@ -226,6 +259,7 @@ def _combine(infos, gname="group", check_slopes=True):
         if i["blocks"] != first["blocks"]:
             raise ValueError("partitions disagree on the random-effect blocks")
     labels = _concat_labels([i["labels"] for i in full])
+    check_label_types(labels, gname)
     sizes = np.concatenate([i["sizes"] for i in full])
     codes, uniq = pd.factorize(labels, sort=True)
     if len(uniq) != len(labels):
@@ -296,7 +330,7 @@ def _full_rank(info):
     R = info.pop("R", None)
     if R is None or not names:
         return None
-    cols = list(_design.full_rank_columns(R, names, "fixed-effects"))
+    cols = list(_design.full_rank_columns(R, names, "fixed-effects", nobs=info["nobs"]))
     if len(cols) == len(names):
         return None
     info["exog_names"] = [names[j] for j in cols]
@@ -378,16 +412,19 @@ def dask_model(cls, formula, data, family=None, groups=None, re_formula=None, of
                 levels=levels, offset=offset, exposure=exposure, extra_formulas=extra or {},
                 missing=missing, engine=formula_engine, response=response)
 
+    check_group_label_types(frame, gcols, client)
     # every group of the outermost factor in one partition (with it, every level of
     # the factors nested in it)
-    shuffled = groups_split(frame, outer_cols, client)
-    if shuffled:
-        frame = frame.shuffle(on=outer_cols, npartitions=frame.npartitions)
     import dask
 
-    build = dask.delayed(dp.build_partition, pure=True)
-    parts = client.compute([build(p, spec) for p in frame.to_delayed()])
-    infos = client.gather(client.map(dp.part_info, parts, pure=False))
+    # a shuffle logs its start and end at WARNING level: not news to the user
+    with quiet_shuffle_logs():
+        shuffled = groups_split(frame, outer_cols, client)
+        if shuffled:
+            frame = frame.shuffle(on=outer_cols, npartitions=frame.npartitions)
+        build = dask.delayed(dp.build_partition, pure=True)
+        parts = client.compute([build(p, spec) for p in frame.to_delayed()])
+        infos = client.gather(client.map(dp.part_info, parts, pure=False))
     multi = len(group_names) > 1
     if multi:
         outer = next(k for k, t in enumerate(terms) if t.group == gname)
@@ -410,6 +447,16 @@ def dask_model(cls, formula, data, family=None, groups=None, re_formula=None, of
         ref.X = ref.X[:, cols]
         ref.exog_names = [ref.exog_names[j] for j in cols]
     ref.extra["fixed_columns"] = list(ref.exog_names)
+    full = [i for i in infos if i["nobs"]]
     if multi:
         _combine_terms(infos, ref.terms, info)
+    else:
+        label = str(next((t for t in terms if t.expr.strip() == "1"), terms[0]))
+        check_observation_level(label, len(info["labels"]), info["nobs"],
+                                bool(np.any(info["z_all_one"])),
+                                bernoulli=all(i["bernoulli"] for i in full),
+                                gaussian=all(i["gaussian"] for i in full))
+    if family is None and all(i["y_binary"] for i in full) and \
+            min(i["y_min"] for i in full) < max(i["y_max"] for i in full):
+        warn(binary_gaussian_message(info["endog_name"]), UserWarning)
     return DaskMixedGLM(ref, ref_response, client, keep, data, info, shuffled)

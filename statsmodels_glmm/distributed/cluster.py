@@ -1,21 +1,35 @@
 """
 The client's side of a Dask cluster: the client to use, the design whose rows
-live on the workers, and the mode state of a distributed evaluation.
+live on the workers, the mode state of a distributed evaluation, and what the
+cluster says while it works (warnings of the tasks, the shuffle's log).
 
 :class:`ClusterDesign` describes the whole data (names, blocks, group labels
 and sizes) without holding any rows.  :class:`RemoteModes` names conditional
 modes kept on the workers, and :class:`ClusterState` gathers them (with their
 curvature inverses or conditional covariances) when first used.
+
+Warnings raised in a task on a worker would be printed (or dropped) in the
+worker's process: :func:`call_recording_warnings` runs the task and returns
+them with its result, and :func:`reemit_warnings` raises them again on the
+client, each distinct message once.  :func:`quiet_shuffle_logs` keeps the
+routine ``distributed.shuffle`` log lines of a shuffle off the console.
 """
 
+import contextlib
 import dataclasses
+import logging
+import pickle
+import threading
+import warnings
 
 import numpy as np
 import pandas as pd
 
+from ..exceptions import warn
 from ..spec.design import Design
 
-__all__ = ["ClusterError", "ClusterDesign", "RemoteModes", "ClusterState"]
+__all__ = ["ClusterError", "ClusterDesign", "RemoteModes", "ClusterState",
+           "call_recording_warnings", "reemit_warnings", "quiet_shuffle_logs"]
 
 
 class ClusterError(RuntimeError):
@@ -197,3 +211,162 @@ def _concat_labels(parts):
     """Level labels of several partitions in one array (object dtype kept as such)."""
     return np.concatenate([np.asarray(p, dtype=object) if np.asarray(p).dtype == object
                            else np.asarray(p) for p in parts])
+
+
+# ------------------------------------------------------------- warnings of tasks
+_SINK = threading.local()        # the list collecting this thread's warnings, if any
+_CAPTURE_LOCK = threading.Lock()
+_CAPTURE = {"depth": 0, "filters": None, "showwarning": None}
+_PICKLABLE = {}
+
+
+def _record_or_show(message, category, filename, lineno, file=None, line=None):
+    """``warnings.showwarning`` while tasks record: to the task's list, or shown as before."""
+    sink = getattr(_SINK, "records", None)
+    if sink is not None:
+        sink.append((category, str(message)))
+        return
+    show = _CAPTURE["showwarning"]
+    if show is not None:
+        show(message, category, filename, lineno, file, line)
+
+
+def _start_recording():
+    with _CAPTURE_LOCK:
+        if _CAPTURE["depth"] == 0:
+            _CAPTURE["filters"] = list(warnings.filters)
+            _CAPTURE["showwarning"] = warnings.showwarning
+            warnings.simplefilter("always")
+            warnings.showwarning = _record_or_show
+        _CAPTURE["depth"] += 1
+
+
+def _stop_recording():
+    with _CAPTURE_LOCK:
+        _CAPTURE["depth"] -= 1
+        if _CAPTURE["depth"] == 0:
+            warnings.filters[:] = _CAPTURE["filters"]
+            if warnings.showwarning is _record_or_show:
+                warnings.showwarning = _CAPTURE["showwarning"]
+            _CAPTURE["filters"] = _CAPTURE["showwarning"] = None
+
+
+def _sendable(category):
+    """``category`` if it can travel to the client (pickled by reference), else UserWarning."""
+    ok = _PICKLABLE.get(category)
+    if ok is None:
+        try:
+            ok = pickle.loads(pickle.dumps(category)) is category
+        except Exception:  # a class defined where the client cannot import it
+            ok = False
+        _PICKLABLE[category] = ok
+    return category if ok else UserWarning
+
+
+def call_recording_warnings(_task, *args, **kwargs):
+    """
+    ``_task(*args, **kwargs)`` and the warnings it raised: ``(result, records)``,
+    with ``records`` the distinct ``(category, message)`` pairs in order.
+
+    Meant to run as a task on a worker: every warning of the task is recorded
+    (none is shown there, repeats included), by thread, so that tasks running
+    at the same time in threads of one worker keep their own.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> def task(x):
+    ...     warnings.warn("x is large")
+    ...     warnings.warn("x is large")
+    ...     return 2 * x
+    >>> call_recording_warnings(task, 4)
+    (8, [(<class 'UserWarning'>, 'x is large')])
+    """
+    outer = getattr(_SINK, "records", None)
+    _SINK.records = records = []
+    _start_recording()
+    try:
+        out = _task(*args, **kwargs)
+    finally:
+        _stop_recording()
+        _SINK.records = outer
+    return out, [(_sendable(c), m) for c, m in dict.fromkeys(records)]
+
+
+def reemit_warnings(records, seen=None):
+    """
+    Raise each distinct ``(category, message)`` of ``records`` on the client,
+    through :func:`statsmodels_glmm.exceptions.warn` (pointing at the user's line).
+
+    ``seen`` (a set) holds the pairs already raised in the same piece of work:
+    they are skipped, and a pair is added once the warning filters in force let
+    it through, so that a warning silenced by the caller at one step (a
+    ``warnings.catch_warnings`` block) is still raised at a later one.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> seen = set()
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     reemit_warnings([(UserWarning, "a"), (UserWarning, "a"), (RuntimeWarning, "b")],
+    ...                     seen)
+    ...     reemit_warnings([(UserWarning, "a")], seen)
+    >>> [(w.category.__name__, str(w.message)) for w in caught]
+    [('UserWarning', 'a'), ('RuntimeWarning', 'b')]
+    """
+    for category, message in dict.fromkeys(records):
+        key = (category, message)
+        if seen is not None and key in seen:
+            continue
+        with warnings.catch_warnings(record=True) as probe:  # the filters in force, unchanged
+            warn(message, category)
+        if not probe:
+            continue
+        warn(message, category)
+        if seen is not None:
+            seen.add(key)
+
+
+# ------------------------------------------------------------------ shuffle logs
+_SHUFFLE_LOGGER = "distributed.shuffle"
+_QUIET_LOCK = threading.Lock()
+_QUIET = {"depth": 0, "level": None}
+
+
+@contextlib.contextmanager
+def quiet_shuffle_logs():
+    """
+    Keep the ``distributed.shuffle`` loggers of this process below WARNING
+    while the block runs.
+
+    A P2P shuffle logs each start and end at WARNING level (on the scheduler,
+    which for a ``LocalCluster`` runs in the client's process, so the lines
+    reach the console).  Inside the block that logger lets only errors
+    through; the other ``distributed`` loggers are not touched, and the level
+    is put back when the last such block ends.
+
+    Examples
+    --------
+    >>> import logging
+    >>> log = logging.getLogger("distributed.shuffle")
+    >>> before = log.level
+    >>> with quiet_shuffle_logs():
+    ...     log.isEnabledFor(logging.WARNING)
+    False
+    >>> log.level == before
+    True
+    """
+    log = logging.getLogger(_SHUFFLE_LOGGER)
+    with _QUIET_LOCK:
+        if _QUIET["depth"] == 0:
+            _QUIET["level"] = log.level
+            log.setLevel(max(log.level, logging.ERROR))
+        _QUIET["depth"] += 1
+    try:
+        yield
+    finally:
+        with _QUIET_LOCK:
+            _QUIET["depth"] -= 1
+            if _QUIET["depth"] == 0:
+                log.setLevel(_QUIET["level"])

@@ -15,9 +15,12 @@ import numpy as np
 import pandas as pd
 
 from ..model import MixedGLM
+from ..model.columns import separation_kind
 from ..likelihood.start import START_TOL, link_of_mean, newton_ascent
 from . import partition as dp
-from .cluster import ClusterError, ClusterState, RemoteModes, _cluster_design, _concat_labels
+from ..exceptions import warn
+from .cluster import (ClusterError, ClusterState, RemoteModes, _cluster_design, _concat_labels,
+                      call_recording_warnings, reemit_warnings)
 from .results import DaskMixedGLMResults, DaskMixedGLMResultsWrapper
 
 __all__ = ["DaskMixedGLM"]
@@ -97,17 +100,25 @@ class DaskMixedGLM(MixedGLM):
             state[k] = None
         state.pop("_gathered", None)
         state.pop("_own_warm", None)
+        state.pop("_warned", None)
         return state
 
     def _map(self, fn, *args):
-        """``fn(partition, *args)`` on every partition, on the workers; the list of results."""
+        """
+        ``fn(partition, *args)`` on every partition, on the workers; the list of results.
+
+        Warnings the tasks raise on the workers are raised again here, each
+        distinct message once (once per optimisation while a fit runs).
+        """
         if not self.attached:
             raise ClusterError("this model is detached from its Dask cluster (unpickled); "
                                "build it again from the Dask DataFrame")
         names = list(inspect.signature(fn).parameters)[1:]
-        futures = self.client.map(fn, self._parts, pure=False, **dict(zip(names, args)))
+        futures = self.client.map(call_recording_warnings, [fn] * len(self._parts),
+                                  self._parts, key=getattr(fn, "__name__", "partition"),
+                                  pure=False, **dict(zip(names, args)))
         try:
-            return self.client.gather(futures)
+            out = self.client.gather(futures)
         except (ValueError, TypeError, np.linalg.LinAlgError):
             raise
         except Exception as exc:
@@ -118,6 +129,9 @@ class DaskMixedGLM(MixedGLM):
                                    f"({name}: {exc}); no partial sums are used, so refit when "
                                    "the cluster is healthy") from exc
             raise
+        reemit_warnings([w for _, records in out for w in records],
+                        self.__dict__.get("_warned"))
+        return [result for result, _ in out]
 
     def _typical_proxy(self):
         """A two-row stand-in with the moments of ``X`` and ``Z`` over all rows."""
@@ -313,10 +327,9 @@ class DaskMixedGLM(MixedGLM):
         if separated:
             from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
 
-            warnings.warn(
-                "the outcome may be (quasi-)completely separated by "
-                f"{', '.join(repr(t) for t in separated)}: these estimates and their "
-                "standard errors are not reliable", PerfectSeparationWarning, stacklevel=3)
+            warn("the outcome may be (quasi-)completely separated by "
+                 f"{', '.join(repr(t) for t in separated)}: these estimates and their "
+                 "standard errors are not reliable", PerfectSeparationWarning)
         res.mle_retvals["separation"] = separated
         return wrapper
 
@@ -326,7 +339,7 @@ class DaskMixedGLM(MixedGLM):
         columns whose coefficient times standard deviation exceeds 10, or
         two-valued columns with an outcome that never varies at one value.
         """
-        if self.response.name != "Binomial" or not self.k_fe:
+        if separation_kind(self.response) is None or not self.k_fe:
             return []
         beta = np.asarray(params, dtype=float)[:self.k_fe]
         spread = self._info["x_sd"]
@@ -358,3 +371,18 @@ class DaskMixedGLM(MixedGLM):
         if self.multi and isinstance(nagq, (int, np.integer)) and nagq > 1:
             self._integrator(int(nagq))  # refused before any work on the cluster
         return super().fit(*args, **kwargs)
+
+    def _fit(self, *args, **kwargs):
+        """
+        One optimisation of :meth:`MixedGLM.fit`; a warning raised on the workers
+        is raised once in it, however many evaluations raise it.
+        """
+        outer = self.__dict__.get("_warned")
+        self.__dict__["_warned"] = set()
+        try:
+            return super()._fit(*args, **kwargs)
+        finally:
+            if outer is None:
+                self.__dict__.pop("_warned", None)
+            else:
+                self.__dict__["_warned"] = outer

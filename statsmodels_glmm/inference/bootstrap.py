@@ -280,11 +280,80 @@ def _check_n(n, name="n"):
     return int(n)
 
 
+def check_seed(seed, name="seed"):
+    """
+    ``seed`` if numpy accepts it as a seed, else an error naming the argument.
+
+    None, a non-negative integer, a sequence of them, or a numpy
+    ``SeedSequence``, ``BitGenerator`` or ``Generator``.
+
+    Examples
+    --------
+    >>> check_seed(7)
+    7
+    >>> check_seed("a")
+    Traceback (most recent call last):
+    ...
+    TypeError: seed must be None, a non-negative integer (or a sequence of them), or a numpy ...
+    """
+    random = np.random
+    if seed is None or isinstance(seed, (random.SeedSequence, random.BitGenerator,
+                                         random.Generator)):
+        return seed
+    what = (f"{name} must be None, a non-negative integer (or a sequence of them), or a numpy "
+            "SeedSequence, BitGenerator or Generator")
+    if isinstance(seed, (bool, np.bool_)):
+        raise TypeError(f"{what}, got {seed!r}")
+    if isinstance(seed, (int, np.integer)):
+        if seed < 0:
+            raise ValueError(f"{name} must be a non-negative integer, got {seed!r}")
+        return seed
+    if isinstance(seed, (str, bytes)) or not np.iterable(seed):
+        raise TypeError(f"{what}, got {seed!r}")
+    values = list(seed)
+    if not values or not all(isinstance(v, (int, np.integer))
+                             and not isinstance(v, (bool, np.bool_)) for v in values):
+        raise TypeError(f"{what}, got {seed!r}")
+    if any(v < 0 for v in values):
+        raise ValueError(f"{name} must hold non-negative integers, got {seed!r}")
+    return seed
+
+
+def replicate_generators(seed, n):
+    """
+    ``n`` independent generators spawned from ``seed``.
+
+    An integer (or None, or a sequence of integers) ``s`` gives
+    ``default_rng(c)`` for ``c`` in ``SeedSequence(s).spawn(n)``; a
+    ``SeedSequence``, ``BitGenerator`` or ``Generator`` spawns its own children
+    (numpy's ``spawn``), so ``default_rng(s)`` gives the same generators as
+    ``s`` and a second call with the same object gives new ones.
+
+    Examples
+    --------
+    >>> a = [g.integers(100) for g in replicate_generators(5, 3)]
+    >>> b = [g.integers(100) for g in replicate_generators(np.random.default_rng(5), 3)]
+    >>> a == b
+    True
+    """
+    seed = check_seed(seed)
+    n = _check_n(n)
+    random = np.random
+    if isinstance(seed, random.Generator):
+        return seed.spawn(n)
+    if isinstance(seed, random.BitGenerator):
+        return [random.Generator(b) for b in seed.spawn(n)]
+    if not isinstance(seed, random.SeedSequence):
+        seed = random.SeedSequence(seed)
+    return [random.default_rng(child) for child in seed.spawn(n)]
+
+
 def simulate_responses(results, n, seed=None):
     """
     ``n`` responses drawn from a fit (new random effects), in internal form.
 
-    Replicate ``r`` uses the generator ``default_rng(SeedSequence(seed).spawn(n)[r])``.
+    Replicate ``r`` uses the ``r``-th generator of :func:`replicate_generators`,
+    ``default_rng(SeedSequence(seed).spawn(n)[r])`` for an integer seed.
 
     Examples
     --------
@@ -296,11 +365,11 @@ def simulate_responses(results, n, seed=None):
     >>> bool(np.array_equal(a[1], b[1])), a[0].shape == res.model.design.y.shape
     (True, True)
     """
-    children = np.random.SeedSequence(seed).spawn(_check_n(n))
+    generators = replicate_generators(seed, n)
     model = results.model
     out = []
-    for child in children:
-        sim = results.simulate(nsim=1, random_effects="new", seed=np.random.default_rng(child))
+    for rng in generators:
+        sim = results.simulate(nsim=1, random_effects="new", seed=rng)
         out.append(design_response(model, sim.iloc[:, 0].to_numpy()))
     return out
 
@@ -516,9 +585,11 @@ def bootstrap(results, n, seed=None, progress=True, n_jobs=1):
     results : MixedGLMResults
     n : int
         Number of replicates.
-    seed : int or SeedSequence, optional
-        Replicate ``r`` draws with ``default_rng(SeedSequence(seed).spawn(n)[r])``:
-        the same seed gives the same replicates whatever ``n_jobs``.
+    seed : int, SeedSequence or numpy Generator, optional
+        Replicate ``r`` draws with ``default_rng(SeedSequence(seed).spawn(n)[r])``
+        (a SeedSequence or Generator spawns its own children, see
+        :func:`replicate_generators`): the same seed gives the same replicates
+        whatever ``n_jobs``.
     progress : bool
         Show a tqdm progress bar when tqdm is installed.
     n_jobs : int
@@ -539,6 +610,10 @@ def bootstrap(results, n, seed=None, progress=True, n_jobs=1):
     (4, 3)
     """
     n = _check_n(n)
+    seed = check_seed(seed)
+    _n_jobs(n_jobs)
+    if not isinstance(progress, (bool, np.bool_)):
+        raise ValueError(f"progress must be True or False, got {progress!r}")
     model = results.model
     names = list(model.param_names)
     ys = simulate_responses(results, n, seed)

@@ -104,4 +104,4 @@ def test_several_grouping_factors_and_an_observation_level_term():
     np.testing.assert_array_equal(pd.factorize(sr.groups)[0], pd.factorize(df["id"])[0])
     t = sr.tests()
     assert t.loc["uniformity", "pvalue"] > 0.01
-    assert t.loc["dispersion_within", "pvalue"] > 0.01
+    assert t.loc["dispersion", "pvalue"] > 0.01

@@ -1,5 +1,7 @@
 """Simulation-based quantile residuals: the PIT construction, the tests, every family."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -51,41 +53,97 @@ def _toy(observed, sims, predicted=None, family="Poisson"):
                               pd.RangeIndex(n), family=family)
 
 
-def _pearson_stat_by_hand(pool, col, groups=None):
+def _pearson_stat_by_hand(pool, col):
     """Mean squared standardised residual of data set ``col`` (loops, no vectorisation)."""
     rows = [i for i in range(pool.shape[0]) if np.std(pool[i]) > 0]
     r = {i: (pool[i, col] - pool[i].mean()) / np.std(pool[i], ddof=1) for i in rows}
-    if groups is not None:
-        centred = {}
-        for g in set(groups[rows]):
-            members = [i for i in rows if groups[i] == g]
-            mean = np.mean([r[i] for i in members])
-            centred.update({i: r[i] - mean for i in members})
-        r = centred
     return np.mean([r[i] ** 2 for i in rows])
+
+
+def _within_stat_by_hand(pool, groups, z):
+    """
+    Statistic and level of every data set: each group's standardised residuals
+    regressed on (1, z) by least squares, one group and one data set at a time.
+    """
+    rows = [i for i in range(pool.shape[0]) if np.std(pool[i]) > 0]
+    sd = {i: np.std(pool[i], ddof=1) for i in rows}
+    T, L = np.zeros(pool.shape[1]), np.zeros(pool.shape[1])
+    df = 0
+    for g in sorted(set(groups[rows])):
+        members = [i for i in rows if groups[i] == g]
+        B = np.column_stack([np.ones(len(members)), z[members]])
+        rank = np.linalg.matrix_rank(B)
+        df += len(members) - rank
+        hat = B @ np.linalg.pinv(B)
+        for col in range(pool.shape[1]):
+            r = np.array([(pool[i, col] - pool[i].mean()) / sd[i] for i in members])
+            coef = np.linalg.lstsq(B, r, rcond=None)[0]
+            T[col] += np.sum((r - B @ coef) ** 2)
+            L[col] += sum((1 - hat[k, k]) * pool[i, col] / sd[i] ** 2
+                          for k, i in enumerate(members))
+    return T / df, L / df
+
+
+def _two_sided_by_hand(obs, sims):
+    S = len(sims)
+    return min(1, 2 * min((1 + np.sum(sims >= obs)) / (S + 1), (1 + np.sum(sims <= obs)) / (S + 1)))
 
 
 def test_dispersion_statistic_by_hand():
     rng = np.random.default_rng(3)
-    sims = rng.poisson(2.0, (30, 20)).astype(float)
-    y = rng.poisson(2.0, 30).astype(float)
+    sims = rng.poisson(2.0, (40, 20)).astype(float)
+    y = rng.poisson(2.0, 40).astype(float)
     sims[0] = y[0]                      # a row without spread is left out
-    groups = np.repeat(np.arange(10), 3)
-    sr = SimulatedResiduals(pit_residuals(y, sims, 0), y, sims, np.zeros(30),
-                            pd.RangeIndex(30), groups=groups)
+    groups = np.repeat(np.arange(10), 4)
+    groups[-1] = 10                     # a group of one row: nothing left after its fit
+    z = np.tile([0.0, 1.0, 2.0, 3.0], 10)
+    z[4:8] = 1.0                        # a group where z is constant: rank 1
+    sr = SimulatedResiduals(pit_residuals(y, sims, 0), y, sims, np.zeros(40),
+                            pd.RangeIndex(40), groups=groups, group_design=z[:, None])
     pool = np.column_stack([y, sims])   # the observed data set first, then the simulations
-    for within in (False, True):
-        t = sr.test_dispersion(within_groups=within)
-        g = groups if within else None
-        obs = _pearson_stat_by_hand(pool, 0, g)
-        sim = np.array([_pearson_stat_by_hand(pool, j, g) for j in range(1, 21)])
-        assert t.observed == pytest.approx(obs, rel=1e-12)
-        assert t.expected == pytest.approx(sim.mean(), rel=1e-12)
-        assert t.statistic == pytest.approx(obs / sim.mean(), rel=1e-12)
-        p = min(1, 2 * min((1 + np.sum(sim >= obs)) / 21, (1 + np.sum(sim <= obs)) / 21))
-        assert t.pvalue == pytest.approx(p, rel=1e-12)
+    # overall: mean squared standardised residual against the simulations' mean
+    t = sr.test_dispersion(within_groups=False)
+    obs = _pearson_stat_by_hand(pool, 0)
+    sim = np.array([_pearson_stat_by_hand(pool, j) for j in range(1, 21)])
+    assert t.observed == pytest.approx(obs, rel=1e-12)
+    assert t.expected == pytest.approx(sim.mean(), rel=1e-12)
+    assert t.statistic == pytest.approx(obs / sim.mean(), rel=1e-12)
+    assert t.pvalue == pytest.approx(_two_sided_by_hand(obs, sim), rel=1e-12)
+    # within groups (the default): the residuals of a straight-line fit of T on the level
+    T, L = _within_stat_by_hand(pool, groups, z)
+    slope, intercept = np.polyfit(L, T, 1)
+    e = T - (intercept + slope * L)
+    for t in (sr.test_dispersion(), sr.test_dispersion(within_groups=True)):
+        assert "within groups" in t.method
+        assert t.observed == pytest.approx(T[0], rel=1e-10)
+        assert t.expected == pytest.approx(intercept + slope * L[0], rel=1e-10)
+        assert t.statistic == pytest.approx(T[0] / (intercept + slope * L[0]), rel=1e-10)
+        assert t.pvalue == pytest.approx(_two_sided_by_hand(e[0], e[1:]), rel=1e-12)
+    # without the random-effect columns the groups are only centred
+    sr.group_design = None
+    T1, L1 = _within_stat_by_hand(pool, groups, np.zeros((40, 0)))
+    slope, intercept = np.polyfit(L1, T1, 1)
+    assert sr.test_dispersion().observed == pytest.approx(T1[0], rel=1e-10)
+    assert sr.test_dispersion().expected == pytest.approx(intercept + slope * L1[0], rel=1e-10)
     with pytest.raises(ValueError, match="group"):
         _toy(y, sims).test_dispersion(within_groups=True)
+    with pytest.raises(ValueError, match="within_groups"):
+        sr.test_dispersion(within_groups="yes")
+
+
+def test_dispersion_without_rows_left_in_groups_is_the_overall_test():
+    rng = np.random.default_rng(4)
+    y, sims = rng.poisson(2.0, 30).astype(float), rng.poisson(2.0, (30, 20)).astype(float)
+    pairs = np.repeat(np.arange(15), 2)           # two rows per group, two columns fitted
+    sr = SimulatedResiduals(pit_residuals(y, sims, 0), y, sims, np.zeros(30),
+                            pd.RangeIndex(30), groups=pairs,
+                            group_design=np.tile([0.0, 1.0], 15)[:, None])
+    assert sr.test_dispersion() == sr.test_dispersion(within_groups=False)
+    with pytest.raises(ValueError, match="more rows than random effects"):
+        sr.test_dispersion(within_groups=True)
+    assert list(sr.tests().index)[:3] == ["uniformity", "dispersion", "zero_inflation"]
+    # no groups at all: the overall test too
+    assert _toy(y, sims).test_dispersion() == _toy(y, sims).test_dispersion(within_groups=False)
 
 
 def test_dispersion_ratio_is_unbiased_when_data_and_simulations_match():
@@ -94,7 +152,7 @@ def test_dispersion_ratio_is_unbiased_when_data_and_simulations_match():
     p = rng.uniform(0.1, 0.9, 100_000)
     y = (rng.random(p.size) < p).astype(float)
     sims = (rng.random((p.size, 40)) < p[:, None]).astype(float)
-    t = _toy(y, sims).test_dispersion()
+    t = _toy(y, sims).test_dispersion(within_groups=False)
     assert abs(t.statistic - 1) < 0.015 and t.pvalue > 0.01
     # centring and scaling by the simulations alone would give about 1 + 2/40:
     # each simulated data set would sit inside its own reference
@@ -142,9 +200,14 @@ def test_correct_poisson_model_gives_uniform_residuals(poisson_fit):
     np.testing.assert_array_equal(sr.observed, df["y"].to_numpy())
     t = sr.tests()
     assert t.loc["uniformity", "pvalue"] > 0.01
-    for row in ("dispersion", "dispersion_within"):
+    assert "within groups" in sr.test_dispersion().method
+    for row in ("dispersion", "dispersion_overall"):
         assert t.loc[row, "pvalue"] > 0.01
         assert 0.85 < t.loc[row, "statistic"] < 1.15
+    # the groups are the persons, and the columns fitted in them intercept and time
+    np.testing.assert_array_equal(pd.factorize(sr.groups)[0], pd.factorize(df["id"])[0])
+    np.testing.assert_array_equal(sr.group_design, df[["time"]].assign(
+        one=1.0)[["one", "time"]].to_numpy(float))
     assert t.loc["zero_inflation", "pvalue"] > 0.01
     assert t.loc["outliers", "pvalue"] > 0.01
 
@@ -177,16 +240,67 @@ def test_poisson_fit_to_negative_binomial_data_is_flagged():
     nb = smg.mixedglm(F_RS, df, family=smg.families.NegativeBinomial()).fit()
     sp = pois.simulated_residuals(seed=0)
     sn = nb.simulated_residuals(seed=0)
-    # measured: Poisson KS p 7e-7, dispersion ratio 1.36 (p 0.04), within groups 1.84
-    # (p 0.008: no simulated data set as dispersed); NB2 KS p 0.87, ratios 1.01, 1.02
+    # measured: Poisson KS p 7e-7, dispersion ratio 2.73 (p 0.008: no simulated data set
+    # as dispersed), overall 1.36 (p 0.04); NB2 KS p 0.87, both ratios near 1
     assert sp.test_uniformity().pvalue < 0.01
-    assert sp.test_dispersion().statistic > 1.25
-    within = sp.test_dispersion(within_groups=True)
-    assert within.statistic > 1.6 and within.pvalue < 0.01
+    t = sp.test_dispersion()
+    assert t.statistic > 2.5 and t.pvalue < 0.01
+    assert sp.test_dispersion(within_groups=False).statistic > 1.25
     assert sn.test_uniformity().pvalue > 0.01
-    for w in (False, True):
+    for w in (None, False):
         t = sn.test_dispersion(within_groups=w)
         assert t.pvalue > 0.01 and abs(t.statistic - 1) < 0.1
+
+
+def test_default_dispersion_test_detects_overdispersion_within_persons():
+    # 60 persons of negative binomial (theta 2) counts fitted by a Poisson random-slope
+    # model; measured: default ratio 2.37, p 0.008; overall ratio 1.17, p 0.45
+    f = "y ~ time * group + stress + (1 + time | id)"
+    nb = smg.simulate_longitudinal("negbin", n_persons=60, seed=2)
+    sr = smg.mixedglm(f, nb, family=sm.families.Poisson()).fit().simulated_residuals(seed=0)
+    t = sr.test_dispersion()
+    assert t.pvalue < 0.05 and t.statistic > 2
+    assert sr.test_dispersion(within_groups=False).pvalue > 0.05   # the overall test misses it
+    # Poisson counts, the same design and model: measured ratio 0.97, p 0.88
+    pois = smg.simulate_longitudinal("poisson", n_persons=60, seed=2)
+    t = smg.mixedglm(f, pois, family=sm.families.Poisson()).fit().simulated_residuals(
+        seed=0).test_dispersion()
+    assert t.pvalue > 0.05 and abs(t.statistic - 1) < 0.1
+
+
+@pytest.mark.slow
+def test_default_dispersion_test_rejects_a_correct_poisson_model_at_its_level():
+    # 200 data sets simulated and fitted with the same Poisson random-slope model; with
+    # nsim = 39 the two-sided p-value is at most 0.05 for exactly 2 of the 40 ranks
+    f = "y ~ time * group + stress + (1 + time | id)"
+    rejected = overall = 0
+    for r in range(200):
+        df = smg.simulate_longitudinal("poisson", n_persons=40, seed=1000 + r)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = smg.mixedglm(f, df, family=sm.families.Poisson()).fit()
+        sr = res.simulated_residuals(nsim=39, seed=r)
+        rejected += sr.test_dispersion().pvalue <= 0.05
+        overall += sr.test_dispersion(within_groups=False).pvalue <= 0.05
+    # measured: 13 of 200 (6.5%); the overall test rejects none (conservative)
+    assert 0.03 <= rejected / 200 <= 0.07
+    assert overall / 200 < 0.03
+
+
+def test_cbpp_extra_binomial_variation_is_flagged():
+    # lme4's cbpp: within herds the incidence varies more than binomially; an
+    # observation-level term (variance 0.79, as lme4 estimates) takes it up
+    df = load_dataset("cbpp").reset_index(drop=True)
+    df["obs"] = np.arange(len(df))
+    f = "incidence + non_incidence ~ period + (1 | herd)"
+    herd = smg.mixedglm(f, df, family=sm.families.Binomial()).fit()
+    olre = smg.mixedglm(f + " + (1 | obs)", df, family=sm.families.Binomial()).fit()
+    assert olre.cov_re.iloc[1, 1] == pytest.approx(0.794, abs=0.005)
+    t = herd.simulated_residuals(nsim=200, seed=1).test_dispersion()
+    # measured: ratio 1.80, p 2/201 (no simulated data set as dispersed)
+    assert t.statistic > 1.5 and t.pvalue < 0.02
+    t = olre.simulated_residuals(nsim=200, seed=1).test_dispersion()
+    assert t.pvalue > 0.5 and abs(t.statistic - 1) < 0.1
 
 
 def test_poisson_fit_to_zero_inflated_data_is_flagged():
@@ -239,7 +353,8 @@ FAMILY_CASES = {
                       sm.families.Binomial(link=sm.families.links.Probit()), {}),
     "binomial_trials": (_binomial_trials_data, "s + f ~ time + (1 | id)",
                         sm.families.Binomial(), {}),
-    "cbpp": (lambda: load_dataset("cbpp"), "incidence + non_incidence ~ period + (1 | herd)",
+    "cbpp": (lambda: load_dataset("cbpp").reset_index(drop=True).assign(obs=np.arange(56)),
+             "incidence + non_incidence ~ period + (1 | herd) + (1 | obs)",
              sm.families.Binomial(), {}),
     "negbin_nb1": (_nb1_data, "y ~ time + (1 | id)", smg.families.NegativeBinomial(p=1), {}),
     "zip": (lambda: load_dataset("sim_zip_small"), "y ~ time * group + stress + (1 | id)",
@@ -263,7 +378,7 @@ def test_every_family_gives_uniform_residuals(case):
     assert sr.simulated.shape == (res.nobs, 200)
     assert sr.test_uniformity().pvalue > 0.01
     assert sr.test_dispersion().pvalue > 0.01
-    assert sr.test_dispersion(within_groups=True).pvalue > 0.01
+    assert sr.test_dispersion(within_groups=False).pvalue > 0.01
     assert sr.test_outliers().pvalue > 0.01
     if case != "gaussian":
         assert sr.test_zero_inflation().pvalue > 0.01

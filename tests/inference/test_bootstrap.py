@@ -165,6 +165,46 @@ def test_bad_arguments(toenail_ri):
     assert out[0][0][0] is None and "start_params" in out[0][0][3]
 
 
+@pytest.mark.parametrize("seed, error", [("a", TypeError), (-1, ValueError), (2.5, TypeError),
+                                         (True, TypeError), ([3, -1], ValueError),
+                                         ([], TypeError)])
+def test_bootstrap_names_a_bad_seed_before_any_refit(toenail_ri, seed, error, monkeypatch):
+    monkeypatch.setattr(bootmod, "run_refits", lambda *a, **k: pytest.fail("refits ran"))
+    with pytest.raises(error, match="seed"):
+        toenail_ri.bootstrap(2, seed=seed, progress=False)
+    with pytest.raises(error, match="seed"):
+        simulate_responses(toenail_ri, 2, seed=seed)
+
+
+@pytest.mark.parametrize("n", [0, -2, 2.0, "3", True, None])
+def test_bootstrap_names_a_bad_n(toenail_ri, n):
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        toenail_ri.bootstrap(n, progress=False)
+
+
+def test_bootstrap_names_a_bad_progress(toenail_ri):
+    with pytest.raises(ValueError, match="progress"):
+        toenail_ri.bootstrap(2, seed=1, progress="no")
+
+
+def test_numpy_seed_objects_spawn_the_replicates_of_their_integer():
+    df = load_dataset("cbpp")
+    res = smg.mixedglm("incidence + non_incidence ~ period + (1 | herd)", df, family=B).fit()
+    ref = simulate_responses(res, 3, seed=42)
+    for same in (np.random.SeedSequence(42), np.random.default_rng(42), np.random.PCG64(42),
+                 np.int64(42)):
+        ys = simulate_responses(res, 3, seed=same)
+        for a, b in zip(ys, ref):
+            np.testing.assert_array_equal(a, b)
+    # a generator spawns new children on every call, as numpy's spawn does
+    gen = np.random.default_rng(42)
+    first, second = simulate_responses(res, 3, seed=gen), simulate_responses(res, 3, seed=gen)
+    np.testing.assert_array_equal(first[0], ref[0])
+    assert not np.array_equal(second[0], ref[0])
+    bt = res.bootstrap(2, seed=np.random.SeedSequence(42), progress=False)
+    pd.testing.assert_frame_equal(bt.params, res.bootstrap(2, seed=42, progress=False).params)
+
+
 def test_crossed_factors_replicate_equals_fresh_fit_on_simulated_data():
     """Several grouping factors: a replicate is the fit of a new model to the simulated
     response, built from scratch from a data frame."""
@@ -179,3 +219,25 @@ def test_crossed_factors_replicate_equals_fresh_fit_on_simulated_data():
         fresh = smg.mixedglm(f, df.assign(y=sim.iloc[:, 0].to_numpy()), family=P).fit()
     np.testing.assert_allclose(bt.params.loc[1], np.asarray(fresh.params), atol=2e-5)
     assert not np.allclose(bt.params.loc[1], np.asarray(res.params), atol=1e-3)
+
+
+def test_conf_int_refuses_bootstrap_of_another_fit():
+    df = load_dataset("sim_poisson_small").query("id <= 40")
+    res = smg.mixedglm("y ~ time + (1 | id)", df, family=P).fit()
+    other = smg.mixedglm("y ~ time + (1 | id)", df.query("id <= 30"), family=P).fit()
+    bt = other.bootstrap(3, seed=1, progress=False)
+    with pytest.raises(ValueError, match="boot was made from another fit: its estimates "
+                                         "differ"):
+        res.conf_int(method="boot", boot=bt)
+    bigger = smg.mixedglm("y ~ time + group + (1 | id)", df, family=P).fit()
+    with pytest.raises(ValueError, match="boot was made from a model with parameters"):
+        bigger.conf_int(method="boot", boot=bt)
+    with pytest.raises(ValueError, match="boot must be the BootstrapResults"):
+        res.conf_int(method="boot", boot=bt.params)
+    # the fit's own bootstrap, and a copy of the fit, are accepted
+    ci = other.conf_int(alpha=0.5, method="boot", boot=bt)
+    np.testing.assert_allclose(ci[0], np.quantile(bt.params, 0.25, axis=0))
+    import pickle
+
+    again = pickle.loads(pickle.dumps(other))
+    np.testing.assert_allclose(again.conf_int(alpha=0.5, method="boot", boot=bt), ci)
