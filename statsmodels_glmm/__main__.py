@@ -27,9 +27,10 @@ logits ``logit P(severity <= k | b_i) = theta_k - eta_it`` for ``severity``
 (no intercept).
 
 The job prints a text report and writes to ``--out``: ``report.txt`` (the
-same text), ``report.html`` (the text with the figures embedded), the
-figures as PNG files under ``figures/`` and, when available, an interactive
-explorer.  The steps follow the guards against the common pitfalls of
+same text), ``report.html`` (the same report as a page: tables as HTML
+tables, text in paragraphs, figures embedded), the figures as PNG files
+under ``figures/`` and, when available, an interactive explorer of the
+binary and a count model.  The steps follow the guards against the common pitfalls of
 GLMMs: odds and rate ratios with their scale stated, the Laplace
 approximation checked against adaptive quadrature (and replaced when they
 disagree), conditional effects next to population-averaged ones and GEE,
@@ -130,17 +131,75 @@ def substance_use_panel(n_persons=500, n_waves=5, seed=2024):
 
 # --------------------------------------------------------------------------- helpers
 
-def _fmt(frame, digits=4):
-    """Fixed-point text of a DataFrame or Series (p-values in 3 significant digits)."""
+def _formats(frame, digits=4):
+    """``(float_format, formatters)``: fixed point, p-value columns in 3 significant digits."""
     def fixed(v):
         return f"{v:.{digits}f}"
 
+    pcols = None
+    if isinstance(frame, pd.DataFrame):
+        pcols = {c: (lambda v: "" if pd.isna(v) else f"{v:.3g}") for c in frame.columns
+                 if str(c).lower().startswith(("pr(", "pvalue", "p-value"))} or None
+    return fixed, pcols
+
+
+def _fmt(frame, digits=4):
+    """Fixed-point text of a DataFrame or Series (p-values in 3 significant digits)."""
+    fixed, pcols = _formats(frame, digits)
     with pd.option_context("display.width", 200, "display.max_columns", 40):
         if isinstance(frame, pd.DataFrame):
-            pcols = {c: (lambda v: "" if pd.isna(v) else f"{v:.3g}") for c in frame.columns
-                     if str(c).lower().startswith(("pr(", "pvalue", "p-value"))}
-            return frame.to_string(float_format=fixed, formatters=pcols or None)
+            return frame.to_string(float_format=fixed, formatters=pcols)
         return frame.to_string(float_format=fixed)
+
+
+class _Block:
+    """A report block: its text (for the text report) and how it is drawn in report.html."""
+
+    def __init__(self, text, draw):
+        self.text, self._draw = text, draw
+
+    def __str__(self):
+        return self.text
+
+    def add_to(self, page):
+        self._draw(page)
+
+
+class _Table:
+    """A DataFrame or Series in the report: :func:`_fmt` text, an HTML table in the page."""
+
+    def __init__(self, frame, digits=4):
+        self.frame, self.digits = frame, digits
+
+    def __str__(self):
+        return _fmt(self.frame, self.digits)
+
+    def add_to(self, page):
+        fixed, pcols = _formats(self.frame, self.digits)
+        page.add_table(self.frame, float_format=fixed, formatters=pcols)
+
+
+
+def _approximation(chk):
+    """The approximation check: its summary text, and its tables as HTML tables."""
+    def add_to(page):
+        lines = str(chk.summary()).splitlines()
+        page.add_paragraphs(lines[0])
+        cols = ["llf", "d_llf", "max_change_se"]
+        fixed, _ = _formats(chk.table)
+        page.add_table(chk.table[cols], float_format=fixed,
+                       caption="Log-likelihood by nodes per dimension K (K = 1 is Laplace)")
+        page.add_table(chk.table.drop(columns=cols + ["agrees"], errors="ignore"),
+                       float_format=fixed, caption="Parameters")
+        imp = getattr(chk, "importance", None)
+        if imp is not None:
+            page.add_paragraphs(f"At the fitted estimates: importance-sampling estimate of "
+                                f"the exact log-likelihood {imp['llf']:.4f} (SE "
+                                f"{imp['se']:.4f}); the rules give")
+            page.add_table(imp["rules"], float_format=fixed)
+        page.add_paragraphs(f"Verdict: {chk.verdict}")
+
+    return _Block(chk.summary(), add_to)
 
 
 class _Progress:
@@ -180,11 +239,15 @@ class _Progress:
 
 
 class _Report:
-    """The text report, section by section, echoed to a stream as it grows."""
+    """The text report, section by section, echoed to a stream as it grows.
+
+    Every block keeps the object it was made from, so that the HTML page can show
+    tables as tables (see :func:`_write_html`).
+    """
 
     def __init__(self, stream):
         self.stream = stream
-        self.sections = []          # [title, [text blocks], [(figure file, caption)]]
+        self.sections = []          # [title, [(text, object)], [(figure file, caption)]]
 
     def section(self, title):
         self.sections.append([title, [], []])
@@ -193,7 +256,7 @@ class _Report:
 
     def text(self, *blocks):
         for b in blocks:
-            self.sections[-1][1].append(str(b))
+            self.sections[-1][1].append((str(b), b))
             if self.stream is not None:
                 print(b, file=self.stream)
 
@@ -203,7 +266,7 @@ class _Report:
     def to_text(self):
         out = []
         for title, blocks, _ in self.sections:
-            out += ["", title, "=" * len(title)] + blocks
+            out += ["", title, "=" * len(title)] + [text for text, _ in blocks]
         return "\n".join(out).lstrip("\n") + "\n"
 
 
@@ -294,7 +357,7 @@ def run_example(n_persons=500, seed=2024, out="glmm-example", plots=True, progre
                  "(time-varying).",
                  f"Every model: outcome ~ {FIXED} + {RANDOM}.",
                  "", "Share using, by wave and group:",
-                 _fmt(df.assign(time=df["time"].astype(int), group=df["group"].astype(int))
+                 _Table(df.assign(time=df["time"].astype(int), group=df["group"].astype(int))
                       .pivot_table(index="group", columns="time", values="used",
                                    aggfunc="mean", observed=True), 3))
 
@@ -317,16 +380,16 @@ def run_example(n_persons=500, seed=2024, out="glmm-example", plots=True, progre
             used_rule = "Laplace"
         fits["binary"] = res_bin
         rep.section("Binary outcome: any use this wave (logistic GLMM)")
-        rep.text("Laplace fit:", str(res_lap.summary()), "",
+        rep.text("Laplace fit:", res_lap.summary(), "",
                  "Is the Laplace approximation good enough? Refit with adaptive Gauss-Hermite "
-                 "quadrature (K nodes per random effect):", chk.summary(), "",
+                 "quadrature (K nodes per random effect):", _approximation(chk), "",
                  f"Binary model used below: {used_rule}.")
         if res_bin is not res_lap:
-            rep.text(str(res_bin.summary()))
+            rep.text(res_bin.summary())
         orat = res_bin.odds_ratios()
         checks["odds_ratios"] = orat
         rep.text("", "Odds ratios (exp of the log-odds coefficients; conditional: for one "
-                 "person, random effects held fixed):", _fmt(orat))
+                 "person, random effects held fixed):", _Table(orat))
 
         with prog.step("Random slope: likelihood-ratio test"):
             ri_model = smg.mixedglm(f"used ~ {FIXED} + (1 | id)", df,
@@ -344,7 +407,7 @@ def run_example(n_persons=500, seed=2024, out="glmm-example", plots=True, progre
         if lrt is not None:
             rep.text("", "Does each person need their own slope? (random intercept only versus "
                      "intercept and slope; the p-value is conservative at the boundary):",
-                     _fmt(lrt))
+                     _Table(lrt))
 
         # ---------------------------------------------------------------- marginal
         with prog.step("Conditional, marginalised and GEE effects", slow=True):
@@ -352,9 +415,9 @@ def run_example(n_persons=500, seed=2024, out="glmm-example", plots=True, progre
         checks["gee"] = cmp
         rep.section("Conditional versus population-averaged effects")
         rep.text("Coefficients (log-odds): conditional GLMM, GLMM averaged over the random "
-                 "effects, and GEE (exchangeable, robust SE):", _fmt(cmp.table))
+                 "effects, and GEE (exchangeable, robust SE):", _Table(cmp.table))
         if cmp.ratios is not None:
-            rep.text("", "As odds ratios:", _fmt(cmp.ratios))
+            rep.text("", "As odds ratios:", _Table(cmp.ratios))
 
         with prog.step("Persons A, B and C"):
             tab = res_bin.probability_effects("stress", at=dict(_PROFILE), data=df)
@@ -363,7 +426,7 @@ def run_example(n_persons=500, seed=2024, out="glmm-example", plots=True, progre
                                 "individual, b = +2": "Person C (b = +2)"})
         checks["persons"] = tab
         rep.text("", "P(use) before and after one more unit of stress, at wave 0 in group 0 "
-                 "(stress 0):", _fmt(tab),
+                 "(stress 0):", _Table(tab),
                  f"Same log-odds change for everyone (+{res_bin.fe_params['stress']:.4f}, "
                  f"odds ratio {np.exp(res_bin.fe_params['stress']):.4f}); the probability "
                  "change depends on where a person starts. The population rows answer the "
@@ -380,8 +443,8 @@ def run_example(n_persons=500, seed=2024, out="glmm-example", plots=True, progre
         checks["overdispersion"] = od
         overdispersed = bool(od["ratio"] > 1 and od["pvalue"] < 0.05)
         rep.text("Poisson rate ratios (exp of the log-rate coefficients):",
-                 _fmt(res_p.rate_ratios()), "",
-                 "Overdispersion check (Pearson chi-square / residual df):", _fmt(od),
+                 _Table(res_p.rate_ratios()), "",
+                 "Overdispersion check (Pearson chi-square / residual df):", _Table(od),
                  "Verdict: " + ("more variation than a Poisson model allows; fit a negative "
                                 "binomial." if overdispersed else
                                 "no evidence of overdispersion; Poisson variance is adequate."))
@@ -401,7 +464,7 @@ def run_example(n_persons=500, seed=2024, out="glmm-example", plots=True, progre
         excess = bool(zt["ratio"] > 1 and zt["pvalue"] < 0.05)
         name = candidates[-1][0]
         rep.text("", f"Zero-inflation check of the {name} model (observed zeros against "
-                 "200 data sets simulated from the fit):", _fmt(zt),
+                 "200 data sets simulated from the fit):", _Table(zt),
                  "Verdict: " + ("more zeros than the model predicts; fit zero-inflated "
                                 "models." if excess else "the zeros are as expected."))
         if excess:
@@ -423,10 +486,10 @@ def run_example(n_persons=500, seed=2024, out="glmm-example", plots=True, progre
         res_cnt = dict(candidates)[best]
         fits["count"] = res_cnt
         rep.text("", "Count models compared (same data, same package, every constant kept, "
-                 "so AIC compares across families):", _fmt(comp),
+                 "so AIC compares across families):", _Table(comp),
                  f"Chosen by AIC: {best}.", "",
                  f"{best} rate ratios (exp of the log-rate coefficients; conditional):",
-                 _fmt(res_cnt.rate_ratios()))
+                 _Table(res_cnt.rate_ratios()))
         fam = res_cnt.family_params
         extra = []
         for key in fam.index:
@@ -447,16 +510,16 @@ def run_example(n_persons=500, seed=2024, out="glmm-example", plots=True, progre
                            warned, "severity, ordinal")
         fits["ordinal"] = res_ord
         rep.section("Ordinal outcome: symptom severity")
-        rep.text(str(res_ord.summary()), "",
+        rep.text(res_ord.summary(), "",
                  "Cumulative odds ratios (odds of a more severe category, at every cut "
-                 "point; conditional):", _fmt(res_ord.odds_ratios()))
+                 "point; conditional):", _Table(res_ord.odds_ratios()))
         new = pd.DataFrame({"time": [0.0, 4.0, 0.0, 4.0], "group": [0.0, 0.0, 1.0, 1.0],
                             "stress": 0.0, "id": -1})
         probs = res_ord.predict(new, which="prob", random_effects="marginal")
         probs.index = ["group 0, wave 0", "group 0, wave 4", "group 1, wave 0",
                        "group 1, wave 4"]
         checks["severity_probabilities"] = probs
-        rep.text("", "Population-averaged category probabilities (stress 0):", _fmt(probs, 3))
+        rep.text("", "Population-averaged category probabilities (stress 0):", _Table(probs, 3))
 
         # ---------------------------------------------------------------- figures
         rep.section("Figures")
@@ -475,10 +538,14 @@ def run_example(n_persons=500, seed=2024, out="glmm-example", plots=True, progre
         if plots and explorer is not None:
             with prog.step("Interactive explorer"):
                 path = os.path.join(out, "explorer.html")
+                # the page draws exp(eta): the best count model without zero inflation
+                page_name, page_cnt = min(((n, r) for n, r in candidates
+                                           if n in ("Poisson", "NB2")), key=lambda c: c[1].aic)
                 try:
-                    explorer(path, res_bin)
+                    explorer(path, [res_bin, page_cnt])
                     files["explorer"] = path
-                    rep.text("explorer.html: interactive explorer of the binary model")
+                    rep.text("explorer.html: interactive explorer of the binary model and the "
+                             f"{page_name} count model")
                 except Exception as e:  # optional extra: report, do not fail the example
                     rep.text(f"(explorer not written: {type(e).__name__}: {e})")
 
@@ -540,7 +607,7 @@ def _figures(res_bin, res_cnt, df, persons, out, seed, warned):
         save(fig, "trajectories.png", "Individual probability trajectories (conditional "
              "modes of 25 persons), the typical person and the population average with "
              "its 95% band")
-        fig = smg.plot_effects(persons)
+        fig = smg.plot_effects(persons, res_bin, data=df)
         save(fig, "effects.png", "P(use) before and after one more unit of stress: Persons "
              "A, B, C and the population, with 95% intervals")
         plot_re = _optional("plot_random_effects", "plotting")
@@ -604,21 +671,36 @@ def _pitfalls(fits, checks, used_rule, overdispersed, excess, best, warned):
     with pd.option_context("display.max_colwidth", 200, "display.width", 250):
         text = tab.to_string()
     if warned:
-        text += "\n\nWarnings raised by the fits:\n" + "\n".join(
-            f"  [{label}] {cat}: {msg}" for label, cat, msg in warned)
+        items = [f"[{label}] {cat}: {msg}" for label, cat, msg in warned]
+        text += "\n\nWarnings raised by the fits:\n" + "\n".join(f"  {i}" for i in items)
     else:
         text += "\n\nNo fit raised a warning."
-    return text
+
+    def add_to(page):
+        page.add_table(tab, text=True)
+        if warned:
+            page.add_paragraphs("Warnings raised by the fits:")
+            page.add_list(items)
+        else:
+            page.add_paragraphs("No fit raised a warning.")
+
+    return _Block(text, add_to)
 
 
 def _write_html(rep, path):
+    """The report as a page: tables as HTML tables, text as wrapping paragraphs, figures inline."""
     from .output.report import HTMLReport
 
     page = HTMLReport("statsmodels-glmm worked example: substance use over five waves")
     for title, blocks, figs in rep.sections:
         page.add_heading(title)
-        if blocks:
-            page.add_text("\n".join(blocks))
+        for text, obj in blocks:
+            if hasattr(obj, "add_to"):
+                obj.add_to(page)
+            elif hasattr(obj, "as_html"):
+                page.add_summary(obj)
+            else:
+                page.add_paragraphs(text)
         for fpath, caption in figs:
             page.add_image(fpath, caption=caption)
     return page.write(path)

@@ -8,6 +8,7 @@ One small run (120 persons) is shared by the tests of this module.
 import contextlib
 import io
 import re
+from html.parser import HTMLParser
 
 import numpy as np
 import pandas as pd
@@ -207,3 +208,103 @@ def test_module_doctests():
 
     result = doctest.testmod(example, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 4 and result.failed == 0
+
+
+class _Page(HTMLParser):
+    """The page as a sequence of (tag, text) for p, li, pre and h2, and (table, rows) items."""
+
+    def __init__(self):
+        super().__init__()
+        self.items, self._stack, self._text, self._rows = [], [], [], None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self._rows = []
+        elif tag == "tr" and self._rows is not None:
+            self._rows.append([])
+        elif tag in ("td", "th") and self._rows is not None:
+            self._rows[-1].append("")
+        elif tag in ("p", "li", "pre", "h2", "caption"):
+            self._stack.append(tag)
+            self._text = []
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self.items.append(("table", self._rows))
+            self._rows = None
+        elif self._stack and tag == self._stack[-1]:
+            self._stack.pop()
+            if tag != "caption":
+                self.items.append((tag, "".join(self._text)))
+
+    def handle_data(self, data):
+        if self._rows is not None and self._rows and self._rows[-1] and not self._stack:
+            self._rows[-1][-1] += data
+        elif self._stack:
+            self._text.append(data)
+
+
+def _page(out):
+    parser = _Page()
+    parser.feed((out / "report.html").read_text(encoding="utf-8"))
+    return parser.items
+
+
+def _table_after(items, start):
+    """Rows (label -> cell texts) of the first table after the paragraph starting with start."""
+    i = next(k for k, (tag, text) in enumerate(items) if tag == "p" and text.startswith(start))
+    rows = next(body for tag, body in items[i + 1:] if tag == "table")
+    return {r[0].strip(): [c.strip() for c in r[1:]] for r in rows if r and r[0].strip()}
+
+
+def test_html_report_has_html_tables_and_nothing_wider_than_the_page(run):
+    text, out = run
+    items = _page(out)
+    tables = [body for tag, body in items if tag == "table"]
+    report = (out / "report.txt").read_text(encoding="utf-8")
+    # every model summary (statsmodels' Summary.as_html) and the pitfall table
+    n_summaries = report.count("Generalized Linear Mixed Model Results")
+    assert n_summaries >= 2
+    at = [k for k, (tag, t) in enumerate(items)
+          if tag == "p" and t == "Generalized Linear Mixed Model Results"]
+    assert len(at) == n_summaries
+    for k in at:
+        info, coef = [" ".join(" ".join(r) for r in body)
+                      for tag, body in items[k + 1:k + 3] if tag == "table"]
+        assert "Family:" in info and "Coef." in coef and "Std.Err." in coef
+    pit = next(t for t in tables if any(r and r[0].strip() == "Wrong-scale interpretation"
+                                        for r in t))
+    section = report[report.index("Pitfall guards in this analysis"):]
+    body = [r for r in pit if len(r) == 3 and r[0].strip() and r[0].strip() != "pitfall"]
+    assert len(body) == 12
+    for name, guard, here in body:
+        assert name.strip() in section and guard.strip() in section and here.strip() in section
+    # no preformatted block holds a table or a line wider than the page
+    for tag, content in items:
+        if tag == "pre":
+            assert max(len(ln) for ln in content.splitlines()) <= 110
+            assert "Coef." not in content and "Wrong-scale" not in content
+    # every line of text outside tables is a paragraph that wraps; the verdicts are whole
+    paragraphs = {text for tag, text in items if tag == "p"}
+    verdicts = [ln for ln in report.splitlines() if ln.startswith("Verdict: ")]
+    assert len(verdicts) >= 3
+    for v in verdicts:
+        assert v in paragraphs, v
+    lines = report.splitlines()
+    titles = [a for a, b in zip(lines, lines[1:])
+              if a and a == a.strip() and b == "=" * len(a)]
+    assert [t for tag, t in items if tag == "h2"] == titles and len(titles) == 7
+
+
+def test_html_tables_show_the_numbers_of_the_text_report(run):
+    text, out = run
+    items = _page(out)
+    html_or = _table_after(items, "Odds ratios (exp of the log-odds")
+    text_or = _block(text, "Odds ratios (exp of the log-odds", 5)
+    assert set(html_or) == set(text_or)
+    for term, vals in text_or.items():
+        assert [float(v) for v in html_or[term]] == vals, term
+    html_gee = _table_after(items, "Coefficients (log-odds): conditional GLMM")
+    text_gee = _block(text, "Coefficients (log-odds): conditional GLMM", 5)
+    for term, vals in text_gee.items():
+        assert [float(v) for v in html_gee[term]] == vals, term

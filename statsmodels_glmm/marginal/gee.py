@@ -19,12 +19,14 @@ ratios for the log link).
 """
 
 import copy
+import textwrap
 
 import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
-from statsmodels.iolib import summary2
+from statsmodels.iolib.summary import Summary
+from statsmodels.iolib.table import SimpleTable
 
 from .predict import marginal_params
 
@@ -158,32 +160,82 @@ class GEEComparison:
         """Dependence parameter(s) of GEE's working correlation."""
         return self.gee_results.model.cov_struct.dep_params
 
-    def summary(self):
+    def summary(self, width=None):
         """
-        Printable summary (a statsmodels ``Summary``).
+        Printable summary (a statsmodels ``Summary``), at most about 100 characters wide.
+
+        Three blocks: the fit (family, groups, GEE working correlation), the
+        coefficients on the link scale (``conditional``, ``marginalised`` and
+        ``GEE`` with their standard errors) and, for logit and log links, the
+        odds or rate ratios with their Wald intervals on the line below each
+        estimate.  Every number is also in :attr:`table` and :attr:`ratios`.
+
+        Parameters
+        ----------
+        width : int, optional
+            Width of the explanatory text at the end (default: the width of
+            the tables).
+
+        Returns
+        -------
+        statsmodels.iolib.summary.Summary
+            ``str()`` gives the text, ``as_html()`` the HTML tables.
+
+        Examples
+        --------
+        >>> import statsmodels.api as sm
+        >>> import statsmodels_glmm.api as smg
+        >>> df = smg.simulate_longitudinal("binary", n_persons=80, seed=2)
+        >>> res = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial()).fit()
+        >>> text = str(smg.compare_gee(res).summary())
+        >>> max(len(line) for line in text.splitlines()) <= 100
+        True
         """
         res = self._res
         d = res.model.design
         cs = self.gee_results.model.cov_struct
         dep = cs.dep_params
         dep_s = f"{float(dep):.4f}" if np.ndim(dep) == 0 else str(np.round(dep, 4))
-        info = {
-            "Family:": res.model.response.name, "Link:": self.marginal.attrs.get("link"),
-            "No. observations:": str(res.nobs), "No. groups:": f"{res.n_groups} ({d.group_name})",
-            "GLMM method:": res.method,
-            "GEE working correlation:": f"{type(cs).__name__} ({dep_s})",
-            "Marginalised fit RMSE (link):": f"{self.marginal.attrs.get('link_rmse', np.nan):.4g}",
-        }
-        smry = summary2.Summary()
-        smry.add_title("Conditional (GLMM), marginalised (GLMM) and GEE coefficients")
-        smry.add_dict(info, ncols=2)
-        smry.add_df(self.table, float_format="%.4f")
+        rmse = self.marginal.attrs.get("link_rmse", np.nan)
+        left = [("Family:", res.model.response.name),
+                ("Link:", str(self.marginal.attrs.get("link"))),
+                ("No. observations:", str(res.nobs)),
+                ("No. groups:", f"{res.n_groups} ({d.group_name})")]
+        right = [("GLMM method:", str(res.method)),
+                 ("GEE correlation:", f"{type(cs).__name__} ({dep_s})"),
+                 ("Marginalised RMSE:", f"{rmse:.4g} (link scale)"),
+                 ("", "")]
+        info = [[a, b, c, e] for (a, b), (c, e) in zip(left, right)]
+        t = self.table
+        terms = [str(i) for i in t.index]
+        coef = [[f"{v:.4f}" for v in row] for row in t.to_numpy()]
+        coef_head = ["conditional", "SE", "marginalised", "SE", "GEE", "robust SE"]
+        blocks = [(info, None, None), (coef, coef_head, terms)]
         if self.ratios is not None:
-            smry.add_df(self.ratios, float_format="%.4f")
-        smry.add_text("conditional: effect within a group (random effects held fixed), "
-                      "model-based SE. marginalised: GLMM means averaged over N(0, G), "
-                      "link regressed on X, delta-method SE. gee: population-averaged GEE, "
-                      "robust (sandwich) SE.")
+            r, lab = self.ratios, self.ratio_label
+            keys = ["conditional", "marginalised", "gee"]
+            rows, stubs = [], []
+            for term in r.index:
+                rows.append([f"{r.loc[term, f'{k} {lab}']:.4f}" for k in keys])
+                rows.append([f"({r.loc[term, f'{k} lower']:.4f}, "
+                             f"{r.loc[term, f'{k} upper']:.4f})" for k in keys])
+                stubs += [str(term), ""]
+            blocks.append((rows, [f"conditional {lab}", f"marginalised {lab}", f"GEE {lab}"],
+                           stubs))
+        tables = _aligned_tables(blocks, "Conditional (GLMM), marginalised (GLMM) and GEE "
+                                         "coefficients")
+        smry = Summary()
+        smry.tables = tables
+        level = f"{100 * (1 - self.alpha):g}%"
+        note = ("conditional: effect within a group (random effects held fixed), model-based "
+                "SE. marginalised: GLMM means averaged over N(0, G), link regressed on X, "
+                "delta-method SE. GEE: population-averaged GEE, robust (sandwich) SE.")
+        if self.ratios is not None:
+            name = {"OR": "odds ratios", "RR": "rate ratios"}[self.ratio_label]
+            note += (f" {name.capitalize()} (exp of the coefficients) with their {level} "
+                     "Wald interval on the line below.")
+        w = width or max(len(line) for line in str(tables[0]).splitlines())
+        smry.add_extra_txt(textwrap.wrap(note, w))
         return smry
 
     def __str__(self):
@@ -191,6 +243,42 @@ class GEEComparison:
 
     def __repr__(self):
         return str(self.summary())
+
+
+def _aligned_tables(blocks, title):
+    """
+    SimpleTables of equal width from ``[(rows, headers, stubs)]``.
+
+    The first block has no headers and no stubs (label / value pairs); the
+    others get their stub column widened so that all tables share the width
+    of the widest.
+    """
+    def natural(rows, headers, stubs):
+        cols = list(zip(*(rows + ([headers] if headers else []))))
+        w = sum(max(len(c) for c in col) for col in cols) + len(cols) - 1
+        return w + (max(len(s) for s in stubs) + 1 if stubs else 0)
+
+    width = max(natural(*b) for b in blocks)
+    out = []
+    for i, (rows, headers, stubs) in enumerate(blocks):
+        extra = width - natural(rows, headers, stubs)
+        if stubs:
+            n = max(len(s) for s in stubs) + extra
+            stubs = [s.ljust(n) for s in stubs]
+            tab = SimpleTable(rows, headers=headers, stubs=stubs,
+                              txt_fmt=dict(data_aligns="r", header_align="r"))
+        else:  # label / value pairs: spread the slack over the value columns
+            rows = [list(r) for r in rows]
+            ncol = len(rows[0])
+            for j in range(1, ncol, 2):
+                n = max(len(r[j]) for r in rows) + extra // (ncol // 2) + (
+                    extra % (ncol // 2) if j == ncol - 1 else 0)
+                for r in rows:
+                    r[j] = r[j].ljust(n)
+            tab = SimpleTable(rows, title=title if i == 0 else "",
+                              txt_fmt=dict(data_aligns="l"))
+        out.append(tab)
+    return out
 
 
 def compare_gee(res, cov_struct=None, alpha=0.05):

@@ -121,12 +121,22 @@ def _from_results(res, time):
             t0 = lo
             dt = (hi - lo) / (waves - 1) if hi > lo else 1.0
     n = int(np.clip(len(d.group_labels), _RANGES["n"][0], 100))
-    re_expr = " + ".join("1" if n == "Intercept" else n for n in re_names)
-    note = (f"Starting values: estimates of {d.endog_name} ~ ... + ({re_expr} | "
-            f"{d.group_name}) fitted to {len(d.group_labels)} groups; other covariates at 0 "
-            "(reference levels).")
+    formula = getattr(res.model, "formula", None)
+    if isinstance(formula, str) and formula.strip():
+        formula = " ".join(formula.split())
+    else:
+        re_expr = " + ".join("1" if r == "Intercept" else r for r in re_names)
+        formula = f"{d.endog_name} ~ ... + ({re_expr} | {d.group_name})"
+    note = (f"Starting values: estimates of {formula} ({res.model.response.name}) fitted to "
+            f"{len(d.group_labels)} groups; other covariates at 0 (reference levels).")
     return outcome, start, {"t0": t0, "dt": dt, "waves": waves, "n": n,
                             "time_name": time, "note": note}
+
+
+#: readout text when the marginal mean exceeds every drawn person's curve ({n}: persons drawn)
+_PULLED_UP = ("The marginal curve lies above every one of the {n} drawn persons: the mean over "
+              "the whole population is pulled up by persons with large random effects, who "
+              "are rare and so outside this small sample (draw more persons to see some).")
 
 
 def _ranges_with(params):
@@ -157,18 +167,25 @@ def explorer(path, results=None, time=None, outcome="binary", seed=1, title=None
     outcome and between the response and the link scale.  Gray lines are
     simulated individual trajectories; the marginal curve (mean of all
     individual curves) and the conditional curve (the person with ``b = 0``)
-    are drawn in colour.  See the module docstring for the formulas.
+    are drawn in colour.  When the marginal curve lies above every drawn
+    person's curve (few persons and a large SD, above all for counts), the
+    readout says that the population mean is pulled up by persons with large
+    random effects outside the drawn sample.  See the module docstring for
+    the formulas.
 
     Parameters
     ----------
     path : str or path-like
         File to write (``.html``).
-    results : MixedGLMResults, optional
+    results : MixedGLMResults or list of them, optional
         A fit with a random intercept (and optionally a random slope on a
         time-like covariate) and a logit (binomial) or log (count) link; the
         sliders start at its estimates (other covariates at zero), the time
         axis spans the observed range of the time covariate, and the number of
-        persons starts at the number of groups (at most 100).
+        persons starts at the number of groups (at most 100).  A list may give
+        one binary and one count fit: each outcome's sliders start at its own
+        fit, and the note under the sliders names the formula of the fit
+        shown; the first fit sets the starting outcome and the time axis.
     time : str, optional
         Name of the time covariate in ``results``; default the random-slope
         column, else the first fixed effect with a time-like name.
@@ -198,11 +215,28 @@ def explorer(path, results=None, time=None, outcome="binary", seed=1, title=None
     if not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < 2 ** 32:
         raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
     params = {k: dict(v) for k, v in _DEFAULTS.items()}
-    axis = {"t0": 0.0, "dt": 1.0, "waves": 5, "n": 50, "time_name": "time",
-            "note": "Default values: a simulated panel like the ones in the documentation."}
-    if results is not None:
-        outcome, start, axis = _from_results(results, time)
-        params[outcome] = start
+    axis = {"t0": 0.0, "dt": 1.0, "waves": 5, "n": 50, "time_name": "time"}
+    default = "Default values: a simulated panel like the ones in the documentation."
+    notes = {k: default for k in _DEFAULTS}
+    fits = [] if results is None else (list(results) if isinstance(results, (list, tuple))
+                                       else [results])
+    if results is not None and not 1 <= len(fits) <= 2:
+        raise ValueError("results must be one fit or a list of at most two (one binary and "
+                         f"one count model), got {len(fits)}")
+    for i, fit in enumerate(fits):
+        kind, start, ax = _from_results(fit, time)
+        if kind in [k for k, v in notes.items() if v != default]:
+            raise ValueError(f"results: two fits for the {kind} outcome; give at most one "
+                             "binary and one count model")
+        params[kind] = start
+        notes[kind] = ax.pop("note")
+        if i == 0:  # the first fit sets the starting outcome and the time axis
+            outcome, axis = kind, ax
+    if fits:
+        for kind in notes:
+            if notes[kind] == default:
+                notes[kind] = (f"Default values (no {kind} model was given): a simulated "
+                               "panel like the ones in the documentation.")
     elif time is not None:
         axis["time_name"] = str(time)
     ranges = _ranges_with(params)
@@ -215,9 +249,10 @@ def explorer(path, results=None, time=None, outcome="binary", seed=1, title=None
     config = {
         "outcome": outcome, "scale": "response", "params": params, "ranges": ranges,
         "n": axis["n"], "waves": axis["waves"], "t0": axis["t0"], "dt": axis["dt"],
-        "timeName": axis["time_name"], "note": axis["note"], "seed": int(seed),
+        "timeName": axis["time_name"], "notes": notes, "seed": int(seed),
         "maxPersons": int(ranges["n"][1]),
         "quadNodes": z.tolist(), "quadWeights": w.tolist(),
+        "pulledUp": _PULLED_UP,
     }
     page_title = title or "GLMM trajectory explorer"
     blob = json.dumps(config, allow_nan=False).replace("</", "<\\/")
@@ -269,6 +304,7 @@ _TEMPLATE = r"""<!DOCTYPE html>
   .readout { display: flex; gap: 22px; flex-wrap: wrap; margin-top: 6px; font-size: 13px; }
   .readout b { font-variant-numeric: tabular-nums; }
   .note { color: var(--muted); font-size: 12px; margin-top: 8px; }
+  .pulled { display: none; margin-top: 6px; font-size: 13px; color: var(--marg); }
   .axis text { font-size: 12px; fill: #444; }
   .axis line, .axis path { stroke: #999; }
   .grid line { stroke: #ececec; }
@@ -332,6 +368,7 @@ _TEMPLATE = r"""<!DOCTYPE html>
       <g id="legend" class="leg"></g>
     </svg>
     <div class="readout" id="readout"></div>
+    <div class="pulled" id="pulled" role="status"></div>
   </section>
 </main>
 <script>
@@ -557,8 +594,21 @@ _TEMPLATE = r"""<!DOCTYPE html>
       "<span style='color:var(--marg)'>marginal <b>" + fmt(c.marginal[last], 3) + "</b></span>" +
       "<span style='color:var(--cond)'>conditional <b>" + fmt(c.conditional[last], 3) + "</b></span>" +
       "<span>difference <b>" + fmt(dlast, 3) + "</b></span>";
+    // with few persons and a large SD the mean can lie above every drawn curve
+    var above = false;
+    if (state.scale === "response") {
+      for (var g4 = 0; g4 < c.times.length && !above; g4++) {
+        var top = -Infinity;
+        for (var i4 = 0; i4 < c.individual.length; i4++) top = Math.max(top, c.individual[i4][g4]);
+        if (c.marginal[g4] > top) above = true;
+      }
+    }
+    var pulled = document.getElementById("pulled");
+    pulled.textContent = above ? CONFIG.pulledUp.replace("{n}", String(state.n)) : "";
+    pulled.style.display = above ? "block" : "none";
 
     renders += 1;
+    window.GLMMExplorer.pulledUp = above;
     window.GLMMExplorer.computed = c;
     window.GLMMExplorer.yRange = yr;
     window.GLMMExplorer.renders = renders;
@@ -597,6 +647,7 @@ _TEMPLATE = r"""<!DOCTYPE html>
           if (!inp.checked) return;
           state[name] = inp.value;
           syncControls();
+          showNote();
           render();
         });
       });
@@ -604,11 +655,14 @@ _TEMPLATE = r"""<!DOCTYPE html>
   Array.prototype.forEach.call(document.querySelectorAll(".tname"), function (e) {
     e.textContent = CONFIG.timeName;
   });
-  document.getElementById("note").textContent = CONFIG.note +
-    " Gray curves are drawn from a seeded generator, so each person keeps its place while the sliders move.";
+  function showNote() {
+    document.getElementById("note").textContent = CONFIG.notes[state.outcome] +
+      " Gray curves are drawn from a seeded generator, so each person keeps its place while the sliders move.";
+  }
 
   window.GLMMExplorer = {state: state, config: CONFIG, render: render};
   syncControls();
+  showNote();
   render();
 })();
 </script>

@@ -13,7 +13,9 @@ random effects integrated out (thick, with a delta-method band).  The gap
 between the dashed and the thick curve is the conditional / marginal
 difference of a nonlinear link.  :func:`plot_effects` draws the output of
 :func:`statsmodels_glmm.marginal.predict.probability_effects` as before -> after
-segments, one per individual and one for the population.
+segments, one per individual and one for the population; given the fit, it adds
+pointwise delta-method intervals of every mean (for an individual with random
+effect ``v``: ``h(x'beta + v -+ z sqrt(x' V x))``).
 :func:`plot_random_effects` is a caterpillar plot of the conditional modes
 ``b_hat_i`` with intervals ``b_hat_i +/- z * sqrt(diag Var(b_i | y_i))``, where the
 conditional covariance is the inverse curvature at the mode that the Laplace
@@ -23,10 +25,26 @@ New figures use matplotlib's constrained layout so that tick labels, axis
 labels and curve labels stay inside the figure and do not overlap.
 """
 
+import re
+
 import numpy as np
 import pandas as pd
 
-from ..marginal.predict import _mean_fun, _profile, _unpack, _unwrap, get_prediction
+from ..marginal.predict import (
+    PredictionResults,
+    _delta_se,
+    _free_params,
+    _grid,
+    _jacobian,
+    _link,
+    _mean_fun,
+    _profile,
+    _shift,
+    _unpack,
+    _unwrap,
+    get_prediction,
+    marginal_predict,
+)
 
 __all__ = ["plot_trajectories", "plot_effects", "plot_random_effects"]
 
@@ -194,20 +212,155 @@ def _label_right_edge(fig, ax, ends, fontsize):
                     color="0.35", annotation_clip=False)
 
 
-def plot_effects(effects, ax=None):
+_INDIVIDUAL = re.compile(r"\bb(?:\[([^\]]+)\])? = ([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
+
+
+def _effect_intervals(effects, res, data=None, alpha=0.05):
     """
-    Before -> after segments of :func:`probability_effects` output.
+    Pointwise intervals of the ``before`` and ``after`` means of a probability_effects table.
+
+    The rows are recomputed from ``res`` and the table's ``attrs`` (variable,
+    change and covariate profile): rows whose label contains ``b = v`` (or
+    ``b[term] = v``) are individuals with that random effect, the next row is
+    the population average at the profile and the one after it the average
+    over ``data``.  Standard errors come from the delta method over all
+    estimated parameters (for an individual, only the fixed effects and
+    family parameters move its mean); each interval is built on the link
+    scale and mapped back, so for an individual with a mean ``h(eta)``,
+    ``eta = x'beta + v z``, it is ``h(eta -+ z_{1-alpha/2} sqrt(x' V x))``.
+
+    Returns a DataFrame (index of ``effects``) with ``before_lower,
+    before_upper, after_lower, after_upper``; the row of the average over the
+    data is NaN when ``data`` is None.  Raises ValueError when the table does
+    not come from ``res``.
+    """
+    res = _unwrap(res)
+    m = res.model
+    d = m.design
+    attrs = effects.attrs
+    if "variable" not in attrs or not isinstance(attrs.get("profile"), pd.DataFrame):
+        raise ValueError("effects: intervals need the DataFrame returned by "
+                         "res.probability_effects (its attrs name the variable and profile)")
+    prof = _profile(res, None, attrs["profile"])
+    b0, b1 = _shift(prof, attrs["variable"], attrs.get("delta", 1.0), attrs.get("values"))
+    sides = [m._rows_for(b0), m._rows_for(b1)]
+    re_names = list(d.re_names)
+    pos, cols, vals, other = [], [], [], []
+    for i, lab in enumerate(effects.index):
+        hit = _INDIVIDUAL.search(str(lab))
+        if hit is None:
+            other.append(i)
+            continue
+        term = hit.group(1) or "Intercept"
+        if term not in re_names:
+            raise ValueError(f"effects: row {lab!r} names the random effect {term!r}, which "
+                             f"is not in the model ({re_names})")
+        pos.append(i)
+        cols.append(re_names.index(term))
+        vals.append(float(hit.group(2)))
+    if len(other) > 2:
+        raise ValueError("effects: rows other than individuals (labels with 'b = value') must "
+                         "be the population average and the average over the data; found "
+                         f"{[effects.index[i] for i in other]}")
+    cols, vals = np.asarray(cols, dtype=int), np.asarray(vals, dtype=float)
+    pop = other[:1]
+    ame = other[1:] if data is not None else []
+    if ame:
+        if not isinstance(data, pd.DataFrame):
+            raise ValueError("data must be the DataFrame given to probability_effects")
+        data_sides = [m._rows_for(f) for f in _shift(data, attrs["variable"],
+                                                     attrs.get("delta", 1.0),
+                                                     attrs.get("values"))]
+    _, G, _ = _unpack(res)
+    zs = [sd[1] for sd in sides] + ([sd[1] for sd in data_sides] if ame else [])
+    s_max = max(float(np.max(np.einsum("nq,qr,nr->n", Z, G, Z))) for Z in zs)
+    grid = _grid(1.05 * np.sqrt(max(s_max, 0.0)))
+
+    def f(p):
+        beta, _, extra = _unpack(res, p)
+        fun = _mean_fun(m.response, extra, "mean")
+        out = []
+        for k, (X, Z, o, _, e) in enumerate(sides):
+            eta = X @ beta + o
+            rows = eta[0] + vals * Z[0, cols]
+            ex = {key: np.repeat(np.asarray(v)[:1], len(rows), axis=0) for key, v in e.items()}
+            out.append(np.asarray(fun(rows, ex), dtype=float))
+            if pop:
+                out.append(marginal_predict(res, X, Z, o, extras=e, params=p, grid=grid))
+            if ame:
+                XD, ZD, oD, _, eD = data_sides[k]
+                out.append([np.mean(marginal_predict(res, XD, ZD, oD, extras=eD, params=p,
+                                                     grid=grid))])
+        for v in out:
+            if np.asarray(v).ndim != 1:
+                raise ValueError("effects: intervals need a family with a one-column mean")
+        return np.concatenate([np.ravel(v) for v in out])
+
+    p0 = np.asarray(res.params, dtype=float)
+    v0 = f(p0)
+    free = _free_params(res)
+    se = _delta_se(res, _jacobian(f, p0, free, f0=v0), free)
+    transform = m.response.link_name
+    try:
+        _link(transform)
+    except ValueError:
+        transform = "identity"
+    ci = PredictionResults(v0, se, transform=transform).conf_int(alpha)
+    rows = pos + pop + ame
+    half = len(v0) // 2
+    out = pd.DataFrame(np.nan, index=effects.index,
+                       columns=["before_lower", "before_upper", "after_lower", "after_upper"])
+    for side, name in ((0, "before"), (1, "after")):
+        got = v0[side * half:(side + 1) * half]
+        want = effects[name].to_numpy(dtype=float)[rows]
+        bad = ~np.isclose(got, want, rtol=1e-6, atol=1e-9)
+        if bad.any():
+            i = rows[int(np.flatnonzero(bad)[0])]
+            raise ValueError(f"effects: row {effects.index[i]!r} ({name} = {want[bad][0]:.6g}) "
+                             f"does not match these results ({got[bad][0]:.6g}); pass the "
+                             "results (and data) the table was computed from")
+        out.iloc[rows, 2 * side] = ci[side * half:(side + 1) * half, 0]
+        out.iloc[rows, 2 * side + 1] = ci[side * half:(side + 1) * half, 1]
+    return out
+
+
+def plot_effects(effects, results=None, data=None, alpha=0.05, ax=None):
+    """
+    Before -> after segments of :func:`probability_effects` output, with intervals.
+
+    Each row is drawn as an arrow from the mean before the change (dot) to the
+    mean after it, with the difference written after the arrow.  With
+    ``results``, the pointwise ``1 - alpha`` intervals of the two means are
+    drawn as bars just above (before) and just below (after) the arrow: for an
+    individual with random effect ``b = v`` (the ``individual, b = v`` rows,
+    random effects fixed at ``v``), the delta-method interval of the linear
+    predictor ``eta = x'beta + v``, ``h(eta -+ z sqrt(x' V x))`` with ``V``
+    the covariance of the estimates and ``h`` the inverse link; for the
+    population average (random effects integrated out) the delta-method
+    interval of the marginal mean, built on the link scale.  The row of the
+    average over the data gets its intervals when ``data`` (the data given
+    to ``probability_effects``) is passed, and none otherwise.
 
     Parameters
     ----------
     effects : DataFrame
         Output of ``res.probability_effects(...)`` (columns ``before``,
-        ``after``, ``difference``).
+        ``after``, ``difference``); rows may be renamed as long as the
+        individuals' labels keep ``b = value``.
+    results : MixedGLMResults, optional
+        The fit that produced ``effects``; needed for the intervals.
+    data : DataFrame, optional
+        The data given to ``probability_effects``, for the intervals of the
+        average over the data.
+    alpha : float
+        The intervals cover ``1 - alpha`` (default 95%).
     ax : matplotlib Axes, optional
 
     Returns
     -------
     Figure
+        The interval bars are Line2D objects whose ``gid`` is
+        ``"interval before: <row>"`` or ``"interval after: <row>"``.
 
     Examples
     --------
@@ -219,32 +372,67 @@ def plot_effects(effects, ax=None):
     >>> fig = plot_effects(tab)
     >>> [t.get_text() for t in fig.axes[0].get_yticklabels()]
     ['A', 'B']
+
+    With the fit, the 95% intervals are drawn:
+
+    >>> import statsmodels.api as sm
+    >>> import statsmodels_glmm.api as smg
+    >>> df = smg.simulate_longitudinal("binary", n_persons=60, seed=8)
+    >>> res = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial()).fit()
+    >>> tab = res.probability_effects("time", at={"time": 0})
+    >>> fig = plot_effects(tab, res)
+    >>> sum(str(ln.get_gid()).startswith("interval") for ln in fig.axes[0].lines)
+    8
     """
     if not isinstance(effects, pd.DataFrame) or not {"before", "after"} <= set(effects.columns):
         raise ValueError("effects must be the DataFrame returned by probability_effects "
                          "(columns 'before' and 'after')")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    intervals = None if results is None else _effect_intervals(effects, results, data, alpha)
     n = len(effects)
-    fig, ax = _axes(ax, figsize=(6.4, max(2.4, 0.45 * n + 1.3)))
+    fig, ax = _axes(ax, figsize=(6.4, max(2.4, 0.55 * n + 1.5)))
     ypos = np.arange(n)[::-1]
-    for y, (lab, row) in zip(ypos, effects.iterrows()):
+    level = f"{100 * (1 - alpha):g}% interval"
+    legend = {}
+    right = np.array(effects[["before", "after"]].max(axis=1), dtype=float)
+    for k, (y, (lab, row)) in enumerate(zip(ypos, effects.iterrows())):
+        if intervals is not None:
+            iv = intervals.loc[lab] if intervals.index.is_unique else intervals.iloc[k]
+            for name, dy, color in (("before", 0.2, "0.45"), ("after", -0.2, "C0")):
+                lo, hi = iv[f"{name}_lower"], iv[f"{name}_upper"]
+                if np.isfinite(lo) and np.isfinite(hi):
+                    text = f"{level}, {name}"
+                    (line,) = ax.plot([lo, hi], [y + dy, y + dy], color=color, lw=1.4,
+                                      marker="|", ms=7, mew=1.4, solid_capstyle="butt",
+                                      label=text if text not in legend else "_nolegend_")
+                    line.set_gid(f"interval {name}: {lab}")
+                    legend.setdefault(text, line)
+                    right[k] = max(right[k], hi)
         ax.annotate("", xy=(row["after"], y), xytext=(row["before"], y),
                     arrowprops=dict(arrowstyle="->", color="C0", lw=1.5))
         ax.plot([row["before"]], [y], "o", color="C0")
         diff = row["after"] - row["before"]
-        ax.annotate(f"{diff:+.3f}", (max(row["before"], row["after"]), y), xytext=(7, 0),
+        ax.annotate(f"{diff:+.3f}", (right[k], y), xytext=(7, 0),
                     textcoords="offset points", va="center", ha="left", fontsize=8)
     ax.set_yticks(ypos)
     ax.set_yticklabels([str(i) for i in effects.index])
     ax.set_ylim(-0.6, n - 0.4)
     # room on the right for the differences written after the arrows
-    lo = float(np.nanmin(effects[["before", "after"]].to_numpy()))
-    hi = float(np.nanmax(effects[["before", "after"]].to_numpy()))
+    vals = effects[["before", "after"]].to_numpy(dtype=float)
+    if intervals is not None:
+        vals = np.concatenate([vals.ravel(), intervals.to_numpy(dtype=float).ravel()])
+    lo, hi = float(np.nanmin(vals)), float(np.nanmax(vals))
     span = hi - lo if hi > lo else max(abs(hi), 1.0) * 0.1
-    ax.set_xlim(lo - 0.08 * span, hi + 0.25 * span)
+    ax.set_xlim(lo - 0.05 * span, hi + 0.22 * span)
     ax.grid(axis="x", color="0.9", lw=0.8)
     ax.set_axisbelow(True)
     var = effects.attrs.get("variable")
     ax.set_xlabel("predicted mean" + (f": before -> after a change in {var}" if var else ""))
+    if legend:
+        ax.legend(handles=list(legend.values()), loc="lower left",
+                  bbox_to_anchor=(0.0, 1.01, 1.0, 0.1), mode="expand", ncol=2, fontsize=8,
+                  frameon=False, borderaxespad=0.2)
     return fig
 
 

@@ -96,3 +96,27 @@ def test_bad_cov_struct(fits):
     _, res, _ = fits["bacteria"]
     with pytest.raises(ValueError, match="cov_struct"):
         smg.compare_gee(res, cov_struct="exchangeable")
+
+
+@pytest.mark.parametrize("name", ["toenail", "epil"])
+def test_printed_summary_fits_100_columns_and_shows_every_number(fits, name):
+    _, _, cmp = fits[name]
+    lines = str(cmp).splitlines()
+    assert max(len(ln) for ln in lines) <= 100
+    assert str(cmp.summary()) == str(cmp)
+    lab = cmp.ratio_label
+    for term, row in cmp.table.iterrows():
+        at = [i for i, ln in enumerate(lines) if ln.startswith(f"{term} ")]
+        assert len(at) == 2, term            # one line in each block
+        coef = [float(v) for v in lines[at[0]][len(term):].split()]
+        np.testing.assert_allclose(coef, row.to_numpy(), atol=0.5e-4 + 1e-12)
+        ratio = [float(v) for v in lines[at[1]][len(term):].split()]
+        below = [float(v) for v in lines[at[1] + 1].replace("(", " ").replace(")", " ")
+                 .replace(",", " ").split()]
+        r = cmp.ratios.loc[term]
+        keys = ["conditional", "marginalised", "gee"]
+        np.testing.assert_allclose(ratio, [r[f"{k} {lab}"] for k in keys], atol=0.5e-4 + 1e-12)
+        np.testing.assert_allclose(below, [r[f"{k} {b}"] for k in keys for b in ("lower", "upper")],
+                                   atol=0.5e-4 + 1e-12)
+    html = cmp.summary().as_html()
+    assert html.count("<table") == 3 and "Exchangeable" in html

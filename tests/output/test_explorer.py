@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 
 import numpy as np
@@ -61,7 +62,10 @@ def test_starting_values_from_a_fit(tmp_path):
     assert p["sd0"] == res.re_sd["Intercept"] and p["sd1"] == res.re_sd["time"]
     assert p["rho"] == res.re_corr.loc["Intercept", "time"]
     assert (cfg["waves"], cfg["t0"], cfg["dt"], cfg["n"]) == (5, 0.0, 1.0, 100)
-    assert "200 groups" in cfg["note"]
+    assert cfg["notes"]["binary"] == (
+        "Starting values: estimates of y ~ time * group + stress + (1 + time | id) (Binomial) "
+        "fitted to 200 groups; other covariates at 0 (reference levels).")
+    assert cfg["notes"]["count"].startswith("Default values (no count model was given)")
 
     pois = smg.mixedglm("y ~ time + (1 | id)", datasets.load("sim_poisson_small"),
                         family=sm.families.Poisson()).fit()
@@ -104,6 +108,140 @@ def test_bad_input(tmp_path):
     with pytest.raises(ValueError, match="one grouping factor"):
         explorer(tmp_path / "x.html", crossed)
     assert not os.path.exists(tmp_path / "x.html")
+
+
+
+@pytest.fixture(scope="module")
+def two_fits():
+    binary = smg.mixedglm("y ~ time * group + stress + (1 + time | id)",
+                          datasets.load("sim_binary_small"), family=sm.families.Binomial()).fit()
+    count = smg.mixedglm("y ~ time + group + (1 + time | id)", datasets.load("sim_poisson_small"),
+                         family=sm.families.Poisson()).fit()
+    return binary, count
+
+
+def test_each_outcome_has_its_own_starting_values_and_note(tmp_path, two_fits):
+    binary, count = two_fits
+    cfg = _config(explorer(tmp_path / "both.html", [binary, count]))
+    assert cfg["outcome"] == "binary"
+    assert cfg["params"]["binary"]["b0"] == binary.fe_params["Intercept"]
+    assert cfg["params"]["count"]["b0"] == count.fe_params["Intercept"]
+    assert cfg["params"]["count"]["sd1"] == count.re_sd["time"]
+    assert cfg["notes"] == {
+        "binary": "Starting values: estimates of y ~ time * group + stress + (1 + time | id) "
+                  "(Binomial) fitted to 200 groups; other covariates at 0 (reference levels).",
+        "count": "Starting values: estimates of y ~ time + group + (1 + time | id) (Poisson) "
+                 "fitted to 200 groups; other covariates at 0 (reference levels)."}
+    # the first fit sets the starting outcome
+    assert _config(explorer(tmp_path / "c.html", (count, binary)))["outcome"] == "count"
+    with pytest.raises(ValueError, match="two fits for the binary outcome"):
+        explorer(tmp_path / "x.html", [binary, binary])
+    with pytest.raises(ValueError, match="at most two"):
+        explorer(tmp_path / "x.html", [binary, count, binary])
+    assert not os.path.exists(tmp_path / "x.html")
+    assert "{n} drawn persons" in cfg["pulledUp"]
+
+
+# ------------------------------------------------------------------ script under node
+_NODE_DOM = r"""
+const fs = require("fs");
+const page = fs.readFileSync(process.argv[2], "utf8");
+const script = page.match(/<script>([\s\S]*)<\/script>/)[1];
+const steps = JSON.parse(process.argv[3]);
+function element(id) {
+  return {id: id, attrs: {}, children: [], style: {}, textContent: "", innerHTML: "",
+    value: "", checked: false, listeners: {},
+    setAttribute(k, v) { this.attrs[k] = String(v); },
+    getAttribute(k) { return this.attrs[k]; },
+    appendChild(c) { this.children.push(c); return c; },
+    removeChild(c) { this.children.splice(this.children.indexOf(c), 1); },
+    get firstChild() { return this.children.length ? this.children[0] : null; },
+    addEventListener(ev, fn) { (this.listeners[ev] = this.listeners[ev] || []).push(fn); },
+    getComputedTextLength() { return 7 * this.textContent.length; }};
+}
+const nodes = {};
+const document = {
+  getElementById(id) { return nodes[id] || (nodes[id] = element(id)); },
+  createElementNS(ns, name) { return element(name); },
+  querySelectorAll(sel) {
+    const m = sel.match(/^input\[name=(\w+)\]$/);
+    if (!m) return [];
+    const values = m[1] === "outcome" ? ["binary", "count"] : ["response", "link"];
+    return values.map(function (v) {
+      const e = document.getElementById(m[1] + "-" + v); e.value = v; return e; });
+  }
+};
+const window = {};
+new Function("window", "document", script)(window, document);
+const out = [];
+function snapshot() {
+  const c = window.GLMMExplorer.computed;
+  out.push({note: nodes.note.textContent, readout: nodes.readout.innerHTML,
+            pulled: nodes.pulled.textContent, shown: nodes.pulled.style.display,
+            state: window.GLMMExplorer.state, marginal: c.marginal, individual: c.individual});
+}
+snapshot();
+steps.forEach(function (s) {
+  if (s[0] === "toggle") {
+    const e = document.getElementById(s[1] + "-" + s[2]); e.checked = true;
+    e.listeners.change.forEach(function (f) { f(); });
+  } else if (s[0] === "set") {
+    document.getElementById(s[1]).listeners.input.forEach(function (f) {
+      f({target: {value: String(s[2])}}); });
+  } else {
+    snapshot();
+  }
+});
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+def _run_in_node(tmp_path, page, steps):
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        pytest.skip("node is not installed (apt-get install -y nodejs)")
+    harness = tmp_path / "harness.js"
+    harness.write_text(_NODE_DOM, encoding="utf-8")
+    done = subprocess.run([node, str(harness), str(page), json.dumps(steps)],
+                          capture_output=True, text=True, timeout=60, check=True)
+    return json.loads(done.stdout)
+
+
+def _above_every_person(snap):
+    ind = np.asarray(snap["individual"])
+    return bool(np.any(np.asarray(snap["marginal"]) > ind.max(axis=0)))
+
+
+def test_note_follows_the_outcome_and_readout_explains_a_mean_above_everyone(tmp_path,
+                                                                            two_fits):
+    binary, count = two_fits
+    page = explorer(tmp_path / "both.html", [binary, count], seed=2)
+    cfg = _config(page)
+    snaps = _run_in_node(tmp_path, page, [
+        ["toggle", "outcome", "count"], ["snap"],
+        ["set", "n", 5], ["set", "sd0", 3.0], ["snap"],
+        ["toggle", "scale", "link"], ["snap"],
+        ["toggle", "scale", "response"], ["toggle", "outcome", "binary"], ["snap"]])
+    first, count_tab, few, link, back = snaps
+    tail = (" Gray curves are drawn from a seeded generator, so each person keeps its place "
+            "while the sliders move.")
+    assert first["note"] == cfg["notes"]["binary"] + tail
+    assert count_tab["note"] == cfg["notes"]["count"] + tail
+    assert "y ~ time + group + (1 + time | id) (Poisson)" in count_tab["note"]
+    assert back["note"] == cfg["notes"]["binary"] + tail
+    # 5 persons, intercept SD 3 on the count scale: the mean exp(eta0 + s^2 / 2) lies far
+    # above all five drawn curves, and the readout says why
+    assert few["state"]["n"] == 5 and few["state"]["params"]["count"]["sd0"] == 3.0
+    assert _above_every_person(few)
+    assert few["shown"] == "block"
+    assert few["pulled"] == cfg["pulledUp"].replace("{n}", "5")
+    assert "pulled up by persons with large random effects" in few["pulled"]
+    # the message appears exactly when the mean exceeds every drawn curve, on the
+    # response scale only
+    for snap in (first, count_tab, back):
+        assert (snap["shown"] == "block") == _above_every_person(snap)
+        assert (snap["pulled"] != "") == _above_every_person(snap)
+    assert link["shown"] == "none" and link["pulled"] == ""
 
 
 # ------------------------------------------------------------------ browser
@@ -339,4 +477,32 @@ def test_explorer_from_fit_in_browser(browser, tmp_path):
     _check_curves(c, "binary", "response")
     _click_toggle(browser, "scale", "link")
     _check_curves(_computed(browser), "binary", "link")
+    assert _errors(browser) == []
+
+
+def test_note_and_readout_in_browser(browser, tmp_path, two_fits):
+    binary, count = two_fits
+    page = explorer(tmp_path / "both.html", [binary, count], seed=2)
+    cfg = _config(page)
+    browser.get("file://" + page)
+
+    def note():
+        return browser.execute_script("return document.getElementById('note').textContent")
+
+    def pulled():
+        return browser.execute_script(
+            "var e = document.getElementById('pulled');"
+            "return [e.textContent, getComputedStyle(e).display];")
+
+    assert note().startswith(cfg["notes"]["binary"])
+    _click_toggle(browser, "outcome", "count")
+    assert note().startswith(cfg["notes"]["count"])
+    _set(browser, "n", 5)
+    _set(browser, "sd0", 3.0)
+    c = _computed(browser)
+    ind = np.asarray(c["individual"])
+    assert np.any(np.asarray(c["marginal"]) > ind.max(axis=0))
+    assert pulled() == [cfg["pulledUp"].replace("{n}", "5"), "block"]
+    _click_toggle(browser, "scale", "link")
+    assert pulled() == ["", "none"]
     assert _errors(browser) == []

@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import statsmodels.api as sm  # noqa: E402
 from scipy import special, stats  # noqa: E402
@@ -67,6 +68,87 @@ def test_plot_effects(toenail_ri):
     dots = [ln for ln in ax.lines if ln.get_marker() == "o"]
     np.testing.assert_allclose(sorted(ln.get_xdata()[0] for ln in dots), sorted(tab["before"]))
     plt.close(fig)
+
+
+
+def _intervals(ax):
+    """{(row label, "before" / "after"): (lower, upper, height)} of the drawn interval bars."""
+    out = {}
+    for ln in ax.lines:
+        gid = str(ln.get_gid())
+        if gid.startswith("interval "):
+            side, row = gid[len("interval "):].split(": ", 1)
+            xs, ys = ln.get_xdata(), ln.get_ydata()
+            assert len(xs) == 2 and ys[0] == ys[1]
+            out[row, side] = (xs[0], xs[1], ys[0])
+    return out
+
+
+def test_plot_effects_intervals_equal_delta_method_on_the_linear_predictor(toenail_ri):
+    df, res = toenail_ri
+    tab = res.probability_effects("time", at={"treatment": "itraconazole", "time": 0}, data=df)
+    fig = smg.plot_effects(tab, res, data=df)
+    ax = fig.axes[0]
+    bars = _intervals(ax)
+    assert len(bars) == 2 * len(tab)
+    ticks = {t.get_text(): y for t, y in zip(ax.get_yticklabels(), ax.get_yticks())}
+    for row in tab.index:
+        for side in ("before", "after"):
+            lo, hi, y = bars[row, side]
+            assert lo < tab.loc[row, side] < hi, (row, side)
+            # before just above the arrow, after just below
+            assert (y > ticks[row]) == (side == "before") and abs(y - ticks[row]) < 0.5
+    # individual b = +2 (random intercept fixed at 2), itraconazole (reference level)
+    fe = res.fe_params
+    V = res.cov_params().loc[fe.index, fe.index].to_numpy()
+    z = stats.norm.ppf(0.975)
+    for side, t in (("before", 0.0), ("after", 1.0)):
+        x = np.zeros(len(fe))
+        x[list(fe.index).index("Intercept")] = 1.0
+        x[list(fe.index).index("time")] = t
+        eta = x @ fe.to_numpy() + 2.0
+        se = np.sqrt(x @ V @ x)
+        lo, hi, _ = bars["individual, b = +2", side]
+        np.testing.assert_allclose([lo, hi], special.expit([eta - z * se, eta + z * se]),
+                                   rtol=0, atol=1e-8)
+        assert special.expit(eta) == pytest.approx(tab.loc["individual, b = +2", side],
+                                                   abs=1e-10)
+    # the population row: the marginal prediction's own delta-method interval
+    new = df.head(2).assign(time=[0.0, 1.0], treatment="itraconazole")
+    new["treatment"] = new["treatment"].astype(df["treatment"].dtype)
+    ci = res.get_prediction(new, random_effects="marginal").conf_int()
+    for k, side in enumerate(("before", "after")):
+        lo, hi, _ = bars["population average at profile", side]
+        np.testing.assert_allclose([lo, hi], ci[k], rtol=1e-6)
+    plt.close(fig)
+
+
+def test_plot_effects_without_data_leaves_the_data_average_without_interval(toenail_ri):
+    df, res = toenail_ri
+    tab = res.probability_effects("time", at={"treatment": "itraconazole", "time": 0}, data=df)
+    tab = tab.rename(index={"individual, b = -2": "Patient A (b = -2)"})
+    fig = smg.plot_effects(tab, res)
+    bars = _intervals(fig.axes[0])
+    assert ("Patient A (b = -2)", "before") in bars
+    assert not any(row == "average marginal effect (data)" for row, _ in bars)
+    assert len(bars) == 2 * (len(tab) - 1)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["95% interval, before", "95% interval, after"]
+    plt.close(fig)
+
+
+def test_plot_effects_refuses_a_table_from_other_results(toenail_ri):
+    df, res = toenail_ri
+    tab = res.probability_effects("time", at={"treatment": "itraconazole", "time": 0})
+    other = tab.copy()
+    other.loc["individual, b = 0", "before"] += 0.01
+    with pytest.raises(ValueError, match="does not match these results"):
+        smg.plot_effects(other, res)
+    plain = pd.DataFrame({"before": [0.1], "after": [0.2]}, index=["A"])
+    with pytest.raises(ValueError, match="probability_effects"):
+        smg.plot_effects(plain, res)
+    with pytest.raises(ValueError, match="alpha"):
+        smg.plot_effects(tab, res, alpha=1.5)
 
 
 def test_default_grid_comes_from_the_fitted_rows(toenail_ri):
@@ -174,7 +256,7 @@ def test_plot_trajectories_layout(toenail_ri, tmp_path):
 def test_plot_effects_layout(toenail_ri, tmp_path):
     df, res = toenail_ri
     tab = res.probability_effects("time", at={"treatment": "itraconazole", "time": 0}, data=df)
-    fig = smg.plot_effects(tab)
+    fig = smg.plot_effects(tab, res, data=df)
     n = check_layout(fig, _png(tmp_path, "effects"))
     assert n >= 2 * len(tab)  # tick labels and the written differences
     written = sorted(float(t.get_text()) for t in fig.axes[0].texts if t.get_text())
