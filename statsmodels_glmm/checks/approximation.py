@@ -32,12 +32,14 @@ posterior of the random effects is far from Gaussian (see
 ``docs/quadrature.md``).
 """
 
+import time
 import warnings
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["check_approximation", "ApproximationCheck"]
+__all__ = ["check_approximation", "ApproximationCheck", "laplace_guard", "guard_threshold",
+           "guard_refit", "in_danger_zone", "guard_message"]
 
 _DEFAULT_K = {1: (1, 5, 9, 15, 25, 40), 2: (1, 3, 5, 7, 9, 11), 3: (1, 3, 5, 7)}
 
@@ -347,3 +349,205 @@ def laplace_guard(model, internal, llf_laplace, warm=None):
     thr = guard_threshold(model.n_groups)
     return dict(nagq=K, llf=llf_k, difference=diff, threshold=thr,
                 flagged=bool(not np.isfinite(diff) or abs(diff) > thr))
+
+
+#: nodes per dimension of the guard's refit, by random-effect dimension (a rule that
+#: check_approximation finds settled on the test panels: 15 for one random effect,
+#: 7 x 7 for two, 5 x 5 x 5 for three)
+REFIT_NODES = {1: 15, 2: 7, 3: 5}
+#: the guard refits only when one quadrature evaluation touches at most this many
+#: row-nodes (rows times nodes per group); a quadrature gradient costs some fifty
+#: Laplace gradients, so above this the refit would cost several fits
+REFIT_MAX_ROW_NODES = 250_000
+#: a move of an estimate, in its standard errors, that the refit reports
+REFIT_TOL_SE = 0.5
+#: groups smaller than this on average make binary data the primer's danger zone
+DANGER_GROUP_SIZE = 5
+
+
+def in_danger_zone(model):
+    """
+    Binary (Bernoulli: one trial per row) response with fewer than
+    :data:`DANGER_GROUP_SIZE` observations per group on average (the mean, as
+    the summary's note), where Laplace is known to bias the estimates.
+
+    >>> import statsmodels.api as sm
+    >>> import statsmodels_glmm.api as smg
+    >>> df = smg.simulate_longitudinal("binary", n_persons=30, seed=1)
+    >>> m = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial())
+    >>> in_danger_zone(m), round(float(m.design.group_sizes.mean()), 2)
+    (True, 4.73)
+    """
+    resp, d = model.response, model.design
+    if resp.name != "Binomial" or model.multi or d.n_groups == 0 or len(d.y) == 0:
+        return False
+    return bool(np.all(resp.n_trials(d.y) == 1)
+                and np.mean(d.group_sizes) < DANGER_GROUP_SIZE)
+
+
+def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm=None):
+    """
+    Refit a Laplace fit by adaptive quadrature, cheaply, where Laplace is doubtful.
+
+    Runs when the guard's quadrature value differs from Laplace's by more than
+    ``1 + 0.02 n_groups`` (the top of the range of well-behaved panels, see
+    :func:`guard_threshold`) or the data are in the danger zone
+    (:func:`in_danger_zone`), for one grouping factor and up to three random
+    effects.  From the Laplace estimates it takes up to ``steps`` Newton
+    steps on the :data:`REFIT_NODES`-node quadrature log-likelihood with the
+    Laplace Hessian as the curvature (one quadrature gradient each, halved
+    until the quadrature log-likelihood does not fall), then compares the
+    estimates: every parameter that moves by more than :data:`REFIT_TOL_SE`
+    of its Laplace standard error is named, ``flagged`` is set and
+    ``recommended_nagq`` is the rule used.  Above
+    :data:`REFIT_MAX_ROW_NODES` row-nodes the refit is skipped (``skipped``
+    says why).
+
+    Parameters
+    ----------
+    model : MixedGLM
+    internal : ndarray
+        Laplace estimates on the internal scale.
+    guard : dict or None
+        The result of :func:`laplace_guard`; updated in place with a
+        ``"refit"`` entry and returned.
+    hessian : ndarray
+        Laplace Hessian on the internal scale.
+    free : ndarray of bool
+        Parameters not held on a bound.
+    cov_public : ndarray
+        Covariance of the reported parameters (their standard errors scale the
+        moves).
+
+    Returns
+    -------
+    dict or None
+        ``guard`` with ``refit`` = None (not needed) or a dict with ``nagq``,
+        ``reason``, and either ``skipped`` or ``llf`` (quadrature, at the
+        refitted point), ``llf_at_laplace`` (quadrature, at the Laplace point),
+        ``params``, ``change_se`` (pandas Series), ``max_change_se``, ``moved``
+        (names), ``steps``, ``converged`` and ``seconds``.
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> import statsmodels_glmm.api as smg
+    >>> df = smg.simulate_longitudinal("binary", n_persons=150, sd=(0.5, 0.0), seed=0)
+    >>> res = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial()).fit()
+    >>> r = res.mle_retvals["laplace_check"]["refit"]
+    >>> r["nagq"], r["converged"], r["moved"]
+    (15, True, [])
+    """
+    if guard is None:
+        return None
+    guard["refit"] = None
+    q = model.design.Z.shape[1]
+    reasons = []
+    if in_danger_zone(model):
+        reasons.append(f"binary data, {np.mean(model.design.group_sizes):.1f} "
+                       "observations per group on average")
+    if not np.isfinite(guard["difference"]) or \
+            abs(guard["difference"]) > 1.0 + 0.02 * model.n_groups:
+        reasons.append(f"{guard['nagq']}-node quadrature at the estimates differs from "
+                       f"Laplace by {guard['difference']:+.2f}")
+    if not reasons or model.multi or q not in REFIT_NODES:
+        return guard
+    K = REFIT_NODES[q]
+    out = dict(nagq=K, reason="; ".join(reasons))
+    guard["refit"] = out
+    work = model.nobs * K ** q
+    if work > REFIT_MAX_ROW_NODES:
+        out["skipped"] = (f"not refitted by {K}-node quadrature on data this large "
+                          f"({model.nobs} rows x {K ** q} nodes); compare with "
+                          f"fit(nagq={K}) or res.check_approximation()")
+        return guard
+    start = time.perf_counter()
+    x = np.array(internal, dtype=float)
+    bounds = model._bounds()
+    lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
+    with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
+        try:
+            x, llf, llf_at_laplace, n_steps, done = _chord_refit(model, x, K, hessian, free, lo,
+                                                              steps, warm)
+        except (ValueError, MemoryError, NotImplementedError, np.linalg.LinAlgError):
+            x = None
+    if x is None:
+        out["skipped"] = ("not refitted: the Laplace Hessian is not negative definite or "
+                          "the quadrature log-likelihood is not finite")
+        return guard
+    names = list(model.param_names)
+    before, after = model.to_public(internal), model.to_public(x)
+    se = np.sqrt(np.diag(np.asarray(cov_public, dtype=float)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        change = np.where(np.isfinite(se) & (se > 0), (after - before) / se, np.nan)
+    change = pd.Series(change, index=names)
+    moved = [n for n in names if abs(change[n]) > REFIT_TOL_SE]
+    out.update(llf=float(llf), llf_at_laplace=float(llf_at_laplace),
+               params=pd.Series(after, index=names), change_se=change,
+               max_change_se=float(np.nanmax(np.abs(change))) if change.notna().any() else 0.0,
+               moved=moved, steps=n_steps, converged=done,
+               seconds=time.perf_counter() - start)
+    if moved:
+        guard["flagged"] = True
+        guard["recommended_nagq"] = K
+    return guard
+
+
+def _chord_refit(model, x, K, hessian, free, lo, steps, warm):
+    """
+    Newton steps on the ``K``-node quadrature log-likelihood with the Laplace
+    Hessian as the curvature (a chord method): ``(point, llf, llf at the start,
+    steps, converged)``.  Raises LinAlgError where the Laplace Hessian is not
+    negative definite and ValueError without a finite quadrature gradient.
+    """
+    llf, g, _ = model.loglike_internal(x, K, gradient=True, warm=warm)
+    start_llf = llf
+    H = -np.asarray(hessian, dtype=float)[np.ix_(free, free)]
+    np.linalg.cholesky(H)  # LinAlgError when not negative definite
+    if g is None or not np.isfinite(llf):
+        raise ValueError("no quadrature gradient")
+    done, n_steps = False, 0
+    for n_steps in range(1, steps + 1):
+        step = np.zeros_like(x)
+        step[free] = np.linalg.solve(H, g[free])
+        if g[free] @ step[free] < 1e-4:  # a full step would gain under 5e-5
+            done = True
+            break
+        for _ in range(8):
+            xn = np.maximum(x + step, lo)
+            ln, gn, _ = model.loglike_internal(xn, K, gradient=True, warm=warm)
+            if np.isfinite(ln) and ln >= llf - 1e-10 and gn is not None:
+                x, llf, g = xn, ln, gn
+                break
+            step *= 0.5
+        else:
+            break
+    return x, llf, start_llf, n_steps, done
+
+
+def guard_message(guard):
+    """
+    The warning text for a guard that flagged the Laplace fit, or None.
+
+    >>> guard_message({"flagged": False}) is None
+    True
+    """
+    if guard is None or not guard.get("flagged"):
+        return None
+    refit = guard.get("refit") or {}
+    moved = refit.get("moved") or []
+    if moved:
+        K = refit["nagq"]
+        ch = refit["change_se"]
+        shown = ", ".join(f"{n!r} {ch[n]:+.1f}" for n in moved[:4]) + (
+            ", ..." if len(moved) > 4 else "")
+        return (f"the Laplace estimates look inaccurate here ({refit['reason']}): refitted "
+                f"by {K}-node adaptive quadrature from them, estimates move by more than "
+                f"{REFIT_TOL_SE:g} standard errors (in SE: {shown}); refit with "
+                f"fit(nagq={K}) (res.check_approximation() compares more rules); the "
+                "comparison is in res.mle_retvals['laplace_check']")
+    return (f"the Laplace approximation looks inaccurate here: at the estimates, "
+            f"{guard['nagq']}-node adaptive quadrature gives a log-likelihood "
+            f"{guard['difference']:+.2f} from Laplace's (tolerance "
+            f"{guard['threshold']:.2f}); run res.check_approximation() or refit with "
+            "fit(nagq=...)")

@@ -51,6 +51,21 @@ from .standard import Poisson
 __all__ = ["ZeroInflated"]
 
 
+def _cells(W, max_share=0.2):
+    """
+    The distinct rows of the zero-inflation design when they are few (at most
+    ``max_share`` of the rows, as for factors): ``(patterns, cell of every row,
+    rows per cell)``; None for continuous covariates.
+    """
+    n = len(W)
+    if n == 0:
+        return None
+    patterns, inverse, size = np.unique(W, axis=0, return_inverse=True, return_counts=True)
+    if len(patterns) > max(1, max_share * n):
+        return None
+    return patterns, np.asarray(inverse).ravel(), size
+
+
 class ZeroInflated(Response):
     """
     Zero-inflated Poisson or negative binomial response.
@@ -390,6 +405,75 @@ class ZeroInflated(Response):
         draw = np.asarray(self.base.simulate(eta, eb, count, rng))
         p = self.prob_inflate(extra, W)
         return np.where(rng.random(len(eta)) < p, 0, draw)
+
+    # -------------------------------------------------------- separation
+    def separated_zi_columns(self, y, extra, cov):
+        """
+        Zero-inflation coefficients of (quasi-)separated cells, by name.
+
+        With factors only in ``zi_formula`` (few distinct rows of its design)
+        a cell of rows with the same covariates is named by the last column
+        that is non-zero in it (for treatment contrasts the column of the cell's
+        own deviation) when every count in it is zero (at least two rows; the
+        likelihood then rises towards a structural-zero probability of 1), or
+        when its estimated structural-zero logit exceeds 5 in size (a
+        probability within 0.007 of 0 or 1) with a standard error above 10 or
+        none: an estimate running off to a boundary.  With continuous
+        covariates a coefficient is named when it exceeds 5 per standard
+        deviation of its column with such a standard error.
+
+        Parameters
+        ----------
+        y : ndarray
+            The model's response array (counts and the zero-inflation design).
+        extra : ndarray
+            Internal family parameters at the estimates.
+        cov : ndarray
+            Covariance of the reported family parameters (zero-inflation
+            coefficients last).
+
+        Returns
+        -------
+        list of str
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import statsmodels.api as sm
+        >>> fam = ZeroInflated(sm.families.Poisson(), "~ g")
+        >>> fam.zi_names = ["Intercept", "g"]
+        >>> W = np.column_stack([np.ones(12), np.repeat([0, 1], 6)])
+        >>> y = np.column_stack([[0, 2, 1, 0, 3, 0] + [0] * 6, W])  # no count when g = 1
+        >>> fam.separated_zi_columns(y, np.array([0.0, 1.0]), np.eye(2))
+        ['inflate_g']
+        """
+        count, W = self._split_y(y)
+        _, g = self._split_extra(extra)
+        k = len(g)
+        if k == 0 or len(count) == 0:
+            return []
+        C = np.asarray(cov, dtype=float)[-k:, -k:]
+        names = [f"inflate_{n}" for n in (self.zi_names or range(k))]
+        out = []
+        cells = _cells(W)
+        with np.errstate(invalid="ignore", over="ignore"):
+            if cells is not None:
+                pattern, inverse, size = cells
+                all_zero = (np.bincount(inverse, weights=(count == 0).astype(float))
+                            == size) & (size >= 2)
+                zeta = pattern @ g
+                se = np.sqrt(np.einsum("ij,jk,ik->i", pattern, C, pattern))
+                edge = (np.abs(zeta) > 5) & ~(se <= 10)
+                for c in np.flatnonzero(all_zero | edge):
+                    cols = np.flatnonzero(pattern[c] != 0)
+                    if len(cols) and names[cols[-1]] not in out:
+                        out.append(names[cols[-1]])
+            else:
+                sd = W.std(axis=0)
+                se = np.sqrt(np.diag(C))
+                edge = (sd > 0) & (np.abs(g) * sd > 5) & ~(se <= 10)
+                out = [names[j] for j in np.flatnonzero(edge)]
+        return [n for n in names if n in out]
 
     # ---------------------------------------------------------- summary
     def summary_table(self, results, alpha=0.05):

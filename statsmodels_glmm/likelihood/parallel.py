@@ -210,7 +210,10 @@ def map_chunks(fn, n_chunks, n_jobs=None, work=None):
                 failed.append(exc)
                 return
 
-    futures = [_pool(k - 1).submit(worker) for _ in range(k - 1)]
+    # each thread runs in a copy of the caller's context, so that settings kept in
+    # context variables (numpy's floating-point error state, the thread count) hold there
+    futures = [_pool(k - 1).submit(contextvars.copy_context().run, worker)
+               for _ in range(k - 1)]
     worker()
     for f in futures:
         f.result()

@@ -2,10 +2,13 @@
 Maximum-likelihood fitting of :class:`~statsmodels_glmm.model.MixedGLM`.
 
 :meth:`FittingMixin.fit` runs an optimiser (with retries by the others when
-it does not converge) on centred and scaled columns, finishes with Newton
-steps on the analytic gradient, checks the Laplace approximation, and builds
-the results: standard errors from the Hessian, convergence and separation
-checks.
+it does not converge, reporting the best attempt) on centred and scaled
+columns, finishes with Newton steps on the analytic gradient (Levenberg-
+Marquardt steps and a further quasi-Newton run where the likelihood is flat),
+checks the Laplace approximation, and builds the results: standard errors from
+the Hessian, convergence and separation checks.  Floating-point conditions
+(overflow, invalid values) inside a fit are handled there and not passed on as
+warnings.
 """
 
 import warnings
@@ -15,6 +18,7 @@ import scipy
 from scipy import optimize
 from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
+from ..exceptions import warn
 from ..likelihood.parallel import blas_single_thread
 from ..likelihood.warm_start import WarmStart
 from .columns import separation_terms
@@ -27,6 +31,120 @@ _METHODS = {"lbfgs": "L-BFGS-B", "bfgs": "BFGS", "newton": "Newton", "nm": "Neld
 
 # BFGS takes a starting inverse Hessian from scipy 1.11 on
 _BFGS_HESS_INV0 = tuple(int(v) for v in scipy.__version__.split(".")[:2]) >= (1, 11)
+
+#: attempts of a fit whose log-likelihoods differ by less than this reached the same maximum
+_LLF_TOL = 1e-3
+
+#: floating-point conditions the fit handles itself: an overflowing step gets a value worse
+#: than any seen, a non-finite log-likelihood at the answer is reported as not converged
+_QUIET_FP = dict(over="ignore", under="ignore", invalid="ignore", divide="ignore")
+
+
+def _choose_attempt(results):
+    """
+    Index of the attempt to report: the highest finite log-likelihood, a converged
+    attempt preferred among those within :data:`_LLF_TOL` of it (the first attempt when
+    none is finite).
+    """
+    llf = np.array([float(r.llf) for r in results])
+    ok = np.isfinite(llf)
+    if not np.any(ok):
+        return 0
+    top = np.max(llf[ok])
+    near = [i for i in np.flatnonzero(ok) if llf[i] >= top - _LLF_TOL]
+    conv = [i for i in near if results[i].converged]
+    return max(conv or near, key=lambda i: llf[i])
+
+
+def _disagreement(attempts, chosen):
+    """
+    A message when an attempt that reported convergence stopped more than
+    :data:`_LLF_TOL` below the reported one (its claim is contradicted), else None.
+    """
+    best = attempts[chosen]
+    worse = [a for a in attempts if a["converged"] and np.isfinite(a["llf"])
+             and a["llf"] < best["llf"] - _LLF_TOL]
+    if not worse:
+        return None
+    said = ", ".join(f"{a['method']} at {a['llf']:.4f}" for a in worse)
+    return (f"the optimisers disagree: {said} reported convergence, but {best['method']} "
+            f"reached a log-likelihood of {best['llf']:.4f}, which is reported"
+            + ("" if best["converged"] else " (not converged)")
+            + "; the likelihood may be flat or still rising towards infinite estimates "
+            "(separation, a variance going to zero or infinity): check the model and "
+            "compare res.mle_retvals['attempts']")
+
+
+def _ascent_step(H, g, Ts):
+    """
+    The Newton step ``(-H)^{-1} g``, or where ``-H`` is not positive definite (a
+    flat or still rising direction: separation, a weakly identified parameter) a
+    Levenberg-Marquardt step: on the scaled parameters (``x = Ts xs``) the
+    eigenvalues of ``-H`` are raised by ``max(0, -smallest) + 1e-6 largest``, so
+    that well-determined directions take their Newton step and flat ones a short
+    gradient step.  Returns the step and whether it is the Newton step; None
+    for the step when ``-H`` has no positive curvature at all.
+    """
+    try:
+        np.linalg.cholesky(-H)
+        return np.linalg.solve(-H, g), True
+    except np.linalg.LinAlgError:
+        pass
+    A = -(Ts.T @ H @ Ts)
+    try:
+        e, V = np.linalg.eigh(0.5 * (A + A.T))
+    except np.linalg.LinAlgError:
+        return None, False
+    if not (np.all(np.isfinite(e)) and e[-1] > 0):
+        return None, False
+    mu = max(0.0, -e[0]) + 1e-6 * e[-1]
+    return Ts @ (V @ ((V.T @ (Ts.T @ g)) / (e + mu))), False
+
+
+def _inverse_curvature(hess_at, T, scale, bounds):
+    """
+    A starting inverse Hessian for BFGS on the scaled parameters (``x = T xs``,
+    objective ``-llf / scale``) from the last Hessian of the Newton polish, its
+    eigenvalues raised as in :func:`_ascent_step`; None where BFGS cannot take
+    one (SciPy before 1.11), a parameter is held on a bound or has one (BFGS
+    keeps none), or the Hessian has no positive curvature.
+    """
+    if hess_at is None or not _BFGS_HESS_INV0 or not np.all(hess_at[2]):
+        return None
+    if any(b != (None, None) for b in bounds):
+        return None
+    A = -(T.T @ hess_at[1] @ T)
+    try:
+        e, V = np.linalg.eigh(0.5 * (A + A.T))
+    except np.linalg.LinAlgError:
+        return None
+    if not (np.all(np.isfinite(e)) and e[-1] > 0):
+        return None
+    Hi = (V / (e + max(0.0, -e[0]) + 1e-6 * e[-1])) @ V.T * scale
+    return 0.5 * (Hi + Hi.T)
+
+
+class _Progress:
+    """
+    Per-iteration progress lines for ``fit(disp=True)`` from an optimiser's callback
+    (SciPy's L-BFGS-B no longer prints, and its ``disp`` option is deprecated).
+    """
+
+    def __init__(self, f, scale):
+        self.f, self.scale, self.k = f, scale, 0
+        self.last = None
+
+    def seen(self, xs, val, grad):
+        self.last = (np.array(xs, dtype=float), val, grad)
+
+    def __call__(self, xk, *args, **kwargs):
+        self.k += 1
+        if self.last is not None and np.array_equal(self.last[0], xk):
+            val, grad = self.last[1], self.last[2]
+        else:
+            val, grad = self.f(xk)
+        print(f"iteration {self.k:4d}: log-likelihood {-val * self.scale:.6f}, "
+              f"max |gradient| {np.max(np.abs(grad)) * self.scale:.3g}", flush=True)
 
 
 def _whole_number(value, name, lowest, meaning=""):
@@ -123,7 +241,8 @@ class FittingMixin:
 
     # ----------------------------------------------------------------- fit
     def fit(self, nagq=1, start_params=None, maxiter=1000, gtol=1e-2, disp=False,
-            polish=True, check_laplace=True, method="lbfgs", retry=True, **kwargs):
+            polish=True, check_laplace=True, method="lbfgs", retry=True, cov_type="nonrobust",
+            cov_kwds=None, **kwargs):
         """
         Fit by maximum likelihood.
 
@@ -140,7 +259,8 @@ class FittingMixin:
             Tolerance on the projected gradient of the log-likelihood for the
             quasi-Newton phase; Newton steps then take the gradient below 1e-8.
         disp : bool
-            Print optimiser progress.
+            Print optimiser progress (a line per iteration for L-BFGS-B, SciPy's
+            own report for BFGS and Nelder-Mead).
         polish : bool
             Finish with Newton steps on the analytic gradient (default True).
         check_laplace : bool
@@ -149,8 +269,15 @@ class FittingMixin:
             summary) when it differs from the Laplace value by more than
             :func:`~statsmodels_glmm.checks.approximation.guard_threshold`; the
             result is in ``mle_retvals["laplace_check"]``.  Costs about one
-            likelihood evaluation with 5 (q = 1, 2) or 3 (q = 3) nodes per
-            dimension.  Default True.
+            likelihood evaluation with 5 (q = 1) or 3 (q = 2, 3) nodes per
+            dimension.  Where that value suggests trouble, or the response is
+            binary with fewer than 5 observations per group on average, the
+            estimates are also refitted by adaptive quadrature (15, 7 x 7 or
+            5 x 5 x 5 nodes) from the Laplace optimum, a few Newton steps, and
+            a warning names the estimates that move by more than half a
+            standard error and the ``fit(nagq=K)`` to use (see
+            :func:`~statsmodels_glmm.checks.approximation.guard_refit`; skipped
+            on large data).  Default True.
         method : {"lbfgs", "bfgs", "newton", "nm"}
             The optimiser, as in statsmodels: L-BFGS-B (default, respects the
             bounds of family parameters), BFGS, Newton's method on the analytic
@@ -159,8 +286,23 @@ class FittingMixin:
             is finished by Newton steps when ``polish``.
         retry : bool
             When the fit does not converge, refit with the other optimisers in
-            turn and keep the best converged answer (default True); the summary
-            and ``mle_retvals["attempts"]`` say what was tried.
+            turn (default True) and report the attempt with the highest
+            log-likelihood (a converged one where several are within 1e-3 of
+            it); a ConvergenceWarning says when an attempt that claimed
+            convergence stopped below another.  The summary and
+            ``mle_retvals["attempts"]`` say what was tried.
+        cov_type : {"nonrobust", "robust", "cluster"}
+            Model-based covariance from the Hessian (default), or cluster-robust
+            (sandwich) standard errors for the fixed effects, clustered by the
+            grouping factor (the outermost of nested factors) or by
+            ``cov_kwds["groups"]``; see
+            :func:`~statsmodels_glmm.inference.sandwich.robust_cov`.  Variance and
+            family parameters keep model-based standard errors.
+        cov_kwds : dict, optional
+            ``groups``: a column name, a Series indexed like the data, or one value
+            per used row (each cluster a union of groups); ``use_correction``:
+            multiply the middle of the sandwich by C/(C-1) for C clusters (default
+            False, as glmmTMB).
 
         Returns
         -------
@@ -180,6 +322,7 @@ class FittingMixin:
         if kwargs:
             raise TypeError(f"fit() got unexpected keyword argument(s): "
                             f"{', '.join(sorted(kwargs))}")
+        cov_kwds = _check_cov_type(cov_type, cov_kwds)
         # the linear algebra of a fit is many small products and factorisations, for
         # which BLAS threads cost more than they give (parallel.py spreads large
         # data over groups instead)
@@ -187,25 +330,33 @@ class FittingMixin:
             raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}, "
                              f"got {method!r}")
         order = [method] + ([m for m in _METHODS if m != method] if retry else [])
-        attempts = []
-        best = None
-        with blas_single_thread():
-            for k, meth in enumerate(order):
+        attempts, results, caught_all = [], [], []
+        with blas_single_thread(), np.errstate(**_QUIET_FP):
+            for meth in order:
                 with warnings.catch_warnings(record=True) as caught:
                     warnings.simplefilter("always")
                     res = self._fit(nagq, start_params, maxiter, gtol, disp, polish,
                                     check_laplace, meth)
-                attempts.append(dict(method=meth, converged=res.converged, llf=res.llf,
-                                     message=res.mle_retvals["message"]))
-                if best is None or (res.converged and not best[0].converged) or (
-                        res.converged == best[0].converged and res.llf > best[0].llf + 1e-8):
-                    best = (res, caught)
-                if best[0].converged:
+                attempts.append(dict(method=meth, converged=bool(res.converged),
+                                     llf=float(res.llf), message=res.mle_retvals["message"]))
+                results.append(res)
+                caught_all.append(caught)
+                if res.converged:
                     break
-        res, caught = best
+        # the best attempt, not the last one: an optimiser can claim convergence short of
+        # a point another one reached (flat likelihoods, near separation)
+        chosen = _choose_attempt(results)
+        res, caught = results[chosen], caught_all[chosen]
+        for i, a in enumerate(attempts):
+            a["reported"] = bool(i == chosen)
         res.mle_retvals["attempts"] = attempts
         for w in caught:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        message = _disagreement(attempts, chosen)
+        if message is not None:
+            warn(message, ConvergenceWarning)
+        if cov_type != "nonrobust":
+            _use_robust_cov(res, cov_type, cov_kwds)
         return res
 
     def _fit(self, nagq, start_params, maxiter, gtol, disp, polish, check_laplace,
@@ -251,12 +402,17 @@ class FittingMixin:
                 grad = self._fd_gradient(T @ xs, nagq, warm=warm)
             val = -llf / scale
             worst[0] = val if not np.isfinite(worst[0]) else max(worst[0], val)
-            return val, -(T.T @ grad) / scale
+            gs = -(T.T @ grad) / scale
+            if progress is not None:
+                progress.seen(xs, val, gs)
+            return val, gs
 
         xs0 = [Tinv @ x0]
+        # L-BFGS-B reports through a callback: its ``disp`` option is deprecated in SciPy
         opts = {"disp": True} if disp else {}
+        progress = _Progress(f, scale) if disp else None
 
-        def run(start):
+        def run(start, tol=gtol, hess_inv=None):
             xs0[0] = Tinv @ start
             if method == "nm":
                 o = optimize.minimize(lambda z: f(z)[0], xs0[0], method="Nelder-Mead",
@@ -275,19 +431,27 @@ class FittingMixin:
                     "Newton iterations did not converge")
             if method == "bfgs":
                 o = optimize.minimize(f, xs0[0], jac=True, method="BFGS",
-                                      options=dict(maxiter=maxiter, gtol=gtol / scale, **opts))
+                                      options=dict(maxiter=maxiter, gtol=tol / scale, **opts))
                 o.x = np.maximum(T @ o.x, [b[0] if b[0] is not None else -np.inf
                                            for b in bounds])
                 return o
+            if hess_inv is not None:
+                o = optimize.minimize(f, xs0[0], jac=True, method="BFGS",
+                                      options=dict(maxiter=maxiter, gtol=tol / scale,
+                                                   hess_inv0=hess_inv, **opts))
+                o.x = self._canonical(T @ o.x)
+                o.method_used = "L-BFGS-B, then BFGS from the Newton polish's curvature"
+                return o
             if hess_inv0 is not None:
                 o = optimize.minimize(f, xs0[0], jac=True, method="BFGS",
-                                      options=dict(maxiter=maxiter, gtol=gtol / scale,
+                                      options=dict(maxiter=maxiter, gtol=tol / scale,
                                                    hess_inv0=hess_inv0, **opts))
                 o.method_used = "BFGS from the Laplace fit's Hessian"
             else:
                 o = optimize.minimize(f, xs0[0], jac=True, method="L-BFGS-B", bounds=bounds,
-                                      options=dict(maxiter=maxiter, gtol=gtol / scale,
-                                                   ftol=1e-15, maxcor=20, **opts))
+                                      callback=progress,
+                                      options=dict(maxiter=maxiter, gtol=tol / scale,
+                                                   ftol=1e-15, maxcor=20))
             o.x = T @ o.x
             return o
 
@@ -305,7 +469,19 @@ class FittingMixin:
                 if opt1.fun < opt.fun - 1e-9:
                     opt, x = opt1, self._canonical(opt1.x)
             if polish:
-                x, polish_ok, hess_at = self._polish(x, nagq, bounds, warm=warm)
+                flat = {}
+                x, polish_ok, hess_at = self._polish(x, nagq, bounds, warm=warm, report=flat)
+                if (flat or not polish_ok) and method in ("lbfgs", "bfgs"):
+                    # a flat or still rising direction (a weakly identified parameter, near
+                    # separation), where Newton steps stall: quasi-Newton steps, started with
+                    # the polish's curvature made positive, go on along it to a far smaller
+                    # gradient, then Newton steps finish
+                    opt2 = run(x, tol=1e-6 * gtol,
+                               hess_inv=_inverse_curvature(hess_at, T, scale, bounds))
+                    if opt2.fun <= f(Tinv @ x)[0]:
+                        opt2.nit, opt2.nfev = opt.nit + opt2.nit, opt.nfev + opt2.nfev
+                        opt, x = opt2, self._canonical(opt2.x)
+                        x, polish_ok, hess_at = self._polish(x, nagq, bounds, warm=warm)
             else:
                 polish_ok, hess_at = False, None
             x = self._canonical(x)
@@ -375,44 +551,61 @@ class FittingMixin:
                     newton_decrement=decrement,
                     hessian_positive_definite=hess_ok, inner_converged=bool(state.converged),
                     internal_params=x, gradient=grad, hessian=hess, laplace_check=guard)
-        if guard is not None and guard["flagged"]:
+        if guard is not None:
+            from ..checks.approximation import guard_message, guard_refit
             from ..exceptions import LaplaceAccuracyWarning
 
-            warnings.warn(
-                f"the Laplace approximation looks inaccurate here: at the estimates, "
-                f"{guard['nagq']}-node adaptive quadrature gives a log-likelihood "
-                f"{guard['difference']:+.2f} from Laplace's (tolerance "
-                f"{guard['threshold']:.2f}); run res.check_approximation() or refit with "
-                "fit(nagq=...)", LaplaceAccuracyWarning, stacklevel=3)
+            # judge Laplace by what users read, the estimates: where it is doubtful,
+            # refit by quadrature from its optimum and compare (not from a point short
+            # of the optimum: the comparison would mix the two errors)
+            if converged:
+                guard = guard_refit(self, x, guard, hess, free, cov_pub,
+                                    warm=WarmStart(warm.u) if warm is not None else None)
+            else:
+                guard["refit"] = None
+            text = guard_message(guard)
+            if text is not None:
+                warn(text, LaplaceAccuracyWarning)
         separated = separation_terms(self, self.to_public(x))
         if separated:
-            warnings.warn(
-                "the outcome may be (quasi-)completely separated by "
-                f"{', '.join(repr(t) for t in separated)}: these estimates and their "
-                "standard errors are not reliable", PerfectSeparationWarning, stacklevel=3)
-        info["separation"] = separated
+            warn("the outcome may be (quasi-)completely separated by "
+                 f"{', '.join(repr(t) for t in separated)}: these estimates and their "
+                 "standard errors are not reliable", PerfectSeparationWarning)
+        zi_hook = getattr(self.response, "separated_zi_columns", None)
+        zi_separated = [] if zi_hook is None else zi_hook(
+            self.design.y, x[p + k:], cov_pub[p + k:, p + k:])
+        if zi_separated:
+            warn("the zero-inflation part may be (quasi-)separated in the cells of "
+                 f"{', '.join(repr(t) for t in zi_separated)}: every count there is zero, or "
+                 "the structural-zero probability is estimated at 0 or 1 with a huge "
+                 "standard error; these zero-inflation coefficients and their standard "
+                 "errors are not reliable (a simpler zi_formula may fit as well)",
+                 PerfectSeparationWarning)
+        info["separation"] = separated + [t for t in zi_separated if t not in separated]
         if not converged:
-            warnings.warn(
-                f"the fit did not converge (max |gradient| {max_grad:.2g}, optimiser: "
-                f"{opt.message}); check the model or try other start values", ConvergenceWarning,
-                stacklevel=3)
+            warn(f"the fit did not converge (max |gradient| {max_grad:.2g}, optimiser: "
+                 f"{opt.message}); check the model or try other start values",
+                 ConvergenceWarning)
         elif not hess_ok:
-            warnings.warn("the Hessian is not negative definite at the optimum; standard "
-                          "errors are unreliable", ConvergenceWarning, stacklevel=3)
+            warn("the Hessian is not negative definite at the optimum; standard errors are "
+                 "unreliable", ConvergenceWarning)
         res = MixedGLMResults(self, self.to_public(x), cov_pub, llf=llf, state=state,
                               nagq=nagq, converged=converged, mle_retvals=info)
         return MixedGLMResultsWrapper(res)
 
     # --------------------------------------------------------------- polish
-    def _polish(self, x, nagq, bounds, steps=8, tol=1e-8, warm=None):
+    def _polish(self, x, nagq, bounds, steps=8, tol=1e-8, warm=None, report=None):
         """
         Newton steps on the free parameters from the optimiser's answer.
 
         The Hessian (differences of the analytic gradient) is computed once
         and reused while steps keep improving the likelihood (a chord
-        method), and recomputed when they stop doing so.  Returns the point,
-        whether it converged, and the last Hessian as ``(point, hessian,
-        free_mask)`` so that the fit can reuse it for standard errors.
+        method), and recomputed when they stop doing so.  Where the Hessian is
+        not negative definite the steps are Levenberg-Marquardt steps (see
+        :func:`_ascent_step`) and ``report["flat"]`` is set, when a dict is
+        given.  Returns the point, whether it converged, and the last Hessian as
+        ``(point, hessian, free_mask)`` so that the fit can reuse it for
+        standard errors.
         """
         warm = warm if warm is not None else WarmStart()
         llf, grad, _ = self.loglike_internal(x, nagq, gradient=True, warm=warm)
@@ -433,12 +626,13 @@ class FittingMixin:
                         free)
                 fresh = True
             H = last[1][np.ix_(free, free)]
-            try:
-                np.linalg.cholesky(-H)
-            except np.linalg.LinAlgError:
+            sub, newton = _ascent_step(H, grad[free], T[np.ix_(free, free)])
+            if sub is None:
                 return x, False, last
+            if not newton and report is not None:
+                report["flat"] = True
             step = np.zeros_like(x)
-            step[free] = np.linalg.solve(-H, grad[free])
+            step[free] = sub
             if grad[free] @ step[free] < 2e-10:
                 # a full Newton step would gain less than 1e-10 in log-likelihood: the
                 # point is as good as the gradient's rounding allows (that rounding grows
@@ -463,3 +657,38 @@ class FittingMixin:
             fresh = False
         free = self._free_mask(x, bounds)
         return x, bool(np.max(np.abs((T.T @ grad)[free])) < tol) if np.any(free) else True, last
+
+
+def _check_cov_type(cov_type, cov_kwds):
+    """``cov_kwds`` as a dict, after checking ``cov_type`` and its keys by name."""
+    from ..inference.sandwich import COV_TYPES
+
+    if cov_type not in ("nonrobust",) + tuple(COV_TYPES):
+        raise ValueError("cov_type must be one of 'nonrobust', 'robust', 'cluster', "
+                         f"got {cov_type!r}")
+    if cov_kwds is not None and not isinstance(cov_kwds, dict):
+        raise TypeError(f"cov_kwds must be a dict, got {type(cov_kwds).__name__}")
+    cov_kwds = dict(cov_kwds or {})
+    unknown = sorted(set(cov_kwds) - {"groups", "use_correction"})
+    if unknown:
+        raise ValueError(f"cov_kwds: unknown key(s) {', '.join(map(repr, unknown))}; "
+                         "accepted: 'groups', 'use_correction'")
+    if cov_kwds and cov_type == "nonrobust":
+        raise ValueError("cov_kwds applies to cov_type='robust' or 'cluster' only")
+    return cov_kwds
+
+
+def _use_robust_cov(res, cov_type, cov_kwds):
+    """Replace the covariance of ``res`` by the sandwich (in place)."""
+    from ..inference.sandwich import robust_cov
+
+    V = robust_cov(res, cov_type, groups=cov_kwds.get("groups"),
+                   use_correction=bool(cov_kwds.get("use_correction", False)))
+    inner = getattr(res, "_results", res)
+    inner.normalized_cov_params = V.to_numpy()
+    inner.__dict__.pop("_cache", None)
+    for name in ("bse", "bse_fe", "tvalues", "pvalues"):  # cached from the Hessian
+        inner.__dict__.pop(name, None)
+    inner._cache = {}
+    inner.cov_type = cov_type
+    inner.cov_kwds = dict(V.attrs)

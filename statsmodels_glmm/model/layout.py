@@ -9,8 +9,11 @@ the reported one, gives the bounds, the scaling of the columns of ``X`` and
 ``Z``, typical parameter sizes for difference steps, and the start values.
 """
 
+import dataclasses
+
 import numpy as np
 
+from ..families.base import Response
 from ..likelihood.start import START_TOL, glm_start
 from .columns import _column_stats
 
@@ -94,7 +97,7 @@ class LayoutMixin:
     def _start_internal(self):
         d, resp = self.design, self.response
         beta = np.zeros(self.k_fe)
-        given = resp.start_beta(d)
+        given = self._family_start_beta()
         if given is not None:
             beta = given
         elif self.k_fe:
@@ -107,6 +110,22 @@ class LayoutMixin:
         theta = self.cov_struct.start(1.0) * np.diag(self._scaling()[0])[
             self.k_fe:self.k_fe + self.k_re]
         return np.concatenate([beta, theta, np.asarray(extra, dtype=float)])
+
+    def _family_start_beta(self):
+        """
+        The family's own starting fixed effects (None when it has none), computed
+        on the scaled columns ``X T`` of :meth:`_scaling` and mapped back, so that
+        the start, like the optimiser's path, does not depend on the units of the
+        covariates (a family's start may stop on a tolerance that does).
+        """
+        resp, d = self.response, self.design
+        if type(resp).start_beta is Response.start_beta or not self.k_fe or len(d.X) == 0:
+            return resp.start_beta(d)
+        Tb = self._scaling()[0][:self.k_fe, :self.k_fe]
+        given = resp.start_beta(dataclasses.replace(d, X=d.X @ Tb))
+        if given is None:
+            return None
+        return Tb @ np.asarray(given, dtype=float)
 
     def _scaling(self):
         """

@@ -33,8 +33,10 @@ def test_badly_wrong_laplace_fit_is_flagged():
     assert "Laplace may be inaccurate" in text
 
 
+# sim_binary_small with random slopes is no longer quiet: with 4.5 observations per person
+# it is binary data in the danger zone, and the guard's refit finds the variances 1.4 to
+# 1.9 standard errors from the AGQ-7 ones (test_laplace_guard_refit.py)
 @pytest.mark.parametrize("name, formula, family", [
-    ("sim_binary_small", "y ~ time * group + stress + (1 + time | id)", B),
     ("cbpp", "incidence + I(size - incidence) ~ period + (1 | herd)", B),
     ("sim_poisson_small", "y ~ time * group + stress + (1 + time | id)",
      sm.families.Poisson()),
@@ -84,4 +86,9 @@ def test_compare_flags_doubtful_laplace_fits():
     with pytest.warns(LaplaceAccuracyWarning, match="model 2"):
         tab = smg.compare(ri, rs)
     assert tab["Laplace check"].iloc[1].endswith("large")
-    assert not tab["Laplace check"].iloc[0].endswith("large")
+    # the random-intercept fit is doubtful too: refitted by 15-node quadrature its
+    # intercept moves 1.1 standard errors (lme4's AGQ-25 fit agrees); its
+    # log-likelihood difference alone stays within the tolerance
+    assert tab["Laplace check"].iloc[0].endswith("large")
+    g = ri.mle_retvals["laplace_check"]
+    assert abs(g["difference"]) < g["threshold"] and "Intercept" in g["refit"]["moved"]
