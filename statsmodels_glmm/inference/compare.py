@@ -41,7 +41,6 @@ model without random effects: its log-likelihood keeps every normalising
 constant, as ours does.
 """
 
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -416,9 +415,9 @@ def compare(*results, names=None):
     if doubtful:
         from ..exceptions import LaplaceAccuracyWarning
 
-        warnings.warn(
+        warn(
             f"the Laplace approximation looks inaccurate for {', '.join(map(str, doubtful))} "
             "(column 'Laplace check'): their log-likelihoods, AIC, BIC and likelihood-ratio "
             "tests are doubtful; refit with fit(nagq=...) where possible",
-            LaplaceAccuracyWarning, stacklevel=2)
+            LaplaceAccuracyWarning)
     return tab

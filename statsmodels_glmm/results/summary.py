@@ -92,9 +92,8 @@ class SummaryMixin:
     def _cov_text(self):
         """Which covariance the standard errors come from (one summary line)."""
         if getattr(self, "cov_type", "nonrobust") == "nonrobust":
-            return "nonrobust (Hessian)"
-        kw = self.cov_kwds
-        return f"{self.cov_type}: {kw['n_clusters']} clusters ({kw['clusters']})"
+            return "nonrobust"
+        return f"{self.cov_type} ({self.cov_kwds['n_clusters']} clusters)"
 
     def _notes(self):
         kept = self.__dict__.get("_kept_notes")
@@ -118,22 +117,32 @@ class SummaryMixin:
         attempts = self.mle_retvals.get("attempts") or []
         if len(attempts) > 1:
             tried = ", ".join(f"{a['method']} ({'converged' if a['converged'] else 'not converged'}"
-                              f", llf {a['llf']:.4f})" for a in attempts)
+                              f", llf {a['llf']:.4f}" + (", reported" if a.get("reported") else "")
+                              + ")" for a in attempts)
             notes.append(f"The first optimiser did not converge; tried in turn: {tried}. "
-                         f"Reported: {self.mle_retvals['optimizer']}.")
+                         "The attempt with the highest log-likelihood is reported.")
         separated = self.mle_retvals.get("separation")
         if separated:
             notes.append("The outcome may be (quasi-)completely separated by "
                          + ", ".join(separated) + ": these estimates and standard errors "
                          "are not reliable.")
         guard = self.mle_retvals.get("laplace_check")
-        if guard is not None and guard["flagged"]:
+        refit = (guard or {}).get("refit") or {}
+        if refit.get("moved"):
+            moves = ", ".join(f"{n} {refit['change_se'][n]:+.1f}" for n in refit["moved"])
+            notes.append(f"Laplace may be inaccurate ({refit['reason']}): refitted by "
+                         f"{refit['nagq']}-node adaptive quadrature from the Laplace "
+                         "estimates, these move by more than 0.5 standard errors (in SE: "
+                         f"{moves}); refit with fit(nagq={refit['nagq']}).")
+        elif guard is not None and guard["flagged"]:
             notes.append(
                 f"Laplace may be inaccurate: {guard['nagq']}-node adaptive quadrature at the "
                 f"estimates gives a log-likelihood {guard['difference']:+.2f} from Laplace's "
                 f"(tolerance {guard['threshold']:.2f}); the likelihood, AIC, BIC and "
                 "likelihood-ratio tests are doubtful. Run res.check_approximation() or "
                 "refit with fit(nagq=...).")
+        elif refit.get("skipped"):
+            notes.append(f"Laplace check ({refit['reason']}): {refit['skipped']}.")
         if getattr(self, "cov_type", "nonrobust") != "nonrobust":
             kw = self.cov_kwds
             notes.append("Standard errors of the fixed effects are cluster-robust (sandwich, "

@@ -27,6 +27,8 @@ from .frame import (_prepare_frame, _rhs_matrix, check_group_types, evaluate_fra
                     group_columns, group_values, model_columns, model_response)
 from .terms import _blocks, build_terms, check_observation_level
 
+from ..exceptions import warn
+
 __all__ = ["Design", "build_design", "design_from_arrays", "fixed_design", "random_design",
            "attach_specs", "response_kind"]
 
@@ -461,7 +463,6 @@ def full_rank_columns(X, names, what, nobs=None):
     >>> keep, str(w[0].message)
     ([0, 1], "fixed-effects columns are collinear: dropping 'c' (a linear combination of 'b')")
     """
-    import warnings
 
     from scipy.linalg import qr
 
@@ -510,8 +511,7 @@ def full_rank_columns(X, names, what, nobs=None):
         used = [names[earlier[i]] for i in np.flatnonzero(np.abs(coef) > 1e-8)]
         parts.append(f"{names[j]!r} (a linear combination of "
                      f"{', '.join(repr(u) for u in used)})")
-    warnings.warn(f"{what} columns are collinear: dropping {'; '.join(parts)}",
-                  UserWarning, stacklevel=4)
+    warn(f"{what} columns are collinear: dropping {'; '.join(parts)}", UserWarning)
     return keep
 
 
@@ -632,17 +632,16 @@ def _check_nesting(re_terms, nobs):
     observation-level effect, which is rarely what nesting syntax was meant for
     (crossed factors are written ``(1 | a) + (1 | b)``).
     """
-    import warnings
 
     groups = {t.group for t in re_terms}
     for t in re_terms:
         parts = t.group.split(":")
         if len(parts) > 1 and ":".join(parts[:-1]) in groups and t.n_levels == nobs:
-            warnings.warn(
+            warn(
                 f"random-effect term ({t.expr} | {t.group}): every level of {t.group!r} has a "
                 f"single row, so nesting {parts[-1]!r} in {':'.join(parts[:-1])!r} gives an "
                 "observation-level effect; if the factors are crossed, write "
-                f"(1 | {':'.join(parts[:-1])}) + (1 | {parts[-1]})", UserWarning, stacklevel=4)
+                f"(1 | {':'.join(parts[:-1])}) + (1 | {parts[-1]})", UserWarning)
 
 
 def _assemble_multi(y, X, Z, offset, re_terms, exog_names, re_names, blocks, re_groups,

@@ -19,13 +19,13 @@ lower-triangular factor ``L_k`` (:meth:`CovStructure.chol`), so that
 ``cov(b) = Lambda Lambda'``, as in lme4.
 """
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..exceptions import warn
 from .covariance import CovStructure
 from .frame import _rhs_matrix, group_columns, group_values
 
@@ -309,11 +309,11 @@ def check_observation_level(label, n_levels, nobs, intercept, bernoulli=False, g
             "response its variance and the residual variance cannot be told apart (only "
             "their sum is identifiable); remove the term")
     if bernoulli:
-        warnings.warn(
+        warn(
             f"random-effect term {label} has one level per observation; with a binary "
             "response an observation-level random effect is not identified as "
             "overdispersion and changes the model (its variance is confounded with "
-            "the link scale)", UserWarning, stacklevel=3)
+            "the link scale)", UserWarning)
 
 
 def same_grouping(codes_a, codes_b):
