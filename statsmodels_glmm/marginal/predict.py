@@ -34,7 +34,8 @@ Any family works through its response: the conditional mean is
 ``response.predict_which(eta, extra, which, extras)`` when the family
 defines it (one column or several, e.g. ordinal category probabilities or
 zero-inflated means), else ``response.mean(eta, extra)``; every column is
-averaged over ``v``.
+averaged over ``v``; the variance (``which="var"``) is that of the population,
+``E[Var(y | b)] + E[mu_b^2] - E[mu_b]^2``.
 
 Population-averaged coefficients (:func:`marginal_params`) regress the link
 of the marginal means on ``X`` over the observed rows,
@@ -57,6 +58,8 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+from .prediction_results import PredictionResults, _link
+
 __all__ = ["marginal_predict", "get_prediction", "PredictionResults", "marginal_params",
            "probability_effects", "C_LOGIT"]
 
@@ -68,23 +71,6 @@ _CHUNK = 2 ** 20
 
 
 # ------------------------------------------------------------------ links
-def _link(name):
-    """``(g, g_inverse)`` for a link name."""
-    name = str(name).lower()
-    if name == "logit":
-        return special.logit, special.expit
-    if name == "probit":
-        return special.ndtri, special.ndtr
-    if name == "cloglog":
-        return (lambda m: np.log(-np.log1p(-m)), lambda e: -np.expm1(-np.exp(e)))
-    if name == "log":
-        return np.log, np.exp
-    if name == "identity":
-        return (lambda m: m, lambda e: e)
-    raise ValueError(f"link {name!r} has no known inverse here; use logit, probit, cloglog, "
-                     "log or identity")
-
-
 # ------------------------------------------------------------- parameters
 def _unpack(res, params=None):
     """Fixed effects, ``G`` and internal family parameters from public params."""
@@ -178,8 +164,9 @@ def marginal_predict(res, X, Z, offset, which="mean", extras=None, params=None,
     offset : ndarray or None
     which : str
         ``"mean"`` or a family-specific quantity (averaged over the random
-        effects); ``"linear"`` returns ``x'beta + offset``, the average of
-        the linear predictor.
+        effects); ``"var"`` is the population variance
+        ``E[Var(y | b)] + Var(E[y | b])``; ``"linear"`` returns
+        ``x'beta + offset``, the average of the linear predictor.
     extras : dict, optional
         Extra design rows the family needs (e.g. the zero-inflation design).
     params : array-like, optional
@@ -229,21 +216,29 @@ def marginal_predict(res, X, Z, offset, which="mean", extras=None, params=None,
     if method not in ("collapse", "product"):
         raise ValueError("method must be 'collapse' or 'product'")
     fun = _mean_fun(response, extra, which)
+    if which == "var":  # the law of total variance: E[Var(y | b)] + Var(E[y | b])
+        var, mean = fun, _mean_fun(response, extra, "mean")
+
+        def fun(e, ex):
+            mu = mean(e, ex)
+            return np.stack([var(e, ex), mu, mu * mu], axis=-1)
     if method == "product":
         from ..likelihood.quadrature import gh_rule
 
         nodes, logw = gh_rule(int(n_nodes), G.shape[0])    # (K^q, q), standard-normal scale
         w = np.exp(logw - 0.5 * (nodes * nodes).sum(1))    # weights for N(0, I)
         B = nodes @ _factor(G).T                            # b at every node
-        return _average(fun, lambda sl: eta0[sl, None] + Z[sl] @ B.T, n, len(w), w, extras)
-    s2 = np.maximum(np.einsum("nq,qr,nr->n", Z, G, Z), 0.0)
-    closed = _closed_form(fun, response, which, extras)
-    if closed is not None:
-        return closed(eta0, s2)
-    s = np.sqrt(s2)
-    v, w = _grid(s.max() if n else 0.0) if grid is None else grid
-    return _average(fun, lambda sl: eta0[sl, None] + s[sl, None] * v[None, :], n, len(v), w,
-                    extras)
+        out = _average(fun, lambda sl: eta0[sl, None] + Z[sl] @ B.T, n, len(w), w, extras)
+    else:
+        s2 = np.maximum(np.einsum("nq,qr,nr->n", Z, G, Z), 0.0)
+        closed = _closed_form(fun, response, which, extras)
+        if closed is not None:
+            return closed(eta0, s2)
+        s = np.sqrt(s2)
+        v, w = _grid(s.max() if n else 0.0) if grid is None else grid
+        out = _average(fun, lambda sl: eta0[sl, None] + s[sl, None] * v[None, :], n, len(v),
+                       w, extras)
+    return out[:, 0] + out[:, 2] - out[:, 1] ** 2 if which == "var" else out
 
 
 # ------------------------------------------------------------ delta method
@@ -253,8 +248,13 @@ def _free_params(res):
     return np.isfinite(np.diag(C)) & (np.diag(C) > 0)
 
 
-def _jacobian(f, p0, free, f0=None):
-    """Central-difference Jacobian of ``f`` (flattened) at ``p0`` over the free params."""
+def _jacobian(f, p0, free, f0=None, k_fixed=0):
+    """
+    Central-difference Jacobian of ``f`` (flattened) at ``p0`` over the free params; a
+    forward difference for a parameter after the first ``k_fixed`` (the fixed effects)
+    within one step above zero: a variance or a dispersion near its boundary, where the
+    backward point leaves the parameter space.
+    """
     p0 = np.asarray(p0, dtype=float)
     f0 = np.asarray(f(p0) if f0 is None else f0, dtype=float).ravel()
     J = np.zeros((f0.size, p0.size))
@@ -262,15 +262,16 @@ def _jacobian(f, p0, free, f0=None):
         h = 1e-5 * max(1.0, abs(p0[j]))
         e = np.zeros_like(p0)
         e[j] = h
-        J[:, j] = (np.asarray(f(p0 + e), float).ravel()
-                   - np.asarray(f(p0 - e), float).ravel()) / (2 * h)
+        up = np.asarray(f(p0 + e), float).ravel()
+        if j >= k_fixed and 0 <= p0[j] < h:
+            J[:, j] = (up - f0) / h
+        else:
+            J[:, j] = (up - np.asarray(f(p0 - e), float).ravel()) / (2 * h)
     return J
 
 
 def _delta_cov(res, J, free):
-    C = np.asarray(res.cov_params(), dtype=float)
-    C = np.where(np.outer(free, free), C, 0.0)
-    C = np.nan_to_num(C)
+    C = np.nan_to_num(np.where(np.outer(free, free), np.asarray(res.cov_params(), float), 0.0))
     return J @ C @ J.T
 
 
@@ -283,108 +284,19 @@ def _unwrap(res):
     return getattr(res, "_results", res)
 
 
-# -------------------------------------------------------------- prediction
-class PredictionResults:
-    """
-    Predictions with delta-method standard errors (like statsmodels' PredictionResults).
-
-    Attributes
-    ----------
-    predicted : ndarray
-        Predictions, ``(n,)`` or ``(n, k)``.
-    se : ndarray
-        Standard errors, same shape.
-    row_labels : Index
-    columns : list or None
-        Column names of two-dimensional predictions.
-    transform : str
-        Scale on which :meth:`conf_int` builds intervals (``"logit"``,
-        ``"log"``, ..., ``"identity"``) before mapping them back.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> pr = PredictionResults(np.array([0.2, 0.5]), np.array([0.05, 0.1]), transform="identity")
-    >>> pr.summary_frame().columns.tolist()
-    ['mean', 'mean_se', 'mean_ci_lower', 'mean_ci_upper']
-    """
-
-    def __init__(self, predicted, se, row_labels=None, columns=None, transform="identity",
-                 random_effects="marginal", which="mean"):
-        self.predicted = np.asarray(predicted, dtype=float)
-        self.se = np.asarray(se, dtype=float)
-        n = self.predicted.shape[0]
-        self.row_labels = pd.RangeIndex(n) if row_labels is None else pd.Index(row_labels)
-        self.columns = columns
-        self.transform = transform
-        self.random_effects = random_effects
-        self.which = which
-
-    @property
-    def predicted_mean(self):
-        """Alias of :attr:`predicted` (older statsmodels spelling)."""
-        return self.predicted
-
-    @property
-    def var_pred_mean(self):
-        """Delta-method variances of the predictions."""
-        return self.se ** 2
-
-    def conf_int(self, alpha=0.05):
-        """
-        Wald intervals, built on the transform scale and mapped back
-        (so probabilities stay inside (0, 1) and counts stay positive).
-
-        Returns
-        -------
-        ndarray, (n, 2) or (n, k, 2)
-        """
-        z = stats.norm.ppf(1 - alpha / 2)
-        p, se = self.predicted, self.se
-        if self.transform == "identity":
-            lo, hi = p - z * se, p + z * se
-        else:
-            g, ginv = _link(self.transform)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                gp = g(p)
-                eps = 1e-6 * np.maximum(np.abs(p), 1e-8)
-                dg = (g(p + eps) - g(p - eps)) / (2 * eps)
-                lo, hi = ginv(gp - z * se * dg), ginv(gp + z * se * dg)
-            bad = ~np.isfinite(lo) | ~np.isfinite(hi)
-            lo = np.where(bad, p - z * se, lo)
-            hi = np.where(bad, p + z * se, hi)
-        return np.stack([lo, hi], axis=-1)
-
-    def summary_frame(self, alpha=0.05):
-        """
-        DataFrame with ``mean, mean_se, mean_ci_lower, mean_ci_upper``
-        (long format, one row per row and column, for two-dimensional
-        predictions).
-        """
-        ci = self.conf_int(alpha)
-        if self.predicted.ndim == 1:
-            return pd.DataFrame({"mean": self.predicted, "mean_se": self.se,
-                                 "mean_ci_lower": ci[:, 0], "mean_ci_upper": ci[:, 1]},
-                                index=self.row_labels)
-        n, k = self.predicted.shape
-        cols = self.columns if self.columns is not None else list(range(k))
-        idx = pd.MultiIndex.from_product([self.row_labels, cols], names=["row", "column"])
-        return pd.DataFrame({"mean": self.predicted.ravel(), "mean_se": self.se.ravel(),
-                             "mean_ci_lower": ci[..., 0].ravel(),
-                             "mean_ci_upper": ci[..., 1].ravel()}, index=idx)
-
-    def __repr__(self):
-        return (f"PredictionResults({self.predicted.shape[0]} rows, which={self.which!r}, "
-                f"random_effects={self.random_effects!r})")
-
-
 def _rows(res, exog, offset=None, exposure=None, need_groups=True):
-    """Design rows (X, Z, offset, extras, group labels, row index, sorted flag)."""
+    """
+    Design rows (X, Z, offset, extras, level positions, row index, sorted flag).
+
+    The positions are a list with one array per random-effect term (the level
+    of each row among the fitted levels of that term's factor, -1 for a level
+    not in the fit, with a warning), or None when the groups are not needed.
+    """
     m = res.model
     d = m.design
     if exog is None:
         extras = {k: v[0] for k, v in d.extra.items() if isinstance(v, tuple) and len(v) == 3}
-        return d.X, d.Z, d.offset, extras, d.group_labels[d.gid], d.row_index, True
+        return d.X, d.Z, d.offset, extras, [b[4] for b in res._re_blocks], d.row_index, True
     if not isinstance(exog, pd.DataFrame):
         raise ValueError("exog must be a pandas DataFrame with the model's columns")
     X, Z, off, labels, extras = m._rows_for(exog, need_groups=need_groups)
@@ -392,40 +304,41 @@ def _rows(res, exog, offset=None, exposure=None, need_groups=True):
         off = off + np.asarray(offset, dtype=float)
     if exposure is not None:
         off = off + np.log(np.asarray(exposure, dtype=float))
-    return X, Z, off, extras, labels, exog.index, False
+    positions = res._positions(labels) if need_groups else None
+    return X, Z, off, extras, positions, exog.index, False
 
 
-def _prediction_function(res, X, Z, off, extras, labels, which, random_effects, grid=None):
-    """``f(public params) -> predictions`` for the requested kind of prediction."""
+def _term_modes(res, p):
+    """Conditional modes of ``b`` per random-effect term, re-solved at public params ``p``."""
     m = res.model
-    response = m.response
+    k, r = res.k_fe, res.k_re
+    beta, theta, extra = m._split(m.to_internal(np.asarray(p, dtype=float)))
+    if m.multi:
+        from ..likelihood.sparse_laplace import sparse_laplace_loglike
+
+        return sparse_laplace_loglike(m.sparse_problem(), m.response, beta, theta, extra,
+                                      u0=res._state.u, gradient=False, cond_cov=False)[2].modes
+    from ..likelihood.laplace import solve_modes
+
+    L = m.cov_struct.chol(m.cov_struct.internal(np.asarray(p, float)[k:k + r]))
+    return [solve_modes(m.design, m.response, beta, L, extra, u0=res._state.u).u @ L.T]
+
+
+def _prediction_function(res, X, Z, off, extras, positions, which, random_effects, grid=None):
+    """``f(public params) -> predictions`` for the requested kind of prediction."""
+    response = res.model.response
     if random_effects == "marginal":
         return lambda p: marginal_predict(res, X, Z, off, which=which, extras=extras, params=p,
                                           grid=grid)
-
-    if random_effects == "zero":
-        def f(p):
-            beta, _, extra = _unpack(res, p)
-            eta = X @ beta + off
-            return eta if which == "linear" else _mean_fun(response, extra, which)(eta, extras)
-        return f
-
-    from ..likelihood.laplace import solve_modes
-
-    d = m.design
-    cs = m.cov_struct
-    pos = m.group_positions(labels, warn=False)
-    seen = pos >= 0
-    u_hat = res._state.u
-    k, r = res.k_fe, res.k_re
+    cols = [blk[1] for blk in res._re_blocks]
 
     def f(p):
-        beta, G, extra = _unpack(res, p)
-        L = cs.chol(cs.internal(np.asarray(p, float)[k:k + r]))
-        st = solve_modes(d, response, beta, L, extra, u0=u_hat)
-        b = st.u @ L.T
-        bb = np.where(seen[:, None], b[np.maximum(pos, 0)], 0.0)
-        eta = X @ beta + off + np.einsum("nq,nq->n", Z, bb)
+        beta, _, extra = _unpack(res, p)
+        eta = X @ beta + off
+        if random_effects == "conditional":
+            for c, pos, b in zip(cols, positions, _term_modes(res, p)):
+                bb = np.where(pos[:, None] >= 0, b[np.maximum(pos, 0)], 0.0)
+                eta = eta + np.einsum("nq,nq->n", Z[:, c], bb)
         return eta if which == "linear" else _mean_fun(response, extra, which)(eta, extras)
     return f
 
@@ -445,10 +358,12 @@ def get_prediction(res, exog=None, which="mean", random_effects="conditional", o
         ``"mean"``, ``"linear"`` or a family-specific quantity.
     random_effects : {"conditional", "marginal", "zero"}
         Use the groups' conditional modes (the default, as in ``predict``;
-        re-solved at every parameter value, the prediction error of the
-        modes themselves is not included), average over ``N(0, G)``
-        (population-averaged), or set the random effects to zero.  Only
-        conditional predictions need the grouping column.
+        re-solved at every parameter value, jointly over all grouping
+        factors; a level not in the fit contributes zero, with a warning;
+        the prediction error of the modes themselves is not included),
+        average over ``N(0, G)`` (population-averaged), or set the random
+        effects to zero.  Only conditional predictions need the grouping
+        columns.
     offset, exposure : array-like, optional
         For new data when the model was given offsets as arrays.
 
@@ -475,20 +390,19 @@ def get_prediction(res, exog=None, which="mean", random_effects="conditional", o
         raise ValueError("which must be a string such as 'mean' or 'linear'")
     m = res.model
     d = m.design
-    X, Z, off, extras, labels, index, sorted_rows = _rows(
+    X, Z, off, extras, positions, index, sorted_rows = _rows(
         res, exog, offset, exposure, need_groups=random_effects == "conditional")
-    if random_effects == "conditional" and not sorted_rows:
-        m.group_positions(labels)  # warns about groups that were not in the fit
     grid = None
     if random_effects == "marginal" and which != "linear":
         _, G, _ = _unpack(res)
         s_max = np.sqrt(max(np.max(np.einsum("nq,qr,nr->n", Z, G, Z)), 0.0)) if len(Z) else 0.0
         grid = _grid(1.05 * s_max)
-    f = _prediction_function(res, X, Z, off, extras, labels, which, random_effects, grid)
+    f = _prediction_function(res, X, Z, off, extras, positions, which, random_effects,
+                             grid)
     p0 = np.asarray(res.params, dtype=float)
     pred = np.asarray(f(p0), dtype=float)
     free = _free_params(res)
-    J = _jacobian(f, p0, free, f0=pred)
+    J = _jacobian(f, p0, free, f0=pred, k_fixed=res.k_fe)
     se = _delta_se(res, J, free).reshape(pred.shape)
     if sorted_rows:
         un_p, un_s = np.empty_like(pred), np.empty_like(se)
@@ -582,7 +496,7 @@ def marginal_params(res, alpha=0.05):
     p0 = np.asarray(res.params, dtype=float)
     bm, ystar = fit(p0)
     free = _free_params(res)
-    J = _jacobian(lambda p: fit(p)[0], p0, free, f0=bm)
+    J = _jacobian(lambda p: fit(p)[0], p0, free, f0=bm, k_fixed=res.k_fe)
     se = _delta_se(res, J, free)
     zc = stats.norm.ppf(1 - alpha / 2)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -765,7 +679,7 @@ def probability_effects(res, variable, at=None, data=None, delta=1.0, values=Non
     p0 = np.asarray(res.params, dtype=float)
     v0 = f(p0)
     free = _free_params(res)
-    J = _jacobian(f, p0, free, f0=v0)
+    J = _jacobian(f, p0, free, f0=v0, k_fixed=res.k_fe)
     k = len(re_values)
     before_idx = list(range(k)) + [2 * k]
     after_idx = list(range(k, 2 * k)) + [2 * k + 1]
