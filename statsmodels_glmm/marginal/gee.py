@@ -30,20 +30,89 @@ from statsmodels.iolib.table import SimpleTable
 
 from .predict import marginal_params
 
-__all__ = ["compare_gee", "GEEComparison", "fit_gee"]
+__all__ = ["compare_gee", "GEEComparison", "fit_gee", "gee_clusters"]
 
 
 def _unwrap(res):
     return getattr(res, "_results", res)
 
 
+def _n_split(level_codes, cluster_codes):
+    """How many levels of a factor have rows in more than one cluster."""
+    n_lev = int(level_codes.max()) + 1
+    lo = np.full(n_lev, np.iinfo(np.intp).max)
+    hi = np.full(n_lev, -1)
+    np.minimum.at(lo, level_codes, cluster_codes)
+    np.maximum.at(hi, level_codes, cluster_codes)
+    return int(np.count_nonzero(lo != hi))
+
+
+def gee_clusters(res):
+    """
+    The GEE clusters of a GLMM fit: the outermost grouping factor.
+
+    With one grouping factor the clusters are its levels.  With several, they
+    are the levels of the factor that every other factor nests in (for
+    ``(1 | clinic) + (1 | clinic:patient)`` the clinics, for
+    ``(1 | subj) + (1 | obs)`` the subjects): rows of different clusters are
+    then independent under the GLMM, as a GEE assumes.
+
+    Parameters
+    ----------
+    res : MixedGLMResults
+
+    Returns
+    -------
+    codes : ndarray of int
+        The cluster of every row the GLMM used, in the order of the user's data.
+    labels : ndarray
+        The level of the factor for each code.
+    name : str
+        The grouping factor.
+
+    Raises
+    ------
+    ValueError
+        When the grouping factors are crossed: no one factor nests the others.
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> import statsmodels_glmm.api as smg
+    >>> df = smg.simulate_longitudinal("poisson", n_persons=30, seed=1)
+    >>> df["visit"] = df.groupby("id").cumcount() % 2
+    >>> res = smg.mixedglm("y ~ time + (1 | id/visit)", df,
+    ...                    family=sm.families.Poisson()).fit()
+    >>> codes, labels, name = gee_clusters(res)
+    >>> name, len(labels)
+    ('id', 30)
+    """
+    d = _unwrap(res).model.design
+    terms = getattr(d, "terms", None)
+    if not terms:
+        return d.unsort(np.asarray(d.gid)), np.asarray(d.group_labels), d.group_name
+    top = min(terms, key=lambda t: t.n_levels)
+    codes = np.asarray(top.codes)
+    crossed = [t.group for t in terms if _n_split(np.asarray(t.codes), codes)]
+    if crossed:
+        factors = list(dict.fromkeys(t.group for t in terms))
+        raise ValueError(
+            f"compare_gee needs one clustering that every grouping factor nests in; the "
+            f"factors {' and '.join(map(repr, factors))} are crossed, so a GEE has no "
+            "independent clusters. Use res.marginal_params() for population-averaged "
+            "coefficients")
+    return d.unsort(codes), np.asarray(top.labels), top.group
+
+
 def fit_gee(res, cov_struct=None, maxiter=200):
     """
-    Fit statsmodels' GEE with the fixed effects, rows, groups and family of a GLMM fit.
+    Fit statsmodels' GEE with the fixed effects, rows, clusters and family of a GLMM fit.
 
     The rows are the ones the GLMM used (after dropping missing values), in
     the order of the user's data.  Binomial data with several trials per
-    row are expanded to one 0/1 row per trial.
+    row are expanded to one 0/1 row per trial.  The clusters are the levels
+    of the outermost grouping factor (:func:`gee_clusters`); crossed factors
+    are refused.
 
     Parameters
     ----------
@@ -72,8 +141,12 @@ def fit_gee(res, cov_struct=None, maxiter=200):
     response = m.response
     fam = response.sm_family
     if fam is None:
-        raise ValueError(f"family {response.name} has no statsmodels GEE counterpart; "
-                         "compare_gee supports Binomial, Poisson and Gaussian responses")
+        advice = ("; for an ordinal response use get_prediction(random_effects='marginal', "
+                  "which='prob') for population-averaged category probabilities"
+                  if response.name == "Ordinal" else "")
+        raise ValueError(f"compare_gee needs a family with a statsmodels GEE counterpart "
+                         f"(Binomial, Poisson, negative binomial, Gaussian); the "
+                         f"{response.name} family has none{advice}")
     # a GLM fit (e.g. for start values) leaves binomial trial counts on the instance
     fam = (sm.families.Binomial(link=copy.deepcopy(fam.link))
            if isinstance(fam, sm.families.Binomial) else copy.deepcopy(fam))
@@ -85,7 +158,7 @@ def fit_gee(res, cov_struct=None, maxiter=200):
     y = d.unsort(np.asarray(response.response_value(d.y), dtype=float))
     X = d.unsort(d.X)
     off = d.unsort(d.offset)
-    groups = d.unsort(d.gid)
+    groups, _, _ = gee_clusters(res)
     trials = d.unsort(np.asarray(response.n_trials(d.y), dtype=float))
     if np.any(trials != 1):
         succ = np.round(y * trials).astype(int)
@@ -192,7 +265,7 @@ class GEEComparison:
         True
         """
         res = self._res
-        d = res.model.design
+        _, labels, name = gee_clusters(res)
         cs = self.gee_results.model.cov_struct
         dep = cs.dep_params
         dep_s = f"{float(dep):.4f}" if np.ndim(dep) == 0 else str(np.round(dep, 4))
@@ -200,7 +273,7 @@ class GEEComparison:
         left = [("Family:", res.model.response.name),
                 ("Link:", str(self.marginal.attrs.get("link"))),
                 ("No. observations:", str(res.nobs)),
-                ("No. groups:", f"{res.n_groups} ({d.group_name})")]
+                ("GEE clusters:", f"{len(labels)} ({name})")]
         right = [("GLMM method:", str(res.method)),
                  ("GEE correlation:", f"{type(cs).__name__} ({dep_s})"),
                  ("Marginalised RMSE:", f"{rmse:.4g} (link scale)"),
@@ -316,6 +389,6 @@ def compare_gee(res, cov_struct=None, alpha=0.05):
     'conditional OR'
     """
     res = _unwrap(res)
-    mp = marginal_params(res, alpha=alpha)
     g = fit_gee(res, cov_struct=cov_struct)
+    mp = marginal_params(res, alpha=alpha)
     return GEEComparison(res, mp, g, alpha=alpha)

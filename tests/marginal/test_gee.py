@@ -120,3 +120,66 @@ def test_printed_summary_fits_100_columns_and_shows_every_number(fits, name):
                                    atol=0.5e-4 + 1e-12)
     html = cmp.summary().as_html()
     assert html.count("<table") == 3 and "Exchangeable" in html
+
+
+# ------------------------------------------------------------ several grouping factors
+@pytest.fixture(scope="module")
+def nested():
+    df = load_dataset("sim_nested")
+    df = df[df["clinic"] <= 12].reset_index(drop=True)
+    df["obs"] = np.arange(len(df))
+    return df
+
+
+def _hand_gee(df, y, groups, fam):
+    return sm.GEE.from_formula(f"{y} ~ time + treat", groups=groups, data=df, family=fam,
+                               cov_struct=sm.cov_struct.Exchangeable()).fit()
+
+
+def test_nested_model_clusters_on_outermost_factor(nested):
+    res = smg.mixedglm("ycount ~ time + treat + (1 | clinic) + (1 | clinic:patient)", nested,
+                       family=P).fit()
+    cmp = smg.compare_gee(res)
+    hand = _hand_gee(nested, "ycount", "clinic", P)
+    assert cmp.gee_results.model.num_group == 12 == nested["clinic"].nunique()
+    np.testing.assert_allclose(cmp.table["gee"], hand.params, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(cmp.table["gee_robust_se"], hand.bse, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(float(cmp.working_correlation),
+                               float(hand.model.cov_struct.dep_params), rtol=0, atol=1e-8)
+    assert "GEE clusters:" in str(cmp) and "12 (clinic)" in str(cmp)
+
+
+def test_nested_slash_syntax_clusters_on_outermost_factor(nested):
+    res = smg.mixedglm("ybin ~ time + treat + (1 | clinic/patient)", nested, family=B).fit()
+    hand = _hand_gee(nested, "ybin", "clinic", B)
+    g = fit_gee(res)
+    np.testing.assert_allclose(g.params, hand.params, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(g.bse, hand.bse, rtol=0, atol=1e-8)
+
+
+def test_observation_level_term_keeps_the_subject_clusters(nested):
+    res = smg.mixedglm("ycount ~ time + treat + (1 | clinic) + (1 | obs)", nested,
+                       family=P).fit()
+    g = fit_gee(res)
+    hand = _hand_gee(nested, "ycount", "clinic", P)
+    assert g.model.num_group == 12
+    np.testing.assert_allclose(g.params, hand.params, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(g.bse, hand.bse, rtol=0, atol=1e-8)
+
+
+def test_crossed_factors_are_refused_naming_them():
+    df = load_dataset("sim_crossed")
+    df = df[(df["subj"] <= 20) & (df["item"] % 2 == 0)]
+    res = smg.mixedglm("y ~ x + cond + (1 | subj) + (1 | item)", df, family=P).fit()
+    msg = r"compare_gee.*'subj' and 'item' are crossed.*res\.marginal_params\(\)"
+    with pytest.raises(ValueError, match=msg):
+        smg.compare_gee(res)
+    with pytest.raises(ValueError, match=msg):
+        fit_gee(res)
+
+
+def test_ordinal_family_is_refused_naming_compare_gee_and_family():
+    df = load_dataset("sim_ordinal_small")
+    res = smg.mixedglm("y ~ time + stress + (1 | id)", df, family=smg.families.Ordinal()).fit()
+    with pytest.raises(ValueError, match=r"compare_gee.*Ordinal family.*which='prob'"):
+        smg.compare_gee(res)
