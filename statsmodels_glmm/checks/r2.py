@@ -68,10 +68,14 @@ of performance 0.10.2 / insight 0.19.0 (tests/checks/test_r2.py).
 
 import copy
 import dataclasses
+import warnings
 
 import numpy as np
 import pandas as pd
 from scipy import special
+from statsmodels.tools.sm_exceptions import PerfectSeparationWarning
+
+from ..exceptions import warn
 
 __all__ = ["variance_components", "r2_nakagawa", "icc", "null_model_fit"]
 
@@ -132,6 +136,15 @@ def null_model_fit(res):
     integration rule (``nagq``); used for the mean count ``lambda`` of the
     distribution-specific variance.  The fit is cached on ``res``.
 
+    The warnings of this refit are about the null model, not the user's
+    model: they are recorded as ``"Category: message"`` strings in the
+    ``attrs["null_model_warnings"]`` of :func:`variance_components`,
+    :func:`r2_nakagawa` and :func:`icc`.
+    Separation warnings (e.g. an inflation intercept estimated at a
+    structural-zero probability of 0) and numpy's floating-point warnings
+    are only recorded; the others (convergence, approximation accuracy) are
+    issued again, with the message saying they concern the null model.
+
     Parameters
     ----------
     res : MixedGLMResults
@@ -159,9 +172,24 @@ def null_model_fit(res):
     d0 = dataclasses.replace(d, X=np.ones((d.nobs, 1)), exog_names=["Intercept"],
                              extra=dict(d.extra), formula=None)
     m0 = type(m)(None, None, None, family=copy.deepcopy(m.response), design=d0)
-    fit0 = m0.fit(nagq=res.nagq)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit0 = m0.fit(nagq=res.nagq)
     res.__dict__["_null_model_fit"] = fit0
+    res.__dict__["_null_model_warnings"] = [f"{w.category.__name__}: {w.message}"
+                                           for w in caught]
+    for w in caught:
+        if not issubclass(w.category, (PerfectSeparationWarning, RuntimeWarning)):
+            warn(f"the intercept-only null model refitted for the distribution-specific "
+                 f"variance (not the fitted model itself): {w.message}", w.category)
     return fit0
+
+
+def _null_notes(res, null_model):
+    """Warnings recorded in the internal null-model refit (none for a user's null model)."""
+    if null_model is not None:
+        return []
+    return list(res.__dict__.get("_null_model_warnings", []))
 
 
 def _check_null_model(res, null_model):
@@ -241,7 +269,10 @@ def variance_components(res, approximation="lognormal", null_model=None,
         0 without one), ``var_intercept`` (random-intercept variance, NaN
         without one; with several grouping factors one entry
         ``"var_intercept <factor>"`` per factor), and for count families
-        ``lambda`` (null-model mean) and ``zi_prob``.
+        ``lambda`` (null-model mean) and ``zi_prob``.  For count families
+        fitted without ``null_model``, ``attrs["null_model_warnings"]``
+        lists the warnings of the internal null-model refit (see
+        :func:`null_model_fit`).
 
     Examples
     --------
@@ -297,7 +328,10 @@ def variance_components(res, approximation="lognormal", null_model=None,
     comp = {"var_fixed": var_fixed, "var_random": var_random,
             "var_residual": var_dist + var_disp, "var_distribution": var_dist,
             "var_dispersion": var_disp, **ints, **out}
-    return pd.Series(comp, name="variance_components", dtype=float)
+    vc = pd.Series(comp, name="variance_components", dtype=float)
+    if kind == "count":
+        vc.attrs["null_model_warnings"] = _null_notes(res, null_model)
+    return vc
 
 
 def r2_nakagawa(res, approximation="lognormal", null_model=None, null_lambda="mean"):
@@ -328,9 +362,11 @@ def r2_nakagawa(res, approximation="lognormal", null_model=None, null_lambda="me
     """
     vc = variance_components(res, approximation, null_model, null_lambda)
     total = vc["var_fixed"] + vc["var_random"] + vc["var_residual"]
-    return pd.Series({"r2_marginal": vc["var_fixed"] / total,
-                      "r2_conditional": (vc["var_fixed"] + vc["var_random"]) / total},
-                     name="r2_nakagawa")
+    out = pd.Series({"r2_marginal": vc["var_fixed"] / total,
+                     "r2_conditional": (vc["var_fixed"] + vc["var_random"]) / total},
+                    name="r2_nakagawa")
+    out.attrs.update(vc.attrs)
+    return out
 
 
 def icc(res, approximation="lognormal", null_model=None, null_lambda="mean"):
@@ -362,5 +398,7 @@ def icc(res, approximation="lognormal", null_model=None, null_lambda="mean"):
     """
     vc = variance_components(res, approximation, null_model, null_lambda)
     total = vc["var_fixed"] + vc["var_random"] + vc["var_residual"]
-    return pd.Series({"icc_adjusted": vc["var_random"] / (vc["var_random"] + vc["var_residual"]),
-                      "icc_unadjusted": vc["var_random"] / total}, name="icc")
+    out = pd.Series({"icc_adjusted": vc["var_random"] / (vc["var_random"] + vc["var_residual"]),
+                     "icc_unadjusted": vc["var_random"] / total}, name="icc")
+    out.attrs.update(vc.attrs)
+    return out

@@ -71,7 +71,8 @@ Tests
   statistic lies closer to the simulated ones' centre than a fresh draw
   would (conservative).
 * Zero inflation: the observed number of zeros against the numbers of zeros
-  of the simulated data sets (ratio and two-sided simulation p-value).
+  of the simulated data sets (ratio and two-sided simulation p-value); not
+  for Gaussian or ordinal responses.
 * Outliers: rows outside the whole simulation envelope
   (``y_t < min_s y*_{ts}`` or ``y_t > max_s y*_{ts}``).  For a continuous
   response each row is outside with probability ``2 / (S + 1)``, so their
@@ -525,8 +526,13 @@ class SimulatedResiduals:
         CheckTest
             ``statistic`` is observed / mean simulated zeros, ``observed``
             and ``expected`` the two counts; two-sided simulation p-value.
-            For ordinal data "zero" is the lowest category; for binomial data
-            a row with no success.
+            For binomial data a zero is a row with no success.
+
+        Raises
+        ------
+        ValueError
+            For Gaussian and ordinal responses: neither has a zero count (the
+            lowest category of an ordinal response is not a zero).
 
         Examples
         --------
@@ -540,6 +546,10 @@ class SimulatedResiduals:
         """
         if self.family == "Gaussian":
             raise ValueError("test_zero_inflation() is for discrete responses, not Gaussian")
+        if self.family == "Ordinal":
+            raise ValueError("test_zero_inflation() is for counts and binomial responses, not "
+                             "ordinal ones: the lowest category of an ordinal response is not "
+                             "a zero count")
         obs = int(np.count_nonzero(self.observed == 0))
         zeros = np.count_nonzero(self.simulated == 0, axis=0)
         expected = float(zeros.mean())
@@ -597,7 +607,7 @@ class SimulatedResiduals:
 
         ``dispersion`` is ``test_dispersion()``; when that is the test within
         groups, ``dispersion_overall`` is ``test_dispersion(within_groups=False)``;
-        ``zero_inflation`` is left out for Gaussian responses.
+        ``zero_inflation`` is left out for Gaussian and ordinal responses.
 
         Examples
         --------
@@ -615,7 +625,7 @@ class SimulatedResiduals:
         rows = {"uniformity": self.test_uniformity(), "dispersion": self.test_dispersion()}
         if "within" in rows["dispersion"].method:
             rows["dispersion_overall"] = self.test_dispersion(within_groups=False)
-        if self.family != "Gaussian":
+        if self.family not in ("Gaussian", "Ordinal"):
             rows["zero_inflation"] = self.test_zero_inflation()
         rows["outliers"] = self.test_outliers()
         frame = pd.DataFrame([v._asdict() for v in rows.values()], index=list(rows))

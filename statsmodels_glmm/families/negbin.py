@@ -309,8 +309,12 @@ class NegativeBinomial(Response):
                 t = (np.where(y > 0, y * np.log(y / mu), 0.0)
                      - (y + th) * np.log((y + th) / (mu + th)))
         else:
-            sat = self.derivs(y, np.log(np.maximum(y, 1e-300)), extra)[0]
-            sat = np.where(y > 0, sat, 0.0)
+            # saturated log-likelihood log f(y | mu = y); at y = 0 its limit as mu -> 0 is 0
+            y = np.asarray(y, dtype=float)
+            pos = y > 0
+            sat = np.zeros(y.shape)
+            if np.any(pos):
+                sat[pos] = self.derivs(y[pos], np.log(y[pos]), extra)[0]
             t = sat - self.derivs(y, eta, extra)[0]
         return np.sign(y - mu) * np.sqrt(np.maximum(2 * t, 0))
 

@@ -1,10 +1,14 @@
 """Nakagawa R-squared and ICC: identities by hand, an independent Gaussian fit, R's performance."""
 
+import warnings
+
 import numpy as np
+import pandas as pd
 import pytest
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
 from scipy import special
+from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparationWarning
 
 import statsmodels_glmm.api as smg
 from conftest import load_dataset, load_ref
@@ -257,3 +261,61 @@ def test_null_model_must_be_a_fit_of_the_same_data(epil_fit):
                          family=sm.families.Poisson()).fit()
     assert res.r2(null_model=moved)["r2_marginal"] == pytest.approx(
         res.r2(null_model=null)["r2_marginal"], rel=1e-6)
+
+
+# ------------------------------------------------ warnings of the internal null model
+def _zinb_data(seed, n_g=30, per=6):
+    """Zero-inflated overdispersed counts; the null model's NB absorbs the extra zeros."""
+    rng = np.random.default_rng(seed)
+    n = n_g * per
+    g = np.repeat(np.arange(n_g), per)
+    x = rng.normal(size=n)
+    eta = 0.2 + 0.8 * x + rng.normal(0, 0.7, n_g)[g] + rng.normal(0, 0.5, n)
+    y = np.where(rng.random(n) < 0.3, 0, rng.poisson(np.exp(eta)))
+    return pd.DataFrame({"g": g, "x": x, "y": y})
+
+
+def _fit_recording(formula, df):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = smg.mixedglm(formula, df, family=smg.families.NegativeBinomial(),
+                           zi_formula="~1").fit()
+    return res, caught
+
+
+def test_null_model_separation_is_recorded_not_warned_as_the_users():
+    df = _zinb_data(1)
+    res, caught = _fit_recording("y ~ x + (1 | g)", df)
+    assert caught == [] and res.params["inflate_Intercept"] > -1   # the user's fit is clean
+    null, null_caught = _fit_recording("y ~ 1 + (1 | g)", df)
+    # the null model on its own: inflation probability at 0, a separation warning
+    assert [w.category for w in null_caught] == [PerfectSeparationWarning]
+    assert special.expit(null.params["inflate_Intercept"]) < 1e-10
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ic = res.icc()
+        r2 = res.r2()
+        vc = res.variance_components()
+    for out in (ic, r2, vc):
+        notes = out.attrs["null_model_warnings"]
+        assert len(notes) == 1
+        assert notes[0].startswith("PerfectSeparationWarning: ") and "inflate_Intercept" in notes[0]
+    # the same numbers as with the null model fitted by hand (which records nothing)
+    ic_null = res.icc(null_model=null)
+    assert ic_null.attrs["null_model_warnings"] == []
+    np.testing.assert_allclose(ic.to_numpy(), ic_null.to_numpy(), rtol=1e-8)
+    assert vc["zi_prob"] < 1e-10
+
+
+def test_other_null_model_warnings_are_issued_naming_the_null_model():
+    df = _zinb_data(5)
+    res, caught = _fit_recording("y ~ x + (1 | g)", df)
+    assert caught == []
+    with warnings.catch_warnings(record=True) as got:
+        warnings.simplefilter("always")
+        ic = res.icc()
+    assert [w.category for w in got] == [ConvergenceWarning]
+    assert "intercept-only null model" in str(got[0].message)
+    assert got[0].filename == __file__                  # points at the call of icc()
+    cats = [n.split(":")[0] for n in ic.attrs["null_model_warnings"]]
+    assert cats == ["PerfectSeparationWarning", "ConvergenceWarning"]

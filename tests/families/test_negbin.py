@@ -42,6 +42,29 @@ def test_logpmf_matches_scipy(p, alpha):
 
 @pytest.mark.parametrize("p", [2, 1])
 @pytest.mark.parametrize("alpha", [0.05, 0.4, 3.0])
+def test_deviance_residuals_match_scipy_logpmf(p, alpha):
+    y, eta = _data()
+    y = np.r_[y, 0.0, 0.0, 0.0, 25.0]           # zero counts at very small and large means
+    eta = np.r_[eta, -30.0, 4.0, 0.0, 1.0]
+    assert np.count_nonzero(y == 0) >= 10
+    mu = np.exp(eta)
+    # saturated term log f(y | mu = y); for y = 0 its limit as mu -> 0 is log 1 = 0
+    pos = y > 0
+    sat = np.zeros_like(y)
+    sat[pos] = _scipy_logpmf(p, y[pos], np.log(y[pos]), alpha)
+    t = sat - _scipy_logpmf(p, y, eta, alpha)
+    # NB2's likelihood is largest at mu = y, NB1's need not be: there a negative t gives 0
+    if p == 2:
+        assert np.all(t > -1e-12)
+    expected = np.sign(y - mu) * np.sqrt(2 * np.maximum(t, 0.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        r = NegativeBinomial(p=p).deviance_resid(y, eta, np.log([alpha]))
+    np.testing.assert_allclose(r, expected, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("p", [2, 1])
+@pytest.mark.parametrize("alpha", [0.05, 0.4, 3.0])
 def test_eta_derivatives_match_finite_differences(p, alpha):
     y, eta = _data(seed=1)
     fam, ex, h = NegativeBinomial(p=p), np.log([alpha]), 1e-5
