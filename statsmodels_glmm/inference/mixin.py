@@ -13,11 +13,11 @@ The methods of :class:`InferenceMixin` become methods of
   :meth:`~InferenceMixin.convergence_report`.
 """
 
-import warnings
-
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from ..exceptions import warn
 
 __all__ = ["InferenceMixin", "LRTestResult"]
 
@@ -167,6 +167,29 @@ def _positive_family_rows(model, internal):
     return out
 
 
+def _log_scale_interval(value, var, z):
+    """
+    Wald interval of a positive parameter on the log scale:
+    ``value * exp(-+ z * se / value)`` with ``se = sqrt(var)``.
+
+    NaN, NaN when ``value`` is not positive, ``var`` is negative or not finite, or the
+    parameter is at its boundary: an estimate within rounding of zero, whose relative
+    standard error is so large that the upper limit is not a finite number.
+
+    >>> _log_scale_interval(1.0, 0.25, 2.0)
+    (0.36787944117144233, 2.718281828459045)
+    >>> _log_scale_interval(2e-11, 3.6e-11, 1.96)
+    (nan, nan)
+    """
+    if not (value > 0 and np.isfinite(value) and np.isfinite(var) and var >= 0):
+        return np.nan, np.nan
+    with np.errstate(over="ignore"):
+        ratio = z * np.sqrt(var) / value
+    if not np.log(value) + ratio < np.log(np.finfo(float).max):
+        return np.nan, np.nan
+    return float(value * np.exp(-ratio)), float(value * np.exp(ratio))
+
+
 class InferenceMixin:
     """Likelihood-ratio tests and interval methods of a fitted MixedGLM."""
 
@@ -299,7 +322,7 @@ class InferenceMixin:
         ref = lr_reference(self, restricted)
         chi2_p = float(stats.chi2.sf(stat, ref.df))
         if ref.rule == "chi2-conservative":
-            warnings.warn(ref.note, UserWarning, stacklevel=2)
+            warn(ref.note, UserWarning)
         if method == "lr":
             return LRTestResult(stat, ref.pvalue(stat), ref.df, rule=ref.rule,
                                 reference=ref.label, boundary=ref.boundary, note=ref.note,
@@ -535,11 +558,7 @@ class InferenceMixin:
         for k, (a, b) in enumerate(cs.positions):
             j = p + k
             if a == b:
-                v, se = params[j], np.sqrt(V[j, j]) if V[j, j] >= 0 else np.nan
-                if v > 0 and np.isfinite(se):
-                    out[j] = v * np.exp(-z * se / v), v * np.exp(z * se / v)
-                else:
-                    out[j] = np.nan
+                out[j] = _log_scale_interval(params[j], V[j, j], z)
                 continue
             ia, ib = var_pos[a], var_pos[b]
             va, vb, c = params[ia], params[ib], params[j]
@@ -558,9 +577,7 @@ class InferenceMixin:
             zr, se_z = np.arctanh(r), se_r / (1 - r * r)
             out[j] = np.tanh(zr - z * se_z) * sa * sb, np.tanh(zr + z * se_z) * sa * sb
         for j in _positive_family_rows(m, self.mle_retvals["internal_params"]):
-            v, se = params[j], np.sqrt(V[j, j]) if V[j, j] >= 0 else np.nan
-            out[j] = (v * np.exp(-z * se / v), v * np.exp(z * se / v)) if np.isfinite(se) \
-                else (np.nan, np.nan)
+            out[j] = _log_scale_interval(params[j], V[j, j], z)
         return pd.DataFrame(out, index=names, columns=[0, 1])
 
     def _profile_ci(self, alpha, **kwargs):
@@ -596,8 +613,7 @@ class InferenceMixin:
         todo = [n for n in names if out.loc[n].isna().all()]
         if todo:
             if kwargs.get("params") is None:
-                warnings.warn(f"no profile for {todo}: their Wald intervals are reported",
-                              UserWarning, stacklevel=3)
+                warn(f"no profile for {todo}: their Wald intervals are reported", UserWarning)
             out.loc[todo] = wald.loc[todo].to_numpy()
         return out
 

@@ -94,13 +94,32 @@ class WaldMixin:
             return np.zeros(R.shape[0], dtype=bool)  # statsmodels raises its own error
         return np.any(R[:, self._untested_mask] != 0, axis=1)
 
+    def _restricted_cov(self, r_matrix, cov_p):
+        """
+        ``(V, R)``: the covariance of the parameters (``cov_p`` or the fit's) with the rows
+        and columns that no restriction involves set to zero, so that a NaN there (a
+        random-effect variance without a standard error) does not reach ``R V R'``, whose
+        value is otherwise unchanged; ``V`` is ``cov_p`` and ``R`` None when the shapes do
+        not match (statsmodels then raises its own error).
+        """
+        R = self._restriction_matrix(r_matrix)
+        V = np.array(self.cov_params() if cov_p is None else cov_p, dtype=float)
+        if V.ndim != 2 or V.shape != (R.shape[1], R.shape[1]):
+            return cov_p, None
+        unused = ~(R != 0).any(axis=0)
+        V[unused, :] = 0.0
+        V[:, unused] = 0.0
+        return V, R
+
     def t_test(self, r_matrix, cov_p=None, use_t=None):
         """
         Wald (z) tests of linear restrictions, as statsmodels' ``t_test``.
 
         A restriction that involves a parameter of :attr:`untested_params` gets
         NaN as its statistic and p-value (with a warning); its effect and standard
-        error are reported.
+        error are reported.  Only the covariance entries of the parameters a
+        restriction involves are used, so fixed effects are tested when a
+        random-effect variance has no standard error (a singular fit).
 
         Examples
         --------
@@ -112,17 +131,20 @@ class WaldMixin:
         >>> bool(np.isclose(tt.pvalue, res.pvalues["time"]))
         True
         """
-        out = super().t_test(r_matrix, cov_p=cov_p, use_t=use_t)
+        V, R = self._restricted_cov(r_matrix, cov_p)
+        no_se = None
+        if R is not None:
+            # each row's variance R_i V R_i' needs only the block of the parameters in R_i:
+            # a NaN elsewhere (set to zero here) does not make that row NaN
+            finite = np.isfinite(V)
+            no_se = np.array([not finite[np.ix_(used, used)].all() for used in R != 0])
+            V = np.where(finite, V, 0.0)
+        out = super().t_test(r_matrix, cov_p=V, use_t=use_t)
+        if no_se is not None and no_se.any():
+            _nan_rows(out, ("sd", "statistic", "tvalue", "pvalue"), no_se)
         touched = self._touches_untested(r_matrix)
         if touched.any():
-            for attr in ("statistic", "tvalue", "pvalue"):
-                val = np.array(getattr(out, attr), dtype=float)
-                flat = val.reshape(-1)
-                if flat.size == touched.size:
-                    flat[touched] = np.nan
-                else:
-                    flat[:] = np.nan
-                setattr(out, attr, val)
+            _nan_rows(out, ("statistic", "tvalue", "pvalue"), touched)
             warn(_NO_TEST.format(names=", ".join(self.untested_params),
                                  what="the restrictions that involve them"), UserWarning)
         return out
@@ -133,7 +155,9 @@ class WaldMixin:
         Joint Wald test of linear restrictions, as statsmodels' ``wald_test``.
 
         A test that involves a parameter of :attr:`untested_params` gets NaN as
-        its statistic and p-value (with a warning).
+        its statistic and p-value (with a warning), and so does a test that involves
+        a parameter without a standard error.  Only the covariance entries of the
+        parameters the restrictions involve are used.
 
         Examples
         --------
@@ -145,6 +169,11 @@ class WaldMixin:
         >>> bool(np.isclose(wt.pvalue, res.pvalues["time"]))
         True
         """
+        if invcov is None:
+            cov_p, R = self._restricted_cov(r_matrix, cov_p)
+            if R is not None and not np.all(np.isfinite(R @ cov_p @ R.T)):
+                # a parameter of the test has no standard error: NaN statistic and p-value
+                invcov = np.full((R.shape[0], R.shape[0]), np.nan)
         out = super().wald_test(r_matrix, cov_p=cov_p, invcov=invcov, use_f=use_f,
                                 df_constraints=df_constraints, scalar=scalar)
         if self._touches_untested(r_matrix).any():
@@ -220,6 +249,20 @@ class WaldMixin:
                              contrast_names=labels)
         return MultiCompResult(result_frame=frame, contrasts=contrasts, term=term,
                                contrast_labels=labels, term_encoding_matrix=cm)
+
+
+def _nan_rows(out, attrs, rows):
+    """Set the entries of ``rows`` (boolean, one per restriction) of ``attrs`` to NaN."""
+    for attr in attrs:
+        if getattr(out, attr, None) is None:
+            continue
+        val = np.array(getattr(out, attr), dtype=float)
+        flat = val.reshape(-1)
+        if flat.size == rows.size:
+            flat[rows] = np.nan
+        else:
+            flat[:] = np.nan
+        setattr(out, attr, val)
 
 
 def _term_coding(mgr, spec, term_name, ignore):

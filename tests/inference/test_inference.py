@@ -1,5 +1,6 @@
 """Likelihood-ratio tests, Wald intervals with positive variances, convergence report."""
 
+import copy
 import pickle
 import warnings
 
@@ -11,6 +12,7 @@ import statsmodels.api as sm
 import statsmodels_glmm.api as smg
 from statsmodels_glmm.inference.bootstrap import refit, simulate_responses
 from statsmodels_glmm.families import NegativeBinomial
+from statsmodels_glmm.inference.mixin import _log_scale_interval
 
 from conftest import load_dataset
 
@@ -288,3 +290,32 @@ def test_convergence_report_names_zero_variance():
     assert res.conf_int().loc["id time Var"].isna().all()
     lo, hi = res.profile(["id time SD"]).conf_int().loc["id time SD"]
     assert lo == 0.0 and hi > 0
+
+
+def test_wald_interval_of_variance_within_rounding_of_zero_is_nan(pois):
+    _, f = pois
+    res = copy.copy(f["ri_small"]._results)
+    j = list(res.model.param_names).index("id Intercept Var")
+    res.params = res.params.copy()
+    res.params[j] = 2.3e-11
+    res.normalized_cov_params = res.normalized_cov_params.copy()
+    res.normalized_cov_params[j, j] = 6e-6 ** 2        # z * se / v about 5e5: exp overflows
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        ci = res.conf_int()
+    assert ci.loc["id Intercept Var"].isna().all()
+    np.testing.assert_array_equal(ci.loc[["Intercept", "time"]],
+                                  f["ri_small"].conf_int().loc[["Intercept", "time"]])
+
+
+def test_log_scale_interval_limits_and_boundary():
+    z = stats.norm.ppf(0.975)
+    lo, hi = _log_scale_interval(0.5, 0.04, z)
+    np.testing.assert_allclose([lo, hi], [0.5 * np.exp(-z * 0.2 / 0.5),
+                                          0.5 * np.exp(z * 0.2 / 0.5)], rtol=1e-15)
+    assert np.sqrt(lo * hi) == pytest.approx(0.5, rel=1e-15)   # symmetric on the log scale
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for value, var in ((7.3e-8, 2.4e-4 ** 2), (2.3e-11, 6e-6 ** 2), (1e-320, 1.0),
+                           (0.0, 1.0), (0.5, np.nan), (0.5, -1.0)):
+            assert np.isnan(_log_scale_interval(value, var, z)).all(), value
