@@ -141,6 +141,17 @@ def _layout_block():
     return "\n".join(lines)
 
 
+def _capabilities_block():
+    """MyST text: the "What works with what" table, from the matrix the tests run."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "capabilities_matrix", os.path.join(HERE, "capabilities_matrix.py"))
+    matrix = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(matrix)
+    return matrix.table_markdown()
+
+
 def _fill(app, docname, source):
     """Replace the ``<!-- ... -->`` markers of generated lists while the pages are read."""
     text = source[0]
@@ -161,13 +172,15 @@ def _fill(app, docname, source):
                                        lambda n: f"smg.families.{n}"))
     if "<!-- layout-modules -->" in text:
         text = text.replace("<!-- layout-modules -->", _layout_block())
+    if "<!-- capabilities-table -->" in text:
+        text = text.replace("<!-- capabilities-table -->", _capabilities_block())
     source[0] = text
 
 
 def _always_reread(app, env, added, changed, removed):
     """Pages whose text is generated re-read on every build (the code or the pages changed)."""
     return [d for d in ("index", "reference/api", "reference/families",
-                                   "reference/layout") if d in env.found_docs]
+                                   "reference/layout", "capabilities") if d in env.found_docs]
 
 
 def setup(app):
