@@ -194,15 +194,6 @@ def _pending(rows, methods, why, fits=("laplace",)):
                 PENDING[(kind, structure, fit, method)] = why
 
 
-_pending("nb1-olre zinb-nested zinb-crossed zinb-olre", "conf_int_profile",
-         "the profile's refits leave the parameter bounds (log alpha far below log 1e-8), the "
-         "family derivatives turn NaN and the sparse mode solver fails with AttributeError "
-         "(statsmodels_glmm/inference/profile.py; statsmodels_glmm/likelihood/sparse_laplace.py)")
-_pending("zinb-nested", "bootstrap",
-         "refits fail with AttributeError in the sparse mode solver "
-         "(statsmodels_glmm/likelihood/sparse_laplace.py, solve_sparse_modes)")
-
-
 # ------------------------------------------------------------------ docs table
 def _cell_text(kind, structure, methods, notes, fits=tuple(FITS)):
     """

@@ -50,6 +50,8 @@ import numpy as np
 import pandas as pd
 from scipy import interpolate, optimize, stats
 
+from ..exceptions import warn
+
 __all__ = ["Profile", "profile", "ProfileParametrization"]
 
 
@@ -117,6 +119,24 @@ class ProfileParametrization:
                 B[:, k] = s * (e / nv - v * v[k] / nv ** 3)
             J[np.ix_(idx, idx)] = B
         return J
+
+    def refit_bounds(self):
+        """
+        Bounds ``(lo, hi)`` of every coordinate of ``phi`` in the constrained
+        maximisations: the model's bounds (:meth:`MixedGLM._bounds`) on the
+        fixed-effect and family coordinates, none on the rows of ``L`` (the SD
+        enters as ``|s|``).
+        """
+        lo = np.full(self.n, -np.inf)
+        hi = np.full(self.n, np.inf)
+        for b, (l, h) in enumerate(self.model._bounds()):
+            if l is not None:
+                lo[b] = l
+            if h is not None:
+                hi[b] = h
+        for idx in self.rows:
+            lo[idx], hi[idx] = -np.inf, np.inf
+        return lo, hi
 
     def lower_bounds(self):
         lo = np.full(self.n, -np.inf)
@@ -197,6 +217,7 @@ class _Profiler:
         self.phi_hat = self.par.from_x(x_hat)
         self.llf_hat = float(model.loglike_internal(x_hat, self.nagq)[0])
         self.lo = self.par.lower_bounds()
+        self.box = self.par.refit_bounds()
         self.n = len(self.phi_hat)
         self.n_evals = 0
         self._factors = {}
@@ -270,32 +291,105 @@ class _Profiler:
         Cholesky factor of the conditional asymptotic covariance, so that the
         Hessian in ``z`` is close to the identity from the first step.  The SD
         coordinates enter ``L`` through their absolute value (see
-        :meth:`ProfileParametrization.to_x`), so no bounds are needed.
+        :meth:`ProfileParametrization.to_x`), so they need no bounds; the other
+        coordinates stay within the model's bounds (``log alpha >= log 1e-8``
+        for the negative binomial): a point outside them is rejected like a
+        failed evaluation, and when the search leaves the bounds the maximum is
+        found again by :meth:`_bounded_max`.
         """
         free, C = self._conditional_factor(j)
-        base = np.array(start, dtype=float)
+        lo, hi = self.box
+        base = np.clip(np.array(start, dtype=float), lo, hi)
         base[j] = value
+        if np.any(((base <= lo) | (base >= hi)) & free):  # starts on a bound
+            return self._bounded_max(j, base)
         worst = [None]
+        best = [None, np.inf]  # best point inside the bounds and its -llf
+        outside = [False]
 
         def f(z):
             phi = base.copy()
             phi[free] = base[free] + C @ z
+            if np.any(phi[free] < lo[free]) or np.any(phi[free] > hi[free]):
+                outside[0] = True
+                val = (abs(worst[0]) + 1e3) if worst[0] is not None else 1e100
+                return val, -z * (val + 1.0)
             llf, g = self.loglike(phi)
             if not np.isfinite(llf):
                 val = (abs(worst[0]) + 1e3) if worst[0] is not None else 1e100
                 return val, -z * (val + 1.0)
             val = -llf
             worst[0] = val if worst[0] is None else max(worst[0], val)
+            if val < best[1]:
+                best[0], best[1] = phi, val
             return val, -(C.T @ g[free])
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             o = optimize.minimize(f, np.zeros(free.sum()), jac=True, method="BFGS",
                                   options=dict(maxiter=200, gtol=1e-5))
+        if outside[0]:
+            return self._bounded_max(j, base if best[0] is None else best[0])
         phi = base.copy()
         phi[free] = base[free] + C @ o.x
+        if best[0] is None:  # no finite log-likelihood at this value of coordinate j
+            return self._tidy(phi), -np.inf
         llf = -float(o.fun)
         return self._tidy(phi), llf
+
+    def _bounded_max(self, j, start):
+        """
+        Maximise over every coordinate but ``j`` within the model's bounds (L-BFGS-B).
+
+        The bounded coordinates are scaled by their conditional asymptotic SDs,
+        the others whitened given them, so the bounds are a box in the
+        optimiser's coordinates.
+        """
+        lo, hi = self.box
+        free, C = self._conditional_factor(j)
+        S = C @ C.T
+        b = (np.isfinite(lo) | np.isfinite(hi))[free]
+        u = ~b
+        P = np.zeros_like(S)
+        D = np.sqrt(np.clip(np.diag(S)[b], 1e-12, None))
+        P[np.ix_(b, b)] = np.diag(D)
+        if u.any():
+            reg = S[np.ix_(u, b)] @ np.linalg.pinv(S[np.ix_(b, b)])
+            Su = S[np.ix_(u, u)] - reg @ S[np.ix_(b, u)]
+            try:
+                Cu = np.linalg.cholesky(Su)
+            except np.linalg.LinAlgError:
+                Cu = np.diag(np.sqrt(np.clip(np.diag(Su), 1e-12, None)))
+            P[np.ix_(u, b)] = reg * D[None, :]
+            P[np.ix_(u, u)] = Cu
+        base = np.clip(np.array(start, dtype=float), lo, hi)
+        bounds = [(None, None)] * int(free.sum())
+        for k, lo_, hi_, c, d in zip(np.flatnonzero(b), lo[free][b], hi[free][b],
+                                     base[free][b], D):
+            bounds[k] = ((lo_ - c) / d if np.isfinite(lo_) else None,
+                         (hi_ - c) / d if np.isfinite(hi_) else None)
+        worst = [None]
+
+        def point(z):
+            phi = base.copy()
+            phi[free] = np.clip(base[free] + P @ z, lo[free], hi[free])
+            return phi
+
+        def f(z):
+            llf, g = self.loglike(point(z))
+            if not np.isfinite(llf):
+                val = (abs(worst[0]) + 1e3) if worst[0] is not None else 1e100
+                return val, -z * (val + 1.0)
+            val = -llf
+            worst[0] = val if worst[0] is None else max(worst[0], val)
+            return val, -(P.T @ g[free])
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            o = optimize.minimize(f, np.zeros(free.sum()), jac=True, method="L-BFGS-B",
+                                  bounds=bounds,
+                                  options=dict(maxiter=400, gtol=1e-6, ftol=1e-13))
+        return self._tidy(point(o.x)), (-float(o.fun) if worst[0] is not None else -np.inf)
 
     def _tidy(self, phi):
         """Non-negative SD coordinates (the sign of ``s`` does not change ``G``)."""
@@ -313,21 +407,29 @@ def _trace_side(prof, j, direction, cutoff, maxsteps=30, cap=np.inf):
     """
     Points ``(phi_j, zeta, llf, phi)`` from the maximum outwards on one side.
 
-    Stops when ``|zeta|`` passes ``cutoff``, at the lower bound of the
-    coordinate, or at ``|phi_j| = cap`` (a correlation within 5e-7 of +-1).
+    Stops when ``|zeta|`` passes ``cutoff``, at a bound of the coordinate
+    (the model's bounds, zero for an SD), or at ``|phi_j| = cap`` (a
+    correlation within 5e-7 of +-1).  A value where the log-likelihood is not
+    finite (``exp`` overflowing a family parameter, say) is not a profile
+    point: the step is halved until it is.
     """
     c0 = prof.phi_hat[j]
     se = np.sqrt(prof.cov[j, j]) if prof.cov[j, j] > 0 else 0.1 * max(1.0, abs(c0))
     slope = prof.slope(j)
-    lo = prof.lo[j]
+    lo, hi = prof.lo[j], prof.box[1][j]
     pts = [(c0, 0.0, prof.llf_hat, prof.phi_hat.copy())]
     step = se * cutoff / 8.0
-    for _ in range(maxsteps):
+    failures = 0
+    for _ in range(maxsteps + 60):
+        if len(pts) > maxsteps:
+            break
         c_prev, z_prev, _, phi_prev = pts[-1]
         c = c_prev + direction * step
         at_bound = False
         if direction < 0 and np.isfinite(lo) and c <= lo:
             c, at_bound = lo, True
+        if direction > 0 and np.isfinite(hi) and c >= hi:
+            c, at_bound = hi, True
         if abs(c) >= cap:
             c, at_bound = direction * cap, True
         start = phi_prev + slope * (c - c_prev)
@@ -337,12 +439,23 @@ def _trace_side(prof, j, direction, cutoff, maxsteps=30, cap=np.inf):
             phi2, llf2 = prof.fixed_max(j, c, phi_prev)
             if llf2 > llf:
                 phi, llf = phi2, llf2
+        if not np.isfinite(llf):
+            failures += 1
+            if failures > 60:
+                break
+            step = 0.5 * abs(c - c_prev)
+            continue
         z = prof.zeta(j, c, llf)
+        if abs(z - z_prev) > cutoff and abs(z_prev) < cutoff and not at_bound \
+                and failures < 60:
+            # zeta moved eight times the aim in one step (a flat start): a shorter step
+            failures += 1
+            step = 0.25 * abs(c - c_prev)
+            continue
         if llf > prof.llf_hat + 1e-6:
-            warnings.warn(f"profiling found a higher log-likelihood ({llf:.6f} > "
-                          f"{prof.llf_hat:.6f}) at coordinate {j}: the fit was not at its "
-                          "maximum; refit before trusting the intervals", RuntimeWarning,
-                          stacklevel=2)
+            warn(f"profiling found a higher log-likelihood ({llf:.6f} > "
+                 f"{prof.llf_hat:.6f}) at coordinate {j}: the fit was not at its "
+                 "maximum; refit before trusting the intervals", RuntimeWarning)
         pts.append((c, z, llf, phi))
         if abs(z) >= cutoff or at_bound:
             break
@@ -497,7 +610,7 @@ class Profile:
         return pd.DataFrame(rows)
 
     def _stops_at_bound(self, name):
-        return name.endswith(" SD")
+        return name.endswith(" SD") or name in getattr(self, "at_lower_bound", ())
 
     def plot(self, alpha=None, parameters=None):
         """
@@ -623,6 +736,7 @@ def _profile(results, names, targets, alpha, alphamax, maxsteps):
     z = stats.norm.ppf(1 - alpha / 2)
     cutoff = max(stats.norm.ppf(1 - alphamax / 2), z) * 1.05
     frames, paths, limits, est, var_names, notes = [], {}, {}, {}, {}, []
+    at_lower_bound = set()
     pnames = list(model.param_names)
     for name in names:
         t = targets[name]
@@ -644,13 +758,16 @@ def _profile(results, names, targets, alpha, alphamax, maxsteps):
         if lo is None:
             if np.isfinite(prof.lo[j]) and (not lo_pts or lo_pts[-1][0] <= prof.lo[j]):
                 lo = prof.lo[j]  # the likelihood stays within the limit down to the bound
+                at_lower_bound.add(name)
             elif lo_pts and lo_pts[-1][0] <= -cap:
                 lo = -np.inf  # a correlation: the limit is -1
             else:
                 lo = np.nan
                 notes.append(f"{name}: the lower limit was not reached")
         if hi is None:
-            if hi_pts and hi_pts[-1][0] >= cap:
+            if np.isfinite(prof.box[1][j]) and hi_pts and hi_pts[-1][0] >= prof.box[1][j]:
+                hi = prof.box[1][j]  # the likelihood stays within the limit up to the bound
+            elif hi_pts and hi_pts[-1][0] >= cap:
                 hi = np.inf  # a correlation: the limit is +1
             else:
                 hi = np.nan
@@ -669,4 +786,5 @@ def _profile(results, names, targets, alpha, alphamax, maxsteps):
         columns=["lower", "upper"])
     out = Profile(frame, paths, lim, alpha, pd.Series(est, dtype=float), var_names, notes)
     out.n_evaluations = prof.n_evals
+    out.at_lower_bound = at_lower_bound
     return out

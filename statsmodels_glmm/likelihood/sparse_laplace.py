@@ -224,7 +224,12 @@ class SparseModeState:
 
 
 def _factor(pr, M, w):
-    """Numeric factorisation with the backend of the problem; None if H is not p.d."""
+    """
+    Numeric factorisation with the backend of the problem; None if H is not p.d.
+    (or has non-finite entries).
+    """
+    if not np.all(np.isfinite(w)):
+        return None
     try:
         return pr.pattern.factor(M, w)
     except np.linalg.LinAlgError:
@@ -237,7 +242,11 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
 
     Returns ``(u, M, eta, d, h, factor, converged, iterations)`` where ``factor``
     is the factorisation of ``H`` at the modes with the exact weights (None when
-    that ``H`` is not positive definite).
+    that ``H`` is not positive definite).  When no Newton step can be computed
+    (non-finite ``Lambda``, family derivatives or weights, so that not even the
+    weights clipped at zero give a positive definite ``H``) the search stops
+    with ``factor`` None and ``converged`` False, which
+    :func:`sparse_laplace_loglike` reports as ``llf = -inf``.
 
     Examples
     --------
@@ -278,12 +287,18 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
     converged = False
     it = 0
     fac = None
+    if not np.all(np.isfinite(M)):
+        return u, M, eta, d, h, None, False, it
     for it in range(1, maxiter + 1):
         w = -d[2]
         fac = _factor(pr, M, w)
         if fac is None:
             fac = _factor(pr, M, np.maximum(w, 0.0))
+        if fac is None:  # non-finite weights: no Newton direction
+            return u, M, eta, d, h, None, False, it
         step = fac.solve(grad)
+        if not np.all(np.isfinite(step)):
+            return u, M, eta, d, h, None, False, it
         dec = float(step @ grad)
         if np.max(np.abs(grad)) < tol or dec < tol * tol:
             converged = True

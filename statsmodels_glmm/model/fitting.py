@@ -512,12 +512,15 @@ class FittingMixin:
         cov_int = np.full((len(x), len(x)), np.nan)
         hess_ok = True
         sub = -hess[np.ix_(free, free)]
-        try:
-            np.linalg.cholesky(sub)
-            cov_int[np.ix_(free, free)] = np.linalg.inv(sub)
-        except np.linalg.LinAlgError:
-            hess_ok = False
-            cov_int[np.ix_(free, free)] = np.linalg.pinv(sub)
+        if not np.all(np.isfinite(sub)):
+            hess_ok = False  # no Wald standard errors from a Hessian that is not finite
+        else:
+            try:
+                np.linalg.cholesky(sub)
+                cov_int[np.ix_(free, free)] = np.linalg.inv(sub)
+            except np.linalg.LinAlgError:
+                hess_ok = False
+                cov_int[np.ix_(free, free)] = np.linalg.pinv(sub)
         J = self.public_jacobian(x)
         Jc = np.where(np.isnan(cov_int), 0.0, cov_int)
         cov_pub = J @ Jc @ J.T

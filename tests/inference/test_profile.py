@@ -268,3 +268,48 @@ def test_conf_int_sd_scale_rows(cbpp):
         np.quantile(np.sqrt(bt.params["herd Intercept Var"]), [0.025, 0.975]), rtol=1e-12)
     with pytest.raises(ValueError, match="re_scale"):
         r.conf_int(re_scale="log")
+
+
+@pytest.fixture(scope="module")
+def nb_alpha_at_bound():
+    """NB2 with an observation-level effect on Poisson data: alpha sits on its bound."""
+    df = smg.simulate_longitudinal("poisson", n_persons=30, seed=1)
+    df["obs"] = np.arange(len(df))
+    res = smg.mixedglm("y ~ time + (1 | id) + (1 | obs)", df,
+                       family=NegativeBinomial()).fit()
+    return df, res, res.profile(["time", "alpha"])
+
+
+def test_profile_refits_stay_within_the_family_bounds(nb_alpha_at_bound):
+    df, res, prof = nb_alpha_at_bound
+    amin = np.exp(res.model._bounds()[-1][0])
+    assert res.params["alpha"] == pytest.approx(amin, rel=1e-9)
+    for name in ("time", "alpha"):
+        assert prof.paths[name]["alpha"].min() >= amin * (1 - 1e-12)
+    fr = prof.frame
+    assert np.all(fr["llf"] <= res.llf + 1e-6)
+    # each limit of the slope loses z^2 / 2 against a refit with time * limit as an offset
+    # (started at the full fit: from the default start the refit stops at a lower maximum
+    # with no observation-level variance)
+    for lim in prof.conf_int().loc["time"]:
+        sub = smg.mixedglm("y ~ 1 + (1 | id) + (1 | obs)", df.assign(off=lim * df["time"]),
+                           family=NegativeBinomial(), offset="off").fit(
+                               start_params=res.params.drop("time").to_numpy())
+        assert 2 * (res.llf - sub.llf) == pytest.approx(Z975 ** 2, abs=2e-4)
+
+
+def test_flat_profile_toward_a_bound_stops_at_the_bound(nb_alpha_at_bound):
+    _, res, prof = nb_alpha_at_bound
+    amin = np.exp(res.model._bounds()[-1][0])
+    tr = prof.frame[prof.frame["parameter"] == "alpha"]
+    assert tr["value"].min() == pytest.approx(amin, rel=1e-12)
+    assert np.all(np.isfinite(tr[["value", "zeta", "llf"]].to_numpy()))
+    assert prof.notes == []
+    for alpha in (0.05, 0.1, 0.01):
+        lo, hi = prof.conf_int(alpha).loc["alpha"]
+        assert lo == pytest.approx(amin, rel=1e-12)
+        assert hi > res.params["alpha"]
+    # the exact upper limit against an independent constrained maximisation
+    j = list(res.params.index).index("alpha")
+    hi = prof.conf_int().loc["alpha", "upper"]
+    assert 2 * (res.llf - _max_with_fixed(res, j, hi)) == pytest.approx(Z975 ** 2, abs=5e-4)

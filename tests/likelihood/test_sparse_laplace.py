@@ -1,5 +1,7 @@
 """Joint Laplace engine for several random-effect terms: exact identities, brute force, R."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.stats as ss
@@ -13,7 +15,8 @@ from statsmodels_glmm.likelihood.laplace import laplace_loglike
 from statsmodels_glmm.model import MixedGLM
 from statsmodels_glmm.simulate import simulate_longitudinal
 from statsmodels_glmm.likelihood.sparse_cholesky import SparseHessianPattern, have_cholmod
-from statsmodels_glmm.likelihood.sparse_laplace import SparseLaplaceProblem, sparse_laplace_loglike
+from statsmodels_glmm.likelihood.sparse_laplace import (SparseLaplaceProblem, solve_sparse_modes,
+                                                     sparse_laplace_loglike)
 from statsmodels_glmm.spec.terms import RandomEffectTerm, block_lambda, build_terms, sparse_Z
 
 from conftest import load_dataset, load_ref, r_name
@@ -382,3 +385,32 @@ def test_row_chunks_of_the_selected_inverse_change_nothing(monkeypatch):
     np.testing.assert_allclose(g2, g1, rtol=1e-12, atol=1e-12)
     for c1, c2 in zip(s1.cond_cov, s2.cond_cov):
         np.testing.assert_allclose(c2, c1, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("backend", ["components"] + [f"sparse-{m}" for m in SPARSE_METHODS])
+@pytest.mark.parametrize("case", ["alpha underflows", "nan theta", "infinite beta"])
+def test_non_finite_input_gives_minus_inf_without_raising(backend, case):
+    n = 40
+    a, b = np.repeat(np.arange(8), 5), np.tile(np.arange(5), 8)
+    terms = [RandomEffectTerm.from_arrays("a", a, np.ones((n, 1))),
+             RandomEffectTerm.from_arrays("b", b, np.ones((n, 1)))]
+    y = np.random.default_rng(0).poisson(2.0, n).astype(float)
+    kw = dict(backend="components") if backend == "components" else \
+        dict(backend="sparse", sparse_method=backend.split("-")[1])
+    pr = SparseLaplaceProblem(y, np.ones((n, 1)), None, terms, **kw)
+    fam, beta, thetas, extra = NegativeBinomial(), np.zeros(1), [np.ones(1)] * 2, np.zeros(1)
+    # the same problem with finite values has a finite log-likelihood
+    assert np.isfinite(sparse_laplace_loglike(pr, fam, beta, thetas, extra)[0])
+    if case == "alpha underflows":  # log alpha = -3070: alpha is 0, the derivatives NaN
+        extra = np.array([-3070.0])
+    elif case == "nan theta":
+        thetas = [np.array([np.nan]), np.ones(1)]
+    else:
+        beta = np.array([np.inf])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        llf, grad, st = sparse_laplace_loglike(pr, fam, beta, thetas, extra)
+        out = solve_sparse_modes(pr, fam, beta, [t.cov.chol(th) for t, th in zip(terms, thetas)],
+                                 extra)
+    assert llf == -np.inf and grad is None and not st.converged and np.isnan(st.logdet)
+    assert out[5] is None and out[6] is False
