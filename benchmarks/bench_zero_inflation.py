@@ -1,0 +1,77 @@
+"""
+Benchmark: zero inflation with a rich zi formula on glmmTMB's Salamanders data.
+
+``count ~ spp * mined + (1 | site)`` with ``zi_formula = "~ spp * mined"``
+(14 + 14 coefficients, 23 sites, 644 rows), Poisson and NB2: this package vs
+glmmTMB's recorded time (tests/results/Salamanders__tmb_*_rich.json, median of
+5 runs of the fit call in R).
+
+Run: ``python benchmarks/bench_zero_inflation.py [--repeat 3] [--out FILE]``.
+Our times are wall-clock seconds of the fit call (data already loaded), the
+median of the repeats in one process after one warm-up fit.
+"""
+
+import argparse
+import os
+import platform
+import sys
+import time
+import warnings
+
+import numpy as np
+import statsmodels.api as sm
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+sys.path.insert(0, os.path.join(HERE, ".."))
+
+import statsmodels_glmm.api as smg  # noqa: E402
+from conftest import load_dataset, load_ref  # noqa: E402
+
+FORMULA = "count ~ spp * mined + (1 | site)"
+ZI = "~ spp * mined"
+CASES = [("ZIP", "Salamanders__tmb_zip_rich", sm.families.Poisson),
+         ("ZINB2", "Salamanders__tmb_zinb2_rich", smg.families.NegativeBinomial)]
+
+
+def _fit(df, family):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NB2: the separated zi cells are warned about
+        return smg.mixedglm(FORMULA, df, family=family(), zi_formula=ZI).fit()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--out", default=None, help="also write the table to this file")
+    args = ap.parse_args()
+    df = load_dataset("Salamanders")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    lines = [f"bench_zero_inflation: median of {args.repeat} runs after one warm-up; machine: "
+             f"{platform.machine()}, {os.cpu_count()} processors, load average {load:.1f} at "
+             "start",
+             f"Salamanders: {FORMULA}, zi {ZI} (644 rows, 23 sites)",
+             f"{'family':8s} {'ours (s)':>9s} {'glmmTMB (s)':>12s} {'ratio':>6s} "
+             f"{'llf ours':>12s} {'llf glmmTMB':>12s} {'converged':>9s}"]
+    for label, ref_id, family in CASES:
+        ref = load_ref(ref_id)
+        _fit(df, family)  # warm-up
+        times = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            res = _fit(df, family)
+            times.append(time.perf_counter() - start)
+        ours = float(np.median(times))
+        theirs = ref["timing"]["median_elapsed_s"]
+        lines.append(f"{label:8s} {ours:9.3f} {theirs:12.3f} {ours / theirs:6.2f} "
+                     f"{res.llf:12.4f} {ref['logLik']:12.4f} {str(res.converged):>9s}")
+    lines.append("ratio = ours / glmmTMB (above 1: slower than glmmTMB)")
+    text = "\n".join(lines)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as fh:
+            fh.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
