@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .simulated_residuals import check_seed
+from ..validation import check_seed
 
 __all__ = ["overdispersion", "zero_inflation_test"]
 

@@ -30,6 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from ..likelihood.parallel import blas_single_thread
+from ..validation import check_seed
 
 __all__ = ["BootstrapResults", "bootstrap", "design_response", "with_response", "refit",
            "sd_corr_map", "to_sd_corr"]
@@ -278,45 +279,6 @@ def _check_n(n, name="n"):
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"{name} must be a positive integer, got {n!r}")
     return int(n)
-
-
-def check_seed(seed, name="seed"):
-    """
-    ``seed`` if numpy accepts it as a seed, else an error naming the argument.
-
-    None, a non-negative integer, a sequence of them, or a numpy
-    ``SeedSequence``, ``BitGenerator`` or ``Generator``.
-
-    Examples
-    --------
-    >>> check_seed(7)
-    7
-    >>> check_seed("a")
-    Traceback (most recent call last):
-    ...
-    TypeError: seed must be None, a non-negative integer (or a sequence of them), or a numpy ...
-    """
-    random = np.random
-    if seed is None or isinstance(seed, (random.SeedSequence, random.BitGenerator,
-                                         random.Generator)):
-        return seed
-    what = (f"{name} must be None, a non-negative integer (or a sequence of them), or a numpy "
-            "SeedSequence, BitGenerator or Generator")
-    if isinstance(seed, (bool, np.bool_)):
-        raise TypeError(f"{what}, got {seed!r}")
-    if isinstance(seed, (int, np.integer)):
-        if seed < 0:
-            raise ValueError(f"{name} must be a non-negative integer, got {seed!r}")
-        return seed
-    if isinstance(seed, (str, bytes)) or not np.iterable(seed):
-        raise TypeError(f"{what}, got {seed!r}")
-    values = list(seed)
-    if not values or not all(isinstance(v, (int, np.integer))
-                             and not isinstance(v, (bool, np.bool_)) for v in values):
-        raise TypeError(f"{what}, got {seed!r}")
-    if any(v < 0 for v in values):
-        raise ValueError(f"{name} must hold non-negative integers, got {seed!r}")
-    return seed
 
 
 def replicate_generators(seed, n):

@@ -6,7 +6,8 @@ import pytest
 import statsmodels.api as sm
 
 import statsmodels_glmm.api as smg
-from statsmodels_glmm.checks.simulated_residuals import check_seed, pit_residuals
+from statsmodels_glmm.checks.simulated_residuals import pit_residuals
+from statsmodels_glmm.validation import check_seed
 
 BAD_SEEDS = [("a", TypeError), (-1, ValueError), (1.5, TypeError), (True, TypeError),
              ([1, -2], ValueError), ([], TypeError), (["a"], TypeError), ({"a": 1}, TypeError)]
