@@ -63,10 +63,29 @@ from ..spec.terms import check_observation_level, confounded_message, shares_col
 from ..exceptions import warn
 from ..model.glmm import binary_gaussian_message
 from . import partition as dp
-from .cluster import _client_for, _concat_labels, quiet_shuffle_logs
+from .cluster import (_client_for, _concat_labels, call_recording_warnings, quiet_shuffle_logs,
+                      reemit_warnings)
 from .model import DaskMixedGLM
 
 __all__ = ["dask_model", "groups_split", "outer_factor"]
+
+
+def _build_recording(data, spec):
+    """:func:`partition.build_partition` on a worker, with the warnings it raised."""
+    return call_recording_warnings(dp.build_partition, data, spec)
+
+
+def _info_recording(part):
+    """:func:`partition.part_info` on a worker, with the warnings it raised."""
+    return call_recording_warnings(dp.part_info, part)
+
+
+def _result(pair):
+    return pair[0]
+
+
+def _records(pair):
+    return pair[1]
 
 
 def _levels(ddf, cols, client):
@@ -422,9 +441,17 @@ def dask_model(cls, formula, data, family=None, groups=None, re_formula=None, of
         shuffled = groups_split(frame, outer_cols, client)
         if shuffled:
             frame = frame.shuffle(on=outer_cols, npartitions=frame.npartitions)
-        build = dask.delayed(dp.build_partition, pure=True)
-        parts = client.compute([build(p, spec) for p in frame.to_delayed()])
-        infos = client.gather(client.map(dp.part_info, parts, pure=False))
+        # each task returns its result and the warnings it raised on the worker; the
+        # partitions stay on the workers, only the warnings and summaries come here
+        build = dask.delayed(_build_recording, pure=True)
+        built = client.compute([build(p, spec) for p in frame.to_delayed()])
+        parts = client.map(_result, built, pure=False)
+        records = client.gather(client.map(_records, built, pure=False))
+        del built
+        answers = client.gather(client.map(_info_recording, parts, pure=False))
+        infos = [i for i, _ in answers]
+        records += [r for _, r in answers]
+    reemit_warnings([w for rec in records for w in rec])
     multi = len(group_names) > 1
     if multi:
         outer = next(k for k, t in enumerate(terms) if t.group == gname)

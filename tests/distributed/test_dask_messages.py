@@ -159,6 +159,66 @@ def test_a_warning_class_the_client_cannot_import_arrives_as_a_user_warning(clie
     assert got == [("RuntimeWarning", "scale check"), ("UserWarning", "rows counted")]
 
 
+def _noisy_build(client, messages):
+    """Make ``build_partition`` and ``part_info`` on every worker raise a UserWarning each."""
+
+    def install():
+        import warnings as w
+
+        from statsmodels_glmm.distributed import partition
+
+        real_build = partition.__dict__.setdefault("_plain_build", partition.build_partition)
+        real_info = partition.__dict__.setdefault("_plain_info", partition.part_info)
+
+        def build_partition(data, *args, **kwargs):
+            w.warn(messages[0], UserWarning, stacklevel=2)
+            return real_build(data, *args, **kwargs)
+
+        def part_info(part):
+            w.warn(messages[1], UserWarning, stacklevel=2)
+            return real_info(part)
+
+        partition.build_partition, partition.part_info = build_partition, part_info
+
+    def remove():
+        from statsmodels_glmm.distributed import partition
+
+        partition.build_partition = partition.__dict__.pop("_plain_build",
+                                                           partition.build_partition)
+        partition.part_info = partition.__dict__.pop("_plain_info", partition.part_info)
+
+    client.run(install)
+    return remove
+
+
+def test_warnings_raised_while_the_partitions_are_built_reach_the_client_once(client):
+    df = smg.simulate_longitudinal("poisson", n_persons=60, seed=4)
+    f = "y ~ time + (1 | id)"
+    ddf = dd.from_pandas(df, npartitions=3)
+    messages = ("partition design: a column looks unusual", "partition summary: check sizes")
+    remove = _noisy_build(client, messages)
+    try:
+        with pytest.warns(UserWarning, match="partition (design|summary)") as caught:
+            model = smg.mixedglm(f, ddf, family=sm.families.Poisson())
+    finally:
+        client.run(remove)
+    # raised by each of the three partitions, shown once each, pointing at this file
+    ours = [w for w in caught if str(w.message) in messages]
+    assert sorted(str(w.message) for w in ours) == sorted(messages)
+    assert all(w.filename == __file__ for w in ours)
+    # the partitions are the same: same rows, same fit as the in-memory model
+    assert model.nobs == len(df)
+    res = model.fit()
+    ref = smg.mixedglm(f, df, family=sm.families.Poisson()).fit()
+    assert np.allclose(res.params, ref.params, rtol=1e-6, atol=1e-8)
+    assert abs(res.llf - ref.llf) < 1e-6
+    # the workers are quiet again
+    with warnings.catch_warnings(record=True) as again:
+        warnings.simplefilter("always")
+        smg.mixedglm(f, ddf, family=sm.families.Poisson())
+    assert not [w for w in again if str(w.message) in messages]
+
+
 def _shuffle_records(caplog):
     return [r for r in caplog.records
             if r.name.startswith("distributed.shuffle") and r.levelno >= logging.WARNING]
