@@ -276,7 +276,9 @@ class NegativeBinomial(Response):
         mu = self.mean(eta)
         n, pr = self._scipy_args(mu, extra)
         n = np.broadcast_to(n, mu.shape)
-        return stats.nbinom.pmf(np.asarray(counts)[None, :], n[:, None], pr[:, None])
+        # older scipy warns on its way to an exact 0 or 1 for extreme means (NB1, tiny mu)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return stats.nbinom.pmf(np.asarray(counts)[None, :], n[:, None], pr[:, None])
 
     def predict_which(self, eta, extra, which, extras=None):
         """
