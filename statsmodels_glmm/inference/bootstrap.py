@@ -301,10 +301,15 @@ def replicate_generators(seed, n):
     seed = check_seed(seed)
     n = _check_n(n)
     random = np.random
-    if isinstance(seed, random.Generator):
-        return seed.spawn(n)
-    if isinstance(seed, random.BitGenerator):
-        return [random.Generator(b) for b in seed.spawn(n)]
+    if isinstance(seed, (random.Generator, random.BitGenerator)):
+        # what numpy's spawn (numpy >= 1.25) gives: children of the seed sequence,
+        # each a new bit generator of the same kind
+        bits = seed.bit_generator if isinstance(seed, random.Generator) else seed
+        seq = getattr(bits, "seed_seq", None) or bits._seed_seq
+        children = [type(bits)(child) for child in seq.spawn(n)]
+        if isinstance(seed, random.Generator):
+            return [random.Generator(b) for b in children]
+        return children
     if not isinstance(seed, random.SeedSequence):
         seed = random.SeedSequence(seed)
     return [random.default_rng(child) for child in seed.spawn(n)]

@@ -176,8 +176,8 @@ def _log_scale_interval(value, var, z):
     parameter is at its boundary: an estimate within rounding of zero, whose relative
     standard error is so large that the upper limit is not a finite number.
 
-    >>> _log_scale_interval(1.0, 0.25, 2.0)
-    (0.36787944117144233, 2.718281828459045)
+    >>> [round(v, 12) for v in _log_scale_interval(1.0, 0.25, 2.0)]
+    [0.367879441171, 2.718281828459]
     >>> _log_scale_interval(2e-11, 3.6e-11, 1.96)
     (nan, nan)
     """

@@ -107,7 +107,10 @@ class MixedGLM(LayoutMixin, FittingMixin, RowsMixin, LikelihoodModel):
                                index=design.row_index)
         endog_val = design.unsort(self.response.response_value(design.y))
         endog_s = pd.Series(endog_val, index=design.row_index, name=design.endog_name)
-        super().__init__(endog_s, exog_df, missing="none")
+        # an intercept-only ordinal model has no columns, where older statsmodels
+        # cannot look for a constant
+        kw = {"hasconst": False} if exog_df.shape[1] == 0 else {}
+        super().__init__(endog_s, exog_df, missing="none", **kw)
         self.data.param_names = self.param_names
         self.nobs = design.nobs
         self.n_groups = design.n_groups

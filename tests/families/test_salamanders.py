@@ -131,7 +131,7 @@ def test_salamanders_zinb2_rich_zi_matches_glmmtmb_where_identified(zinb_fit):
     ours = _cell_zero_prob(list(zi.index), zi["est"].to_numpy())
     theirs = _cell_zero_prob(list(zi.index), zi["estimate"].to_numpy())
     np.testing.assert_allclose(ours, theirs, atol=1e-3)
-    assert ours[("GP", "no")] < 1e-6 and ours[("EC-L", "yes")] < 1e-6
+    assert ours[("GP", "no")] < 1e-5 and ours[("EC-L", "yes")] < 1e-5
 
 
 def test_salamanders_zinb2_rich_zi_warns_naming_the_separated_cells(zinb_fit):
