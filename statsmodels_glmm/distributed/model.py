@@ -370,6 +370,11 @@ class DaskMixedGLM(MixedGLM):
         nagq = kwargs.get("nagq", args[0] if args else 1)
         if self.multi and isinstance(nagq, (int, np.integer)) and nagq > 1:
             self._integrator(int(nagq))  # refused before any work on the cluster
+        if kwargs.get("cov_type", "nonrobust") != "nonrobust":
+            raise NotImplementedError(
+                f"cov_type={kwargs['cov_type']!r} is not available for a Dask DataFrame: the "
+                "sandwich needs each group's score, which stays on the workers; fit the "
+                "rows in a pandas DataFrame for cluster-robust standard errors")
         return super().fit(*args, **kwargs)
 
     def _fit(self, *args, **kwargs):

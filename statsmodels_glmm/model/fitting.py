@@ -689,7 +689,6 @@ def _use_robust_cov(res, cov_type, cov_kwds):
                    use_correction=bool(cov_kwds.get("use_correction", False)))
     inner = getattr(res, "_results", res)
     inner.normalized_cov_params = V.to_numpy()
-    inner.__dict__.pop("_cache", None)
     for name in ("bse", "bse_fe", "tvalues", "pvalues"):  # cached from the Hessian
         inner.__dict__.pop(name, None)
     inner._cache = {}

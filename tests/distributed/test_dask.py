@@ -476,3 +476,11 @@ def test_worker_killed_mid_fit_gives_same_answer_or_clear_error(client):
         model._map = original
     assert len(calls) > 10 and calls[9] == "part_eval"  # the kill came mid-optimisation
     _same_fit(res, ref)
+
+
+def test_cluster_robust_covariance_is_refused_before_a_dask_fit(client):
+    df = smg.simulate_longitudinal("poisson", n_persons=30, seed=3)
+    model = smg.mixedglm("y ~ time + (1 | id)", dd.from_pandas(df, npartitions=2),
+                         family=sm.families.Poisson())
+    with pytest.raises(NotImplementedError, match="cov_type='cluster'.*Dask DataFrame"):
+        model.fit(cov_type="cluster")

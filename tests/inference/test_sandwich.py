@@ -291,3 +291,40 @@ def test_user_data_is_not_modified():
         warnings.simplefilter("error")
         robust_cov(res, groups=blocks)
     pd.testing.assert_frame_equal(df, before)
+
+
+def test_fit_with_cluster_covariance_reports_the_sandwich():
+    df = load_dataset("epil")
+    formula = "y ~ trt + lbase + lage + V4 + (1 | subject)"
+    model = smg.mixedglm(formula, df, family=sm.families.Poisson())
+    plain = model.fit()
+    robust = smg.mixedglm(formula, df, family=sm.families.Poisson()).fit(cov_type="cluster")
+    V = robust_cov(plain, "cluster")
+    # same estimates; the fixed effects' standard errors, tests and intervals from the sandwich
+    np.testing.assert_array_equal(robust.params, plain.params)
+    k = plain.k_fe
+    se = np.sqrt(np.diag(V.to_numpy()))
+    np.testing.assert_allclose(robust.bse_fe, se[:k], rtol=1e-12)
+    np.testing.assert_allclose(robust.bse.iloc[:k], se[:k], rtol=1e-12)
+    np.testing.assert_allclose(robust.tvalues.iloc[:k], robust.params.iloc[:k] / se[:k],
+                               rtol=1e-12)
+    ci = robust.conf_int()
+    np.testing.assert_allclose(ci.iloc[:k, 1] - robust.params.iloc[:k], 1.959963984540054 * se[:k],
+                               rtol=1e-9)
+    # the variance keeps its model-based standard error
+    assert robust.bse.iloc[k] == pytest.approx(plain.bse.iloc[k], rel=1e-12)
+    assert robust.cov_type == "cluster" and robust.cov_kwds["n_clusters"] == 59
+    assert "cluster-robust" in str(robust.summary())
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(cov_type="HC0"), ValueError, "cov_type must be one of"),
+    (dict(cov_type="cluster", cov_kwds={"group": "subject"}), ValueError, "unknown key"),
+    (dict(cov_kwds={"groups": "subject"}), ValueError, "cov_kwds applies to"),
+    (dict(cov_type="cluster", cov_kwds=["subject"]), TypeError, "cov_kwds must be a dict"),
+])
+def test_fit_refuses_bad_covariance_arguments_by_name(kwargs, error, match):
+    model = smg.mixedglm("y ~ trt + (1 | subject)", load_dataset("epil"),
+                         family=sm.families.Poisson())
+    with pytest.raises(error, match=match):
+        model.fit(**kwargs)
