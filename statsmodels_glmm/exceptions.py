@@ -54,5 +54,13 @@ def warn(message, category=UserWarning):
     ----------
     message : str
     category : type of Warning, default ``UserWarning``
+
+    Examples
+    --------
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn("a note", UserWarning)
+    >>> str(caught[0].message), caught[0].filename.endswith("exceptions.py")
+    ('a note', False)
     """
     warnings.warn(message, category, stacklevel=_outside_package_level())

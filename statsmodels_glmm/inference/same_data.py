@@ -58,7 +58,16 @@ __all__ = ["data_differences", "nesting_differences", "rows_compared", "is_glm"]
 
 
 def is_glm(res):
-    """True for a statsmodels ``GLM`` results object (or its wrapper)."""
+    """
+    True for a statsmodels ``GLM`` results object (or its wrapper).
+
+    >>> import numpy as np, statsmodels.api as sm
+    >>> x = sm.add_constant(np.arange(6.0))
+    >>> is_glm(sm.GLM(np.array([0, 1, 0, 1, 1, 1]), x, family=sm.families.Binomial()).fit())
+    True
+    >>> is_glm(sm.OLS(np.arange(6.0), x).fit())
+    False
+    """
     from statsmodels.genmod.generalized_linear_model import GLM
 
     return isinstance(getattr(res, "model", None), GLM)
