@@ -4,7 +4,7 @@ Checks of arguments at the package's boundary, each naming the argument it refus
 
 import numpy as np
 
-__all__ = ["check_seed"]
+__all__ = ["check_seed", "check_whole_number"]
 
 
 def check_seed(seed, name="seed"):
@@ -44,3 +44,37 @@ def check_seed(seed, name="seed"):
     if any(v < 0 for v in values):
         raise ValueError(f"{name} must hold non-negative integers, got {seed!r}")
     return seed
+
+
+def check_whole_number(value, name, lowest=1, meaning=""):
+    """
+    ``value`` as an ``int`` if it is a whole number of at least ``lowest``, else a
+    ValueError naming the argument.
+
+    Integers and floats with no fractional part (``1e3``) are accepted; booleans,
+    fractions, strings and non-finite values are not.  ``meaning`` is added to
+    the message in parentheses.
+
+    Examples
+    --------
+    >>> check_whole_number(1e3, "nsim")
+    1000
+    >>> check_whole_number(2.5, "nsim")
+    Traceback (most recent call last):
+    ...
+    ValueError: nsim must be a positive integer, got 2.5
+    >>> check_whole_number(5, "nsim", lowest=10)
+    Traceback (most recent call last):
+    ...
+    ValueError: nsim must be a whole number >= 10, got 5
+    """
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if (not ok and isinstance(value, (float, np.floating)) and np.isfinite(value)
+            and float(value).is_integer()):
+        ok = True
+    if not ok or int(value) < lowest:
+        what = {1: "a positive integer", 0: "a non-negative integer"}.get(
+            lowest, f"a whole number >= {lowest}")
+        extra = f" ({meaning})" if meaning else ""
+        raise ValueError(f"{name} must be {what}{extra}, got {value!r}")
+    return int(value)

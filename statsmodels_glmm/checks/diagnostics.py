@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..validation import check_seed
+from ..validation import check_seed, check_whole_number
 
 __all__ = ["overdispersion", "zero_inflation_test"]
 
@@ -120,10 +120,7 @@ def zero_inflation_test(res, nsim=500, seed=None, random_effects="new"):
     resp = res.model.response
     if not _is_count(resp):
         raise ValueError(f"zero_inflation_test() is for count models, not {resp.name}")
-    if isinstance(nsim, (bool, np.bool_)) or not isinstance(nsim, (int, np.integer)) \
-            or nsim < 1:
-        raise ValueError(f"nsim must be a positive integer, got {nsim!r}")
-    nsim = int(nsim)
+    nsim = check_whole_number(nsim, "nsim")
     if random_effects not in ("new", "conditional"):
         raise ValueError(f"random_effects must be 'new' or 'conditional', got {random_effects!r}")
     seed = check_seed(seed)

@@ -90,7 +90,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..validation import check_seed
+from ..validation import check_seed, check_whole_number
 
 __all__ = ["SimulatedResiduals", "CheckTest", "simulated_residuals", "pit_residuals"]
 
@@ -207,10 +207,7 @@ def simulated_residuals(res, nsim=250, seed=None, conditional=False):
     >>> sr.residuals.shape == (len(df),), bool(sr.residuals.between(0, 1).all())
     (True, True)
     """
-    if isinstance(nsim, (bool, np.bool_)) or not isinstance(nsim, (int, np.integer, float)) \
-            or not np.isfinite(nsim) or nsim != int(nsim) or nsim < 10:
-        raise ValueError(f"nsim must be an integer of at least 10, got {nsim!r}")
-    nsim_i = int(nsim)
+    nsim_i = check_whole_number(nsim, "nsim", lowest=10)
     if not isinstance(conditional, (bool, np.bool_)):
         raise ValueError(f"conditional must be True or False, got {conditional!r}")
     rng = np.random.default_rng(check_seed(seed))

@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats
 
 from ..likelihood.parallel import blas_single_thread
-from ..validation import check_seed
+from ..validation import check_seed, check_whole_number
 
 __all__ = ["BootstrapResults", "bootstrap", "design_response", "with_response", "refit",
            "sd_corr_map", "to_sd_corr"]
@@ -276,9 +276,7 @@ def _n_jobs(n_jobs):
 
 
 def _check_n(n, name="n"):
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"{name} must be a positive integer, got {n!r}")
-    return int(n)
+    return check_whole_number(n, name)
 
 
 def replicate_generators(seed, n):

@@ -10,6 +10,8 @@ from functools import cached_property as cache_readonly
 import numpy as np
 import pandas as pd
 
+from ..validation import check_seed, check_whole_number
+
 __all__ = ["PredictionMixin"]
 
 
@@ -252,7 +254,8 @@ class PredictionMixin:
         """
         if random_effects not in ("new", "conditional", "zero"):
             raise ValueError("random_effects must be 'new', 'conditional' or 'zero'")
-        rng = np.random.default_rng(seed)
+        nsim = check_whole_number(nsim, "nsim")
+        rng = np.random.default_rng(check_seed(seed))
         m, d = self.model, self.model.design
         base = self._eta_insample("zero")
         extra = self._extra()

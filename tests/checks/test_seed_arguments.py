@@ -74,3 +74,28 @@ def test_zero_inflation_test_names_a_bad_nsim(poisson_fit, nsim):
 def test_zero_inflation_test_names_bad_random_effects(poisson_fit):
     with pytest.raises(ValueError, match="random_effects"):
         poisson_fit.zero_inflation_test(nsim=10, random_effects="modes")
+
+
+BAD_COUNTS = [0, -3, 2.5, float("nan"), float("inf"), "20", True, None]
+
+
+@pytest.mark.parametrize("nsim", BAD_COUNTS)
+def test_every_simulation_count_is_checked_the_same_way(poisson_fit, nsim):
+    calls = {"simulate": lambda: poisson_fit.simulate(nsim=nsim, seed=0),
+             "zero_inflation_test": lambda: poisson_fit.zero_inflation_test(nsim=nsim, seed=0),
+             "bootstrap": lambda: poisson_fit.bootstrap(nsim, seed=0, progress=False)}
+    for what, call in calls.items():
+        name = "n" if what == "bootstrap" else "nsim"
+        with pytest.raises(ValueError, match=rf"^{name} must be a positive integer, got"):
+            call()
+    with pytest.raises(ValueError, match=r"^nsim must be a whole number >= 10, got"):
+        poisson_fit.simulated_residuals(nsim=nsim if nsim != 0 else 9, seed=0)
+
+
+def test_a_whole_float_count_is_the_same_as_the_integer(poisson_fit):
+    a = poisson_fit.simulate(nsim=3.0, seed=4)
+    b = poisson_fit.simulate(nsim=3, seed=4)
+    pd.testing.assert_frame_equal(a, b)
+    ra = poisson_fit.simulated_residuals(nsim=20.0, seed=2).residuals
+    rb = poisson_fit.simulated_residuals(nsim=20, seed=2).residuals
+    np.testing.assert_array_equal(ra, rb)

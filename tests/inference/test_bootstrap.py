@@ -176,7 +176,7 @@ def test_bootstrap_names_a_bad_seed_before_any_refit(toenail_ri, seed, error, mo
         simulate_responses(toenail_ri, 2, seed=seed)
 
 
-@pytest.mark.parametrize("n", [0, -2, 2.0, "3", True, None])
+@pytest.mark.parametrize("n", [0, -2, 2.5, float("nan"), "3", True, None])
 def test_bootstrap_names_a_bad_n(toenail_ri, n):
     with pytest.raises(ValueError, match="n must be a positive integer"):
         toenail_ri.bootstrap(n, progress=False)
