@@ -29,14 +29,17 @@ from ..spec.design import build_design, design_from_arrays
 from ..families import as_response
 from ..likelihood.laplace import laplace_loglike
 from ..likelihood.warm_start import WarmStart
+from .bayes_fit import BayesFitMixin
 from .fitting import FittingMixin
+from .missing_data import MissingDataModelMixin
 from .layout import LayoutMixin
 from .rows import RowsMixin
 
 __all__ = ["MixedGLM", "mixedglm"]
 
 
-class MixedGLM(LayoutMixin, FittingMixin, RowsMixin, LikelihoodModel):
+class MixedGLM(LayoutMixin, FittingMixin, RowsMixin, BayesFitMixin, MissingDataModelMixin,
+               LikelihoodModel):
     """
     Generalized linear mixed model with one grouping factor.
 
@@ -184,7 +187,9 @@ class MixedGLM(LayoutMixin, FittingMixin, RowsMixin, LikelihoodModel):
                               vc_formula=vc_formula)
         if family is None:
             warn_binary_gaussian(design.y, design.endog_name)
-        return cls(None, None, None, family=response, design=design, **kwargs)
+        model = cls(None, None, None, family=response, design=design, **kwargs)
+        model.data.frame = data  # the user's frame, as statsmodels' formula models keep it
+        return model
 
     # ---------------------------------------------------------- likelihood
     def _integrator(self, nagq):

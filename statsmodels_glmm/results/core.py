@@ -23,6 +23,7 @@ from ..checks.diagnostics import overdispersion, zero_inflation_test
 from ..checks.mixin import ChecksMixin
 from ..inference.mixin import InferenceMixin
 from ..marginal.predict import get_prediction, marginal_params, probability_effects
+from .missing_data import MissingDataMixin
 from .prediction import PredictionMixin
 from .random_effects import RandomEffectsMixin
 from .removal import RemoveDataMixin
@@ -41,7 +42,8 @@ def _as_method(func):
 
 
 class MixedGLMResults(WaldMixin, InferenceMixin, ChecksMixin, RandomEffectsMixin,
-                      PredictionMixin, SummaryMixin, RemoveDataMixin, LikelihoodModelResults):
+                      PredictionMixin, SummaryMixin, RemoveDataMixin, MissingDataMixin,
+                      LikelihoodModelResults):
     """
     Results of :meth:`MixedGLM.fit`.
 

@@ -112,7 +112,7 @@ class RemoveDataMixin:
         m.response = _family_without_rows(m.response)
         m.family = m.response if same else _family_without_rows(m.family)
         self._state = _state_without_rows(self._state, m.response)
-        for name in ("orig_endog", "orig_exog", "endog", "exog", "row_labels"):
+        for name in ("orig_endog", "orig_exog", "endog", "exog", "row_labels", "frame"):
             if hasattr(m.data, name):
                 setattr(m.data, name, None)
         m.endog = m.exog = None

@@ -260,6 +260,10 @@ class SummaryMixin:
             elementwise = getattr(tab, "map", None) or tab.applymap  # pandas < 2.1
             smry.add_df(elementwise(_fmt_number), float_format="%.4f")
         smry.add_df(self._re_table())
+        if d.n_dropped:
+            smry.add_text(f"{d.n_dropped} rows with a missing value were left out of the fit; "
+                          "res.model.missing_report() shows which columns and waves are "
+                          "missing.")
         for note in self._notes():
             smry.add_text(note)
         return smry

@@ -1,0 +1,3 @@
+"""
+Bayesian estimation of generalized linear mixed models by MCMC (NUTS).
+"""
