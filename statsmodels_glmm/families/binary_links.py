@@ -3,15 +3,15 @@ Log-probabilities of the binary links and their derivatives in eta.
 
 For a link with inverse ``mu(eta)`` a Bernoulli log-density is
 ``y log mu + (1 - y) log(1 - mu)``.  This module returns
-``log mu(eta)`` and ``log(1 - mu(eta))`` with their first three derivatives,
-computed in forms that stay accurate far in the tails (no ``log`` of a
-probability that has underflowed).
+``log mu(eta)`` and ``log(1 - mu(eta))`` with their first three derivatives
+(and, by :func:`log_probs_d4`, the fourth), computed in forms that stay
+accurate far in the tails (no ``log`` of a probability that has underflowed).
 """
 
 import numpy as np
 from scipy import special
 
-__all__ = ["LINKS", "log_probs", "inverse"]
+__all__ = ["LINKS", "log_probs", "log_probs_d4", "inverse"]
 
 _LOG_SQRT_2PI = 0.5 * np.log(2 * np.pi)
 
@@ -73,6 +73,52 @@ def _cloglog(eta):
     return a, b
 
 
+def _d4_logit(eta):
+    mu = special.expit(eta)
+    v = mu * special.expit(-eta)
+    d4 = v * (6.0 * v - 1.0)
+    return d4, d4
+
+
+def _log_ndtr_d4(x):
+    """Fourth derivative of log Phi(x): ``-(l3 (x + 2 lam) + 2 l2 (1 + l2))``."""
+    _, lam, l2, l3 = _log_ndtr_derivs(x)
+    return -(l3 * (x + 2.0 * lam) + 2.0 * l2 * (1.0 + l2))
+
+
+def _d4_probit(eta):
+    return _log_ndtr_d4(eta), _log_ndtr_d4(-eta)
+
+
+def _d4_cloglog(eta):
+    # log mu = log(1 - e^-t), t = e^eta: its eta-derivatives are t r1, t r1 + t^2 r2 and
+    # t r1 + 3 t^2 r2 + t^3 r3 with r(t) = t / (e^t - 1) and r_k its t-derivatives
+    t = np.exp(np.minimum(eta, 700.0))
+    q = np.exp(-t)
+    omq = -np.expm1(-t)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        qo = q / omq
+        qo2 = qo / omq
+        qo3 = qo2 / omq
+        r1 = qo - t * qo2
+        r2 = -(2.0 + t) * qo2 + 2.0 * t * qo3
+        r3 = -(3.0 + t) * qo2 + 6.0 * (1.0 + t) * qo3 - 6.0 * t * qo3 / omq
+    small = t < 1e-2
+    if np.any(small):
+        ts = t[small]
+        r1[small] = -0.5 + ts / 6 - ts**3 / 180
+        r2[small] = 1.0 / 6 - ts**2 / 60
+        r3[small] = -ts / 30 + ts**3 / 252 - ts**5 / 3600
+    big = t > 700
+    if np.any(big):
+        r1[big] = r2[big] = r3[big] = 0.0
+    a4 = t * (r1 + t * (3.0 * r2 + t * r3))
+    return a4, -t
+
+
+_D4 = {"logit": _d4_logit, "probit": _d4_probit, "cloglog": _d4_cloglog}
+
+
 def _mean_logit(eta):
     return special.expit(eta)
 
@@ -104,6 +150,21 @@ def log_probs(link, eta):
     (0.5, 0.5)
     """
     return LINKS[link][0](np.asarray(eta, dtype=float))
+
+
+def log_probs_d4(link, eta):
+    """
+    Fourth derivatives in ``eta`` of ``log mu`` and ``log(1 - mu)`` for a binary link.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> eta, h = np.array([-1.2, 0.4]), 1e-4
+    >>> fd = (log_probs("probit", eta + h)[0][3] - log_probs("probit", eta - h)[0][3]) / (2 * h)
+    >>> bool(np.allclose(log_probs_d4("probit", eta)[0], fd, rtol=1e-6))
+    True
+    """
+    return _D4[link](np.asarray(eta, dtype=float))
 
 
 def inverse(link, eta):

@@ -27,19 +27,24 @@ negative binomial with size ``r = mu / alpha`` and success probability
     \\log f = \\log\\Gamma(y + r) - \\log\\Gamma(r) - \\log y! - r \\log(1 + \\alpha)
         + y \\log\\frac{\\alpha}{1 + \\alpha},
 
-so with ``T_0 = \\psi(y + r) - \\psi(r) - \\log(1 + \\alpha)`` and
-``T_k = \\psi^{(k)}(y + r) - \\psi^{(k)}(r)``:
-``d_1 = r T_0``, ``d_2 = d_1 + r^2 T_1``, ``d_3 = d_2 + 2 r^2 T_1 + r^3 T_2``.
+so with ``T_0 = \\psi(y + r) - \\psi(r) - \\log(1 + \\alpha)``,
+``T_k = \\psi^{(k)}(y + r) - \\psi^{(k)}(r)`` and ``V_k = r^{k+1} T_k`` (since
+``dr/deta = r``, ``dV_k/deta = (k + 1) V_k + V_{k+1}``):
+``d_1 = V_0``, ``d_2 = d_1 + V_1``, ``d_3 = d_2 + 2 V_1 + V_2`` and
+``d_4 = d_3 + 4 V_1 + 5 V_2 + V_3``.  NB2 has ``d_4 = d_2 (1 - 6 q (1 - q))``.
 
 The internal parameter is ``log alpha`` (unbounded above, bounded below at
 ``log(1e-8)`` so that data without overdispersion end on the boundary
 instead of drifting to ``-inf``); the reported one is ``alpha``, and the
 summary also shows ``theta = 1 / alpha``.  The derivatives of ``d_0, d_1,
 d_2`` with respect to ``log alpha`` are analytic (module functions below).
-For very large ``theta`` the differences ``log Gamma(y + theta) -
+For very large ``theta`` (or ``r``) the differences ``log Gamma(y + theta) -
 log Gamma(theta)`` and ``psi(y + theta) - psi(theta)`` are taken from their
-asymptotic series, which avoids cancellation.
+asymptotic series, which avoids cancellation; the NB1 terms (for ``r > 20``) are
+formed from ``rho = y / r`` so that no power of ``r`` overflows.
 """
+
+import math
 
 import numpy as np
 import pandas as pd
@@ -83,27 +88,142 @@ def _inv_pow_diffs(y, t):
     return a1, a2, a3, a4
 
 
+def _polygamma(order, x):
+    """``psi^(order)(x)`` (the digamma ufunc for order 0, which is faster)."""
+    return special.digamma(x) if order == 0 else special.polygamma(order, x)
+
+
 def _digamma_diff(y, theta, order=0):
-    """``psi^(order)(y + theta) - psi^(order)(theta)``, stable for large theta."""
+    """``psi^(order)(y + theta) - psi^(order)(theta)`` (order 0..3), stable for large theta."""
     if np.ndim(theta) == 0 and theta <= _BIG:
-        return special.polygamma(order, y + theta) - special.polygamma(order, theta)
+        return _polygamma(order, y + theta) - _polygamma(order, theta)
     yb, tb = np.broadcast_arrays(np.asarray(y, dtype=float), theta)
     big = tb > _BIG
+    if not np.any(big):
+        return _polygamma(order, yb + tb) - _polygamma(order, tb)
     out = np.empty(yb.shape)
     if np.any(~big):
-        out[~big] = (special.polygamma(order, yb[~big] + tb[~big])
-                     - special.polygamma(order, tb[~big]))
-    if np.any(big):
-        yy, tt = yb[big], tb[big]
-        a1, a2, a3, a4 = _inv_pow_diffs(yy, tt)
-        # asymptotic series of psi, psi' and psi'' (next terms are O(x^-5))
-        if order == 0:
-            out[big] = np.log1p(yy / tt) + a1 / 2 + a2 / 12 - a4 / 120
-        elif order == 1:
-            out[big] = -(a1 + a2 / 2 + a3 / 6)
-        else:
-            out[big] = a2 + a3 + a4 / 2
+        out[~big] = (_polygamma(order, yb[~big] + tb[~big])
+                     - _polygamma(order, tb[~big]))
+    yy, tt = yb[big], tb[big]
+    a1, a2, a3, a4 = _inv_pow_diffs(yy, tt)
+    # asymptotic series of psi and its first three derivatives (the next terms are
+    # O(x^-4) times smaller than the last kept)
+    if order == 0:
+        out[big] = np.log1p(yy / tt) + a1 / 2 + a2 / 12 - a4 / 120
+    elif order == 1:
+        out[big] = -(a1 + a2 / 2 + a3 / 6)
+    elif order == 2:
+        out[big] = a2 + a3 + a4 / 2
+    else:
+        a5 = _scaled_diffs(yy / tt, 5)[5] / tt ** 5
+        out[big] = -(2 * a3 + 3 * a4 + 2 * a5)
     return out
+
+
+#: r above which the NB1 terms come from the asymptotic series (see :func:`_nb1_terms`)
+_SERIES_R = 20.0
+#: ``B_2n / (2n)``: psi(x) = log x - 1/(2x) - sum_n c_n x^-2n
+_PSI_C = (1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132, -691 / 32760, 1 / 12)
+#: ``B_2n / (2n (2n - 1))``: log Gamma(x) = (x - 1/2) log x - x + log(2 pi)/2 + sum_n d_n x^(1-2n)
+_LGAMMA_D = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188, -691 / 360360, 1 / 156)
+
+
+def _scaled_diffs(rho, m_max):
+    """
+    ``b_m = 1 - (1 + rho)^-m`` for ``m = 0 .. m_max`` without cancellation, by
+    ``b_{m+1} = b_m + b_1 (1 + rho)^-m`` (a sum of positive terms); with ``rho = y / t``,
+    ``b_m = t^m (t^-m - (t + y)^-m)``.
+    """
+    w = 1.0 / (1.0 + rho)
+    b1 = rho * w
+    out = [np.zeros_like(rho), b1]
+    wm = w
+    for _ in range(2, m_max + 1):
+        out.append(out[-1] + b1 * wm)
+        wm = wm * w
+    return out
+
+
+def _rising(m, k):
+    """``m (m + 1) ... (m + k - 1)``."""
+    out = 1.0
+    for j in range(k):
+        out *= m + j
+    return out
+
+
+def _nb1_series(y, r, l1a, order):
+    """
+    ``log Gamma(y + r) - log Gamma(r)`` and ``V_k = r^{k+1} T_k`` (``k = 0 .. order``)
+    from the asymptotic series of ``log Gamma`` and ``psi``, for ``r > _SERIES_R``.
+
+    With ``rho = y / r`` and ``b_m`` of :func:`_scaled_diffs`, a difference
+    ``r^-m - (r + y)^-m`` is ``b_m r^-m``, so every term is a ``b_m`` times a power
+    of ``1 / r``: there is no cancellation, and no power of ``r`` is formed
+    (``r`` may be as large as floating point allows).
+    """
+    rho = y / r
+    n_terms = len(_PSI_C)
+    b = _scaled_diffs(rho, 2 * n_terms + order)
+    rinv = 1.0 / r
+    rinv2 = rinv * rinv
+    l1p = np.log1p(rho)
+    lg = (r - 0.5) * l1p + y * np.log(r + y) - y
+    rp = np.ones_like(r)
+    for n, d in enumerate(_LGAMMA_D, 1):
+        rp = rp * (rinv if n == 1 else rinv2)
+        lg -= d * b[2 * n - 1] * rp
+    out = []
+    for k in range(order + 1):
+        if k == 0:
+            v = r * (l1p - l1a) + 0.5 * b[1]
+        else:
+            v = math.factorial(k - 1) * r * b[k] + 0.5 * math.factorial(k) * b[k + 1]
+        rp = rinv
+        for n, c in enumerate(_PSI_C, 1):
+            v += (c * _rising(2 * n, k)) * b[2 * n + k] * rp
+            rp = rp * rinv2
+        out.append(v if k % 2 == 0 else -v)
+    return lg, out
+
+
+def _nb1_terms(y, r, l1a, order):
+    """
+    ``log Gamma(y + r) - log Gamma(r)`` and ``V_k = r^{k+1} T_k`` for
+    ``k = 0 .. order`` (see the module docstring): from log-gamma and polygamma
+    differences for ``r <= _SERIES_R`` (shifted by one below ``r = 1``), from the
+    series of :func:`_nb1_series` above (the differences would lose about
+    ``log10(r)`` digits there).
+    """
+    ser = r > _SERIES_R
+    if np.all(ser):
+        return _nb1_series(y, r, l1a, order)
+    small = ~ser
+    anyser = bool(np.any(ser))
+    ys, rs = (y[small], r[small]) if anyser else (y, r)
+    lg = np.empty(len(r))
+    lg[small] = special.gammaln(ys + rs) - special.gammaln(rs)
+    out = [np.empty(len(r)) for _ in range(order + 1)]
+    # below r = 1, psi^(k)(r) = psi^(k)(r + 1) - (-1)^k k! r^-(k+1) keeps the powers of
+    # 1 / r (which overflow for tiny r) out of the products; y = 0 gives exact zeros
+    tiny = rs < 1.0
+    rlow = np.where(tiny, rs + 1.0, rs)
+    rhigh = np.where(ys > 0, ys + rs, rlow)
+    rp = rs.copy()
+    for k in range(order + 1):
+        v = rp * (_polygamma(k, rhigh) - _polygamma(k, rlow))
+        v[tiny] += (-1) ** k * math.factorial(k)
+        v[ys == 0] = 0.0
+        out[k][small] = v
+        rp *= rs
+    out[0][small] -= rs * l1a
+    if anyser:
+        lgs, vs = _nb1_series(y[ser], r[ser], l1a, order)
+        lg[ser] = lgs
+        for k in range(order + 1):
+            out[k][ser] = vs[k]
+    return lg, out
 
 
 class NegativeBinomial(Response):
@@ -209,6 +329,24 @@ class NegativeBinomial(Response):
         return np.log([float(np.clip(0.5 * a, 0.05, 5.0))])
 
     # ------------------------------------------------------- likelihood
+    def _nb2_constant(self, y, theta):
+        """
+        ``log Gamma(y + theta) - log Gamma(theta) - log y!``, the part of the NB2
+        log-density free of ``eta``, cached for the last ``(y, theta)`` (the mode
+        iterations of one likelihood evaluation call :meth:`derivs` at one ``theta``).
+        """
+        cached = self.__dict__.get("_nb2_const")
+        if cached is not None and cached[0] is y and cached[1] == theta:
+            return cached[2]
+        val = _lgamma_diff(y, theta) - self._lgy1(y)
+        self.__dict__["_nb2_const"] = (y, theta, val)
+        return val
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_nb2_const", None)
+        return state
+
     def derivs(self, y, eta, extra):
         la = float(extra[0])
         mu = np.exp(eta)
@@ -217,7 +355,7 @@ class NegativeBinomial(Response):
             # theta log(theta/(theta+mu)) = -theta log1p(mu/theta)
             # y log(mu/(theta+mu)) = y (eta - log(theta + mu))
             lt = np.log(theta + mu) if theta < _BIG else np.log(theta) + np.log1p(mu / theta)
-            d0 = (_lgamma_diff(y, theta) - self._lgy1(y) - theta * np.log1p(mu / theta)
+            d0 = (self._nb2_constant(y, theta) - theta * np.log1p(mu / theta)
                   + np.where(y > 0, y * (eta - lt), 0.0))
             q = mu / (theta + mu)
             yt = y + theta
@@ -228,15 +366,32 @@ class NegativeBinomial(Response):
         alpha = np.exp(la)
         r = mu / alpha
         l1a = np.log1p(alpha)
-        d0 = (_lgamma_diff(y, r) - self._lgy1(y) - r * l1a
-              + np.where(y > 0, y * (la - l1a), 0.0))
-        t0 = _digamma_diff(y, r) - l1a
-        t1 = _digamma_diff(y, r, 1)
-        t2 = _digamma_diff(y, r, 2)
-        d1 = r * t0
-        d2 = d1 + r * r * t1
-        d3 = d2 + r * r * (2 * t1 + r * t2)
-        return d0, d1, d2, d3
+        lg, (v0, v1, v2) = _nb1_terms(y, r, l1a, 2)
+        d0 = lg - self._lgy1(y) - r * l1a + np.where(y > 0, y * (la - l1a), 0.0)
+        d2 = v0 + v1
+        return d0, v0, d2, d2 + 2 * v1 + v2
+
+    def d4(self, y, eta, extra):
+        """
+        Fourth derivative in ``eta``: ``d_2 (1 - 6 q (1 - q))`` (NB2),
+        ``d_3 + 4 V_1 + 5 V_2 + V_3`` (NB1; see the module docstring).
+
+        >>> fam = NegativeBinomial()
+        >>> y, eta, ex = np.array([2.0]), np.array([0.3]), np.log([0.5])
+        >>> h = 1e-5
+        >>> fd = (fam.derivs(y, eta + h, ex)[3] - fam.derivs(y, eta - h, ex)[3]) / (2 * h)
+        >>> bool(np.allclose(fam.d4(y, eta, ex), fd, rtol=1e-6))
+        True
+        """
+        la = float(extra[0])
+        mu = np.exp(eta)
+        if self.p == 2:
+            theta = np.exp(-la)
+            q = mu / (theta + mu)
+            v = q * (1 - q)
+            return -(y + theta) * v * (1 - 6 * v)
+        v0, v1, v2, v3 = _nb1_terms(y, mu / np.exp(la), np.log1p(np.exp(la)), 3)[1]
+        return v0 + 7 * v1 + 6 * v2 + v3
 
     def extra_derivs(self, y, eta, extra):
         la = float(extra[0])

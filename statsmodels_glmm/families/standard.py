@@ -176,9 +176,15 @@ class Binomial(Response):
         return self._logit_logpdf(y, eta, softplus), y[:, 0] - y[:, 1] * mu
 
     def d4(self, y, eta, extra):
-        """Fourth derivative in ``eta``: ``n v (6 v - 1)``, ``v = mu (1 - mu)`` (logit)."""
+        """
+        Fourth derivative in ``eta``: ``n v (6 v - 1)``, ``v = mu (1 - mu)`` (logit);
+        ``s a_4 + (n - s) b_4`` from the fourth derivatives of ``log mu`` and
+        ``log(1 - mu)`` (probit, cloglog; see :func:`.binary_links.log_probs_d4`).
+        """
         if self.link_name != "logit":
-            return None
+            s, n = y[:, 0], y[:, 1]
+            a4, b4 = binary_links.log_probs_d4(self.link_name, eta)
+            return s * a4 + (n - s) * b4
         mu = self._logit_parts(eta)[0]
         v = mu * (1.0 - mu)
         return y[:, 1] * v * (6.0 * v - 1.0)

@@ -20,10 +20,13 @@ m_t x_t'``, the linear predictor as ``e_t = x_t + D_i' m_t`` and
     dr_t &= \\{ d_2(t) + d_3(t) m_t' a_i \\} e_t + dc_t + d_2(t) da_i' m_t,
 
 and ``d^2 l / dbeta dbeta' = X' dR`` (rows ``dr_t'``).  This needs the fourth
-derivative ``d_4`` of the log-density (:meth:`Response.d4`); the columns of
-the covariance and family parameters are still differences of the analytic
-gradient.  Groups are processed chunk by chunk (see :mod:`.parallel`), so the
-temporaries stay of chunk size.
+derivative ``d_4`` of the log-density (:meth:`Response.d4`), which the binomial
+(logit, probit, cloglog), Poisson, Gaussian, negative binomial (NB1, NB2, at
+fixed dispersion) and cumulative-link ordinal families provide (for the ordinal
+families ``eta`` is shared by the thresholds and ``d_4`` is its fourth
+derivative); the columns of the covariance and family parameters are still
+differences of the analytic gradient.  Groups are processed chunk by chunk
+(see :mod:`.parallel`), so the temporaries stay of chunk size.
 """
 
 import numpy as np
