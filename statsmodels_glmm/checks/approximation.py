@@ -393,15 +393,21 @@ def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm
     ``1 + 0.02 n_groups`` (the top of the range of well-behaved panels, see
     :func:`guard_threshold`) or the data are in the danger zone
     (:func:`in_danger_zone`), for one grouping factor and up to three random
-    effects.  From the Laplace estimates it takes up to ``steps`` Newton
-    steps on the :data:`REFIT_NODES`-node quadrature log-likelihood with the
-    Laplace Hessian as the curvature (one quadrature gradient each, halved
-    until the quadrature log-likelihood does not fall), then compares the
-    estimates: every parameter that moves by more than :data:`REFIT_TOL_SE`
-    of its Laplace standard error is named, ``flagged`` is set and
-    ``recommended_nagq`` is the rule used.  Above
-    :data:`REFIT_MAX_ROW_NODES` row-nodes the refit is skipped (``skipped``
-    says why).
+    effects.  From the Laplace estimates it takes up to ``steps`` quasi-Newton
+    steps on the :data:`REFIT_NODES`-node quadrature log-likelihood, the
+    Laplace Hessian the first curvature and BFGS updates of it after every
+    step (one quadrature gradient each, halved until the quadrature
+    log-likelihood does not fall), then compares the estimates: every
+    parameter that moves by more than :data:`REFIT_TOL_SE` of its Laplace
+    standard error is named, ``flagged`` is set and ``recommended_nagq`` is
+    the rule used.  The steps stop early once the comparison is decided: when
+    no estimate has moved by half of :data:`REFIT_TOL_SE`, counting twice the
+    next step (that step is then taken unevaluated, and ``llf`` is the value
+    the quadratic model predicts there).  Often the first quadrature gradient
+    decides it.  The refit is skipped (``skipped`` says why) above
+    :data:`REFIT_MAX_ROW_NODES` row-nodes, and where the guard's own
+    log-likelihood difference already exceeds its tolerance (the warning is
+    then given on that ground).
 
     Parameters
     ----------
@@ -455,6 +461,11 @@ def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm
     K = REFIT_NODES[q]
     out = dict(nagq=K, reason="; ".join(reasons))
     guard["refit"] = out
+    if guard["flagged"]:
+        out["skipped"] = (f"not refitted: the {guard['nagq']}-node quadrature log-likelihood "
+                          "at the estimates already differs from Laplace's by more than the "
+                          f"tolerance; compare with fit(nagq={K}) or res.check_approximation()")
+        return guard
     work = model.nobs * K ** q
     if work > REFIT_MAX_ROW_NODES:
         out["skipped"] = (f"not refitted by {K}-node quadrature on data this large "
@@ -465,21 +476,32 @@ def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm
     x = np.array(internal, dtype=float)
     bounds = model._bounds()
     lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
+    names = list(model.param_names)
+    before = model.to_public(internal)
+    se = np.sqrt(np.diag(np.asarray(cov_public, dtype=float)))
+    se = np.where(np.isfinite(se) & (se > 0), se, np.nan)
+
+    def settled(x, step):
+        # no estimate has moved by REFIT_TOL_SE / 2, nor would with twice the next step:
+        # the comparison is decided, and further steps would not change the verdict
+        with np.errstate(invalid="ignore"):
+            now = np.abs(model.to_public(x) - before) / se
+            ahead = np.abs(model.to_public(x + step) - before) / se
+        return bool(np.all(np.nan_to_num(now + 2 * np.abs(ahead - now)) < REFIT_TOL_SE))
+
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         try:
             x, llf, llf_at_laplace, n_steps, done = _chord_refit(model, x, K, hessian, free, lo,
-                                                              steps, warm)
+                                                              steps, warm, settled)
         except (ValueError, MemoryError, NotImplementedError, np.linalg.LinAlgError):
             x = None
     if x is None:
         out["skipped"] = ("not refitted: the Laplace Hessian is not negative definite or "
                           "the quadrature log-likelihood is not finite")
         return guard
-    names = list(model.param_names)
-    before, after = model.to_public(internal), model.to_public(x)
-    se = np.sqrt(np.diag(np.asarray(cov_public, dtype=float)))
+    after = model.to_public(x)
     with np.errstate(invalid="ignore", divide="ignore"):
-        change = np.where(np.isfinite(se) & (se > 0), (after - before) / se, np.nan)
+        change = np.where(np.isfinite(se), (after - before) / se, np.nan)
     change = pd.Series(change, index=names)
     moved = [n for n in names if abs(change[n]) > REFIT_TOL_SE]
     out.update(llf=float(llf), llf_at_laplace=float(llf_at_laplace),
@@ -493,12 +515,16 @@ def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm
     return guard
 
 
-def _chord_refit(model, x, K, hessian, free, lo, steps, warm):
+def _chord_refit(model, x, K, hessian, free, lo, steps, warm, settled=None):
     """
-    Newton steps on the ``K``-node quadrature log-likelihood with the Laplace
-    Hessian as the curvature (a chord method): ``(point, llf, llf at the start,
-    steps, converged)``.  Raises LinAlgError where the Laplace Hessian is not
-    negative definite and ValueError without a finite quadrature gradient.
+    Newton steps on the ``K``-node quadrature log-likelihood, the Laplace Hessian
+    the first curvature and BFGS updates of it after every step (a quasi-Newton
+    method): ``(point, llf, llf at the start, steps, converged)``.  Stops, converged,
+    when a full step would gain under 5e-5, or when ``settled(x, step)`` says the
+    next step cannot change the comparison; that last step is then taken without
+    evaluating it, and ``llf`` is the value the quadratic model predicts there.
+    Raises LinAlgError where the Laplace Hessian is not negative definite and
+    ValueError without a finite quadrature gradient.
     """
     llf, g, _ = model.loglike_internal(x, K, gradient=True, warm=warm)
     start_llf = llf
@@ -513,16 +539,35 @@ def _chord_refit(model, x, K, hessian, free, lo, steps, warm):
         if g[free] @ step[free] < 1e-4:  # a full step would gain under 5e-5
             done = True
             break
+        if settled is not None and settled(x, step):
+            x, llf, done = np.maximum(x + step, lo), llf + 0.5 * (g[free] @ step[free]), True
+            break
         for _ in range(8):
             xn = np.maximum(x + step, lo)
             ln, gn, _ = model.loglike_internal(xn, K, gradient=True, warm=warm)
             if np.isfinite(ln) and ln >= llf - 1e-10 and gn is not None:
+                H = _secant_update(H, (xn - x)[free], (g - gn)[free])
                 x, llf, g = xn, ln, gn
                 break
             step *= 0.5
         else:
             break
     return x, llf, start_llf, n_steps, done
+
+
+def _secant_update(B, s, y):
+    """
+    The BFGS update of the curvature ``B`` (minus the Hessian) from a step ``s`` and
+    the fall ``y`` of the gradient along it; ``B`` unchanged where the pair has no
+    positive curvature (the update would not stay positive definite).
+    """
+    sy = float(s @ y)
+    Bs = B @ s
+    sBs = float(s @ Bs)
+    if not (sy > 1e-12 * np.sqrt(float(s @ s) * float(y @ y)) and sBs > 0):
+        return B
+    B = B + np.outer(y, y) / sy - np.outer(Bs, Bs) / sBs
+    return 0.5 * (B + B.T)
 
 
 def guard_message(guard):

@@ -133,7 +133,7 @@ def predicted_modes(c, prev, beta, L):
     u = prev.u[sl]
     d1, d2 = prev.d1[c.r0:c.r1], prev.d2[c.r0:c.r1]
     q = L.shape[0]
-    sizes = c.sizes
+    gid = c.gid  # np.take(v, gid) repeats per-group values to the rows, faster than np.repeat
     dL = L - L0
     dbeta = beta - beta0
     moved = bool(np.any(dL != 0.0))
@@ -144,7 +144,7 @@ def predicted_modes(c, prev, beta, L):
     deta = c.X @ dbeta
     if moved:
         for a in range(q):
-            deta += ZdL[a] * np.repeat(u[:, a], sizes)
+            deta += ZdL[a] * np.take(u[:, a], gid)
     deta *= d2
     rhs = np.empty((c.n_groups, q))
     for a in range(q):
@@ -196,7 +196,7 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
     Returns a namespace with the chunk's ``u``, ``eta``, ``d``, ``Mc``,
     ``H``, ``h``, ``converged`` and ``iterations``.
     """
-    y, G, gid, sizes = c.y, c.n_groups, c.gid, c.sizes
+    y, G, gid = c.y, c.n_groups, c.gid
     q = L.shape[0]
     base = c.X @ beta + c.offset
     Mc = _zl_columns(c.Zc, L)
@@ -220,9 +220,9 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
 
     def evaluate(u):
         """eta, derivatives, h, gradient and exact curvature at u."""
-        eta = base + Mc[0] * np.repeat(u[:, 0], sizes)
+        eta = base + Mc[0] * np.take(u[:, 0], gid)
         for j in range(1, q):
-            eta += Mc[j] * np.repeat(u[:, j], sizes)
+            eta += Mc[j] * np.take(u[:, j], gid)
         d = family.derivs(y, eta, extra)
         d2 = d[2]
         h = gsum(d[0])
@@ -262,6 +262,12 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
                 Hc[:, diag, diag] += 1.0
                 Hn = np.where(pd_ok[:, None, None], Hn, Hc)
         step = _solve(Hn, grad)
+        bad = ~np.isfinite(step).all(axis=1)
+        if np.any(bad):
+            # a singular curvature (far from the data): a scaled gradient step instead of
+            # a NaN step that step-halving could never repair
+            diag_h = np.diagonal(Hn[bad], axis1=1, axis2=2)
+            step[bad] = grad[bad] / np.maximum(np.nan_to_num(diag_h, nan=1.0), 1.0)
         dec = _rowdot(step, grad)  # Newton decrement
         if any_stalled:
             live = ~stalled
@@ -327,14 +333,14 @@ def _chunk_working(c, loc, Hinv):
     working score ``r_t`` and ``V_t = r_t u_i + d_1(t) a_i + d_2(t) H_i^{-1} m_t``.
     """
     d0, d1, d2, d3 = loc.d
-    Mc, u, sizes, gsum = loc.Mc, loc.u, c.sizes, loc.gsum
+    Mc, u, gid, gsum = loc.Mc, loc.u, c.gid, loc.gsum
     q = len(Mc)
     # HM_t = H_i^{-1} m_t and s_t = m_t' H_i^{-1} m_t
     HM = np.empty((c.nobs, q))
     for a in range(q):
-        col = Mc[0] * np.repeat(Hinv[:, a, 0], sizes)
+        col = Mc[0] * np.take(Hinv[:, a, 0], gid)
         for b in range(1, q):
-            col += Mc[b] * np.repeat(Hinv[:, a, b], sizes)
+            col += Mc[b] * np.take(Hinv[:, a, b], gid)
         HM[:, a] = col
     s = Mc[0] * HM[:, 0]
     for a in range(1, q):
@@ -344,16 +350,16 @@ def _chunk_working(c, loc, Hinv):
     for a in range(q):
         ag[:, a] = gsum(Mc[a] * cc)
     ag = matvec(Hinv, ag)
-    ma = Mc[0] * np.repeat(ag[:, 0], sizes)
+    ma = Mc[0] * np.take(ag[:, 0], gid)
     for a in range(1, q):
-        ma += Mc[a] * np.repeat(ag[:, a], sizes)
+        ma += Mc[a] * np.take(ag[:, a], gid)
     r = d1 + cc
     r += d2 * ma
     # dl/dL_ab = sum_t z_ta V_tb with V = r u_i + d1 a_i + d2 H_i^{-1} m_t
     V = np.empty((c.nobs, q))
     for b in range(q):
-        col = r * np.repeat(u[:, b], sizes)
-        col += d1 * np.repeat(ag[:, b], sizes)
+        col = r * np.take(u[:, b], gid)
+        col += d1 * np.take(ag[:, b], gid)
         col += d2 * HM[:, b]
         V[:, b] = col
     return s, ma, r, V

@@ -273,11 +273,13 @@ class FittingMixin:
             dimension.  Where that value suggests trouble, or the response is
             binary with fewer than 5 observations per group on average, the
             estimates are also refitted by adaptive quadrature (15, 7 x 7 or
-            5 x 5 x 5 nodes) from the Laplace optimum, a few Newton steps, and
-            a warning names the estimates that move by more than half a
-            standard error and the ``fit(nagq=K)`` to use (see
+            5 x 5 x 5 nodes) from the Laplace optimum, a few quasi-Newton steps
+            (often one quadrature gradient settles it), and a warning names the
+            estimates that move by more than half a standard error and the
+            ``fit(nagq=K)`` to use (see
             :func:`~statsmodels_glmm.checks.approximation.guard_refit`; skipped
-            on large data).  Default True.
+            on large data, and where the quadrature value alone is already
+            beyond the tolerance).  Default True.
         method : {"lbfgs", "bfgs", "newton", "nm"}
             The optimiser, as in statsmodels: L-BFGS-B (default, respects the
             bounds of family parameters), BFGS, Newton's method on the analytic
@@ -504,9 +506,11 @@ class FittingMixin:
         from ..results import MixedGLMResults, MixedGLMResultsWrapper
 
         free = self._free_mask(x, bounds)
+        # the reported Hessian is the one at the reported point, so that the standard
+        # errors depend on the optimum only, not on the path that reached it
         if hess_at is not None and np.array_equal(hess_at[2], free) and \
-                np.max(np.abs(hess_at[0] - x)) < 1e-3:
-            hess = hess_at[1]  # the last Newton step was negligible: reuse its Hessian
+                np.array_equal(hess_at[0], x):
+            hess = hess_at[1]
         else:
             hess = self.hessian_internal(x, nagq, free, grad=grad, warm=warm)
         cov_int = np.full((len(x), len(x)), np.nan)
@@ -640,8 +644,10 @@ class FittingMixin:
                 # a full Newton step would gain less than 1e-10 in log-likelihood: the
                 # point is as good as the gradient's rounding allows (that rounding grows
                 # with the number of groups, so a fixed gradient tolerance can be out of
-                # reach on large data)
-                return x, True, last
+                # reach on large data); the step is still taken, unchecked (the fit
+                # evaluates the point it reports), so that fits reaching this optimum
+                # from different paths report the same point to far below a standard error
+                return np.maximum(x + step, lo), True, last
             improved = False
             for _ in range(10):
                 xn = np.maximum(x + step, lo)

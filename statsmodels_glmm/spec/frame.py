@@ -195,7 +195,10 @@ def _prepare_frame(data, columns):
     numbers become float (``NaN``), booleans and strings objects (``None``).  Infinite
     values are refused with the column's name.
     """
-    work = data.reset_index(drop=True)  # a new frame; the user's data is untouched
+    # a new frame (the user's data is untouched) without the user's ``attrs``: pandas
+    # deep-copies those on every operation, which costs more than the design itself
+    # when they hold large lists
+    work = pd.DataFrame(data).reset_index(drop=True)
     for c in columns:
         col = work[c]
         dtype = col.dtype

@@ -1,0 +1,95 @@
+"""
+What the Laplace guard spends: one quadrature gradient where that settles the
+comparison, no refit where the quadrature value alone already condemns the fit, and
+quasi-Newton (BFGS) steps where a refit is needed.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+
+import statsmodels_glmm.api as smg
+from statsmodels_glmm.checks.approximation import REFIT_TOL_SE, _secant_update
+from statsmodels_glmm.exceptions import LaplaceAccuracyWarning
+
+from conftest import load_dataset
+
+B = sm.families.Binomial()
+
+
+def _counting(model):
+    """Record ``(nagq, gradient)`` of every likelihood evaluation of ``model``."""
+    calls = []
+    inner = model.loglike_internal
+
+    def counted(internal, nagq=1, gradient=False, warm=None):
+        calls.append((nagq, gradient))
+        return inner(internal, nagq, gradient=gradient, warm=warm)
+
+    model.loglike_internal = counted
+    return calls
+
+
+def test_small_adequate_binary_fit_is_settled_by_one_quadrature_gradient():
+    df = smg.simulate_longitudinal("binary", n_persons=150, sd=(0.5, 0.0), seed=0)
+    model = smg.mixedglm("y ~ time + (1 | id)", df, family=B)
+    calls = _counting(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LaplaceAccuracyWarning)
+        res = model.fit()
+    refit = res.mle_retvals["laplace_check"]["refit"]
+    # the 5-node guard value, then one 15-node gradient: its step moves no estimate
+    # by a quarter of a standard error, so the verdict cannot change
+    assert [c for c in calls if c[0] > 1] == [(5, False), (15, True)]
+    assert refit["steps"] == 1 and refit["converged"] and refit["moved"] == []
+    assert refit["max_change_se"] < REFIT_TOL_SE / 2
+    # the one-step estimates are within a few hundredths of an SE of a full 15-node fit
+    del model.loglike_internal
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = model.fit(nagq=15)
+    move = (full.params - res.params) / res.bse
+    np.testing.assert_allclose(refit["change_se"], move, atol=0.05)
+    assert refit["llf"] == pytest.approx(full.llf, abs=0.01)
+
+
+def test_fit_condemned_by_the_quadrature_value_is_not_refitted():
+    """toenail with a random slope: the 3 x 3-node value is 78 below Laplace's."""
+    toe = load_dataset("toenail")
+    model = smg.mixedglm("outcome ~ treatment * time + (1 + time | patientID)", toe, family=B)
+    calls = _counting(model)
+    with pytest.warns(LaplaceAccuracyWarning, match="check_approximation"):
+        res = model.fit()
+    g = res.mle_retvals["laplace_check"]
+    assert g["flagged"] and g["difference"] < -g["threshold"]
+    assert "already differs" in g["refit"]["skipped"] and "fit(nagq=7)" in g["refit"]["skipped"]
+    assert [c for c in calls if c[0] > 1] == [(3, False)]
+
+
+def test_refit_far_from_laplace_converges_in_few_quadrature_gradients():
+    """toenail with a random intercept: the 15-node optimum is 1.1 SE from Laplace's."""
+    toe = load_dataset("toenail")
+    model = smg.mixedglm("outcome ~ treatment * time + (1 | patientID)", toe, family=B)
+    calls = _counting(model)
+    with pytest.warns(LaplaceAccuracyWarning, match=r"fit\(nagq=15\)"):
+        res = model.fit()
+    refit = res.mle_retvals["laplace_check"]["refit"]
+    assert refit["converged"] and "Intercept" in refit["moved"]
+    # a chord method with the Laplace Hessian alone took 21 gradients without converging
+    assert len([c for c in calls if c[0] == 15]) <= 10
+
+
+def test_secant_update_meets_the_secant_condition_and_stays_positive_definite():
+    rng = np.random.default_rng(0)
+    A = rng.normal(size=(4, 4))
+    B0 = A @ A.T + 4 * np.eye(4)
+    s, y = rng.normal(size=4), rng.normal(size=4)
+    y = y if s @ y > 0 else -y
+    B1 = _secant_update(B0, s, y)
+    np.testing.assert_allclose(B1 @ s, y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(B1, B1.T, rtol=0, atol=1e-12)
+    assert np.all(np.linalg.eigvalsh(B1) > 0)
+    # a pair without positive curvature leaves the curvature as it was
+    assert _secant_update(B0, s, -y) is B0
