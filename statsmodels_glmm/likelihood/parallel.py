@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 __all__ = ["CHUNK_ROWS", "MIN_PARALLEL_ROWS", "ENV_VAR", "chunk_bounds", "num_threads",
-           "map_chunks", "using_threads", "blas_single_thread"]
+           "map_chunks", "using_threads", "blas_single_thread", "blas_threads"]
 
 #: Target number of rows per chunk of groups.
 CHUNK_ROWS = 32768
@@ -252,3 +252,24 @@ def blas_single_thread():
     if ctl is None:
         return contextlib.nullcontext()
     return ctl.limit(limits=1, user_api="blas")
+
+
+def blas_threads(n):
+    """
+    A context in which BLAS runs on ``n`` threads (when ``threadpoolctl`` is installed).
+
+    Large dense factorisations (a Cholesky factor of thousands of effects) are
+    where a multi-threaded BLAS pays, also inside a fit that otherwise keeps
+    BLAS on one thread (:func:`blas_single_thread`).
+
+    Examples
+    --------
+    >>> with blas_threads(1):
+    ...     float(np.ones(3) @ np.ones(3))
+    3.0
+    """
+    blas_single_thread()  # creates the controller once
+    ctl = _CONTROLLER[0]
+    if ctl is None:
+        return contextlib.nullcontext()
+    return ctl.limit(limits=max(int(n), 1), user_api="blas")

@@ -17,14 +17,27 @@ most effects).  Each row belongs to exactly one level of that term, so
 The pattern of ``S`` is split once into connected components; each is
 factorised densely, components of one size in one batched call (crossed
 factors: one block the size of the smaller factors; ``(1 | a/b)``: one block per
-level of ``a``).  Everything index-related (patterns of ``B``, ``C`` and
+level of ``a``).  A remainder of at most :attr:`SchurPattern.merge_below`
+effects is one dense block whatever its components (one LAPACK call costs less
+than many small ones).  Everything index-related (patterns of ``B``, ``C`` and
 ``B'F``, where each contribution lands) is computed once in
-:class:`SchurPattern`; a numeric factorisation is a few ``np.bincount`` calls,
-one sparse product and the dense block factorisations.
+:class:`SchurPattern`; ``B'F`` is a sum over the pairs of entries of ``B`` in one
+level of the eliminated factor, kept as an index when there are at most
+:attr:`SchurPattern.pair_limit` of them, so a numeric factorisation is a few
+``np.bincount`` calls and the dense block factorisations (a dense or a sparse
+product otherwise).
+
+Large blocks (thousands of effects, e.g. two crossed factors with thousands of
+levels each) are factorised in place by LAPACK's ``potrf`` with all BLAS
+threads allowed (:data:`THREADED_BLOCK`); their inverse, needed for the
+gradient, is computed in place by ``potri`` in one triangle and read
+symmetrically, so a factorisation holds about two copies of the block.
 """
 
+import contextlib
+
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
+from scipy.linalg import blas, lapack
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
@@ -56,7 +69,8 @@ class SchurPattern:
     Attributes
     ----------
     component_sizes : ndarray
-        Sizes of the connected components of ``S``.
+        Sizes of the connected components of ``S`` (a remainder of at most
+        :attr:`merge_below` effects is nevertheless factorised as one block).
 
     Examples
     --------
@@ -71,6 +85,13 @@ class SchurPattern:
     >>> bool(np.isclose(f.logdet, np.linalg.slogdet(np.eye(5) + M.T @ M)[1]))
     True
     """
+
+    #: a remainder of at most this many effects is factorised as one dense block
+    #: (one LAPACK call beats many small batched ones)
+    merge_below = 192
+    #: largest number of (entry, entry) pairs of ``B`` within a level kept as an index
+    #: (``B'F`` and the selected inverse are then plain ``np.bincount`` calls)
+    pair_limit = 4_000_000
 
     def __init__(self, J, N, e_range, qe):
         n = J.shape[0]
@@ -103,7 +124,7 @@ class SchurPattern:
             self.pB_level = self.pB_col = np.zeros(0, dtype=np.intp)
             self.pB_of_row = np.zeros((n, 0), dtype=np.intp)
             self.pair_p = self.pair_pp = self.d_pairs = np.zeros(0, dtype=np.intp)
-            self.single = False
+            self.single = self.has_pairs = self.dense_BtF = False
             self.d_C = np.zeros((n, 0, 0), dtype=np.intp)
             self.d_I = np.zeros(0, dtype=np.intp)
             self.buckets = []
@@ -139,6 +160,9 @@ class SchurPattern:
         cj = np.concatenate([np.tile(JR, (1, QR)).ravel(), BtB.col])
         graph = coo_matrix((np.ones(len(ci), dtype=np.int8), (ci, cj)), shape=(r, r)).tocsr()
         ncomp, comp = connected_components(graph, directed=False)
+        self.component_sizes = np.bincount(comp, minlength=ncomp)
+        if 1 < ncomp and r <= self.merge_below:
+            ncomp, comp = 1, np.zeros(r, dtype=np.int32)
         comp_size = np.bincount(comp, minlength=ncomp)
         order = np.argsort(comp, kind="stable")
         cstart = np.concatenate([[0], np.cumsum(comp_size)[:-1]])
@@ -161,24 +185,24 @@ class SchurPattern:
         self.buckets = buckets
         self.buf_size = int(off)
         self.comp, self.local, self.bufoff, self.comp_size = comp, local, bufoff, comp_size
-        self.component_sizes = comp_size
         self.d_C = self._dest(np.repeat(JR[:, :, None], QR, 2), np.repeat(JR[:, None, :], QR, 1))
         self.d_I = self._dest(np.arange(r), np.arange(r))
         self.single = ncomp == 1
-        if not self.single:
+        # one dense component with a dense-enough B (crossed factors such as persons x
+        # items): B'F as a dense product is cheaper than the sparse one
+        self.dense_BtF = bool(self.single and self.le * qe * r <= 4_000_000
+                              and nB >= 0.05 * self.le * r)
+        per = cnt[self.pB_level]
+        total = int(per.sum())
+        self.has_pairs = (not self.single) or (not self.dense_BtF and total <= self.pair_limit)
+        if self.has_pairs:
             # pairs (p, p') of B entries in the same level of the eliminated factor
-            per = cnt[self.pB_level]
-            total = int(per.sum())
             it = _index_dtype(max(total, nB))
             pair_p = np.repeat(np.arange(nB, dtype=it), per)
             within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(per) - per, per)
             self.pair_p = pair_p
             self.pair_pp = (first[self.pB_level][pair_p] + within).astype(it)
             self.d_pairs = self._dest(self.pB_col[pair_p], self.pB_col[self.pair_pp])
-        # one dense component with a dense-enough B (crossed factors such as persons x
-        # items): B'F as a dense product is cheaper than the sparse one
-        self.dense_BtF = bool(self.single and self.le * qe * r <= 4_000_000
-                              and nB >= 0.05 * self.le * r)
         if self.dense_BtF:
             self.B_flat = ((self.pB_level[:, None] * qe + np.arange(qe)[None, :]) * r
                            + self.pB_col[:, None])
@@ -190,6 +214,18 @@ class SchurPattern:
         self.BtF_nnz = BtF.nnz
         coo = BtF.tocoo()
         self.d_BtF = self._dest(coo.row, coo.col)
+
+    def factor_bytes(self):
+        """
+        Bytes a numeric factorisation holds at once (estimate): the buffer of
+        ``S``, its inverse, one Cholesky factor and a working copy of the largest
+        block, plus the row-wise arrays.
+        """
+        big = int(self.comp_size.max()) if len(self.comp_size) else 0
+        per_row = self.nobs * self.Q * (self.Q + 4) * 8
+        # S (holding the Cholesky factors), S^{-1}, the same two of the factorisation
+        # kept to precondition the next one, and one temporary of the largest block
+        return int(8 * (4 * self.buf_size + big * big) + per_row + 16 * self.nB * self.qe)
 
     def _csr(self, V):
         """The (levels * q_e) x r CSR matrix with values V (nB, q_e) on the pattern of B."""
@@ -209,10 +245,42 @@ class SchurPattern:
         return SchurFactor(self, M, w)
 
 
+#: dense blocks of at least this size are factorised and inverted with all the
+#: threads :func:`statsmodels_glmm.likelihood.parallel.num_threads` allows
+THREADED_BLOCK = 1500
+
+
+def _threads(s):
+    """BLAS threads for a dense block of size ``s`` (a no-op context below the threshold)."""
+    if s < THREADED_BLOCK:
+        return contextlib.nullcontext()
+    from .parallel import blas_threads, num_threads
+
+    return blas_threads(num_threads(work=10 ** 9))
+
+
+def _potrf(a, overwrite=False):
+    """
+    Lower Cholesky factor of a symmetric matrix (C-ordered; with ``overwrite``
+    computed in its memory); LinAlgError if not p.d.
+    """
+    c, info = lapack.dpotrf(a.T, lower=1, clean=1, overwrite_a=overwrite)
+    if info != 0:
+        raise np.linalg.LinAlgError("H is not positive definite")
+    return c
+
+
+def _rowdot_pairs(Bv, Fv, pat):
+    """``sum_a Bv[p, a] Fv[p', a]`` for every pair ``(p, p')`` of entries in one level."""
+    if Bv.shape[1] == 1:
+        return Bv[pat.pair_p, 0] * Fv[pat.pair_pp, 0]
+    return np.einsum("pa,pa->p", Bv[pat.pair_p], Fv[pat.pair_pp])
+
+
 class SchurFactor:
     """Numeric factorisation of ``H = [[A, B], [B', C]]`` by components (one ``M``, ``w``)."""
 
-    __slots__ = ("Ainv", "logdet", "Fv", "pat", "_See", "_S", "_chol", "_Sinv")
+    __slots__ = ("Ainv", "logdet", "Fv", "pat", "_See", "_S", "_chol", "_Sinv", "_tri")
 
     #: components up to this size are inverted in batched calls; larger ones are
     #: solved through their Cholesky factors and inverted only when asked
@@ -223,6 +291,7 @@ class SchurFactor:
     def __init__(self, pat, M, w):
         self.pat = pat
         self._See = None
+        self._tri = None
         qe, le = pat.qe, pat.le
         Me = M[:, :qe]
         MR = M[:, qe:]
@@ -246,7 +315,15 @@ class SchurFactor:
             Fv = matvec(self.Ainv[pat.pB_level], Bv)
             S = np.bincount(pat.d_C.ravel(), weights=(wM[:, :, None] * MR[:, None, :]).ravel(),
                             minlength=pat.buf_size)
-            if pat.dense_BtF:
+            if pat.dense_BtF and qe == 1:
+                # B'A^{-1}B = G'G with G = A^{-1/2} B: one symmetric rank-k update
+                G = np.zeros(pat.le * pat.r)
+                G[pat.B_flat[:, 0]] = Bv[:, 0] * np.sqrt(self.Ainv[pat.pB_level, 0, 0])
+                G = G.reshape(pat.le, pat.r)
+                C = blas.dsyrk(1.0, G.T, trans=0, lower=0)  # upper triangle of G'G
+                C += np.triu(C, 1).T
+                S[pat.d_all] -= C.ravel()
+            elif pat.dense_BtF:
                 Bd = np.zeros(pat.le * qe * pat.r)
                 Fd = np.zeros(pat.le * qe * pat.r)
                 Bd[pat.B_flat] = Bv
@@ -254,6 +331,9 @@ class SchurFactor:
                 Bd = Bd.reshape(pat.le * qe, pat.r)
                 Fd = Fd.reshape(pat.le * qe, pat.r)
                 S[pat.d_all] -= (Bd.T @ Fd).ravel()
+            elif pat.has_pairs:
+                S -= np.bincount(pat.d_pairs, weights=_rowdot_pairs(Bv, Fv, pat),
+                                 minlength=pat.buf_size)
             else:
                 BtF = (pat._csr(Bv).T @ pat._csr(Fv)).tocsr()
                 BtF.sort_indices()
@@ -274,10 +354,12 @@ class SchurFactor:
                     self._Sinv[off:off + blk.size] = batched_inv(blk).ravel()
                     self._chol.append(None)
                 else:
-                    chol = [cho_factor(b, lower=True) for b in blk]  # LinAlgError if not p.d.
-                    logdet += 2.0 * sum(float(np.sum(np.log(np.diag(c[0])))) for c in chol)
+                    # LinAlgError if not p.d.; large blocks are factorised in place
+                    with _threads(s):
+                        chol = [_potrf(b, overwrite=s > pat.merge_below) for b in blk]
+                    logdet += 2.0 * sum(float(np.sum(np.log(np.diagonal(c)))) for c in chol)
                     self._chol.append(chol)
-            self._S = S
+            self._S = None  # (large blocks now hold their Cholesky factors)
             self.Fv = Fv
         else:
             self.Fv = np.zeros((0, qe))
@@ -287,13 +369,52 @@ class SchurFactor:
 
     @property
     def Sinv_buf(self):
-        """S^{-1} in the bucket buffer (large components inverted on first use)."""
-        for (s, off, members), chol in zip(self.pat.buckets, self._chol):
-            if chol is not None:
-                inv = np.stack([cho_solve(c, np.eye(s)) for c in chol])
-                self._Sinv[off:off + inv.size] = inv.ravel()
-        self._chol = [None] * len(self._chol)
+        """
+        S^{-1} in the bucket buffer; large components are inverted on first use, in
+        place and only in their upper triangle (read them with :meth:`_read`).
+        """
+        if self._tri is None:
+            self._tri = [False] * len(self.pat.buckets)
+        for b, ((s, off, members), chol) in enumerate(zip(self.pat.buckets, self._chol)):
+            if chol is not None and not self._tri[b]:
+                with _threads(s):
+                    for k, c in enumerate(chol):
+                        # the C-ordered block seen in Fortran order: LAPACK's lower
+                        # triangle is the block's upper one
+                        dst = self._Sinv[off + k * s * s:off + (k + 1) * s * s].reshape(s, s).T
+                        dst[...] = c
+                        _, info = lapack.dpotri(dst, lower=1, overwrite_c=1)
+                        if info != 0:
+                            raise np.linalg.LinAlgError("H is singular")
+                self._tri[b] = True
         return self._Sinv
+
+    def _read(self, d):
+        """Entries of S^{-1} at buffer positions ``d`` (either triangle)."""
+        buf = self.Sinv_buf
+        if not any(self._tri):
+            return buf[d]
+        d = np.array(d, dtype=np.int64, copy=True)
+        for (s, off, members), tri in zip(self.pat.buckets, self._tri):
+            if not tri:
+                continue
+            m = (d >= off) & (d < off + members.shape[0] * s * s)
+            blk, rem = np.divmod(d[m] - off, s * s)
+            i, j = np.divmod(rem, s)
+            d[m] = off + blk * s * s + np.minimum(i, j) * s + np.maximum(i, j)
+        return buf[d]
+
+    def _full(self):
+        """The whole S^{-1} buffer with both triangles filled."""
+        buf = self.Sinv_buf
+        for b, (s, off, members) in enumerate(self.pat.buckets):
+            if self._tri[b]:
+                for k in range(members.shape[0]):
+                    blk = buf[off + k * s * s:off + (k + 1) * s * s].reshape(s, s)
+                    blk += np.triu(blk, 1).T
+                self._tri[b] = False
+                self._chol[b] = None
+        return buf
 
     def _sinv_apply(self, v):
         """S^{-1} v for a remainder vector v."""
@@ -301,10 +422,13 @@ class SchurFactor:
         for (s, off, members), chol in zip(self.pat.buckets, self._chol):
             if chol is None:
                 blk = self._Sinv[off:off + members.size * s].reshape(-1, s, s)
-                out[members] = matvec(blk, v[members])
+                if s <= self.small:
+                    out[members] = matvec(blk, v[members])
+                else:
+                    out[members] = (blk @ v[members][:, :, None])[:, :, 0]
             else:
                 for mem, c in zip(members, chol):
-                    out[mem] = cho_solve(c, v[mem])
+                    out[mem] = lapack.dpotrs(c, v[mem], lower=1)[0]
         return out
 
     def solve(self, g):
@@ -335,9 +459,9 @@ class SchurFactor:
         See = self.Ainv.copy()
         if pat.r:
             Fv = self.Fv
-            if pat.single:  # P = F S^{-1} densely in row chunks, read on the pattern of F
+            if not pat.has_pairs:  # P = F S^{-1} densely in row chunks, on F's pattern
                 Fs = pat._csr(Fv)
-                Sinv = self.Sinv_buf.reshape(pat.r, pat.r)
+                Sinv = self._full().reshape(pat.r, pat.r)
                 Pv = np.empty_like(Fv)
                 step = max(qe, (self.chunk // max(pat.r, 1)) // qe * qe)
                 for r0 in range(0, Fs.shape[0], step):
@@ -347,7 +471,7 @@ class SchurFactor:
                     Pv[sel] = P[(pat.pB_level[sel, None] * qe - r0) + np.arange(qe)[None, :],
                                 pat.pB_col[sel, None]]
             else:
-                sp = self.Sinv_buf[pat.d_pairs]
+                sp = self._read(pat.d_pairs)
                 Pv = np.empty_like(Fv)
                 for a in range(qe):
                     Pv[:, a] = np.bincount(pat.pair_p, weights=sp * Fv[pat.pair_pp, a],
@@ -359,7 +483,7 @@ class SchurFactor:
             SeR = -Pv[pat.pB_of_row]  # (n, QR, qe)
             out[:, :qe, qe:] = np.swapaxes(SeR, 1, 2)
             out[:, qe:, :qe] = SeR
-            out[:, qe:, qe:] = self.Sinv_buf[pat.d_C]
+            out[:, qe:, qe:] = self._read(pat.d_C)
         out[:, :qe, :qe] = See[pat.codes_e]
         self._See = See
         return out
@@ -378,4 +502,4 @@ class SchurFactor:
             return self._See[(starts - e0) // pat.qe]
         ri = pat.rmap[starts[:, None] + np.arange(q)]
         d = pat._dest(np.repeat(ri[:, :, None], q, 2), np.repeat(ri[:, None, :], q, 1))
-        return self.Sinv_buf[d]
+        return self._read(d)

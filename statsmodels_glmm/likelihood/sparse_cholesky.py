@@ -50,6 +50,10 @@ class SparseHessianPattern:
         Number of random effects.
     method : {"auto", "cholmod", "splu"}
         ``"auto"`` takes CHOLMOD when scikit-sparse is installed.
+    memory_budget : int, str or None
+        Bytes the ``"splu"`` factors may hold (see
+        :mod:`statsmodels_glmm.likelihood.memory_budget`); checked once, after the
+        ordering, before any numeric factorisation.
 
     Examples
     --------
@@ -63,7 +67,7 @@ class SparseHessianPattern:
     True
     """
 
-    def __init__(self, J, N, method="auto"):
+    def __init__(self, J, N, method="auto", memory_budget=None):
         if method not in ("auto", "cholmod", "splu"):
             raise ValueError("method must be 'auto', 'cholmod' or 'splu'")
         if method == "auto":
@@ -93,8 +97,17 @@ class SparseHessianPattern:
         else:
             from scipy.sparse.linalg import splu
 
+            from .memory_budget import check_budget, memory_budget as _budget
+
             lu = splu(H0, permc_spec="MMD_AT_PLUS_A")
             self.perm = lu.perm_c.copy()
+            # the factors of later factorisations have (at least) this fill; SuperLU
+            # holds L and U with their indices, and a factorisation is built while
+            # the previous one is alive
+            self.factor_bytes = int(2 * 12 * (lu.L.nnz + lu.U.nnz))
+            del lu
+            check_budget(self.factor_bytes, _budget(memory_budget),
+                         f"the sparse LU factorisation of the Laplace Hessian ({N:,} effects)")
 
     def assemble(self, M, w):
         """``H = I + M' W M`` as a CSC matrix with the fixed pattern."""

@@ -35,13 +35,26 @@ densely, components of equal size in one batched call.  For crossed factors
 this is one dense block the size of the smaller factors (exact and fast when
 they are small); for nested factors ``(1 | a/b)`` it is one small block per
 level of ``a``.  All of this is exact: no ordering heuristics, no fill-in
-beyond the components.  When a component exceeds ``max_dense`` effects the
-problem is factorised as a whole by a general sparse Cholesky instead (see
-:mod:`statsmodels_glmm.likelihood.sparse_cholesky`).
+beyond the components.  Before any numerical work the memory the factorisation
+needs is compared with a budget (:mod:`statsmodels_glmm.likelihood.memory_budget`;
+4 GiB unless the environment variable ``STATSMODELS_GLMM_MEMORY_BUDGET`` or the
+``memory_budget`` argument says otherwise): a design beyond it is refused with
+:class:`~statsmodels_glmm.likelihood.memory_budget.MemoryBudgetError`, or factorised
+by CHOLMOD when scikit-sparse is installed.  With ``max_dense`` (or
+``backend="sparse"``) the problem is factorised as a whole by a general sparse
+Cholesky instead (see :mod:`statsmodels_glmm.likelihood.sparse_cholesky`).
 
 Modes: Newton with step-halving on the whole vector ``u`` (plain Newton
 oscillates on some binary data); weights ``w = -d_2`` are clipped at zero for
-the Newton direction when the exact ``H`` is not positive definite.
+the Newton direction when the exact ``H`` is not positive definite.  When the
+largest dense block has at least :attr:`SparseLaplaceProblem.iterative_from`
+effects, a Newton step is taken by conjugate gradients on ``H`` (products with
+``M`` only) preconditioned by the last factorisation of the problem (from the
+previous step or evaluation), solved to a relative residual of ``1e-11``; when
+they do not converge within 40 iterations the step falls back to a fresh
+factorisation.  The factorisation at the modes, which gives ``log det H`` and
+the gradient, is always exact, so an evaluation costs one large factorisation
+instead of one per Newton step.
 
 Gradient (analytic on the component path).  With ``Sigma = H^{-1}``,
 ``s_t = m_t' Sigma m_t``, ``c_t = d_3(t) s_t / 2``, ``a = Sigma M' c`` and
@@ -65,6 +78,7 @@ the log-likelihood with the modes warm-started at ``u^``.
 
 import numpy as np
 
+from . import memory_budget as _budget
 from .schur import SchurPattern
 from ..spec.terms import split_thetas, term_offsets
 
@@ -84,14 +98,24 @@ class SparseLaplaceProblem:
     offset : ndarray (n,) or None
     terms : list of RandomEffectTerm
         Rows aligned with ``y``.
-    max_dense : int
-        Largest connected component of the Schur complement factorised densely;
-        larger problems use the general sparse Cholesky backend.
+    max_dense : int or None
+        Under ``backend="auto"``, a larger connected component of the Schur
+        complement sends the problem to the general sparse backend (None: no limit
+        but the memory budget).
     backend : {"auto", "components", "sparse"}
-        ``"auto"``: components when they fit ``max_dense``, else sparse.
+        ``"auto"``: the components (dense blocks, analytic gradient) unless
+        ``max_dense`` is exceeded, or the memory budget is and scikit-sparse's
+        CHOLMOD is installed.
     sparse_method : {"auto", "cholmod", "splu"}
         Factorisation of the sparse path (see
         :class:`statsmodels_glmm.likelihood.sparse_cholesky.SparseHessianPattern`).
+    memory_budget : int, str or None
+        Bytes the factorisation may hold (``"8G"`` accepted); None reads the
+        environment variable ``STATSMODELS_GLMM_MEMORY_BUDGET``, else 4 GiB (see
+        :mod:`statsmodels_glmm.likelihood.memory_budget`).  A design whose
+        factorisation would need more raises
+        :class:`~statsmodels_glmm.likelihood.memory_budget.MemoryBudgetError`
+        here, before any numerical work.
 
     Attributes
     ----------
@@ -119,8 +143,12 @@ class SparseLaplaceProblem:
     (10, 0, [4], 'components')
     """
 
-    def __init__(self, y, X, offset, terms, max_dense=3000, backend="auto",
-                 sparse_method="auto"):
+    #: size of the largest dense block from which the mode finder's Newton steps
+    #: are taken by preconditioned conjugate gradients
+    iterative_from = 800
+
+    def __init__(self, y, X, offset, terms, max_dense=None, backend="auto",
+                 sparse_method="auto", memory_budget=None):
         if not terms:
             raise ValueError("terms is empty: give at least one RandomEffectTerm")
         if backend not in ("auto", "components", "sparse"):
@@ -161,20 +189,44 @@ class SparseLaplaceProblem:
             Zr[:, sl] = t.Z
             pos += t.q
         self.J, self.Zrows = J, Zr
+        #: the last factorisation, used (on large problems) to precondition the
+        #: conjugate-gradient Newton steps of the mode finder
+        self.preconditioner = None
+        budget = _budget.memory_budget(memory_budget)
+        self.memory_budget = budget
         schur = SchurPattern(J, N, (offs[e], offs[e + 1]), terms[e].q)
         sizes = schur.component_sizes
         self.component_sizes = sizes
-        big = sizes.max() if len(sizes) else 0
+        big = int(sizes.max()) if len(sizes) else 0
+        #: bytes the component factorisation holds at once (estimate)
+        self.dense_bytes = schur.factor_bytes()
         if backend == "auto":
-            backend = "components" if big <= max_dense else "sparse"
+            from .sparse_cholesky import have_cholmod
+
+            if max_dense is not None and big > max_dense:
+                backend = "sparse"
+            elif self.dense_bytes <= budget or not have_cholmod():
+                backend = "components"
+            else:
+                backend = "sparse"
         if backend == "components":
+            _budget.check_budget(
+                self.dense_bytes, budget,
+                f"the Laplace Hessian of these random effects (a dense block of {big:,} "
+                f"effects after eliminating the {terms[e].n_effects:,} effects of term "
+                f"{terms[e].group!r})")
             self.pattern = schur
             self.backend = "components"
+            #: Newton steps by preconditioned conjugate gradients (a large dense block:
+            #: one factorisation per evaluation instead of one per Newton step)
+            self.iterative_steps = big >= self.iterative_from
         else:
             from .sparse_cholesky import SparseHessianPattern
 
-            self.pattern = SparseHessianPattern(J, N, method=sparse_method)
+            self.pattern = SparseHessianPattern(J, N, method=sparse_method,
+                                                memory_budget=budget)
             self.backend = f"sparse-{self.pattern.method}"
+            self.iterative_steps = True
 
     # ------------------------------------------------------------ per theta
     def m_rows(self, Ls):
@@ -277,6 +329,13 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
         grad = np.bincount(Jf, weights=(M * d[1][:, None]).ravel(), minlength=N) - u
         return eta, d, h, grad
 
+    iterative = pr.iterative_steps
+    prec = pr.preconditioner if iterative else None
+
+    def hmul(v, w):  # H v = v + M' W M v
+        return v + np.bincount(Jf, weights=(M * (w * np.einsum("tq,tq->t", M, v[J]))[:, None])
+                               .ravel(), minlength=N)
+
     u = np.zeros(N) if u0 is None else np.array(u0, dtype=float, copy=True).ravel()
     if len(u) != N:
         raise ValueError(f"u0 has {len(u)} values; the terms have {N} random effects")
@@ -291,12 +350,21 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
         return u, M, eta, d, h, None, False, it
     for it in range(1, maxiter + 1):
         w = -d[2]
-        fac = _factor(pr, M, w)
-        if fac is None:
-            fac = _factor(pr, M, np.maximum(w, 0.0))
-        if fac is None:  # non-finite weights: no Newton direction
-            return u, M, eta, d, h, None, False, it
-        step = fac.solve(grad)
+        step = None
+        if prec is not None and np.all(w >= 0) and np.all(np.isfinite(w)):
+            # the Newton step by conjugate gradients preconditioned with an earlier
+            # factorisation (None when they do not converge quickly)
+            step = _pcg(lambda v: hmul(v, w), grad, prec.solve)
+            fac = None
+        if step is None:
+            fac = _factor(pr, M, w)
+            if fac is None:
+                fac = _factor(pr, M, np.maximum(w, 0.0))
+            if fac is None:  # non-finite weights: no Newton direction
+                return u, M, eta, d, h, None, False, it
+            step = fac.solve(grad)
+            if iterative:
+                prec = pr.preconditioner = fac
         if not np.all(np.isfinite(step)):
             return u, M, eta, d, h, None, False, it
         dec = float(step @ grad)
@@ -318,7 +386,41 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
     w = -d[2]
     if not converged or not np.all(w >= 0) or fac is None:
         fac = _factor(pr, M, w)
+        if iterative and fac is not None:
+            pr.preconditioner = fac
     return u, M, eta, d, h, fac, converged, it
+
+
+def _pcg(matvec, b, precond, rtol=1e-11, maxiter=40):
+    """
+    Preconditioned conjugate gradients for ``H x = b``; None when the relative
+    residual does not fall below ``rtol`` within ``maxiter`` iterations.
+    """
+    bnorm = np.linalg.norm(b)
+    if not np.isfinite(bnorm):
+        return None
+    x = np.zeros_like(b)
+    if bnorm == 0.0:
+        return x
+    r = b.copy()
+    z = precond(r)
+    p = z.copy()
+    rz = r @ z
+    for _ in range(maxiter):
+        Ap = matvec(p)
+        pAp = p @ Ap
+        if not pAp > 0:
+            return None
+        alpha = rz / pAp
+        x += alpha * p
+        r -= alpha * Ap
+        if np.linalg.norm(r) <= rtol * bnorm:
+            return x
+        z = precond(r)
+        rz_new = r @ z
+        p = z + (rz_new / rz) * p
+        rz = rz_new
+    return None
 
 
 def sparse_laplace_loglike(problem, family, beta, thetas, extra, u0=None, gradient=True,

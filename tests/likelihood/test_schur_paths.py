@@ -1,0 +1,227 @@
+"""Factorisation paths of the joint Laplace Hessian: merged blocks, pair-indexed Schur
+complements, large in-place dense blocks, preconditioned Newton steps and the memory
+budget, each against a dense computation or finite differences."""
+
+import numpy as np
+import pytest
+
+from statsmodels_glmm.families import Binomial, Poisson
+from statsmodels_glmm.likelihood.memory_budget import (ENV_VAR, MemoryBudgetError,
+                                                      memory_budget)
+from statsmodels_glmm.likelihood.schur import SchurPattern
+from statsmodels_glmm.likelihood.sparse_laplace import (SparseLaplaceProblem,
+                                                     sparse_laplace_loglike)
+from statsmodels_glmm.spec.terms import RandomEffectTerm, block_lambda, sparse_Z
+
+
+def _crossed(n, na, nb, seed, slope=False):
+    """Random (a, b) pairs: one large connected Schur complement."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, na, n), rng.integers(0, nb, n)
+    x = rng.normal(size=n)
+    za = np.c_[np.ones(n), x] if slope else np.ones((n, 1))
+    terms = [RandomEffectTerm.from_arrays("a", a, za, names=["Intercept", "x"][:za.shape[1]]),
+             RandomEffectTerm.from_arrays("b", b, np.ones((n, 1)))]
+    X = np.c_[np.ones(n), x]
+    eta = 0.2 + 0.4 * x + rng.normal(0, 0.7, na)[a] + rng.normal(0, 0.5, nb)[b]
+    y = rng.poisson(np.exp(eta)).astype(float)
+    return y, X, terms
+
+
+def _nested(n_outer=30, per=4, rows=3, seed=2):
+    """(1 | a/b)-like: many small components of the Schur complement."""
+    rng = np.random.default_rng(seed)
+    a = np.repeat(np.arange(n_outer), per * rows)
+    b = np.repeat(np.arange(n_outer * per), rows)
+    n = len(a)
+    x = rng.normal(size=n)
+    terms = [RandomEffectTerm.from_arrays("b", b, np.ones((n, 1))),
+             RandomEffectTerm.from_arrays("a", a, np.c_[np.ones(n), x], names=["Intercept", "x"])]
+    y = rng.poisson(np.exp(0.3 + rng.normal(0, 0.5, n_outer)[a])).astype(float)
+    return y, np.c_[np.ones(n), x], terms
+
+
+def _dense_H(pr, M, w):
+    """H = I + M' W M as a dense matrix, from the row-wise values of M."""
+    N = pr.n_effects
+    Md = np.zeros((pr.nobs, N))
+    np.add.at(Md, (np.repeat(np.arange(pr.nobs), pr.Q), pr.J.ravel()), M.ravel())
+    return np.eye(N) + Md.T @ (w[:, None] * Md)
+
+
+def _check_factor_against_dense(pr, thetas, seed=0):
+    rng = np.random.default_rng(seed)
+    Ls = [t.cov.chol(th) for t, th in zip(pr.terms, thetas)]
+    M = pr.m_rows(Ls)
+    w = rng.uniform(0.2, 2.0, pr.nobs)
+    H = _dense_H(pr, M, w)
+    f = pr.pattern.factor(M, w)
+    assert abs(f.logdet - np.linalg.slogdet(H)[1]) < 1e-8 * max(1.0, abs(f.logdet))
+    g = rng.normal(size=pr.n_effects)
+    np.testing.assert_allclose(f.solve(g), np.linalg.solve(H, g), rtol=0, atol=1e-10)
+    Sigma = np.linalg.inv(H)
+    rb = f.row_blocks()
+    J = pr.J
+    np.testing.assert_allclose(rb, Sigma[J[:, :, None], J[:, None, :]], rtol=0, atol=1e-10)
+    for t, o in zip(pr.terms, pr.term_offsets):
+        starts = o + np.arange(t.n_levels) * t.q
+        idx = starts[:, None] + np.arange(t.q)
+        np.testing.assert_allclose(f.diagonal_blocks(starts, t.q),
+                                   Sigma[idx[:, :, None], idx[:, None, :]], rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("merge_below", [0, 192])
+def test_nested_components_factor_equals_dense_inverse(monkeypatch, merge_below):
+    # many small components: batched blocks (merge_below=0) or one merged dense block
+    monkeypatch.setattr(SchurPattern, "merge_below", merge_below)
+    y, X, terms = _nested()
+    pr = SparseLaplaceProblem(y, X, None, terms)
+    assert len(pr.component_sizes) == 30
+    assert len(pr.pattern.buckets) == (1 if merge_below else len(set(pr.component_sizes)))
+    _check_factor_against_dense(pr, [np.array([0.6]), np.array([0.8, 0.1, 0.3])])
+
+
+@pytest.mark.parametrize("pair_limit", [0, 4_000_000])
+def test_crossed_schur_by_pairs_or_sparse_product_equals_dense(monkeypatch, pair_limit):
+    # one connected component beyond the merged size: an in-place Cholesky factor,
+    # its Schur complement from the pair index or from a sparse product
+    monkeypatch.setattr(SchurPattern, "pair_limit", pair_limit)
+    y, X, terms = _crossed(1500, 230, 220, seed=4, slope=True)
+    pr = SparseLaplaceProblem(y, X, None, terms)
+    big = pr.component_sizes.max()
+    assert pr.pattern.single and big > SchurPattern.merge_below and not pr.pattern.dense_BtF
+    assert pr.pattern.has_pairs == (pair_limit > 0)
+    _check_factor_against_dense(pr, [np.array([0.7, 0.2, 0.3]), np.array([0.5])])
+
+
+def _laplace_brute(pr, family, beta, thetas):
+    """Laplace log-likelihood by a dense Newton on the joint modes."""
+    Z = sparse_Z(pr.terms).toarray()
+    Lam = block_lambda(pr.terms, thetas).toarray()
+    Md = Z @ Lam
+    u = np.zeros(Md.shape[1])
+    base = pr.X @ beta
+    for _ in range(100):
+        d = family.derivs(pr.y, base + Md @ u, np.zeros(0))
+        g = Md.T @ d[1] - u
+        H = np.eye(len(u)) + Md.T @ (-d[2][:, None] * Md)
+        step = np.linalg.solve(H, g)
+        u += step
+        if np.max(np.abs(step)) < 1e-13:
+            break
+    d = family.derivs(pr.y, base + Md @ u, np.zeros(0))
+    H = np.eye(len(u)) + Md.T @ (-d[2][:, None] * Md)
+    return float(np.sum(d[0]) - 0.5 * u @ u - 0.5 * np.linalg.slogdet(H)[1])
+
+
+def test_preconditioned_newton_steps_give_the_exact_newton_answer(monkeypatch):
+    y, X, terms = _crossed(900, 320, 260, seed=5)
+    thetas = [np.array([0.7]), np.array([0.5])]
+    beta = np.array([0.2, 0.4])
+    exact = SparseLaplaceProblem(y, X, None, terms)
+    assert not exact.iterative_steps
+    l0, g0, st0 = sparse_laplace_loglike(exact, Poisson(), beta, thetas, np.zeros(0))
+    monkeypatch.setattr(SparseLaplaceProblem, "iterative_from", 1)
+    pr = SparseLaplaceProblem(y, X, None, terms)
+    assert pr.iterative_steps and pr.preconditioner is None
+    l1, g1, st1 = sparse_laplace_loglike(pr, Poisson(), beta, thetas, np.zeros(0))
+    assert pr.preconditioner is not None
+    # the next evaluation (another theta) takes its Newton steps by conjugate gradients
+    th2 = [np.array([0.75]), np.array([0.45])]
+    l2, g2, st2 = sparse_laplace_loglike(pr, Poisson(), beta, th2, np.zeros(0), u0=st1.u)
+    l2e, g2e, _ = sparse_laplace_loglike(exact, Poisson(), beta, th2, np.zeros(0))
+    assert st1.converged and st2.converged
+    assert abs(l1 - l0) < 1e-8 and abs(l2 - l2e) < 1e-8
+    np.testing.assert_allclose(g1, g0, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(g2, g2e, rtol=0, atol=1e-7)
+    assert abs(l0 - _laplace_brute(exact, Poisson(), beta, thetas)) < 1e-8
+
+
+def test_large_block_analytic_gradient_matches_finite_differences():
+    y, X, terms = _crossed(700, 250, 230, seed=6)
+    pr = SparseLaplaceProblem(y, X, None, terms)
+    assert pr.component_sizes.max() > SchurPattern.merge_below
+    x0 = np.array([0.2, 0.4, 0.7, 0.5])
+    fam = Poisson()
+
+    def f(x):
+        return sparse_laplace_loglike(pr, fam, x[:2], [x[2:3], x[3:4]], np.zeros(0),
+                                      gradient=False)[0]
+
+    llf, grad, st = sparse_laplace_loglike(pr, fam, x0[:2], [x0[2:3], x0[3:4]], np.zeros(0))
+    h = 1e-5
+    fd = np.array([(f(x0 + h * e) - f(x0 - h * e)) / (2 * h) for e in np.eye(4)])
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-5)
+
+
+def test_binary_crossed_large_block_equals_dense_brute_force():
+    rng = np.random.default_rng(8)
+    n = 800
+    a, b = rng.integers(0, 260, n), rng.integers(0, 240, n)
+    terms = [RandomEffectTerm.from_arrays("a", a, np.ones((n, 1))),
+             RandomEffectTerm.from_arrays("b", b, np.ones((n, 1)))]
+    X = np.ones((n, 1))
+    fam = Binomial()
+    y = fam.validate(rng.integers(0, 2, n).astype(float), "y")
+    pr = SparseLaplaceProblem(y, X, None, terms)
+    thetas = [np.array([0.9]), np.array([0.6])]
+    llf = sparse_laplace_loglike(pr, fam, np.array([0.1]), thetas, np.zeros(0))[0]
+    assert abs(llf - _laplace_brute(pr, fam, np.array([0.1]), thetas)) < 1e-8
+
+
+def test_memory_budget_refuses_a_design_before_any_work(monkeypatch):
+    y, X, terms = _crossed(900, 320, 260, seed=4)
+    pr = SparseLaplaceProblem(y, X, None, terms)
+    need = pr.dense_bytes
+    big = int(pr.component_sizes.max())
+    assert need >= 16 * big * big  # at least the block and its inverse
+    with pytest.raises(MemoryBudgetError, match=ENV_VAR) as info:
+        SparseLaplaceProblem(y, X, None, terms, memory_budget=need // 2)
+    msg = str(info.value)
+    assert f"dense block of {big:,} effects" in msg and "memory_budget" in msg
+    monkeypatch.setenv(ENV_VAR, f"{need // 2 ** 10 // 2}K")
+    with pytest.raises(MemoryBudgetError, match="more than the memory budget"):
+        SparseLaplaceProblem(y, X, None, terms)
+    monkeypatch.setenv(ENV_VAR, "1G")
+    assert SparseLaplaceProblem(y, X, None, terms).memory_budget == 2 ** 30
+
+
+@pytest.mark.parametrize("value, expected", [("8G", 8 * 2 ** 30), ("512MiB", 2 ** 29),
+                                             (1e6, 10 ** 6), ("2048", 2048)])
+def test_memory_budget_parses_units(value, expected):
+    assert memory_budget(value) == expected
+
+
+@pytest.mark.parametrize("value", ["lots", "-1G", "0"])
+def test_memory_budget_rejects_bad_values_naming_the_argument(value):
+    with pytest.raises(ValueError, match="memory_budget"):
+        memory_budget(value)
+
+
+def test_fit_beyond_the_memory_budget_stops_before_any_evaluation(monkeypatch):
+    import pandas as pd
+    import statsmodels.api as sm
+
+    import statsmodels_glmm.api as smg
+    from statsmodels_glmm.likelihood import sparse_laplace
+
+    y, X, terms = _crossed(900, 320, 260, seed=4)
+    df = pd.DataFrame({"y": y, "x": X[:, 1], "a": terms[0].codes, "b": terms[1].codes})
+    calls = []
+    monkeypatch.setattr(sparse_laplace, "solve_sparse_modes",
+                        lambda *a, **k: calls.append(1) or (_ for _ in ()).throw(AssertionError))
+    monkeypatch.setenv(ENV_VAR, "1M")
+    model = smg.mixedglm("y ~ x + (1 | a) + (1 | b)", df, family=sm.families.Poisson())
+    with pytest.raises(MemoryBudgetError, match=r"memory budget of 1\.0 MiB"):
+        model.fit()
+    assert calls == []
+
+
+@pytest.mark.parametrize("slope", [False, True])
+def test_dense_crossed_schur_by_rank_k_update_equals_dense(slope):
+    # persons x items style: B dense enough for the dense product (q_e = 1: G'G)
+    y, X, terms = _crossed(1200, 60, 25, seed=9, slope=slope)
+    pr = SparseLaplaceProblem(y, X, None, terms)
+    assert pr.pattern.dense_BtF and pr.pattern.qe == (2 if slope else 1)
+    th_a = np.array([0.7, 0.2, 0.3]) if slope else np.array([0.7])
+    _check_factor_against_dense(pr, [th_a, np.array([0.5])])
