@@ -388,7 +388,8 @@ def dask_model(cls, formula, data, family=None, groups=None, re_formula=None, of
     if zi_formula is not None:
         from ..families.zeroinflated import ZeroInflated
 
-        response = ZeroInflated(response, zi_formula)
+        # every partition binds its own rows: the reported coefficients stay internal
+        response = ZeroInflated(response, zi_formula, cells=False)
     hook = getattr(response, "extra_formulas", None)
     if hook is not None:
         extra = {**(extra or {}), **hook()}

@@ -34,6 +34,21 @@ The zero-inflation design travels with the response: once the model has
 built its (group-sorted) design, :meth:`ZeroInflated.bind` stores
 ``design.y`` as ``[count, w_1, ..., w_k]`` so every likelihood evaluation
 sees the right rows, whatever integration rule replicates them.
+
+When the zero-inflation design is made of factors only and has as many
+columns as distinct rows (a saturated design such as ``~ a * b``), the
+internal parameters are the structural-zero logits of the cells,
+``zeta_c = P gamma`` (``P`` the distinct rows; scaled, see :func:`_cell_basis`),
+and ``design.y`` carries the matching cell indicators in place of ``W``:
+``zeta = W gamma`` is unchanged,
+but each cell has its own coordinate, so a cell whose probability runs off to
+0 or 1 moves one internal parameter instead of a long valley of treatment
+contrasts (intercept, main effects and interactions moving together), and the
+quasi-Newton search needs far fewer steps.  The reported coefficients are
+``gamma = P^{-1} zeta_c`` (:meth:`ZeroInflated.extra_public`).  A cell whose
+probability has no finite estimate is held near ``|zeta_c| = log n_c + 12`` by
+a tiny far-tail term (see :func:`_tail`).  The fit starts from Newton steps on
+the zero-inflated model without random effects (:meth:`ZeroInflated.start_beta`).
 """
 
 import copy
@@ -66,6 +81,118 @@ def _cells(W, max_share=0.2):
     return patterns, np.asarray(inverse).ravel(), size
 
 
+def _cell_basis(W):
+    """
+    ``((A, A^{-1}, n_c, s_c), W A^{-1})`` for the internal zero-inflation parameters
+    ``t = A gamma``
+    when the design ``W`` has as many distinct rows as columns and they are linearly
+    independent (a saturated factor design, at least two cells); else ``(None, W)``.
+
+    ``t_c = sqrt(n_c / n) zeta_c``: the logit of cell ``c`` (``n_c`` of the ``n``
+    rows) scaled like a centred and scaled column of the count model, so that the
+    curvature of every internal coordinate is of the order of the number of rows.
+    ``W A^{-1}`` holds ``sqrt(n / n_c)`` in the cell column of each row.
+    """
+    cells = _cells(W)
+    if cells is None or W.shape[1] < 2 or len(cells[0]) != W.shape[1]:
+        return None, W
+    P, inverse, size = cells
+    try:
+        Pinv = np.linalg.inv(P)
+    except np.linalg.LinAlgError:
+        return None, W
+    if not (np.all(np.isfinite(Pinv)) and np.linalg.cond(P) < 1e8):
+        return None, W
+    scale = np.sqrt(size / len(W))
+    A = scale[:, None] * P
+    A_inv = Pinv / scale[None, :]
+    return (A, A_inv, size, scale), (1.0 / scale)[inverse][:, None] * np.eye(len(P))[inverse]
+
+
+#: Weight and margin of the far-tail term of the cell parametrisation (see :func:`_tail`).
+TAIL_WEIGHT = 1e-6
+TAIL_MARGIN = 12.0
+
+
+def _tail(zeta, size):
+    """
+    The far-tail term of a cell's log-likelihood and its first two derivatives in
+    the cell logit ``zeta``, per row of the cell (``size`` rows):
+
+    .. math:: -\\epsilon \\{ s(\\zeta - K)^2 + s(-\\zeta - K)^2 \\} / n_c,
+              \\qquad K = \\log n_c + 12,
+
+    with ``s`` the softplus and ``epsilon`` = :data:`TAIL_WEIGHT`.  Where the
+    structural-zero probability of a cell runs off to 0 or 1 (no finite
+    estimate: every count of the cell zero, or the count model explaining all of
+    its zeros), the likelihood flattens out exponentially and its rise beyond
+    ``|zeta| = K`` is below ``n_c e^{-K} = 6e-6``; the term (about
+    ``epsilon e^{2(|zeta| - K)} / n_c`` per row inside ``+-K``, below ``1e-15``
+    for ``|zeta| < K - 10``) then stops the logit near ``+-K`` with a standard
+    error near ``1 / sqrt(epsilon) = 1000`` (the log-likelihood reported is lower
+    by about ``1e-6`` per such cell), instead of letting it drift to values where
+    the probability rounds to 0 or 1 and the curvature, hence the standard error,
+    is lost to rounding.
+    """
+    K = np.log(size) + TAIL_MARGIN
+    a, b = zeta - K, -zeta - K
+    sa, sb = np.logaddexp(0.0, a), np.logaddexp(0.0, b)
+    pa, pb = special.expit(a), special.expit(b)
+    c = TAIL_WEIGHT / size
+    t0 = -c * (sa * sa + sb * sb)
+    t1 = -2 * c * (sa * pa - sb * pb)
+    t2 = -2 * c * (pa * pa + sa * pa * (1 - pa) + pb * pb + sb * pb * (1 - pb))
+    return t0, t1, t2
+
+
+def _newton_start(fam, X, y, offset, beta, extra, steps=15):
+    """
+    Count coefficients and internal zero-inflation parameters of the zero-inflated
+    model without random effects: Newton steps (analytic curvature) with
+    step-halving from ``beta`` and ``extra``, Levenberg-Marquardt steps where the
+    curvature is not negative definite.  The count family's own parameter is held
+    at its start: freeing it can lead to another local maximum (a large
+    overdispersion in place of zero inflation).
+    """
+    kb = fam.base.n_extra
+    p = X.shape[1]
+    x = np.concatenate([beta, extra[kb:]])
+    _, W = fam._split_y(y)
+
+    def pieces(x):
+        ex = np.concatenate([extra[:kb], x[p:]])
+        eta = X @ x[:p] + offset
+        d0, d1, d2, _ = fam.derivs(y, eta, ex)
+        e0, e1, _ = fam.extra_derivs(y, eta, ex)
+        grad = np.concatenate([X.T @ d1, e0[:, kb:].sum(0)])
+        return float(np.sum(d0)), eta, ex, d2, e1[:, kb:], grad
+
+    llf, eta, ex, d2, e1, grad = pieces(x)
+    for _ in range(steps):
+        H = np.empty((len(x), len(x)))
+        H[:p, :p] = X.T @ (d2[:, None] * X)
+        H[:p, p:] = X.T @ e1
+        H[p:, :p] = H[:p, p:].T
+        H[p:, p:] = W.T @ (fam._zeta_curvature(y, eta, ex)[:, None] * W)
+        A = -0.5 * (H + H.T)
+        lo = np.linalg.eigvalsh(A)[0]
+        if lo <= 1e-8 * max(abs(np.trace(A)), 1.0):
+            A = A + (max(0.0, -lo) + 1e-6 * np.trace(A) / len(x)) * np.eye(len(x))
+        step = np.linalg.solve(A, grad)
+        if not np.all(np.isfinite(step)) or grad @ step < 1e-10:
+            break
+        for _ in range(20):
+            new = pieces(x + step)
+            if np.isfinite(new[0]) and new[0] >= llf:
+                break
+            step *= 0.5
+        else:
+            break
+        x = x + step
+        llf, eta, ex, d2, e1, grad = new
+    return x[:p], np.concatenate([extra[:kb], x[p:]])
+
+
 class ZeroInflated(Response):
     """
     Zero-inflated Poisson or negative binomial response.
@@ -79,6 +206,11 @@ class ZeroInflated(Response):
     zi_formula : str
         Right-hand side of the logistic model for structural zeros, e.g.
         ``"~1"`` or ``"~ z"``.
+    cells : bool
+        Fit a saturated factor design by its cell logits (see the module
+        docstring; default True).  False keeps the reported coefficients as the
+        internal ones, as a fit that evaluates the likelihood on separately bound
+        parts of the data (partitions) needs: their cells could differ.
 
     Examples
     --------
@@ -97,8 +229,12 @@ class ZeroInflated(Response):
     """
 
     raw_endog = False
+    #: defaults for objects made before these attributes existed (unpickled results)
+    cells = True
+    _basis = None
+    _start_zi = None
 
-    def __init__(self, base, zi_formula="~1"):
+    def __init__(self, base, zi_formula="~1", cells=True):
         from . import as_response
 
         base = as_response(base)
@@ -127,6 +263,10 @@ class ZeroInflated(Response):
         self.W = None
         self.k_max = None
         self._cache = None
+        self.cells = bool(cells)
+        #: the cell parametrisation (see :func:`_cell_basis`) once bound, or None
+        self._basis = None
+        self._start_zi = None
 
     def __repr__(self):
         return f"ZeroInflated({self.base!r}, zi_formula={self.zi_formula!r})"
@@ -153,10 +293,12 @@ class ZeroInflated(Response):
         bound = copy.copy(self)
         bound.W = W
         bound.zi_names = [str(n) for n in names]
+        bound._cache = None
         y = design.y
         count = y[:, 0] if y.ndim == 2 else y
         bound.k_max = int(np.max(count)) if len(count) else 0
-        return bound, dataclasses.replace(design, y=np.column_stack([count, W]))
+        bound._basis, W_int = _cell_basis(W) if self.cells else (None, W)
+        return bound, dataclasses.replace(design, y=np.column_stack([count, W_int]))
 
     @property
     def k_zi(self):
@@ -175,7 +317,8 @@ class ZeroInflated(Response):
         y = np.asarray(y, dtype=float)
         if y.ndim == 2:
             return y[:, 0], y[:, 1:]
-        return y, self._W_for(len(y))
+        W = self._W_for(len(y))
+        return y, (W if self._basis is None else W @ self._basis[1])  # as design.y holds it
 
     def _W_for(self, n, extras=None):
         """Zero-inflation design for ``n`` rows (given, bound, or constant)."""
@@ -193,7 +336,8 @@ class ZeroInflated(Response):
         return self.base.validate(endog, name)
 
     def response_value(self, y):
-        return self._split_y(y)[0]
+        y = np.asarray(y, dtype=float)
+        return y[:, 0] if y.ndim == 2 else y  # the counts (no design needed)
 
     def n_trials(self, y):
         return np.ones(len(y))
@@ -205,12 +349,17 @@ class ZeroInflated(Response):
     def extra_names(self):
         return list(self.base.extra_names()) + [f"inflate_{n}" for n in (self.zi_names or [])]
 
+    def _gamma(self, g):
+        """Reported zero-inflation coefficients from the internal ones."""
+        return g if self._basis is None else self._basis[1] @ g
+
     def extra_public(self, extra):
         eb, g = self._split_extra(extra)
-        return np.concatenate([self.base.extra_public(eb), g])
+        return np.concatenate([self.base.extra_public(eb), self._gamma(g)])
 
     def extra_internal(self, public):
         eb, g = self._split_extra(public)
+        g = g if self._basis is None else self._basis[0] @ g
         return np.concatenate([self.base.extra_internal(eb), g])
 
     def extra_jacobian(self, extra):
@@ -220,15 +369,23 @@ class ZeroInflated(Response):
         kb = len(eb)
         if kb:
             J[:kb, :kb] = self.base.extra_jacobian(eb)
+        if self._basis is not None:
+            J[kb:, kb:] = self._basis[1]
         return J
 
     def extra_bounds(self):
         return list(self.base.extra_bounds()) + [(None, None)] * self.k_zi
 
     def start_beta(self, design):
-        """Count-model coefficients from a GLM of the count family (inflation ignored)."""
+        """
+        Count-model coefficients from a GLM of the count family (inflation ignored),
+        then Newton steps on the zero-inflated model without random effects for the
+        count and zero-inflation coefficients (see :func:`_newton_start`; the family
+        parameters are kept for :meth:`start_extra`).
+        """
         count, _ = self._split_y(design.y)
         beta = np.zeros(design.X.shape[1])
+        self._start_zi = None
         try:
             import warnings
 
@@ -240,16 +397,32 @@ class ZeroInflated(Response):
                 beta = np.asarray(glm.params)
         except Exception:  # a failed start only costs iterations
             pass
+        try:
+            with np.errstate(all="ignore"):
+                extra = self.start_extra(design.y, design.X @ beta + design.offset)
+                b, e = _newton_start(self, design.X, design.y, design.offset, beta, extra)
+            if np.all(np.isfinite(b)) and np.all(np.isfinite(e)):
+                beta, self._start_zi = b, e
+        except (np.linalg.LinAlgError, ValueError):  # a failed start only costs iterations
+            pass
         return beta
 
     def start_extra(self, y, eta):
         count, W = self._split_y(y)
         eb = np.asarray(self.base.start_extra(count, eta), dtype=float)
+        kept = getattr(self, "_start_zi", None)
+        if kept is not None and len(kept) == self.n_extra and W.shape[1] == self.k_zi:
+            self._start_zi = None  # from start_beta, at these coefficients
+            return kept
         mu = np.exp(eta)
         p0 = float(np.mean(np.exp(-mu)))
         obs = float(np.mean(count == 0))
         pi = float(np.clip((obs - p0) / max(1 - p0, 1e-6), 0.05, 0.9))
         g = np.zeros(W.shape[1])
+        if self._basis is not None:
+            # every cell at the same logit; W holds the cells' scaled indicators
+            g[:] = np.log(pi / (1 - pi)) / W.max(axis=0)
+            return np.concatenate([eb, g])
         const = np.flatnonzero(np.all(W == 1.0, axis=0))
         if len(const):
             g[const[0]] = np.log(pi / (1 - pi))
@@ -263,13 +436,33 @@ class ZeroInflated(Response):
         count, W = self._split_y(y)
         iz = np.flatnonzero(count == 0)
         const = bool(len(W) and np.all(W == W[:1]))
-        out = (count, W, iz, const)
-        self._cache = (y, out)
+        rows = None
+        if self._basis is not None and W.shape[1] == len(self._basis[2]) and len(W):
+            rows = np.argmax(W, axis=1)  # the cell of each row
+        out = (count, W, iz, const, rows)
+        self._cache = (y, out, None)  # the last _core result joins at the third place
         return out
 
     def _core(self, y, eta, extra):
-        """Count-family derivatives, zero-row index, zeta and weights ``w`` on zero rows."""
-        count, W, iz, const = self._data(y)
+        """
+        Count-family derivatives, zero-row index, zeta and weights ``w`` on zero rows;
+        the last result is kept, as the gradient asks again at the point where the
+        modes were found.
+        """
+        data = self._data(y)
+        last = self._cache[2]
+        extra = np.asarray(extra, dtype=float)
+        # the same array, unchanged (its sum), at the same parameters
+        if (last is not None and last[0] is eta and last[1] == float(np.sum(eta))
+                and np.array_equal(last[2], extra)):
+            return last[3]
+        out = self._core_new(y, eta, extra)
+        if isinstance(eta, np.ndarray):
+            self._cache = (y, data, (eta, float(np.sum(eta)), extra.copy(), out))
+        return out
+
+    def _core_new(self, y, eta, extra):
+        count, W, iz, const, _ = self._data(y)
         eb, g = self._split_extra(extra)
         # ``count`` is the same cached array on every call, so the base family's
         # own caches (log y! for Poisson) apply
@@ -298,7 +491,53 @@ class ZeroInflated(Response):
         d1[iz] = w * a1
         d2[iz] = w * a2 + v * a1 * a1
         d3[iz] = w * a3 + v * a1 * (3 * a2 + (1 - 2 * w) * a1 * a1)
+        tail = self._tail_rows(y, extra)
+        if tail is not None:
+            d0 += tail[0]
         return d0, d1, d2, d3
+
+    def _tail_rows(self, y, extra):
+        """
+        The far-tail term (:func:`_tail`) of every row, or None without cell parameters
+        or when every cell logit is more than 10 inside its margin (the term below
+        ``5e-17`` per row, under the rounding of the log-density).
+        """
+        cell = self._data(y)[4]
+        if cell is None:
+            return None
+        _, A_inv, size, scale = self._basis
+        zeta = self._split_extra(extra)[1] / scale
+        if np.max(np.abs(zeta) - np.log(size)) < TAIL_MARGIN - 10:
+            return None
+        return tuple(t[cell] for t in _tail(zeta, size))
+
+    def has_d4(self):
+        """
+        True when :meth:`d4` gives numbers (the count family has a fourth derivative).
+
+        >>> import statsmodels.api as sm
+        >>> ZeroInflated(sm.families.Poisson()).has_d4()
+        True
+        """
+        y = np.zeros(1)
+        return self.base.d4(y, np.zeros(1), np.zeros(self.base.n_extra)) is not None
+
+    def d4(self, y, eta, extra):
+        """
+        Fourth derivative in ``eta`` (None when the count family has none): ``g_4`` for
+        ``y > 0``; for ``y = 0``, with ``v = w (1 - w)``,
+        ``w g_4 + v (4 g_1 g_3 + 3 g_2^2) + 6 v (1 - 2w) g_1^2 g_2 + v (1 - 6v) g_1^4``.
+        """
+        count, W, iz, eb, zeta, (g0, g1, g2, g3), x, w = self._core(y, eta, extra)
+        g4 = self.base.d4(count, eta, eb)
+        if g4 is None:
+            return None
+        out = np.array(g4, dtype=float) * np.ones(len(count))
+        v = w * (1 - w)
+        a1, a2, a3, a4 = g1[iz], g2[iz], g3[iz], out[iz]
+        out[iz] = (w * a4 + v * (4 * a1 * a3 + 3 * a2 * a2)
+                   + 6 * v * (1 - 2 * w) * a1 * a1 * a2 + v * (1 - 6 * v) * a1 ** 4)
+        return out
 
     def extra_derivs(self, y, eta, extra):
         count, W, iz, eb, zeta, (g0, g1, g2, g3), x, w = self._core(y, eta, extra)
@@ -308,6 +547,9 @@ class ZeroInflated(Response):
         a1, a2 = g1[iz], g2[iz]
         z0 = -p
         z0[iz] += 1 - w
+        tail = self._tail_rows(y, extra)
+        if tail is not None:
+            z0 += tail[1]
         z1 = np.zeros(n)
         z1[iz] = -v * a1
         z2 = np.zeros(n)
@@ -325,11 +567,25 @@ class ZeroInflated(Response):
             outs = [np.hstack([e, o]) for e, o in zip((b0, b1, b2), outs)]
         return tuple(outs)
 
+    def _zeta_curvature(self, y, eta, extra):
+        """
+        Second derivative of every row's log-density in its zero-inflation predictor:
+        ``-p (1 - p)``, plus ``w (1 - w)`` on zero rows (and the far-tail term's).
+        """
+        count, W, iz, eb, zeta, gd, x, w = self._core(y, eta, extra)
+        p = special.expit(zeta) * np.ones(len(count))
+        out = -p * (1 - p)
+        out[iz] += w * (1 - w)
+        tail = self._tail_rows(y, extra)
+        if tail is not None:
+            out += tail[2]
+        return out
+
     # ------------------------------------------------------- prediction
     def prob_inflate(self, extra, W):
-        """Structural-zero probability ``expit(W gamma)``."""
+        """Structural-zero probability ``expit(W gamma)`` (``W`` the reported design)."""
         _, g = self._split_extra(extra)
-        return special.expit(np.asarray(W, dtype=float) @ g)
+        return special.expit(np.asarray(W, dtype=float) @ self._gamma(g))
 
     def _base_prob(self, eta, eb, counts):
         counts = np.asarray(counts)
@@ -403,7 +659,7 @@ class ZeroInflated(Response):
         count, W = self._split_y(y)
         eb, _ = self._split_extra(extra)
         draw = np.asarray(self.base.simulate(eta, eb, count, rng))
-        p = self.prob_inflate(extra, W)
+        p = special.expit(W @ self._split_extra(extra)[1])  # W and extra both internal
         return np.where(rng.random(len(eta)) < p, 0, draw)
 
     # -------------------------------------------------------- separation
@@ -447,8 +703,12 @@ class ZeroInflated(Response):
         >>> fam.separated_zi_columns(y, np.array([0.0, 1.0]), np.eye(2))
         ['inflate_g']
         """
+        if np.ndim(y) == 1 and not (self.W is not None and len(self.W) == len(y)):
+            return []  # the rows' zero-inflation design is not here (a distributed fit)
         count, W = self._split_y(y)
         _, g = self._split_extra(extra)
+        if self._basis is not None and self.W is not None and len(self.W) == len(count):
+            W, g = self.W, self._gamma(g)  # the reported design and coefficients
         k = len(g)
         if k == 0 or len(count) == 0:
             return []

@@ -49,6 +49,9 @@ def has_closed_form(family):
     >>> has_closed_form(as_response(sm.families.Poisson()))
     True
     """
+    probe = getattr(family, "has_d4", None)
+    if callable(probe):  # a family whose d4 needs more than a response and eta (zero inflation)
+        return bool(probe())
     y = np.zeros((1, 2)) if family.name == "Binomial" else np.zeros(1)
     if family.name == "Binomial":
         y[0, 1] = 1.0
