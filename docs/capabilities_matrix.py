@@ -18,6 +18,7 @@ show.
 from collections import namedtuple
 
 __all__ = ["KINDS", "STRUCTURES", "FITS", "METHODS", "GROUPS", "WORKS", "Refuses", "PENDING",
+           "DASK_NEEDS_ROWS", "DASK_REPRESENTATIVE", "DASK_EXPENSIVE",
            "REPRESENTATIVE", "FIT_WARNINGS", "expected", "cells", "table_markdown"]
 
 #: Model kinds: response column(s) of the test data, family (as written by a user; ``sm``
@@ -61,8 +62,9 @@ STRUCTURES = {
                  factors=("g", "obs")),
 }
 
-#: Fits: ``nagq`` of ``fit()``.
-FITS = {"laplace": 1, "agq": 5}
+#: Fits: ``nagq`` of ``fit()``; ``dask`` is the Laplace fit of the same rows given as a Dask
+#: DataFrame (three partitions), whose methods are checked against the in-memory fit.
+FITS = {"laplace": 1, "agq": 5, "dask": 1}
 
 #: Results methods: the call a cell makes (as shown in the docs), its column group, whether
 #: it is expensive (run on :data:`REPRESENTATIVE` rows by default, elsewhere marked slow)
@@ -84,6 +86,7 @@ METHODS = {
                                   "get_prediction", False, False),
     "wald_tests": _M("t_test(), wald_test()", "intervals", False, False),
     "conf_int_wald": _M("conf_int()", "intervals", False, True),
+    "cov_cluster": _M("fit(cov_type='cluster')", "intervals", False, True),
     "conf_int_profile": _M("conf_int(method='profile')", "intervals", True, False),
     "conf_int_boot": _M("conf_int(method='boot')", "intervals", True, False),
     "profile": _M("profile()", "intervals", True, False),
@@ -107,6 +110,8 @@ METHODS = {
     "plot_effects": _M("smg.plot_effects(effects, res)", "population-averaged", False, False),
     "compare_gee": _M("smg.compare_gee(res)", "GEE", False, False),
     "odds_ratios": _M("odds_ratios()", "odds / rate ratios", False, False),
+    "tipping_point": _M("tipping_point(term, deltas, m)", "missing data", True, False),
+    "pattern_mixture": _M("pattern_mixture(time, term)", "missing data", True, False),
     "pickle": _M("pickle round trip, remove_data()", "pickle", False, True),
 }
 
@@ -117,6 +122,14 @@ GROUPS = list(dict.fromkeys(m.group for m in METHODS.values()))
 REPRESENTATIVE = {("logit", "ri"), ("poisson", "crossed"), ("nb2", "ri"),
                   ("ordinal", "nested"), ("gaussian", "uncorr"), ("binomial", "olre"),
                   ("zip", "ri")}
+
+#: Rows whose Dask cells run in the default test run (the expensive ones on the first row
+#: only); elsewhere only the Dask fit cell does, and the rest are marked slow.
+DASK_REPRESENTATIVE = {("logit", "ri"), ("zip", "ri"), ("binomial", "nested"),
+                       ("gaussian", "uncorr")}
+#: The only rows with Dask cells for the expensive methods (profiles): every evaluation is a
+#: round trip to the cluster, and the profiling code is the same for every model kind.
+DASK_EXPENSIVE = {("logit", "ri"), ("binomial", "nested")}
 
 
 class Refuses(namedtuple("Refuses", "error match advice")):
@@ -136,6 +149,38 @@ _GAUSSIAN_OLRE = Refuses("ValueError", r"one level per observation: with a Gauss
 _ORDINAL_MARGINAL = Refuses("ValueError", r"Ordinal",
                             "an ordinal mean is not the inverse link of a linear predictor: use "
                             "get_prediction(random_effects='marginal', which='prob')")
+_DASK_ADVICE = ("the rows of a Dask model stay on the cluster: fit the rows in a pandas "
+                "DataFrame (or a sample of them) for this")
+#: Methods that need every fitted row, refused for a model fitted to a Dask DataFrame.
+DASK_NEEDS_ROWS = {"conf_int_boot", "bootstrap", "simulate_conditional", "simulate_zero",
+                   "simulate_new", "simulated_residuals", "icc", "r2", "marginal_params",
+                   "probability_effects", "plot_effects", "compare_gee"}
+_DASK_ROWS = Refuses("NotImplementedError", r"Dask model|stay on the cluster", _DASK_ADVICE)
+_DASK_CONDITIONAL_SE = Refuses(
+    "NotImplementedError", r"random_effects='conditional'.*Dask",
+    "standard errors of conditional predictions differentiate the conditional modes, which "
+    "needs every fitted row: on a Dask model use random_effects='zero' or 'marginal', or "
+    "predict() for conditional means without standard errors")
+_DASK_CROSSED = Refuses("NotImplementedError", r"are crossed",
+                        "crossed grouping factors need all rows in one place: fit a pandas "
+                        "DataFrame (factors nested in one outermost factor work on Dask)")
+_DASK_FAMILY = Refuses("NotImplementedError", r"not available for Dask",
+                       "the ordinal family reads the raw response: fit a pandas DataFrame")
+_SANDWICH_CROSSED = Refuses("NotImplementedError", r"independent clusters",
+                            "crossed factors do not split the log-likelihood into independent "
+                            "clusters: no sandwich; use the model-based or bootstrap intervals")
+_DASK_SANDWICH = Refuses("NotImplementedError", r"cov_type=.*Dask",
+                         "the sandwich needs each group's score, which stays on the workers: "
+                         "fit the rows in a pandas DataFrame for cluster-robust errors")
+_MISSING_MULTI = Refuses("NotImplementedError", r"one grouping factor",
+                         "imputing missing outcomes draws each person's random effects: the "
+                         "model must have one grouping factor (the person)")
+_MISSING_TRIALS = Refuses("NotImplementedError", r"not a plain column|binary outcomes",
+                          "drawn outcomes are written into one outcome column: code a binary "
+                          "outcome as one 0/1 row per trial")
+_MISSING_DASK = Refuses("NotImplementedError", r"does not run on a Dask fit",
+                        "the refits to completed data need the rows in memory: fit a pandas "
+                        "DataFrame")
 _GEE_CROSSED = Refuses("ValueError", r"crossed",
                        "crossed factors give no nested clusters for a GEE: use "
                        "marginal_params() for population-averaged coefficients")
@@ -153,16 +198,38 @@ FIT_WARNINGS = {
 def expected(kind, structure, fit, method):
     """
     The outcome of one cell: :data:`WORKS` or a :class:`Refuses`; None when the cell is not
-    part of the matrix (a method not checked on adaptive-quadrature fits, or a row whose
-    model is refused, beyond its ``fit`` cell).
+    part of the matrix (a method not checked on adaptive-quadrature fits, a profile on a
+    Dask fit outside :data:`DASK_EXPENSIVE`, or a row whose model is refused, beyond its
+    ``fit`` cell).
     """
     row_refusal = _GAUSSIAN_OLRE if (kind, structure) == ("gaussian", "olre") else None
+    if fit == "dask" and kind == "ordinal":
+        row_refusal = _DASK_FAMILY
+    elif fit == "dask" and structure in ("crossed", "olre"):
+        row_refusal = _DASK_CROSSED
     if fit == "agq" and len(STRUCTURES[structure]["factors"]) > 1 and row_refusal is None:
         row_refusal = _AGQ_MULTI
     if row_refusal is not None:
         return row_refusal if method == "fit" else None
     if fit == "agq" and not METHODS[method].agq:
         return None
+    if fit == "dask" and method in DASK_NEEDS_ROWS:
+        return _DASK_ROWS
+    if fit == "dask" and method == "get_prediction_conditional":
+        return _DASK_CONDITIONAL_SE
+    if method in ("tipping_point", "pattern_mixture"):
+        if fit == "dask":
+            return _MISSING_DASK
+        if len(STRUCTURES[structure]["factors"]) > 1:
+            return _MISSING_MULTI
+        if kind == "binomial":
+            return _MISSING_TRIALS
+    if fit == "dask" and method == "cov_cluster":
+        return _DASK_SANDWICH
+    if fit == "dask" and METHODS[method].expensive and (kind, structure) not in DASK_EXPENSIVE:
+        return None  # the same profiling code on every row; one evaluation per round trip
+    if method == "cov_cluster" and structure == "crossed":
+        return _SANDWICH_CROSSED
     if kind == "ordinal" and method in ("marginal_params", "compare_gee"):
         return _ORDINAL_MARGINAL
     if method == "compare_gee" and structure == "crossed":
@@ -227,14 +294,16 @@ def table_markdown():
     The "What works with what" table (MyST Markdown), generated from the matrix.
 
     Rows are model kind x random-effects structure, columns the method groups (the fit
-    column has the Laplace approximation and adaptive quadrature apart); a cell says
+    column has the Laplace approximation, adaptive quadrature and a Dask DataFrame apart,
+    and the last column has every other method on a model fitted to a Dask DataFrame); a
+    cell says
     ``yes`` when every method of its group works for that row, ``no [k]`` (footnote ``k``:
     what to use instead) when they are refused, ``partly`` when some are.  A dagger marks
     cells whose test fails at present.
     """
     notes = {}
     groups = {g: [m for m, s in METHODS.items() if s.group == g] for g in GROUPS}
-    head = ["model", "random effects"] + GROUPS
+    head = ["model", "random effects"] + GROUPS + ["methods on Dask"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for kind, kspec in KINDS.items():
         for structure, sspec in STRUCTURES.items():
@@ -243,12 +312,16 @@ def table_markdown():
                 if g == "fit":
                     lap = _cell_text(kind, structure, ["fit"], notes, ("laplace",))
                     agq = _cell_text(kind, structure, ["fit"], notes, ("agq",))
+                    dask = _cell_text(kind, structure, ["fit"], notes, ("dask",))
                     if (kind, structure) in FIT_WARNINGS:
                         k = notes.setdefault(FIT_WARNINGS[kind, structure][1], len(notes) + 1)
                         lap += f" [{k}]"
-                    row.append(f"Laplace: {lap}; AGQ: {agq}")
+                    row.append(f"Laplace: {lap}; AGQ: {agq}; Dask: {dask}")
                 else:
                     row.append(_cell_text(kind, structure, groups[g], notes, ("laplace",)))
+            methods = [m for m in METHODS if m != "fit"]
+            row.append(_cell_text(kind, structure, methods, notes, ("dask",))
+                       if expected(kind, structure, "dask", "fit") == WORKS else "-")
             lines.append("| " + " | ".join(row) + " |")
     lines.append("")
     for advice, k in notes.items():
@@ -263,6 +336,7 @@ def table_markdown():
     for g in GROUPS:
         calls = "; ".join(f"`{METHODS[m].call}`" for m in groups[g])
         lines.append(f"| {g} | {calls} |")
+    lines.append("| methods on Dask | every call above, on a model fitted to a Dask DataFrame |")
     if PENDING:
         lines += ["", "&dagger; Cells whose test fails at present, by cause:", ""]
         causes = {}
@@ -270,7 +344,7 @@ def table_markdown():
             cells_ = causes.setdefault(why, {})
             cells_.setdefault(METHODS[method].call, []).append(
                 f"{KINDS[kind]['label']} with {STRUCTURES[structure]['label']}"
-                + (" (AGQ)" if fit == "agq" else ""))
+                + {"agq": " (AGQ)", "dask": " (Dask)"}.get(fit, ""))
         for why, by_call in causes.items():
             what = "; ".join(f"`{call}` for {', '.join(rows)}" for call, rows in by_call.items())
             lines.append(f"- {what}: {why}.")

@@ -7,8 +7,9 @@ the documentation.  A cell that works is checked by an identity or an independen
 computation (inverse links and Gauss-Hermite quadrature written here, statsmodels' GEE, the
 stationarity of the conditional modes, simulation moments); a refused cell must raise the
 named exception with a message that names the combination.  Profile and bootstrap cells run
-by default on a few representative rows; the rest of them are marked slow.  Dask
-DataFrames are covered by ``tests/distributed``.
+by default on a few representative rows; the rest of them are marked slow.  The ``dask`` fit
+is the Laplace fit of the same rows as a Dask DataFrame (an in-process cluster); its cells
+run the same checks, and its estimates and random effects must equal the in-memory fit's.
 """
 
 import builtins
@@ -67,26 +68,60 @@ def make_data(seed=20240611, n_g=30, per=6, n_h=6):
 
 
 DATA = make_data()
+#: the rows with an outcome missing after dropout: the last wave (p = 2) of the first groups
+DROPOUT = (DATA["g"] < 8) & (DATA["p"] == 2)
 #: new rows: known levels in the first two rows, unseen levels of every factor after them
 NEW = DATA.iloc[[0, 7, 20, 33]].copy()
 NEW.loc[NEW.index[2:], ["g", "h", "obs"]] = [[900, 90, 9000], [901, 91, 9001]]
 NEW.index = ["a", "b", "c", "d"]
 
 _FITS = {}
+_DASK = {}
 
 
-def fit(kind, structure, nagq=1, restricted=False):
-    """A fit of the cell's model (cached), or of the model without ``x``; warnings kept."""
-    key = (kind, structure, nagq, restricted)
+def dask_data():
+    """DATA as a Dask DataFrame of three partitions, with an in-process client running."""
+    if not _DASK:
+        dd = pytest.importorskip("dask.dataframe")
+        distributed = pytest.importorskip("distributed")
+        _DASK["client"] = distributed.Client(processes=False, n_workers=1,
+                                             threads_per_worker=1, dashboard_address=":0")
+        _DASK["ddf"] = dd.from_pandas(DATA, npartitions=3)
+    return _DASK["ddf"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_dask_client():
+    yield
+    if "client" in _DASK:
+        _DASK.pop("client").close()
+        _DASK.clear()
+
+
+def fit(kind, structure, nagq=1, restricted=False, dask=False, dropout=False):
+    """
+    A fit of the cell's model (cached), or of the model without ``x``; warnings kept.
+    ``dropout``: the model with the wave ``p`` as a covariate, fitted to rows whose outcome
+    is missing where :data:`DROPOUT` says (the user's frame with those values missing).
+    """
+    key = (kind, structure, nagq, restricted, dask, dropout)
     if key not in _FITS:
         spec = M.KINDS[kind]
         family = eval(spec["family"], {"sm": sm, "smg": smg})
         rhs = "1" if restricted else "x"
         formula = f"{spec['response']} ~ {rhs} + {M.STRUCTURES[structure]['terms']}"
+        data = dask_data() if dask else DATA
+        if dropout:
+            formula = formula.replace(" ~ x + ", " ~ x + p + ")
+            data = DATA.copy()
+            for col in spec["response"].split(" + "):
+                data[col] = data[col].astype(float).mask(DROPOUT)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            res = smg.mixedglm(formula, DATA, family=family, **spec["options"]).fit(nagq=nagq)
-        _FITS[key] = (res, [(w.category, str(w.message)) for w in caught])
+            res = smg.mixedglm(formula, data, family=family, **spec["options"]).fit(nagq=nagq)
+        _FITS[key] = (res, [(w.category, str(w.message)) for w in caught
+                            if not issubclass(w.category, (DeprecationWarning,
+                                                           ResourceWarning))])
     return _FITS[key][0]
 
 
@@ -96,21 +131,33 @@ class Cell:
     def __init__(self, kind, structure, fit_name):
         self.kind, self.structure, self.fit_name = kind, structure, fit_name
         self.nagq = M.FITS[fit_name]
+        self.dask = fit_name == "dask"
         self.link = M.KINDS[kind]["link"]
         self.factors = M.STRUCTURES[structure]["factors"]
 
     @property
     def res(self):
+        return fit(self.kind, self.structure, self.nagq, dask=self.dask)
+
+    @property
+    def in_memory(self):
+        """The same model fitted to the rows in memory."""
         return fit(self.kind, self.structure, self.nagq)
 
     @property
     def restricted(self):
-        return fit(self.kind, self.structure, self.nagq, restricted=True)
+        return fit(self.kind, self.structure, self.nagq, restricted=True, dask=self.dask)
 
     @property
     def fit_warnings(self):
         self.res
-        return _FITS[(self.kind, self.structure, self.nagq, False)][1]
+        return _FITS[(self.kind, self.structure, self.nagq, False, self.dask, False)][1]
+
+    @property
+    def with_dropout(self):
+        """The model with the wave as a covariate, fitted to the rows left after dropout."""
+        return fit(self.kind, self.structure, self.nagq, dask=self.dask,
+                   dropout=not self.dask)
 
 
 # --------------------------------------------------------- independent computations
@@ -243,6 +290,11 @@ def unseen_levels_expected():
         yield
 
 
+def frame(x):
+    """A pandas object from a prediction (a Dask one is computed)."""
+    return x.compute() if hasattr(x, "compute") else x
+
+
 def close(a, b, rtol=1e-9, atol=1e-12, what=""):
     np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), rtol=rtol, atol=atol,
                                err_msg=what)
@@ -261,6 +313,16 @@ def check_fit(c):
         assert any(re.search(pattern, msg) for msg in got), got
     unexpected = [msg for msg in got if not any(re.search(p, msg) for p in expected)]
     assert unexpected == [], f"warnings while fitting well-posed data: {unexpected}"
+    if c.dask:
+        mem = c.in_memory
+        assert list(res.params.index) == list(mem.params.index)
+        # the same optimum to a thousandth of a standard error
+        tol = np.where(np.isfinite(mem.bse), 1e-3 * mem.bse, 1e-6)  # NaN on a bound
+        assert np.all(np.abs(res.params - mem.params).to_numpy() <= tol + 1e-9), \
+            "Dask and in-memory estimates"
+        both = np.isfinite(res.bse) & np.isfinite(mem.bse)  # NaN: a variance on its bound
+        close(res.bse[both], mem.bse[both], rtol=1e-3, what="Dask and in-memory standard errors")
+        close(res.llf, mem.llf, rtol=1e-9, what="Dask and in-memory log-likelihood")
 
 
 def check_summary(c):
@@ -323,7 +385,7 @@ def check_predict_which(c):
     if c.kind == "ordinal":
         averaged = gauss_hermite_mean(c, DATA, lambda e: ordinal_probs(c, e))
         for mode, want in (("conditional", ordinal_probs(c, eta)), ("marginal", averaged)):
-            prob = res.predict(which="prob", random_effects=mode).to_numpy()
+            prob = frame(res.predict(which="prob", random_effects=mode)).to_numpy()
             close(prob, want, rtol=1e-7, atol=1e-10, what=f"category probabilities, {mode}")
             close(prob.sum(axis=1), 1.0, atol=1e-12)
             close(res.predict(which="cum", random_effects=mode),
@@ -333,8 +395,8 @@ def check_predict_which(c):
     keep = keep_prob(c)
     mu = np.exp(eta)
     for mode in ("conditional", "zero", "marginal"):
-        prob = res.predict(which="prob", random_effects=mode).to_numpy()
-        pz = res.predict(which="prob-zero", random_effects=mode).to_numpy()
+        prob = frame(res.predict(which="prob", random_effects=mode)).to_numpy()
+        pz = frame(res.predict(which="prob-zero", random_effects=mode)).to_numpy()
         close(prob[:, 0], pz, atol=1e-12, what=f"P(y = 0), {mode}")
         assert np.all(prob.sum(axis=1) <= 1 + 1e-12)
         assert prob.shape[1] == DATA[M.KINDS[c.kind]["response"]].max() + 1
@@ -372,8 +434,11 @@ def check_predict_unseen(c):
 def _check_get_prediction(c, mode):
     res = c.res
     new = NEW if mode == "conditional" else without_groups(NEW)
+    if c.dask and mode != "conditional":  # the fitted rows stay on the cluster
+        with pytest.raises(NotImplementedError, match="fitted rows.*Dask model"):
+            res.get_prediction(random_effects=mode)
     with unseen_levels_expected():
-        for data in (None, new):
+        for data in ((new,) if c.dask else (None, new)):
             gp = res.get_prediction(data, random_effects=mode)
             close(gp.predicted_mean, res.predict(data, random_effects=mode), rtol=1e-10,
                   atol=1e-12, what=f"get_prediction and predict, {mode}")
@@ -458,6 +523,29 @@ def check_conf_int_wald(c):
             v, se = res.params[name], res.bse[name]
             close(ci.loc[name], [v * np.exp(-Z95 * se / v), v * np.exp(Z95 * se / v)],
                   rtol=1e-10, what=f"{name}: interval on the log-SD scale")
+
+
+def check_cov_cluster(c):
+    res = c.res
+    robust = res.model.fit(nagq=c.nagq, cov_type="cluster")
+    k = res.k_fe
+    close(robust.params, res.params, rtol=0, atol=0, what="the same estimates")
+    assert robust.cov_type == "cluster"
+    close(robust.bse.iloc[k:], res.bse.iloc[k:], rtol=1e-12,
+          what="variances and family parameters keep their model-based errors")
+    close(robust.tvalues.iloc[:k], robust.params.iloc[:k] / robust.bse.iloc[:k], rtol=1e-12)
+    # A^-1 B A^-1 on the reported scale: A^-1 the model-based covariance, B the cross-product
+    # of the clusters' scores (the levels of the outermost factor)
+    from statsmodels_glmm.inference.sandwich import cluster_scores
+
+    S = cluster_scores(res)
+    assert len(S) == DATA["g"].nunique()
+    C = res.cov_params().to_numpy()
+    if not np.all(np.isfinite(C)):
+        return  # a variance on its bound: no model-based covariance to build it from
+    V = C @ (S.to_numpy().T @ S.to_numpy()) @ C
+    close(robust.bse.iloc[:k], np.sqrt(np.diag(V)[:k]), rtol=1e-4,
+          what="the sandwich from the model-based covariance and the cluster scores")
 
 
 def check_conf_int_profile(c):
@@ -615,7 +703,7 @@ def check_random_effects(c):
     cov_dict = {c.factors[0]: res.random_effects_cov} if single else res.random_effects_cov
     eta = fixed_part(c, DATA) + random_part(c, DATA)
     d = res.model.design
-    d1 = res.model.response.derivs(d.unsort(d.y), eta, res._extra())[1]
+    d1 = None if c.dask else res.model.response.derivs(d.unsort(d.y), eta, res._extra())[1]
     for factor, fr in frames.items():
         assert len(re_dict[factor]) == len(fr) == len(cov_dict[factor])
         for level in fr.index[:3]:
@@ -624,6 +712,13 @@ def check_random_effects(c):
             assert list(cov_dict[factor][level].index) == list(fr.columns)
             # positive semi-definite (singular where G is)
             assert np.linalg.eigvalsh(C).min() >= -1e-10 * (1 + np.abs(C).max())
+        if c.dask:  # the modes gathered from the workers are the in-memory fit's
+            mem = c.in_memory
+            close(fr, frames_by_factor(mem)[factor].loc[fr.index], rtol=1e-5, atol=1e-6)
+            mem_cov = mem.random_effects_cov if single else mem.random_effects_cov[factor]
+            for level in fr.index[:3]:
+                close(cov_dict[factor][level], mem_cov[level], rtol=1e-4, atol=1e-8)
+            continue
         G = res.cov_re_by_factor[factor].loc[fr.columns, fr.columns].to_numpy()
         if np.min(np.linalg.eigvalsh(G)) < 1e-6:
             continue  # a variance at zero: no stationarity condition to check
@@ -734,6 +829,35 @@ def check_odds_ratios(c):
     close(orr["Upper CI"], np.exp(b + Z95 * se), rtol=1e-12)
 
 
+def check_tipping_point(c):
+    res = c.with_dropout
+    tp = res.tipping_point("x", deltas=(0.0, 1.5), m=3, seed=5)
+    assert tp.info["n_imputed"] == DROPOUT.sum()
+    t = tp.table
+    close(t["delta"], [0.0, 1.5])
+    # Rubin's rules: the mean of the imputations' estimates, and the within- plus (1 + 1/m)
+    # times the between-imputation variance
+    est, var = np.asarray(tp.estimates), np.asarray(tp.variances)
+    assert est.shape == var.shape == (2, 3)
+    close(t["estimate"], est.mean(axis=1), rtol=1e-12)
+    close(t["se"] ** 2, var.mean(axis=1) + (1 + 1 / 3) * est.var(axis=1, ddof=1), rtol=1e-10)
+    # delta = 0 imputes under the fitted model: close to the direct estimate
+    b, se = res.params["x"], res.bse["x"]
+    assert abs(t["estimate"].iloc[0] - b) < se
+
+
+def check_pattern_mixture(c):
+    res = c.with_dropout
+    pm = res.pattern_mixture(time="p", term="x", min_persons=5)
+    tab = pm.term_table
+    # persons who left after wave 1 and those seen at every wave
+    n_g = DATA["g"].nunique()
+    close(tab["persons"].loc[[1, 2]], [8, n_g - 8], rtol=0, what="persons per pattern")
+    close(tab["share"].loc[[1, 2]], [8 / n_g, (n_g - 8) / n_g], rtol=1e-12)
+    close(pm.params["x"], np.sum(tab["share"] * tab["estimate"]), rtol=1e-10,
+          what="the pattern-averaged estimate is the share-weighted mean")
+
+
 def check_pickle(c):
     res = c.res
     back = pickle.loads(pickle.dumps(res))
@@ -757,6 +881,9 @@ CHECKS = {name[len("check_"):]: fn for name, fn in globals().items()
 def _cells():
     for kind, structure, fit_name, method, outcome, expensive in M.cells():
         slow = expensive and (kind, structure) not in M.REPRESENTATIVE
+        if fit_name == "dask":
+            slow = method != "fit" and ((kind, structure) not in M.DASK_REPRESENTATIVE
+                                        or expensive and (kind, structure) != ("logit", "ri"))
         marks = [pytest.mark.slow] if slow else []
         why = M.PENDING.get((kind, structure, fit_name, method))
         if why is not None:

@@ -65,6 +65,35 @@ class DaskMixedGLMResults(MixedGLMResults):
         return exog.map_partitions(_predict_partition, shipped, which, random_effects,
                                    meta=meta)
 
+    def get_prediction(self, exog=None, which="mean", random_effects="conditional",
+                       offset=None, exposure=None):
+        """
+        Predictions with delta-method standard errors for new rows given as a pandas
+        DataFrame, with ``random_effects="zero"`` or ``"marginal"``.
+
+        The fitted rows stay on the cluster, and the standard errors of conditional
+        predictions differentiate the conditional modes, which needs every fitted row:
+        both are refused with a :class:`NotImplementedError` that says what to use.
+        """
+        if random_effects == "conditional":
+            raise NotImplementedError(
+                "get_prediction(random_effects='conditional') is not available for a Dask "
+                "model: its standard errors differentiate the conditional modes, which needs "
+                "every fitted row; use random_effects='zero' or 'marginal', or predict() for "
+                "conditional means without standard errors")
+        if exog is None or dp_is_dask(exog):
+            raise NotImplementedError(
+                "get_prediction() of the fitted rows is not available for a Dask model: its "
+                "rows stay on the cluster; pass the rows to predict as a pandas DataFrame "
+                "(e.g. ddf.head(1000)), or use predict() for the means of every row")
+        return super().get_prediction(exog, which=which, random_effects=random_effects,
+                                      offset=offset, exposure=exposure)
+
+    def _require_rows(self, what):
+        raise NotImplementedError(
+            f"{what} works on every fitted row, and the rows of a Dask model stay on the "
+            "cluster; fit a pandas sample (or the whole data in memory) for it")
+
     def _for_workers(self, modes):
         """
         A copy of these results to send to the workers: the modes gathered first

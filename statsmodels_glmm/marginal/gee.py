@@ -136,6 +136,7 @@ def fit_gee(res, cov_struct=None, maxiter=200):
     ['Intercept', 'time']
     """
     res = _unwrap(res)
+    res._require_rows("fit_gee()")
     m = res.model
     d = m.design
     response = m.response
@@ -389,6 +390,7 @@ def compare_gee(res, cov_struct=None, alpha=0.05):
     'conditional OR'
     """
     res = _unwrap(res)
+    res._require_rows("compare_gee()")
     g = fit_gee(res, cov_struct=cov_struct)
     mp = marginal_params(res, alpha=alpha)
     return GEEComparison(res, mp, g, alpha=alpha)
