@@ -21,6 +21,7 @@ from statsmodels.tools.sm_exceptions import ConvergenceWarning, PerfectSeparatio
 from ..exceptions import warn
 from ..likelihood.parallel import blas_single_thread
 from ..likelihood.warm_start import WarmStart
+from ..validation import check_whole_number
 from .columns import separation_terms
 
 __all__ = ["FittingMixin"]
@@ -149,13 +150,7 @@ class _Progress:
 
 def _whole_number(value, name, lowest, meaning=""):
     """``value`` as an int >= lowest, or a ValueError naming the argument."""
-    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if not ok and isinstance(value, (float, np.floating)) and float(value).is_integer():
-        ok = True
-    if not ok or int(value) < lowest:
-        extra = f" ({meaning})" if meaning else ""
-        raise ValueError(f"{name} must be a whole number >= {lowest}{extra}, got {value!r}")
-    return int(value)
+    return check_whole_number(value, name, lowest, meaning)
 
 
 class FittingMixin:
