@@ -18,6 +18,7 @@ from .checks.simulated_residuals import SimulatedResiduals
 from .likelihood.importance import importance_loglike
 from .exceptions import LaplaceAccuracyWarning
 from .missing.report import missing_report
+from .bayes import MixedGLMBayesResults
 from .missing.mice import mice as _mice
 
 
@@ -47,4 +48,4 @@ def mice(formula, data, family=None, groups=None, n_imputations=20, seed=None, *
 __all__ = ["MixedGLM", "MixedGLMResults", "mixedglm", "simulate_longitudinal", "families",
            "datasets", "compare_gee", "plot_trajectories", "plot_effects", "plot_random_effects",
            "explorer", "compare", "importance_loglike", "SimulatedResiduals",
-           "LaplaceAccuracyWarning", "missing_report", "mice"]
+           "LaplaceAccuracyWarning", "missing_report", "mice", "MixedGLMBayesResults"]
