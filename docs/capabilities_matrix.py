@@ -18,7 +18,7 @@ show.
 from collections import namedtuple
 
 __all__ = ["KINDS", "STRUCTURES", "FITS", "METHODS", "GROUPS", "WORKS", "Refuses", "PENDING",
-           "DASK_NEEDS_ROWS", "DASK_REPRESENTATIVE", "DASK_EXPENSIVE",
+           "DASK_NEEDS_ROWS", "DASK_REPRESENTATIVE", "DASK_EXPENSIVE", "BAYES_STRUCTURES",
            "REPRESENTATIVE", "FIT_WARNINGS", "expected", "cells", "table_markdown"]
 
 #: Model kinds: response column(s) of the test data, family (as written by a user; ``sm``
@@ -110,10 +110,15 @@ METHODS = {
     "plot_effects": _M("smg.plot_effects(effects, res)", "population-averaged", False, False),
     "compare_gee": _M("smg.compare_gee(res)", "GEE", False, False),
     "odds_ratios": _M("odds_ratios()", "odds / rate ratios", False, False),
+    "fit_bayes": _M("model.fit_bayes(draws, tune, chains)", "Bayesian", True, False),
     "tipping_point": _M("tipping_point(term, deltas, m)", "missing data", True, False),
     "pattern_mixture": _M("pattern_mixture(time, term)", "missing data", True, False),
     "pickle": _M("pickle round trip, remove_data()", "pickle", False, True),
 }
+
+#: Structures whose rows have a ``fit_bayes`` cell (a sampler run is compiled per model:
+#: the other structures are covered by ``tests/bayes``); its cells run only with ``-m slow``.
+BAYES_STRUCTURES = ("ri", "slope", "crossed")
 
 #: Column groups of the docs table, in order.
 GROUPS = list(dict.fromkeys(m.group for m in METHODS.values()))
@@ -181,6 +186,9 @@ _MISSING_TRIALS = Refuses("NotImplementedError", r"not a plain column|binary out
 _MISSING_DASK = Refuses("NotImplementedError", r"does not run on a Dask fit",
                         "the refits to completed data need the rows in memory: fit a pandas "
                         "DataFrame")
+_BAYES_DASK = Refuses("NotImplementedError", r"fit_bayes.*Dask DataFrame",
+                      "the sampler needs every row in memory: fit the rows as a pandas "
+                      "DataFrame")
 _GEE_CROSSED = Refuses("ValueError", r"crossed",
                        "crossed factors give no nested clusters for a GEE: use "
                        "marginal_params() for population-averaged coefficients")
@@ -217,6 +225,11 @@ def expected(kind, structure, fit, method):
         return _DASK_ROWS
     if fit == "dask" and method == "get_prediction_conditional":
         return _DASK_CONDITIONAL_SE
+    if method == "fit_bayes":
+        if fit == "dask":
+            return _BAYES_DASK
+        if structure not in BAYES_STRUCTURES:
+            return None
     if method in ("tipping_point", "pattern_mixture"):
         if fit == "dask":
             return _MISSING_DASK

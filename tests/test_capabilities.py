@@ -829,6 +829,24 @@ def check_odds_ratios(c):
     close(orr["Upper CI"], np.exp(b + Z95 * se), rtol=1e-12)
 
 
+def check_fit_bayes(c):
+    res = c.res
+    pytest.importorskip("numpyro")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a short run: R-hat and ESS rules may warn
+        post = res.model.fit_bayes(draws=300, tune=300, chains=2, seed=1, progress=False)
+    assert list(post.params.index) == list(res.params.index)
+    assert post.idata.posterior.sizes["draw"] == 300
+    # the fixed effects: the posterior where the likelihood is (weak priors, 180 rows)
+    k = res.k_fe
+    b, se = res.params.iloc[:k], res.bse.iloc[:k]
+    pm, psd = post.params.iloc[:k], post.bse.iloc[:k]
+    assert np.all(np.abs(pm - b) < 0.5 * psd + 0.1 * se), (pm, b)
+    assert np.all((psd / se > 0.6) & (psd / se < 1.6)), (psd, se)
+    lo, hi = post.conf_int().iloc[:k].T.to_numpy()
+    assert np.all((lo < pm) & (pm < hi))
+
+
 def check_tipping_point(c):
     res = c.with_dropout
     tp = res.tipping_point("x", deltas=(0.0, 1.5), m=3, seed=5)
@@ -881,7 +899,9 @@ CHECKS = {name[len("check_"):]: fn for name, fn in globals().items()
 def _cells():
     for kind, structure, fit_name, method, outcome, expensive in M.cells():
         slow = expensive and (kind, structure) not in M.REPRESENTATIVE
-        if fit_name == "dask":
+        if method == "fit_bayes":
+            slow = fit_name != "dask"  # a compiled sampler per model
+        elif fit_name == "dask":
             slow = method != "fit" and ((kind, structure) not in M.DASK_REPRESENTATIVE
                                         or expensive and (kind, structure) != ("logit", "ri"))
         marks = [pytest.mark.slow] if slow else []
