@@ -86,7 +86,7 @@ METHODS = {
                                   "get_prediction", False, False),
     "wald_tests": _M("t_test(), wald_test()", "intervals", False, False),
     "conf_int_wald": _M("conf_int()", "intervals", False, True),
-    "cov_cluster": _M("fit(cov_type='cluster')", "intervals", False, True),
+    "cov_cluster": _M("fit(cov_type='cluster')", "intervals", True, True),
     "conf_int_profile": _M("conf_int(method='profile')", "intervals", True, False),
     "conf_int_boot": _M("conf_int(method='boot')", "intervals", True, False),
     "profile": _M("profile()", "intervals", True, False),

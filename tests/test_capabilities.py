@@ -763,7 +763,7 @@ _EFFECTS = {}
 
 
 def _effects(c):
-    key = (c.kind, c.structure, c.nagq)
+    key = (c.kind, c.structure, c.nagq, c.dask)
     if key not in _EFFECTS:
         _EFFECTS[key] = c.res.probability_effects("x", at={"x": 0.0})
     return _EFFECTS[key]
