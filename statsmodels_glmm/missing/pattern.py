@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..validation import check_whole_number
 from .imputation import check_refittable, fitted_frame, refit_call
 
 __all__ = ["pattern_mixture", "PatternMixtureResults"]
@@ -101,9 +102,7 @@ def pattern_mixture(res, time, term=None, min_persons=20, alpha=0.05, fit_kwargs
                          f"got {term!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
-    if isinstance(min_persons, bool) or not isinstance(min_persons, (int, np.integer)) \
-            or min_persons < 1:
-        raise ValueError(f"min_persons must be a positive integer, got {min_persons!r}")
+    min_persons = check_whole_number(min_persons, "min_persons")
     if fit_kwargs is not None and not isinstance(fit_kwargs, dict):
         raise ValueError(f"fit_kwargs must be a dict, got {type(fit_kwargs).__name__}")
     person = d.extra["group_columns"][0]

@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import stats
 
 from ..exceptions import warn
+from ..validation import check_whole_number
 from .imputation import (as_outcome_column, check_refittable, draw_internal,
                          draw_random_effects, fitted_frame, new_rows, outcome_template,
                          refit_call)
@@ -31,10 +32,10 @@ def _check_common(res, term, m, seed):
     if not isinstance(term, str) or term not in names:
         raise ValueError(f"term must name a fixed effect of the model ({', '.join(names)}), "
                          f"got {term!r}")
-    if isinstance(m, (bool, np.bool_)) or not isinstance(m, (int, np.integer)) or m < 2:
-        raise ValueError(f"m (the number of imputations) must be an integer >= 2, got {m!r}")
+    m = check_whole_number(m, "m (the number of imputations)", lowest=2)
     if seed is not None and not isinstance(seed, (int, np.integer, np.random.SeedSequence)):
         raise ValueError(f"seed must be an integer or None, got {seed!r}")
+    return m
 
 
 def _as_deltas(deltas):
@@ -207,12 +208,11 @@ def tipping_point(res, term, deltas=(-1.0, -0.5, 0.0, 0.5, 1.0), arm=None, arm_l
     ['delta', 'estimate', 'se']
     """
     what = "tipping_point"
-    _check_common(res, term, m, seed)
+    m = _check_common(res, term, m, seed)
     deltas = _as_deltas(deltas)
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be between 0 and 1, got {alpha!r}")
-    if not isinstance(n_proposals, (int, np.integer)) or n_proposals < 1:
-        raise ValueError(f"n_proposals must be a positive integer, got {n_proposals!r}")
+    n_proposals = check_whole_number(n_proposals, "n_proposals")
     if fit_kwargs is not None and not isinstance(fit_kwargs, dict):
         raise ValueError(f"fit_kwargs must be a dict, got {type(fit_kwargs).__name__}")
     if not isinstance(after_dropout, (bool, np.bool_)):
