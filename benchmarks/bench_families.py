@@ -22,7 +22,6 @@ the analytic gradient (as fits ran before the closed form covered the family);
 """
 
 import argparse
-import io
 import os
 import platform
 import sys
@@ -39,6 +38,9 @@ import statsmodels_glmm.api as smg  # noqa: E402
 from statsmodels_glmm.families import Binomial, NegativeBinomial, Ordinal, Poisson  # noqa: E402
 from statsmodels_glmm.model import MixedGLM  # noqa: E402
 from conftest import load_dataset, load_ref  # noqa: E402
+
+sys.path.insert(0, HERE)
+from bench_scale import Tee  # noqa: E402
 
 FORMULA = "y ~ time * group + stress + (1 + time | id)"
 
@@ -57,19 +59,6 @@ CASES = {
     "ordinal": ("sim_ordinal_large", lambda: Ordinal("logit"), None,
                 "sim_ordinal_large__clmm_rs_laplace"),
 }
-
-
-class Tee(io.TextIOBase):
-    """Write to the terminal and keep a copy."""
-
-    def __init__(self):
-        self.buf = io.StringIO()
-
-    def write(self, s):
-        sys.__stdout__.write(s)
-        sys.__stdout__.flush()
-        self.buf.write(s)
-        return len(s)
 
 
 class HessianClock:

@@ -24,22 +24,18 @@ import os
 import platform
 import sys
 import time
-import warnings
 
 import numpy as np
-import statsmodels.api as sm
 
 import statsmodels_glmm.api as smg
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from bench_scale import Tee, have_glmm  # noqa: E402
+from bench_scale import FAMILIES, Tee, fit_glmm, fit_ours, have_glmm  # noqa: E402
 
 FIXED = "y ~ time * group + stress"
 RANDOM = {"RI": "(1 | id)", "RS": "(1 + time | id)"}
-FAMILIES = {"binary": (sm.families.Binomial, "binomial"),
-            "poisson": (sm.families.Poisson, "poisson")}
 
 #: (persons, waves, random-intercept SD); random slopes need two waves or more, and a
 #: binary random intercept two (with one 0/1 row per person its variance is not identified)
@@ -54,20 +50,6 @@ def simulate(kind, re, n, waves, sd):
     seed = 1000 * waves + n + int(10 * sd) + (7 if re == "RS" else 0)
     return smg.simulate_longitudinal(kind, n_persons=n, n_waves=waves, sd=(sd, slope),
                                      corr=0.0, seed=seed)
-
-
-def fit_ours(df, kind, formula):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return smg.mixedglm(formula, df, family=FAMILIES[kind][0]()).fit()
-
-
-def fit_glmm(df, kind, formula):
-    import glmm
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return glmm.fit(df, formula, family=FAMILIES[kind][1])
 
 
 def compare(kind, re, n, waves, sd, repeat, with_glmm):
