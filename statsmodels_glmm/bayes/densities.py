@@ -95,7 +95,7 @@ def family_logpdf(response, y):
                     (lambda eta, extra: s * eta - n * jax.nn.softplus(eta) + const))
 
         def f(eta, extra):
-            lmu, l1mu = _binary_log_probs(jnp, jax, link, eta)
+            lmu, l1mu = _link_log_probs(jnp, jax, link, eta)
             return (jnp.where(s > 0, s * lmu, 0.0) + jnp.where(n - s > 0, (n - s) * l1mu, 0.0)
                     + const)
         return f
@@ -145,8 +145,11 @@ def _count_logpdf(jnp, jax, kind, y, eta, extra, lgy1):
             + jnp.where(y > 0, y * (la - l1a), 0.0))
 
 
-def _binary_log_probs(jnp, jax, link, eta):
-    """``log mu`` and ``log(1 - mu)`` of a binary link, accurate in the tails."""
+def _link_log_probs(jnp, jax, link, eta):
+    """
+    ``log F(eta)`` and ``log(1 - F(eta))`` of the link's distribution, accurate in the
+    tails: a binary mean and its complement, or an ordinal cumulative probability.
+    """
     if link == "logit":
         return jax.nn.log_sigmoid(eta), jax.nn.log_sigmoid(-eta)
     if link == "probit":
@@ -166,17 +169,6 @@ def _log1mexp_pos(jnp, t):
     return jnp.where(big, jnp.log1p(-jnp.exp(-tb)), jnp.log(-jnp.expm1(-ts)))
 
 
-def _cdf_logs(jnp, jax, link, x):
-    """``log F(x)`` and ``log(1 - F(x))`` of the ordinal link's distribution."""
-    if link == "logit":
-        return jax.nn.log_sigmoid(x), jax.nn.log_sigmoid(-x)
-    if link == "probit":
-        ndtr = jax.scipy.special.log_ndtr
-        return ndtr(x), ndtr(-x)
-    t = jnp.exp(jnp.minimum(x, 700.0))
-    return _log1mexp_pos(jnp, t), -t
-
-
 def _ordinal_logpdf(jnp, jax, link, codes, K):
     """``log(F(theta_y - eta) - F(theta_{y-1} - eta))`` with the end categories apart."""
     first = jnp.asarray(codes == 0)
@@ -190,14 +182,14 @@ def _ordinal_logpdf(jnp, jax, link, codes, K):
         # ends there (its value is not used) so that its gradient stays finite
         a = jnp.where(last, 1.0, theta[up] - eta)
         c = jnp.where(first, -1.0, theta[lo] - eta)
-        lfa, lsa = _cdf_logs(jnp, jax, link, a)
-        lfc, lsc = _cdf_logs(jnp, jax, link, c)
+        lfa, lsa = _link_log_probs(jnp, jax, link, a)
+        lfc, lsc = _link_log_probs(jnp, jax, link, c)
         # P = F(a) - F(c) from the lower tail, or S(c) - S(a) from the upper one
         lower = lfa + _log1mexp_neg(jnp, jnp.minimum(lfc - lfa, -1e-300))
         upper = lsc + _log1mexp_neg(jnp, jnp.minimum(lsa - lsc, -1e-300))
         mid = jnp.where(a + c < 0, lower, upper)
-        lfa = jnp.where(first, _cdf_logs(jnp, jax, link, theta[up] - eta)[0], lfa)
-        lsc = jnp.where(last, _cdf_logs(jnp, jax, link, theta[lo] - eta)[1], lsc)
+        lfa = jnp.where(first, _link_log_probs(jnp, jax, link, theta[up] - eta)[0], lfa)
+        lsc = jnp.where(last, _link_log_probs(jnp, jax, link, theta[lo] - eta)[1], lsc)
         return jnp.where(first, lfa, jnp.where(last, lsc, mid))
     return f
 
