@@ -185,6 +185,23 @@ class Response:
         """
         return None
 
+    def has_d4(self):
+        """
+        True when :meth:`d4` gives numbers, probed on one response value at
+        ``eta = 0``; families whose ``d4`` needs more than that override it.
+
+        >>> from statsmodels_glmm.families import Poisson
+        >>> Poisson().has_d4(), Response().has_d4()
+        (True, False)
+        """
+        y = np.zeros((1, 2)) if self.name == "Binomial" else np.zeros(1)
+        if self.name == "Binomial":
+            y[0, 1] = 1.0
+        try:
+            return self.d4(y, np.zeros(1), np.zeros(self.n_extra)) is not None
+        except Exception:  # a d4 that cannot run on this probe
+            return False
+
     def extra_derivs(self, y, eta, extra):
         """
         Derivatives of ``d0, d1, d2`` with respect to the internal family
