@@ -12,13 +12,20 @@ Speed and mixing of the Bayesian fit (NumPyro NUTS), beside brms.
    (1 + year | id)`` (binary): time, largest R-hat and smallest bulk ESS of the
    fixed effects (the goal: R-hat <= 1.01, bulk ESS >= 400).
 
-bambi is not installed with the package; when it is importable its time for
-model 1 is printed beside.
+bambi (PyMC) is not installed with the package. When the environment variable
+BAMBI_PYTHON names a Python interpreter of an environment where bambi imports, model 1
+is also fitted by benchmarks/bench_bayes_bambi.py under that interpreter (a separate
+process, bambi's default priors and sampler; numpyro as a second row when that
+environment has it) and its row is printed beside ours and brms's, e.g.
+
+    python -m venv venv-bambi && venv-bambi/bin/pip install bambi "matplotlib<3.11"
+    BAMBI_PYTHON=venv-bambi/bin/python python benchmarks/bench_bayes.py
 """
 
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 import warnings
@@ -32,6 +39,8 @@ import statsmodels_glmm.api as smg
 HERE = os.path.dirname(os.path.abspath(__file__))
 TESTS = os.path.join(HERE, "..", "tests")
 BRMS_ESS_PER_S = 782 / 54.7
+BAMBI_SCRIPT = os.path.join(HERE, "bench_bayes_bambi.py")
+BAMBI_JSON = "BAMBI_JSON "
 
 
 def simulate_panel(n_persons=400, n_years=5, seed=2024):
@@ -55,6 +64,49 @@ def run(model, draws, tune, chains):
         warnings.simplefilter("ignore")
         res = model.fit_bayes(draws=draws, tune=tune, chains=chains, seed=1, progress=False)
     return time.perf_counter() - t0, res
+
+
+def run_bambi(python, draws, tune, chains=4):
+    """Runs of bench_bayes_bambi.py under ``python`` (one dict per sampler), or an error text."""
+    cmd = [python, BAMBI_SCRIPT, "--draws", str(draws), "--tune", str(tune),
+           "--chains", str(chains)]
+    try:
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    except OSError as exc:
+        return f"could not start {python}: {exc}"
+    rows = [json.loads(line[len(BAMBI_JSON):]) for line in proc.stdout.splitlines()
+            if line.startswith(BAMBI_JSON)]
+    if not rows:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        return f"{python} {os.path.basename(BAMBI_SCRIPT)} gave no result: " + " | ".join(tail)
+    return rows
+
+
+def print_bambi(secs, ess, res, draws, tune):
+    """bambi's row(s) for the toenail model beside ours, or how to get them."""
+    python = os.environ.get("BAMBI_PYTHON")
+    if not python:
+        print("   bambi: not run; set BAMBI_PYTHON to the python of an environment with bambi "
+              "(python -m venv venv-bambi && venv-bambi/bin/pip install bambi "
+              "'matplotlib<3.11')")
+        return
+    rows = run_bambi(python, draws, tune)
+    if isinstance(rows, str):
+        print(f"   bambi: {rows}")
+        return
+    for r in rows:
+        print(f"   bambi {r['versions']['bambi']} ({r['sampler']:7s}): {r['seconds']:6.1f} s, "
+              f"bulk ESS (Intercept) {r['ess_bulk_intercept']:6.0f}, "
+              f"{r['ess_per_second']:6.1f} ESS/s, divergences {r['divergences']}, "
+              f"max R-hat {r['rhat_max']:.3f}; ours / bambi (ESS/s): "
+              f"{ess / secs / r['ess_per_second']:.2f}x")
+    names = [n for n in res.params.index if n in rows[0]["params"]]
+    tab = pd.DataFrame({"ours": res.params[names], "sd": res.bse[names]})
+    for r in rows:
+        tab[f"bambi {r['sampler']}"] = [r["params"][n]["mean"] for n in names]
+        tab[f"sd {r['sampler']}"] = [r["params"][n]["sd"] for n in names]
+    print("   posterior means (bambi at its own default priors):")
+    print("   " + tab.round(3).to_string().replace("\n", "\n   "))
 
 
 def main(argv=None):
@@ -88,11 +140,7 @@ def main(argv=None):
               f"{ref['seconds_total']:6.1f} s, bulk ESS {e:6.0f}, "
               f"{e / ref['seconds_total']:6.1f} ESS/s")
     print(f"   ratio to brms (given): {ess / secs / BRMS_ESS_PER_S:.2f}x")
-    try:
-        import bambi  # noqa: F401
-        print("   bambi is importable; its timing is not part of this script yet")
-    except ImportError:
-        print("   bambi: not installed")
+    print_bambi(secs, ess, res, draws, tune)
 
     panel = smg.mixedglm("y ~ year * treat + craving + (1 + year | id)", simulate_panel(),
                          family=sm.families.Binomial())
