@@ -260,7 +260,26 @@ def materialize(spec, data, mgr):
     return spec.get_model_matrix(data, output="pandas")
 
 
+_INTERCEPT_INFO = {}
+
+
+def _intercept_matrix(data):
+    """The ``~ 1`` matrix of ``data`` (patsy), with the design information patsy gives it."""
+    info = _INTERCEPT_INFO.get("patsy")
+    if info is None:
+        import patsy
+
+        info = _INTERCEPT_INFO["patsy"] = patsy.dmatrix(
+            "~ 1", pd.DataFrame(index=range(1)), return_type="dataframe").design_info
+    frame = pd.DataFrame({"Intercept": np.ones(len(data))}, index=data.index)
+    frame.design_info = info
+    return frame
+
+
 def _rhs_matrix(mgr, rhs, data, what):
+    if rhs.strip() == "1" and mgr.engine == "patsy":
+        # a random intercept: the same one column whatever the data, without a formula pass
+        return _intercept_matrix(data)
     formula = "~ " + rhs
     try:
         return mgr.get_matrices(formula, data, pandas=True,
