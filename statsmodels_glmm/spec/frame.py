@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .formula import split_offset_terms
+from .formula_engine import drop_na_action
 
 __all__ = ["ModelFrame", "evaluate_frame", "fixed_matrices", "group_columns", "group_values",
            "materialize", "model_columns", "model_response", "offset_values", "rhs_text",
@@ -283,7 +284,7 @@ def _rhs_matrix(mgr, rhs, data, what):
     formula = "~ " + rhs
     try:
         return mgr.get_matrices(formula, data, pandas=True,
-                                na_action=mgr.get_na_action("drop"))
+                                na_action=drop_na_action(mgr))
     except Exception as exc:  # formula engines raise many types
         raise _clean_formula_error(exc, f"{what}: {rhs}", data.columns) from None
 
@@ -319,7 +320,7 @@ def fixed_matrices(mgr, fixed, frame, raw_endog=False):
     if raw_endog:
         return None, _rhs_matrix(mgr, fixed.partition("~")[2].strip(), frame, "fixed effects")
     try:
-        return mgr.get_matrices(fixed, frame, pandas=True, na_action=mgr.get_na_action("drop"))
+        return mgr.get_matrices(fixed, frame, pandas=True, na_action=drop_na_action(mgr))
     except Exception as exc:  # formula engines raise many types
         raise _clean_formula_error(exc, fixed, frame.columns) from None
 
