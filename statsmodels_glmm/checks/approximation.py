@@ -401,11 +401,12 @@ def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm
     parameter that moves by more than :data:`REFIT_TOL_SE` of its Laplace
     standard error is named, ``flagged`` is set and ``recommended_nagq`` is
     the rule used.  The steps stop early once the comparison is decided: when
-    no estimate has moved by half of :data:`REFIT_TOL_SE`, counting twice the
-    next step (that step is then taken unevaluated, and ``llf`` is the value
-    the quadratic model predicts there).  Often the first quadrature gradient
-    decides it.  The refit is skipped (``skipped`` says why) above
-    :data:`REFIT_MAX_ROW_NODES` row-nodes, and where the guard's own
+    every estimate's move is below :data:`REFIT_TOL_SE`, or above it, by more
+    than twice what the next step would change it (that step is then taken
+    unevaluated, and ``llf`` is the value the quadratic model predicts there;
+    ``params`` and ``change_se`` are then those of a refit not run to its end).
+    Often the first quadrature gradient decides it.  The refit is skipped
+    (``skipped`` says why) above :data:`REFIT_MAX_ROW_NODES` row-nodes, and where the guard's own
     log-likelihood difference already exceeds its tolerance (the warning is
     then given on that ground).
 
@@ -482,12 +483,14 @@ def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm
     se = np.where(np.isfinite(se) & (se > 0), se, np.nan)
 
     def settled(x, step):
-        # no estimate has moved by REFIT_TOL_SE / 2, nor would with twice the next step:
-        # the comparison is decided, and further steps would not change the verdict
+        # every estimate is on one side of REFIT_TOL_SE and stays there with twice the
+        # next step: which estimates move is decided, and further steps would not change it
         with np.errstate(invalid="ignore"):
             now = np.abs(model.to_public(x) - before) / se
             ahead = np.abs(model.to_public(x + step) - before) / se
-        return bool(np.all(np.nan_to_num(now + 2 * np.abs(ahead - now)) < REFIT_TOL_SE))
+        slack = 2 * np.abs(ahead - now)
+        below, above = now + slack < REFIT_TOL_SE, now - slack > REFIT_TOL_SE
+        return bool(np.all(below | above | ~np.isfinite(now + slack)))
 
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         try:
