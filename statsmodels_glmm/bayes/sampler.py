@@ -18,7 +18,8 @@ from .priors import group_priors, grouped_logpdf, prior_logpdf
 
 __all__ = ["build_model", "run_nuts", "unpack"]
 
-#: how the chains run on this machine (several chains advance together in one program)
+#: how the chains run: together in one vectorised program, the least processor time per
+#: effective draw of the three NumPyro methods (benchmarks/bench_bayes_chains.py)
 CHAIN_METHOD = "vectorized"
 
 
