@@ -188,6 +188,29 @@ def _nb1_series(y, r, l1a, order):
     return lg, out
 
 
+#: counts up to which the polygamma differences of :func:`_nb1_terms` are finite sums
+_SUM_Y = 40
+
+
+def _nb1_sums(y, r, order):
+    """
+    ``r^{k+1} (psi^(k)(y + r) - psi^(k)(r))`` for ``k = 0 .. order`` and whole ``y``,
+    as ``(-1)^k k! sum_{j < y} (r / (r + j))^{k+1}`` (from ``psi^(k)(x + 1) =
+    psi^(k)(x) + (-1)^k k! x^-(k+1)``): positive terms at most one, so no
+    cancellation and no overflow for tiny ``r``; zero where ``y = 0``.
+    """
+    acc = [np.zeros(len(r)) for _ in range(order + 1)]
+    rows = np.arange(len(r))
+    for j in range(int(y.max(initial=0))):
+        rows = rows[y[rows] > j]
+        q = r[rows] / (r[rows] + j)
+        p = q
+        for k in range(order + 1):
+            acc[k][rows] += p
+            p = p * q
+    return [(-1) ** k * math.factorial(k) * a for k, a in enumerate(acc)]
+
+
 def _nb1_terms(y, r, l1a, order):
     """
     ``log Gamma(y + r) - log Gamma(r)`` and ``V_k = r^{k+1} T_k`` for
@@ -207,16 +230,26 @@ def _nb1_terms(y, r, l1a, order):
     out = [np.empty(len(r)) for _ in range(order + 1)]
     # below r = 1, psi^(k)(r) = psi^(k)(r + 1) - (-1)^k k! r^-(k+1) keeps the powers of
     # 1 / r (which overflow for tiny r) out of the products; y = 0 gives exact zeros
-    tiny = rs < 1.0
-    rlow = np.where(tiny, rs + 1.0, rs)
-    rhigh = np.where(ys > 0, ys + rs, rlow)
-    rp = rs.copy()
+    summed = (ys <= _SUM_Y) & (ys == np.floor(ys))
+    vals = [np.empty(len(rs)) for _ in range(order + 1)]
+    if np.any(summed):
+        for k, v in enumerate(_nb1_sums(ys[summed], rs[summed], order)):
+            vals[k][summed] = v
+    if not np.all(summed):
+        rest = ~summed
+        yr, rr = ys[rest], rs[rest]
+        tiny = rr < 1.0
+        rlow = np.where(tiny, rr + 1.0, rr)
+        rhigh = np.where(yr > 0, yr + rr, rlow)
+        rp = rr.copy()
+        for k in range(order + 1):
+            v = rp * (_polygamma(k, rhigh) - _polygamma(k, rlow))
+            v[tiny] += (-1) ** k * math.factorial(k)
+            v[yr == 0] = 0.0
+            vals[k][rest] = v
+            rp *= rr
     for k in range(order + 1):
-        v = rp * (_polygamma(k, rhigh) - _polygamma(k, rlow))
-        v[tiny] += (-1) ** k * math.factorial(k)
-        v[ys == 0] = 0.0
-        out[k][small] = v
-        rp *= rs
+        out[k][small] = vals[k]
     out[0][small] -= rs * l1a
     if anyser:
         lgs, vs = _nb1_series(y[ser], r[ser], l1a, order)

@@ -254,3 +254,38 @@ def test_bad_family_arguments():
         NegativeBinomial(link="identity")
     with pytest.raises(ValueError, match="alpha"):
         NegativeBinomial(alpha=-1.0)
+
+
+def test_nb1_polygamma_differences_as_finite_sums_match_mpmath():
+    mp = pytest.importorskip("mpmath")
+
+    from statsmodels_glmm.families.negbin import _nb1_sums
+
+    y = np.array([0.0, 1, 2, 5, 17, 40, 3, 39])
+    r = np.array([1e-8, 0.3, 2.0, 7.5, 0.01, 19.0, 1e-3, 1e-300])
+    got = _nb1_sums(y, r, 3)
+    with mp.workdps(60):
+        for i in range(len(y)):
+            for k in range(4):
+                ri = mp.mpf(r[i])
+                ref = float(ri ** (k + 1) * (mp.polygamma(k, mp.mpf(y[i]) + ri)
+                                             - mp.polygamma(k, ri)))
+                assert got[k][i] == pytest.approx(ref, rel=1e-13, abs=0 if ref else 1e-300)
+
+
+def test_nb1_terms_agree_across_the_finite_sum_and_polygamma_rows():
+    from statsmodels_glmm.families import negbin
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 80, 500).astype(float)
+    r = np.exp(rng.uniform(-6, np.log(19.0), 500))
+    summed = negbin._nb1_terms(y, r, np.log1p(0.7), 3)
+    old = negbin._SUM_Y
+    try:
+        negbin._SUM_Y = -1  # every row through the polygamma differences
+        direct = negbin._nb1_terms(y, r, np.log1p(0.7), 3)
+    finally:
+        negbin._SUM_Y = old
+    np.testing.assert_allclose(summed[0], direct[0], rtol=1e-12)
+    for a, b in zip(summed[1], direct[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
