@@ -2,7 +2,7 @@
 Fit time on a panel of one-factor designs, side by side with `glmm`.
 
     python benchmarks/bench_panel.py [--repeat 3] [--quick] [--only binary RI]
-                                     [--max-persons 5000]
+                                     [--max-persons 5000] [--min-persons 20000]
                                      [--save benchmarks/results/bench_panel.txt]
 
 Every design is a longitudinal panel from ``simulate_longitudinal``: binary or
@@ -87,6 +87,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="four small designs only")
     ap.add_argument("--max-persons", type=int, default=None,
                     help="leave out the designs with more persons")
+    ap.add_argument("--min-persons", type=int, default=None,
+                    help="leave out the designs with fewer persons")
     ap.add_argument("--only", nargs="+", default=None,
                     help="outcome kinds and/or RI, RS to run (default: all)")
     ap.add_argument("--save", default=None, help="also write the output to this file")
@@ -112,6 +114,8 @@ def main():
             for re in res_kinds:
                 for n, waves, sd in (QUICK if a.quick else DESIGNS):
                     if a.max_persons is not None and n > a.max_persons:
+                        continue
+                    if a.min_persons is not None and n < a.min_persons:
                         continue
                     if waves < 2 and (re == "RS" or kind == "binary"):
                         continue
