@@ -32,6 +32,16 @@ levels each) are factorised in place by LAPACK's ``potrf`` with all BLAS
 threads allowed (:data:`THREADED_BLOCK`); their inverse, needed for the
 gradient, is computed in place by ``potri`` in one triangle and read
 symmetrically, so a factorisation holds about two copies of the block.
+
+A component of at least :attr:`SchurPattern.fill_from` effects whose graph is
+sparse (random crossed pairs: two levels of one factor linked through a few
+shared levels of the other) is not one dense block: its low-degree effects are
+eliminated first by a sparse minimum-degree elimination and only the rest,
+where the fill has made ``S`` nearly dense, is factorised by ``potrf``
+(:class:`~statsmodels_glmm.likelihood.schur_fill.FillSplit`; used when that
+dense rest keeps at most :attr:`SchurPattern.fill_keep` of the effects).  The
+gradient reads ``S^{-1}`` from the selected inverse on the pattern of that
+factor, which contains the pattern of ``S``.
 """
 
 import contextlib
@@ -42,6 +52,7 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .batched import _is_pd, _logdet, batched_inv, matvec
+from .schur_fill import FillSplit
 
 __all__ = ["SchurPattern", "SchurFactor"]
 
@@ -71,6 +82,9 @@ class SchurPattern:
     component_sizes : ndarray
         Sizes of the connected components of ``S`` (a remainder of at most
         :attr:`merge_below` effects is nevertheless factorised as one block).
+    splits : list of tuple
+        ``(FillSplit, buffer offset, members, component)`` for each component whose
+        low-degree effects are eliminated sparsely before its dense block.
 
     Examples
     --------
@@ -92,6 +106,15 @@ class SchurPattern:
     #: largest number of (entry, entry) pairs of ``B`` within a level kept as an index
     #: (``B'F`` and the selected inverse are then plain ``np.bincount`` calls)
     pair_limit = 4_000_000
+    #: a component of at least this many effects whose graph has at most
+    #: ``fill_density * size**2`` entries is analysed for a sparse elimination of its
+    #: low-degree effects (:class:`~statsmodels_glmm.likelihood.schur_fill.FillSplit`)
+    fill_from = 1000
+    fill_density = 0.05
+    #: degree fraction of that minimum-degree elimination (see ``FillSplit``)
+    fill_fraction = 0.05
+    #: the split is used when its dense block keeps at most this share of the effects
+    fill_keep = 0.8
 
     def __init__(self, J, N, e_range, qe):
         n = J.shape[0]
@@ -128,6 +151,7 @@ class SchurPattern:
             self.d_C = np.zeros((n, 0, 0), dtype=np.intp)
             self.d_I = np.zeros(0, dtype=np.intp)
             self.buckets = []
+            self.splits = []
             self.buf_size = 0
             self.comp = np.zeros(0, dtype=np.intp)
             self.local = np.zeros(0, dtype=np.intp)
@@ -168,25 +192,7 @@ class SchurPattern:
         cstart = np.concatenate([[0], np.cumsum(comp_size)[:-1]])
         local = np.empty(r, dtype=np.intp)
         local[order] = np.arange(r) - cstart[comp[order]]
-        # buckets of equal-size components, each stored as (n_s, s, s) in one buffer
-        bufoff = np.empty(ncomp, dtype=np.int64)
-        buckets = []
-        off = 0
-        for s in np.unique(comp_size):
-            cs = np.flatnonzero(comp_size == s)
-            bufoff[cs] = off + np.arange(len(cs)) * s * s
-            members = np.empty((len(cs), s), dtype=np.intp)
-            rank = np.empty(ncomp, dtype=np.intp)
-            rank[cs] = np.arange(len(cs))
-            idx = np.flatnonzero(comp_size[comp] == s)
-            members[rank[comp[idx]], local[idx]] = idx
-            buckets.append((int(s), int(off), members))
-            off += len(cs) * s * s
-        self.buckets = buckets
-        self.buf_size = int(off)
-        self.comp, self.local, self.bufoff, self.comp_size = comp, local, bufoff, comp_size
-        self.d_C = self._dest(np.repeat(JR[:, :, None], QR, 2), np.repeat(JR[:, None, :], QR, 1))
-        self.d_I = self._dest(np.arange(r), np.arange(r))
+        self.comp, self.local, self.comp_size = comp, local, comp_size
         self.single = ncomp == 1
         # one dense component with a dense-enough B (crossed factors such as persons x
         # items): B'F as a dense product is cheaper than the sparse one
@@ -195,6 +201,49 @@ class SchurPattern:
         per = cnt[self.pB_level]
         total = int(per.sum())
         self.has_pairs = (not self.single) or (not self.dense_BtF and total <= self.pair_limit)
+        # large components with a sparse graph: low-degree effects eliminated sparsely
+        split = np.zeros(ncomp, dtype=bool)
+        fills = []
+        if self.has_pairs:
+            g1 = graph.copy()
+            g1.data = np.ones(len(g1.data), dtype=np.int8)
+            for c in np.flatnonzero(comp_size >= self.fill_from):
+                s = int(comp_size[c])
+                mem = order[cstart[c]:cstart[c] + s]  # local order
+                sub = g1[mem][:, mem]
+                if sub.nnz > self.fill_density * s * s:
+                    continue
+                fill = FillSplit(sub, degree_fraction=self.fill_fraction)
+                if fill.n_dense <= self.fill_keep * s:
+                    split[c] = True
+                    fills.append((fill, mem, int(c)))
+        # buckets of equal-size components, each stored as (n_s, s, s) in one buffer,
+        # then the split components in the layout of FillSplit
+        bufoff = np.zeros(ncomp, dtype=np.int64)
+        buckets = []
+        off = 0
+        for s in np.unique(comp_size[~split]):
+            cs = np.flatnonzero((comp_size == s) & ~split)
+            bufoff[cs] = off + np.arange(len(cs)) * s * s
+            members = np.empty((len(cs), s), dtype=np.intp)
+            rank = np.empty(ncomp, dtype=np.intp)
+            rank[cs] = np.arange(len(cs))
+            idx = np.flatnonzero((comp_size[comp] == s) & ~split[comp])
+            members[rank[comp[idx]], local[idx]] = idx
+            buckets.append((int(s), int(off), members))
+            off += len(cs) * s * s
+        self.splits = []
+        for fill, mem, c in fills:
+            bufoff[c] = off
+            self.splits.append((fill, int(off), mem, c))
+            off += fill.buf_size
+        self.buckets = buckets
+        self.buf_size = int(off)
+        self.bufoff = bufoff
+        self.d_C = self._dest(np.repeat(JR[:, :, None], QR, 2), np.repeat(JR[:, None, :], QR, 1))
+        self.r_C = self._dest(np.repeat(JR[:, :, None], QR, 2), np.repeat(JR[:, None, :], QR, 1),
+                              read=True) if self.splits else self.d_C
+        self.d_I = self._dest(np.arange(r), np.arange(r))
         if self.has_pairs:
             # pairs (p, p') of B entries in the same level of the eliminated factor
             it = _index_dtype(max(total, nB))
@@ -203,6 +252,8 @@ class SchurPattern:
             self.pair_p = pair_p
             self.pair_pp = (first[self.pB_level][pair_p] + within).astype(it)
             self.d_pairs = self._dest(self.pB_col[pair_p], self.pB_col[self.pair_pp])
+            self.r_pairs = self._dest(self.pB_col[pair_p], self.pB_col[self.pair_pp],
+                                      read=True) if self.splits else self.d_pairs
         if self.dense_BtF:
             self.B_flat = ((self.pB_level[:, None] * qe + np.arange(qe)[None, :]) * r
                            + self.pB_col[:, None])
@@ -221,11 +272,14 @@ class SchurPattern:
         ``S``, its inverse, one Cholesky factor and a working copy of the largest
         block, plus the row-wise arrays.
         """
-        big = int(self.comp_size.max()) if len(self.comp_size) else 0
+        sizes = [s for s, _, _ in self.buckets]
+        big = max(sizes) if sizes else 0
         per_row = self.nobs * self.Q * (self.Q + 4) * 8
         # S (holding the Cholesky factors), S^{-1}, the same two of the factorisation
         # kept to precondition the next one, and one temporary of the largest block
-        return int(8 * (4 * self.buf_size + big * big) + per_row + 16 * self.nB * self.qe)
+        dense = sum(len(m) * s * s for s, _, m in self.buckets)
+        split = sum(f.factor_bytes() for f, *_ in self.splits)
+        return int(8 * (4 * dense + big * big) + 2 * split + per_row + 16 * self.nB * self.qe)
 
     def _csr(self, V):
         """The (levels * q_e) x r CSR matrix with values V (nB, q_e) on the pattern of B."""
@@ -234,11 +288,26 @@ class SchurPattern:
         return csr_matrix((data, self.B_indices, self.B_indptr),
                           shape=(self.le * self.qe, self.r))
 
-    def _dest(self, i, j):
-        """Position of entry (i, j) of S (same component) in the bucket buffer."""
+    def _dest(self, i, j, read=False):
+        """
+        Position of entry (i, j) of S (same component) in the buffer.  In a split
+        component: where S is accumulated (the upper triangle goes to a spare slot),
+        or with ``read`` where S^{-1} is read in either order.
+        """
+        i, j = np.asarray(i), np.asarray(j)
         c = self.comp[i]
-        return (self.bufoff[c] + self.local[i] * self.comp_size[c] + self.local[j]).astype(
-            _index_dtype(self.buf_size))
+        pos = self.bufoff[c] + self.local[i] * self.comp_size[c] + self.local[j]
+        for fill, off, _, cs in self.splits:
+            sel = c == cs
+            li, lj = self.local[i[sel]], self.local[j[sel]]
+            if read:  # (the effects of one row or level share an entry of S)
+                p = fill.read_dest(li, lj)
+                if np.any(p < 0):
+                    raise ValueError("an entry outside the pattern of the factor of S")
+                pos[sel] = off + p
+            else:
+                pos[sel] = off + fill.dest(li, lj)
+        return pos if read else pos.astype(_index_dtype(self.buf_size))
 
     def factor(self, M, w):
         """Numeric factorisation; raises ``numpy.linalg.LinAlgError`` if not p.d."""
@@ -280,7 +349,8 @@ def _rowdot_pairs(Bv, Fv, pat):
 class SchurFactor:
     """Numeric factorisation of ``H = [[A, B], [B', C]]`` by components (one ``M``, ``w``)."""
 
-    __slots__ = ("Ainv", "logdet", "Fv", "pat", "_See", "_S", "_chol", "_Sinv", "_tri")
+    __slots__ = ("Ainv", "logdet", "Fv", "pat", "_See", "_S", "_chol", "_Sinv", "_tri",
+                 "_sel")
 
     #: components up to this size are inverted in batched calls; larger ones are
     #: solved through their Cholesky factors and inverted only when asked
@@ -292,6 +362,7 @@ class SchurFactor:
         self.pat = pat
         self._See = None
         self._tri = None
+        self._sel = False
         qe, le = pat.qe, pat.le
         Me = M[:, :qe]
         MR = M[:, qe:]
@@ -345,6 +416,8 @@ class SchurFactor:
             S[pat.d_I] += 1.0
             self._chol = []
             self._Sinv = np.empty_like(S)
+            for fill, off, _, _ in pat.splits:  # in place; LinAlgError if not p.d.
+                logdet += fill.factor(S[off:off + fill.buf_size])
             for s, off, members in pat.buckets:
                 blk = S[off:off + members.shape[0] * s * s].reshape(-1, s, s)
                 if s <= self.small:
@@ -359,7 +432,8 @@ class SchurFactor:
                         chol = [_potrf(b, overwrite=s > pat.merge_below) for b in blk]
                     logdet += 2.0 * sum(float(np.sum(np.log(np.diagonal(c)))) for c in chol)
                     self._chol.append(chol)
-            self._S = None  # (large blocks now hold their Cholesky factors)
+            # (large blocks now hold their Cholesky factors; split components theirs)
+            self._S = S if pat.splits else None
             self.Fv = Fv
         else:
             self.Fv = np.zeros((0, qe))
@@ -387,6 +461,11 @@ class SchurFactor:
                         if info != 0:
                             raise np.linalg.LinAlgError("H is singular")
                 self._tri[b] = True
+        if not self._sel:  # split components: the selected inverse
+            for fill, off, _, _ in self.pat.splits:
+                sl = slice(off, off + fill.buf_size)
+                fill.selected_inverse(self._S[sl], out=self._Sinv[sl])
+            self._sel = True
         return self._Sinv
 
     def _read(self, d):
@@ -429,6 +508,8 @@ class SchurFactor:
             else:
                 for mem, c in zip(members, chol):
                     out[mem] = lapack.dpotrs(c, v[mem], lower=1)[0]
+        for fill, off, mem, _ in self.pat.splits:
+            out[mem] = fill.solve(self._S[off:off + fill.buf_size], v[mem])
         return out
 
     def solve(self, g):
@@ -471,7 +552,7 @@ class SchurFactor:
                     Pv[sel] = P[(pat.pB_level[sel, None] * qe - r0) + np.arange(qe)[None, :],
                                 pat.pB_col[sel, None]]
             else:
-                sp = self._read(pat.d_pairs)
+                sp = self._read(pat.r_pairs)
                 Pv = np.empty_like(Fv)
                 for a in range(qe):
                     Pv[:, a] = np.bincount(pat.pair_p, weights=sp * Fv[pat.pair_pp, a],
@@ -483,7 +564,7 @@ class SchurFactor:
             SeR = -Pv[pat.pB_of_row]  # (n, QR, qe)
             out[:, :qe, qe:] = np.swapaxes(SeR, 1, 2)
             out[:, qe:, :qe] = SeR
-            out[:, qe:, qe:] = self._read(pat.d_C)
+            out[:, qe:, qe:] = self._read(pat.r_C)
         out[:, :qe, :qe] = See[pat.codes_e]
         self._See = See
         return out
@@ -501,5 +582,5 @@ class SchurFactor:
                 self.row_blocks()
             return self._See[(starts - e0) // pat.qe]
         ri = pat.rmap[starts[:, None] + np.arange(q)]
-        d = pat._dest(np.repeat(ri[:, :, None], q, 2), np.repeat(ri[:, None, :], q, 1))
-        return self._read(d)
+        i, j = np.repeat(ri[:, :, None], q, 2), np.repeat(ri[:, None, :], q, 1)
+        return self._read(pat._dest(i, j, read=bool(pat.splits)))

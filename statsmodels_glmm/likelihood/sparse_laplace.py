@@ -34,8 +34,10 @@ connected components of its sparsity graph; each component is factorised
 densely, components of equal size in one batched call.  For crossed factors
 this is one dense block the size of the smaller factors (exact and fast when
 they are small); for nested factors ``(1 | a/b)`` it is one small block per
-level of ``a``.  All of this is exact: no ordering heuristics, no fill-in
-beyond the components.  Before any numerical work the memory the factorisation
+level of ``a``.  All of this is exact; a large component with a sparse graph
+(random crossed pairs) first eliminates its low-degree effects sparsely and
+factorises only the rest densely (:mod:`statsmodels_glmm.likelihood.schur_fill`).
+Before any numerical work the memory the factorisation
 needs is compared with a budget (:mod:`statsmodels_glmm.likelihood.memory_budget`;
 4 GiB unless the environment variable ``STATSMODELS_GLMM_MEMORY_BUDGET`` or the
 ``memory_budget`` argument says otherwise): a design beyond it is refused with

@@ -225,3 +225,138 @@ def test_dense_crossed_schur_by_rank_k_update_equals_dense(slope):
     assert pr.pattern.dense_BtF and pr.pattern.qe == (2 if slope else 1)
     th_a = np.array([0.7, 0.2, 0.3]) if slope else np.array([0.7])
     _check_factor_against_dense(pr, [th_a, np.array([0.5])])
+
+
+def _crossed_remainder_slope(n, na, nb, seed):
+    """Random (a, b) pairs with a random slope on b, the term that is not eliminated."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, na, n), rng.integers(0, nb, n)
+    x = rng.normal(size=n)
+    terms = [RandomEffectTerm.from_arrays("a", a, np.ones((n, 1))),
+             RandomEffectTerm.from_arrays("b", b, np.c_[np.ones(n), x], names=["Intercept", "x"])]
+    y = rng.poisson(np.exp(0.2 + rng.normal(0, 0.6, na)[a] + rng.normal(0, 0.4, nb)[b]))
+    return y.astype(float), np.c_[np.ones(n), x], terms
+
+
+_SPLIT_DESIGNS = {
+    "intercepts": (lambda: _crossed(700, 400, 300, seed=3),
+                   [np.array([0.7]), np.array([0.5])]),
+    "slope on the eliminated term": (lambda: _crossed(700, 400, 300, seed=13, slope=True),
+                                     [np.array([0.7, 0.2, 0.3]), np.array([0.5])]),
+    "slope on the remainder": (lambda: _crossed_remainder_slope(900, 700, 250, seed=5),
+                               [np.array([0.6]), np.array([0.5, -0.2, 0.4])]),
+}
+
+
+@pytest.mark.parametrize("design", sorted(_SPLIT_DESIGNS))
+def test_sparse_split_of_a_large_component_equals_dense(monkeypatch, design):
+    # the giant component's low-degree effects are eliminated sparsely, the rest densely
+    monkeypatch.setattr(SchurPattern, "fill_from", 50)
+    make, thetas = _SPLIT_DESIGNS[design]
+    y, X, terms = make()
+    pr = SparseLaplaceProblem(y, X, None, terms)
+    (fill, _, mem, c), = pr.pattern.splits
+    assert len(mem) == pr.component_sizes.max() == pr.pattern.comp_size[c]
+    assert fill.n_sparse > 0 and 0 < fill.n_dense <= SchurPattern.fill_keep * len(mem)
+    assert fill.levels >= 2
+    _check_factor_against_dense(pr, thetas)
+
+
+def test_sparse_split_loglike_gradient_and_cond_cov_equal_the_dense_blocks(monkeypatch):
+    y, X, terms = _crossed(700, 400, 300, seed=3, slope=True)
+    thetas = [np.array([0.7, 0.2, 0.3]), np.array([0.5])]
+    beta = np.array([0.2, 0.4])
+    dense = SparseLaplaceProblem(y, X, None, terms)
+    assert not dense.pattern.splits
+    monkeypatch.setattr(SchurPattern, "fill_from", 50)
+    # Newton steps by conjugate gradients preconditioned with the split factorisation
+    monkeypatch.setattr(SparseLaplaceProblem, "iterative_from", 1)
+    split = SparseLaplaceProblem(y, X, None, terms)
+    assert split.pattern.splits and split.iterative_steps
+    l0, g0, st0 = sparse_laplace_loglike(dense, Poisson(), beta, thetas, np.zeros(0))
+    l1, g1, st1 = sparse_laplace_loglike(split, Poisson(), beta, thetas, np.zeros(0))
+    th2 = [np.array([0.75, 0.1, 0.35]), np.array([0.45])]
+    l2, g2, st2 = sparse_laplace_loglike(split, Poisson(), beta, th2, np.zeros(0), u0=st1.u)
+    l2d, g2d, st2d = sparse_laplace_loglike(dense, Poisson(), beta, th2, np.zeros(0))
+    assert split.preconditioner is not None and st2.converged
+    assert abs(l1 - l0) < 1e-10 and abs(l2 - l2d) < 1e-8
+    np.testing.assert_allclose(g1, g0, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(g2, g2d, rtol=1e-8, atol=1e-7)
+    for a, b in zip(st1.cond_cov, st0.cond_cov):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("fraction", [0.05, 1.0])
+def test_sparse_split_selected_inverse_equals_the_inverse_on_the_fill_pattern(fraction):
+    # fraction 1.0: every effect is eliminated sparsely (no dense block)
+    from scipy.sparse import csr_matrix
+
+    from statsmodels_glmm.likelihood.schur_fill import FillSplit
+
+    rng = np.random.default_rng(21)
+    na, nb, n = 500, 300, 1300
+    a, b = rng.integers(0, na, n), rng.integers(0, nb, n)
+    B = np.zeros((na, nb))
+    np.add.at(B, (a, b), rng.uniform(0.2, 1.0, n))
+    S = np.diag(rng.uniform(1.0, 2.0, nb)) + B.T @ B
+    fs = FillSplit(csr_matrix(S != 0), degree_fraction=fraction, min_degree=8)
+    assert fs.n_sparse > 50 and (fs.n_dense > 50 if fraction < 1 else fs.n_dense == 0)
+    i, j = np.nonzero(S)
+    buf = np.bincount(fs.dest(i, j), weights=S[i, j], minlength=fs.buf_size)
+    logdet = fs.factor(buf)
+    assert abs(logdet - np.linalg.slogdet(S)[1]) < 1e-10 * abs(logdet)
+    v = rng.normal(size=nb)
+    Sinv = np.linalg.inv(S)
+    np.testing.assert_allclose(fs.solve(buf, v), Sinv @ v, rtol=0, atol=1e-12)
+    Z = fs.selected_inverse(buf)
+    # every entry of the factor's pattern (fill included), read in both orders
+    rows, cols = fs.perm[fs.rows], fs.perm[fs.colof]
+    for r_, c_ in ((rows, cols), (cols, rows)):
+        np.testing.assert_allclose(Z[fs.read_dest(r_, c_)], Sinv[r_, c_], rtol=0, atol=1e-13)
+    assert len(rows) > np.count_nonzero(np.tril(S[np.ix_(fs.perm, fs.perm)])
+                                        [:, :fs.n_sparse])  # there is fill
+    # entries outside that pattern have no position
+    inpat = np.zeros((nb, nb), dtype=bool)
+    inpat[rows, cols] = inpat[cols, rows] = True
+    ii, jj = np.meshgrid(fs.perm[:60], fs.perm[:60], indexing="ij")
+    assert not inpat[ii, jj].all()
+    np.testing.assert_array_equal(fs.read_dest(ii, jj) >= 0, inpat[ii, jj])
+
+
+def test_sparse_split_reports_a_hessian_that_is_not_positive_definite(monkeypatch):
+    monkeypatch.setattr(SchurPattern, "fill_from", 50)
+    y, X, terms = _crossed(700, 400, 300, seed=3)
+    pr = SparseLaplaceProblem(y, X, None, terms)
+    assert pr.pattern.splits
+    M = pr.m_rows([np.eye(1), np.eye(1)])
+    w = np.full(pr.nobs, 0.5)
+    w[::7] = -3.0
+    assert np.linalg.eigvalsh(_dense_H(pr, M, w))[0] < 0
+    with pytest.raises(np.linalg.LinAlgError):
+        pr.pattern.factor(M, w)
+
+
+def test_dense_crossed_component_is_not_split(monkeypatch):
+    # every b level shares an a level with most others: the graph of S is dense
+    monkeypatch.setattr(SchurPattern, "fill_from", 50)
+    y, X, terms = _crossed(3000, 400, 150, seed=2)
+    pr = SparseLaplaceProblem(y, X, None, terms)
+    assert pr.component_sizes.max() >= 50 and not pr.pattern.splits
+
+
+def test_random_pairs_4000_by_4000_design_is_split_into_a_small_dense_block():
+    # the benchmark's crossed design (16,000 random pairs of 4000 x 4000 levels)
+    rng = np.random.default_rng(1)
+    a, b = rng.integers(0, 4000, 16_000), rng.integers(0, 4000, 16_000)
+    a, b = np.unique(a, return_inverse=True)[1], np.unique(b, return_inverse=True)[1]
+    la, lb = a.max() + 1, b.max() + 1
+    J = np.c_[a, la + b]
+    pat = SchurPattern(J, la + lb, (0, la), 1)
+    big = int(pat.component_sizes.max())
+    (fill, _, mem, _), = pat.splits
+    assert len(mem) == big > 3800
+    # at most 55% of the effects stay in the dense block: a sixth of the flops
+    assert fill.n_dense <= 0.55 * big
+    assert fill.levels <= 20
+    assert fill.buf_size < 0.3 * big * big
+    assert [s for s, _, _ in pat.buckets] == [1]  # the isolated effects stay batched
