@@ -38,10 +38,13 @@ order, then the ``D x D`` block (C order, lower triangle used), then one slot
 that receives the unused upper triangle while ``S`` is assembled.
 """
 
+import contextlib
 import heapq
 
 import numpy as np
 from scipy.linalg import lapack
+
+from .parallel import blas_threads, num_threads
 
 __all__ = ["FillSplit"]
 
@@ -258,13 +261,9 @@ class FillSplit:
     # ------------------------------------------------------------ numeric
     def _threads(self):
         """BLAS threads for the dense block (the ambient setting below ``threaded_from``)."""
-        import contextlib
-
-        from .schur import _threads
-
         if self.n_dense < self.threaded_from:
             return contextlib.nullcontext()
-        return _threads(self.n_dense)
+        return blas_threads(num_threads(work=10 ** 9))
 
     def _dense(self, buf):
         nD = self.n_dense
