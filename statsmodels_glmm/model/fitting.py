@@ -201,14 +201,29 @@ class FittingMixin:
     def _beta_hessian(self, internal, nagq, warm):
         """
         The fixed-effects block of the Laplace Hessian in closed form (see
-        :mod:`.laplace_hessian`), or None where it does not apply (quadrature,
-        several grouping factors, families without a fourth derivative).
+        :mod:`.laplace_hessian` for one grouping factor and
+        :mod:`.sparse_laplace_hessian` for several), or None where it does not
+        apply (quadrature, families without a fourth derivative, modes that did
+        not converge, more random effects than the dense closed form handles).
         """
         from ..likelihood.laplace import ModeState
         from ..likelihood.laplace_hessian import has_closed_form, laplace_beta_hessian
 
-        if nagq != 1 or self.multi or not has_closed_form(self.response):
+        if nagq != 1 or not has_closed_form(self.response):
             return None
+        if self.multi:
+            from ..likelihood import sparse_laplace_hessian as slh
+            from ..likelihood.sparse_laplace import SparseModeState
+
+            if not slh.ENABLED or self.sparse_problem().n_effects > slh.MAX_EFFECTS:
+                return None
+            llf, _, state = self.loglike_internal(internal, nagq, warm=warm)
+            if not (np.isfinite(llf) and isinstance(state, SparseModeState)
+                    and state.converged):
+                return None
+            beta, theta, extra = self._split(internal)
+            return slh.sparse_beta_hessian(self.sparse_problem(), self.response, beta, theta,
+                                           extra, state)
         llf, _, state = self.loglike_internal(internal, nagq, warm=warm)
         if not (np.isfinite(llf) and isinstance(state, ModeState) and state.converged):
             return None
