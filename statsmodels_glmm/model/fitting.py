@@ -474,7 +474,7 @@ class FittingMixin:
             # a zero diagonal of L is always a stationary point (the likelihood is even
             # in it): restart from a positive value to make sure it is a maximum
             small = np.flatnonzero(self._theta_mask() & (np.abs(Tinv @ x) < 1e-3))
-            if len(small):
+            if len(small) and not _rises_away_from_zero(f, Tinv @ x, small):
                 x1 = Tinv @ x
                 x1[small] = 0.3
                 opt1 = run(T @ x1)
@@ -676,6 +676,32 @@ class FittingMixin:
             fresh = False
         free = self._free_mask(x, bounds)
         return x, bool(np.max(np.abs((T.T @ grad)[free])) < tol) if np.any(free) else True, last
+
+
+#: step along a zero diagonal entry of L (scaled coordinates) at which the objective's
+#: rise shows that zero is a maximum of the likelihood in that direction
+_ZERO_PROBE = 0.05
+
+
+def _rises_away_from_zero(f, xs, small):
+    """
+    True when, at the optimiser's answer ``xs`` with the diagonal entries ``small`` of L
+    at zero, the objective ``f`` (minus the scaled log-likelihood) rises along each of
+    them: its value at ``xs + h e_i`` is above the value at ``xs`` and its slope there
+    is positive.  The likelihood is even in such an entry, so zero is then a maximum
+    along it (the curvature there is negative) and no restart is needed; a flat or
+    falling direction, or a failed evaluation, asks for the restart.
+    """
+    base = f(xs)[0]
+    if not np.isfinite(base):
+        return False
+    for i in small:
+        x1 = np.array(xs, dtype=float)
+        x1[i] = _ZERO_PROBE
+        val, g = f(x1)
+        if not (np.isfinite(val) and val > base and g[i] > 0):
+            return False
+    return True
 
 
 def _check_cov_type(cov_type, cov_kwds):
