@@ -16,7 +16,12 @@ Three scenarios, each repeated on fresh simulated panels (persons seen at waves
 3. MICE: Poisson outcome, ``y ~ time * arm + x + (1 | id)`` with a time-varying
    covariate ``x`` (person component plus noise), about 30% of ``x`` missing at
    random given the outcome and the arm.  Bias and coverage of the 95% intervals
-   for the full data, the complete cases and the pooled MICE estimates.
+   for the full data, the complete cases and the pooled MICE estimates with both
+   imputation models (``method="pmm"`` and ``method="smc"``, the same data sets and
+   seeds), and the paired mean difference of each from the full-data fit.
+
+``--only NAME`` replaces that scenario's block of an existing results file and
+keeps the other blocks.
 
 Run: ``python benchmarks/bench_missing.py [--reps-mar 200] [--reps-mnar 100]
 [--reps-mice 100] [--m 10] [--out FILE]``.  Fits use 9-node adaptive quadrature
@@ -150,12 +155,22 @@ def panel_mice(rng):
     return df, inc
 
 
+METHODS = {"MICE pmm": "pmm", "MICE smc": "smc"}
+
+
 def scenario_mice(reps, seed, m):
+    """
+    Bias and coverage for the full data, the complete cases and both imputation
+    models (the same simulated data sets and seeds for each), plus the mean
+    difference of every estimate from the full-data fit of the same data set
+    (paired, so with a much smaller Monte Carlo error than the bias).
+    """
     rng = np.random.default_rng(seed)
     formula = "y ~ time * arm + x + (1 | id)"
     pois = sm.families.Poisson()
-    est = {"full": [], "complete cases": [], "MICE": []}
-    cov = {"complete cases": [], "MICE": []}
+    est = {"full": [], "complete cases": [], **{k: [] for k in METHODS}}
+    cov = {k: [] for k in est if k != "full"}
+    cpu = {k: 0.0 for k in METHODS}
     share = []
     for j in range(reps):
         df, inc = panel_mice(rng)
@@ -165,26 +180,56 @@ def scenario_mice(reps, seed, m):
         b, s = cc.fe_params.to_numpy(), cc.bse_fe.to_numpy()
         est["complete cases"].append(b)
         cov["complete cases"].append((b - 1.96 * s <= BETA_P) & (BETA_P <= b + 1.96 * s))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            mi = smg.mice(formula, inc, family=pois, n_imputations=m, seed=j, n_burnin=5,
-                          n_skip=3, check_laplace=False)
-        ci = mi.conf_int()
-        est["MICE"].append(mi.params.to_numpy())
-        cov["MICE"].append(((ci["lower"] <= BETA_P) & (BETA_P <= ci["upper"])).to_numpy())
+        for key, method in METHODS.items():
+            c0 = time.process_time()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                mi = smg.mice(formula, inc, family=pois, n_imputations=m, seed=j, n_burnin=5,
+                              n_skip=3, check_laplace=False, method=method)
+            cpu[key] += time.process_time() - c0
+            ci = mi.conf_int()
+            est[key].append(mi.params.to_numpy())
+            cov[key].append(((ci["lower"] <= BETA_P) & (BETA_P <= ci["upper"])).to_numpy())
+    est = {k: np.asarray(v) for k, v in est.items()}
     lines = [f"3. MICE for a covariate {100 * np.mean(share):.0f}% missing at random "
              f"({reps} replications, m = {m}; Poisson, 200 persons x 5 waves)",
-             "   " + "".join(f"{n:>12}" for n in NAMES_P),
-             "   true      " + "".join(f"{v:12.4f}" for v in BETA_P)]
+             "   " + " " * 28 + "".join(f"{n:>10}" for n in NAMES_P),
+             "   true" + " " * 24 + "".join(f"{v:10.4f}" for v in BETA_P)]
+
+    def row(label, values, fmt="{:10.4f}"):
+        lines.append(f"   {label:<28}" + "".join(fmt.format(x) for x in values))
+
+    bias, mc = {}, {}
     for k, v in est.items():
-        v = np.asarray(v)
-        lines.append(f"   bias {k[:14]:<14}"[:15] + "".join(f"{x:12.4f}"
-                                                          for x in v.mean(0) - BETA_P))
+        bias[k] = v.mean(0) - BETA_P
+        mc[k] = v.std(0, ddof=1) / np.sqrt(reps)
+        row(f"bias {k}", bias[k])
+    for k in est:
+        row(f"MC SE {k}", mc[k])
+    diff = {k: est[k] - est["full"] for k in cov}
+    for k, v in diff.items():
+        row(f"{k} - full", v.mean(0))
+    for k, v in diff.items():
+        row(f"MC SE {k} - full", v.std(0, ddof=1) / np.sqrt(reps))
     for k, v in cov.items():
-        lines.append(f"   cover {k[:14]:<14}"[:15] + "".join(f"{100 * x:11.0f}%"
-                                                           for x in np.mean(v, 0)))
-    mc = np.asarray(est["MICE"]).std(0, ddof=1) / np.sqrt(reps)
-    lines.append("   MC SE of MICE bias" + "".join(f"{x:12.4f}" for x in mc)[4:])
+        row(f"cover {k}", 100 * np.mean(v, 0), "{:9.0f}%")
+    lines.append("   CPU time of the imputations: " + ", ".join(
+        f"{k} {v / reps:.1f} s" for k, v in cpu.items()) + " per data set")
+    best = min(METHODS, key=lambda k: np.abs(bias[k]).max())
+    for k in METHODS:
+        worst = np.abs(bias[k]).argmax()
+        lines.append(f"   {k}: largest |bias| {np.abs(bias[k]).max():.4f} ({NAMES_P[worst]}); "
+                     f"coverage {100 * np.mean(cov[k], 0).min():.0f}-"
+                     f"{100 * np.mean(cov[k], 0).max():.0f}%")
+        for what, mine, ref in (("|bias|", bias[k], bias["complete cases"]),
+                                ("|mean difference from the full-data fit|",
+                                 diff[k].mean(0), diff["complete cases"].mean(0))):
+            smaller = np.abs(mine) < np.abs(ref)
+            lines.append(f"      {what} smaller than for the complete cases for "
+                         f"{int(smaller.sum())} of {len(NAMES_P)} coefficients"
+                         + ("" if smaller.all() else " (not for " + ", ".join(
+                             n for n, t in zip(NAMES_P, smaller) if not t) + ")"))
+    lines.append(f"   smallest largest |bias|: {best}")
     return lines
 
 
@@ -202,18 +247,46 @@ def main():
     parts = [("mar", lambda: scenario_mar(a.reps_mar, 1)),
              ("mnar", lambda: scenario_mnar(a.reps_mnar, 2, a.m)),
              ("mice", lambda: scenario_mice(a.reps_mice, 3, a.m))]
+    blocks = {}
     for name, run in parts:
         if a.only in (None, name):
-            t0 = time.time()
-            lines += run() + [f"   ({time.time() - t0:.0f} s)", ""]
-            print("\n".join(lines[-8:]), flush=True)
-    lines.append(f"total {time.time() - start:.0f} s")
-    text = "\n".join(lines)
+            t0, c0 = time.time(), time.process_time()
+            block = run() + [f"   ({time.time() - t0:.0f} s wall, {time.process_time() - c0:.0f} s "
+                             f"CPU; load average {os.getloadavg()[0]:.1f} at the end)"]
+            blocks[name] = block
+            print("\n".join(block), flush=True)
+    if a.out and a.only and os.path.exists(a.out):
+        text = merge(open(a.out).read(), blocks)
+    else:
+        text = "\n".join(lines + [ln for b in blocks.values() for ln in b + [""]]
+                         + [f"total {time.time() - start:.0f} s"])
     print(text)
     if a.out:
         with open(a.out, "w") as fh:
-            fh.write(text + "\n")
+            fh.write(text.rstrip("\n") + "\n")
 
+
+def merge(old, blocks):
+    """
+    The results file ``old`` with the blocks of the scenarios just run replaced
+    (a block runs from its numbered first line to the next blank line); the
+    other blocks and the text after the last block are kept.
+    """
+    number = {"mar": "1. ", "mnar": "2. ", "mice": "3. "}
+    out, skip = [], False
+    for ln in old.splitlines():
+        key = next((k for k, v in number.items() if ln.startswith(v)), None)
+        if key in blocks:
+            out += blocks.pop(key)
+            skip = True
+            continue
+        if skip and ln.strip() == "":
+            skip = False
+        if not skip:
+            out.append(ln)
+    for b in blocks.values():  # scenarios not in the old file
+        out += [""] + b
+    return "\n".join(out)
 
 if __name__ == "__main__":
     main()

@@ -3,8 +3,10 @@ Missing data: what is missing, covariate imputation, and sensitivity to data mis
 
 - :mod:`.report`: :func:`~.report.missing_report`, rows dropped per column, patterns of
   observed waves (complete, monotone dropout, intermittent), dropout by wave and arm;
-- :mod:`.mice`: :func:`~.mice.mice`, multiple imputation of missing covariates with
-  statsmodels' ``MICEData`` and person means, pooled by Rubin's rules;
+- :mod:`.mice`: :func:`~.mice.mice`, multiple imputation of missing covariates
+  (substantive-model-compatible by default, or predictive mean matching with statsmodels'
+  ``MICEData`` and person means), pooled by Rubin's rules;
+- :mod:`.smc`: the substantive-model-compatible sampler (rejection sampling under the GLMM);
 - :mod:`.rubin`: Rubin's rules with Barnard-Rubin degrees of freedom
   (:func:`~.rubin.rubin_pool`, :class:`~.rubin.PooledResults`);
 - :mod:`.tipping`: :func:`~.tipping.tipping_point`, delta-adjusted multiple imputation

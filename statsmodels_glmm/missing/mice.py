@@ -1,13 +1,15 @@
 """
 Multiple imputation of missing covariates by chained equations, for a GLMM.
 
-The imputations come from statsmodels'
-:class:`statsmodels.imputation.mice.MICEData` (predictive mean matching on
-linear regressions, one per incomplete column, in cycles), with the grouping
-respected: the person mean of every time-varying variable (the covariates and
-the outcome), recomputed from the current imputed values before each step, is
-a predictor of the other variables.  The GLMM is fitted to every completed data
-set and the estimates are pooled by Rubin's rules
+Two imputation models: substantive-model-compatible imputation
+(``method="smc"``, :mod:`statsmodels_glmm.missing.smc`), where each missing
+value is drawn from its conditional distribution under a covariate model and
+the GLMM itself; and predictive mean matching on linear regressions with
+statsmodels' :class:`statsmodels.imputation.mice.MICEData` (``method="pmm"``),
+with the grouping respected through person means of the time-varying variables
+(the covariates and the outcome), recomputed from the current imputed values
+before each step.  The GLMM is fitted to every completed data set and the
+estimates are pooled by Rubin's rules
 (:class:`~statsmodels_glmm.missing.rubin.PooledResults`).
 """
 
@@ -20,6 +22,7 @@ from ..exceptions import warn
 from ..spec.formula import split_formula
 from .report import kept_rows
 from .rubin import PooledResults
+from .smc import SMCImputer
 
 __all__ = ["mice", "person_mean_imputer"]
 
@@ -119,25 +122,55 @@ def person_mean_imputer(data, person, variables, seed=None):
 
 def mice(formula, data, family=None, groups=None, n_imputations=20, seed=None,
          re_formula=None, n_burnin=10, n_skip=5, model_kwargs=None, builder=None,
-         **fit_kwargs):
-    """
+         method="smc", max_proposals=20000, **fit_kwargs):
+    r"""
     Fit a GLMM with missing covariates by multiple imputation (MICE) and Rubin's rules.
 
-    Imputation model: every incomplete covariate the formula reads (numeric
-    columns) is imputed by predictive mean matching on a linear regression on
-    all the other variables of the analysis (covariates, the outcome, dummies of
-    complete categorical covariates), on the person means of the other
-    time-varying variables (those that change within persons, the outcome
-    included) and on the mean of the variable itself over the person's other
-    rows, with statsmodels' ``MICEData``; the means are recomputed from the
-    current imputed values before each step.  Persons enter through
-    their means only (no random effect in the imputation model).  Rows whose
-    outcome is missing help to impute the covariates but are left out of the
-    analysis fits.  After ``n_burnin`` cycles a completed data set is taken every
-    ``n_skip`` cycles; the model is fitted to each, and the fixed effects are
-    pooled with Rubin's rules and Barnard-Rubin degrees of freedom (complete-data
-    df: observations less parameters of the fit); variance and family parameters
-    are averaged.
+    Every incomplete covariate the formula reads (numeric columns) is imputed in
+    cycles (chained equations); rows whose outcome is missing help to impute the
+    covariates but are left out of the analysis fits.  After ``n_burnin`` cycles
+    a completed data set is taken every ``n_skip`` cycles; the model is fitted to
+    each, and the fixed effects are pooled with Rubin's rules and Barnard-Rubin
+    degrees of freedom (complete-data df: observations less parameters of the
+    fit); variance and family parameters are averaged.
+
+    Imputation models (``method``):
+
+    ``"smc"``: substantive-model-compatible imputation (SMC-FCS, Bartlett et
+    al. 2015; :mod:`statsmodels_glmm.missing.smc`).  A missing ``x_it`` is drawn
+    from its full conditional distribution
+
+    .. math::
+
+        p(x_{it} \mid \cdot) \propto p(x_{it} \mid z_{it}, \bar x_{i,-t}; \gamma^*)
+        \, f(y_{it} \mid x_{it}, z_{it}, b_i^*; \beta^*, \phi^*)
+
+    where ``f`` is the GLMM itself, refitted to the current completed data at
+    every step, with ``(beta*, theta*, phi*)`` drawn from the normal
+    approximation of the sampling distribution and ``b_i*`` from the person's
+    conditional distribution given the outcomes; the covariate model
+    ``p(x | ...)`` is a normal linear regression (logistic for a 0/1 column) on
+    the other covariates, the mean of ``x`` over the person's other rows
+    ``\bar x_{i,-t}`` and the person means of the other time-varying
+    covariates, its coefficients drawn from their posterior.  The outcome is
+    not a predictor of the covariate model: it enters through ``f`` only, on
+    the scale and with the link and random effects of the analysis model, so
+    the imputations agree with the model fitted to them.  Continuous values are
+    drawn by rejection sampling (proposal: the covariate model; acceptance
+    probability ``f(y | x) / sup_mu f(y | mu)``); 0/1 values from their two-point
+    conditional distribution.  Supported outcomes: Poisson, binary, Gaussian,
+    negative binomial (NB2), with one grouping factor.
+
+    ``"pmm"``: predictive mean matching on linear regressions (statsmodels'
+    ``MICEData``) of each incomplete covariate on all the other variables of
+    the analysis (covariates, the outcome, dummies of complete categorical
+    covariates), on the person means of the other time-varying variables (the
+    outcome included) and on the mean of the variable itself over the person's
+    other rows.  Persons enter through their means only.  The regression on
+    the raw outcome with main effects only is not compatible with a GLMM (log
+    or logit link, random effects): in the simulations of
+    ``benchmarks/bench_missing.py`` it attenuates the coefficient of the
+    imputed covariate.
 
     Parameters
     ----------
@@ -158,8 +191,14 @@ def mice(formula, data, family=None, groups=None, n_imputations=20, seed=None,
         Further arguments of ``from_formula`` (``zi_formula``, ``offset``, ...).
     builder : callable
         ``MixedGLM.from_formula`` (``statsmodels_glmm.api.mice`` passes it).
+    method : {"smc", "pmm"}, default "smc"
+        The imputation model (above).
+    max_proposals : int
+        ``method="smc"``: proposals per value before the rejection sampler gives
+        up and takes one of the last proposals by importance resampling (counted
+        in the summary; a warning when more than 0.1% of the draws).
     **fit_kwargs
-        Passed to every ``fit``.
+        Passed to every ``fit`` (the fits inside the ``"smc"`` cycles included).
 
     Returns
     -------
@@ -167,12 +206,14 @@ def mice(formula, data, family=None, groups=None, n_imputations=20, seed=None,
 
     Notes
     -----
-    The imputation regressions are linear with main effects only.  In the
-    simulations of ``benchmarks/bench_missing.py`` (Poisson outcome, 28% of a
-    time-varying covariate missing depending on the outcome) the pooled intervals
-    covered the true values in 95-98% of replications and the complete-case bias
-    of the intercept was removed, but the coefficient of the imputed covariate
-    was about 4% too small (half a standard error).
+    ``"smc"`` draws the imputations under the analysis model, so they are only
+    as good as that model: with a random slope left out of the formula that the
+    data have, the imputed values inherit the misspecification (fit the model
+    with its random effects settled first).
+    ``benchmarks/results/bench_missing.txt`` compares both imputation models
+    with the complete cases (bias, coverage of the 95% intervals) for a Poisson
+    outcome with a time-varying covariate missing at random given the outcome.
+    ``"smc"`` costs one GLMM fit per incomplete covariate and cycle.
 
     Examples
     --------
@@ -194,6 +235,9 @@ def mice(formula, data, family=None, groups=None, n_imputations=20, seed=None,
     _check_int(n_imputations, "n_imputations", 2)
     _check_int(n_burnin, "n_burnin", 0)
     _check_int(n_skip, "n_skip", 1)
+    _check_int(max_proposals, "max_proposals", 1)
+    if method not in ("pmm", "smc"):
+        raise ValueError(f"method must be 'pmm' or 'smc', got {method!r}")
     if seed is not None and not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be an integer or None, got {seed!r}")
     if model_kwargs is not None and not isinstance(model_kwargs, dict):
@@ -222,36 +266,33 @@ def mice(formula, data, family=None, groups=None, n_imputations=20, seed=None,
                              "imputation model imputes numeric covariates only (code a "
                              "two-level factor as 0/1)")
     sub = data.loc[rows]
-    frame, names = {}, {}
-    for c in [outcome] + covs:
-        s = sub[c]
-        if isinstance(s.dtype, pd.CategoricalDtype):
-            if s.isna().any() and c != outcome:
-                raise ValueError(f"column {c!r} has missing values but is categorical")
-            codes = s.cat.codes.astype(float).where(s.notna())
-            if c == outcome:
-                names[c] = f"v{len(frame)}"
-                frame[names[c]] = codes.to_numpy()
-            else:
-                for lev in s.cat.categories[1:]:
-                    frame[f"v{len(frame)}"] = (s == lev).astype(float).to_numpy()
-            continue
-        if pd.api.types.is_numeric_dtype(s.dtype):
-            names[c] = f"v{len(frame)}"
-            frame[names[c]] = s.to_numpy(dtype=float)
-        elif s.isna().any() and c != outcome:
-            raise ValueError(f"column {c!r} has missing values but is not numeric")
-        else:
-            for lev in pd.unique(s.dropna())[1:]:
-                frame[f"v{len(frame)}"] = (s == lev).astype(float).to_numpy()
-    frame = pd.DataFrame(frame)
+    frame, names, outcome_cols, labels = _numeric_frame(sub, outcome, covs)
     pid = sub[person].to_numpy()
+    codes = pd.factorize(pid)[0]
     varying = []
     for c, v in names.items():
-        within = pd.Series(frame[v].to_numpy()).groupby(pd.factorize(pid)[0]).std()
+        within = pd.Series(frame[v].to_numpy()).groupby(codes).std()
         if (within.fillna(0) > 1e-12).any():
             varying.append(v)
-    imp, update = person_mean_imputer(frame, pid, varying, seed=seed)
+
+    def fit(completed):
+        return builder(formula, completed, family=family, groups=groups,
+                       re_formula=re_formula, **model_kwargs).fit(**fit_kwargs)
+
+    if method == "pmm":
+        imp, update = person_mean_imputer(frame, pid, varying, seed=seed)
+
+        def current(c):
+            return imp.data[names[c]].to_numpy()
+    else:
+        work = sub.reset_index(drop=True).copy()
+        imp = SMCImputer(work, frame, names, incomplete, outcome_cols, codes, varying, fit,
+                         np.random.default_rng(seed), max_proposals=max_proposals,
+                         labels=labels)
+        update = imp.update
+
+        def current(c):
+            return work[c].to_numpy(dtype=float)
     update(n_burnin)
     est, var, other, fits = [], [], [], 0
     nobs = None
@@ -260,10 +301,9 @@ def mice(formula, data, family=None, groups=None, n_imputations=20, seed=None,
         completed = data.copy()
         for c in incomplete:
             vals = completed[c].to_numpy(dtype=float).copy()
-            vals[rows] = imp.data[names[c]].to_numpy()
+            vals[rows] = current(c)
             completed[c] = vals
-        res = builder(formula, completed, family=family, groups=groups,
-                      re_formula=re_formula, **model_kwargs).fit(**fit_kwargs)
+        res = fit(completed)
         fits += int(not res.converged)
         k = res.k_fe
         p = np.asarray(res.params)
@@ -280,19 +320,84 @@ def mice(formula, data, family=None, groups=None, n_imputations=20, seed=None,
     n_cc = int(keep.sum())
     n_imp = {c: int(data.loc[rows, c].isna().sum()) for c in incomplete}
     shown = [c for c, v in names.items() if v in varying]
+    if method == "pmm":
+        model_note = (
+            "Imputation model (statsmodels MICEData): predictive mean matching on linear "
+            "regressions of each incomplete covariate on the other analysis variables (the "
+            "outcome included), on the person means of the other time-varying variables ("
+            + (", ".join(shown) if shown else "none") + ") and on the variable's own mean over "
+            f"the person's other rows; burn-in {n_burnin} cycles, "
+            f"{n_skip} between imputations.")
+    else:
+        preds = "; ".join(
+            f"{c} ~ " + " + ".join(imp.predictors(c))
+            + (" (logistic; the two values drawn exactly)" if imp.binary[c]
+               else " (normal; rejection sampling)") for c in incomplete)
+        model_note = (
+            "Imputation model (substantive-model-compatible, SMC-FCS): each missing value "
+            "drawn from p(x | other covariates) f(y | x, b_i), f the GLMM with its "
+            "parameters drawn from their sampling distribution and b_i from its conditional "
+            f"distribution; covariate models: {preds}; loo = mean over the person's other "
+            "rows, pm = person mean; burn-in "
+            f"{n_burnin} cycles, {n_skip} between imputations.")
+        if imp.n_not_converged:
+            warn(f"{imp.n_not_converged} of the {imp.n_fits} fits inside the imputation "
+                 "cycles did not converge", UserWarning)
+        if imp.n_fallback:
+            model_note += (f" {imp.n_fallback} of {imp.n_drawn} draws rejected "
+                           f"{max_proposals} proposals and were taken by importance "
+                           "resampling.")
+        if imp.n_fallback > 0.001 * imp.n_drawn:
+            warn(f"{imp.n_fallback} of {imp.n_drawn} imputed values were not accepted within "
+                 f"{max_proposals} proposals and were drawn by importance resampling; the "
+                 "covariate model may fit the data badly (or raise max_proposals)",
+                 UserWarning)
     notes = [
-        "Imputation model (statsmodels MICEData): predictive mean matching on linear "
-        "regressions of each incomplete covariate on the other analysis variables (the "
-        "outcome included), on the person means of the other time-varying variables ("
-        + (", ".join(shown) if shown else "none") + ") and on the variable's own mean over "
-        f"the person's other rows; burn-in {n_burnin} cycles, "
-        f"{n_skip} between imputations.",
+        model_note,
         "Imputed values: " + ", ".join(f"{c} {n}" for c, n in n_imp.items())
         + f"; rows in each fit: {nobs} (complete cases: {n_cc}).",
     ]
-    info = {"Rows per fit:": str(nobs), "Complete cases:": str(n_cc)}
+    info = {"Rows per fit:": str(nobs), "Complete cases:": str(n_cc),
+            "Imputation:": "SMC-FCS" if method == "smc" else "PMM"}
     return PooledResults(pd.DataFrame(est, columns=fe_names),
                          pd.DataFrame(var, columns=fe_names), df_com=float(nobs - n_par),
                          other_params=pd.Series(np.mean(other, axis=0), index=other_names),
                          title="GLMM fitted by multiple imputation (MICE), pooled by "
                                "Rubin's rules", notes=notes, info=info)
+
+
+def _numeric_frame(sub, outcome, covs):
+    """
+    The analysis variables as numeric columns ``v0, v1, ...`` (dummies for
+    categorical covariates), ``{column: name}`` for the numeric ones, the set
+    of names coding the outcome and a readable label of every name.
+    """
+    frame, names, outcome_cols, labels = {}, {}, set(), {}
+    for c in [outcome] + covs:
+        s = sub[c]
+        before = len(frame)
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            if s.isna().any() and c != outcome:
+                raise ValueError(f"column {c!r} has missing values but is categorical")
+            codes = s.cat.codes.astype(float).where(s.notna())
+            if c == outcome:
+                names[c] = f"v{len(frame)}"
+                frame[names[c]] = codes.to_numpy()
+            else:
+                for lev in s.cat.categories[1:]:
+                    labels[f"v{len(frame)}"] = f"{c}[{lev}]"
+                    frame[f"v{len(frame)}"] = (s == lev).astype(float).to_numpy()
+        elif pd.api.types.is_numeric_dtype(s.dtype):
+            names[c] = f"v{len(frame)}"
+            frame[names[c]] = s.to_numpy(dtype=float)
+        elif s.isna().any() and c != outcome:
+            raise ValueError(f"column {c!r} has missing values but is not numeric")
+        else:
+            for lev in pd.unique(s.dropna())[1:]:
+                labels[f"v{len(frame)}"] = f"{c}[{lev}]"
+                frame[f"v{len(frame)}"] = (s == lev).astype(float).to_numpy()
+        if c in names:
+            labels[names[c]] = c
+        if c == outcome:
+            outcome_cols = {f"v{i}" for i in range(before, len(frame))}
+    return pd.DataFrame(frame), names, outcome_cols, labels
