@@ -75,6 +75,13 @@ def _point(m, seed=0):
     return np.concatenate([beta, theta, extra])
 
 
+def _state_at_point(m):
+    """The problem, the parameters at :func:`_point` and the mode state there."""
+    beta, theta, extra = m._split(_point(m))
+    pr = m.sparse_problem()
+    return pr, beta, theta, extra, sparse_laplace_loglike(pr, m.response, beta, theta, extra)[2]
+
+
 def _difference_block(m, x, h=1e-5):
     """Central differences of the analytic gradient in the fixed effects."""
     p = m.k_fe
@@ -115,10 +122,7 @@ def test_zero_inflated_family_uses_its_own_fourth_derivative():
 
 def test_gaussian_block_is_minus_x_prime_v_inverse_x():
     m = _model("gaussian", "crossed-slope")
-    x = _point(m)
-    beta, theta, extra = m._split(x)
-    pr = m.sparse_problem()
-    llf, _, st = sparse_laplace_loglike(pr, m.response, beta, theta, extra)
+    pr, beta, theta, extra, st = _state_at_point(m)
     H = sparse_beta_hessian(pr, m.response, beta, theta, extra, st)
     # dense M = Z Lambda from the row-local values, and W = -d2 (constant 1 / sigma^2)
     Ls = [t.cov.chol(th) for t, th in
@@ -134,10 +138,7 @@ def test_gaussian_block_is_minus_x_prime_v_inverse_x():
 
 def test_blocked_trace_products_equal_the_whole():
     m = _model("poisson", "crossed-slope")
-    x = _point(m)
-    beta, theta, extra = m._split(x)
-    pr = m.sparse_problem()
-    st = sparse_laplace_loglike(pr, m.response, beta, theta, extra)[2]
+    pr, beta, theta, extra, st = _state_at_point(m)
     whole = sparse_beta_hessian(pr, m.response, beta, theta, extra, st)
     old = slh.PRODUCT_BYTES
     try:
@@ -158,10 +159,7 @@ class _PoissonWithoutD4(Poisson):
 
 def test_declines_above_the_size_limit_without_d4_or_modes():
     m = _model("poisson", "crossed")
-    x = _point(m)
-    beta, theta, extra = m._split(x)
-    pr = m.sparse_problem()
-    st = sparse_laplace_loglike(pr, m.response, beta, theta, extra)[2]
+    pr, beta, theta, extra, st = _state_at_point(m)
     assert sparse_beta_hessian(pr, m.response, beta, theta, extra, st) is not None
     assert sparse_beta_hessian(pr, m.response, beta, theta, extra, st,
                                max_effects=pr.n_effects - 1) is None
@@ -169,6 +167,7 @@ def test_declines_above_the_size_limit_without_d4_or_modes():
     st.converged = False
     assert sparse_beta_hessian(pr, m.response, beta, theta, extra, st) is None
     # the model falls back to differences of the gradient in every column
+    x = _point(m)
     old = slh.MAX_EFFECTS
     try:
         slh.MAX_EFFECTS = pr.n_effects - 1
