@@ -25,7 +25,11 @@ than many small ones).  Everything index-related (patterns of ``B``, ``C`` and
 level of the eliminated factor, kept as an index when there are at most
 :attr:`SchurPattern.pair_limit` of them, so a numeric factorisation is a few
 ``np.bincount`` calls and the dense block factorisations (a dense or a sparse
-product otherwise).
+product otherwise).  When ``S`` is one dense block and ``B`` is dense enough
+(crossed factors such as persons x items), ``B'F`` is a dense product instead;
+with one effect per level it is ``G'G``, ``G = A^{-1/2} B``, subtracted from ``S``
+by one symmetric rank-k update (``dsyrk``) in place, in the triangle that the
+Cholesky factorisation reads.
 
 Large blocks (thousands of effects, e.g. two crossed factors with thousands of
 levels each) are factorised in place by LAPACK's ``potrf`` with all BLAS
@@ -85,6 +89,9 @@ class SchurPattern:
     splits : list of tuple
         ``(FillSplit, buffer offset, members, component)`` for each component whose
         low-degree effects are eliminated sparsely before its dense block.
+    dense_work : float
+        Multiply-adds of a numeric factorisation beyond its passes over the rows
+        (the product ``B'F`` and the dense Cholesky factorisations).
 
     Examples
     --------
@@ -157,6 +164,7 @@ class SchurPattern:
             self.local = np.zeros(0, dtype=np.intp)
             self.bufoff = np.zeros(0, dtype=np.intp)
             self.comp_size = np.zeros(0, dtype=np.intp)
+            self.dense_work = 0.0
             return
         key = self.codes_e[:, None].astype(np.int64) * r + JR
         ukeys, inv = np.unique(key.ravel(), return_inverse=True)
@@ -259,6 +267,12 @@ class SchurPattern:
                            + self.pB_col[:, None])
             ii, jj = np.meshgrid(np.arange(r), np.arange(r), indexing="ij")
             self.d_all = self._dest(ii.ravel(), jj.ravel())
+        # multiply-adds of one numeric factorisation beyond its passes over the rows:
+        # the product B'F and the dense Cholesky factorisations
+        self.dense_work = float(
+            (self.le * qe * r * r if self.dense_BtF else total * qe)
+            + sum(len(m) * s ** 3 / 3 for s, _, m in buckets)
+            + sum(fill.n_dense ** 3 / 3 for fill, *_ in self.splits))
         # pattern of B'F (fixed): its entries' positions in the buffer, found once
         BtF = (Bs.T @ Bs).tocsr()
         BtF.sort_indices()
@@ -391,9 +405,16 @@ class SchurFactor:
                 G = np.zeros(pat.le * pat.r)
                 G[pat.B_flat[:, 0]] = Bv[:, 0] * np.sqrt(self.Ainv[pat.pB_level, 0, 0])
                 G = G.reshape(pat.le, pat.r)
-                C = blas.dsyrk(1.0, G.T, trans=0, lower=0)  # upper triangle of G'G
-                C += np.triu(C, 1).T
-                S[pat.d_all] -= C.ravel()
+                if pat.r > self.small:
+                    # the one block of S is the whole buffer, in the order of the
+                    # effects: S -= G'G only in its upper triangle, the one its Cholesky
+                    # factorisation reads (the block seen in Fortran order: lower)
+                    blas.dsyrk(-1.0, G.T, beta=1.0, c=S.reshape(pat.r, pat.r).T, trans=0,
+                               lower=1, overwrite_c=1)
+                else:
+                    C = blas.dsyrk(1.0, G.T, trans=0, lower=0)  # upper triangle of G'G
+                    C += np.triu(C, 1).T
+                    S[pat.d_all] -= C.ravel()
             elif pat.dense_BtF:
                 Bd = np.zeros(pat.le * qe * pat.r)
                 Fd = np.zeros(pat.le * qe * pat.r)

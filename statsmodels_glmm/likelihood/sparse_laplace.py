@@ -198,8 +198,8 @@ class SparseLaplaceProblem:
             Zr[:, sl] = t.Z
             pos += t.q
         self.J, self.Zrows = J, Zr
-        #: the last factorisation, used (on large problems) to precondition the
-        #: conjugate-gradient Newton steps of the mode finder
+        #: the last factorisation: preconditions the conjugate-gradient Newton steps
+        #: of the mode finder (large problems) or starts its chord steps
         self.preconditioner = None
         budget = _budget.memory_budget(memory_budget)
         self.memory_budget = budget
@@ -306,7 +306,8 @@ def _factor(pr, M, w):
         return None
 
 
-def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=100):
+def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=100,
+                       chord=0.03):
     """
     Joint conditional modes of all terms by Newton with step-halving.
 
@@ -317,6 +318,18 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
     weights clipped at zero give a positive definite ``H``) the search stops
     with ``factor`` None and ``converged`` False, which
     :func:`sparse_laplace_loglike` reports as ``llf = -inf``.
+
+    On the component backend, where a factorisation costs at least 30 passes
+    over the rows (:attr:`SchurPattern.dense_work`), a full Newton step that
+    shrank the largest gradient entry by at least the factor ``chord`` is
+    followed by steps that reuse its factorisation (chord steps: one solve
+    instead of a factorisation) for as long as each ascends and shrinks it by
+    that factor again; otherwise ``H`` is factorised afresh.  A warm start
+    ``u0`` begins with a chord step with the factorisation of the previous
+    search (``pr.preconditioner``); when that does not take, the search restarts
+    from zero if ``h`` is larger there.  Chord steps stop at a thousandth of
+    ``tol``, and the returned ``factor`` is always one of ``H`` at the returned
+    modes with their exact weights.  ``chord=0`` factorises at every iterate.
 
     Examples
     --------
@@ -343,12 +356,16 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
         eta = base + np.einsum("tq,tq->t", M, u[J])
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             d = family.derivs(y, eta, extra)  # a trial step may overflow: it is halved
-        h = float(np.sum(d[0]) - 0.5 * u @ u)
-        grad = np.bincount(Jf, weights=(M * d[1][:, None]).ravel(), minlength=N) - u
+            h = float(np.sum(d[0]) - 0.5 * u @ u)
+            grad = np.bincount(Jf, weights=(M * d[1][:, None]).ravel(), minlength=N) - u
         return eta, d, h, grad
 
     iterative = pr.iterative_steps
     prec = pr.preconditioner if iterative else None
+    # chord steps pay where a factorisation costs much more than a pass over the rows
+    if (pr.backend != "components" or pr.n_effects <= pr.dense_limit
+            or pr.pattern.dense_work < 30 * pr.nobs * pr.Q):
+        chord = 0.0
 
     def hmul(v, w):  # H v = v + M' W M v
         return v + np.bincount(Jf, weights=(M * (w * np.einsum("tq,tq->t", M, v[J]))[:, None])
@@ -366,16 +383,35 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
     fac = None
     if not np.all(np.isfinite(M)):
         return u, M, eta, d, h, None, False, it
+    exact = False  # fac is the factorisation at u with the exact weights
+    reuse = False  # the next step is a chord step with fac
+    if not iterative and u0 is not None and pr.preconditioner is not None:
+        fac, reuse = pr.preconditioner, chord > 0  # that of the previous evaluation
+    check_zero = reuse
     for it in range(1, maxiter + 1):
         w = -d[2]
         step = None
-        if prec is not None and np.all(w >= 0) and np.all(np.isfinite(w)):
+        gmax = float(np.max(np.abs(grad)))
+        if reuse:
+            step = fac.solve(grad)
+            exact = False
+        elif prec is not None and np.all(w >= 0) and np.all(np.isfinite(w)):
             # the Newton step by conjugate gradients preconditioned with an earlier
             # factorisation (None when they do not converge quickly)
             step = _pcg(lambda v: hmul(v, w), grad, prec.solve)
             fac = None
+            exact = False
         if step is None:
+            if check_zero:  # the warm start did not take (theta moved far): is zero better?
+                check_zero = False
+                z = evaluate(np.zeros(N))
+                if z[2] > h:
+                    u = np.zeros(N)
+                    eta, d, h, grad = z
+                    w = -d[2]
+                    gmax = float(np.max(np.abs(grad)))
             fac = _factor(pr, M, w)
+            exact = fac is not None
             if fac is None:
                 fac = _factor(pr, M, np.maximum(w, 0.0))
             if fac is None:  # non-finite weights: no Newton direction
@@ -386,11 +422,18 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
         if not np.all(np.isfinite(step)):
             return u, M, eta, d, h, None, False, it
         dec = float(step @ grad)
-        if np.max(np.abs(grad)) < tol or dec < tol * tol:
+        # chord steps converge linearly: they stop only at a thousandth of the
+        # tolerance, about where the last of quadratically converging Newton steps
+        # leaves the modes (or else end with a Newton step once they stall)
+        lim = tol * 1e-3 if reuse else tol
+        if gmax < lim or dec < lim * lim:
             converged = True
             break
         f = 1.0
         new = evaluate(u + step)
+        if reuse and not (np.isfinite(new[2]) and new[2] >= h - 1e-12 * (1 + abs(h))):
+            reuse = False  # a chord step that does not ascend: factorise afresh at u
+            continue
         for _ in range(40):
             if np.isfinite(new[2]) and new[2] >= h - 1e-12 * (1 + abs(h)):
                 break
@@ -401,11 +444,15 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
             break
         u = u + f * step
         eta, d, h, grad = new
+        # chord steps while full steps shrink the gradient quickly (W changes little)
+        reuse = (fac is not None and f == 1.0 and not iterative
+                 and float(np.max(np.abs(grad))) <= chord * gmax)
+        check_zero = check_zero and not reuse
     w = -d[2]
-    if not converged or not np.all(w >= 0) or fac is None:
+    if not converged or not exact or not np.all(w >= 0) or fac is None:
         fac = _factor(pr, M, w)
-        if iterative and fac is not None:
-            pr.preconditioner = fac
+    if fac is not None:  # preconditions (or starts the chord steps of) the next search
+        pr.preconditioner = fac
     return u, M, eta, d, h, fac, converged, it
 
 

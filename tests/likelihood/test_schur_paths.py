@@ -2,6 +2,8 @@
 complements, large in-place dense blocks, preconditioned Newton steps and the memory
 budget, each against a dense computation or finite differences."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,9 @@ from statsmodels_glmm.families import Binomial, Poisson
 from statsmodels_glmm.likelihood.memory_budget import (ENV_VAR, MemoryBudgetError,
                                                       memory_budget)
 from statsmodels_glmm.likelihood.schur import SchurPattern
+from statsmodels_glmm.likelihood import sparse_laplace
 from statsmodels_glmm.likelihood.sparse_laplace import (SparseLaplaceProblem,
+                                                     solve_sparse_modes,
                                                      sparse_laplace_loglike)
 from statsmodels_glmm.spec.terms import RandomEffectTerm, block_lambda, sparse_Z
 
@@ -360,3 +364,97 @@ def test_random_pairs_4000_by_4000_design_is_split_into_a_small_dense_block():
     assert fill.levels <= 20
     assert fill.buf_size < 0.3 * big * big
     assert [s for s, _, _ in pat.buckets] == [1]  # the isolated effects stay batched
+
+
+def test_dense_crossed_rank_k_update_in_place_in_a_large_block_equals_dense():
+    # q_e = 1 and a remainder beyond the merged size: S -= G'G in the triangle that
+    # the in-place Cholesky factorisation reads
+    y, X, terms = _crossed(8000, 400, 250, seed=21)
+    pr = SparseLaplaceProblem(y, X, None, terms)
+    pat = pr.pattern
+    assert pat.dense_BtF and pat.qe == 1 and pat.r > SchurPattern.merge_below
+    _check_factor_against_dense(pr, [np.array([0.7]), np.array([0.5])])
+
+
+def _count_factorisations(monkeypatch):
+    calls = []
+    orig = sparse_laplace._factor
+
+    def counted(*args):
+        calls.append(1)
+        return orig(*args)
+
+    monkeypatch.setattr(sparse_laplace, "_factor", counted)
+    return calls
+
+
+# a chain of warm-started evaluations as an optimiser makes them: far jumps of theta
+# (a warm start worse than zero, a previous factorisation far from the new H) and
+# nearby points (the previous factorisation nearly that of the new H)
+_CHAIN = [(0.8, 0.6), (0.05, 1.9), (-2.5, 0.3), (0.7, 0.5), (0.70001, 0.5), (0.7, 0.50001)]
+
+
+@pytest.mark.parametrize("design", ["dense product", "component blocks"])
+def test_chord_newton_steps_give_the_modes_and_loglike_of_newton_at_every_step(
+        monkeypatch, design):
+    if design == "dense product":
+        y, X, terms = _crossed(6000, 300, 80, seed=22)
+    else:
+        y, X, terms = _crossed(900, 320, 260, seed=5)
+    beta = np.array([0.2, 0.4])
+    fam = Poisson()
+    calls = _count_factorisations(monkeypatch)
+
+    def chain(chord):
+        monkeypatch.setattr(sparse_laplace, "solve_sparse_modes",
+                            functools.partial(solve_sparse_modes, chord=chord))
+        pr = SparseLaplaceProblem(y, X, None, terms)
+        assert not pr.iterative_steps and pr.n_effects > pr.dense_limit
+        assert pr.pattern.dense_work >= 30 * pr.nobs * pr.Q  # chord steps are taken
+        out, u = [], None
+        calls.clear()
+        for ta, tb in _CHAIN:
+            llf, g, st = sparse_laplace_loglike(pr, fam, beta, [np.array([ta]), np.array([tb])],
+                                                np.zeros(0), u0=u)
+            assert st.converged
+            u = st.u
+            # the factorisation returned is that of H at the modes with their weights
+            H = _dense_H(pr, st._M, -st.d[2])
+            assert abs(st.logdet - np.linalg.slogdet(H)[1]) < 1e-9 * max(1.0, abs(st.logdet))
+            out.append((llf, g, st.u))
+        return out, len(calls)
+
+    newton, n_newton = chain(0.0)
+    chord, n_chord = chain(0.03)
+    assert n_chord < n_newton
+    for (l0, g0, u0), (l1, g1, u1) in zip(newton, chord):
+        assert abs(l1 - l0) < 1e-10 * max(1.0, abs(l0))
+        np.testing.assert_allclose(u1, u0, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(g1, g0, rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.parametrize("design", ["dense factorisation", "cheap component blocks"])
+def test_newton_at_every_step_where_a_factorisation_is_cheap(monkeypatch, design):
+    # few effects, or a factorisation costing a few passes over the rows: no chord
+    # steps, the same factorisations and the same numbers as chord=0
+    y, X, terms = (_crossed(3000, 40, 20, seed=23) if design == "dense factorisation"
+                   else _crossed(8000, 300, 12, seed=24))
+    fam, beta = Poisson(), np.array([0.2, 0.4])
+    calls = _count_factorisations(monkeypatch)
+    runs = []
+    for chord in (0.0, 0.03):
+        monkeypatch.setattr(sparse_laplace, "solve_sparse_modes",
+                            functools.partial(solve_sparse_modes, chord=chord))
+        pr = SparseLaplaceProblem(y, X, None, terms)
+        cheap = pr.n_effects <= pr.dense_limit or pr.pattern.dense_work < 30 * pr.nobs * pr.Q
+        assert cheap and (pr.n_effects <= pr.dense_limit) == (design == "dense factorisation")
+        calls.clear()
+        u, out = None, []
+        for ta, tb in _CHAIN:
+            llf, g, st = sparse_laplace_loglike(pr, fam, beta, [np.array([ta]), np.array([tb])],
+                                                np.zeros(0), u0=u)
+            u = st.u
+            out.append(np.r_[llf, g, u])
+        runs.append((len(calls), np.array(out)))
+    assert runs[0][0] == runs[1][0]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
