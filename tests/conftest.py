@@ -27,6 +27,23 @@ def load_dataset(name):
     return pd.read_csv(os.path.join(DATA, "sim", f"{name}.csv"))
 
 
+def nested_terms(n_outer, per, rows, seed):
+    """
+    Random-effect terms ``(1 | b) + (1 + x | a)`` with ``per`` levels of ``b`` inside each
+    of ``n_outer`` levels of ``a`` and ``rows`` rows per level of ``b``: ``(rng, x, terms)``.
+    """
+    from statsmodels_glmm.spec.terms import RandomEffectTerm
+
+    rng = np.random.default_rng(seed)
+    a = np.repeat(np.arange(n_outer), per * rows)
+    b = np.repeat(np.arange(n_outer * per), rows)
+    n = len(a)
+    x = rng.normal(size=n)
+    terms = [RandomEffectTerm.from_arrays("b", b, np.ones((n, 1))),
+             RandomEffectTerm.from_arrays("a", a, np.c_[np.ones(n), x], names=["Intercept", "x"])]
+    return rng, x, terms
+
+
 def load_ref(fit_id):
     """An R reference fit (JSON from the shared reference scripts)."""
     with open(os.path.join(RESULTS, f"{fit_id}.json")) as fh:

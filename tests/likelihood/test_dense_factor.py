@@ -16,7 +16,7 @@ from statsmodels_glmm.likelihood.sparse_laplace import (SparseLaplaceProblem, _f
                                                      sparse_laplace_loglike)
 from statsmodels_glmm.spec.terms import RandomEffectTerm
 
-from conftest import load_dataset
+from conftest import load_dataset, nested_terms
 
 
 def _crossed(n=300, na=40, nb=12, seed=0):
@@ -30,17 +30,11 @@ def _crossed(n=300, na=40, nb=12, seed=0):
     return rng, np.c_[np.ones(n), x], terms, thetas
 
 
-def _nested(n_outer=12, per=4, rows=3, seed=1):
+def _nested():
     """(1 | b) + (1 + x | a) with the levels of b inside those of a."""
-    rng = np.random.default_rng(seed)
-    a = np.repeat(np.arange(n_outer), per * rows)
-    b = np.repeat(np.arange(n_outer * per), rows)
-    n = len(a)
-    x = rng.normal(size=n)
-    terms = [RandomEffectTerm.from_arrays("b", b, np.ones((n, 1))),
-             RandomEffectTerm.from_arrays("a", a, np.c_[np.ones(n), x], names=["Intercept", "x"])]
+    rng, x, terms = nested_terms(12, 4, 3, seed=1)
     thetas = [np.array([0.6]), np.array([0.8, 0.1, 0.3])]
-    return rng, np.c_[np.ones(n), x], terms, thetas
+    return rng, np.c_[np.ones(len(x)), x], terms, thetas
 
 
 def _three_factors(n=200, seed=2):

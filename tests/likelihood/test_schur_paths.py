@@ -17,6 +17,8 @@ from statsmodels_glmm.likelihood.sparse_laplace import (SparseLaplaceProblem,
                                                      sparse_laplace_loglike)
 from statsmodels_glmm.spec.terms import RandomEffectTerm, block_lambda, sparse_Z
 
+from conftest import nested_terms
+
 
 def _crossed(n, na, nb, seed, slope=False):
     """Random (a, b) pairs: one large connected Schur complement."""
@@ -32,17 +34,12 @@ def _crossed(n, na, nb, seed, slope=False):
     return y, X, terms
 
 
-def _nested(n_outer=30, per=4, rows=3, seed=2):
+def _nested(n_outer=30):
     """(1 | a/b)-like: many small components of the Schur complement."""
-    rng = np.random.default_rng(seed)
-    a = np.repeat(np.arange(n_outer), per * rows)
-    b = np.repeat(np.arange(n_outer * per), rows)
-    n = len(a)
-    x = rng.normal(size=n)
-    terms = [RandomEffectTerm.from_arrays("b", b, np.ones((n, 1))),
-             RandomEffectTerm.from_arrays("a", a, np.c_[np.ones(n), x], names=["Intercept", "x"])]
+    rng, x, terms = nested_terms(n_outer, 4, 3, seed=2)
+    a = terms[1].codes
     y = rng.poisson(np.exp(0.3 + rng.normal(0, 0.5, n_outer)[a])).astype(float)
-    return y, np.c_[np.ones(n), x], terms
+    return y, np.c_[np.ones(len(x)), x], terms
 
 
 def _dense_H(pr, M, w):
