@@ -178,9 +178,7 @@ def main():
         load = np.nan
     print(f"\nload average {load:.1f} at the end")
     sys.stdout = sys.__stdout__
-    if args.save:
-        with open(args.save, "w") as fh:
-            fh.write(tee.buf.getvalue())
+    tee.save(args.save)
 
 
 if __name__ == "__main__":

@@ -129,10 +129,7 @@ def main():
         print(f"load average {os.getloadavg()[0]:.1f} at the end")
     finally:
         sys.stdout = sys.__stdout__
-        if a.save:
-            os.makedirs(os.path.dirname(os.path.abspath(a.save)), exist_ok=True)
-            with open(a.save, "w") as fh:
-                fh.write(tee.buf.getvalue())
+        tee.save(a.save)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,13 @@ class Tee(io.TextIOBase):
         self.buf.write(s)
         return len(s)
 
+    def save(self, path):
+        """Write the copy to ``path`` (folders created), when a path is given."""
+        if path:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            with open(path, "w") as fh:
+                fh.write(self.buf.getvalue())
+
 
 def fit_ours(df, kind, formula):
     with warnings.catch_warnings():
@@ -188,10 +195,7 @@ def main():
         print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
     finally:
         sys.stdout = sys.__stdout__
-    if a.save:
-        os.makedirs(os.path.dirname(os.path.abspath(a.save)), exist_ok=True)
-        with open(a.save, "w") as fh:
-            fh.write(tee.buf.getvalue())
+    tee.save(a.save)
 
 
 if __name__ == "__main__":
