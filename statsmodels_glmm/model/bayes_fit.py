@@ -78,6 +78,16 @@ class BayesFitMixin:
         -------
         ndarray (n, nobs)
             One simulated data set per row, in the data's row order.
+
+        Examples
+        --------
+        >>> import statsmodels.api as sm
+        >>> import statsmodels_glmm.api as smg
+        >>> df = smg.simulate_longitudinal("binary", n_persons=40, seed=1)
+        >>> m = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial())
+        >>> sims = m.prior_predictive(n=50, seed=1)  # doctest: +SKIP
+        >>> sims.shape == (50, m.nobs)  # doctest: +SKIP
+        True
         """
         from ..bayes.fit import prior_predictive
 
