@@ -206,28 +206,24 @@ class FittingMixin:
         apply (quadrature, families without a fourth derivative, modes that did
         not converge, more random effects than the dense closed form handles).
         """
+        from ..likelihood import sparse_laplace_hessian as slh
         from ..likelihood.laplace import ModeState
         from ..likelihood.laplace_hessian import has_closed_form, laplace_beta_hessian
+        from ..likelihood.sparse_laplace import SparseModeState
 
         if nagq != 1 or not has_closed_form(self.response):
             return None
-        if self.multi:
-            from ..likelihood import sparse_laplace_hessian as slh
-            from ..likelihood.sparse_laplace import SparseModeState
-
-            if not slh.ENABLED or self.sparse_problem().n_effects > slh.MAX_EFFECTS:
-                return None
-            llf, _, state = self.loglike_internal(internal, nagq, warm=warm)
-            if not (np.isfinite(llf) and isinstance(state, SparseModeState)
-                    and state.converged):
-                return None
-            beta, theta, extra = self._split(internal)
-            return slh.sparse_beta_hessian(self.sparse_problem(), self.response, beta, theta,
-                                           extra, state)
+        if self.multi and (not slh.ENABLED
+                           or self.sparse_problem().n_effects > slh.MAX_EFFECTS):
+            return None
         llf, _, state = self.loglike_internal(internal, nagq, warm=warm)
-        if not (np.isfinite(llf) and isinstance(state, ModeState) and state.converged):
+        kind = SparseModeState if self.multi else ModeState
+        if not (np.isfinite(llf) and isinstance(state, kind) and state.converged):
             return None
         beta, theta, extra = self._split(internal)
+        if self.multi:
+            return slh.sparse_beta_hessian(self.sparse_problem(), self.response, beta, theta,
+                                           extra, state)
         return laplace_beta_hessian(self.design, self.response, beta,
                                     self.cov_struct.chol(theta), extra, state)
 
@@ -474,7 +470,7 @@ class FittingMixin:
             # a zero diagonal of L is always a stationary point (the likelihood is even
             # in it): restart from a positive value to make sure it is a maximum
             small = np.flatnonzero(self._theta_mask() & (np.abs(Tinv @ x) < 1e-3))
-            if len(small) and not _rises_away_from_zero(f, Tinv @ x, small):
+            if len(small) and not _rises_away_from_zero(f, Tinv @ x, opt.fun, small):
                 x1 = Tinv @ x
                 x1[small] = 0.3
                 opt1 = run(T @ x1)
@@ -683,16 +679,15 @@ class FittingMixin:
 _ZERO_PROBE = 0.05
 
 
-def _rises_away_from_zero(f, xs, small):
+def _rises_away_from_zero(f, xs, base, small):
     """
-    True when, at the optimiser's answer ``xs`` with the diagonal entries ``small`` of L
-    at zero, the objective ``f`` (minus the scaled log-likelihood) rises along each of
-    them: its value at ``xs + h e_i`` is above the value at ``xs`` and its slope there
-    is positive.  The likelihood is even in such an entry, so zero is then a maximum
-    along it (the curvature there is negative) and no restart is needed; a flat or
-    falling direction, or a failed evaluation, asks for the restart.
+    True when, at the optimiser's answer ``xs`` (objective value ``base``) with the
+    diagonal entries ``small`` of L at zero, the objective ``f`` (minus the scaled
+    log-likelihood) rises along each of them: its value at ``xs + h e_i`` is above
+    ``base`` and its slope there is positive.  The likelihood is even in such an entry,
+    so zero is then a maximum along it (the curvature there is negative) and no restart
+    is needed; a flat or falling direction, or a failed evaluation, asks for the restart.
     """
-    base = f(xs)[0]
     if not np.isfinite(base):
         return False
     for i in small:
