@@ -8,6 +8,8 @@ through :func:`formula_manager`, so no other module touches statsmodels'
 private formula API.
 """
 
+import functools
+
 import numpy as np
 
 try:  # statsmodels >= 0.15
@@ -50,12 +52,11 @@ class _PatsyManager:
         return dict(frame.design_info.term_name_slices)
 
 
-_FAST_NA = {}
-
 #: the strings ``float()`` reads as NaN (patsy counts them as missing categorical values)
 _NAN_STRINGS = frozenset(("nan", "+nan", "-nan"))
 
 
+@functools.cache
 def _fast_na_class():
     """
     A patsy ``NAAction`` with the same answers as patsy's own, computed faster:
@@ -63,9 +64,6 @@ def _fast_na_class():
     dispatch on a DataFrame) and the common scalar types of a categorical
     column (floats, strings, integers, None) without an exception per value.
     """
-    cls = _FAST_NA.get("class")
-    if cls is not None:
-        return cls
     import patsy
 
     class FastNAAction(patsy.NAAction):
@@ -83,7 +81,6 @@ def _fast_na_class():
                 return bool(obj != obj)
             return super().is_categorical_NA(obj)
 
-    _FAST_NA["class"] = FastNAAction
     return FastNAAction
 
 

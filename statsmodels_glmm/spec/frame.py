@@ -12,6 +12,7 @@ needs to assemble a :class:`~statsmodels_glmm.spec.design.Design`, for the
 whole data in memory and for one partition of a distributed fit alike.
 """
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -261,19 +262,18 @@ def materialize(spec, data, mgr):
     return spec.get_model_matrix(data, output="pandas")
 
 
-_INTERCEPT_INFO = {}
+@functools.cache
+def _intercept_info():
+    """patsy's design information of ``~ 1`` (the same whatever the data)."""
+    import patsy
+
+    return patsy.dmatrix("~ 1", pd.DataFrame(index=range(1)), return_type="dataframe").design_info
 
 
 def _intercept_matrix(data):
     """The ``~ 1`` matrix of ``data`` (patsy), with the design information patsy gives it."""
-    info = _INTERCEPT_INFO.get("patsy")
-    if info is None:
-        import patsy
-
-        info = _INTERCEPT_INFO["patsy"] = patsy.dmatrix(
-            "~ 1", pd.DataFrame(index=range(1)), return_type="dataframe").design_info
     frame = pd.DataFrame({"Intercept": np.ones(len(data))}, index=data.index)
-    frame.design_info = info
+    frame.design_info = _intercept_info()
     return frame
 
 
