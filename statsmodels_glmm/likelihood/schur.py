@@ -56,13 +56,9 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .batched import _is_pd, _logdet, batched_inv, matvec
-from .schur_fill import FillSplit
+from .schur_fill import FillSplit, _index_dtype
 
 __all__ = ["SchurPattern", "SchurFactor"]
-
-
-def _index_dtype(size):
-    return np.int32 if size < 2 ** 31 - 1 else np.int64
 
 
 class SchurPattern:

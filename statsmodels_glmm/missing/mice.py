@@ -22,7 +22,7 @@ from ..exceptions import warn
 from ..spec.formula import split_formula
 from .report import kept_rows
 from .rubin import PooledResults
-from .smc import SMCImputer
+from .smc import SMCImputer, person_means
 
 __all__ = ["mice", "person_mean_imputer"]
 
@@ -68,25 +68,15 @@ def person_mean_imputer(data, person, variables, seed=None):
     from statsmodels.imputation.mice import MICEData
 
     codes = pd.factorize(pd.Series(np.asarray(person)))[0]
-    n_p = codes.max() + 1
     frame = data.reset_index(drop=True).copy()
     pm = {v: f"pm__{v}" for v in variables}
 
     loo = {v: f"loo__{v}" for v in variables}
 
-    def person_means(values, leave_out=False):
-        v = np.asarray(values, dtype=float)
-        ok = np.isfinite(v)
-        s = np.bincount(codes, weights=np.where(ok, v, 0.0), minlength=n_p)[codes]
-        c = np.bincount(codes, weights=ok.astype(float), minlength=n_p)[codes]
-        if leave_out:  # the mean of the person's other rows
-            s, c = s - np.where(ok, v, 0.0), c - ok
-        return np.where(c > 0, s / np.maximum(c, 1), np.nanmean(v))
-
     def refresh(target):
         for w in variables:
-            target[pm[w]] = person_means(target[w])
-            target[loo[w]] = person_means(target[w], leave_out=True)
+            target[pm[w]] = person_means(codes, target[w])
+            target[loo[w]] = person_means(codes, target[w], leave_out=True)
 
     refresh(frame)
     kw = {}
