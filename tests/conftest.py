@@ -44,6 +44,28 @@ def nested_terms(n_outer, per, rows, seed):
     return rng, x, terms
 
 
+def beta_hessian_and_differences(m, internal, seed=0, shift=0.05, h=1e-5):
+    """
+    The closed-form fixed-effects Hessian block of the one-factor Laplace fit ``m`` and
+    central differences of its analytic gradient, both at ``internal`` with the fixed
+    effects moved off the optimum by normal noise of SD ``shift``: ``(H, fd)``.
+    """
+    from statsmodels_glmm.likelihood.laplace import laplace_loglike
+    from statsmodels_glmm.likelihood.laplace_hessian import laplace_beta_hessian
+
+    beta, theta, extra = m._split(internal)
+    beta = beta + np.random.default_rng(seed).normal(size=len(beta)) * shift
+    st = laplace_loglike(m.design, m.response, m.cov_struct, beta, theta, extra)[2]
+    H = laplace_beta_hessian(m.design, m.response, beta, m.cov_struct.chol(theta), extra, st)
+
+    def grad(b):
+        return laplace_loglike(m.design, m.response, m.cov_struct, b, theta, extra)[1][:len(b)]
+
+    fd = np.column_stack([(grad(beta + e) - grad(beta - e)) / (2 * h)
+                          for e in np.eye(len(beta)) * h])
+    return H, fd
+
+
 def load_ref(fit_id):
     """An R reference fit (JSON from the shared reference scripts)."""
     with open(os.path.join(RESULTS, f"{fit_id}.json")) as fh:

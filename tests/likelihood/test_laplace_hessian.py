@@ -16,6 +16,8 @@ from statsmodels_glmm.likelihood.laplace_hessian import has_closed_form, laplace
 from statsmodels_glmm.likelihood.warm_start import WarmStart
 from statsmodels_glmm.model import MixedGLM
 
+from conftest import beta_hessian_and_differences
+
 F_RS = "y ~ time * group + stress + (1 + time | id)"
 
 
@@ -44,17 +46,7 @@ def test_closed_form_equals_differences_of_the_gradient(kind, formula):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         x = m.fit().mle_retvals["internal_params"]
-    beta, theta, extra = m._split(x)
-    beta = beta + np.random.default_rng(0).normal(size=len(beta)) * 0.05  # off the optimum
-    st = laplace_loglike(m.design, m.response, m.cov_struct, beta, theta, extra)[2]
-    H = laplace_beta_hessian(m.design, m.response, beta, m.cov_struct.chol(theta), extra, st)
-
-    def grad(b):
-        return laplace_loglike(m.design, m.response, m.cov_struct, b, theta, extra)[1][:len(b)]
-
-    h = 1e-5
-    fd = np.column_stack([(grad(beta + e) - grad(beta - e)) / (2 * h)
-                          for e in np.eye(len(beta)) * h])
+    H, fd = beta_hessian_and_differences(m, x)
     np.testing.assert_allclose(H, 0.5 * (fd + fd.T), rtol=1e-6, atol=1e-6 * np.abs(fd).max())
 
 

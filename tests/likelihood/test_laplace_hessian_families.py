@@ -14,11 +14,10 @@ import pytest
 import statsmodels_glmm.api as smg
 from statsmodels_glmm.families import Binomial, NegativeBinomial, Ordinal
 from statsmodels_glmm.families.negbin import _nb1_terms
-from statsmodels_glmm.likelihood.laplace import laplace_loglike
 from statsmodels_glmm.likelihood.laplace_hessian import has_closed_form, laplace_beta_hessian
 from statsmodels_glmm.model import MixedGLM
 
-from conftest import load_dataset
+from conftest import beta_hessian_and_differences, load_dataset
 
 F_RS = "y ~ time * group + stress + (1 + time | id)"
 F_RI = "y ~ time + group + stress + (1 | id)"
@@ -110,17 +109,7 @@ CASES = [("probit", F_RS), ("cloglog", F_RI), ("nb1", F_RS), ("nb2", F_RS),
 @pytest.mark.parametrize("name,formula", CASES)
 def test_closed_form_block_equals_differences_of_the_gradient(name, formula):
     m, res = _fitted(name, formula)
-    beta, theta, extra = m._split(res.mle_retvals["internal_params"])
-    beta = beta + np.random.default_rng(0).normal(size=len(beta)) * 0.05  # off the optimum
-    st = laplace_loglike(m.design, m.response, m.cov_struct, beta, theta, extra)[2]
-    H = laplace_beta_hessian(m.design, m.response, beta, m.cov_struct.chol(theta), extra, st)
-
-    def grad(b):
-        return laplace_loglike(m.design, m.response, m.cov_struct, b, theta, extra)[1][:len(b)]
-
-    h = 1e-5
-    fd = np.column_stack([(grad(beta + e) - grad(beta - e)) / (2 * h)
-                          for e in np.eye(len(beta)) * h])
+    H, fd = beta_hessian_and_differences(m, res.mle_retvals["internal_params"])
     np.testing.assert_allclose(H, 0.5 * (fd + fd.T), rtol=1e-5, atol=1e-6 * np.abs(fd).max())
 
 
