@@ -402,10 +402,15 @@ def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm
     standard error is named, ``flagged`` is set and ``recommended_nagq`` is
     the rule used.  The steps stop early once the comparison is decided: when
     every estimate's move is below :data:`REFIT_TOL_SE`, or above it, by more
-    than twice what the next step would change it (that step is then taken
-    unevaluated, and ``llf`` is the value the quadratic model predicts there;
-    ``params`` and ``change_se`` are then those of a refit not run to its end).
-    Often the first quadrature gradient decides it.  The refit is skipped
+    than twice what the next step would change it; and once the warning itself
+    is decided, when one estimate's move is above it by that margin:
+    ``complete`` is then False, the estimates
+    named are those that move by more than :data:`REFIT_TOL_SE` at that point,
+    and others may move too (``fit(nagq=K)`` or :func:`check_approximation`
+    tell).  The step that decides is taken unevaluated, and ``llf`` is the
+    value the quadratic model predicts there; ``params`` and ``change_se``
+    are then those of a refit not run to its end.  Often the first
+    quadrature gradient decides it.  The refit is skipped
     (``skipped`` says why) above :data:`REFIT_MAX_ROW_NODES` row-nodes, and where the guard's own
     log-likelihood difference already exceeds its tolerance (the warning is
     then given on that ground).
@@ -433,7 +438,9 @@ def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm
         ``reason``, and either ``skipped`` or ``llf`` (quadrature, at the
         refitted point), ``llf_at_laplace`` (quadrature, at the Laplace point),
         ``params``, ``change_se`` (pandas Series), ``max_change_se``, ``moved``
-        (names), ``steps``, ``converged`` and ``seconds``.
+        (names), ``steps``, ``converged``, ``complete`` (False when the steps
+        stopped once the warning was decided, before every estimate was) and
+        ``seconds``.
 
     Examples
     --------
@@ -482,15 +489,23 @@ def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm
     se = np.sqrt(np.diag(np.asarray(cov_public, dtype=float)))
     se = np.where(np.isfinite(se) & (se > 0), se, np.nan)
 
+    decided = {"all": True}
+
     def settled(x, step):
         # every estimate is on one side of REFIT_TOL_SE and stays there with twice the
-        # next step: which estimates move is decided, and further steps would not change it
+        # next step: which estimates move is decided, and further steps would not change
+        # it; or one estimate is decided above it: the warning is certain
         with np.errstate(invalid="ignore"):
             now = np.abs(model.to_public(x) - before) / se
             ahead = np.abs(model.to_public(x + step) - before) / se
         slack = 2 * np.abs(ahead - now)
         below, above = now + slack < REFIT_TOL_SE, now - slack > REFIT_TOL_SE
-        return bool(np.all(below | above | ~np.isfinite(now + slack)))
+        if np.all(below | above | ~np.isfinite(now + slack)):
+            return True
+        if np.any(above):
+            decided["all"] = False
+            return True
+        return False
 
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         try:
@@ -510,7 +525,7 @@ def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm
     out.update(llf=float(llf), llf_at_laplace=float(llf_at_laplace),
                params=pd.Series(after, index=names), change_se=change,
                max_change_se=float(np.nanmax(np.abs(change))) if change.notna().any() else 0.0,
-               moved=moved, steps=n_steps, converged=done,
+               moved=moved, steps=n_steps, converged=done, complete=bool(decided["all"]),
                seconds=time.perf_counter() - start)
     if moved:
         guard["flagged"] = True
@@ -524,7 +539,7 @@ def _chord_refit(model, x, K, hessian, free, lo, steps, warm, settled=None):
     the first curvature and BFGS updates of it after every step (a quasi-Newton
     method): ``(point, llf, llf at the start, steps, converged)``.  Stops, converged,
     when a full step would gain under 5e-5, or when ``settled(x, step)`` says the
-    next step cannot change the comparison; that last step is then taken without
+    next step cannot change the verdict; that last step is then taken without
     evaluating it, and ``llf`` is the value the quadratic model predicts there.
     Raises LinAlgError where the Laplace Hessian is not negative definite and
     ValueError without a finite quadrature gradient.
@@ -589,9 +604,11 @@ def guard_message(guard):
         ch = refit["change_se"]
         shown = ", ".join(f"{n!r} {ch[n]:+.1f}" for n in moved[:4]) + (
             ", ..." if len(moved) > 4 else "")
+        more = "" if refit.get("complete", True) else (
+            " (the refit stopped once that was clear: other estimates may move too)")
         return (f"the Laplace estimates look inaccurate here ({refit['reason']}): refitted "
                 f"by {K}-node adaptive quadrature from them, estimates move by more than "
-                f"{REFIT_TOL_SE:g} standard errors (in SE: {shown}); refit with "
+                f"{REFIT_TOL_SE:g} standard errors (in SE: {shown}){more}; refit with "
                 f"fit(nagq={K}) (res.check_approximation() compares more rules); the "
                 "comparison is in res.mle_retvals['laplace_check']")
     return (f"the Laplace approximation looks inaccurate here: at the estimates, "
