@@ -330,38 +330,46 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
 def _chunk_working(c, loc, Hinv):
     """
     The row-wise pieces of a chunk's Laplace gradient: ``s_t``, ``m_t' a_i``, the
-    working score ``r_t`` and ``V_t = r_t u_i + d_1(t) a_i + d_2(t) H_i^{-1} m_t``.
+    working score ``r_t`` and the columns ``V_b`` of
+    ``V_t = r_t u_i + d_1(t) a_i + d_2(t) H_i^{-1} m_t`` (a list of q row arrays).
     """
     d0, d1, d2, d3 = loc.d
     Mc, u, gid, gsum = loc.Mc, loc.u, c.gid, loc.gsum
     q = len(Mc)
-    # HM_t = H_i^{-1} m_t and s_t = m_t' H_i^{-1} m_t
-    HM = np.empty((c.nobs, q))
+    # the entries of the symmetric H_i^{-1} repeated to the rows, each taken once
+    P = {}
     for a in range(q):
-        col = Mc[0] * np.take(Hinv[:, a, 0], gid)
+        for b in range(a, q):
+            P[a, b] = P[b, a] = np.take(Hinv[:, a, b], gid)
+    # HM_a = (H_i^{-1} m_t)_a and s_t = m_t' H_i^{-1} m_t
+    HM = []
+    for a in range(q):
+        col = Mc[0] * P[a, 0]
         for b in range(1, q):
-            col += Mc[b] * np.take(Hinv[:, a, b], gid)
-        HM[:, a] = col
-    s = Mc[0] * HM[:, 0]
+            col += Mc[b] * P[a, b]
+        HM.append(col)
+    s = Mc[0] * HM[0]
     for a in range(1, q):
-        s += Mc[a] * HM[:, a]
-    cc = 0.5 * d3 * s
+        s += Mc[a] * HM[a]
+    cc = d3 * s
+    cc *= 0.5
     ag = np.empty((c.n_groups, q))
     for a in range(q):
         ag[:, a] = gsum(Mc[a] * cc)
     ag = matvec(Hinv, ag)
-    ma = Mc[0] * np.take(ag[:, 0], gid)
+    arow = [np.take(ag[:, a], gid) for a in range(q)]
+    ma = Mc[0] * arow[0]
     for a in range(1, q):
-        ma += Mc[a] * np.take(ag[:, a], gid)
+        ma += Mc[a] * arow[a]
     r = d1 + cc
     r += d2 * ma
     # dl/dL_ab = sum_t z_ta V_tb with V = r u_i + d1 a_i + d2 H_i^{-1} m_t
-    V = np.empty((c.nobs, q))
+    V = []
     for b in range(q):
         col = r * np.take(u[:, b], gid)
-        col += d1 * np.take(ag[:, b], gid)
-        col += d2 * HM[:, b]
-        V[:, b] = col
+        col += d1 * arow[b]
+        col += d2 * HM[b]
+        V.append(col)
     return s, ma, r, V
 
 
@@ -374,15 +382,16 @@ def _chunk_gradient(c, family, L, extra, loc, Hinv, n_extra, per_group=False):
     one row per group (``(n_groups, p + q*q + n_extra)``).
     """
     s, ma, r, V = _chunk_working(c, loc, Hinv)
+    q = len(V)
     if per_group:
-        q = V.shape[1]
-        parts = [c.X * r[:, None], (c.Z[:, :, None] * V[:, None, :]).reshape(c.nobs, q * q)]
+        Vm = np.column_stack(V)
+        parts = [c.X * r[:, None], (c.Z[:, :, None] * Vm[:, None, :]).reshape(c.nobs, q * q)]
         if n_extra:
             e0, e1, e2 = family.extra_derivs(c.y, loc.eta, extra)
             parts.append(e0 + 0.5 * s[:, None] * e2 + ma[:, None] * e1)
         return seg_sum(np.hstack(parts), c.starts)
     g_beta = c.X.T @ r
-    dL = c.Z.T @ V
+    dL = np.array([[z @ v for v in V] for z in c.Zc])
     if n_extra:
         e0, e1, e2 = family.extra_derivs(c.y, loc.eta, extra)
         g_extra = e0.sum(0) + 0.5 * (s @ e2) + ma @ e1
