@@ -44,19 +44,29 @@ where the first term holds ``u`` fixed; ``d u^_i = H_i^{-1} d(\\nabla_u h_i)``
 (implicit differentiation of the mode condition), ``dH_i`` is the total
 derivative of the curvature (it needs the third derivative ``d_3`` through
 ``d\\eta`` at the mode), ``dC = C \\Phi(C^{-1} dH C^{-T})`` (``Phi`` keeps
-the lower triangle and halves the diagonal) and ``dR = -R dC' R``.  The
-derivatives of ``u^`` and ``R`` are carried forward for all parameters at
-once; the node sums are reduced over nodes first, so their cost is that of
-one pass over the ``(n_rows, K^q)`` node values.
+the lower triangle and halves the diagonal) and ``dR = -R dC' R``.
+
+**Computation.**  The node sums need only ``r_t = sum_k p_ik d1_tk`` and
+``W_t = sum_k p_ik d1_tk z_k`` on the rows and the moments
+``sum_k p_ik z_k``, ``sum_k p_ik z_k z_k'`` on the groups, since
+``g_ik = sum_t m_t d1_tk - u^_i - R_i z_k``; they are computed in one pass
+over the ``(K^q, n_rows)`` node values.  Since ``C' R = I``, the last two
+terms equal ``<F_i, dH_i>`` with
+``F_i = -R_i [(T_i' R_i) o Phi] R_i' - H_i^{-1}/2``; as ``dH_i`` and
+``d u^_i`` are sums over the group's rows of terms linear in the parameter
+direction, the whole gradient becomes a few weighted sums over the rows
+(see :func:`_agq_gradient`), with no per-parameter array of curvatures.
 """
 
+import threading
+import weakref
 from functools import lru_cache
-from types import SimpleNamespace
 
 import numpy as np
+from scipy import sparse
 
-from .batched import _logdet
-from .chunks import chunk_plan, seg_sum
+from .batched import _logdet, _rowdot
+from .chunks import chunk_plan
 from .laplace import _run_chunks
 
 __all__ = ["gh_rule", "make_agq_loglike", "agq_loglike", "MAX_NODES", "MAX_SCALAR_NODES"]
@@ -65,10 +75,12 @@ __all__ = ["gh_rule", "make_agq_loglike", "agq_loglike", "MAX_NODES", "MAX_SCALA
 MAX_SCALAR_NODES = 100
 #: Largest number of nodes per group (``K ** q``) for vector random effects.
 MAX_NODES = 4096
-#: Node values are processed in blocks of at most this many entries.
-_BLOCK = 2_000_000
-#: Node blocks up to this many entries use whole-block array operations.
-_SMALL_BLOCK = 131072
+#: Node values are processed in blocks of at most this many entries (2 MB arrays, which
+#: stay in cache and are reused from one block and evaluation to the next).
+_BLOCK = 262_144
+#: Node blocks of at most this many values call the family once on their rows stacked
+#: node after node; larger blocks call it once per node (arrays that stay in cache).
+_STACK_ENTRIES = 16_384
 
 
 def gh_rule(nagq, q=1):
@@ -305,8 +317,9 @@ def agq_loglike(design, family, cov, beta, theta, extra, nagq, u0=None, gradient
     nk = len(lw)
     L = np.asarray(cov.chol(theta), dtype=float)
     plan = chunk_plan(design)
-    # small data: all nodes of a chunk in one call of the family on stacked rows; large
-    # data: one call per node, so that what a family caches for each chunk's rows holds
+    # tiny node blocks of few chunks: all nodes in one call of the family on stacked rows
+    # (see _STACK_ENTRIES); otherwise one call per node, so that the arrays stay in cache
+    # and what a family caches for each chunk's rows holds
     stacked = _row_wise(family) and len(plan.chunks) <= 2
     lg = np.empty(design.n_groups)
     want_e = gradient and family.n_extra > 0
@@ -363,8 +376,8 @@ def _node_values(family, y, etaT, extra, ytile, want_extra, want_d1=True):
         if want_extra:
             e0 = family.extra_derivs(ytile(c), flat, extra)[0].reshape(c, n, -1)
         return d[0].reshape(c, n), (d[1].reshape(c, n) if want_d1 else None), e0
-    d0 = np.empty((c, n))
-    d1 = np.empty((c, n)) if want_d1 else None
+    d0 = _scratch("d0", (c, n))
+    d1 = _scratch("d1", (c, n)) if want_d1 else None
     e0 = None
     for k in range(c):
         d = fn(y, etaT[k], extra)
@@ -379,13 +392,110 @@ def _node_values(family, y, etaT, extra, ytile, want_extra, want_d1=True):
     return d0, d1, e0
 
 
-def _node_group_sums(AT, gid, starts, G, small):
-    """Per-group sums of node-major row values ``AT`` (nodes, rows) as (G, nodes)."""
-    if small:
-        return np.add.reduceat(AT.T, starts, axis=0)
-    out = np.empty((G, AT.shape[0]))
-    for k in range(AT.shape[0]):
-        out[:, k] = np.bincount(gid, weights=AT[k], minlength=G)
+_SCRATCH = threading.local()
+
+
+def _scratch(key, shape):
+    """
+    A work array of ``shape`` kept for this thread (contents undefined): the node
+    blocks of every evaluation reuse the same memory instead of fresh pages.
+    """
+    size = int(np.prod(shape))
+    pool = getattr(_SCRATCH, "pool", None)
+    if pool is None:
+        pool = _SCRATCH.pool = {}
+    buf = pool.get(key)
+    if buf is None or buf.size < size:
+        buf = np.empty(size)
+        if size <= _BLOCK:
+            pool[key] = buf
+    return buf[:size].reshape(shape)
+
+
+_GROUP_MATRICES = {}
+
+
+def _group_matrix(c):
+    """
+    The sparse (G, n) 0/1 matrix ``S`` of a chunk's groups, so that ``S @ A`` sums the
+    rows of ``A`` within every group (in row order, as ``np.bincount`` does); kept as
+    long as the chunk's group codes live.
+    """
+    key = id(c.gid)
+    hit = _GROUP_MATRICES.get(key)
+    if hit is not None and hit[0]() is c.gid:
+        return hit[1]
+    n, G = c.nobs, c.n_groups
+    indptr = np.concatenate([[0], np.cumsum(c.sizes)])
+    S = sparse.csr_matrix((np.ones(n), np.arange(n), indptr), shape=(G, n))
+    _GROUP_MATRICES[key] = (weakref.ref(c.gid, lambda _, k=key: _GROUP_MATRICES.pop(k, None)),
+                            S)
+    return S
+
+
+def _stream_exp_inplace(mx, a):
+    """:func:`stream_exp` that overwrites ``a`` (G, c) with the exponentials."""
+    nan = np.isnan(a)
+    if nan.any():
+        a[nan] = -np.inf
+    new = np.maximum(mx, _row_max(a))
+    safe = np.where(np.isfinite(new), new, 0.0)
+    scale = np.where(np.isfinite(mx), np.exp(mx - safe), 0.0)
+    a -= safe[:, None]
+    return new, scale, np.exp(a, out=a)
+
+
+_RULE_PARTS = {}
+
+
+def _rule_parts(zn):
+    """
+    ``[1, z_k]`` as a (1 + q, nk) array and the moment columns ``1, z_a, z_a z_b``
+    (``a <= b``) as (nk, 1 + q + q(q+1)/2), cached for the last few rules.
+    """
+    hit = _RULE_PARTS.get(id(zn))
+    if hit is not None and hit[0] is zn:
+        return hit[1]
+    q = zn.shape[1]
+    iu, ju = np.triu_indices(q)
+    parts = (np.vstack([np.ones(len(zn)), zn.T]),
+             np.column_stack([np.ones(len(zn)), zn, zn[:, iu] * zn[:, ju]]))
+    if len(_RULE_PARTS) > 16:
+        _RULE_PARTS.clear()
+    _RULE_PARTS[id(zn)] = (zn, parts)
+    return parts
+
+
+@lru_cache(maxsize=16)
+def _phi(q):
+    """The lower triangle with halved diagonal as a (q, q, 1) mask."""
+    return (np.tril(np.ones((q, q))) - 0.5 * np.eye(q))[:, :, None]
+
+
+def _entries(A):
+    """A (G, q, q) stack as a (q, q, G) array, every entry one contiguous vector."""
+    return np.ascontiguousarray(np.moveaxis(A, 0, -1))
+
+
+def _mm(A, B):
+    """Matrix products of (q, q, G) stacks (entry-major), one entry at a time."""
+    q = A.shape[0]
+    if q > 3:
+        return np.moveaxis(np.matmul(np.moveaxis(A, -1, 0), np.moveaxis(B, -1, 0)), 0, -1)
+    out = np.empty((q, q, A.shape[2]))
+    for i in range(q):
+        for j in range(q):
+            acc = np.multiply(A[i, 0], B[0, j], out=out[i, j])
+            for k in range(1, q):
+                acc += A[i, k] * B[k, j]
+    return out
+
+
+def _mv(A, v):
+    """Matrix-vector products of a (q, q, G) stack and a (q, G) array."""
+    out = A[:, 0] * v[0]
+    for k in range(1, A.shape[0]):
+        out += A[:, k] * v[k]
     return out
 
 
@@ -394,143 +504,175 @@ def _chunk_agq(c, family, cov, L, extra, loc, Hinv, zn, lw, gradient, want_e, st
     """
     Node sums of one chunk: writes its groups' log-integrals, returns its gradient
     (one row per group with ``per_group``).
+
+    Values at the nodes are (nodes, rows) arrays: ``eta`` at all nodes is one
+    matrix product ``[1, z_k] [eta^, m_t' R_i]'``, the group sums of the
+    log-densities one sparse product, and the node sums the gradient needs
+    are reduced over the nodes at once: ``r_t = sum_k p_ik d1_tk`` and
+    ``W_t = sum_k p_ik d1_tk z_k`` on the rows (one matrix product), the
+    weighted moments ``sum_k p_ik z_k`` and ``sum_k p_ik z_k z_k'`` on the
+    groups.
     """
     G, n, q = c.n_groups, c.nobs, L.shape[0]
     nk = len(lw)
-    y, sizes, gid, starts = c.y, c.sizes, c.gid, c.starts
+    y, sizes, gid = c.y, c.sizes, c.gid
     u, Mc = loc.u, loc.Mc
-    C, R = _chol_parts(loc.H)
-    MRt = np.empty((q, n))  # eta at node k = eta^ + (MR z_k), MR = rows m_t' R_i
+    R = _chol_parts(loc.H)[1]
+    S = _group_matrix(c)
+    augT = np.empty((q + 1, n))  # eta at node k = [1, z_k] @ augT, rows MR = m_t' R_i
+    augT[0] = loc.eta
     for b in range(q):
-        col = Mc[0] * np.repeat(R[:, 0, b], sizes)
+        col = augT[b + 1]
+        np.multiply(Mc[0], np.repeat(R[:, 0, b], sizes), out=col)
         for a in range(1, q):
             col += Mc[a] * np.repeat(R[:, a, b], sizes)
-        MRt[b] = col
+    zaug, basis = _rule_parts(zn)  # [1, z_k] (1 + q, nk) and moment columns
+    # |u_ik|^2 = |u_i + R_i z_k|^2 = u'u + 2 u'R z_k + z_k'R'R z_k: coefficients of the
+    # moment columns, so that all nodes' squared norms are one matrix product
+    unorm = np.empty((G, basis.shape[1]))
+    unorm[:, 0] = _rowdot(u, u)
+    for b in range(q):
+        unorm[:, 1 + b] = 2.0 * _rowdot(u, R[:, :, b])
+    for k, (a, b) in enumerate(zip(*np.triu_indices(q))):
+        unorm[:, q + 1 + k] = (1.0 if a == b else 2.0) * _rowdot(R[:, :, a], R[:, :, b])
     ytile = (lambda k, _y=y: _tiled(_y, k)) if stacked else None
     mx = np.full(G, -np.inf)
-    s = np.zeros(G)
-    gbar = np.zeros((G, q))
-    T = np.zeros((G, q, q))
-    rt = np.zeros(n)
-    Wt = np.zeros((q, n))
+    mom = np.zeros((G, basis.shape[1]))
+    rwT = np.zeros((q + 1, n))  # rows r_t, W_t
     Et = np.zeros((n, family.n_extra)) if want_e else None
     block = max(1, min(nk, _BLOCK // max(n, 1)))
     for k0 in range(0, nk, block):
-        zk = zn[k0:k0 + block]
-        nb = len(zk)
-        small = nb * n <= _SMALL_BLOCK
-        if small:
-            etaT = zk @ MRt
-            etaT += loc.eta
-        else:
-            etaT = np.empty((nb, n))
-            for k in range(nb):  # eta^ + MR z_k without a BLAS call on skinny matrices
-                np.multiply(MRt[0], zk[k, 0], out=etaT[k])
-                for j in range(1, q):
-                    etaT[k] += MRt[j] * zk[k, j]
-                etaT[k] += loc.eta
-        d0, d1, e0 = _node_values(family, y, etaT, extra, ytile, want_e, gradient)
-        uk = u[:, None, :] + np.matmul(R, zk.T).transpose(0, 2, 1)  # (G, nodes, q)
-        uu = uk[:, :, 0] ** 2
-        for j in range(1, q):
-            uu += uk[:, :, j] ** 2
-        a = _node_group_sums(d0, gid, starts, G, small)
+        za = zaug[:, k0:k0 + block]
+        nb = za.shape[1]
+        etaT = np.matmul(za.T, augT, out=_scratch("eta", (nb, n)))
+        d0, d1, e0 = _node_values(family, y, etaT, extra,
+                                  ytile if nb * n <= _STACK_ENTRIES else None, want_e, gradient)
+        d0_rows = _scratch("d0_rows", (n, nb))
+        np.copyto(d0_rows, d0.T)
+        a = S @ d0_rows  # (G, nodes)
         a += lw[k0:k0 + block]
-        a -= 0.5 * uu
-        mx, scale, e = stream_exp(mx, a)
-        s = s * scale + e.sum(1)
+        uu = np.matmul(unorm, basis[k0:k0 + block].T, out=_scratch("uu", (G, nb)))
+        uu *= 0.5
+        a -= uu
+        mx, scale, e = _stream_exp_inplace(mx, a)
+        mom *= scale[:, None]
+        mom += e @ basis[k0:k0 + block]
         if not gradient:
             continue
-        e_rows = np.repeat(e.T, sizes, axis=1)  # (nodes, rows)
-        d1 = np.where(e_rows > 0, d1, 0.0)  # nodes of zero weight may be non-finite
-        S = np.empty((G, nb, q))
-        for j in range(q):
-            S[:, :, j] = _node_group_sums(d1 * Mc[j], gid, starts, G, small)
-        g = S - uk
-        eg = e[:, :, None] * g
-        gbar = gbar * scale[:, None] + eg.sum(1)
-        T = T * scale[:, None, None] + np.matmul(eg.transpose(0, 2, 1), zk)
-        ed1 = e_rows * d1
+        eT = _scratch("eT", (nb, G))
+        np.copyto(eT, e.T)
+        e_rows = np.take(eT, gid, axis=1, out=_scratch("e", (nb, n)),
+                         mode="clip")  # (nodes, rows); "clip" writes out unbuffered
         sr = np.repeat(scale, sizes)
-        rt = rt * sr + ed1.sum(0)
-        for j in range(q):
-            Wt[j] = Wt[j] * sr + zk[:, j] @ ed1
         if want_e:
             e0 = np.where(e_rows[:, :, None] > 0, e0, 0.0)
             Et = Et * sr[:, None] + np.einsum("kn,knj->nj", e_rows, e0)
+        part = za @ np.multiply(e_rows, d1, out=e_rows)
+        if not np.all(np.isfinite(part)):  # nodes of zero weight may be non-finite
+            e_rows = np.take(eT, gid, axis=1)
+            part = za @ (e_rows * np.where(e_rows > 0, d1, 0.0))
+        rwT *= sr
+        rwT += part
+    s = mom[:, 0].copy()
     if np.any(~np.isfinite(mx)) or np.any(s <= 0):
         return False, None
     lg[c.g0:c.g1] = mx + np.log(s)
     if not gradient:
         return True, None
-    gbar /= s[:, None]
-    T /= s[:, None, None]
+    mom /= s[:, None]
     s_rows = np.repeat(s, sizes)
-    rt /= s_rows
-    Wt = (Wt / s_rows).T
+    rwT /= s_rows
     if want_e:
         Et /= s_rows[:, None]
-    st = SimpleNamespace(M=np.column_stack(Mc), u=u, Hinv=Hinv, d=loc.d, eta=loc.eta)
-    return True, _agq_gradient(c, family, cov, L, extra, st, C, R, gbar, T, rt, Wt, Et,
-                               per_group)
+    momT = np.ascontiguousarray(mom.T)
+    Z2 = np.empty((q, q, G))
+    for k, (a, b) in enumerate(zip(*np.triu_indices(q))):
+        Z2[a, b] = Z2[b, a] = momT[q + 1 + k]
+    return True, _agq_gradient(c, family, cov, extra, loc, Hinv, R, S, rwT, Et, momT[1:q + 1],
+                               Z2, per_group)
 
 
-def _agq_gradient(design, family, cov, L, extra, st, C, R, gbar, T, rt, Wt, Et,
-                  per_group=False):
-    X, Z, starts, gid, y = design.X, design.Z, design.starts, design.gid, design.y
-    n, p = X.shape
-    q = Z.shape[1]
-    nth = cov.n_params
+def _agq_gradient(c, family, cov, extra, loc, Hinv, R, S, rwT, Et, zbar, Z2, per_group=False):
+    """
+    Gradient of one chunk from its node sums, contracted to sums over the rows.
+
+    With ``gbar_i`` and ``T_i`` as in the module docstring, and ``C' R = I``,
+    the terms ``tr(dR' T) - tr(H^{-1} dH) / 2`` equal ``<F_i, dH_i>`` with
+    ``F = -R [(T' R) o Phi] R' - H^{-1} / 2`` (``Phi`` the lower triangle
+    with halved diagonal), and ``dH_i`` and ``d u^_i`` are sums over the
+    group's rows of terms linear in the parameter direction.  So every
+    parameter's derivative is one sum over the rows:
+
+    * beta: ``sum_t x_t rho_t``,
+      ``rho_t = r_t + (lambda_i'm_t) d2_t - f_t d3_t``;
+    * an entry ``(r, c)`` of ``L``: ``sum_t z_tr Omega_tc``,
+      ``Omega_t = rho_t u_i + R_i W_t + d1_t lambda_i - d2_t v_t``;
+    * family parameters: ``sum_t [E_t + (lambda_i'm_t) e1_t - f_t e2_t]``,
+
+    where ``f_t = m_t' F_i m_t``, ``v_t = (F_i + F_i') m_t`` and
+    ``lambda_i = H_i^{-1} (gbar_i - sum_t f_t d3_t m_t)``; ``r_t``, ``W_t``
+    and ``E_t`` are the node averages of ``d1``, ``d1 z`` and ``e0``.
+    Per-group quantities are (q, q, G) stacks here (:func:`_entries`).
+    """
+    X, Z, y, sizes = c.X, c.Z, c.y, c.sizes
+    G, q = len(loc.u), len(loc.Mc)
     ne = family.n_extra
-    P = p + nth + ne
-    M, u, Hinv = st.M, st.u, st.Hinv
-    d0, d1, d2, d3 = st.d
-    U = u[gid]
+    Mc = loc.Mc
+    d0, d1, d2, d3 = loc.d
+    rt = rwT[0]
+    Re, He = _entries(R), _entries(Hinv)
+    uT = np.ascontiguousarray(loc.u.T)
 
-    # direct part: derivative of the node sums with u held fixed
-    V = rt[:, None] * U + np.einsum("nab,nb->na", R[gid], Wt)
-    if per_group:
-        rows = [X * rt[:, None], Z[:, cov.rows] * V[:, cov.cols]] + ([Et] if ne else [])
-        direct = seg_sum(np.hstack(rows), starts)
-    else:
-        A = np.einsum("na,nb->ab", Z, V)
-        direct = np.concatenate([X.T @ rt, A[cov.rows, cov.cols],
-                                 Et.sum(0) if ne else np.zeros(0)])
+    def rep(v):
+        return np.repeat(v, sizes)
 
-    # forward derivatives of the mode, the curvature and the node scaling
-    dbase = np.zeros((n, P))
-    dbase[:, :p] = X
-    dM = np.zeros((n, q, P))
-    dM[:, cov.cols, p + np.arange(nth)] = Z[:, cov.rows]
-    deta_fixed = dbase + np.einsum("naP,na->nP", dM, U)
-    rhs_rows = dM * d1[:, None, None] + M[:, :, None] * (d2[:, None] * deta_fixed)[:, None, :]
+    # gbar = sum_t m_t r_t - u - R zbar,  T = sum_t m_t W_t' - u zbar' - R Z2
+    sums = S @ np.column_stack([Mc[a] * rwT[b] for a in range(q) for b in range(q + 1)])
+    sums = np.ascontiguousarray(sums.T).reshape(q, q + 1, G)
+    gbar = sums[:, 0] - uT - _mv(Re, zbar)
+    T = sums[:, 1:] - uT[:, None] * zbar[None] - _mm(Re, Z2)
+    D = _mm(T.transpose(1, 0, 2), Re)
+    D *= _phi(q)
+    F = _mm(_mm(Re, D), Re.transpose(1, 0, 2))
+    F += 0.5 * He
+    F2 = F + F.transpose(1, 0, 2)  # -(F + F') of the docstring, F here being -F
+    # v_t = (F + F') m_t and f_t = m_t' F m_t = m_t' v_t / 2, F expanded to the rows
+    v = []
+    for a in range(q):
+        va = Mc[0] * rep(F2[a, 0])
+        for b in range(1, q):
+            va += Mc[b] * rep(F2[a, b])
+        va *= -1.0
+        v.append(va)
+    f = Mc[0] * v[0]
+    for a in range(1, q):
+        f += Mc[a] * v[a]
+    f *= 0.5
+    fd3 = f * d3
+    kappa = (S @ np.column_stack([fd3 * Mc[a] for a in range(q)])).T
+    lam = _mv(He, gbar - kappa)
+    lam_rows = [rep(lam[a]) for a in range(q)]
+    lm = Mc[0] * lam_rows[0]
+    for a in range(1, q):
+        lm += Mc[a] * lam_rows[a]
+    rho = rt + lm * d2 - fd3
+    OmegaT = np.empty((q, len(rt)))
+    for a in range(q):
+        col = np.multiply(rho, rep(uT[a]), out=OmegaT[a])
+        for b in range(q):
+            col += rep(Re[a, b]) * rwT[b + 1]
+        col += d1 * lam_rows[a]
+        col -= d2 * v[a]
+    extra_rows = None
     if ne:
-        e0, e1, e2 = family.extra_derivs(y, st.eta, extra)
-        rhs_rows[:, :, p + nth:] += M[:, :, None] * e1[:, None, :]
-    du = np.einsum("gab,gbP->gaP", Hinv, seg_sum(rhs_rows, starts))
-    deta = deta_fixed + np.einsum("na,naP->nP", M, du[gid])
-    dw = -d3[:, None] * deta
-    if ne:
-        dw[:, p + nth:] -= e2
-    w = -d2
-    MM = M[:, :, None] * M[:, None, :]
-    wMdM = (w[:, None, None] * M[:, :, None])[..., None] * dM[:, None, :, :]
-    dH_rows = MM[..., None] * dw[:, None, None, :] + wMdM + np.swapaxes(wMdM, 1, 2)
-    dH = seg_sum(dH_rows, starts)  # (G, q, q, P)
-
-    Ci = np.swapaxes(R, 1, 2)  # C^{-1}
-    Amat = np.einsum("gab,gbcP,gdc->gadP", Ci, dH, Ci)
-    tril = np.tril(np.ones((q, q))) - 0.5 * np.eye(q)
-    dC = np.einsum("gab,gbcP->gacP", C, Amat * tril[None, :, :, None])
-    dR = -np.einsum("gab,gcbP,gcd->gadP", R, dC, R)
-
+        e0, e1, e2 = family.extra_derivs(y, loc.eta, extra)
+        extra_rows = Et + lm[:, None] * e1 - f[:, None] * e2
     if per_group:
-        implicit = (np.einsum("ga,gaP->gP", gbar, du) + np.einsum("gabP,gab->gP", dR, T)
-                    - 0.5 * np.einsum("gab,gbaP->gP", Hinv, dH))
-        return direct + implicit
-    implicit = (np.einsum("ga,gaP->P", gbar, du) + np.einsum("gabP,gab->P", dR, T)
-                - 0.5 * np.einsum("gab,gbaP->P", Hinv, dH))
-    return direct + implicit
+        parts = [X * rho[:, None], Z[:, cov.rows] * OmegaT[cov.cols].T]
+        return S @ np.hstack(parts + ([extra_rows] if ne else []))
+    A = OmegaT @ Z  # A[c, r] = sum_t Omega_tc z_tr
+    return np.concatenate([rho @ X, A[cov.cols, cov.rows]]
+                          + ([extra_rows.sum(0)] if ne else []))
 
 
 def make_agq_loglike(nagq, q):
