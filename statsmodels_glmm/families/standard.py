@@ -330,6 +330,14 @@ class Poisson(Response):
         mu = np.exp(eta)
         return (y * eta - mu - self._log_factorial(y), y - mu, -mu, -mu)
 
+    def logpdf_d1(self, y, eta, extra):
+        """Log-density and its first derivative only (quadrature nodes need no more)."""
+        mu = np.exp(eta)
+        d0 = y * eta
+        d0 -= mu
+        d0 -= self._log_factorial(y)
+        return d0, np.subtract(y, mu, out=mu)
+
     def d4(self, y, eta, extra):
         """Fourth derivative in ``eta``: ``-mu``."""
         return -np.exp(eta)

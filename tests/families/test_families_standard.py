@@ -132,3 +132,20 @@ def test_poisson_count_probabilities_conditional_and_marginal():
                            -12 * sd, 12 * sd, epsabs=1e-12)[0]
     got = res.predict(df.head(1), which="prob-zero", random_effects="marginal").iloc[0]
     assert got == pytest.approx(exact, abs=1e-6)
+
+
+@pytest.mark.parametrize("fam", [sm.families.Poisson(), sm.families.Binomial(),
+                                 sm.families.Binomial(sm.families.links.Probit())])
+def test_log_density_and_first_derivative_shortcut_equals_the_full_derivatives(fam):
+    """The quadrature nodes' shortcut gives the same numbers as ``derivs``, bit for bit."""
+    from statsmodels_glmm.families import as_response
+
+    rng = np.random.default_rng(3)
+    resp = as_response(fam)
+    raw = rng.poisson(3.0, 50) if fam.__class__.__name__ == "Poisson" else rng.integers(0, 2, 50)
+    y = resp.validate(raw.astype(float), "y")
+    eta = rng.normal(scale=3.0, size=50)
+    full = resp.derivs(y, eta, np.zeros(0))
+    d0, d1 = resp.logpdf_d1(y, eta, np.zeros(0))
+    np.testing.assert_array_equal(d0, full[0])
+    np.testing.assert_array_equal(d1, full[1])
