@@ -356,8 +356,9 @@ def laplace_guard(model, internal, llf_laplace, warm=None):
 #: 7 x 7 for two, 5 x 5 x 5 for three)
 REFIT_NODES = {1: 15, 2: 7, 3: 5}
 #: the guard refits only when one quadrature evaluation touches at most this many
-#: row-nodes (rows times nodes per group); a quadrature gradient costs some fifty
-#: Laplace gradients, so above this the refit would cost several fits
+#: row-nodes (rows times nodes per group); a 15-node or 7 x 7-node quadrature gradient
+#: costs some 4 to 7 Laplace evaluations and a refit takes a few of them, so above
+#: this the refit would cost more than about half a fit
 REFIT_MAX_ROW_NODES = 250_000
 #: a move of an estimate, in its standard errors, that the refit reports
 REFIT_TOL_SE = 0.5
