@@ -136,8 +136,8 @@ def predicted_modes(c, prev, beta, L):
     gid = c.gid  # np.take(v, gid) repeats per-group values to the rows, faster than np.repeat
     dL = L - L0
     dbeta = beta - beta0
-    moved = bool(np.any(dL != 0.0))
-    if not moved and not np.any(dbeta != 0.0):
+    moved = bool((dL != 0.0).any())
+    if not moved and not (dbeta != 0.0).any():
         return np.array(u, dtype=float)
     ZdL = _zl_columns(c.Zc, dL) if moved else None
     M0 = _zl_columns(c.Zc, L0)
@@ -160,7 +160,7 @@ def predicted_modes(c, prev, beta, L):
     for a in range(1, q):  # (a reduction over a short last axis is slow in numpy)
         size = np.maximum(size, np.abs(du[:, a]))
     big = size > MAX_PREDICTED_MOVE
-    if np.any(big):
+    if big.any():
         du[big] *= (MAX_PREDICTED_MOVE / size[big])[:, None]
     return u + du
 
@@ -207,7 +207,7 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
         prev, u0 = u0, u0.u
         with np.errstate(all="ignore"):
             u = predicted_modes(c, prev, beta, L)
-        if not np.all(np.isfinite(u)):
+        if not np.isfinite(u).all():
             u = np.array(u0[c.g0:c.g1], dtype=float)
     else:
         u = np.zeros((G, q)) if u0 is None else np.array(u0[c.g0:c.g1], dtype=float)
@@ -241,7 +241,7 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
         return eta, d, h, grad, H
 
     eta, d, h, grad, H = evaluate(u)
-    if u0 is not None and not np.all(np.isfinite(h)):
+    if u0 is not None and not np.isfinite(h).all():
         u = np.zeros((G, q))
         eta, d, h, grad, H = evaluate(u)
     converged = False
@@ -254,7 +254,7 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
             # exact Newton where the group's Hessian is positive definite (fast near the
             # mode, e.g. zero-inflated data); clipped weights elsewhere (always p.d.)
             pd_ok = _is_pd(Hn)
-            if not np.all(pd_ok):
+            if not pd_ok.all():
                 wc = np.maximum(-d[2], 0.0)
                 Hc = np.empty((G, q, q))
                 for k, (i, j) in enumerate(zip(iu, ju)):
@@ -263,7 +263,7 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
                 Hn = np.where(pd_ok[:, None, None], Hn, Hc)
         step = _solve(Hn, grad)
         bad = ~np.isfinite(step).all(axis=1)
-        if np.any(bad):
+        if bad.any():
             # a singular curvature (far from the data): a scaled gradient step instead of
             # a NaN step that step-halving could never repair
             diag_h = np.diagonal(Hn[bad], axis1=1, axis2=2)
@@ -271,11 +271,11 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
         dec = _rowdot(step, grad)  # Newton decrement
         if any_stalled:
             live = ~stalled
-            done = not np.any(live) or (np.max(np.abs(grad[live])) < tol
-                                        or np.max(dec[live]) < tol * tol)
+            done = not live.any() or (np.abs(grad[live]).max() < tol
+                                      or dec[live].max() < tol * tol)
         else:
-            done = np.max(np.abs(grad)) < tol or np.max(dec) < tol * tol
-        if not done and it >= 3 and np.max(dec) < 1e-8:
+            done = np.abs(grad).max() < tol or dec.max() < tol * tol
+        if not done and it >= 3 and dec.max() < 1e-8:
             # groups with very large terms (huge counts) have a gradient whose rounding
             # exceeds the tolerance: there a gradient within its rounding is converged
             gmax = np.abs(grad[:, 0])
@@ -283,7 +283,7 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
                 gmax = np.maximum(gmax, np.abs(grad[:, a]))
             ok = gmax <= np.maximum(tol, _gradient_rounding(eta, d, Mc, gsum))
             ok |= dec < tol * tol
-            done = bool(np.all(ok | stalled))
+            done = bool((ok | stalled).all())
         # a predicted start is always followed by a Newton step: the error of a mode
         # enters the log-determinant to first order, and the prediction may stop just
         # inside the tolerance, where a step makes that error negligible
@@ -299,7 +299,7 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
             h_new = new[2]
             bad = ~(h_new >= lim)
             bad |= ~np.isfinite(h_new)
-            if not np.any(bad):
+            if not bad.any():
                 break
             if slack is None:
                 # h is a sum of terms that can be far larger than h itself (large
@@ -308,7 +308,7 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
                 lim = lim - slack
                 bad = ~(h_new >= lim)
                 bad |= ~np.isfinite(h_new)
-                if not np.any(bad):
+                if not bad.any():
                     break
             fac = np.where(bad, fac * 0.5, fac)
             u_new = u + fac[:, None] * step
@@ -550,9 +550,9 @@ def laplace_loglike(design, family, cov, beta, theta, extra, u0=None, gradient=T
         cols = np.concatenate([np.arange(p), p + cov.rows * q + cov.cols,
                                p + q * q + np.arange(ne)])
         return lg, rows[:, cols], st
-    if np.any(~np.isfinite(st.logdet)) or np.any(~np.isfinite(st.h)):
+    if not (np.isfinite(st.logdet).all() and np.isfinite(st.h).all()):
         return -np.inf, None, st
-    llf = float(np.sum(st.h) - 0.5 * np.sum(st.logdet))
+    llf = float(st.h.sum() - 0.5 * st.logdet.sum())
     if not gradient:
         return llf, None, st
     total = parts[0].copy()
