@@ -81,6 +81,13 @@ def _fast_na_class():
                 return bool(obj != obj)
             return super().is_categorical_NA(obj)
 
+        def handle_NA(self, values, is_NAs, origins):
+            # no missing value anywhere: patsy would copy every array through an
+            # all-true mask; the arrays themselves are the same answer
+            if self.on_NA == "drop" and not any(m.any() for m in is_NAs):
+                return list(values)
+            return super().handle_NA(values, is_NAs, origins)
+
     return FastNAAction
 
 

@@ -43,3 +43,16 @@ def test_design_matrices_and_dropped_rows_equal_patsy_with_its_own_action():
     assert len(Xo) < 40  # the frame really has rows to drop
     pd.testing.assert_frame_equal(Xs, Xo)
     pd.testing.assert_frame_equal(ys, yo)
+
+
+def test_design_matrices_without_missing_values_equal_patsy_with_its_own_action():
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"y": rng.normal(size=30), "x": rng.normal(size=30),
+                       "g": rng.choice(["a", "b", "c"], size=30)})
+    df.index = df.index * 3 + 7  # an index that is not 0..n-1
+    f = "y ~ x * C(g) + np.exp(x)"
+    ys, Xs = patsy.dmatrices(f, df, NA_action=drop_na_action(formula_manager()),
+                             return_type="dataframe")
+    yo, Xo = patsy.dmatrices(f, df, NA_action="drop", return_type="dataframe")
+    pd.testing.assert_frame_equal(Xs, Xo)
+    pd.testing.assert_frame_equal(ys, yo)
