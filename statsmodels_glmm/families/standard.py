@@ -158,6 +158,8 @@ class Binomial(Response):
         lc = self._log_choose(y)
         if self.link_name == "logit":
             return self._derivs_logit(s, n, eta, lc)
+        if lc is None and self.link_name == "probit":  # 0/1 rows: one tail per row
+            return binary_links.probit_bernoulli(s, eta)
         f = n - s
         a, b = binary_links.log_probs(self.link_name, eta)
         # avoid 0 * (-inf) where a probability has underflowed
@@ -183,6 +185,8 @@ class Binomial(Response):
         """
         if self.link_name != "logit":
             s, n = y[:, 0], y[:, 1]
+            if self.link_name == "probit" and self._log_choose(y) is None:
+                return binary_links.probit_bernoulli_d4(s, eta)
             a4, b4 = binary_links.log_probs_d4(self.link_name, eta)
             return s * a4 + (n - s) * b4
         mu = self._logit_parts(eta)[0]

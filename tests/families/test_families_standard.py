@@ -149,3 +149,24 @@ def test_log_density_and_first_derivative_shortcut_equals_the_full_derivatives(f
     d0, d1 = resp.logpdf_d1(y, eta, np.zeros(0))
     np.testing.assert_array_equal(d0, full[0])
     np.testing.assert_array_equal(d1, full[1])
+
+
+def test_probit_zero_one_rows_use_one_tail_and_give_the_two_tail_numbers():
+    """For 0/1 outcomes log f = log Phi((2y - 1) eta); the derivatives and the fourth
+    derivative equal those combined from both tails, bit for bit, far into the tails."""
+    from statsmodels_glmm.families import binary_links
+
+    rng = np.random.default_rng(5)
+    resp = as_response(sm.families.Binomial(sm.families.links.Probit()))
+    s = rng.integers(0, 2, 200).astype(float)
+    y = resp.validate(s, "y")
+    eta = np.concatenate([rng.normal(scale=4.0, size=190), [40, -40, 12, -12, 0, 0, 9, -9, 1e-9,
+                                                             -1e-9]])
+    a, b = binary_links.log_probs("probit", eta)
+    f = 1.0 - s
+    two = (np.where(s > 0, s * a[0], 0.0) + np.where(f > 0, f * b[0], 0.0),
+           s * a[1] + f * b[1], s * a[2] + f * b[2], s * a[3] + f * b[3])
+    for got, want in zip(resp.derivs(y, eta, np.zeros(0)), two):
+        np.testing.assert_array_equal(got, want)
+    a4, b4 = binary_links.log_probs_d4("probit", eta)
+    np.testing.assert_array_equal(resp.d4(y, eta, np.zeros(0)), s * a4 + f * b4)
