@@ -218,7 +218,9 @@ class Binomial(Response):
     def _logit_parts(cls, eta):
         """``mu = expit(eta)`` and ``log(1 + e^eta)``, stable for any eta."""
         e = np.exp(-np.abs(eta))
-        mu = np.where(eta >= 0, 1.0, e)
+        # numerator 1 (eta >= 0) or e: as max(e, eta >= 0), since 0 < e <= 1 (the same
+        # numbers as a select, without its unpredictable branch)
+        mu = np.maximum(e, eta >= 0)
         mu /= 1.0 + e
         return mu, cls._softplus(eta, e)
 

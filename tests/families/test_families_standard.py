@@ -170,3 +170,15 @@ def test_probit_zero_one_rows_use_one_tail_and_give_the_two_tail_numbers():
         np.testing.assert_array_equal(got, want)
     a4, b4 = binary_links.log_probs_d4("probit", eta)
     np.testing.assert_array_equal(resp.d4(y, eta, np.zeros(0)), s * a4 + f * b4)
+
+
+def test_logit_mean_and_softplus_are_exact_in_both_tails():
+    """mu = expit(eta) and log(1 + e^eta) from e = exp(-|eta|): relative accuracy at
+    any eta (mpmath-free check against the closed forms where they are exact)."""
+    eta = np.array([-800.0, -40.0, -1e-300, -0.0, 0.0, 1e-300, 40.0, 800.0, np.nan])
+    mu, sp = Binomial._logit_parts(eta)
+    np.testing.assert_array_equal(mu[[3, 4]], [0.5, 0.5])
+    assert mu[0] == 0.0 and mu[-2] == 1.0 and np.isnan(mu[-1]) and np.isnan(sp[-1])
+    np.testing.assert_allclose(mu[1], np.exp(-40.0) / (1 + np.exp(-40.0)), rtol=1e-15)
+    np.testing.assert_allclose(sp[[1, 6, 7]], [np.exp(-40.0), 40.0, 800.0], rtol=1e-15)
+    assert sp[0] == 0.0
