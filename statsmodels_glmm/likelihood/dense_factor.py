@@ -28,7 +28,20 @@ Cholesky factor and ``H^{-1}`` are all read there.
 import numpy as np
 from scipy.linalg import lapack
 
-__all__ = ["DensePattern", "DenseFactor"]
+__all__ = ["DensePattern", "DenseFactor", "pair_products"]
+
+
+def pair_products(M, sa, sb):
+    """
+    Row products ``M[:, sa] * M[:, sb]`` as a C-ordered (len(sa), n) array.
+
+    >>> pair_products(np.array([[1.0, 2.0], [3.0, 4.0]]), [0, 0, 1], [0, 1, 1])
+    array([[ 1.,  9.],
+           [ 2., 12.],
+           [ 4., 16.]])
+    """
+    MT = np.ascontiguousarray(M.T)
+    return MT[sa] * MT[sb]
 
 
 def _tri_index(i, j, N):
@@ -84,9 +97,17 @@ class DensePattern:
         self.read_rows = _tri_index(J[:, :, None], J[:, None, :], N)
         self.diag = np.arange(N) * (N + 1)
 
-    def factor(self, M, w):
-        """Numeric factorisation; raises ``numpy.linalg.LinAlgError`` if not p.d."""
-        return DenseFactor(self, M, w)
+    def factor(self, M, w, products=None):
+        """
+        Numeric factorisation; raises ``numpy.linalg.LinAlgError`` if not p.d.
+        ``products``: the row products ``M[:, pair_a] * M[:, pair_b]`` as (pairs, n),
+        when the caller keeps them for several weights.
+        """
+        return DenseFactor(self, M, w, products)
+
+    def slot_pairs(self):
+        """The slot pairs whose row products a factorisation sums."""
+        return self.pair_a, self.pair_b
 
 
 class DenseFactor:
@@ -125,11 +146,12 @@ class DenseFactor:
 
     __slots__ = ("pat", "logdet", "_chol", "_inv")
 
-    def __init__(self, pat, M, w):
+    def __init__(self, pat, M, w, products=None):
         self.pat = pat
         N = pat.N
-        MT = np.ascontiguousarray(M.T)
-        vals = (MT * w)[pat.pair_a] * MT[pat.pair_b]
+        if products is None:
+            products = pair_products(M, pat.pair_a, pat.pair_b)
+        vals = products * w
         buf = np.bincount(pat.scatter, weights=vals.ravel(), minlength=N * N)
         buf[pat.diag] += 1.0
         # the C-ordered buffer seen in Fortran order: LAPACK factorises in place
@@ -179,8 +201,8 @@ class DenseFactor:
         ndarray (N, N)
         """
         N = self.pat.N
-        i, j = np.meshgrid(np.arange(N), np.arange(N), indexing="ij")
-        return self._inverse()[_tri_index(i, j, N)]
+        U = self._inverse().reshape(N, N)  # entry (i, j), i <= j, at row i, column j
+        return np.triu(U) + np.triu(U, 1).T
 
     def row_blocks(self):
         """
@@ -191,6 +213,26 @@ class DenseFactor:
         ndarray (n, Q, Q)
         """
         return self._inverse()[self.pat.read_rows]
+
+    def row_products(self, M):
+        """
+        ``Sigma[J_t, J_t] m_t`` (``Sigma = H^{-1}``) for every row ``t``.
+
+        Parameters
+        ----------
+        M : ndarray (n, Q)
+            Row-local values of ``M``.
+
+        Returns
+        -------
+        ndarray (n, Q)
+        """
+        S = self._inverse()[self.pat.read_rows]
+        Q = M.shape[1]
+        out = S[:, :, 0] * M[:, 0, None]
+        for j in range(1, Q):
+            out += S[:, :, j] * M[:, j, None]
+        return out
 
     def diagonal_blocks(self, starts, q):
         """

@@ -23,13 +23,14 @@ than many small ones).  Everything index-related (patterns of ``B``, ``C`` and
 ``B'F``, where each contribution lands) is computed once in
 :class:`SchurPattern`; ``B'F`` is a sum over the pairs of entries of ``B`` in one
 level of the eliminated factor, kept as an index when there are at most
-:attr:`SchurPattern.pair_limit` of them, so a numeric factorisation is a few
-``np.bincount`` calls and the dense block factorisations (a dense or a sparse
-product otherwise).  When ``S`` is one dense block and ``B`` is dense enough
-(crossed factors such as persons x items), ``B'F`` is a dense product instead;
-with one effect per level it is ``G'G``, ``G = A^{-1/2} B``, subtracted from ``S``
-by one symmetric rank-k update (``dsyrk``) in place, in the triangle that the
-Cholesky factorisation reads.
+:attr:`SchurPattern.pair_limit` of them, so a numeric factorisation is one pass
+over the rows (the products ``w_t M_ta M_tb`` summed into ``A``, ``B`` and ``C`` at
+once), one ``np.bincount`` for ``B'F`` and the dense block factorisations (a
+dense or a sparse product otherwise).  When ``S`` is one dense block and ``B`` is
+dense enough (crossed factors such as persons x items), ``B'F`` is a dense product
+instead; with one effect per level it is ``G'G``, ``G = A^{-1/2} B``, subtracted
+from ``S`` by one symmetric rank-k update (``dsyrk``) in place, in the triangle
+that the Cholesky factorisation reads.
 
 Large blocks (thousands of effects, e.g. two crossed factors with thousands of
 levels each) are factorised in place by LAPACK's ``potrf`` with all BLAS
@@ -52,10 +53,11 @@ import contextlib
 
 import numpy as np
 from scipy.linalg import blas, lapack
-from scipy.sparse import coo_matrix, csr_matrix
+from scipy.sparse import coo_matrix, csr_array, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from .batched import _is_pd, _logdet, batched_inv, matvec
+from .dense_factor import pair_products
 from .schur_fill import FillSplit, _index_dtype
 
 __all__ = ["SchurPattern", "SchurFactor"]
@@ -118,6 +120,12 @@ class SchurPattern:
     fill_fraction = 0.05
     #: the split is used when its dense block keeps at most this share of the effects
     fill_keep = 0.8
+    #: largest ``F = A^{-1} B`` (levels * q_e * remainder effects) that solves hold densely
+    dense_F_up_to = 65536
+    #: from this many row products on, and up to this many sums (beyond, the sums no
+    #: longer stay in the processor cache and ``np.bincount`` is faster), a
+    #: factorisation's pass over the rows goes through a sparse matrix of ones
+    sum_matrix_from, sum_matrix_bins = 4096, 65536
 
     def __init__(self, J, N, e_range, qe):
         n = J.shape[0]
@@ -150,7 +158,7 @@ class SchurPattern:
             self.pB_level = self.pB_col = np.zeros(0, dtype=np.intp)
             self.pB_of_row = np.zeros((n, 0), dtype=np.intp)
             self.pair_p = self.pair_pp = self.d_pairs = np.zeros(0, dtype=np.intp)
-            self.single = self.has_pairs = self.dense_BtF = False
+            self.single = self.has_pairs = self.dense_BtF = self.B_full = self.dense_F = False
             self.d_C = np.zeros((n, 0, 0), dtype=np.intp)
             self.d_I = np.zeros(0, dtype=np.intp)
             self.buckets = []
@@ -183,7 +191,8 @@ class SchurPattern:
         self.B_indptr = np.searchsorted(rows, np.arange(self.le * qe + 1)).astype(np.int32)
         # connected components of the pattern of S = C - B'A^{-1}B
         Bs = self._csr(np.ones((nB, qe)))
-        BtB = (Bs.T @ Bs).tocoo()
+        BtF = (Bs.T @ Bs).tocsr()  # the pattern of B'F
+        BtB = BtF.tocoo()
         ci = np.concatenate([np.repeat(JR, QR, axis=1).ravel(), BtB.row])
         cj = np.concatenate([np.tile(JR, (1, QR)).ravel(), BtB.col])
         graph = coo_matrix((np.ones(len(ci), dtype=np.int8), (ci, cj)), shape=(r, r)).tocsr()
@@ -258,9 +267,16 @@ class SchurPattern:
             self.d_pairs = self._dest(self.pB_col[pair_p], self.pB_col[self.pair_pp])
             self.r_pairs = self._dest(self.pB_col[pair_p], self.pB_col[self.pair_pp],
                                       read=True) if self.splits else self.d_pairs
-        if self.dense_BtF:
+        self.B_full = False
+        # solves multiply by F = A^{-1} B as a dense array when it is small
+        self.dense_F = bool(self.dense_BtF or self.le * qe * r <= self.dense_F_up_to)
+        if self.dense_F:
             self.B_flat = ((self.pB_level[:, None] * qe + np.arange(qe)[None, :]) * r
                            + self.pB_col[:, None])
+            # every (level, remainder effect) pair present: B in its dense layout
+            self.B_full = bool(qe == 1 and nB == self.le * r
+                               and np.array_equal(self.B_flat[:, 0], np.arange(nB)))
+        if self.dense_BtF:
             ii, jj = np.meshgrid(np.arange(r), np.arange(r), indexing="ij")
             self.d_all = self._dest(ii.ravel(), jj.ravel())
         # multiply-adds of one numeric factorisation beyond its passes over the rows:
@@ -270,11 +286,91 @@ class SchurPattern:
             + sum(len(m) * s ** 3 / 3 for s, _, m in buckets)
             + sum(fill.n_dense ** 3 / 3 for fill, *_ in self.splits))
         # pattern of B'F (fixed): its entries' positions in the buffer, found once
-        BtF = (Bs.T @ Bs).tocsr()
         BtF.sort_indices()
         self.BtF_nnz = BtF.nnz
         coo = BtF.tocoo()
         self.d_BtF = self._dest(coo.row, coo.col)
+
+    def row_scatter(self):
+        """
+        ``(slot_a, slot_b, index, off_B, off_S, total)`` (made once): the products
+        ``w_t M[t, slot_a] M[t, slot_b]`` (all rows of one slot pair, then the next)
+        summed at ``index`` give ``A`` (levels x q_e x q_e, upper triangle), then ``B``
+        (nB x q_e) from ``off_B`` and the buffer of ``S`` from ``off_S``.  Each entry is
+        reached from one slot pair only, so its rows are added in row order.
+        """
+        got = self.__dict__.get("_row_scatter")
+        if got is None:
+            qe, QR, off_B = self.qe, self.Q - self.qe, self.le * self.qe * self.qe
+            off_S = off_B + self.nB * qe
+            pairs = ([(a, b, self.codes_e * (qe * qe) + (a * qe + b))
+                      for a in range(qe) for b in range(a, qe)]
+                     + [(qe + j, a, off_B + self.pB_of_row[:, j] * qe + a)
+                        for a in range(qe) for j in range(QR)]
+                     + [(qe + i, qe + j, off_S + self.d_C[:, i, j].astype(np.intp))
+                        for i in range(QR) for j in range(QR)])
+            sa, sb, idx = zip(*pairs)
+            got = (np.array(sa, dtype=np.intp), np.array(sb, dtype=np.intp),
+                   np.concatenate(idx).astype(np.intp), off_B, off_S, off_S + self.buf_size)
+            self.__dict__["_row_scatter"] = got
+        return got
+
+    def row_sum(self, vals, index, total):
+        """
+        ``np.bincount(index, weights=vals, minlength=total)`` for the index of
+        :meth:`row_scatter`, by a sparse matrix of ones once that pays (each bin's
+        entries in their order: the sums of ``np.bincount``).
+        """
+        if not (len(index) >= self.sum_matrix_from and total <= self.sum_matrix_bins):
+            return np.bincount(index, weights=vals, minlength=total)
+        agg = self.__dict__.get("_row_sum")
+        if agg is None:
+            order = np.argsort(index, kind="stable")
+            idx = np.int32 if len(index) < 2 ** 31 - 1 else np.int64
+            indptr = np.searchsorted(index[order], np.arange(total + 1)).astype(idx)
+            agg = csr_array((np.ones(len(index)), order.astype(idx), indptr),
+                            shape=(total, len(index)))
+            self.__dict__["_row_sum"] = agg
+        return agg @ vals
+
+    def rows_transposed(self):
+        """``pB_of_row`` as (QR, n) and ``r_C`` as (QR, QR, n), C-ordered (made once)."""
+        if "_rows_T" not in self.__dict__:
+            self._rows_T = (np.ascontiguousarray(self.pB_of_row.T),
+                            np.ascontiguousarray(self.r_C.transpose(1, 2, 0)) if self.r else None)
+        return self._rows_T
+
+    def read_index(self, d):
+        """Positions ``d`` of the buffer of ``S`` moved into the upper triangle of the
+        blocks above :attr:`SchurFactor.small` (see :meth:`SchurFactor._read`)."""
+        cache = self.__dict__.setdefault("_read_index", {})
+        got = cache.get(id(d))
+        if got is not None and got[0] is d:  # (the cache holds d: its id is not reused)
+            return got[1]
+        out = np.array(d, dtype=np.int64, copy=True)
+        for s, off, members in self.buckets:
+            if s > SchurFactor.small:
+                m = (out >= off) & (out < off + members.shape[0] * s * s)
+                blk, rem = np.divmod(out[m] - off, s * s)
+                i, j = np.divmod(rem, s)
+                out[m] = off + blk * s * s + np.minimum(i, j) * s + np.maximum(i, j)
+        if len(cache) < 32:
+            cache[id(d)] = (d, out)
+        return out
+
+    def diagonal_dest(self, starts, q):
+        """Buffer positions of the diagonal blocks of S for effects ``starts + (0..q-1)``."""
+        starts = np.asarray(starts)
+        cache = self.__dict__.setdefault("_diagonal_dest", {})
+        key = (starts.tobytes(), q)
+        if key not in cache:
+            ri = self.rmap[starts[:, None] + np.arange(q)]
+            i, j = np.repeat(ri[:, :, None], q, 2), np.repeat(ri[:, None, :], q, 1)
+            got = self._dest(i, j, read=bool(self.splits))
+            if len(cache) >= 16:
+                return got
+            cache[key] = got
+        return cache[key]
 
     def factor_bytes(self):
         """
@@ -284,7 +380,9 @@ class SchurPattern:
         """
         sizes = [s for s, _, _ in self.buckets]
         big = max(sizes) if sizes else 0
-        per_row = self.nobs * self.Q * (self.Q + 4) * 8
+        # (and the one-pass index, the kept row products and their weighted copy:
+        # at most Q^2 slot pairs each)
+        per_row = self.nobs * (self.Q * (self.Q + 4) + 3 * self.Q ** 2) * 8
         # S (holding the Cholesky factors), S^{-1}, the same two of the factorisation
         # kept to precondition the next one, and one temporary of the largest block
         dense = sum(len(m) * s * s for s, _, m in self.buckets)
@@ -319,9 +417,13 @@ class SchurPattern:
                 pos[sel] = off + fill.dest(li, lj)
         return pos if read else pos.astype(_index_dtype(self.buf_size))
 
-    def factor(self, M, w):
-        """Numeric factorisation; raises ``numpy.linalg.LinAlgError`` if not p.d."""
-        return SchurFactor(self, M, w)
+    def factor(self, M, w, products=None):
+        """Numeric factorisation (``products``: ``pair_products`` of ``M`` for the
+        :meth:`slot_pairs`, if kept); ``numpy.linalg.LinAlgError`` if not p.d."""
+        return SchurFactor(self, M, w, products)
+
+    def slot_pairs(self):  # the slot pairs whose row products a factorisation sums
+        return self.row_scatter()[:2]
 
 
 #: dense blocks of at least this size are factorised and inverted with all the
@@ -360,47 +462,64 @@ class SchurFactor:
     """Numeric factorisation of ``H = [[A, B], [B', C]]`` by components (one ``M``, ``w``)."""
 
     __slots__ = ("Ainv", "logdet", "Fv", "pat", "_See", "_S", "_chol", "_Sinv", "_tri",
-                 "_sel")
+                 "_sel", "_Fd")
 
     #: components up to this size are inverted in batched calls; larger ones are
     #: solved through their Cholesky factors and inverted only when asked
     small = 16
     #: entries of the dense product F S^{-1} held at once (rows are processed in chunks)
     chunk = 2 ** 22
+    #: blocks up to this size get both triangles of their inverse (larger ones keep
+    #: one triangle, read through :meth:`SchurPattern.read_index`)
+    symmetric_up_to = 512
 
-    def __init__(self, pat, M, w):
+    def __init__(self, pat, M, w, products=None):
         self.pat = pat
         self._See = None
         self._tri = None
         self._sel = False
+        self._Fd = None
         qe, le = pat.qe, pat.le
-        Me = M[:, :qe]
-        MR = M[:, qe:]
-        A = np.zeros((le, qe, qe))
-        for a in range(qe):
-            for b in range(a, qe):
-                v = np.bincount(pat.codes_e, weights=w * Me[:, a] * Me[:, b], minlength=le)
-                A[:, a, b] = v
-                A[:, b, a] = v
-        A[:, np.arange(qe), np.arange(qe)] += 1.0
-        if not np.all(_is_pd(A)):
-            raise np.linalg.LinAlgError("H is not positive definite")
-        self.Ainv = batched_inv(A)
-        logdet = float(np.sum(_logdet(A)))
-        if pat.r:
-            Bv = np.empty((pat.nB, qe))
-            wM = w[:, None] * MR
+        # A, B and C in one pass over the rows (see SchurPattern.row_scatter)
+        sa, sb, index, off_B, off_S, total = pat.row_scatter()
+        if products is None:
+            products = pair_products(M, sa, sb)
+        buf = pat.row_sum((products * w).ravel(), index, total)
+        if qe == 1:
+            a1 = buf[:le] + 1.0
+            if not (a1 > 0).all():
+                raise np.linalg.LinAlgError("H is not positive definite")
+            ainv = 1.0 / a1
+            self.Ainv = ainv.reshape(le, 1, 1)
+            logdet = float(np.log(a1).sum())
+        else:
+            A = buf[:off_B].reshape(le, qe, qe)
             for a in range(qe):
-                Bv[:, a] = np.bincount(pat.pB_of_row.ravel(), weights=(wM * Me[:, a:a + 1]).ravel(),
-                                       minlength=pat.nB)
-            Fv = matvec(self.Ainv[pat.pB_level], Bv)
-            S = np.bincount(pat.d_C.ravel(), weights=(wM[:, :, None] * MR[:, None, :]).ravel(),
-                            minlength=pat.buf_size)
+                for b in range(a + 1, qe):
+                    A[:, b, a] = A[:, a, b]
+            A[:, np.arange(qe), np.arange(qe)] += 1.0
+            if not np.all(_is_pd(A)):
+                raise np.linalg.LinAlgError("H is not positive definite")
+            self.Ainv = batched_inv(A)
+            logdet = float(np.sum(_logdet(A)))
+        if pat.r:
+            Bv = buf[off_B:off_S].reshape(pat.nB, qe)
+            if pat.B_full:  # entries in level-major order, every level r of them
+                Fv = (Bv.reshape(le, pat.r) * ainv[:, None]).reshape(-1, 1)
+            elif qe == 1:
+                Fv = (Bv[:, 0] * ainv[pat.pB_level])[:, None]
+            else:
+                Fv = matvec(self.Ainv[pat.pB_level], Bv)
+            S = buf[off_S:]
             if pat.dense_BtF and qe == 1:
                 # B'A^{-1}B = G'G with G = A^{-1/2} B: one symmetric rank-k update
-                G = np.zeros(pat.le * pat.r)
-                G[pat.B_flat[:, 0]] = Bv[:, 0] * np.sqrt(self.Ainv[pat.pB_level, 0, 0])
-                G = G.reshape(pat.le, pat.r)
+                if pat.B_full:
+                    G = Bv.reshape(le, pat.r) * np.sqrt(ainv)[:, None]
+                else:
+                    g = Bv[:, 0] * np.sqrt(ainv[pat.pB_level])
+                    G = np.zeros(pat.le * pat.r)
+                    G[pat.B_flat[:, 0]] = g
+                    G = G.reshape(pat.le, pat.r)
                 if pat.r > self.small:
                     # the one block of S is the whole buffer, in the order of the
                     # effects: S -= G'G only in its upper triangle, the one its Cholesky
@@ -447,7 +566,7 @@ class SchurFactor:
                     # LinAlgError if not p.d.; large blocks are factorised in place
                     with _threads(s):
                         chol = [_potrf(b, overwrite=s > pat.merge_below) for b in blk]
-                    logdet += 2.0 * sum(float(np.sum(np.log(np.diagonal(c)))) for c in chol)
+                    logdet += 2.0 * sum(float(np.log(c.diagonal()).sum()) for c in chol)
                     self._chol.append(chol)
             # (large blocks now hold their Cholesky factors; split components theirs)
             self._S = S if pat.splits else None
@@ -464,6 +583,8 @@ class SchurFactor:
         S^{-1} in the bucket buffer; large components are inverted on first use, in
         place and only in their upper triangle (read them with :meth:`_read`).
         """
+        if self._sel:  # (set once everything below is done)
+            return self._Sinv
         if self._tri is None:
             self._tri = [False] * len(self.pat.buckets)
         for b, ((s, off, members), chol) in enumerate(zip(self.pat.buckets, self._chol)):
@@ -477,12 +598,18 @@ class SchurFactor:
                         _, info = lapack.dpotri(dst, lower=1, overwrite_c=1)
                         if info != 0:
                             raise np.linalg.LinAlgError("H is singular")
-                self._tri[b] = True
-        if not self._sel:  # split components: the selected inverse
-            for fill, off, _, _ in self.pat.splits:
-                sl = slice(off, off + fill.buf_size)
-                fill.selected_inverse(self._S[sl], out=self._Sinv[sl])
-            self._sel = True
+                if s <= self.symmetric_up_to:
+                    # both triangles (reads are then plain gathers); solves by the inverse
+                    blk = self._Sinv[off:off + members.shape[0] * s * s].reshape(-1, s, s)
+                    blk += blk.transpose(0, 2, 1).copy()  # (the lower triangle was zero)
+                    blk.reshape(-1, s * s)[:, ::s + 1] *= 0.5
+                    self._chol[b] = None
+                else:
+                    self._tri[b] = True
+        for fill, off, _, _ in self.pat.splits:  # split components: the selected inverse
+            sl = slice(off, off + fill.buf_size)
+            fill.selected_inverse(self._S[sl], out=self._Sinv[sl])
+        self._sel = True
         return self._Sinv
 
     def _read(self, d):
@@ -490,15 +617,8 @@ class SchurFactor:
         buf = self.Sinv_buf
         if not any(self._tri):
             return buf[d]
-        d = np.array(d, dtype=np.int64, copy=True)
-        for (s, off, members), tri in zip(self.pat.buckets, self._tri):
-            if not tri:
-                continue
-            m = (d >= off) & (d < off + members.shape[0] * s * s)
-            blk, rem = np.divmod(d[m] - off, s * s)
-            i, j = np.divmod(rem, s)
-            d[m] = off + blk * s * s + np.minimum(i, j) * s + np.maximum(i, j)
-        return buf[d]
+        # (the upper triangle of every block above ``small`` holds the inverse)
+        return buf[self.pat.read_index(d)]
 
     def _full(self):
         """The whole S^{-1} buffer with both triangles filled."""
@@ -529,34 +649,70 @@ class SchurFactor:
             out[mem] = fill.solve(self._S[off:off + fill.buf_size], v[mem])
         return out
 
+    def _dense_F(self):
+        """F = A^{-1} B as a dense (levels * q_e) x r array (``pat.dense_F``; made once)."""
+        if self._Fd is None:
+            pat = self.pat
+            if pat.B_full:
+                self._Fd = self.Fv.reshape(pat.le, pat.r)
+            else:
+                Fd = np.zeros(pat.le * pat.qe * pat.r)
+                Fd[pat.B_flat] = self.Fv
+                self._Fd = Fd.reshape(pat.le * pat.qe, pat.r)
+        return self._Fd
+
     def solve(self, g):
         """H^{-1} g for a stacked vector g (global layout)."""
         pat = self.pat
         e0, e1 = pat.e_range
         ge = g[e0:e1].reshape(pat.le, pat.qe)
-        ye = matvec(self.Ainv, ge)
+        if pat.qe == 1:
+            ye = self.Ainv[:, 0, :] * ge
+        else:
+            ye = matvec(self.Ainv, ge)
         x = np.empty_like(g)
         if pat.r:
-            Fv = self.Fv
-            rhs = g[pat.rem_index] - np.bincount(pat.pB_col, weights=np.einsum(
-                "pa,pa->p", Fv, ge[pat.pB_level]), minlength=pat.r)
-            xR = self._sinv_apply(rhs)
-            xc = xR[pat.pB_col]
-            for a in range(pat.qe):
-                ye[:, a] -= np.bincount(pat.pB_level, weights=Fv[:, a] * xc, minlength=pat.le)
+            if pat.dense_F:  # dense products with F
+                Fd = self._dense_F()
+                xR = self._sinv_apply(g[pat.rem_index] - ge.ravel() @ Fd)
+                ye -= (Fd @ xR).reshape(pat.le, pat.qe)
+            else:
+                Fv = self.Fv
+                rhs = g[pat.rem_index] - np.bincount(pat.pB_col, weights=np.einsum(
+                    "pa,pa->p", Fv, ge[pat.pB_level]), minlength=pat.r)
+                xR = self._sinv_apply(rhs)
+                xc = xR[pat.pB_col]
+                for a in range(pat.qe):
+                    ye[:, a] -= np.bincount(pat.pB_level, weights=Fv[:, a] * xc,
+                                            minlength=pat.le)
             x[pat.rem_index] = xR
         x[e0:e1] = ye.ravel()
         return x
 
-    def row_blocks(self):
-        """Sigma[J_t, J_t] for every row t, as (n, Q, Q)."""
+    def _sigma_parts(self, rows=True):
+        """
+        The pieces of ``Sigma = H^{-1}`` on the rows' effects: ``See`` (levels, q_e,
+        q_e), the diagonal blocks of ``Sigma_ee``; ``Pv`` (nB, q_e), the entries of
+        ``P = F S^{-1}`` on the pattern of ``B`` (``Sigma_eR = -P``); ``Srr`` (n, QR,
+        QR), ``S^{-1}`` on every row's remainder effects (None without a remainder).
+        """
         pat = self.pat
-        qe, n = pat.qe, pat.nobs
-        Q = pat.Q
-        out = np.empty((n, Q, Q))
+        qe = pat.qe
         See = self.Ainv.copy()
-        if pat.r:
-            Fv = self.Fv
+        if not pat.r:
+            self._See = See
+            return See, None, None
+        Fv = self.Fv
+        if pat.dense_BtF:  # P = F S^{-1} as one dense product
+            Fd = self._dense_F()
+            P = Fd @ self._full().reshape(pat.r, pat.r)
+            Pv = P.reshape(-1)[pat.B_flat]
+            if qe == 1:
+                See[:, 0, 0] += np.einsum("lc,lc->l", Fd, P)
+            else:
+                Fd3, P3 = Fd.reshape(pat.le, qe, pat.r), P.reshape(pat.le, qe, pat.r)
+                See += Fd3 @ P3.transpose(0, 2, 1)
+        else:
             if not pat.has_pairs:  # P = F S^{-1} densely in row chunks, on F's pattern
                 Fs = pat._csr(Fv)
                 Sinv = self._full().reshape(pat.r, pat.r)
@@ -578,13 +734,54 @@ class SchurFactor:
                 for b in range(qe):
                     See[:, a, b] += np.bincount(pat.pB_level, weights=Fv[:, a] * Pv[:, b],
                                                 minlength=pat.le)
+        self._See = See
+        return See, Pv, self._read(pat.r_C) if rows else None
+
+    def row_blocks(self):
+        """Sigma[J_t, J_t] for every row t, as (n, Q, Q)."""
+        pat = self.pat
+        qe, n = pat.qe, pat.nobs
+        Q = pat.Q
+        out = np.empty((n, Q, Q))
+        See, Pv, Srr = self._sigma_parts()
+        if pat.r:
             SeR = -Pv[pat.pB_of_row]  # (n, QR, qe)
             out[:, :qe, qe:] = np.swapaxes(SeR, 1, 2)
             out[:, qe:, :qe] = SeR
-            out[:, qe:, qe:] = self._read(pat.r_C)
+            out[:, qe:, qe:] = Srr
         out[:, :qe, :qe] = See[pat.codes_e]
-        self._See = See
         return out
+
+    def row_products(self, M):
+        """``Sigma[J_t, J_t] m_t`` for every row ``t`` (``M``: (n, Q) row values) without
+        :meth:`row_blocks`; an (n, Q) view of a C-ordered (Q, n) array."""
+        pat = self.pat
+        qe, Q = pat.qe, pat.Q
+        See, Pv, _ = self._sigma_parts(rows=False)
+        pB_T, r_CT = pat.rows_transposed()
+        MT = np.ascontiguousarray(M.T)
+        out = np.empty_like(MT)
+        if qe == 1:
+            out[0] = See[:, 0, 0][pat.codes_e] * MT[0]
+        else:
+            Sr = See[pat.codes_e]
+            for a in range(qe):
+                out[a] = Sr[:, a, 0] * MT[0]
+                for b in range(1, qe):
+                    out[a] += Sr[:, a, b] * MT[b]
+        if Q > qe:
+            SrrT = self._read(r_CT)  # (QR, QR, n)
+            PvT = np.ascontiguousarray(Pv.T)  # (qe, nB)
+        for i in range(Q - qe):
+            vi = SrrT[i, 0] * MT[qe]
+            for j in range(1, Q - qe):
+                vi += SrrT[i, j] * MT[qe + j]
+            for a in range(qe):
+                Pi = PvT[a][pB_T[i]]  # -Sigma between effect a of e and effect i
+                vi -= Pi * MT[a]
+                out[a] -= Pi * MT[qe + i]
+            out[qe + i] = vi
+        return out.T
 
     def diagonal_blocks(self, starts, q):
         """
@@ -596,8 +793,6 @@ class SchurFactor:
         starts = np.asarray(starts)
         if len(starts) and e0 <= starts[0] < e1:
             if self._See is None:
-                self.row_blocks()
+                self._sigma_parts()
             return self._See[(starts - e0) // pat.qe]
-        ri = pat.rmap[starts[:, None] + np.arange(q)]
-        i, j = np.repeat(ri[:, :, None], q, 2), np.repeat(ri[:, None, :], q, 1)
-        return self._read(pat._dest(i, j, read=bool(pat.splits)))
+        return self._read(pat.diagonal_dest(starts, q))

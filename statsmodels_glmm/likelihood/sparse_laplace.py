@@ -79,9 +79,10 @@ the log-likelihood with the modes warm-started at ``u^``.
 """
 
 import numpy as np
+from scipy.sparse import csr_array
 
 from . import memory_budget as _budget
-from .dense_factor import DensePattern
+from .dense_factor import DensePattern, pair_products
 from .schur import SchurPattern
 from ..spec.terms import split_thetas, term_offsets
 
@@ -240,6 +241,26 @@ class SparseLaplaceProblem:
             self.iterative_steps = True
 
     # ------------------------------------------------------------ per theta
+    #: from this many stored values of ``M`` (rows times ``Q``) on, products with
+    #: ``M`` and ``M'`` go through compressed sparse row matrices (built once per
+    #: parameter value) instead of a gather and an ``np.bincount``
+    csr_from = 4096
+
+    def row_matrix(self, M):
+        """
+        Products with ``M`` (``M u``) and ``M'`` (``M' x``) for the row-local values
+        ``M`` of :meth:`m_rows` (see :class:`RowMatrix`).
+        """
+        return RowMatrix(self, M)
+
+    def transposed(self):
+        """``J`` and the row values of ``Z`` as C-ordered (Q, n) arrays (made once)."""
+        got = self.__dict__.get("_transposed")
+        if got is None:
+            got = (np.ascontiguousarray(self.J.T), np.ascontiguousarray(self.Zrows.T))
+            self.__dict__["_transposed"] = got
+        return got
+
     def m_rows(self, Ls):
         """Row-local values of ``M = Z Lambda``: (n, Q), slots as ``J``."""
         M = np.empty_like(self.Zrows)
@@ -247,6 +268,70 @@ class SparseLaplaceProblem:
             sl = self.slots[k]
             M[:, sl] = self.Zrows[:, sl] @ L
         return M
+
+
+class RowMatrix:
+    """
+    ``M`` (n x N) with row-local values ``M[t]`` on the effects ``J[t]``: products
+    ``M u`` (:meth:`dot`) and ``M' x`` (:meth:`tdot`).
+
+    Below :attr:`SparseLaplaceProblem.csr_from` values they are a gather and an
+    ``np.bincount``; above, sparse row matrices of ``M`` and ``M'`` (the pattern's
+    permutation computed once per problem).  ``M' x`` sums each effect's rows in row
+    order either way, as ``np.bincount`` does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from statsmodels_glmm.spec.terms import RandomEffectTerm
+    >>> g1, g2 = np.repeat(np.arange(4), 3), np.tile(np.arange(3), 4)
+    >>> terms = [RandomEffectTerm.from_arrays(g, v, np.ones((12, 1)))
+    ...          for g, v in (("a", g1), ("b", g2))]
+    >>> pr = SparseLaplaceProblem(np.zeros(12), np.ones((12, 1)), None, terms)
+    >>> rm = pr.row_matrix(pr.m_rows([np.eye(1), np.eye(1)]))
+    >>> rm.dot(np.arange(7.0))[:4].tolist(), rm.tdot(np.ones(12)).tolist()
+    ([4.0, 5.0, 6.0, 5.0], [3.0, 3.0, 3.0, 3.0, 4.0, 4.0, 4.0])
+    """
+
+    __slots__ = ("M", "J", "Jf", "N", "csr", "csr_t", "_pairs")
+
+    def __init__(self, pr, M):
+        self.M, self.J, self.Jf, self.N = M, pr.J, pr.J.ravel(), pr.n_effects
+        self._pairs = None
+        self.csr = self.csr_t = None
+        if M.size >= pr.csr_from:
+            pat = pr.__dict__.get("_csr_pattern")
+            if pat is None:
+                n, Q = M.shape
+                order = np.argsort(self.Jf, kind="stable")  # by effect, rows in order
+                indptr_t = np.searchsorted(self.Jf[order], np.arange(self.N + 1))
+                idx = np.int32 if max(n, self.N) < 2 ** 31 - 1 else np.int64
+                pat = (self.Jf.astype(idx), np.arange(0, n * Q + 1, Q, dtype=idx),
+                       order, (order // Q).astype(idx), indptr_t.astype(idx))
+                pr.__dict__["_csr_pattern"] = pat
+            cols, indptr, order, cols_t, indptr_t = pat
+            vals = M.ravel()
+            self.csr = csr_array((vals, cols, indptr), shape=(M.shape[0], self.N), copy=False)
+            self.csr_t = csr_array((vals[order], cols_t, indptr_t), shape=(self.N, M.shape[0]),
+                                   copy=False)
+
+    def dot(self, u):
+        """``M u`` (n,) for a stacked vector ``u`` (N,)."""
+        if self.csr is None:
+            return np.einsum("tq,tq->t", self.M, u[self.J])
+        return self.csr @ u
+
+    def pair_products(self, pat):
+        """The row products ``M[:, a] * M[:, b]`` that ``pat.factor`` sums (kept)."""
+        if self._pairs is None or self._pairs[0] is not pat:
+            self._pairs = (pat, pair_products(self.M, *pat.slot_pairs()))
+        return self._pairs[1]
+
+    def tdot(self, x):
+        """``M' x`` (N,) for a row vector ``x`` (n,)."""
+        if self.csr_t is None:
+            return np.bincount(self.Jf, weights=(self.M * x[:, None]).ravel(), minlength=self.N)
+        return self.csr_t @ x
 
 
 class SparseModeState:
@@ -286,22 +371,28 @@ class SparseModeState:
                 f"h={self.h:.6g}, logdet={self.logdet:.6g})")
 
 
-def _factor(pr, M, w):
+def _factor(pr, M, w, rm=None):
     """
     Numeric factorisation with the backend of the problem; None if H is not p.d.
     (or has non-finite entries).  On the component backend a problem with at most
     :attr:`SparseLaplaceProblem.dense_limit` effects is factorised as one dense
     matrix (:class:`~statsmodels_glmm.likelihood.dense_factor.DenseFactor`, same
-    interface and values as the component factorisation).
+    interface and values as the component factorisation).  ``rm``, the
+    :class:`RowMatrix` of ``M``, keeps the row products of ``M`` that the
+    factorisations of one mode search (which differ in ``w`` only) sum.
     """
-    if not np.all(np.isfinite(w)):
+    if not np.isfinite(w).all():
         return None
     try:
         if pr.backend == "components" and pr.n_effects <= pr.dense_limit:
             if pr.dense_pattern is None:
                 pr.dense_pattern = DensePattern(pr.J, pr.n_effects)
-            return pr.dense_pattern.factor(M, w)
-        return pr.pattern.factor(M, w)
+            pat = pr.dense_pattern
+        elif pr.backend == "components":
+            pat = pr.pattern
+        else:
+            return pr.pattern.factor(M, w)
+        return pat.factor(M, w, None if rm is None else rm.pair_products(pat))
     except np.linalg.LinAlgError:
         return None
 
@@ -349,15 +440,15 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
     N = pr.n_effects
     base = pr.X @ beta + pr.offset
     M = pr.m_rows(Ls)
-    J = pr.J
-    Jf = J.ravel()
+    rm = pr.row_matrix(M)
+    pr.__dict__["_row_matrix"] = rm  # the products with M for the gradient at the modes
 
     def evaluate(u):
-        eta = base + np.einsum("tq,tq->t", M, u[J])
+        eta = base + rm.dot(u)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             d = family.derivs(y, eta, extra)  # a trial step may overflow: it is halved
-            h = float(np.sum(d[0]) - 0.5 * u @ u)
-            grad = np.bincount(Jf, weights=(M * d[1][:, None]).ravel(), minlength=N) - u
+            h = float(d[0].sum() - 0.5 * u @ u)
+            grad = rm.tdot(d[1]) - u
         return eta, d, h, grad
 
     iterative = pr.iterative_steps
@@ -368,8 +459,7 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
         chord = 0.0
 
     def hmul(v, w):  # H v = v + M' W M v
-        return v + np.bincount(Jf, weights=(M * (w * np.einsum("tq,tq->t", M, v[J]))[:, None])
-                               .ravel(), minlength=N)
+        return v + rm.tdot(w * rm.dot(v))
 
     u = np.zeros(N) if u0 is None else np.array(u0, dtype=float, copy=True).ravel()
     if len(u) != N:
@@ -391,7 +481,7 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
     for it in range(1, maxiter + 1):
         w = -d[2]
         step = None
-        gmax = float(np.max(np.abs(grad)))
+        gmax = float(np.abs(grad).max())
         if reuse:
             step = fac.solve(grad)
             exact = False
@@ -409,17 +499,17 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
                     u = np.zeros(N)
                     eta, d, h, grad = z
                     w = -d[2]
-                    gmax = float(np.max(np.abs(grad)))
-            fac = _factor(pr, M, w)
+                    gmax = float(np.abs(grad).max())
+            fac = _factor(pr, M, w, rm)
             exact = fac is not None
             if fac is None:
-                fac = _factor(pr, M, np.maximum(w, 0.0))
+                fac = _factor(pr, M, np.maximum(w, 0.0), rm)
             if fac is None:  # non-finite weights: no Newton direction
                 return u, M, eta, d, h, None, False, it
             step = fac.solve(grad)
             if iterative:
                 prec = pr.preconditioner = fac
-        if not np.all(np.isfinite(step)):
+        if not np.isfinite(step).all():
             return u, M, eta, d, h, None, False, it
         dec = float(step @ grad)
         # chord steps converge linearly: they stop only at a thousandth of the
@@ -446,11 +536,11 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
         eta, d, h, grad = new
         # chord steps while full steps shrink the gradient quickly (W changes little)
         reuse = (fac is not None and f == 1.0 and not iterative
-                 and float(np.max(np.abs(grad))) <= chord * gmax)
+                 and float(np.abs(grad).max()) <= chord * gmax)
         check_zero = check_zero and not reuse
     w = -d[2]
     if not converged or not exact or not np.all(w >= 0) or fac is None:
-        fac = _factor(pr, M, w)
+        fac = _factor(pr, M, w, rm)
     if fac is not None:  # preconditions (or starts the chord steps of) the next search
         pr.preconditioner = fac
     return u, M, eta, d, h, fac, converged, it
@@ -565,9 +655,12 @@ def sparse_laplace_loglike(problem, family, beta, thetas, extra, u0=None, gradie
         cond_cov = analytic
     grad = None
     if gradient and analytic:
-        v = np.einsum("tij,tj->ti", fac.row_blocks(), M)  # H^{-1} m_t on row t's effects
-        st.s = np.einsum("ti,ti->t", M, v)
-        grad = _gradient(pr, family, extra, u, M, eta, d, fac, v, st.s, per_row)
+        v = _row_products(fac, M)  # H^{-1} m_t on row t's effects
+        st.s = _rowdot(M.T, v.T)
+        rm = pr.__dict__.get("_row_matrix")
+        if rm is None or rm.M is not M:
+            rm = pr.row_matrix(M)
+        grad = _gradient(pr, family, extra, u, M, eta, d, fac, v, st.s, per_row, rm)
     elif gradient and per_row:
         raise NotImplementedError(
             "row-wise score contributions need the component factorisation; this problem "
@@ -575,40 +668,67 @@ def sparse_laplace_loglike(problem, family, beta, thetas, extra, u0=None, gradie
     elif gradient:
         grad = _fd_gradient(pr, family, beta, ths, extra, u)
     if cond_cov:
-        st.cond_cov = [L[None] @ fac.diagonal_blocks(o + np.arange(t.n_levels) * t.q, t.q)
-                       @ L.T[None] for t, o, L in zip(pr.terms, pr.term_offsets, Ls)]
+        st.cond_cov = [_lambda_blocks(L, fac.diagonal_blocks(o + np.arange(t.n_levels) * t.q, t.q))
+                       for t, o, L in zip(pr.terms, pr.term_offsets, Ls)]
     return llf, grad, st
 
 
-def _gradient(pr, family, extra, u, M, eta, d, fac, v, s, per_row=False):
+def _lambda_blocks(L, blocks):
+    """``L @ blocks[i] @ L'`` for a (levels, q, q) stack (products in that order)."""
+    if L.shape == (1, 1):
+        return (blocks * L[0, 0]) * L[0, 0]
+    return L[None] @ blocks @ L.T[None]
+
+
+def _rowdot(AT, BT):
+    """Row-wise dot products of two (n, Q) arrays given as their (Q, n) transposes."""
+    out = AT[0] * BT[0]
+    for j in range(1, AT.shape[0]):
+        out += AT[j] * BT[j]
+    return out
+
+
+def _row_products(fac, M):
+    """
+    ``Sigma[J_t, J_t] m_t`` for every row (``Sigma = H^{-1}``), as (n, Q); the
+    transpose of a C-ordered (Q, n) array.
+    """
+    rp = getattr(fac, "row_products", None)
+    v = rp(M) if rp is not None else np.einsum("tij,tj->ti", fac.row_blocks(), M)
+    return np.ascontiguousarray(v.T).T
+
+
+def _gradient(pr, family, extra, u, M, eta, d, fac, v, s, per_row=False, rm=None):
     """Analytic gradient (see the module docstring); its row-wise terms with ``per_row``."""
     d0, d1, d2, d3 = d
-    J = pr.J
+    rm = pr.row_matrix(M) if rm is None else rm
+    JT, ZT = pr.transposed()
+    MT = np.ascontiguousarray(M.T)
+    vT = np.ascontiguousarray(v.T)
     c = 0.5 * d3 * s
-    a = fac.solve(np.bincount(J.ravel(), weights=(M * c[:, None]).ravel(),
-                              minlength=pr.n_effects))
-    arows = a[J]
-    ma = np.einsum("tq,tq->t", M, arows)
+    a = fac.solve(rm.tdot(c))
+    aT = a[JT]
+    ma = _rowdot(MT, aT)
     r = d1 + c + d2 * ma
-    urows = u[J]
     w = -d2
+    # per slot and row: r u + d1 a - w (Sigma m), the factor of z_{tka} in dL
+    WT = u[JT] * r
+    WT += aT * d1
+    WT -= vT * w
     if per_row:
         parts = [pr.X * r[:, None]]
         for k, t in enumerate(pr.terms):
             sl = pr.slots[k]
-            Wk = r[:, None] * urows[:, sl] + d1[:, None] * arows[:, sl] - w[:, None] * v[:, sl]
-            parts.append(pr.Zrows[:, sl][:, t.cov.rows] * Wk[:, t.cov.cols])
+            parts.append(pr.Zrows[:, sl][:, t.cov.rows] * WT[sl].T[:, t.cov.cols])
         if family.n_extra:
             e0, e1, e2 = family.extra_derivs(pr.y, eta, extra)
             parts.append(e0 + 0.5 * s[:, None] * e2 + ma[:, None] * e1)
         return np.hstack(parts)
-    g_beta = pr.X.T @ r
+    g_beta = r @ pr.X
     parts = [g_beta]
     for k, t in enumerate(pr.terms):
         sl = pr.slots[k]
-        Zk = pr.Zrows[:, sl]
-        dL = (Zk * r[:, None]).T @ urows[:, sl] + (Zk * d1[:, None]).T @ arows[:, sl] \
-            - (Zk * w[:, None]).T @ v[:, sl]
+        dL = ZT[sl] @ WT[sl].T
         parts.append(dL[t.cov.rows, t.cov.cols])
     if family.n_extra:
         e0, e1, e2 = family.extra_derivs(pr.y, eta, extra)

@@ -27,8 +27,9 @@ with ``K_j = M' diag(w' * D[:, j]) M = dH / dbeta_j`` and
 ``dD_j / dbeta_k = -P diag(w' * D[:, k]) D[:, j]`` (the ``v`` term).  For the
 Gaussian family ``w' = 0`` and the block is ``-X' (W^{-1} + M M')^{-1} X``.
 
-Only ``N x N`` objects are built: ``H`` densely (by one scatter of the row-local
-values of ``M``) and inverted by LAPACK; ``diag(P)`` and products with ``P`` by
+Only ``N x N`` objects are built: ``H^{-1}`` densely, from the factorisation at
+the modes that the state holds (or from ``H``, scattered from the row-local values
+of ``M`` and inverted by LAPACK); ``diag(P)`` and products with ``P`` by
 gathering from ``H^{-1}`` on each row's ``Q`` effects; ``K_j`` as a sparse matrix
 on the pattern of ``M'M``; ``tr(H^{-1} K_j H^{-1} K_k) = sum(Z_j * Z_k')`` with
 ``Z_j = K_j H^{-1}``.  The cost is one ``N x N`` inversion plus ``p`` sparse-dense
@@ -42,6 +43,8 @@ import numpy as np
 from scipy import sparse
 from scipy.linalg import lapack
 
+from .dense_factor import DenseFactor
+from .schur import SchurFactor
 from ..spec.terms import split_thetas
 
 __all__ = ["sparse_beta_hessian", "MAX_EFFECTS", "ENABLED"]
@@ -108,12 +111,52 @@ def _dense_inverse(N, keys, hdata):
     return np.ascontiguousarray(full)
 
 
+def _schur_inverse(fac):
+    """
+    ``H^{-1}`` as a full symmetric (N, N) array from a
+    :class:`~statsmodels_glmm.likelihood.schur.SchurFactor`, assembled from ``A^{-1}``,
+    ``F`` and ``S^{-1}``; None when a component of ``S`` is split (only the selected
+    inverse of its factor is available).
+    """
+    pat = fac.pat
+    if pat.splits:
+        return None
+    N, qe, le, r = pat.N, pat.qe, pat.le, pat.r
+    e0, e1 = pat.e_range
+    out = np.zeros((N, N))
+    if r:
+        buf = fac.Sinv_buf
+        Sfull = np.zeros((r, r))
+        for b, (s, off, members) in enumerate(fac.pat.buckets):
+            blk = buf[off:off + members.shape[0] * s * s].reshape(-1, s, s)
+            if fac._tri[b]:  # only the upper triangle holds the inverse
+                blk = np.triu(blk) + np.triu(blk, 1).transpose(0, 2, 1)
+            Sfull[members[:, :, None], members[:, None, :]] = blk
+        if pat.dense_F:
+            Fd = fac._dense_F()
+        else:
+            Fd = np.zeros(le * qe * r)
+            Fd[((pat.pB_level[:, None] * qe + np.arange(qe)) * r
+                + pat.pB_col[:, None]).ravel()] = fac.Fv.ravel()
+            Fd = Fd.reshape(le * qe, r)
+        P = Fd @ Sfull
+        rem = pat.rem_index
+        out[e0:e1, e0:e1] = P @ Fd.T
+        out[e0:e1, rem] = -P
+        out[rem, e0:e1] = -P.T
+        out[np.ix_(rem, rem)] = Sfull
+    idx = e0 + np.arange(le)[:, None] * qe + np.arange(qe)
+    out[idx[:, :, None], idx[:, None, :]] += fac.Ainv
+    return out
+
+
 def _trace_products(kdata, cols, indptr, Hinv):
     """
     ``T_jk = tr(H^{-1} K_j H^{-1} K_k) = sum(Z_j * Z_k')`` with ``Z_j = K_j H^{-1}``,
     for the symmetric ``K_j`` with values ``kdata[j]`` on the CSR pattern
     ``cols, indptr``; the ``Z_j`` of a block of ``j`` come from one sparse-dense
-    product.
+    product, and the sums with one ``Z_k'`` for all ``j`` of a block from one
+    matrix-vector product.
     """
     p, nnz = kdata.shape
     N = Hinv.shape[0]
@@ -123,7 +166,7 @@ def _trace_products(kdata, cols, indptr, Hinv):
         ptr = (indptr[None, :-1] + nnz * np.arange(b)[:, None]).ravel()
         K = sparse.csr_matrix((kdata[block].ravel(), np.tile(cols, b), np.append(ptr, b * nnz)),
                               shape=(b * N, N))
-        return dict(zip(block.tolist(), np.asarray(K @ Hinv).reshape(b, N, N)))
+        return np.asarray(K @ Hinv).reshape(b, N * N)
 
     per = max(1, int(PRODUCT_BYTES // (16 * N * N)))
     blocks = [np.arange(i, min(p, i + per)) for i in range(0, p, per)]
@@ -132,12 +175,11 @@ def _trace_products(kdata, cols, indptr, Hinv):
         Zi = products(bi)
         for bj in blocks[i:]:
             Zj = Zi if bj is bi else products(bj)
-            for j in bi.tolist():
-                for k in bj.tolist():
-                    if k >= j:
-                        T[j, k] = T[k, j] = np.einsum("ab,ba->", Zi[j], Zj[k])
+            for c, k in enumerate(bj.tolist()):
+                # sum(Z_j * Z_k') for every j of the block: one matrix-vector product
+                T[bi, k] = Zi @ Zj[c].reshape(N, N).T.ravel()
             del Zj
-    return T
+    return np.triu(T) + np.triu(T, 1).T
 
 
 def sparse_beta_hessian(problem, family, beta, thetas, extra, state, max_effects=None):
@@ -214,8 +256,18 @@ def sparse_beta_hessian(problem, family, beta, thetas, extra, state, max_effects
         return None
     pos, keys, cols, indptr = _pattern(pr)
     MM = (M[:, :, None] * M[:, None, :]).reshape(n, Q * Q)
-    Hinv = _dense_inverse(N, keys, np.bincount(pos, weights=(w[:, None] * MM).ravel(),
-                                               minlength=len(keys)))
+    Hinv = None
+    fac = getattr(state, "_fac", None)
+    if (fac is not None and state._M is not None and state._M.shape == M.shape
+            and np.array_equal(state._M, M)):
+        # the factorisation at the modes is that of this H (same M, w = -d2)
+        if isinstance(fac, DenseFactor):
+            Hinv = fac.inverse()
+        elif isinstance(fac, SchurFactor):
+            Hinv = _schur_inverse(fac)
+    if Hinv is None:
+        Hinv = _dense_inverse(N, keys, np.bincount(pos, weights=(w[:, None] * MM).ravel(),
+                                                   minlength=len(keys)))
     if Hinv is None:
         return None
     Jk = {}
