@@ -130,10 +130,12 @@ class SummaryMixin:
         refit = (guard or {}).get("refit") or {}
         if refit.get("moved"):
             moves = ", ".join(f"{n} {refit['change_se'][n]:+.1f}" for n in refit["moved"])
+            more = "" if refit.get("complete", True) else (
+                " (the refit stopped once that was clear: others may move too)")
             notes.append(f"Laplace may be inaccurate ({refit['reason']}): refitted by "
                          f"{refit['nagq']}-node adaptive quadrature from the Laplace "
                          "estimates, these move by more than 0.5 standard errors (in SE: "
-                         f"{moves}); refit with fit(nagq={refit['nagq']}).")
+                         f"{moves}){more}; refit with fit(nagq={refit['nagq']}).")
         elif guard is not None and guard["flagged"]:
             notes.append(
                 f"Laplace may be inaccurate: {guard['nagq']}-node adaptive quadrature at the "

@@ -179,4 +179,6 @@ def test_refit_stops_once_the_warning_is_certain(worked_example):
                                             free, lo, 30, None, every_estimate_decided)
     assert done and steps > refit["steps"] == 2
     assert not refit["complete"] and refit["moved"]
+    # the warning and the summary say that the refit stopped early
+    assert "others may move too" in " ".join(str(res.summary()).split())
 
