@@ -70,30 +70,6 @@ def _x_by_group(c):
     return sparse.csr_matrix((c.X.T.ravel(), indices, indptr), shape=(p * G, n))
 
 
-def chunk_at_modes(c, family, beta, L, extra, u):
-    """
-    What the closed-form Hessian passes need of a chunk at the modes ``u``: the group
-    sum and row expansion functions, the columns ``Mc`` of ``Z L``, the modes expanded
-    to rows (a list of q arrays), ``eta`` and the family derivatives ``d1`` to ``d4``.
-    """
-    gid, G = c.gid, c.n_groups
-
-    def gsum(v):
-        return np.bincount(gid, weights=v, minlength=G)
-
-    def rows(v):
-        return np.take(v, gid)
-
-    Mc = _zl_columns(c.Zc, L)
-    eta = c.X @ beta + c.offset
-    urow = [rows(u[:, a]) for a in range(L.shape[0])]
-    for a, col in enumerate(urow):
-        eta += Mc[a] * col
-    _, d1, d2, d3 = family.derivs(c.y, eta, extra)
-    d4 = family.d4(c.y, eta, extra)
-    return gsum, rows, Mc, urow, eta, d1, d2, d3, d4
-
-
 def _chunk_part(c, family, beta, L, extra, u, P):
     """
     ``X_c' dR_c``: one chunk's share of the fixed-effects Hessian.
@@ -103,10 +79,22 @@ def _chunk_part(c, family, beta, L, extra, u, P):
     few row weights ``w``) with small per-group blocks, which keeps the work
     at about ``p`` passes over the rows.
     """
-    X = c.X
+    X, sizes, gid = c.X, c.sizes, c.gid
     G, p = c.n_groups, X.shape[1]
     q = L.shape[0]
-    gsum, rows, Mc, _, _, d1, d2, d3, d4 = chunk_at_modes(c, family, beta, L, extra, u)
+
+    def gsum(v):
+        return np.bincount(gid, weights=v, minlength=G)
+
+    def rows(v):
+        return np.repeat(v, sizes)
+
+    Mc = _zl_columns(c.Zc, L)
+    eta = X @ beta + c.offset
+    for a in range(q):
+        eta += Mc[a] * rows(u[:, a])
+    _, _, d2, d3 = family.derivs(c.y, eta, extra)
+    d4 = family.d4(c.y, eta, extra)
     PM = [sum(Mc[b] * rows(P[:, a, b]) for b in range(q)) for a in range(q)]
     s = sum(Mc[a] * PM[a] for a in range(q))
     hd3 = 0.5 * d3
@@ -121,7 +109,7 @@ def _chunk_part(c, family, beta, L, extra, u, P):
                + [d2 * m for m in Mc]                              # C
                + [d3 * Mc[a] * Mc[b] for a, b in pairs]            # K0
                + [brow * m for m in Mc])                           # R0
-    W = np.empty((c.nobs, len(weights)))
+    W = np.empty((len(gid), len(weights)))
     for j, w in enumerate(weights):
         W[:, j] = w
     # XW[j] (G, p): sum_t w_tj x_t per group, from one sparse product

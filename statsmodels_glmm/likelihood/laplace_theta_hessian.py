@@ -36,17 +36,30 @@ import numpy as np
 
 from . import parallel
 from .batched import matvec
-from .chunks import _family_copy, make_chunk
-from .laplace_hessian import HESSIAN_CHUNK_ROWS, chunk_at_modes
+from .chunks import _family_copy, _zl_columns, make_chunk
+from .laplace_hessian import HESSIAN_CHUNK_ROWS
 
 __all__ = ["laplace_gradient_directions"]
 
 
 def _chunk_directions(c, family, beta, L, extra, u, P, directions):
     """One chunk's share of the derivative of ``[X' r, vec(Z' V)]`` along each direction."""
-    X, G = c.X, c.n_groups
+    X, gid, G = c.X, c.gid, c.n_groups
     q = L.shape[0]
-    gsum, rows, Mc, urow, _, d1, d2, d3, d4 = chunk_at_modes(c, family, beta, L, extra, u)
+
+    def gsum(v):
+        return np.bincount(gid, weights=v, minlength=G)
+
+    def rows(v):
+        return np.take(v, gid)
+
+    Mc = _zl_columns(c.Zc, L)
+    eta = X @ beta + c.offset
+    urow = [rows(u[:, a]) for a in range(q)]
+    for a in range(q):
+        eta += Mc[a] * urow[a]
+    _, d1, d2, d3 = family.derivs(c.y, eta, extra)
+    d4 = family.d4(c.y, eta, extra)
     # the gradient's own row quantities (as in laplace._chunk_working)
     Prow = {}
     for a in range(q):
