@@ -24,9 +24,8 @@ derivative ``d_4`` of the log-density (:meth:`Response.d4`), which the binomial
 (logit, probit, cloglog), Poisson, Gaussian, negative binomial (NB1, NB2, at
 fixed dispersion) and cumulative-link ordinal families provide (for the ordinal
 families ``eta`` is shared by the thresholds and ``d_4`` is its fourth
-derivative); the covariance columns come from :mod:`.laplace_theta_hessian`,
-those of family parameters from differences of the analytic gradient.  Groups
-are processed chunk by chunk
+derivative); the columns of the covariance and family parameters are still
+differences of the analytic gradient.  Groups are processed chunk by chunk
 (see :mod:`.parallel`), so the temporaries stay of chunk size.
 """
 

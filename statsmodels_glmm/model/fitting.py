@@ -166,33 +166,24 @@ class FittingMixin:
     def hessian_internal(self, internal, nagq=1, free=None, central=False, grad=None,
                          warm=None):
         """
-        Hessian of the log-likelihood.
+        Hessian of the log-likelihood by differences of the gradient.
 
-        For a Laplace fit of a family with a fourth derivative the fixed-effects
-        block (one or several grouping factors) and, for one grouping factor, the
-        covariance columns are in closed form (:mod:`~statsmodels_glmm.likelihood.laplace_hessian`,
-        :mod:`~statsmodels_glmm.likelihood.sparse_laplace_hessian`,
-        :mod:`~statsmodels_glmm.likelihood.laplace_theta_hessian`); the other
-        columns are differences of the analytic gradient: forward differences (one
-        gradient per free parameter) by default, ``central=True`` doubling the cost
-        for O(h^2) accuracy.  ``grad`` is the gradient at ``internal`` when the
-        caller already has it.
+        Forward differences (one gradient per free parameter) by default;
+        ``central=True`` doubles the cost for O(h^2) accuracy.  ``grad`` is the
+        gradient at ``internal`` when the caller already has it.
         """
         warm = warm if warm is not None else WarmStart()
         n = len(internal)
         typical = self._typical_sizes()
         free = np.ones(n, bool) if free is None else free
         Hs = np.zeros((n, n))
-        p, k = self.k_fe, self.k_re
+        p = self.k_fe
         closed = self._beta_hessian(internal, nagq, warm) if p and np.all(free[:p]) else None
-        theta_cols = self._theta_columns(internal, nagq, warm, free)
         g0 = None if central else (grad if grad is not None
                                    else self._gradient(internal, nagq, warm=warm))
         columns = np.flatnonzero(free)
         if closed is not None:
             columns = columns[columns >= p]
-        if theta_cols:
-            columns = np.array([j for j in columns if j not in theta_cols], dtype=int)
         for j in columns:
             h = (1e-4 if central else 1e-5) * max(typical[j], abs(internal[j]))
             e = np.zeros(n)
@@ -200,49 +191,12 @@ class FittingMixin:
             gp = self._gradient(internal + e, nagq, warm=warm)
             gm = self._gradient(internal - e, nagq, warm=warm) if central else g0
             Hs[:, j] = (gp - gm) / ((2 if central else 1) * h)
-        for j, col in theta_cols.items():
-            # fixed-effects and covariance rows in closed form; the family-parameter rows
-            # from those parameters' own columns
-            Hs[:p + k, j] = col
-            Hs[p + k:, j] = Hs[j, p + k:]
         if closed is not None:
-            # the fixed-effects rows of the other columns give the cross block
+            # the fixed-effects rows of the difference columns give the cross block
             Hs[p:, :p] = Hs[:p, p:].T
             Hs[:p, :p] = closed
         Hs = 0.5 * (Hs + Hs.T)
         return Hs
-
-    def _theta_columns(self, internal, nagq, warm, free):
-        """
-        The Hessian's columns of the free covariance parameters in closed form (rows of
-        the fixed effects and covariance parameters; see :mod:`.laplace_theta_hessian`),
-        as ``{index: column}``; empty where it does not apply (several grouping factors,
-        quadrature, families without a fourth derivative, modes that did not converge).
-        """
-        from ..likelihood.laplace import ModeState
-        from ..likelihood.laplace_hessian import has_closed_form
-        from ..likelihood.laplace_theta_hessian import laplace_gradient_directions
-
-        p, k = self.k_fe, self.k_re
-        idx = [j for j in range(p, p + k) if free[j]]
-        if nagq != 1 or self.multi or not idx or not has_closed_form(self.response):
-            return {}
-        llf, _, state = self.loglike_internal(internal, nagq, warm=warm)
-        if not (np.isfinite(llf) and isinstance(state, ModeState) and state.converged):
-            return {}
-        beta, theta, extra = self._split(internal)
-        L = np.asarray(self.cov_struct.chol(theta), dtype=float)
-        q = L.shape[0]
-        rows, cols = self.cov_struct.rows, self.cov_struct.cols
-        dirs = []
-        for j in idx:
-            dL = np.zeros((q, q))
-            dL[rows[j - p], cols[j - p]] = 1.0
-            dirs.append((np.zeros(p), dL))
-        out = laplace_gradient_directions(self.design, self.response, beta, L, extra, state,
-                                          dirs)
-        sel = np.concatenate([np.arange(p), p + rows * q + cols])
-        return {j: out[i][sel] for i, j in enumerate(idx)}
 
     def _beta_hessian(self, internal, nagq, warm):
         """
