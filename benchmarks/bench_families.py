@@ -15,9 +15,8 @@ for statsmodels-glmm (model building from the formula plus ``fit``) and for
 time (glmmTMB's and clmm's recorded times are printed where a reference fit exists).
 
 Hessian share: the time of every ``hessian_internal`` call (the Newton polish and
-the standard errors) over the fit's time, with the fixed-effects block and the
-covariance columns in closed form (as fits run) and, in one further fit, with
-every column a difference of
+the standard errors) over the fit's time, with the fixed-effects block in closed
+form (as fits run) and, in one further fit, with every column a difference of
 the analytic gradient (as fits ran before the closed form covered the family);
 ``bse rel`` is the largest relative difference of the standard errors of the two.
 """
@@ -72,7 +71,6 @@ class HessianClock:
     def __enter__(self):
         self.orig_h = MixedGLM.hessian_internal
         self.orig_b = MixedGLM._beta_hessian
-        self.orig_t = MixedGLM._theta_columns
         clock = self
 
         def timed(model, *args, **kwargs):
@@ -85,13 +83,11 @@ class HessianClock:
         MixedGLM.hessian_internal = timed
         if self.differences_only:
             MixedGLM._beta_hessian = lambda model, *a: None
-            MixedGLM._theta_columns = lambda model, *a: {}
         return self
 
     def __exit__(self, *exc):
         MixedGLM.hessian_internal = self.orig_h
         MixedGLM._beta_hessian = self.orig_b
-        MixedGLM._theta_columns = self.orig_t
 
 
 def fit_ours(df, fam):
@@ -168,7 +164,7 @@ def main():
     print(f"machine: {platform.machine()}, {os.cpu_count()} processors; load average "
           f"{load:.1f} at start")
     print("ref s: glmmTMB's (clmm's for ordinal) recorded median time; H share: time in "
-          "hessian_internal / fit time, closed-form blocks (now) and differences only "
+          "hessian_internal / fit time, closed-form block (now) and differences only "
           "(before), fit time with differences only; bse rel: largest relative bse "
           "difference of the two\n")
     print(f"{'family':8s} {'rows':>7s} {'ours s':>8s} {'glmm s':>8s} {'ratio':>6s} "
