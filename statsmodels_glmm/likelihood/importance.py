@@ -24,7 +24,7 @@ from scipy import special, stats
 
 from .chunks import seg_sum
 from .laplace import solve_modes
-from .quadrature import _node_derivs, _row_wise, _tiled, stream_exp
+from .quadrature import _node_values, _row_wise, _tiled, stream_exp
 
 __all__ = ["importance_loglike"]
 
@@ -105,7 +105,8 @@ def importance_loglike(res, params=None, ndraws=16384, df=3.0, inflate=1.5, seed
             U = st.u[:, None, :] + np.matmul(S, tk.T).transpose(0, 2, 1)  # (G, c, q)
             Urows = np.repeat(U, sizes, axis=0)
             eta = base[:, None] + np.einsum("nq,ncq->nc", M, Urows)
-            d0 = _node_derivs(family, d.y, eta, extra, ytile, False)[0]
+            d0 = _node_values(family, d.y, np.ascontiguousarray(eta.T), extra, ytile,
+                              False)[0].T  # (rows, nodes)
             logw = (seg_sum(d0, d.starts) - 0.5 * (U * U).sum(2) - 0.5 * q * np.log(2 * np.pi)
                     - log_t[None, k0:k0 + block] + logdetS[:, None])
             mx, r, w = stream_exp(mx, logw)

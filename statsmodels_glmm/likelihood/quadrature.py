@@ -168,35 +168,6 @@ def _chol_parts(H):
     return C, np.swapaxes(np.linalg.inv(C), 1, 2)
 
 
-def _node_derivs(family, y, eta, extra, ytile, want_extra):
-    """``d0, d1`` (and family-parameter ``e0``) at a block of nodes, eta (n, c)."""
-    n, c = eta.shape
-    fast = family.logpdf_d1  # only d0 and d1 are needed at the nodes
-    if ytile is not None:
-        flat = np.ascontiguousarray(eta.T).ravel()
-        d = fast(ytile(c), flat, extra)
-        d0 = d[0].reshape(c, n).T
-        d1 = d[1].reshape(c, n).T
-        e0 = None
-        if want_extra:
-            e0 = family.extra_derivs(ytile(c), flat, extra)[0]
-            e0 = e0.reshape(c, n, -1).transpose(1, 0, 2)
-        return d0, d1, e0
-    d0 = np.empty((n, c))
-    d1 = np.empty((n, c))
-    e0 = None
-    for k in range(c):
-        d = fast(y, eta[:, k], extra)
-        d0[:, k] = d[0]
-        d1[:, k] = d[1]
-        if want_extra:
-            ek = family.extra_derivs(y, eta[:, k], extra)[0]
-            if e0 is None:
-                e0 = np.empty((n, c, ek.shape[1]))
-            e0[:, k] = ek
-    return d0, d1, e0
-
-
 _TILE_CACHE = {}
 
 
@@ -226,11 +197,7 @@ def stream_exp(mx, a):
     >>> float(mx[0] + np.log(e.sum())) == float(np.log(4.0))
     True
     """
-    a = np.where(np.isnan(a), -np.inf, a)
-    new = np.maximum(mx, _row_max(a))
-    safe = np.where(np.isfinite(new), new, 0.0)
-    scale = np.where(np.isfinite(mx), np.exp(mx - safe), 0.0)
-    return new, scale, np.exp(a - safe[:, None])
+    return _stream_exp_inplace(mx, np.array(a, dtype=float))
 
 
 def _row_max(a):
