@@ -227,7 +227,7 @@ class DenseFactor:
         -------
         ndarray (n, Q)
         """
-        S = self._inverse()[self.pat.read_rows]
+        S = self.row_blocks()
         Q = M.shape[1]
         out = S[:, :, 0] * M[:, 0, None]
         for j in range(1, Q):

@@ -270,9 +270,10 @@ class SchurPattern:
         self.B_full = False
         # solves multiply by F = A^{-1} B as a dense array when it is small
         self.dense_F = bool(self.dense_BtF or self.le * qe * r <= self.dense_F_up_to)
+        # positions of B's entries in its dense (levels * q_e) x r layout
+        self.B_flat = ((self.pB_level[:, None] * qe + np.arange(qe)[None, :]) * r
+                       + self.pB_col[:, None])
         if self.dense_F:
-            self.B_flat = ((self.pB_level[:, None] * qe + np.arange(qe)[None, :]) * r
-                           + self.pB_col[:, None])
             # every (level, remainder effect) pair present: B in its dense layout
             self.B_full = bool(qe == 1 and nB == self.le * r
                                and np.array_equal(self.B_flat[:, 0], np.arange(nB)))
@@ -650,7 +651,7 @@ class SchurFactor:
         return out
 
     def _dense_F(self):
-        """F = A^{-1} B as a dense (levels * q_e) x r array (``pat.dense_F``; made once)."""
+        """F = A^{-1} B as a dense (levels * q_e) x r array (made once)."""
         if self._Fd is None:
             pat = self.pat
             if pat.B_full:

@@ -132,13 +132,7 @@ def _schur_inverse(fac):
             if fac._tri[b]:  # only the upper triangle holds the inverse
                 blk = np.triu(blk) + np.triu(blk, 1).transpose(0, 2, 1)
             Sfull[members[:, :, None], members[:, None, :]] = blk
-        if pat.dense_F:
-            Fd = fac._dense_F()
-        else:
-            Fd = np.zeros(le * qe * r)
-            Fd[((pat.pB_level[:, None] * qe + np.arange(qe)) * r
-                + pat.pB_col[:, None]).ravel()] = fac.Fv.ravel()
-            Fd = Fd.reshape(le * qe, r)
+        Fd = fac._dense_F()
         P = Fd @ Sfull
         rem = pat.rem_index
         out[e0:e1, e0:e1] = P @ Fd.T
