@@ -82,6 +82,7 @@ import numpy as np
 from scipy.sparse import csr_array
 
 from . import memory_budget as _budget
+from .batched import _rowdot
 from .dense_factor import DensePattern, pair_products
 from .schur import SchurPattern
 from ..spec.terms import split_thetas, term_offsets
@@ -402,7 +403,8 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
     """
     Joint conditional modes of all terms by Newton with step-halving.
 
-    Returns ``(u, M, eta, d, h, factor, converged, iterations)`` where ``factor``
+    Returns ``(u, rm, eta, d, h, factor, converged, iterations)`` where ``rm`` is the
+    :class:`RowMatrix` of ``M = Z Lambda`` (its row values ``rm.M``) and ``factor``
     is the factorisation of ``H`` at the modes with the exact weights (None when
     that ``H`` is not positive definite).  When no Newton step can be computed
     (non-finite ``Lambda``, family derivatives or weights, so that not even the
@@ -441,7 +443,6 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
     base = pr.X @ beta + pr.offset
     M = pr.m_rows(Ls)
     rm = pr.row_matrix(M)
-    pr.__dict__["_row_matrix"] = rm  # the products with M for the gradient at the modes
 
     def evaluate(u):
         eta = base + rm.dot(u)
@@ -472,7 +473,7 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
     it = 0
     fac = None
     if not np.all(np.isfinite(M)):
-        return u, M, eta, d, h, None, False, it
+        return u, rm, eta, d, h, None, False, it
     exact = False  # fac is the factorisation at u with the exact weights
     reuse = False  # the next step is a chord step with fac
     if not iterative and u0 is not None and pr.preconditioner is not None:
@@ -505,12 +506,12 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
             if fac is None:
                 fac = _factor(pr, M, np.maximum(w, 0.0), rm)
             if fac is None:  # non-finite weights: no Newton direction
-                return u, M, eta, d, h, None, False, it
+                return u, rm, eta, d, h, None, False, it
             step = fac.solve(grad)
             if iterative:
                 prec = pr.preconditioner = fac
         if not np.isfinite(step).all():
-            return u, M, eta, d, h, None, False, it
+            return u, rm, eta, d, h, None, False, it
         dec = float(step @ grad)
         # chord steps converge linearly: they stop only at a thousandth of the
         # tolerance, about where the last of quadratically converging Newton steps
@@ -543,7 +544,7 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
         fac = _factor(pr, M, w, rm)
     if fac is not None:  # preconditions (or starts the chord steps of) the next search
         pr.preconditioner = fac
-    return u, M, eta, d, h, fac, converged, it
+    return u, rm, eta, d, h, fac, converged, it
 
 
 def _pcg(matvec, b, precond, rtol=1e-11, maxiter=40):
@@ -636,7 +637,9 @@ def sparse_laplace_loglike(problem, family, beta, thetas, extra, u0=None, gradie
     extra = np.asarray(extra, dtype=float)
     ths = split_thetas(pr.terms, thetas)
     Ls = [t.cov.chol(th) for t, th in zip(pr.terms, ths)]
-    u, M, eta, d, h, fac, converged, it = solve_sparse_modes(pr, family, beta, Ls, extra, u0=u0)
+    u, rm, eta, d, h, fac, converged, it = solve_sparse_modes(pr, family, beta, Ls, extra,
+                                                              u0=u0)
+    M = rm.M
     st = SparseModeState()
     st.u, st.eta, st.d, st.h = u, eta, d, h
     st.converged, st.iterations, st.backend = converged, it, pr.backend
@@ -656,10 +659,7 @@ def sparse_laplace_loglike(problem, family, beta, thetas, extra, u0=None, gradie
     grad = None
     if gradient and analytic:
         v = _row_products(fac, M)  # H^{-1} m_t on row t's effects
-        st.s = _rowdot(M.T, v.T)
-        rm = pr.__dict__.get("_row_matrix")
-        if rm is None or rm.M is not M:
-            rm = pr.row_matrix(M)
+        st.s = _rowdot(M, v)
         grad = _gradient(pr, family, extra, u, M, eta, d, fac, v, st.s, per_row, rm)
     elif gradient and per_row:
         raise NotImplementedError(
@@ -678,14 +678,6 @@ def _lambda_blocks(L, blocks):
     if L.shape == (1, 1):
         return (blocks * L[0, 0]) * L[0, 0]
     return L[None] @ blocks @ L.T[None]
-
-
-def _rowdot(AT, BT):
-    """Row-wise dot products of two (n, Q) arrays given as their (Q, n) transposes."""
-    out = AT[0] * BT[0]
-    for j in range(1, AT.shape[0]):
-        out += AT[j] * BT[j]
-    return out
 
 
 def _row_products(fac, M):
@@ -708,7 +700,7 @@ def _gradient(pr, family, extra, u, M, eta, d, fac, v, s, per_row=False, rm=None
     c = 0.5 * d3 * s
     a = fac.solve(rm.tdot(c))
     aT = a[JT]
-    ma = _rowdot(MT, aT)
+    ma = _rowdot(MT.T, aT.T)
     r = d1 + c + d2 * ma
     w = -d2
     # per slot and row: r u + d1 a - w (Sigma m), the factor of z_{tka} in dL
