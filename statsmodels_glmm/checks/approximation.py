@@ -490,9 +490,10 @@ def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm
     se = np.sqrt(np.diag(np.asarray(cov_public, dtype=float)))
     se = np.where(np.isfinite(se) & (se > 0), se, np.nan)
 
-    decided = {"all": True}
+    complete = True  # False once the steps stop on the warning before every estimate
 
     def settled(x, step):
+        nonlocal complete
         # every estimate is on one side of REFIT_TOL_SE and stays there with twice the
         # next step: which estimates move is decided, and further steps would not change
         # it; or one estimate is decided above it: the warning is certain
@@ -504,7 +505,7 @@ def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm
         if np.all(below | above | ~np.isfinite(now + slack)):
             return True
         if np.any(above):
-            decided["all"] = False
+            complete = False
             return True
         return False
 
@@ -526,7 +527,7 @@ def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm
     out.update(llf=float(llf), llf_at_laplace=float(llf_at_laplace),
                params=pd.Series(after, index=names), change_se=change,
                max_change_se=float(np.nanmax(np.abs(change))) if change.notna().any() else 0.0,
-               moved=moved, steps=n_steps, converged=done, complete=bool(decided["all"]),
+               moved=moved, steps=n_steps, converged=done, complete=complete,
                seconds=time.perf_counter() - start)
     if moved:
         guard["flagged"] = True
