@@ -57,7 +57,15 @@ def probit_bernoulli(s, eta):
 
 
 def probit_bernoulli_d4(s, eta):
-    """The fourth derivative in ``eta`` of :func:`probit_bernoulli`'s ``log f``."""
+    """
+    The fourth derivative in ``eta`` of :func:`probit_bernoulli`'s ``log f``.
+
+    >>> import numpy as np
+    >>> s, eta, h = np.array([1.0, 0.0]), np.array([0.3, -1.2]), 1e-4
+    >>> fd = (probit_bernoulli(s, eta + h)[3] - probit_bernoulli(s, eta - h)[3]) / (2 * h)
+    >>> bool(np.allclose(probit_bernoulli_d4(s, eta), fd, rtol=1e-6))
+    True
+    """
     return _log_ndtr_d4((2.0 * s - 1.0) * eta)
 
 
