@@ -111,7 +111,6 @@ def num_threads(n_jobs=None, work=None):
     >>> num_threads(work=100) if "STATSMODELS_GLMM_NUM_THREADS" not in os.environ else 1
     1
     """
-    cpus = os.cpu_count() or 1
     if n_jobs is None:
         n_jobs = _CONTEXT_JOBS.get()
     if n_jobs is None:
@@ -125,12 +124,12 @@ def num_threads(n_jobs=None, work=None):
     if n_jobs is None:
         if work is not None and work < MIN_PARALLEL_ROWS:
             return 1
-        return cpus
+        return os.cpu_count() or 1
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)):
         raise ValueError(f"n_jobs must be a whole number of threads (or -1), got {n_jobs!r}")
     n_jobs = int(n_jobs)
     if n_jobs == -1:
-        return cpus
+        return os.cpu_count() or 1
     if n_jobs < 1:
         raise ValueError(f"n_jobs must be >= 1 or -1 (all processors), got {n_jobs}")
     return n_jobs

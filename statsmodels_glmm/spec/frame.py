@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .formula import split_offset_terms
-from .formula_engine import drop_na_action
+from .formula_engine import design_frames, drop_na_action
 
 __all__ = ["ModelFrame", "evaluate_frame", "fixed_matrices", "group_columns", "group_values",
            "materialize", "model_columns", "model_response", "offset_values", "rhs_text",
@@ -201,11 +201,12 @@ def _prepare_frame(data, columns):
     # deep-copies those on every operation, which costs more than the design itself
     # when they hold large lists
     work = pd.DataFrame(data).reset_index(drop=True)
+    dtypes = work.dtypes
     for c in columns:
-        col = work[c]
-        dtype = col.dtype
+        dtype = dtypes[c]
         if isinstance(dtype, pd.api.extensions.ExtensionDtype) and \
                 not isinstance(dtype, pd.CategoricalDtype):
+            col = work[c]
             if pd.api.types.is_bool_dtype(dtype):
                 work[c] = pd.Series(np.where(col.isna(), None, col.astype(object)),
                                     dtype=object)
@@ -214,8 +215,10 @@ def _prepare_frame(data, columns):
             elif pd.api.types.is_string_dtype(dtype):
                 work[c] = pd.Series(np.where(col.isna(), None, col.astype(object)),
                                     dtype=object)
-        if pd.api.types.is_numeric_dtype(work[c].dtype) and \
-                not pd.api.types.is_bool_dtype(work[c].dtype):
+            dtype = work[c].dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "iu":
+            continue  # integers hold no infinity
+        if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
             vals = work[c].to_numpy(dtype=float)
             if np.isinf(vals).any():
                 raise ValueError(f"column {c!r} has {int(np.isinf(vals).sum())} infinite "
@@ -283,8 +286,7 @@ def _rhs_matrix(mgr, rhs, data, what):
         return _intercept_matrix(data)
     formula = "~ " + rhs
     try:
-        return mgr.get_matrices(formula, data, pandas=True,
-                                na_action=drop_na_action(mgr))
+        return design_frames(mgr, formula, data, drop_na_action(mgr))
     except Exception as exc:  # formula engines raise many types
         raise _clean_formula_error(exc, f"{what}: {rhs}", data.columns) from None
 
@@ -320,7 +322,7 @@ def fixed_matrices(mgr, fixed, frame, raw_endog=False):
     if raw_endog:
         return None, _rhs_matrix(mgr, fixed.partition("~")[2].strip(), frame, "fixed effects")
     try:
-        return mgr.get_matrices(fixed, frame, pandas=True, na_action=drop_na_action(mgr))
+        return design_frames(mgr, fixed, frame, drop_na_action(mgr))
     except Exception as exc:  # formula engines raise many types
         raise _clean_formula_error(exc, fixed, frame.columns) from None
 

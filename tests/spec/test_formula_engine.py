@@ -5,7 +5,7 @@ import pandas as pd
 import patsy
 import pytest
 
-from statsmodels_glmm.spec.formula_engine import drop_na_action, formula_manager
+from statsmodels_glmm.spec.formula_engine import design_frames, drop_na_action, formula_manager
 
 SCALARS = [None, np.nan, float("nan"), "nan", " NaN ", "-nan", "+NAN", "a", "", "None", 1, 0,
            True, False, np.int64(3), np.float32("nan"), np.float64(2.5), pd.NA, pd.NaT,
@@ -56,3 +56,52 @@ def test_design_matrices_without_missing_values_equal_patsy_with_its_own_action(
     yo, Xo = patsy.dmatrices(f, df, NA_action="drop", return_type="dataframe")
     pd.testing.assert_frame_equal(Xs, Xo)
     pd.testing.assert_frame_equal(ys, yo)
+
+
+def _mixed_frame(n=60, seed=1):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "y": rng.normal(size=n),
+        "x": rng.normal(size=n),
+        "k": rng.integers(0, 4, size=n),
+        "flag": rng.random(n) > 0.5,
+        "g": rng.choice(["b", "a", "nan", None], size=n),
+        "cat": pd.Categorical(rng.choice(["lo", "mid", "hi"], size=n),
+                              categories=["mid", "lo", "hi"]),
+        "two words": rng.normal(size=n),
+        "when": pd.date_range("2020-01-01", periods=n, freq="D"),
+    }, index=np.arange(100, 100 + n))
+
+
+@pytest.mark.parametrize("formula", [
+    "y ~ x * C(g) + np.log(x ** 2) + k + flag",
+    "y ~ cat + C(k) + Q('two words') + center(x)",
+    "y ~ x:cat + I(k > 1)",
+    "~ cat * flag",
+    "y ~ 1",
+])
+def test_design_frames_equal_patsy_on_the_dataframe(formula):
+    df = _mixed_frame().reset_index(drop=True)
+    df.loc[[3, 7], "x"] = np.nan
+    mgr = formula_manager()
+    act = drop_na_action(mgr)
+    got = design_frames(mgr, formula, df, act)
+    fn = patsy.dmatrices if formula.split("~")[0].strip() else patsy.dmatrix
+    want = fn(formula, df, NA_action=act, return_type="dataframe",
+              eval_env=patsy.EvalEnvironment([{"np": np}]))
+    got, want = (got, want) if isinstance(got, tuple) else ((got,), (want,))
+    for a, b in zip(got, want):
+        pd.testing.assert_frame_equal(a, b, check_index_type=False)
+        assert a.design_info.column_names == b.design_info.column_names
+    # the rows with a missing value are dropped in both
+    assert 3 not in got[-1].index or "x" not in formula
+
+
+def test_design_frames_leave_the_frame_untouched_and_refuse_unknown_names():
+    df = _mixed_frame().reset_index(drop=True)
+    before = df.copy()
+    mgr = formula_manager()
+    design_frames(mgr, "y ~ cat + g", df, drop_na_action(mgr))
+    pd.testing.assert_frame_equal(df, before)
+    with pytest.raises(patsy.PatsyError, match="nosuch"):
+        design_frames(mgr, "y ~ nosuch", df, drop_na_action(mgr))
