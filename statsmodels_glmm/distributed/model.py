@@ -229,21 +229,38 @@ class DaskMixedGLM(MixedGLM):
         :func:`~statsmodels_glmm.likelihood.start.glm_start`, each step's sums added over
         partitions; family parameters from each partition's
         ``start_extra``, averaged with row counts as weights.  Families with
-        their own ``start_beta`` average the partitions' own start values.
+        their own ``start_beta`` average the partitions' own start values.  The
+        random-effect covariance starts at the moment estimate of the in-memory
+        model, its sums added over partitions (each holds its groups whole).
         """
         p, k = self.k_fe, self.k_re
         theta = self.cov_struct.start(1.0) * np.diag(self._scaling()[0])[p:p + k]
         out = [o for o in self._map(dp.part_start) if o[0]]
-        if any(o[1] is not None for o in out):
+        from_glm = not any(o[1] is not None for o in out)
+        if not from_glm:
             out = [o for o in out if o[1] is not None]
             w = np.array([o[0] for o in out], dtype=float)
             w = w / w.sum()
             beta = np.sum([wi * o[1] for wi, o in zip(w, out)], axis=0) if p else np.zeros(0)
             extra = np.sum([wi * np.asarray(o[2], float) for wi, o in zip(w, out)], axis=0) \
                 if self.k_extra else np.zeros(0)
-            return np.concatenate([np.atleast_1d(beta), theta, np.atleast_1d(extra)])
-        beta = self._glm_start()
-        return np.concatenate([beta, theta, self._start_extra(beta)])
+            beta, extra = np.atleast_1d(beta), np.atleast_1d(extra)
+        else:
+            beta = self._glm_start()
+            extra = self._start_extra(beta)
+        sums = [o for o in self._map(dp.part_moments, beta, extra) if o != ()]
+        if sums and all(o is not None for o in sums):
+            R, K, ztz, n = (sum(o[i] for o in sums) for i in range(4))
+            moments = self._start_from_moments(beta, R, K, ztz, n, from_glm=from_glm)
+            if moments is not None:
+                beta, theta = moments
+        return np.concatenate([beta, theta, extra])
+
+    def _intercept_column(self):
+        """Index of the column of ones in X (from the partitions' summaries), or None."""
+        info = self._info
+        ones = np.flatnonzero(info["x_const"] & (info["x_first"] == 1.0))
+        return int(ones[0]) if len(ones) else None
 
     def _start_extra(self, beta):
         if not self.k_extra:

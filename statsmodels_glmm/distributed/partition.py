@@ -473,6 +473,21 @@ def part_glm(part, beta, extra):
     return glm_sums(m.response, d.y, d.X, d.offset, beta, extra)
 
 
+def part_moments(part, beta, extra):
+    """
+    This partition's sums of the moment start of the random-effect covariance
+    (``MixedGLM._moment_sums`` at the fit without random effects ``beta``,
+    ``extra``): its groups lie in it whole, so the sums over partitions are those
+    of the whole data.  An empty tuple for an empty partition, None for moments
+    that are not finite.
+    """
+    m = part.model
+    if m is None:
+        return ()
+    d = m.design
+    return m._moment_sums(d.X @ beta + d.offset, np.asarray(extra, dtype=float))
+
+
 def part_start_extra(part, beta):
     """``(nobs, start_extra(y, X beta + offset))`` of this partition."""
     m = part.model

@@ -1,5 +1,6 @@
 """
-Starting values: the fixed effects of the model without random effects.
+Starting values: the fixed effects of the model without random effects, and a
+moment estimate of the random-effect covariance from that model's scores.
 
 A GLM fit with no random effects gives good starting fixed effects.  It is
 computed here by Newton's method on the family's own log-likelihood
@@ -17,7 +18,8 @@ have no finite optimum, and a start only has to be reasonable).
 
 import numpy as np
 
-__all__ = ["glm_start", "glm_sums", "newton_ascent", "link_of_mean", "START_TOL"]
+__all__ = ["glm_start", "glm_sums", "newton_ascent", "link_of_mean", "START_TOL",
+           "moment_sums", "moment_covariance", "conditional_start_beta"]
 
 #: Newton step size at which the starting fixed effects are good enough: the
 #: convergence is quadratic, so the point is then accurate to about its square,
@@ -149,3 +151,141 @@ def glm_sums(response, y, X, offset, beta, extra):
     d0, d1, d2, _ = response.derivs(y, X @ beta + offset, extra)
     w = np.maximum(-d2, 0.0)
     return float(np.sum(d0)), X.T @ d1, X.T @ (X * w[:, None])
+
+
+#: smallest and largest starting standard deviation of a random effect, on the scale
+#: of its column of Z divided by the column's root mean square (the optimiser's scale)
+START_SD_RANGE = (0.1, 1.0)
+
+
+def moment_sums(response, y, eta, extra, Z, gid, n_groups):
+    """
+    The sums of the moment estimate of the random-effect covariance at a fit
+    without random effects: ``(R, K)``.
+
+    With per-row derivatives ``d1 = dl/deta`` and weights ``w = -d2`` of the
+    model without random effects, each group's score and information for its
+    random effects at zero are
+
+    .. math::
+
+        s_g = \\sum_{t \\in g} z_t d_{1t}, \\qquad
+        A_g = \\sum_{t \\in g} w_t z_t z_t'.
+
+    To first order in ``G``, :math:`E[s_g s_g'] = A_g + A_g G A_g`, so the
+    least-squares moment estimate solves :math:`\\sum_g A_g G A_g = R` with
+    :math:`R = \\sum_g (s_g s_g' - A_g)`.  Returned are ``R`` (q x q) and
+    ``K[i, j, k, l] = sum_g A_g[i, j] A_g[k, l]``; both are sums over groups.
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> from statsmodels_glmm.families import as_response
+    >>> fam = as_response(sm.families.Poisson())
+    >>> y = fam.validate(np.array([0, 2, 5, 7]), "y")
+    >>> R, K = moment_sums(fam, y, np.full(4, np.log(3.5)), np.zeros(0), np.ones((4, 1)),
+    ...                    np.array([0, 0, 1, 1]), 2)
+    >>> float(R[0, 0]), float(K[0, 0, 0, 0])  # (2 - 7)**2 + (12 - 7)**2 - 14, 2 * 7**2
+    (36.0, 98.0)
+    """
+    _, d1, d2, _ = response.derivs(y, eta, extra)
+    w = np.maximum(-np.asarray(d2, dtype=float), 0.0)
+    d1 = np.asarray(d1, dtype=float)
+    q = Z.shape[1]
+    S = np.empty((n_groups, q))
+    A = np.empty((n_groups, q, q))
+    for a in range(q):
+        S[:, a] = np.bincount(gid, weights=Z[:, a] * d1, minlength=n_groups)
+        for b in range(a + 1):
+            A[:, a, b] = A[:, b, a] = np.bincount(gid, weights=w * Z[:, a] * Z[:, b],
+                                                  minlength=n_groups)
+    R = S.T @ S - A.sum(axis=0)
+    K = np.einsum("gij,gkl->ijkl", A, A)
+    return R, K
+
+
+def moment_covariance(R, K, cov_struct, log_link=False):
+    """
+    Starting random-effect covariance ``G`` from the sums of :func:`moment_sums`.
+
+    The entries of ``G`` that ``cov_struct`` estimates are found by least
+    squares; ``G`` is made positive semi-definite and every standard deviation
+    is held in :data:`START_SD_RANGE` on the scale of ``cov_struct.row_scale``:
+    a start near zero would sit where the likelihood is flat in the Cholesky
+    factor, and the first-order moments are least reliable for large
+    variances, where the usual start of one does as well.  With a log link
+    the moments are those of log-normal effects, ``exp(G) - 1``, and are mapped
+    back entry by entry.
+
+    Examples
+    --------
+    >>> from statsmodels_glmm.spec.covariance import CovStructure
+    >>> cs = CovStructure([[0]], ["Intercept"], "id")
+    >>> K = np.full((1, 1, 1, 1), 100.0)
+    >>> [round(float(moment_covariance(np.array([[r]]), K, cs)[0, 0]), 12)
+    ...  for r in (25.0, -5.0, 400.0)]
+    [0.25, 0.01, 1.0]
+    """
+    q = cov_struct.q
+    cols = []
+    for a, b in cov_struct.positions:
+        C = K[:, a, b, :] if a == b else K[:, a, b, :] + K[:, b, a, :]
+        cols.append(C.ravel())
+    C = np.array(cols).T
+    sol = np.linalg.lstsq(C, np.asarray(R, dtype=float).ravel(), rcond=None)[0]
+    G = np.zeros((q, q))
+    G[cov_struct.rows, cov_struct.cols] = sol
+    G = G + np.tril(G, -1).T
+    if log_link:
+        G = np.log1p(np.maximum(G, -0.99))
+    rs = np.asarray(cov_struct.row_scale, dtype=float)
+    Gs = G * np.outer(rs, rs)
+    if not np.all(np.isfinite(Gs)):
+        Gs = np.zeros((q, q))
+    vals, vecs = np.linalg.eigh(0.5 * (Gs + Gs.T))
+    Gs = (vecs * np.maximum(vals, 0.0)) @ vecs.T
+    sd = np.sqrt(np.maximum(np.diag(Gs), 0.0))
+    lo, hi = START_SD_RANGE
+    target = np.clip(sd, lo, hi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.where(sd > 0, target / sd, 0.0)
+    Gs = Gs * np.outer(f, f)
+    np.fill_diagonal(Gs, target ** 2)
+    return Gs / np.outer(rs, rs)
+
+
+#: ``c^2`` of the logistic-normal approximation: a logit coefficient conditional on a
+#: random effect of variance v is about sqrt(1 + c^2 v) times the marginal one
+_LOGIT_C2 = (16 * np.sqrt(3) / (15 * np.pi)) ** 2
+
+
+def conditional_start_beta(response, beta, intercept, v):
+    """
+    Fixed effects of the model without random effects moved towards their
+    conditional meaning, given ``v``, the mean over rows of :math:`z_t' G z_t`
+    (the random-effect variance of a row).
+
+    A logit coefficient grows by :math:`\\sqrt{1 + c^2 v}`
+    (:math:`c = 16\\sqrt{3} / (15\\pi)`), a probit one by :math:`\\sqrt{1 + v}`,
+    and with a log link (Poisson and negative binomial) the coefficient of the
+    column of ones at index ``intercept`` (None: no such column) falls by
+    :math:`v / 2`; other families keep ``beta``.
+
+    >>> import statsmodels.api as sm
+    >>> from statsmodels_glmm.families import as_response
+    >>> fam = as_response(sm.families.Poisson())
+    >>> conditional_start_beta(fam, np.array([1.0, 0.5]), 0, 0.4).round(12).tolist()
+    [0.8, 0.5]
+    """
+    beta = np.array(beta, dtype=float)
+    if not len(beta) or not np.isfinite(v) or v <= 0:
+        return beta
+    name, link = response.name, response.link_name
+    if name == "Binomial" and link == "logit":
+        return beta * np.sqrt(1.0 + _LOGIT_C2 * v)
+    if name == "Binomial" and link == "probit":
+        return beta * np.sqrt(1.0 + v)
+    if link == "log" and intercept is not None and \
+            (name == "Poisson" or name.startswith("NegativeBinomial")):
+        beta[intercept] -= 0.5 * v
+    return beta

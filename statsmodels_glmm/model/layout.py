@@ -14,7 +14,8 @@ import dataclasses
 import numpy as np
 
 from ..families.base import Response
-from ..likelihood.start import START_TOL, glm_start
+from ..likelihood.start import (START_TOL, conditional_start_beta, glm_start,
+                                moment_covariance, moment_sums)
 from .columns import _column_stats
 
 __all__ = ["LayoutMixin"]
@@ -106,10 +107,83 @@ class LayoutMixin:
                 beta = np.zeros(self.k_fe)
         eta = d.X @ beta + d.offset
         extra = resp.start_extra(d.y, eta)
-        # L = I on the scale of the scaled Z columns (see _scaling)
+        # L = I on the scale of the scaled Z columns (see _scaling) ...
         theta = self.cov_struct.start(1.0) * np.diag(self._scaling()[0])[
             self.k_fe:self.k_fe + self.k_re]
+        # ... or the moment estimate from the scores of the model without random
+        # effects, with the fixed effects moved to match it
+        moments = self._moment_start(beta, eta, extra, from_glm=given is None)
+        if moments is not None:
+            beta, theta = moments
         return np.concatenate([beta, theta, np.asarray(extra, dtype=float)])
+
+    def _moment_start(self, beta, eta, extra, from_glm=True):
+        """
+        ``(beta, theta)`` of the moment start, or None (see
+        :meth:`_moment_sums` and :meth:`_start_from_moments`).
+        """
+        sums = self._moment_sums(eta, extra)
+        if sums is None:
+            return None
+        return self._start_from_moments(beta, *sums, from_glm=from_glm)
+
+    def _moment_sums(self, eta, extra):
+        """
+        ``(R, K, Z'Z, n)``: the sums of
+        :func:`~statsmodels_glmm.likelihood.start.moment_sums` over this
+        design's groups at the linear predictor ``eta`` of the model without
+        random effects, with ``Z'Z`` and the number of rows (all of them sums
+        over rows or groups, so that parts of the data add up); None without
+        random effects or when they are not finite.  With several grouping
+        factors each term's moments are those of its own factor (the other
+        factors' effects count as noise), and terms share no entry of ``G``.
+        """
+        d, resp, q = self.design, self.response, self.cov_struct.q
+        if not self.k_re or d.n_groups == 0 or d.Z is None:
+            return None
+        parts = [(t.Z, t.codes, t.n_levels) for t in d.terms] if self.multi else \
+            [(d.Z, d.gid, d.n_groups)]
+        if sum(z.shape[1] for z, _, _ in parts) != q:
+            return None
+        R, K = np.zeros((q, q)), np.zeros((q, q, q, q))
+        off = 0
+        with np.errstate(all="ignore"):
+            for Z, gid, n_groups in parts:
+                sl = slice(off, off + Z.shape[1])
+                R[sl, sl], K[sl, sl, sl, sl] = moment_sums(resp, d.y, eta, extra, Z, gid,
+                                                           n_groups)
+                off += Z.shape[1]
+        if not (np.all(np.isfinite(R)) and np.all(np.isfinite(K))):
+            return None
+        return R, K, d.Z.T @ d.Z, len(d.Z)
+
+    def _start_from_moments(self, beta, R, K, ztz, n, from_glm=True):
+        """
+        ``(beta, theta)`` from the sums of :meth:`_moment_sums`: the covariance of
+        :func:`~statsmodels_glmm.likelihood.start.moment_covariance` and, when
+        ``beta`` is the fit without random effects (``from_glm``), the fixed
+        effects of :func:`~statsmodels_glmm.likelihood.start.conditional_start_beta`;
+        None when the covariance cannot be factored.
+        """
+        resp, cs = self.response, self.cov_struct
+        with np.errstate(all="ignore"):
+            try:
+                G = moment_covariance(R, K, cs, log_link=resp.link_name == "log")
+                theta = cs.internal(G[cs.rows, cs.cols])
+            except (ValueError, FloatingPointError, np.linalg.LinAlgError):
+                return None
+        if not np.all(np.isfinite(theta)):
+            return None
+        if from_glm and n:
+            v = float(np.sum(G * ztz)) / n  # the mean over rows of z' G z
+            beta = conditional_start_beta(resp, beta, self._intercept_column(), v)
+        return beta, theta
+
+    def _intercept_column(self):
+        """Index of the column of ones in X, or None."""
+        X = self.design.X
+        const = np.flatnonzero(np.all(X == 1.0, axis=0)) if X.shape[1] and len(X) else []
+        return int(const[0]) if len(const) else None
 
     def _family_start_beta(self):
         """

@@ -115,28 +115,36 @@ def _same_optimum(res, data, formula, family, s):
     """
     The transformed data give the same maximum likelihood.
 
-    The likelihood itself must be unchanged (checked at the mapped estimates).  On
+    The likelihood itself must be unchanged (checked at the mapped estimates; not
+    after a change of units when the covariance is singular: the reported variances
+    and covariances of a correlation of +-1 do not carry the zero of the Cholesky
+    factor through a change of units, and the likelihood is steep in it there).  On
     weakly identified designs (one or two rows per group with a random slope) the
     optimiser can stop at different local maxima depending on the order of the
     arithmetic; then the fit with the lower value, restarted from the other's
-    estimates, must reach the higher one.
+    estimates, must reach at least the higher one (where the likelihood rises without
+    bound it may go further).
     """
     tol = 1e-4 * max(1.0, abs(res.llf))
     other, _ = _fit(data, formula, family)
     model = other.model
-    assert model.loglike(np.asarray(_mapped(res.params, s))) == pytest.approx(res.llf, abs=tol)
+    m = res.model
+    theta = res.mle_retvals["internal_params"][m.k_fe:m.k_fe + m.k_re]
+    if s == 1.0 or not m.cov_struct.is_singular(theta):
+        assert model.loglike(np.asarray(_mapped(res.params, s))) == \
+            pytest.approx(res.llf, abs=tol)
     if other.llf == pytest.approx(res.llf, abs=tol):
         return
     if other.llf < res.llf:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             again = model.fit(start_params=np.asarray(_mapped(res.params, s)))
-        assert again.llf == pytest.approx(res.llf, abs=tol)
+        assert again.llf >= res.llf - tol
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             again = res.model.fit(start_params=np.asarray(_mapped(other.params, 1 / s)))
-        assert again.llf == pytest.approx(other.llf, abs=tol)
+        assert again.llf >= other.llf - tol
 
 
 def _settings(n):
