@@ -595,7 +595,17 @@ class FittingMixin:
                  "errors are not reliable (a simpler zi_formula may fit as well)",
                  PerfectSeparationWarning)
         info["separation"] = separated + [t for t in zi_separated if t not in separated]
-        if not converged:
+        diverged = _diverging_sds(self, x)
+        info["diverging_sds"] = diverged
+        if diverged:
+            converged = False
+            warn(f"the random-effect standard deviation of {', '.join(map(repr, diverged))} is "
+                 f"estimated above {_DIVERGED_SD:g} on the link scale (its column of Z scaled "
+                 "to root mean square one): the likelihood keeps rising as it grows (the "
+                 "groups' outcomes are (quasi-)separated), so it has no finite estimate and "
+                 "the fit is not converged; simplify the random effects",
+                 ConvergenceWarning)
+        elif not converged:
             warn(f"the fit did not converge (max |gradient| {max_grad:.2g}, optimiser: "
                  f"{opt.message}); check the model or try other start values",
                  ConvergenceWarning)
@@ -672,6 +682,27 @@ class FittingMixin:
             fresh = False
         free = self._free_mask(x, bounds)
         return x, bool(np.max(np.abs((T.T @ grad)[free])) < tol) if np.any(free) else True, last
+
+
+#: a random-effect standard deviation (its column of Z scaled to root mean square one)
+#: above which, with a link other than the identity, the linear predictor spans far more
+#: than any probability or rate can follow: the likelihood still rises towards an
+#: infinite variance
+_DIVERGED_SD = 1e3
+
+
+def _diverging_sds(model, x):
+    """
+    Names (``'g x0'``) of random effects whose standard deviation at ``x`` exceeds
+    :data:`_DIVERGED_SD` on the scaled columns of Z; none with the identity link.
+    """
+    if model.response.link_name == "identity" or not model.k_re:
+        return []
+    p, k = model.k_fe, model.k_re
+    cs = model.cov_struct
+    sd, _ = cs.sd_corr(np.asarray(x, dtype=float)[p:p + k])
+    big = np.flatnonzero(sd * cs.row_scale > _DIVERGED_SD)
+    return [f"{cs.groups[j]} {cs.names[j]}" for j in big]
 
 
 #: step along a zero diagonal entry of L (scaled coordinates) at which the objective's

@@ -20,8 +20,9 @@ from statsmodels_glmm.model.fitting import _LLF_TOL, _ascent_step, _choose_attem
 B = sm.families.Binomial()
 
 # 9 persons with 2-3 binary rows each, nearly separated by x (drawn with P(y = 1) =
-# expit(3 x)): the likelihood is flat and Nelder-Mead stops at -3.54, short of the -2.20
-# that the quasi-Newton methods reach
+# expit(3 x)): the likelihood is flat with several maxima; from NEAR_SEPARATED_START (the
+# fixed effects of the model without random effects, a variance of 1) Nelder-Mead stops at
+# -3.54, short of the -2.20 that the quasi-Newton methods reach
 NEAR_SEPARATED = pd.DataFrame({
     "id": [0, 0, 0, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8],
     "x": [0.3384312766461778, -1.2602418568524327, 0.018638290983285614,
@@ -32,6 +33,7 @@ NEAR_SEPARATED = pd.DataFrame({
           0.16291581767584848, -0.816089756439701],
     "y": [1, 0, 0, 1, 0, 0, 1, 1, 1, 1, 0, 1, 1, 0, 1, 0, 0, 1, 0, 1, 0],
 })
+NEAR_SEPARATED_START = [1.337, 6.932, 1.0]
 
 # 6 persons, 15 rows of a 4-category ordinal outcome, covariates in raw units: a flat
 # likelihood (a random-intercept variance near 1e5) on which a start that depends on the
@@ -55,8 +57,8 @@ def test_fit_reports_at_least_the_loglikelihood_any_optimiser_reaches():
     m = smg.mixedglm("y ~ x + (1 | id)", NEAR_SEPARATED, family=B)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = m.fit()
-        alone = {meth: m.fit(method=meth, retry=False).llf
+        res = m.fit(start_params=NEAR_SEPARATED_START)
+        alone = {meth: m.fit(method=meth, retry=False, start_params=NEAR_SEPARATED_START).llf
                  for meth in ("lbfgs", "bfgs", "newton", "nm")}
     assert max(alone.values()) - min(alone.values()) > 1.0  # the optimisers do disagree
     assert res.llf >= max(alone.values()) - 1e-6
@@ -67,7 +69,7 @@ def test_retry_reports_the_highest_loglikelihood_and_warns_when_optimisers_disag
     # few iterations: the quasi-Newton attempts stop unconverged, Nelder-Mead (not bound
     # by maxiter) claims convergence far below them
     with pytest.warns(ConvergenceWarning, match="optimisers disagree: nm at -3.54"):
-        res = m.fit(maxiter=15)
+        res = m.fit(maxiter=10, start_params=NEAR_SEPARATED_START)
     attempts = res.mle_retvals["attempts"]
     llf = np.array([a["llf"] for a in attempts])
     assert attempts[-1]["method"] == "nm" and attempts[-1]["converged"]
@@ -207,3 +209,29 @@ def test_ascent_step_on_a_flat_direction_is_a_short_gradient_step():
     np.testing.assert_allclose(step, g / (np.array([2.0, 1.0, 0.0]) + mu), rtol=1e-12)
     assert g @ step > 0
     assert _ascent_step(-np.diag([-1.0, 0.0]), np.ones(2), np.eye(2)) == (None, False)
+
+
+# 2 groups of an ordinal outcome that the groups' random intercepts and slopes separate
+# completely: the likelihood rises towards 0 as the variances grow without bound
+SEPARATED_GROUPS = pd.DataFrame({"x0": [0.821618, 0.330437, -1.303157, 0.905356, 0.446375],
+                                 "y": [3, 3, 3, 2, 2], "g": [0, 0, 1, 1, 1]})
+
+
+def test_a_random_effect_sd_running_off_to_infinity_is_not_called_converged():
+    m = smg.mixedglm("y ~ x0 + (1 + x0 | g)", SEPARATED_GROUPS, family=smg.families.Ordinal())
+    with pytest.warns(ConvergenceWarning, match="no finite estimate"):
+        res = m.fit()
+    assert not res.converged
+    assert res.mle_retvals["diverging_sds"] == ["g Intercept", "g x0"]
+    sds = np.sqrt(res.params[["g Intercept Var", "g x0 Var"]].to_numpy())
+    assert np.all(sds * m.cov_struct.row_scale > 1e3)
+    assert res.llf > -0.05  # the supremum is 0: every row predicted with certainty
+    assert "Converged:" in str(res.summary()) and "No" in str(res.summary())
+
+
+def test_a_well_identified_fit_names_no_diverging_sd():
+    df = smg.simulate_longitudinal("binary", n_persons=80, seed=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = smg.mixedglm("y ~ time + (1 + time | id)", df, family=B).fit()
+    assert res.mle_retvals["diverging_sds"] == []
