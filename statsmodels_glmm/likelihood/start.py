@@ -156,6 +156,8 @@ def glm_sums(response, y, X, offset, beta, extra):
 #: smallest and largest starting standard deviation of a random effect, on the scale
 #: of its column of Z divided by the column's root mean square (the optimiser's scale)
 START_SD_RANGE = (0.1, 1.0)
+#: factor on the moment estimate's correlations in the start
+START_CORR_SHRINK = 0.5
 
 
 def moment_sums(response, y, eta, extra, Z, gid, n_groups):
@@ -213,7 +215,8 @@ def moment_covariance(R, K, cov_struct, log_link=False):
     is held in :data:`START_SD_RANGE` on the scale of ``cov_struct.row_scale``:
     a start near zero would sit where the likelihood is flat in the Cholesky
     factor, and the first-order moments are least reliable for large
-    variances, where the usual start of one does as well.  With a log link
+    variances, where the usual start of one does as well.  The correlations
+    are multiplied by :data:`START_CORR_SHRINK`, away from +-1.  With a log link
     the moments are those of log-normal effects, ``exp(G) - 1``, and are mapped
     back entry by entry.
 
@@ -248,10 +251,12 @@ def moment_covariance(R, K, cov_struct, log_link=False):
     lo, hi = START_SD_RANGE
     target = np.clip(sd, lo, hi)
     with np.errstate(divide="ignore", invalid="ignore"):
-        f = np.where(sd > 0, target / sd, 0.0)
-    Gs = Gs * np.outer(f, f)
-    np.fill_diagonal(Gs, target ** 2)
-    return Gs / np.outer(rs, rs)
+        corr = np.where(np.outer(sd, sd) > 0, Gs / np.outer(sd, sd), 0.0)
+    # correlations halved: a start at +-1 has a zero on the diagonal of L, a stationary
+    # point of the likelihood that the optimiser cannot leave
+    corr = START_CORR_SHRINK * corr
+    np.fill_diagonal(corr, 1.0)
+    return corr * np.outer(target, target) / np.outer(rs, rs)
 
 
 #: ``c^2`` of the logistic-normal approximation: a logit coefficient conditional on a

@@ -12,7 +12,8 @@ import statsmodels.api as sm
 
 import statsmodels_glmm.api as smg
 from statsmodels_glmm.families import as_response
-from statsmodels_glmm.likelihood.start import (START_SD_RANGE, conditional_start_beta,
+from statsmodels_glmm.likelihood.start import (START_CORR_SHRINK, START_SD_RANGE,
+                                               conditional_start_beta,
                                                moment_covariance, moment_sums)
 from statsmodels_glmm.spec.covariance import CovStructure
 
@@ -49,7 +50,8 @@ def test_moment_sums_equal_a_loop_over_groups(family):
 
 
 def test_moment_covariance_solves_exact_moments():
-    # R built from a known G: the least-squares solution is G itself (inside the range)
+    # R built from a known G: the least-squares solution is G itself (inside the range),
+    # its correlation shrunk
     rng = np.random.default_rng(0)
     A = np.array([(lambda m: m @ m.T + np.eye(2))(rng.normal(size=(2, 2)))
                   for _ in range(30)])
@@ -57,7 +59,8 @@ def test_moment_covariance_solves_exact_moments():
     R = np.einsum("gij,jk,gkl->il", A, G, A)
     K = np.einsum("gij,gkl->ijkl", A, A)
     cs = CovStructure([[0, 1]], ["Intercept", "time"], "id")
-    np.testing.assert_allclose(moment_covariance(R, K, cs), G, rtol=1e-10)
+    want = G * np.array([[1.0, START_CORR_SHRINK], [START_CORR_SHRINK, 1.0]])
+    np.testing.assert_allclose(moment_covariance(R, K, cs), want, rtol=1e-10)
     # two uncorrelated terms: the off-diagonal is not estimated
     cs2 = CovStructure([[0], [1]], ["Intercept", "time"], "id")
     got = moment_covariance(R, K, cs2)
@@ -127,3 +130,16 @@ def test_fit_from_the_moment_start_reaches_the_optimum_of_the_unit_start(kind, f
     assert a.converged and b.converged
     assert a.llf == pytest.approx(b.llf, abs=1e-8)
     np.testing.assert_allclose(a.params, b.params, rtol=1e-5, atol=1e-6)
+
+
+def test_a_perfect_moment_correlation_starts_off_the_boundary():
+    # rank-one moments (correlation -1): the start keeps a positive diagonal of L
+    A = np.array([np.eye(2) * (1 + i % 3) for i in range(20)])
+    G = np.array([[0.25, -0.25], [-0.25, 0.25]])
+    R = np.einsum("gij,jk,gkl->il", A, G, A)
+    K = np.einsum("gij,gkl->ijkl", A, A)
+    cs = CovStructure([[0, 1]], ["Intercept", "time"], "id")
+    got = moment_covariance(R, K, cs)
+    L = np.linalg.cholesky(got)
+    assert got[0, 1] / np.sqrt(got[0, 0] * got[1, 1]) == pytest.approx(-START_CORR_SHRINK)
+    assert L[1, 1] > 0.4
