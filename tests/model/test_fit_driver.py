@@ -225,7 +225,7 @@ def test_a_random_effect_sd_running_off_to_infinity_is_not_called_converged():
     assert res.mle_retvals["diverging_sds"] == ["g Intercept", "g x0"]
     sds = np.sqrt(res.params[["g Intercept Var", "g x0 Var"]].to_numpy())
     assert np.all(sds * m.cov_struct.row_scale > 1e3)
-    assert res.llf > -0.05  # the supremum is 0: every row predicted with certainty
+    assert -0.5 < res.llf < 0  # the supremum is 0: every row predicted with certainty
     assert "Converged:" in str(res.summary()) and "No" in str(res.summary())
 
 
