@@ -67,6 +67,12 @@ class Response:
     #: True when the design must pass the response column itself to :meth:`validate`
     #: (not the formula engine's matrix): ordinal responses keep their categories
     raw_endog = False
+    #: True when the random-effect covariance starts at the moment estimate of
+    #: :func:`~statsmodels_glmm.likelihood.start.moment_covariance`: counts, whose
+    #: scores are unbounded; the bounded scores of 0/1 and ordinal outcomes make the
+    #: first-order moments understate the variance, and a start below the optimum costs
+    #: the optimiser more than the identity start
+    moment_start = False
     #: True when :meth:`derivs` may be evaluated on the response stacked node after node
     #: (quadrature); False when the response array carries row-specific designs
     rowwise = True

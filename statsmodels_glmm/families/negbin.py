@@ -297,6 +297,7 @@ class NegativeBinomial(Response):
 
     n_extra = 1
     link_name = "log"
+    moment_start = True
 
     def __init__(self, p=2, link="log", alpha=None):
         if p not in (1, 2):

@@ -277,6 +277,7 @@ class Poisson(Response):
     """
 
     name = "Poisson"
+    moment_start = True
 
     def __init__(self, link="log"):
         link = _link_name(link)

@@ -259,22 +259,16 @@ def moment_covariance(R, K, cov_struct, log_link=False):
     return corr * np.outer(target, target) / np.outer(rs, rs)
 
 
-#: ``c^2`` of the logistic-normal approximation: a logit coefficient conditional on a
-#: random effect of variance v is about sqrt(1 + c^2 v) times the marginal one
-_LOGIT_C2 = (16 * np.sqrt(3) / (15 * np.pi)) ** 2
-
-
 def conditional_start_beta(response, beta, intercept, v):
     """
     Fixed effects of the model without random effects moved towards their
     conditional meaning, given ``v``, the mean over rows of :math:`z_t' G z_t`
     (the random-effect variance of a row).
 
-    A logit coefficient grows by :math:`\\sqrt{1 + c^2 v}`
-    (:math:`c = 16\\sqrt{3} / (15\\pi)`), a probit one by :math:`\\sqrt{1 + v}`,
-    and with a log link (Poisson and negative binomial) the coefficient of the
-    column of ones at index ``intercept`` (None: no such column) falls by
-    :math:`v / 2`; other families keep ``beta``.
+    With a log link (Poisson and negative binomial) the marginal mean is
+    :math:`\\exp(\\eta + v/2)`, so the coefficient of the column of ones at index
+    ``intercept`` (None: no such column) falls by :math:`v / 2`; other families
+    keep ``beta``.
 
     >>> import statsmodels.api as sm
     >>> from statsmodels_glmm.families import as_response
@@ -285,12 +279,8 @@ def conditional_start_beta(response, beta, intercept, v):
     beta = np.array(beta, dtype=float)
     if not len(beta) or not np.isfinite(v) or v <= 0:
         return beta
-    name, link = response.name, response.link_name
-    if name == "Binomial" and link == "logit":
-        return beta * np.sqrt(1.0 + _LOGIT_C2 * v)
-    if name == "Binomial" and link == "probit":
-        return beta * np.sqrt(1.0 + v)
-    if link == "log" and intercept is not None and \
+    name = response.name
+    if response.link_name == "log" and intercept is not None and \
             (name == "Poisson" or name.startswith("NegativeBinomial")):
         beta[intercept] -= 0.5 * v
     return beta

@@ -110,8 +110,8 @@ class LayoutMixin:
         # L = I on the scale of the scaled Z columns (see _scaling) ...
         theta = self.cov_struct.start(1.0) * np.diag(self._scaling()[0])[
             self.k_fe:self.k_fe + self.k_re]
-        # ... or the moment estimate from the scores of the model without random
-        # effects, with the fixed effects moved to match it
+        # ... or, for counts, the moment estimate from the scores of the model without
+        # random effects, with the fixed effects moved to match it
         moments = self._moment_start(beta, eta, extra, from_glm=given is None)
         if moments is not None:
             beta, theta = moments
@@ -134,12 +134,14 @@ class LayoutMixin:
         design's groups at the linear predictor ``eta`` of the model without
         random effects, with ``Z'Z`` and the number of rows (all of them sums
         over rows or groups, so that parts of the data add up); None without
-        random effects or when they are not finite.  With several grouping
-        factors each term's moments are those of its own factor (the other
-        factors' effects count as noise), and terms share no entry of ``G``.
+        random effects, for a family without ``moment_start`` or when they are
+        not finite.  With several grouping factors each term's moments are
+        those of its own factor (the other factors' effects count as noise), and
+        terms share no entry of ``G``.
         """
         d, resp, q = self.design, self.response, self.cov_struct.q
-        if not self.k_re or d.n_groups == 0 or d.Z is None:
+        if not getattr(resp, "moment_start", False) or not self.k_re or d.n_groups == 0 \
+                or d.Z is None:
             return None
         parts = [(t.Z, t.codes, t.n_levels) for t in d.terms] if self.multi else \
             [(d.Z, d.gid, d.n_groups)]

@@ -94,28 +94,36 @@ def test_moment_estimate_is_close_to_a_small_true_sd():
     assert np.sqrt(G[0, 0]) == pytest.approx(0.4, rel=0.1)
 
 
-def test_conditional_start_beta_by_link():
+def test_conditional_start_beta_lowers_a_log_link_intercept_only():
     beta = np.array([0.5, -1.0])
-    logit = as_response(sm.families.Binomial())
-    probit = as_response(sm.families.Binomial(link=sm.families.links.Probit()))
+    poisson = as_response(sm.families.Poisson())
     negbin = as_response(smg.families.NegativeBinomial())
-    gauss = as_response(sm.families.Gaussian())
-    c2 = (16 * np.sqrt(3) / (15 * np.pi)) ** 2
-    np.testing.assert_allclose(conditional_start_beta(logit, beta, 0, 2.0),
-                               beta * np.sqrt(1 + 2 * c2))
-    np.testing.assert_allclose(conditional_start_beta(probit, beta, 0, 2.0), beta * np.sqrt(3))
+    logit = as_response(sm.families.Binomial())
+    np.testing.assert_allclose(conditional_start_beta(poisson, beta, 0, 2.0), [-0.5, -1.0])
     np.testing.assert_allclose(conditional_start_beta(negbin, beta, 1, 2.0), [0.5, -2.0])
     np.testing.assert_array_equal(conditional_start_beta(negbin, beta, None, 2.0), beta)
-    np.testing.assert_array_equal(conditional_start_beta(gauss, beta, 0, 2.0), beta)
+    np.testing.assert_array_equal(conditional_start_beta(logit, beta, 0, 2.0), beta)
+
+
+def test_only_count_families_start_at_the_moments():
+    df = smg.simulate_longitudinal("binary", n_persons=60, seed=1)
+    m = smg.mixedglm("y ~ time + (1 + time | id)", df, family=sm.families.Binomial())
+    p, k = m.k_fe, m.k_re
+    unit = m.cov_struct.start(1.0) / m.cov_struct.row_scale[m.cov_struct.rows]
+    np.testing.assert_allclose(m._start_internal()[p:p + k], unit)
+    counts = smg.simulate_longitudinal("poisson", n_persons=60, seed=1)
+    m = smg.mixedglm("y ~ time + (1 + time | id)", counts, family=sm.families.Poisson())
+    unit = m.cov_struct.start(1.0) / m.cov_struct.row_scale[m.cov_struct.rows]
+    assert not np.allclose(m._start_internal()[p:p + k], unit)
 
 
 @pytest.mark.parametrize("kind,formula", [
-    ("binary", "y ~ time * group + (1 + time | id)"),
+    ("negbin", "y ~ time * group + (1 + time | id)"),
     ("poisson", "y ~ time + group + (1 | id)"),
 ])
 def test_fit_from_the_moment_start_reaches_the_optimum_of_the_unit_start(kind, formula):
     df = smg.simulate_longitudinal(kind, n_persons=150, seed=5)
-    fam = sm.families.Binomial() if kind == "binary" else sm.families.Poisson()
+    fam = smg.families.NegativeBinomial() if kind == "negbin" else sm.families.Poisson()
     m = smg.mixedglm(formula, df, family=fam)
     x0 = m._start_internal()
     p, k = m.k_fe, m.k_re
