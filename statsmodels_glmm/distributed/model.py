@@ -229,9 +229,10 @@ class DaskMixedGLM(MixedGLM):
         :func:`~statsmodels_glmm.likelihood.start.glm_start`, each step's sums added over
         partitions; family parameters from each partition's
         ``start_extra``, averaged with row counts as weights.  Families with
-        their own ``start_beta`` average the partitions' own start values.  The
-        random-effect covariance starts at the moment estimate of the in-memory
-        model, its sums added over partitions (each holds its groups whole).
+        their own ``start_beta`` average the partitions' own start values.  For
+        a family with ``moment_start`` the random-effect covariance starts at the
+        moment estimate of the in-memory model, its sums added over partitions
+        (each holds its groups whole).
         """
         p, k = self.k_fe, self.k_re
         theta = self.cov_struct.start(1.0) * np.diag(self._scaling()[0])[p:p + k]
@@ -248,7 +249,8 @@ class DaskMixedGLM(MixedGLM):
         else:
             beta = self._glm_start()
             extra = self._start_extra(beta)
-        sums = [o for o in self._map(dp.part_moments, beta, extra) if o != ()]
+        moments = getattr(self.response, "moment_start", False) and k > 0
+        sums = [o for o in self._map(dp.part_moments, beta, extra) if o != ()] if moments else []
         if sums and all(o is not None for o in sums):
             R, K, ztz, n = (sum(o[i] for o in sums) for i in range(4))
             moments = self._start_from_moments(beta, R, K, ztz, n, from_glm=from_glm)

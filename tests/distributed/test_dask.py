@@ -484,3 +484,18 @@ def test_cluster_robust_covariance_is_refused_before_a_dask_fit(client):
                          family=sm.families.Poisson())
     with pytest.raises(NotImplementedError, match="cov_type='cluster'.*Dask DataFrame"):
         model.fit(cov_type="cluster")
+
+
+def test_count_start_is_the_in_memory_moment_start(client):
+    # the moment sums of the covariance's start are added over partitions (each holds
+    # its groups whole): the start, and so the optimiser's path, is the in-memory one
+    df = smg.simulate_longitudinal("poisson", n_persons=150, seed=4)
+    f = "y ~ time + group + (1 + time | id)"
+    model = smg.mixedglm(f, dd.from_pandas(_shuffled(df, 2), npartitions=3),
+                         family=sm.families.Poisson())
+    ref = smg.mixedglm(f, df, family=sm.families.Poisson())
+    x0, r0 = model._start_internal(), ref._start_internal()
+    p, k = ref.k_fe, ref.k_re
+    unit = ref.cov_struct.start(1.0) / ref.cov_struct.row_scale[ref.cov_struct.rows]
+    assert not np.allclose(r0[p:p + k], unit)  # the moment start, not the identity
+    np.testing.assert_allclose(x0, r0, rtol=1e-6, atol=1e-8)
