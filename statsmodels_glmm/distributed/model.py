@@ -278,11 +278,11 @@ class DaskMixedGLM(MixedGLM):
         if p == 0:
             return beta
         info = self._info
-        ones = np.flatnonzero(info["x_const"] & (info["x_first"] == 1.0))
-        if len(ones):
+        ones = self._intercept_column()
+        if ones is not None:
             value = link_of_mean(self.response, info["y_sum"] / self.nobs)
             if value is not None:
-                beta[ones[0]] = value
+                beta[ones] = value
         extra = self._start_extra(beta)
 
         def sums(b):

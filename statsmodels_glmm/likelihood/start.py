@@ -265,10 +265,9 @@ def conditional_start_beta(response, beta, intercept, v):
     conditional meaning, given ``v``, the mean over rows of :math:`z_t' G z_t`
     (the random-effect variance of a row).
 
-    With a log link (Poisson and negative binomial) the marginal mean is
-    :math:`\\exp(\\eta + v/2)`, so the coefficient of the column of ones at index
-    ``intercept`` (None: no such column) falls by :math:`v / 2`; other families
-    keep ``beta``.
+    With a log link the marginal mean is :math:`\\exp(\\eta + v/2)`, so the
+    coefficient of the column of ones at index ``intercept`` (None: no such
+    column) falls by :math:`v / 2`; with other links ``beta`` is kept.
 
     >>> import statsmodels.api as sm
     >>> from statsmodels_glmm.families import as_response
@@ -279,8 +278,6 @@ def conditional_start_beta(response, beta, intercept, v):
     beta = np.array(beta, dtype=float)
     if not len(beta) or not np.isfinite(v) or v <= 0:
         return beta
-    name = response.name
-    if response.link_name == "log" and intercept is not None and \
-            (name == "Poisson" or name.startswith("NegativeBinomial")):
+    if response.link_name == "log" and intercept is not None:
         beta[intercept] -= 0.5 * v
     return beta

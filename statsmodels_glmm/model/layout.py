@@ -182,10 +182,10 @@ class LayoutMixin:
         return beta, theta
 
     def _intercept_column(self):
-        """Index of the column of ones in X, or None."""
-        X = self.design.X
-        const = np.flatnonzero(np.all(X == 1.0, axis=0)) if X.shape[1] and len(X) else []
-        return int(const[0]) if len(const) else None
+        """Index of the column of ones in X (from the kept column statistics), or None."""
+        _, _, lo, hi = _column_stats(self)
+        ones = np.flatnonzero((lo == 1.0) & (hi == 1.0))
+        return int(ones[0]) if len(ones) else None
 
     def _family_start_beta(self):
         """
