@@ -319,7 +319,11 @@ def laplace_guard(model, internal, llf_laplace, warm=None):
 
     One quadrature evaluation at the Laplace estimates (no refit), with
     :data:`GUARD_NODES` nodes per dimension, centred and scaled at the modes
-    and curvatures Laplace already found.  Returns None when the guard does not
+    and curvatures Laplace already found.  Where :func:`guard_refit` will refit
+    in any case (binary data in the danger zone, :func:`in_danger_zone`, small
+    enough for the refit), the evaluation uses the refit's rule
+    (:data:`REFIT_NODES`) with its gradient instead, and the refit starts from
+    it: the guard then costs no evaluation of its own.  Returns None when the guard does not
     apply (Gaussian responses, where Laplace is exact; more than three
     random effects per group; several grouping factors, where quadrature is not
     available), else a dict with ``nagq``, ``llf``,
@@ -329,26 +333,65 @@ def laplace_guard(model, internal, llf_laplace, warm=None):
     --------
     >>> import statsmodels.api as sm
     >>> import statsmodels_glmm.api as smg
+    >>> df = smg.simulate_longitudinal("binary", n_persons=100, n_waves=8, seed=3)
+    >>> res = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial()).fit()
+    >>> g = res.mle_retvals["laplace_check"]
+    >>> g["nagq"], g["flagged"], g["refit"]
+    (5, False, None)
+
+    With fewer than 5 rows per person (the danger zone) the value comes from the
+    refit's 15-node rule, the refit's first evaluation:
+
     >>> df = smg.simulate_longitudinal("binary", n_persons=100, seed=3)
     >>> res = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial()).fit()
     >>> g = res.mle_retvals["laplace_check"]
-    >>> g["nagq"], g["flagged"]
-    (5, False)
+    >>> g["nagq"], g["flagged"], g["refit"]["llf_at_laplace"] == g["llf"]
+    (15, False, True)
     """
     q = model.design.Z.shape[1]
     resp = model.response
     exact = resp.name == "Gaussian" and resp.link_name == "identity"
     if model.multi or q not in GUARD_NODES or exact:
         return None
-    K = GUARD_NODES[q]
+    K, gradient = GUARD_NODES[q], False
+    if _refit_ahead(model, q):
+        # the refit starts with its own rule's value and gradient at these estimates:
+        # the guard takes that evaluation (a closer value) instead of one of its own
+        K, gradient = REFIT_NODES[q], True
     try:
-        llf_k = float(model.loglike_internal(internal, nagq=K, gradient=False, warm=warm)[0])
+        llf_k, grad_k, _ = model.loglike_internal(internal, nagq=K, gradient=gradient,
+                                                  warm=warm)
     except (ValueError, MemoryError, np.linalg.LinAlgError):
         return None
+    llf_k = float(llf_k)
     diff = llf_k - float(llf_laplace)
     thr = guard_threshold(model.n_groups)
-    return dict(nagq=K, llf=llf_k, difference=diff, threshold=thr,
-                flagged=bool(not np.isfinite(diff) or abs(diff) > thr))
+    out = dict(nagq=K, llf=llf_k, difference=diff, threshold=thr,
+               flagged=bool(not np.isfinite(diff) or abs(diff) > thr))
+    if gradient and grad_k is not None:
+        out[_FIRST] = (np.array(internal, dtype=float), llf_k, grad_k)
+    return out
+
+
+#: key of the guard's quadrature evaluation that the refit takes over (popped by
+#: :func:`pop_first_evaluation` before the guard is shown)
+_FIRST = "_first_evaluation"
+
+
+def pop_first_evaluation(guard):
+    """
+    Remove and return the ``(point, llf, gradient)`` of the refit's rule that
+    :func:`laplace_guard` computed in the danger zone (None otherwise), so that
+    :func:`guard_refit` starts from it and the guard's dict holds only its report.
+    """
+    return None if guard is None else guard.pop(_FIRST, None)
+
+
+def _refit_ahead(model, q):
+    """True when :func:`guard_refit` will refit whatever the guard's value: binary data
+    in the danger zone, a rule it has, and data small enough for it."""
+    return (q in REFIT_NODES and in_danger_zone(model)
+            and model.nobs * REFIT_NODES[q] ** q <= REFIT_MAX_ROW_NODES)
 
 
 #: nodes per dimension of the guard's refit, by random-effect dimension (a rule that
@@ -386,7 +429,8 @@ def in_danger_zone(model):
                 and np.mean(d.group_sizes) < DANGER_GROUP_SIZE)
 
 
-def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm=None):
+def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm=None,
+                first=None):
     """
     Refit a Laplace fit by adaptive quadrature, cheaply, where Laplace is doubtful.
 
@@ -431,6 +475,9 @@ def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm
     cov_public : ndarray
         Covariance of the reported parameters (their standard errors scale the
         moves).
+    first : tuple, optional
+        ``(point, llf, gradient)`` of the refit's rule at ``internal``, already
+        computed (see :func:`pop_first_evaluation`).
 
     Returns
     -------
@@ -512,7 +559,7 @@ def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm
     with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
         try:
             x, llf, llf_at_laplace, n_steps, done = _chord_refit(model, x, K, hessian, free, lo,
-                                                              steps, warm, settled)
+                                                              steps, warm, settled, first)
         except (ValueError, MemoryError, NotImplementedError, np.linalg.LinAlgError):
             x = None
     if x is None:
@@ -535,7 +582,7 @@ def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm
     return guard
 
 
-def _chord_refit(model, x, K, hessian, free, lo, steps, warm, settled=None):
+def _chord_refit(model, x, K, hessian, free, lo, steps, warm, settled=None, first=None):
     """
     Newton steps on the ``K``-node quadrature log-likelihood, the Laplace Hessian
     the first curvature and BFGS updates of it after every step (a quasi-Newton
@@ -543,10 +590,15 @@ def _chord_refit(model, x, K, hessian, free, lo, steps, warm, settled=None):
     when a full step would gain under 5e-5, or when ``settled(x, step)`` says the
     next step cannot change the verdict; that last step is then taken without
     evaluating it, and ``llf`` is the value the quadratic model predicts there.
-    Raises LinAlgError where the Laplace Hessian is not negative definite and
-    ValueError without a finite quadrature gradient.
+    ``first``, the ``(point, llf, gradient)`` of the rule at ``x`` when already
+    computed, saves the first evaluation.  Raises LinAlgError where the Laplace
+    Hessian is not negative definite and ValueError without a finite quadrature
+    gradient.
     """
-    llf, g, _ = model.loglike_internal(x, K, gradient=True, warm=warm)
+    if first is not None and np.array_equal(first[0], x):
+        llf, g = first[1], first[2]
+    else:
+        llf, g, _ = model.loglike_internal(x, K, gradient=True, warm=warm)
     start_llf = llf
     H = -np.asarray(hessian, dtype=float)[np.ix_(free, free)]
     np.linalg.cholesky(H)  # LinAlgError when not negative definite

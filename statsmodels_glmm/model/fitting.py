@@ -280,7 +280,8 @@ class FittingMixin:
             binary with fewer than 5 observations per group on average, the
             estimates are also refitted by adaptive quadrature (15, 7 x 7 or
             5 x 5 x 5 nodes) from the Laplace optimum, a few quasi-Newton steps
-            (often one quadrature gradient settles it), and a warning names the
+            (often one quadrature gradient settles it; in the binary case the
+            guard's value is that gradient's evaluation), and a warning names the
             estimates that move by more than half a standard error and the
             ``fit(nagq=K)`` to use (see
             :func:`~statsmodels_glmm.checks.approximation.guard_refit`; skipped
@@ -565,15 +566,17 @@ class FittingMixin:
                     hessian_positive_definite=hess_ok, inner_converged=bool(state.converged),
                     internal_params=x, gradient=grad, hessian=hess, laplace_check=guard)
         if guard is not None:
-            from ..checks.approximation import guard_message, guard_refit
+            from ..checks.approximation import guard_message, guard_refit, pop_first_evaluation
             from ..exceptions import LaplaceAccuracyWarning
 
+            first = pop_first_evaluation(guard)
             # judge Laplace by what users read, the estimates: where it is doubtful,
             # refit by quadrature from its optimum and compare (not from a point short
             # of the optimum: the comparison would mix the two errors)
             if converged:
                 guard = guard_refit(self, x, guard, hess, free, cov_pub,
-                                    warm=WarmStart(warm.u) if warm is not None else None)
+                                    warm=WarmStart(warm.u) if warm is not None else None,
+                                    first=first)
             else:
                 guard["refit"] = None
             text = guard_message(guard)
