@@ -312,7 +312,7 @@ def guard_threshold(n_groups):
     return 1.0 + 0.05 * n_groups
 
 
-def laplace_guard(model, internal, llf_laplace, warm=None):
+def laplace_guard(model, internal, llf_laplace, warm=None, for_refit=False):
     """
     Cheap accuracy guard of a Laplace fit: the log-likelihood at the estimates
     by a small adaptive Gauss-Hermite rule.
@@ -322,12 +322,14 @@ def laplace_guard(model, internal, llf_laplace, warm=None):
     and curvatures Laplace already found.  Where :func:`guard_refit` will refit
     in any case (binary data in the danger zone, :func:`in_danger_zone`, small
     enough for the refit), the evaluation uses the refit's rule
-    (:data:`REFIT_NODES`) with its gradient instead, and the refit starts from
-    it: the guard then costs no evaluation of its own.  Returns None when the guard does not
-    apply (Gaussian responses, where Laplace is exact; more than three
-    random effects per group; several grouping factors, where quadrature is not
-    available), else a dict with ``nagq``, ``llf``,
-    ``difference`` (quadrature minus Laplace), ``threshold`` and ``flagged``.
+    (:data:`REFIT_NODES`) instead; with ``for_refit`` it also takes the gradient
+    there and keeps it for the refit to start from (see
+    :func:`pop_first_evaluation`), so that the guard costs no evaluation of its
+    own.  Returns None when the guard does not apply (Gaussian responses, where
+    Laplace is exact; more than three random effects per group; several
+    grouping factors, where quadrature is not available), else a dict with
+    ``nagq``, ``llf``, ``difference`` (quadrature minus Laplace), ``threshold``
+    and ``flagged``.
 
     Examples
     --------
@@ -357,7 +359,7 @@ def laplace_guard(model, internal, llf_laplace, warm=None):
     if _refit_ahead(model, q):
         # the refit starts with its own rule's value and gradient at these estimates:
         # the guard takes that evaluation (a closer value) instead of one of its own
-        K, gradient = REFIT_NODES[q], True
+        K, gradient = REFIT_NODES[q], bool(for_refit)
     try:
         llf_k, grad_k, _ = model.loglike_internal(internal, nagq=K, gradient=gradient,
                                                   warm=warm)
@@ -381,7 +383,7 @@ _FIRST = "_first_evaluation"
 def pop_first_evaluation(guard):
     """
     Remove and return the ``(point, llf, gradient)`` of the refit's rule that
-    :func:`laplace_guard` computed in the danger zone (None otherwise), so that
+    :func:`laplace_guard` computed for the refit (None otherwise), so that
     :func:`guard_refit` starts from it and the guard's dict holds only its report.
     """
     return None if guard is None else guard.pop(_FIRST, None)

@@ -501,7 +501,7 @@ class FittingMixin:
         if nagq == 1 and check_laplace and np.isfinite(llf):
             from ..checks.approximation import laplace_guard
 
-            guard = laplace_guard(self, x, llf, warm=WarmStart(warm.u))
+            guard = laplace_guard(self, x, llf, warm=WarmStart(warm.u), for_refit=True)
         if np.isfinite(llf) and state.converged:
             self.warm_start.u = warm.u
         return self._results(x, llf, grad, state, nagq, bounds, hess_at, opt, polish_ok, guard,

@@ -125,3 +125,26 @@ def test_refit_stops_once_the_moved_estimates_are_decided_and_names_those_a_full
     assert len(refit["moved"]) >= 2
     # the early stop leaves every move within a tenth of an SE of the full refit's
     np.testing.assert_allclose(refit["change_se"].to_numpy(), full, atol=0.1)
+
+
+def test_guard_called_alone_in_the_danger_zone_gives_the_refit_rule_value_only():
+    """Called directly, the guard reports the same value a fit reports, without the
+    gradient it hands over to the refit inside a fit."""
+    from statsmodels_glmm.checks.approximation import laplace_guard, pop_first_evaluation
+
+    df = smg.simulate_longitudinal("binary", n_persons=150, sd=(0.5, 0.0), seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = smg.mixedglm("y ~ time + (1 | id)", df, family=B).fit()
+    model = res.model
+    x = np.asarray(res.mle_retvals["internal_params"], dtype=float)
+    calls = _counting(model)
+    g = laplace_guard(model, x, res.llf)
+    assert calls == [(15, False)]
+    assert g["nagq"] == 15 and pop_first_evaluation(g) is None
+    assert g["llf"] == pytest.approx(res.mle_retvals["laplace_check"]["llf"], abs=1e-9)
+    assert g["difference"] == pytest.approx(g["llf"] - res.llf, abs=1e-12)
+    h = laplace_guard(model, x, res.llf, for_refit=True)
+    first = pop_first_evaluation(h)
+    assert calls[-1] == (15, True) and np.array_equal(first[0], x)
+    assert first[1] == pytest.approx(g["llf"], abs=1e-9) and len(first[2]) == len(x)
