@@ -16,7 +16,9 @@ statsmodels-glmm (Laplace; the model built from the formula plus ``fit()``,
 its Laplace accuracy guard included) and of the `glmm` package (``glmm.fit``
 on the same DataFrame and formula) are taken alternately, median of
 ``--repeat`` runs.  Printed: both times, their ratio, both log-likelihoods and
-whether they agree to 1e-3, and whether the guard refitted by quadrature.
+whether they agree to 1e-3, whether the guard refitted by quadrature, and the
+share of our time spent in the guard (its quadrature value and refit), median
+over the runs.
 """
 
 import argparse
@@ -28,6 +30,7 @@ import time
 import numpy as np
 
 import statsmodels_glmm.api as smg
+import statsmodels_glmm.checks.approximation as approximation
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -52,16 +55,47 @@ def simulate(kind, re, n, waves, sd):
                                      corr=0.0, seed=seed)
 
 
+class GuardClock:
+    """Time spent in the Laplace guard (its quadrature value and its refit) while
+    installed."""
+
+    NAMES = ("laplace_guard", "guard_refit")
+
+    def __init__(self):
+        self.total = 0.0
+
+    def __enter__(self):
+        self.orig = {n: getattr(approximation, n) for n in self.NAMES}
+        for name, fn in self.orig.items():
+            setattr(approximation, name, self._timed(fn))
+        return self
+
+    def _timed(self, fn):
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.total += time.perf_counter() - t0
+        return timed
+
+    def __exit__(self, *exc):
+        for name, fn in self.orig.items():
+            setattr(approximation, name, fn)
+
+
 def compare(kind, re, n, waves, sd, repeat, with_glmm):
     # with one wave ``time`` is zero in every row: its terms leave the formula
     formula = f"{FIXED if waves > 1 else 'y ~ group + stress'} + {RANDOM[re]}"
     df = simulate(kind, re, n, waves, sd)
-    t_ours, t_peer = [], []
+    t_ours, t_peer, in_guard = [], [], []
     res = peer = None
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        res = fit_ours(df, kind, formula)
-        t_ours.append(time.perf_counter() - t0)
+        with GuardClock() as clock:
+            t0 = time.perf_counter()
+            res = fit_ours(df, kind, formula)
+            t_ours.append(time.perf_counter() - t0)
+        in_guard.append(clock.total / t_ours[-1])
         if with_glmm:
             t0 = time.perf_counter()
             peer = fit_glmm(df, kind, formula)
@@ -74,11 +108,14 @@ def compare(kind, re, n, waves, sd, repeat, with_glmm):
     refit = guard.get("refit") or {}
     how = ("-" if not refit else "skip" if "skipped" in refit else
            f"{refit.get('steps', 0)} st")
+    share = float(np.median(in_guard))
     print(f"{kind:8s} {re:3s} {n:6d} {waves:3d} {sd:4.1f} {len(df):8d} {ours:8.3f} "
           f"{theirs:8.3f} {ours / theirs:6.2f} {res.llf:15.4f} {llf_peer:15.4f} "
-          f"{d:8.1e} {'yes' if d <= 1e-3 else 'NO':>4s} {how:>5s} "
+          f"{d:8.1e} {'yes' if d <= 1e-3 else 'NO':>4s} {how:>5s} {100 * share:6.1f} "
           f"{'yes' if res.converged else 'NO':>4s}", flush=True)
-    return dict(kind=kind, re=re, ratio=ours / theirs, same=d <= 1e-3)
+    refitted = bool(refit) and "skipped" not in refit
+    return dict(kind=kind, re=re, ratio=ours / theirs, same=d <= 1e-3, guard=share,
+                refitted=refitted)
 
 
 def main():
@@ -108,7 +145,8 @@ def main():
             print("(glmm is not installed: pip install glmm)")
         print(f"\n{'model':8s} {'re':3s} {'pers':>6s} {'wav':>3s} {'sd':>4s} {'rows':>8s} "
               f"{'ours s':>8s} {'glmm s':>8s} {'ratio':>6s} {'llf ours':>15s} "
-              f"{'llf glmm':>15s} {'|dllf|':>8s} {'same':>4s} {'refit':>5s} {'conv':>4s}")
+              f"{'llf glmm':>15s} {'|dllf|':>8s} {'same':>4s} {'refit':>5s} {'guard%':>6s} "
+              f"{'conv':>4s}")
         rows = []
         for kind in kinds:
             for re in res_kinds:
@@ -126,6 +164,12 @@ def main():
                   f"{ratios.max():.2f}; {int(np.sum(ratios <= 1.0))} of {len(ratios)} "
                   f"designs at most 1.0; log-likelihoods agree to 1e-3 in "
                   f"{sum(r['same'] for r in rows)} of {len(rows)}")
+        shares = {k: [100 * r["guard"] for r in rows if r["refitted"] == k] for k in (True, False)}
+        said = [f"{label}: largest {max(v):.1f}%, median {np.median(v):.1f}% ({len(v)} designs)"
+                for label, v in (("refitted by quadrature", shares[True]),
+                                 ("not refitted", shares[False])) if v]
+        if said:
+            print("guard's share of our time: " + "; ".join(said))
         print(f"load average {os.getloadavg()[0]:.1f} at the end")
     finally:
         sys.stdout = sys.__stdout__
