@@ -36,8 +36,11 @@ __all__ = ["CHUNK_ROWS", "MIN_PARALLEL_ROWS", "ENV_VAR", "chunk_bounds", "num_th
 
 #: Target number of rows per chunk of groups.
 CHUNK_ROWS = 32768
-#: Below this many rows (times nodes, for quadrature) the work runs on one thread.
-MIN_PARALLEL_ROWS = 40000
+#: Below this many rows (times nodes, for quadrature), two full chunks, the work runs on
+#: one thread: on smaller data the threads' hand-offs and the parts of an evaluation
+#: that hold the GIL cost more than a second thread saves (``benchmarks/bench_threads.py``
+#: measures one thread against all of them, fit by fit, at growing sizes).
+MIN_PARALLEL_ROWS = 2 * CHUNK_ROWS
 #: Environment variable giving the number of threads.
 ENV_VAR = "STATSMODELS_GLMM_NUM_THREADS"
 
