@@ -185,7 +185,8 @@ def map_chunks(fn, n_chunks, n_jobs=None, work=None):
     ``k`` threads (the caller's and ``k - 1`` pool threads) take chunks in
     turn; the results come back in chunk order whatever ``k`` is, so sums
     over them do not depend on it.  Work started from inside a pool thread
-    runs serially (no nested pools).
+    runs serially (no nested pools), and BLAS runs on one thread meanwhile
+    (:func:`blas_single_thread`).
 
     Examples
     --------
@@ -213,12 +214,15 @@ def map_chunks(fn, n_chunks, n_jobs=None, work=None):
                 return
 
     # each thread runs in a copy of the caller's context, so that settings kept in
-    # context variables (numpy's floating-point error state, the thread count) hold there
-    futures = [_pool(k - 1).submit(contextvars.copy_context().run, worker)
-               for _ in range(k - 1)]
-    worker()
-    for f in futures:
-        f.result()
+    # context variables (numpy's floating-point error state, the thread count) hold there;
+    # BLAS on one thread meanwhile: its own threads on top of these would oversubscribe
+    # the processors (a fit already runs so, a lone evaluation did not)
+    with blas_single_thread():
+        futures = [_pool(k - 1).submit(contextvars.copy_context().run, worker)
+                   for _ in range(k - 1)]
+        worker()
+        for f in futures:
+            f.result()
     if failed:
         raise failed[0]
     return results

@@ -189,3 +189,28 @@ def test_map_chunks_order_and_errors():
 
     with pytest.raises(ZeroDivisionError, match="chunk 4"):
         parallel.map_chunks(fail, 8, n_jobs=2)
+
+
+def test_blas_runs_on_one_thread_while_chunks_run_on_several():
+    """Threads for the chunks and BLAS's own threads on top would oversubscribe the
+    processors: while the chunks run on several threads, BLAS runs on one, and the
+    caller's BLAS setting is back afterwards."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        info = [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"]
+        return max(info) if info else None
+
+    before = blas_threads()
+    if before is None:
+        pytest.skip("no BLAS library visible to threadpoolctl")
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        outside = blas_threads()
+        seen = parallel.map_chunks(lambda i: blas_threads(), 4, n_jobs=2)
+        assert blas_threads() == outside
+    assert seen == [1, 1, 1, 1]
+    assert blas_threads() == before
+    # on one thread BLAS keeps the caller's setting
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        assert parallel.map_chunks(lambda i: blas_threads(), 2, n_jobs=1) == [blas_threads()] * 2
