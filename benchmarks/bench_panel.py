@@ -35,7 +35,7 @@ import statsmodels_glmm.checks.approximation as approximation
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from bench_scale import FAMILIES, Tee, fit_glmm, fit_ours, have_glmm  # noqa: E402
+from bench_scale import FAMILIES, fit_glmm, fit_ours, have_glmm, teed  # noqa: E402
 
 FIXED = "y ~ time * group + stress"
 RANDOM = {"RI": "(1 | id)", "RS": "(1 + time | id)"}
@@ -133,9 +133,7 @@ def main():
     only = set(a.only or [])
     kinds = [k for k in FAMILIES if not only & set(FAMILIES) or k in only]
     res_kinds = [r for r in RANDOM if not only & set(RANDOM) or r in only]
-    tee = Tee()
-    sys.stdout = tee
-    try:
+    with teed(a.save):
         with_glmm = have_glmm()
         print(f"bench_panel: {FIXED} + (1 | id) or (1 + time | id); median of {a.repeat} "
               "runs, alternating; Laplace; build + fit")
@@ -170,10 +168,6 @@ def main():
                                  ("not refitted", shares[False])) if v]
         if said:
             print("guard's share of our time: " + "; ".join(said))
-        print(f"load average {os.getloadavg()[0]:.1f} at the end")
-    finally:
-        sys.stdout = sys.__stdout__
-        tee.save(a.save)
 
 
 if __name__ == "__main__":

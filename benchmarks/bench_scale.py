@@ -23,6 +23,7 @@ or all processors above the size threshold); ``--threads`` sets it.
 """
 
 import argparse
+import contextlib
 import io
 import os
 import platform
@@ -62,6 +63,20 @@ class Tee(io.TextIOBase):
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
             with open(path, "w") as fh:
                 fh.write(self.buf.getvalue())
+
+
+@contextlib.contextmanager
+def teed(path=None):
+    """Everything printed inside also kept, and written to ``path`` at the end (with the
+    load average then) when a path is given."""
+    tee = Tee()
+    sys.stdout = tee
+    try:
+        yield tee
+        print(f"load average {os.getloadavg()[0]:.1f} at the end")
+    finally:
+        sys.stdout = sys.__stdout__
+        tee.save(path)
 
 
 def fit_ours(df, kind, formula):

@@ -30,7 +30,7 @@ from statsmodels_glmm.likelihood import parallel
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from bench_scale import Tee  # noqa: E402
+from bench_scale import teed  # noqa: E402
 
 FIXED = "y ~ time * group + stress"
 RANDOM = {"RI": "(1 | id)", "RS": "(1 + time | id)"}
@@ -70,9 +70,7 @@ def main():
     ap.add_argument("--save", default=None, help="also write the output to this file")
     a = ap.parse_args()
     cores = os.cpu_count() or 1
-    tee = Tee()
-    sys.stdout = tee
-    try:
+    with teed(a.save):
         print(f"bench_threads: {FIXED} + (1 | id) or (1 + time | id); median of {a.repeat} "
               f"runs, alternating; Laplace; build + fit; one thread against {cores}")
         print(f"machine: {platform.processor() or platform.machine()}, {cores} processors; "
@@ -85,10 +83,6 @@ def main():
         ratios = np.array([r["ratio"] for r in rows])
         print(f"\nthreads over one thread: median {np.median(ratios):.2f}, "
               f"best {ratios.min():.2f}, worst {ratios.max():.2f}")
-        print(f"load average {os.getloadavg()[0]:.1f} at the end")
-    finally:
-        sys.stdout = sys.__stdout__
-        tee.save(a.save)
 
 
 if __name__ == "__main__":
