@@ -249,8 +249,8 @@ class DaskMixedGLM(MixedGLM):
         else:
             beta = self._glm_start()
             extra = self._start_extra(beta)
-        moments = getattr(self.response, "moment_start", False) and k > 0
-        sums = [o for o in self._map(dp.part_moments, beta, extra) if o != ()] if moments else []
+        sums = [o for o in self._map(dp.part_moments, beta, extra) if o != ()] \
+            if self._uses_moment_start() else []
         if sums and all(o is not None for o in sums):
             R, K, ztz, n = (sum(o[i] for o in sums) for i in range(4))
             moments = self._start_from_moments(beta, R, K, ztz, n, from_glm=from_glm)

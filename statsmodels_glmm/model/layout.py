@@ -127,6 +127,11 @@ class LayoutMixin:
             return None
         return self._start_from_moments(beta, *sums, from_glm=from_glm)
 
+    def _uses_moment_start(self):
+        """True when the random-effect covariance starts at the moment estimate: random
+        effects and a family with ``moment_start`` (counts)."""
+        return bool(self.k_re and getattr(self.response, "moment_start", False))
+
     def _moment_sums(self, eta, extra):
         """
         ``(R, K, Z'Z, n)``: the sums of
@@ -140,8 +145,7 @@ class LayoutMixin:
         terms share no entry of ``G``.
         """
         d, resp, q = self.design, self.response, self.cov_struct.q
-        if not getattr(resp, "moment_start", False) or not self.k_re or d.n_groups == 0 \
-                or d.Z is None:
+        if not self._uses_moment_start() or d.n_groups == 0 or d.Z is None:
             return None
         parts = [(t.Z, t.codes, t.n_levels) for t in d.terms] if self.multi else \
             [(d.Z, d.gid, d.n_groups)]
