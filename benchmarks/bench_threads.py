@@ -10,8 +10,9 @@ every size is fitted (Laplace, model building plus ``fit``, guard included) with
 the chunks of groups on one thread and on ``os.cpu_count()`` threads (the
 ``n_jobs`` of :func:`statsmodels_glmm.likelihood.parallel.using_threads`),
 alternating the two, median of ``--repeat`` runs.  Printed: both times, their
-ratio (threads over one thread: below 1 where threads pay), and what the
-package's default (one thread below ``MIN_PARALLEL_ROWS`` rows) would choose.
+ratio (threads over one thread: below 1 where threads pay), and the number of
+threads the package's default would choose
+(:func:`~statsmodels_glmm.likelihood.parallel.num_threads`).
 """
 
 import argparse
@@ -56,7 +57,7 @@ def compare(kind, re, n, repeat, cores):
             times[k].append(time.perf_counter() - t0)
             llf[k] = res.llf
     one, many = float(np.median(times[1])), float(np.median(times[cores]))
-    default = cores if len(df) >= parallel.MIN_PARALLEL_ROWS else 1
+    default = parallel.num_threads(work=len(df))
     print(f"{kind:8s} {re:3s} {n:8d} {len(df):9d} {one:9.3f} {many:9.3f} {many / one:7.2f} "
           f"{default:8d} {abs(llf[1] - llf[cores]):9.1e}", flush=True)
     return dict(rows=len(df), ratio=many / one)
