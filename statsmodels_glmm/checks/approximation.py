@@ -392,8 +392,13 @@ def pop_first_evaluation(guard):
 def _refit_ahead(model, q):
     """True when :func:`guard_refit` will refit whatever the guard's value: binary data
     in the danger zone, a rule it has, and data small enough for it."""
-    return (q in REFIT_NODES and in_danger_zone(model)
-            and model.nobs * REFIT_NODES[q] ** q <= REFIT_MAX_ROW_NODES)
+    return q in REFIT_NODES and in_danger_zone(model) and _refit_small_enough(model, q)
+
+
+def _refit_small_enough(model, q):
+    """True when one evaluation of the refit's rule touches at most
+    :data:`REFIT_MAX_ROW_NODES` row-nodes."""
+    return model.nobs * REFIT_NODES[q] ** q <= REFIT_MAX_ROW_NODES
 
 
 #: nodes per dimension of the guard's refit, by random-effect dimension (a rule that
@@ -524,8 +529,7 @@ def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm
                           "at the estimates already differs from Laplace's by more than the "
                           f"tolerance; compare with fit(nagq={K}) or res.check_approximation()")
         return guard
-    work = model.nobs * K ** q
-    if work > REFIT_MAX_ROW_NODES:
+    if not _refit_small_enough(model, q):
         out["skipped"] = (f"not refitted by {K}-node quadrature on data this large "
                           f"({model.nobs} rows x {K ** q} nodes); compare with "
                           f"fit(nagq={K}) or res.check_approximation()")
