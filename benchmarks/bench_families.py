@@ -40,7 +40,7 @@ from statsmodels_glmm.model import MixedGLM  # noqa: E402
 from conftest import load_dataset, load_ref  # noqa: E402
 
 sys.path.insert(0, HERE)
-from bench_scale import Tee  # noqa: E402
+from bench_scale import Tee, TimeSpent  # noqa: E402
 
 FORMULA = "y ~ time * group + stress + (1 + time | id)"
 
@@ -61,32 +61,23 @@ CASES = {
 }
 
 
-class HessianClock:
-    """Time spent in ``MixedGLM.hessian_internal`` while installed."""
+class HessianClock(TimeSpent):
+    """Time spent in ``MixedGLM.hessian_internal`` while installed; with
+    ``differences_only`` every Hessian column is a difference of the gradient."""
 
     def __init__(self, differences_only=False):
-        self.total = 0.0
+        super().__init__(MixedGLM, "hessian_internal")
         self.differences_only = differences_only
 
     def __enter__(self):
-        self.orig_h = MixedGLM.hessian_internal
+        super().__enter__()
         self.orig_b = MixedGLM._beta_hessian
-        clock = self
-
-        def timed(model, *args, **kwargs):
-            t0 = time.perf_counter()
-            try:
-                return clock.orig_h(model, *args, **kwargs)
-            finally:
-                clock.total += time.perf_counter() - t0
-
-        MixedGLM.hessian_internal = timed
         if self.differences_only:
             MixedGLM._beta_hessian = lambda model, *a: None
         return self
 
     def __exit__(self, *exc):
-        MixedGLM.hessian_internal = self.orig_h
+        super().__exit__(*exc)
         MixedGLM._beta_hessian = self.orig_b
 
 

@@ -35,7 +35,8 @@ import statsmodels_glmm.checks.approximation as approximation
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from bench_scale import FAMILIES, fit_glmm, fit_ours, have_glmm, teed  # noqa: E402
+from bench_scale import (  # noqa: E402
+    FAMILIES, TimeSpent, fit_glmm, fit_ours, have_glmm, teed)
 
 FIXED = "y ~ time * group + stress"
 RANDOM = {"RI": "(1 | id)", "RS": "(1 + time | id)"}
@@ -55,35 +56,6 @@ def simulate(kind, re, n, waves, sd):
                                      corr=0.0, seed=seed)
 
 
-class GuardClock:
-    """Time spent in the Laplace guard (its quadrature value and its refit) while
-    installed."""
-
-    NAMES = ("laplace_guard", "guard_refit")
-
-    def __init__(self):
-        self.total = 0.0
-
-    def __enter__(self):
-        self.orig = {n: getattr(approximation, n) for n in self.NAMES}
-        for name, fn in self.orig.items():
-            setattr(approximation, name, self._timed(fn))
-        return self
-
-    def _timed(self, fn):
-        def timed(*args, **kwargs):
-            t0 = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.total += time.perf_counter() - t0
-        return timed
-
-    def __exit__(self, *exc):
-        for name, fn in self.orig.items():
-            setattr(approximation, name, fn)
-
-
 def compare(kind, re, n, waves, sd, repeat, with_glmm):
     # with one wave ``time`` is zero in every row: its terms leave the formula
     formula = f"{FIXED if waves > 1 else 'y ~ group + stress'} + {RANDOM[re]}"
@@ -91,7 +63,7 @@ def compare(kind, re, n, waves, sd, repeat, with_glmm):
     t_ours, t_peer, in_guard = [], [], []
     res = peer = None
     for _ in range(repeat):
-        with GuardClock() as clock:
+        with TimeSpent(approximation, "laplace_guard", "guard_refit") as clock:
             t0 = time.perf_counter()
             res = fit_ours(df, kind, formula)
             t_ours.append(time.perf_counter() - t0)

@@ -65,6 +65,34 @@ class Tee(io.TextIOBase):
                 fh.write(self.buf.getvalue())
 
 
+class TimeSpent:
+    """Total time spent in the named functions of ``owner`` (a class or a module) while
+    installed."""
+
+    def __init__(self, owner, *names):
+        self.owner, self.names = owner, names
+        self.total = 0.0
+
+    def __enter__(self):
+        self.orig = {n: getattr(self.owner, n) for n in self.names}
+        for name, fn in self.orig.items():
+            setattr(self.owner, name, self._timed(fn))
+        return self
+
+    def _timed(self, fn):
+        def timed(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.total += time.perf_counter() - t0
+        return timed
+
+    def __exit__(self, *exc):
+        for name, fn in self.orig.items():
+            setattr(self.owner, name, fn)
+
+
 @contextlib.contextmanager
 def teed(path=None):
     """Everything printed inside also kept, and written to ``path`` at the end (with the
