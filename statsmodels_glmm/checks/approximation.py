@@ -385,6 +385,11 @@ def pop_first_evaluation(guard):
     Remove and return the ``(point, llf, gradient)`` of the refit's rule that
     :func:`laplace_guard` computed for the refit (None otherwise), so that
     :func:`guard_refit` starts from it and the guard's dict holds only its report.
+
+    >>> guard = {"nagq": 15, "llf": -1.5, _FIRST: (np.zeros(2), -1.5, np.ones(2))}
+    >>> point, llf, grad = pop_first_evaluation(guard)
+    >>> llf, sorted(guard), pop_first_evaluation(guard)
+    (-1.5, ['llf', 'nagq'], None)
     """
     return None if guard is None else guard.pop(_FIRST, None)
 
