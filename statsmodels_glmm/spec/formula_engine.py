@@ -53,6 +53,14 @@ class _PatsyManager:
         return dict(frame.design_info.term_name_slices)
 
 
+#: When False, patsy reads columns of strings value by value, as it does on a DataFrame
+#: (for comparisons of the two ways; see :func:`_string_levels`).
+STRINGS_AS_CODES = True
+
+#: Columns of fewer rows are read value by value: below it, making the codes costs
+#: more than patsy's pass over the values.
+STRINGS_AS_CODES_MIN_ROWS = 1000
+
 #: the strings ``float()`` reads as NaN (patsy counts them as missing categorical values)
 _NAN_STRINGS = frozenset(("nan", "+nan", "-nan"))
 
@@ -111,13 +119,17 @@ class _ColumnArrays(dict):
     every lookup goes through pandas' indexing.  Plain numpy columns (numbers,
     booleans, objects) are handed over as arrays (see ``_PlainColumn``); any
     other dtype (categorical, datetime, ...) as the pandas Series, so patsy sees
-    its levels and types as before.  A name that is not a column raises
-    ``KeyError``, which sends patsy on to the formula's environment.
+    its levels and types as before.  With ``strings=True`` a column of strings
+    is handed over as a categorical Series with the levels patsy would find (see
+    :func:`_string_levels`), which patsy reads from its codes instead of value by
+    value.  A name that is not a column raises ``KeyError``, which sends patsy on
+    to the formula's environment.
     """
 
-    def __init__(self, frame):
+    def __init__(self, frame, strings=False):
         super().__init__()
         self._frame = frame
+        self._strings = strings
         self._names = frozenset(c for c in frame.columns if isinstance(c, str))
 
     def __missing__(self, key):
@@ -126,13 +138,67 @@ class _ColumnArrays(dict):
         col = self._frame[key]
         if not isinstance(col, pd.Series):  # a name several columns share
             raise KeyError(key)
-        dtype = col.dtype
-        if isinstance(dtype, np.dtype) and dtype.kind in "biufcO":
-            value = col.to_numpy().view(_PlainColumn)
-        else:
-            value = col
+        value = _string_levels(col) if self._strings else None
+        if value is None:
+            dtype = col.dtype
+            if (isinstance(dtype, np.dtype) and dtype.kind in "biufcO"
+                    and not (dtype.kind == "O" and _other_missing(col))):
+                value = col.to_numpy().view(_PlainColumn)
+            else:
+                value = col
         self[key] = value
         return value
+
+
+def _other_missing(col):
+    """
+    Whether an object column holds missing values other than None and float NaN
+    (``pd.NA``, ``NaT``): numpy compares those differently from pandas.
+
+    >>> _other_missing(pd.Series(["a", None, np.nan], dtype=object))
+    False
+    >>> _other_missing(pd.Series(["a", pd.NA], dtype=object))
+    True
+    """
+    missing = col.isna().to_numpy()
+    return bool(missing.any()) and not all(v is None or isinstance(v, float)
+                                           for v in col.to_numpy()[missing])
+
+
+def _string_levels(col):
+    """
+    A column of strings as a categorical Series whose categories are the levels
+    patsy finds in it, value by value, with its default missing values (None and
+    NaN): the distinct strings in Python's order, without those ``float()``
+    reads as NaN, which become missing like None and NaN.  None for any other
+    column, and for one whose missing values patsy would not count as missing
+    (``pd.NA``, ``NaT``): patsy reads those as they are.
+
+    Examples
+    --------
+    >>> s = _string_levels(pd.Series(["b", None, "a", "nan", "b"], dtype=object))
+    >>> list(s.cat.categories), s.cat.codes.tolist()
+    (['a', 'b'], [1, -1, 0, -1, 1])
+    >>> _string_levels(pd.Series([1.0, 2.0])) is None
+    True
+    """
+    dtype = col.dtype
+    if isinstance(dtype, pd.StringDtype):
+        if dtype.na_value is not np.nan and col.hasnans:
+            return None  # pd.NA: a value, not a missing one, to patsy
+    elif not (isinstance(dtype, np.dtype) and dtype.kind == "O"):
+        return None
+    elif (pd.api.types.infer_dtype(col, skipna=True) != "string"
+            or _other_missing(col)):
+        return None
+    codes, uniques = pd.factorize(col)
+    uniques = [str(u) for u in uniques]
+    levels = sorted(u for u in uniques if u.strip().lower() not in _NAN_STRINGS)
+    where = {u: i for i, u in enumerate(levels)}
+    order = np.array([where.get(u, -1) for u in uniques] + [-1], dtype=codes.dtype)
+    # a code of -1 (missing) takes the last entry of ``order``, which is -1
+    cat = pd.Categorical.from_codes(order[codes], categories=pd.Index(levels, dtype=object))
+    return pd.Series(cat, index=col.index, name=col.name)
 
 
 @functools.cache
@@ -165,12 +231,22 @@ def design_frames(mgr, formula, frame, na_action):
     import patsy
 
     build = patsy.dmatrices if formula.split("~")[0].strip() else patsy.dmatrix
+    # strings as categories where their missing values are patsy's defaults (None, NaN)
+    strings = (STRINGS_AS_CODES and len(frame) >= STRINGS_AS_CODES_MIN_ROWS
+               and isinstance(na_action, _fast_na_class())
+               and set(na_action.NA_types) == {"None", "NaN"})
     try:
-        return build(formula, _ColumnArrays(frame), eval_env=_patsy_env(),
+        return build(formula, _ColumnArrays(frame, strings), eval_env=_patsy_env(),
                      NA_action=na_action, return_type="dataframe")
     except patsy.PatsyError as exc:
+        text = str(exc)
+        if strings and "mismatching levels" in text:
+            # ``C(g, levels=...)`` in another order than the sorted one: patsy reads
+            # the strings themselves
+            return build(formula, _ColumnArrays(frame), eval_env=_patsy_env(),
+                         NA_action=na_action, return_type="dataframe")
         # a formula that reads no column: only the DataFrame tells patsy the row count
-        if "how many rows" not in str(exc):
+        if "how many rows" not in text:
             raise
     return build(formula, frame, eval_env=_patsy_env(), NA_action=na_action,
                  return_type="dataframe")

@@ -105,3 +105,77 @@ def test_design_frames_leave_the_frame_untouched_and_refuse_unknown_names():
     pd.testing.assert_frame_equal(df, before)
     with pytest.raises(patsy.PatsyError, match="nosuch"):
         design_frames(mgr, "y ~ nosuch", df, drop_na_action(mgr))
+
+
+def _string_frame(n=60, seed=4):
+    rng = np.random.default_rng(seed)
+    values = rng.choice(["b", "a", "nan", None, " NaN", "Zeta", "\u00e4", "10", "9", ""],
+                        size=n).tolist()
+    return pd.DataFrame({
+        "y": rng.normal(size=n),
+        "x": rng.normal(size=n),
+        "s_str": pd.Series(values, dtype="str"),
+        "s_obj": pd.Series(values, dtype=object),
+        "s_string": pd.Series(values, dtype="string"),
+        "s_string_full": pd.Series([v if v is not None else "q" for v in values],
+                                   dtype="string"),
+        "s_obj_pdna": pd.Series([v if v is not None else pd.NA for v in values], dtype=object),
+        "s_mixed": pd.Series([1 if v == "a" else v for v in values], dtype=object),
+    })
+
+
+@pytest.mark.parametrize("column", ["s_str", "s_obj", "s_string", "s_string_full",
+                                    "s_obj_pdna", "s_mixed"])
+@pytest.mark.parametrize("template", [
+    "y ~ {c}", "y ~ x * C({c})", "y ~ C({c}, Treatment('b'))", "~ {c}:x + {c}",
+    "y ~ C({c}, levels=['b', 'a', 'Zeta', '9', '10', '\u00e4', ''])", "y ~ I({c} == 'a')",
+])
+def test_string_columns_give_what_patsy_gives_on_the_dataframe(column, template, monkeypatch):
+    # strings are read as categorical codes with patsy's own levels and missing values
+    # (here from the first row on); every formula gives the same matrices, names and
+    # dropped rows (or the same error)
+    from statsmodels_glmm.spec import formula_engine
+
+    monkeypatch.setattr(formula_engine, "STRINGS_AS_CODES_MIN_ROWS", 0)
+    formula = template.format(c=column)
+    df = _string_frame()
+    mgr = formula_manager()
+    act = drop_na_action(mgr)
+    fn = patsy.dmatrices if formula.split("~")[0].strip() else patsy.dmatrix
+    try:
+        want = fn(formula, df, NA_action=act, return_type="dataframe",
+                  eval_env=patsy.EvalEnvironment([{"np": np}]))
+    except Exception as exc:
+        if column == "s_string_full" and "I(" in formula:
+            # patsy cannot compare a pyarrow string column on the frame; on its codes
+            # the comparison works
+            assert "bool[pyarrow]" in str(exc)
+            got = design_frames(mgr, formula, df, act)
+            np.testing.assert_array_equal(got[1].iloc[:, 1],
+                                          (df[column] == "a").astype(float).to_numpy())
+            return
+        with pytest.raises(type(exc)):
+            design_frames(mgr, formula, df, act)
+        return
+    got = design_frames(mgr, formula, df, act)
+    got, want = (got, want) if isinstance(got, tuple) else ((got,), (want,))
+    for a, b in zip(got, want):
+        pd.testing.assert_frame_equal(a, b, check_index_type=False)
+        assert a.design_info.column_names == b.design_info.column_names
+
+
+def test_plain_string_columns_reach_patsy_as_categorical_codes():
+    from statsmodels_glmm.spec.formula_engine import _ColumnArrays
+
+    df = _string_frame()
+    cols = _ColumnArrays(df, strings=True)
+    for name in ("s_str", "s_obj", "s_string_full"):
+        col = cols[name]
+        assert isinstance(col.dtype, pd.CategoricalDtype)
+        # patsy's levels: the sorted strings, without those float() reads as NaN
+        assert list(col.cat.categories) == ["", "10", "9", "Zeta", "a", "b", "\u00e4"] or \
+            name == "s_string_full" and list(col.cat.categories) == [
+                "", "10", "9", "Zeta", "a", "b", "q", "\u00e4"]
+    # missing values patsy does not count as missing, and mixed types: read as they are
+    for name in ("s_string", "s_obj_pdna", "s_mixed"):
+        assert not isinstance(cols[name].dtype, pd.CategoricalDtype)
