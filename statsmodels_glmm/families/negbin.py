@@ -35,7 +35,11 @@ so with ``T_0 = \\psi(y + r) - \\psi(r) - \\log(1 + \\alpha)``,
 
 The internal parameter is ``log alpha`` (unbounded above, bounded below at
 ``log(1e-8)`` so that data without overdispersion end on the boundary
-instead of drifting to ``-inf``); the reported one is ``alpha``, and the
+instead of drifting to ``-inf``; the likelihood flattens as ``alpha -> 0``, and
+a fit that stops on that flat stretch with ``alpha`` below 1e-4 and the
+likelihood still rising is put on the bound when the log-likelihood there is
+at least as high, see :func:`statsmodels_glmm.model.boundaries.settle_on_bounds`);
+the reported one is ``alpha``, and the
 summary also shows ``theta = 1 / alpha``.  The derivatives of ``d_0, d_1,
 d_2`` with respect to ``log alpha`` are analytic (module functions below).
 For very large ``theta`` (or ``r``) the differences ``log Gamma(y + theta) -

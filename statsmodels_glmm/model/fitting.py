@@ -22,6 +22,7 @@ from ..exceptions import warn
 from ..likelihood.parallel import blas_single_thread
 from ..likelihood.warm_start import WarmStart
 from ..validation import check_whole_number
+from .boundaries import DIVERGED_SD, diverging_sds, rises_away_from_zero, settle_on_bounds
 from .columns import separation_terms
 
 __all__ = ["FittingMixin"]
@@ -471,7 +472,7 @@ class FittingMixin:
             # a zero diagonal of L is always a stationary point (the likelihood is even
             # in it): restart from a positive value to make sure it is a maximum
             small = np.flatnonzero(self._theta_mask() & (np.abs(Tinv @ x) < 1e-3))
-            if len(small) and not _rises_away_from_zero(f, Tinv @ x, opt.fun, small):
+            if len(small) and not rises_away_from_zero(f, Tinv @ x, opt.fun, small):
                 x1 = Tinv @ x
                 x1[small] = 0.3
                 opt1 = run(T @ x1)
@@ -494,6 +495,11 @@ class FittingMixin:
             else:
                 polish_ok, hess_at = False, None
             x = self._canonical(x)
+            settled = settle_on_bounds(self, x, nagq, bounds, warm)
+            if settled is not None:
+                x = settled
+                if polish:
+                    x, polish_ok, hess_at = self._polish(x, nagq, bounds, warm=warm)
         llf, grad, state = self.loglike_internal(x, nagq, gradient=True, warm=warm)
         if grad is None:
             grad = self._fd_gradient(x, nagq, warm=warm)
@@ -598,12 +604,12 @@ class FittingMixin:
                  "errors are not reliable (a simpler zi_formula may fit as well)",
                  PerfectSeparationWarning)
         info["separation"] = separated + [t for t in zi_separated if t not in separated]
-        diverged = _diverging_sds(self, x)
+        diverged = diverging_sds(self, x)
         info["diverging_sds"] = diverged
         if diverged:
             converged = False
             warn(f"the random-effect standard deviation of {', '.join(map(repr, diverged))} is "
-                 f"estimated above {_DIVERGED_SD:g} on the link scale (its column of Z scaled "
+                 f"estimated above {DIVERGED_SD:g} on the link scale (its column of Z scaled "
                  "to root mean square one): the likelihood keeps rising as it grows (the "
                  "groups' outcomes are (quasi-)separated), so it has no finite estimate and "
                  "the fit is not converged; simplify the random effects",
@@ -685,52 +691,6 @@ class FittingMixin:
             fresh = False
         free = self._free_mask(x, bounds)
         return x, bool(np.max(np.abs((T.T @ grad)[free])) < tol) if np.any(free) else True, last
-
-
-#: a random-effect standard deviation (its column of Z scaled to root mean square one)
-#: above which, with a link other than the identity, the linear predictor spans far more
-#: than any probability or rate can follow: the likelihood still rises towards an
-#: infinite variance
-_DIVERGED_SD = 1e3
-
-
-def _diverging_sds(model, x):
-    """
-    Names (``'g x0'``) of random effects whose standard deviation at ``x`` exceeds
-    :data:`_DIVERGED_SD` on the scaled columns of Z; none with the identity link.
-    """
-    if model.response.link_name == "identity" or not model.k_re:
-        return []
-    p, k = model.k_fe, model.k_re
-    cs = model.cov_struct
-    sd, _ = cs.sd_corr(np.asarray(x, dtype=float)[p:p + k])
-    big = np.flatnonzero(sd * cs.row_scale > _DIVERGED_SD)
-    return [f"{cs.groups[j]} {cs.names[j]}" for j in big]
-
-
-#: step along a zero diagonal entry of L (scaled coordinates) at which the objective's
-#: rise shows that zero is a maximum of the likelihood in that direction
-_ZERO_PROBE = 0.05
-
-
-def _rises_away_from_zero(f, xs, base, small):
-    """
-    True when, at the optimiser's answer ``xs`` (objective value ``base``) with the
-    diagonal entries ``small`` of L at zero, the objective ``f`` (minus the scaled
-    log-likelihood) rises along each of them: its value at ``xs + h e_i`` is above
-    ``base`` and its slope there is positive.  The likelihood is even in such an entry,
-    so zero is then a maximum along it (the curvature there is negative) and no restart
-    is needed; a flat or falling direction, or a failed evaluation, asks for the restart.
-    """
-    if not np.isfinite(base):
-        return False
-    for i in small:
-        x1 = np.array(xs, dtype=float)
-        x1[i] = _ZERO_PROBE
-        val, g = f(x1)
-        if not (np.isfinite(val) and val > base and g[i] > 0):
-            return False
-    return True
 
 
 def _check_cov_type(cov_type, cov_kwds):

@@ -1,0 +1,98 @@
+"""
+Estimates on the edges of the parameter space, as the fit finds and reports them:
+a random-effect variance at zero (is zero a maximum along it?), a standard
+deviation diverging to infinity (separated groups), and a family parameter that
+stops on the flat stretch before its lower bound.
+"""
+
+import numpy as np
+
+from ..likelihood.warm_start import WarmStart
+
+__all__ = ["settle_on_bounds", "diverging_sds", "rises_away_from_zero", "DIVERGED_SD"]
+
+
+#: a family parameter that ends this close to its lower bound (internal units: for the
+#: negative binomial's ``log alpha``, a dispersion below 1e4 times its bound of 1e-8) is
+#: tried on the bound (see :func:`settle_on_bounds`)
+_BOUND_REACH = float(np.log(1e4))
+
+#: a random-effect standard deviation (its column of Z scaled to root mean square one)
+#: above which, with a link other than the identity, the linear predictor spans far more
+#: than any probability or rate can follow: the likelihood still rises towards an
+#: infinite variance
+DIVERGED_SD = 1e3
+
+
+def diverging_sds(model, x):
+    """
+    Names (``'g x0'``) of random effects whose standard deviation at ``x`` exceeds
+    :data:`DIVERGED_SD` on the scaled columns of Z; none with the identity link.
+    """
+    if model.response.link_name == "identity" or not model.k_re:
+        return []
+    p, k = model.k_fe, model.k_re
+    cs = model.cov_struct
+    sd, _ = cs.sd_corr(np.asarray(x, dtype=float)[p:p + k])
+    big = np.flatnonzero(sd * cs.row_scale > DIVERGED_SD)
+    return [f"{cs.groups[j]} {cs.names[j]}" for j in big]
+
+
+#: step along a zero diagonal entry of L (scaled coordinates) at which the objective's
+#: rise shows that zero is a maximum of the likelihood in that direction
+_ZERO_PROBE = 0.05
+
+
+def rises_away_from_zero(f, xs, base, small):
+    """
+    True when, at the optimiser's answer ``xs`` (objective value ``base``) with the
+    diagonal entries ``small`` of L at zero, the objective ``f`` (minus the scaled
+    log-likelihood) rises along each of them: its value at ``xs + h e_i`` is above
+    ``base`` and its slope there is positive.  The likelihood is even in such an entry,
+    so zero is then a maximum along it (the curvature there is negative) and no restart
+    is needed; a flat or falling direction, or a failed evaluation, asks for the restart.
+    """
+    if not np.isfinite(base):
+        return False
+    for i in small:
+        x1 = np.array(xs, dtype=float)
+        x1[i] = _ZERO_PROBE
+        val, g = f(x1)
+        if not (np.isfinite(val) and val > base and g[i] > 0):
+            return False
+    return True
+
+
+def settle_on_bounds(model, x, nagq, bounds, warm):
+    """
+    ``x`` (internal parameters of ``model``) with the family parameters that
+    stopped just inside a finite lower bound, while the log-likelihood still
+    rises towards it, put on the bound when the log-likelihood there is at least
+    as high; None when none is.
+
+    The negative binomial's ``log alpha`` is bounded below
+    (:meth:`~statsmodels_glmm.families.negbin.NegativeBinomial.extra_bounds`):
+    with Poisson-like data the likelihood flattens as ``alpha -> 0``, so an
+    optimiser stops anywhere on the flat stretch before the bound, a point
+    that depends on its path.  A parameter within :data:`_BOUND_REACH` of its
+    bound, with a negative derivative, is tried on the bound (one evaluation).
+    """
+    p, k = model.k_fe, model.k_re
+    tried = [j for j in range(p + k, len(x))
+             if bounds[j][0] is not None and bounds[j][0] < x[j] <= bounds[j][0] + _BOUND_REACH]
+    if not tried:
+        return None
+    llf = model.loglike_internal(x, nagq, warm=warm)[0]
+    if not np.isfinite(llf):
+        return None
+    grad = model._gradient(x, nagq, warm=warm)
+    out = None
+    for j in tried:
+        if not grad[j] < 0:
+            continue  # the likelihood does not rise towards the bound
+        trial = np.array(x if out is None else out, dtype=float)
+        trial[j] = bounds[j][0]
+        at_bound = model.loglike_internal(trial, nagq, warm=WarmStart(warm.u))[0]
+        if np.isfinite(at_bound) and at_bound >= llf - 1e-12 * abs(llf):
+            out, llf = trial, at_bound
+    return out
