@@ -85,6 +85,7 @@ from . import memory_budget as _budget
 from .batched import _rowdot
 from .dense_factor import DensePattern, pair_products
 from .schur import SchurPattern
+from .sparse_prediction import predicted_modes, usable_state
 from ..spec.terms import split_thetas, term_offsets
 
 __all__ = ["SparseLaplaceProblem", "SparseModeState", "sparse_laplace_loglike"]
@@ -367,6 +368,13 @@ class SparseModeState:
     __slots__ = ("u", "eta", "d", "h", "logdet", "converged", "iterations", "modes",
                  "cond_cov", "s", "backend", "_fac", "_M", "_Ls")
 
+    @property
+    def d1(self):
+        """First derivatives at the modes (they let :func:`predicted_modes` start the
+        modes of nearby parameters); None when the search failed."""
+        d = getattr(self, "d", None)
+        return None if d is None or getattr(self, "_fac", None) is None else d[1]
+
     def __repr__(self):
         return (f"SparseModeState(converged={self.converged}, iterations={self.iterations}, "
                 f"h={self.h:.6g}, logdet={self.logdet:.6g})")
@@ -417,7 +425,9 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
     shrank the largest gradient entry by at least the factor ``chord`` is
     followed by steps that reuse its factorisation (chord steps: one solve
     instead of a factorisation) for as long as each ascends and shrinks it by
-    that factor again; otherwise ``H`` is factorised afresh.  A warm start
+    that factor again; otherwise ``H`` is factorised afresh.  ``u0`` is None
+    (start at zero), an array of starting modes, or the :class:`SparseModeState`
+    of nearby parameters (start at :func:`predicted_modes`).  A warm start
     ``u0`` begins with a chord step with the factorisation of the previous
     search (``pr.preconditioner``); when that does not take, the search restarts
     from zero if ``h`` is larger there.  Chord steps stop at a thousandth of
@@ -462,7 +472,14 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
     def hmul(v, w):  # H v = v + M' W M v
         return v + rm.tdot(w * rm.dot(v))
 
-    u = np.zeros(N) if u0 is None else np.array(u0, dtype=float, copy=True).ravel()
+    if isinstance(u0, SparseModeState):
+        u = predicted_modes(pr, u0, base, rm) if usable_state(pr, u0) else \
+            (np.array(u0.u, dtype=float) if getattr(u0, "u", None) is not None else None)
+        u0 = u
+    else:
+        u = None if u0 is None else np.array(u0, dtype=float, copy=True).ravel()
+    if u is None:
+        u = np.zeros(N)
     if len(u) != N:
         raise ValueError(f"u0 has {len(u)} values; the terms have {N} random effects")
     eta, d, h, grad = evaluate(u)
@@ -595,8 +612,10 @@ def sparse_laplace_loglike(problem, family, beta, thetas, extra, u0=None, gradie
         their concatenation in term order.
     extra : ndarray
         Internal family parameters.
-    u0 : ndarray (N,), optional
-        Warm start for the stacked modes (e.g. ``state.u`` of a previous call).
+    u0 : ndarray (N,) or SparseModeState, optional
+        Warm start for the stacked modes: ``state.u`` of a previous call, or that
+        state itself (its modes extrapolated to these parameters, see
+        :func:`predicted_modes`).
     gradient : bool
     cond_cov : bool or None
         Compute the conditional covariance blocks.  None (default): on the

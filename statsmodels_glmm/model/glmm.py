@@ -251,7 +251,7 @@ class MixedGLM(LayoutMixin, FittingMixin, RowsMixin, BayesFitMixin, MissingDataM
         fn = self._integrator(nagq)
         u0 = None
         if store is not None:
-            u0 = store.u if self.multi else store.start()
+            u0 = store.start()
         llf, grad, state = fn(self.design, self.response, self.cov_struct, beta, theta, extra,
                               u0=u0, gradient=gradient)
         if store is not None:
