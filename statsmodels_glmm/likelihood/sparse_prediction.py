@@ -40,22 +40,22 @@ def predicted_modes(pr, prev, base, rm):
 
     Examples
     --------
+    Two crossed factors of 4 and 3 levels, Poisson counts; the modes at
+    ``beta = 0``, ``L = 1`` predict those after a small move of both:
+
     >>> import numpy as np
-    >>> from statsmodels_glmm.spec.terms import RandomEffectTerm
     >>> from statsmodels_glmm.families import Poisson
-    >>> from statsmodels_glmm.likelihood.sparse_laplace import (
-    ...     SparseLaplaceProblem, solve_sparse_modes, sparse_laplace_loglike)
-    >>> g1, g2 = np.repeat(np.arange(4), 3), np.tile(np.arange(3), 4)
-    >>> terms = [RandomEffectTerm.from_arrays(g, v, np.ones((12, 1)))
-    ...          for g, v in (("a", g1), ("b", g2))]
-    >>> y = np.array([0, 1, 2, 1, 0, 3, 2, 2, 1, 0, 0, 4.0])
-    >>> pr = SparseLaplaceProblem(y, np.ones((12, 1)), None, terms)
-    >>> fam, ex = Poisson(), np.zeros(0)
-    >>> st = sparse_laplace_loglike(pr, fam, np.zeros(1), [np.ones(1)] * 2, ex)[2]
+    >>> from statsmodels_glmm.likelihood import sparse_laplace as sl
+    >>> from statsmodels_glmm.spec.terms import RandomEffectTerm as Term
+    >>> rows = {"a": np.repeat(np.arange(4), 3), "b": np.tile(np.arange(3), 4)}
+    >>> terms = [Term.from_arrays(k, v, np.ones((12, 1))) for k, v in rows.items()]
+    >>> counts = np.array([0, 1, 2, 1, 0, 3, 2, 2, 1, 0, 0, 4.0])
+    >>> pr = sl.SparseLaplaceProblem(counts, np.ones((12, 1)), None, terms)
+    >>> st = sl.sparse_laplace_loglike(pr, Poisson(), [0.0], [np.ones(1)] * 2, [])[2]
     >>> beta, Ls = np.full(1, 1e-4), [np.eye(1) * 1.0001] * 2
     >>> rm = pr.row_matrix(pr.m_rows(Ls))
     >>> pred = predicted_modes(pr, st, pr.X @ beta, rm)
-    >>> exact = solve_sparse_modes(pr, fam, beta, Ls, ex)[0]
+    >>> exact = sl.solve_sparse_modes(pr, Poisson(), beta, Ls, np.zeros(0))[0]
     >>> bool(np.abs(pred - exact).max() < 1e-3 * np.abs(st.u - exact).max())
     True
     """
