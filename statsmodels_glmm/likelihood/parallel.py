@@ -241,12 +241,24 @@ def blas_single_thread():
     machine); the chunks of groups bring their own parallelism.  Without
     ``threadpoolctl`` this is a no-op.
 
+    Inside a context that already set this limit in the same thread (a fit, whose
+    evaluations each ask for it again) it costs nothing.
+
     Examples
     --------
     >>> with blas_single_thread():
     ...     float(np.ones(3) @ np.ones(3))
     3.0
     """
+    return _NO_CHANGE if getattr(_LOCAL, "blas", None) == 1 else _blas_limit(1)
+
+
+#: the context of a limit that is already in force in this thread
+_NO_CHANGE = contextlib.nullcontext()
+
+
+def _controller():
+    """threadpoolctl's controller (made once), or None without threadpoolctl or a BLAS."""
     if not _CONTROLLER:
         try:
             from threadpoolctl import ThreadpoolController
@@ -254,10 +266,24 @@ def blas_single_thread():
             _CONTROLLER.append(ThreadpoolController())
         except Exception:  # not installed, or no BLAS it can see
             _CONTROLLER.append(None)
-    ctl = _CONTROLLER[0]
-    if ctl is None:
-        return contextlib.nullcontext()
-    return ctl.limit(limits=1, user_api="blas")
+    return _CONTROLLER[0]
+
+
+@contextlib.contextmanager
+def _blas_limit(n):
+    """BLAS on ``n`` threads inside; nothing to do when this thread's innermost
+    limit is already ``n`` (the limit is the process's; this thread set it)."""
+    ctl = _controller()
+    outer = getattr(_LOCAL, "blas", None)
+    if ctl is None or outer == n:
+        yield
+        return
+    _LOCAL.blas = n
+    try:
+        with ctl.limit(limits=n, user_api="blas"):
+            yield
+    finally:
+        _LOCAL.blas = outer
 
 
 def blas_threads(n):
@@ -274,8 +300,5 @@ def blas_threads(n):
     ...     float(np.ones(3) @ np.ones(3))
     3.0
     """
-    blas_single_thread()  # creates the controller once
-    ctl = _CONTROLLER[0]
-    if ctl is None:
-        return contextlib.nullcontext()
-    return ctl.limit(limits=max(int(n), 1), user_api="blas")
+    n = max(int(n), 1)
+    return _NO_CHANGE if getattr(_LOCAL, "blas", None) == n else _blas_limit(n)

@@ -28,6 +28,7 @@ from ..spec.covariance import CovStructure
 from ..spec.design import build_design, design_from_arrays
 from ..families import as_response
 from ..likelihood.laplace import laplace_loglike
+from ..likelihood.parallel import blas_single_thread
 from ..likelihood.warm_start import WarmStart
 from .bayes_fit import BayesFitMixin
 from .fitting import FittingMixin
@@ -252,8 +253,11 @@ class MixedGLM(LayoutMixin, FittingMixin, RowsMixin, BayesFitMixin, MissingDataM
         u0 = None
         if store is not None:
             u0 = store.start()
-        llf, grad, state = fn(self.design, self.response, self.cov_struct, beta, theta, extra,
-                              u0=u0, gradient=gradient)
+        # BLAS on one thread, as in a fit: the factorisations here are small, and BLAS
+        # threads cost more than they give (large blocks ask for threads themselves)
+        with blas_single_thread():
+            llf, grad, state = fn(self.design, self.response, self.cov_struct, beta, theta,
+                                  extra, u0=u0, gradient=gradient)
         if store is not None:
             store.update(llf, state)
             store.last = (nagq, internal.copy(), llf, None if grad is None else grad.copy(),

@@ -214,3 +214,71 @@ def test_blas_runs_on_one_thread_while_chunks_run_on_several():
     # on one thread BLAS keeps the caller's setting
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
         assert parallel.map_chunks(lambda i: blas_threads(), 2, n_jobs=1) == [blas_threads()] * 2
+
+
+def test_blas_limits_nest_and_restore():
+    """A limit asked for again inside the same limit is free and changes nothing; a
+    different inner limit holds inside and the outer one is back after it."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+
+    def blas_threads():
+        info = [i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"]
+        return max(info) if info else None
+
+    before = blas_threads()
+    if before is None:
+        pytest.skip("no BLAS library visible to threadpoolctl")
+    calls = []
+    ctl = parallel._controller()
+    real = ctl.limit
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("limits"))
+        return real(*args, **kwargs)
+
+    ctl.limit = counted
+    try:
+        with parallel.blas_single_thread():
+            assert blas_threads() == 1
+            with parallel.blas_single_thread():  # the same limit: nothing to do
+                assert blas_threads() == 1
+            with parallel.blas_threads(2):
+                assert blas_threads() == 2
+                with parallel.blas_single_thread():
+                    assert blas_threads() == 1
+                assert blas_threads() == 2
+            assert blas_threads() == 1
+    finally:
+        ctl.limit = real
+    assert calls == [1, 2, 1]
+    assert blas_threads() == before
+
+
+def test_a_lone_evaluation_runs_blas_on_one_thread(monkeypatch):
+    """The model's likelihood evaluations hold BLAS to one thread, also outside a fit
+    (``model.loglike``, ``score``, statsmodels' tools)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import statsmodels.api as sm
+
+    import statsmodels_glmm.api as smg
+    from statsmodels_glmm.model.glmm import MixedGLM
+
+    df = smg.simulate_longitudinal(n_persons=30, seed=3)
+    df["site"] = df["id"] % 4
+    model = smg.mixedglm("y ~ time + (1 | id) + (1 | site)", df,
+                         family=sm.families.Binomial())
+    params = np.asarray(model.fit(check_laplace=False).params)
+    seen = []
+    evaluate = MixedGLM._sparse_loglike
+
+    def spy(self, *args, **kwargs):
+        seen.append(max(i["num_threads"] for i in threadpoolctl.threadpool_info()
+                        if i["user_api"] == "blas"))
+        return evaluate(self, *args, **kwargs)
+
+    monkeypatch.setattr(MixedGLM, "_sparse_loglike", spy)
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        model.loglike(params)
+        model.score(params)
+    assert len(seen) >= 2 and set(seen) == {1}
