@@ -191,6 +191,15 @@ def test_map_chunks_order_and_errors():
         parallel.map_chunks(fail, 8, n_jobs=2)
 
 
+def _blas_threads(threadpoolctl):
+    """The BLAS threads threadpoolctl sees now (the test is skipped when it sees none)."""
+    info = [i["num_threads"] for i in threadpoolctl.threadpool_info()
+            if i["user_api"] == "blas"]
+    if not info:
+        pytest.skip("no BLAS library visible to threadpoolctl")
+    return max(info)
+
+
 def test_blas_runs_on_one_thread_while_chunks_run_on_several():
     """Threads for the chunks and BLAS's own threads on top would oversubscribe the
     processors: while the chunks run on several threads, BLAS runs on one, and the
@@ -198,13 +207,9 @@ def test_blas_runs_on_one_thread_while_chunks_run_on_several():
     threadpoolctl = pytest.importorskip("threadpoolctl")
 
     def blas_threads():
-        info = [i["num_threads"] for i in threadpoolctl.threadpool_info()
-                if i["user_api"] == "blas"]
-        return max(info) if info else None
+        return _blas_threads(threadpoolctl)
 
     before = blas_threads()
-    if before is None:
-        pytest.skip("no BLAS library visible to threadpoolctl")
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
         outside = blas_threads()
         seen = parallel.map_chunks(lambda i: blas_threads(), 4, n_jobs=2)
@@ -222,13 +227,9 @@ def test_blas_limits_nest_and_restore():
     threadpoolctl = pytest.importorskip("threadpoolctl")
 
     def blas_threads():
-        info = [i["num_threads"] for i in threadpoolctl.threadpool_info()
-                if i["user_api"] == "blas"]
-        return max(info) if info else None
+        return _blas_threads(threadpoolctl)
 
     before = blas_threads()
-    if before is None:
-        pytest.skip("no BLAS library visible to threadpoolctl")
     calls = []
     ctl = parallel._controller()
     real = ctl.limit
@@ -273,8 +274,7 @@ def test_a_lone_evaluation_runs_blas_on_one_thread(monkeypatch):
     evaluate = MixedGLM._sparse_loglike
 
     def spy(self, *args, **kwargs):
-        seen.append(max(i["num_threads"] for i in threadpoolctl.threadpool_info()
-                        if i["user_api"] == "blas"))
+        seen.append(_blas_threads(threadpoolctl))
         return evaluate(self, *args, **kwargs)
 
     monkeypatch.setattr(MixedGLM, "_sparse_loglike", spy)
