@@ -250,11 +250,19 @@ def blas_single_thread():
     ...     float(np.ones(3) @ np.ones(3))
     3.0
     """
-    return _NO_CHANGE if getattr(_LOCAL, "blas", None) == 1 else _blas_limit(1)
+    return _blas_limit(1)
 
 
 #: the context of a limit that is already in force in this thread
 _NO_CHANGE = contextlib.nullcontext()
+
+
+def _blas_limit(n):
+    """A context with BLAS on ``n`` threads: nothing to do (a shared no-op context)
+    without threadpoolctl or when this thread's innermost limit is already ``n``."""
+    if getattr(_LOCAL, "blas", None) == n or _controller() is None:
+        return _NO_CHANGE
+    return _limited(n)
 
 
 def _controller():
@@ -270,17 +278,13 @@ def _controller():
 
 
 @contextlib.contextmanager
-def _blas_limit(n):
-    """BLAS on ``n`` threads inside; nothing to do when this thread's innermost
-    limit is already ``n`` (the limit is the process's; this thread set it)."""
-    ctl = _controller()
+def _limited(n):
+    """BLAS on ``n`` threads inside (the limit is the process's), recorded as this
+    thread's innermost limit until the context ends."""
     outer = getattr(_LOCAL, "blas", None)
-    if ctl is None or outer == n:
-        yield
-        return
     _LOCAL.blas = n
     try:
-        with ctl.limit(limits=n, user_api="blas"):
+        with _controller().limit(limits=n, user_api="blas"):
             yield
     finally:
         _LOCAL.blas = outer
@@ -300,5 +304,4 @@ def blas_threads(n):
     ...     float(np.ones(3) @ np.ones(3))
     3.0
     """
-    n = max(int(n), 1)
-    return _NO_CHANGE if getattr(_LOCAL, "blas", None) == n else _blas_limit(n)
+    return _blas_limit(max(int(n), 1))
