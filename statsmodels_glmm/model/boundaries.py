@@ -82,10 +82,10 @@ def settle_on_bounds(model, x, nagq, bounds, warm):
              if bounds[j][0] is not None and bounds[j][0] < x[j] <= bounds[j][0] + _BOUND_REACH]
     if not tried:
         return None
-    llf = model.loglike_internal(x, nagq, warm=warm)[0]
+    grad = model._gradient(x, nagq, warm=warm)
+    llf = model.loglike_internal(x, nagq, warm=warm)[0]  # kept by the gradient's evaluation
     if not np.isfinite(llf):
         return None
-    grad = model._gradient(x, nagq, warm=warm)
     out = None
     for j in tried:
         if not grad[j] < 0:
