@@ -75,6 +75,16 @@ def usable_state(pr, prev):
     Whether ``prev`` can predict the modes of problem ``pr`` (see
     :func:`predicted_modes`): a converged search with its factorisation, on data
     of this shape (a prediction is only a start, so any such state is safe).
+
+    >>> from statsmodels_glmm.families import Poisson
+    >>> from statsmodels_glmm.likelihood import sparse_laplace as sl
+    >>> from statsmodels_glmm.spec.terms import RandomEffectTerm as Term
+    >>> rows = {"a": np.repeat(np.arange(4), 3), "b": np.tile(np.arange(3), 4)}
+    >>> terms = [Term.from_arrays(k, v, np.ones((12, 1))) for k, v in rows.items()]
+    >>> pr = sl.SparseLaplaceProblem(np.arange(12.0) % 4, np.ones((12, 1)), None, terms)
+    >>> st = sl.sparse_laplace_loglike(pr, Poisson(), [0.0], [np.ones(1)] * 2, [])[2]
+    >>> usable_state(pr, st), usable_state(pr, sl.SparseModeState())
+    (True, False)
     """
     return (prev.d1 is not None and bool(prev.converged) and prev.u is not None
             and prev.u.shape == (pr.n_effects,) and prev.eta.shape == (pr.nobs,))

@@ -76,6 +76,28 @@ def settle_on_bounds(model, x, nagq, bounds, warm):
     optimiser stops anywhere on the flat stretch before the bound, a point
     that depends on its path.  A parameter within :data:`_BOUND_REACH` of its
     bound, with a negative derivative, is tried on the bound (one evaluation).
+
+    Examples
+    --------
+    Counts without overdispersion, the dispersion left short of its bound:
+
+    >>> import warnings
+    >>> import pandas as pd
+    >>> import statsmodels_glmm.api as smg
+    >>> from statsmodels_glmm.families import NegativeBinomial
+    >>> from statsmodels_glmm.model.fitting import WarmStart
+    >>> rng = np.random.default_rng(5)
+    >>> df = pd.DataFrame({"y": rng.binomial(6, 0.4, 300), "x": rng.normal(size=300),
+    ...                    "g": np.repeat(np.arange(60), 5)})
+    >>> model = smg.mixedglm("y ~ x + (1 | g)", df, family=NegativeBinomial())
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     x = model.fit().mle_retvals["internal_params"].copy()
+    >>> x[-1] = np.log(1e-7)
+    >>> out = settle_on_bounds(model, x, 1, model._bounds(), WarmStart())
+    >>> from statsmodels_glmm.families.negbin import ALPHA_MIN
+    >>> bool(out[-1] == np.log(ALPHA_MIN))  # alpha on its bound, 1e-8
+    True
     """
     p, k = model.k_fe, model.k_re
     tried = [j for j in range(p + k, len(x))
