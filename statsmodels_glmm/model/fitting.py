@@ -31,6 +31,9 @@ __all__ = ["FittingMixin"]
 #: the optimisers of ``fit(method=...)``, in the order retries try them
 _METHODS = {"lbfgs": "L-BFGS-B", "bfgs": "BFGS", "newton": "Newton", "nm": "Nelder-Mead"}
 
+#: the Newton polish keeps its Hessian (a chord method) while each step shrinks the largest
+#: scaled gradient to at most this fraction of what it was
+CHORD_SHRINK = 0.2
 # BFGS takes a starting inverse Hessian from scipy 1.11 on
 _BFGS_HESS_INV0 = tuple(int(v) for v in scipy.__version__.split(".")[:2]) >= (1, 11)
 
@@ -631,11 +634,12 @@ class FittingMixin:
         Newton steps on the free parameters from the optimiser's answer.
 
         The Hessian (differences of the analytic gradient) is computed once
-        and reused while steps keep improving the likelihood (a chord
-        method), and recomputed when they stop doing so.  Where the Hessian is
-        not negative definite the steps are Levenberg-Marquardt steps (see
-        :func:`_ascent_step`) and ``report["flat"]`` is set, when a dict is
-        given.  Returns the point, whether it converged, and the last Hessian as
+        and reused while steps keep improving the likelihood and each shrinks
+        the largest scaled gradient to at most :data:`CHORD_SHRINK` of what it
+        was (a chord method), and recomputed when they stop doing so.  Where
+        the Hessian is not negative definite the steps are Levenberg-Marquardt
+        steps (see :func:`_ascent_step`) and ``report["flat"]`` is set, when a
+        dict is given.  Returns the point, whether it converged, and the last Hessian as
         ``(point, hessian, free_mask)`` so that the fit can reuse it for
         standard errors.
         """
@@ -648,7 +652,7 @@ class FittingMixin:
         lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
         T = self._scaling()[0]
         last = None
-        fresh = False
+        fresh = settling = False
         for _ in range(steps):
             free = self._free_mask(x, bounds)
             if not np.any(free) or np.max(np.abs((T.T @ grad)[free])) < tol:
@@ -671,15 +675,25 @@ class FittingMixin:
                 # with the number of groups, so a fixed gradient tolerance can be out of
                 # reach on large data); the step is still taken, unchecked (the fit
                 # evaluates the point it reports), so that fits reaching this optimum
-                # from different paths report the same point to far below a standard error
-                return np.maximum(x + step, lo), True, last
+                # from different paths report the same point to far below a standard error.
+                # A step with an older Hessian errs in proportion to the Hessian's change:
+                # it is taken checked, and the next one unchecked
+                if fresh or settling:
+                    return np.maximum(x + step, lo), True, last
+                settling = True
             improved = False
             for _ in range(10):
                 xn = np.maximum(x + step, lo)
                 ln, gn, _ = self.loglike_internal(xn, nagq, gradient=True, warm=warm)
                 if np.isfinite(ln) and ln >= llf - 1e-10:
                     x, llf = xn, ln
+                    before = np.max(np.abs((T.T @ grad)[free]))
                     grad = gn if gn is not None else self._fd_gradient(xn, nagq, warm=warm)
+                    if not (fresh or settling) and \
+                            np.max(np.abs((T.T @ grad)[free])) > CHORD_SHRINK * before:
+                        # a step with an older Hessian that shrinks the gradient this little
+                        # is converging linearly: a Hessian at the new point next
+                        last = None
                     improved = True
                     break
                 step *= 0.5

@@ -292,7 +292,8 @@ def test_null_model_separation_is_recorded_not_warned_as_the_users():
     if [w.category for w in null_caught] != [PerfectSeparationWarning]:
         pytest.skip("with these library versions the null fit of these data warns "
                     f"{[w.category.__name__ for w in null_caught]}, not the case tested")
-    assert special.expit(null.params["inflate_Intercept"]) < 1e-10
+    # (how far out on that flat ridge the fit stops depends on the optimiser's path)
+    assert special.expit(null.params["inflate_Intercept"]) < 1e-5
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ic = res.icc()
@@ -306,7 +307,7 @@ def test_null_model_separation_is_recorded_not_warned_as_the_users():
     ic_null = res.icc(null_model=null)
     assert ic_null.attrs["null_model_warnings"] == []
     np.testing.assert_allclose(ic.to_numpy(), ic_null.to_numpy(), rtol=1e-8)
-    assert vc["zi_prob"] < 1e-10
+    assert vc["zi_prob"] < 1e-5
 
 
 def test_other_null_model_warnings_are_issued_naming_the_null_model():
