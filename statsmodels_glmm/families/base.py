@@ -76,6 +76,11 @@ class Response:
     #: True when :meth:`derivs` may be evaluated on the response stacked node after node
     #: (quadrature); False when the response array carries row-specific designs
     rowwise = True
+    #: True when the fit's quasi-Newton search may hand over to Newton steps once an
+    #: iteration gains little (:mod:`statsmodels_glmm.model.optimizer_callback`); False
+    #: for likelihoods with ridges by construction, where a small gain does not mean
+    #: the maximum is near
+    newton_handover = True
 
     # ---------------------------------------------------------- model hooks
     def bind(self, design):

@@ -229,6 +229,9 @@ class ZeroInflated(Response):
     """
 
     raw_endog = False
+    #: cells whose structural-zero probability has no finite estimate leave flat ridges
+    #: (held only by the far-tail term): the quasi-Newton search runs to its tolerance
+    newton_handover = False
     #: defaults for objects made before these attributes existed (unpickled results)
     cells = True
     _basis = None

@@ -24,6 +24,7 @@ from ..likelihood.warm_start import WarmStart
 from ..validation import check_whole_number
 from .boundaries import DIVERGED_SD, diverging_sds, rises_away_from_zero, settle_on_bounds
 from .columns import separation_terms
+from .optimizer_callback import HandOver, IterationWatch
 
 __all__ = ["FittingMixin"]
 
@@ -127,29 +128,6 @@ def _inverse_curvature(hess_at, T, scale, bounds):
         return None
     Hi = (V / (e + max(0.0, -e[0]) + 1e-6 * e[-1])) @ V.T * scale
     return 0.5 * (Hi + Hi.T)
-
-
-class _Progress:
-    """
-    Per-iteration progress lines for ``fit(disp=True)`` from an optimiser's callback
-    (SciPy's L-BFGS-B no longer prints, and its ``disp`` option is deprecated).
-    """
-
-    def __init__(self, f, scale):
-        self.f, self.scale, self.k = f, scale, 0
-        self.last = None
-
-    def seen(self, xs, val, grad):
-        self.last = (np.array(xs, dtype=float), val, grad)
-
-    def __call__(self, xk, *args, **kwargs):
-        self.k += 1
-        if self.last is not None and np.array_equal(self.last[0], xk):
-            val, grad = self.last[1], self.last[2]
-        else:
-            val, grad = self.f(xk)
-        print(f"iteration {self.k:4d}: log-likelihood {-val * self.scale:.6f}, "
-              f"max |gradient| {np.max(np.abs(grad)) * self.scale:.3g}", flush=True)
 
 
 def _whole_number(value, name, lowest, meaning=""):
@@ -268,6 +246,13 @@ class FittingMixin:
         gtol : float
             Tolerance on the projected gradient of the log-likelihood for the
             quasi-Newton phase; Newton steps then take the gradient below 1e-8.
+            With ``polish``, L-BFGS-B also stops once an iteration raises the
+            log-likelihood by less than
+            :data:`~statsmodels_glmm.model.optimizer_callback.HANDOVER_GAIN`
+            (0.01), and the Newton steps finish from there; where they meet a
+            curvature that is not negative definite, L-BFGS-B is run again to
+            ``gtol``.  Not for zero-inflated families (see
+            ``Response.newton_handover``).
         disp : bool
             Print optimiser progress (a line per iteration for L-BFGS-B, SciPy's
             own report for BFGS and Nelder-Mead).
@@ -416,16 +401,15 @@ class FittingMixin:
             val = -llf / scale
             worst[0] = val if not np.isfinite(worst[0]) else max(worst[0], val)
             gs = -(T.T @ grad) / scale
-            if progress is not None:
-                progress.seen(xs, val, gs)
+            watch.seen(xs, val, gs)
             return val, gs
 
         xs0 = [Tinv @ x0]
         # L-BFGS-B reports through a callback: its ``disp`` option is deprecated in SciPy
         opts = {"disp": True} if disp else {}
-        progress = _Progress(f, scale) if disp else None
+        watch = IterationWatch(f, scale, disp=disp)
 
-        def run(start, tol=gtol, hess_inv=None):
+        def run(start, tol=gtol, hess_inv=None, handover=True):
             xs0[0] = Tinv @ start
             if method == "nm":
                 o = optimize.minimize(lambda z: f(z)[0], xs0[0], method="Nelder-Mead",
@@ -461,10 +445,22 @@ class FittingMixin:
                                                    hess_inv0=hess_inv0, **opts))
                 o.method_used = "BFGS from the Laplace fit's Hessian"
             else:
-                o = optimize.minimize(f, xs0[0], jac=True, method="L-BFGS-B", bounds=bounds,
-                                      callback=progress,
-                                      options=dict(maxiter=maxiter, gtol=tol / scale,
-                                                   ftol=1e-15, maxcor=20))
+                # with a polish to follow, the search stops once an iteration gains little
+                # (see optimizer_callback): Newton steps finish faster from there
+                watch.start(handover=polish and handover
+                            and getattr(self.response, "newton_handover", True))
+                used = watch.evaluations
+                try:
+                    o = optimize.minimize(f, xs0[0], jac=True, method="L-BFGS-B", bounds=bounds,
+                                          callback=watch,
+                                          options=dict(maxiter=maxiter, gtol=tol / scale,
+                                                       ftol=1e-15, maxcor=20))
+                except HandOver as h:
+                    o = optimize.OptimizeResult(
+                        x=h.xs, fun=h.val, nit=h.nit, nfev=watch.evaluations - used,
+                        success=True, message="an iteration gained under "
+                        f"{watch.gain:g} in log-likelihood: finished by Newton steps",
+                        handed_over=start)
             o.x = T @ o.x
             return o
 
@@ -484,13 +480,25 @@ class FittingMixin:
             if polish:
                 flat = {}
                 x, polish_ok, hess_at = self._polish(x, nagq, bounds, warm=warm, report=flat)
+                if (flat or not polish_ok) and opt.get("handed_over") is not None:
+                    # Newton steps from where L-BFGS-B handed over met a curvature that
+                    # is not negative definite: the maximum is further away than the small
+                    # gain suggested (a ridge, several local maxima), and a search started
+                    # there without its earlier curvature pairs may follow the ridge; the
+                    # search is run again from its start to its own tolerance
+                    opt1 = run(opt["handed_over"], handover=False)
+                    opt1.nit, opt1.nfev = opt.nit + opt1.nit, opt.nfev + opt1.nfev
+                    opt, x, flat = opt1, self._canonical(opt1.x), {}
+                    x, polish_ok, hess_at = self._polish(x, nagq, bounds, warm=warm,
+                                                         report=flat)
                 if (flat or not polish_ok) and method in ("lbfgs", "bfgs"):
                     # a flat or still rising direction (a weakly identified parameter, near
                     # separation), where Newton steps stall: quasi-Newton steps, started with
                     # the polish's curvature made positive, go on along it to a far smaller
                     # gradient, then Newton steps finish
                     opt2 = run(x, tol=1e-6 * gtol,
-                               hess_inv=_inverse_curvature(hess_at, T, scale, bounds))
+                               hess_inv=_inverse_curvature(hess_at, T, scale, bounds),
+                               handover=False)
                     if opt2.fun <= f(Tinv @ x)[0]:
                         opt2.nit, opt2.nfev = opt.nit + opt2.nit, opt.nfev + opt2.nfev
                         opt, x = opt2, self._canonical(opt2.x)
