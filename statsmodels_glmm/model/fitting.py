@@ -249,10 +249,9 @@ class FittingMixin:
             With ``polish``, L-BFGS-B also stops once an iteration raises the
             log-likelihood by less than
             :data:`~statsmodels_glmm.model.optimizer_callback.HANDOVER_GAIN`
-            (0.01), and the Newton steps finish from there; where they meet a
-            curvature that is not negative definite, L-BFGS-B is run again to
-            ``gtol``.  Not for zero-inflated families (see
-            ``Response.newton_handover``).
+            (0.01), and the Newton steps finish from there (where they stall on a
+            flat direction, quasi-Newton steps go on from their point).  Not for
+            zero-inflated families (see ``Response.newton_handover``).
         disp : bool
             Print optimiser progress (a line per iteration for L-BFGS-B, SciPy's
             own report for BFGS and Nelder-Mead).
@@ -459,8 +458,7 @@ class FittingMixin:
                     o = optimize.OptimizeResult(
                         x=h.xs, fun=h.val, nit=h.nit, nfev=watch.evaluations - used,
                         success=True, message="an iteration gained under "
-                        f"{watch.gain:g} in log-likelihood: finished by Newton steps",
-                        handed_over=start)
+                        f"{watch.gain:g} in log-likelihood: finished by Newton steps")
             o.x = T @ o.x
             return o
 
@@ -480,17 +478,6 @@ class FittingMixin:
             if polish:
                 flat = {}
                 x, polish_ok, hess_at = self._polish(x, nagq, bounds, warm=warm, report=flat)
-                if (flat or not polish_ok) and opt.get("handed_over") is not None:
-                    # Newton steps from where L-BFGS-B handed over met a curvature that
-                    # is not negative definite: the maximum is further away than the small
-                    # gain suggested (a ridge, several local maxima), and a search started
-                    # there without its earlier curvature pairs may follow the ridge; the
-                    # search is run again from its start to its own tolerance
-                    opt1 = run(opt["handed_over"], handover=False)
-                    opt1.nit, opt1.nfev = opt.nit + opt1.nit, opt.nfev + opt1.nfev
-                    opt, x, flat = opt1, self._canonical(opt1.x), {}
-                    x, polish_ok, hess_at = self._polish(x, nagq, bounds, warm=warm,
-                                                         report=flat)
                 if (flat or not polish_ok) and method in ("lbfgs", "bfgs"):
                     # a flat or still rising direction (a weakly identified parameter, near
                     # separation), where Newton steps stall: quasi-Newton steps, started with
@@ -661,7 +648,9 @@ class FittingMixin:
         T = self._scaling()[0]
         last = None
         fresh = settling = False
-        for _ in range(steps):
+        for k in range(steps + 1):
+            if k == steps and not settling:  # one step more to finish a checked last step
+                break
             free = self._free_mask(x, bounds)
             if not np.any(free) or np.max(np.abs((T.T @ grad)[free])) < tol:
                 return x, True, last
