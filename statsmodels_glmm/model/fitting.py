@@ -35,6 +35,7 @@ _METHODS = {"lbfgs": "L-BFGS-B", "bfgs": "BFGS", "newton": "Newton", "nm": "Neld
 #: the Newton polish keeps its Hessian (a chord method) while each step shrinks the largest
 #: scaled gradient to at most this fraction of what it was
 CHORD_SHRINK = 0.2
+
 # BFGS takes a starting inverse Hessian from scipy 1.11 on
 _BFGS_HESS_INV0 = tuple(int(v) for v in scipy.__version__.split(".")[:2]) >= (1, 11)
 
@@ -446,8 +447,7 @@ class FittingMixin:
             else:
                 # with a polish to follow, the search stops once an iteration gains little
                 # (see optimizer_callback): Newton steps finish faster from there
-                watch.start(handover=polish and handover
-                            and getattr(self.response, "newton_handover", True))
+                watch.start(handover=polish and handover and self.response.newton_handover)
                 used = watch.evaluations
                 try:
                     o = optimize.minimize(f, xs0[0], jac=True, method="L-BFGS-B", bounds=bounds,
@@ -652,7 +652,10 @@ class FittingMixin:
             if k == steps and not settling:  # one step more to finish a checked last step
                 break
             free = self._free_mask(x, bounds)
-            if not np.any(free) or np.max(np.abs((T.T @ grad)[free])) < tol:
+            if not np.any(free):
+                return x, True, last
+            gmax = np.max(np.abs((T.T @ grad)[free]))  # the largest scaled gradient
+            if gmax < tol:
                 return x, True, last
             if last is None or not np.array_equal(last[2], free):
                 last = (x.copy(), self.hessian_internal(x, nagq, free, grad=grad, warm=warm),
@@ -684,10 +687,9 @@ class FittingMixin:
                 ln, gn, _ = self.loglike_internal(xn, nagq, gradient=True, warm=warm)
                 if np.isfinite(ln) and ln >= llf - 1e-10:
                     x, llf = xn, ln
-                    before = np.max(np.abs((T.T @ grad)[free]))
                     grad = gn if gn is not None else self._fd_gradient(xn, nagq, warm=warm)
                     if not (fresh or settling) and \
-                            np.max(np.abs((T.T @ grad)[free])) > CHORD_SHRINK * before:
+                            np.max(np.abs((T.T @ grad)[free])) > CHORD_SHRINK * gmax:
                         # a step with an older Hessian that shrinks the gradient this little
                         # is converging linearly: a Hessian at the new point next
                         last = None
