@@ -9,7 +9,8 @@ import numpy as np
 
 from ..likelihood.warm_start import WarmStart
 
-__all__ = ["settle_on_bounds", "diverging_sds", "rises_away_from_zero", "DIVERGED_SD"]
+__all__ = ["settle_on_bounds", "diverging_sds", "rises_away_from_zero", "snap_to_zero",
+           "DIVERGED_SD"]
 
 
 #: a family parameter that ends this close to its lower bound (internal units: for the
@@ -118,3 +119,72 @@ def settle_on_bounds(model, x, nagq, bounds, warm):
         if np.isfinite(at_bound) and at_bound >= llf - 1e-12 * abs(llf):
             out, llf = trial, at_bound
     return out
+
+
+#: a diagonal entry of L (scaled coordinates: its column of Z at root mean square one)
+#: that a Newton step shrinks below this size, to between :data:`_SNAP_SHRINK` (a
+#: slow approach) and :data:`_SNAP_FAST` (a fast one, which Newton steps finish by
+#: themselves) of what it was, is tried at zero (see :func:`snap_to_zero`)
+_SNAP_FROM = 0.1
+_SNAP_SHRINK = 0.7
+_SNAP_FAST = 0.05
+#: where the slope along such an entry is read (scaled coordinates): well inside any
+#: standard deviation worth reporting, well above the one the fit calls zero (1e-6)
+_SLOPE_PROBE = 1e-4
+
+
+def snap_to_zero(model, x_old, x_new, llf_new, nagq, warm, tried):
+    """
+    ``x_new`` with the random-effect standard deviations that Newton steps are
+    shrinking towards zero put at zero, when zero is the maximum along them.
+
+    Where a variance's maximum is at zero the likelihood is flat there to first
+    order, and Newton steps approach it only linearly, each from a new Hessian.
+    A diagonal entry ``L_jj`` of the Cholesky factor whose column holds nothing
+    else (the likelihood is then even in it) that the last step shrank below
+    :data:`_SNAP_FROM`, to between :data:`_SNAP_FAST` and :data:`_SNAP_SHRINK` of
+    its size, is put at exactly zero when
+
+    * the log-likelihood there is at least ``llf_new`` (the step's), and
+    * it falls away from zero: its derivative in ``L_jj`` at
+      :data:`_SLOPE_PROBE` is negative (an even function with negative
+      curvature at zero; a maximum elsewhere makes it rise first).
+
+    A zero entry is held there by the polish (see ``_free_mask``).  Each entry
+    is tried once per polish (``tried``, a boolean mask over the parameters,
+    updated in place).
+
+    Returns ``(x, llf, gradient)`` at the point with the zeros, or None; ``warm``
+    then holds that point's modes.
+    """
+    p, k = model.k_fe, model.k_re
+    cs = model.cov_struct
+    x_old, x_new = np.asarray(x_old, dtype=float), np.asarray(x_new, dtype=float)
+    theta = x_new[p:p + k]
+    size = np.abs(theta) * cs.row_scale[cs.rows]
+    before = np.abs(x_old[p:p + k]) * cs.row_scale[cs.rows]
+    cand = np.flatnonzero(cs.is_diag & ~tried[p:p + k] & (size < _SNAP_FROM)
+                          & (size < _SNAP_SHRINK * before) & (size > _SNAP_FAST * before))
+    # only where nothing else in the column of L is nonzero
+    cand = [j for j in cand if not np.any(theta[(cs.cols == cs.cols[j]) & ~cs.is_diag])]
+    if not cand:
+        return None
+    cand = np.array(cand)
+    tried[p + cand] = True
+    x0 = x_new.copy()
+    x0[p + cand] = 0.0
+    l0, g0, _ = model.loglike_internal(x0, nagq, gradient=True, warm=warm)
+    if not (np.isfinite(l0) and l0 >= llf_new):
+        return None
+    if g0 is None:
+        g0 = model._fd_gradient(x0, nagq, warm=warm)
+    saved = (warm.u, warm.last, warm.state)
+    try:
+        for j in cand:
+            x1 = x0.copy()
+            x1[p + j] = _SLOPE_PROBE / cs.row_scale[cs.rows[j]]
+            if not model._gradient(x1, nagq, warm=warm)[p + j] < 0:
+                return None
+    finally:
+        warm.u, warm.last, warm.state = saved
+    return x0, l0, g0

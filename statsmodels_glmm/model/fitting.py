@@ -22,7 +22,8 @@ from ..exceptions import warn
 from ..likelihood.parallel import blas_single_thread
 from ..likelihood.warm_start import WarmStart
 from ..validation import check_whole_number
-from .boundaries import DIVERGED_SD, diverging_sds, rises_away_from_zero, settle_on_bounds
+from .boundaries import (DIVERGED_SD, diverging_sds, rises_away_from_zero, settle_on_bounds,
+                         snap_to_zero)
 from .columns import separation_terms
 from .optimizer_callback import HandOver, IterationWatch
 
@@ -648,6 +649,7 @@ class FittingMixin:
         T = self._scaling()[0]
         last = None
         fresh = settling = False
+        tried = np.zeros(len(x), bool)  # variances tried at zero (see snap_to_zero)
         for k in range(steps + 1):
             if k == steps and not settling:  # one step more to finish a checked last step
                 break
@@ -682,6 +684,7 @@ class FittingMixin:
                     return np.maximum(x + step, lo), True, last
                 settling = True
             improved = False
+            x_before = x
             for _ in range(10):
                 xn = np.maximum(x + step, lo)
                 ln, gn, _ = self.loglike_internal(xn, nagq, gradient=True, warm=warm)
@@ -702,6 +705,10 @@ class FittingMixin:
                 last = None  # stale Hessian: recompute at the current point
                 continue
             fresh = False
+            # a variance whose maximum is at zero: Newton steps only crawl towards it
+            snapped = snap_to_zero(self, x_before, x, llf, nagq, warm, tried)
+            if snapped is not None:
+                x, llf, grad = snapped  # held at zero from here: a new Hessian next
         free = self._free_mask(x, bounds)
         return x, bool(np.max(np.abs((T.T @ grad)[free])) < tol) if np.any(free) else True, last
 
