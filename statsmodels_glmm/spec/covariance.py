@@ -96,11 +96,7 @@ class CovStructure:
             try:
                 Lb = np.linalg.cholesky(sub)
             except np.linalg.LinAlgError:
-                # positive semi-definite (a variance at zero): the smallest jitter,
-                # relative to the block's scale, that makes it factorisable
-                w, v = np.linalg.eigh(sub)
-                jitter = 1e-12 * max(float(np.max(np.abs(w))), np.finfo(float).tiny)
-                Lb = np.linalg.cholesky(v @ np.diag(np.maximum(w, 0) + jitter) @ v.T)
+                Lb = semidefinite_cholesky(sub)
             L[np.ix_(blk, blk)] = Lb
         return L[self.rows, self.cols]
 
@@ -168,3 +164,39 @@ class CovStructure:
         """Diagonal entries of ``L`` at zero (variance on the boundary)."""
         theta = np.asarray(theta) * self.row_scale[self.rows]
         return self.is_diag & (np.abs(theta) <= tol)
+
+
+def semidefinite_cholesky(G, rtol=1e-12):
+    """
+    Lower-triangular ``L`` with ``L L' = G`` for a positive semi-definite ``G``.
+
+    A variance at zero (a boundary fit) makes ``G`` singular.  The columns are
+    factorised in turn; one whose remaining pivot is at zero (at most ``rtol``
+    times the largest variance) is zero, so the zero variance is an exact zero
+    of ``L`` (the fit's own representation of it), not a small number.  A
+    matrix with a negative eigenvalue is first projected onto the
+    semi-definite ones (its negative eigenvalues set to zero).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> L = semidefinite_cholesky(np.array([[4.0, 2.0], [2.0, 1.0]]))
+    >>> L.tolist()
+    [[2.0, 0.0], [1.0, 0.0]]
+    >>> semidefinite_cholesky(np.zeros((1, 1))).tolist()
+    [[0.0]]
+    """
+    G = np.array(G, dtype=float)
+    w, v = np.linalg.eigh(G)
+    tol = rtol * max(float(np.max(np.abs(np.diag(G)))), 0.0)
+    if w[0] < -tol:
+        G = (v * np.maximum(w, 0.0)) @ v.T
+    q = len(G)
+    L = np.zeros_like(G)
+    for j in range(q):
+        d = G[j, j] - L[j, :j] @ L[j, :j]
+        if d <= tol:
+            continue  # no variance left for this column
+        L[j, j] = np.sqrt(d)
+        L[j + 1:, j] = (G[j + 1:, j] - L[j + 1:, :j] @ L[j, :j]) / L[j, j]
+    return L
