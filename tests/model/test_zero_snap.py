@@ -164,3 +164,31 @@ def test_an_intercept_variance_with_a_covariance_is_not_tried():
 def test_the_thresholds_are_ordered():
     assert 0 < boundaries._SNAP_FAST < boundaries._SNAP_SHRINK < 1
     assert 1e-6 < boundaries._SLOPE_PROBE < boundaries._SNAP_FROM
+
+
+# designs of the panel benchmark's simulation (binary and Poisson, random intercepts and
+# slopes) on which the zero is tried and kept
+_SNAPPING = [("binary", 500, 3, 3.0, 0.75, 3537),
+                ("binary", 1000, 3, 0.25, 0.0625, 4009),
+                ("binary", 3000, 3, 0.1, 0.025, 6008),
+                ("poisson", 1000, 3, 0.25, 0.0625, 4009)]
+
+
+@pytest.mark.parametrize("kind, n, waves, sd, sd_slope, seed", _SNAPPING)
+def test_the_zero_changes_no_answer(monkeypatch, kind, n, waves, sd, sd_slope, seed):
+    df = smg.simulate_longitudinal(kind, n_persons=n, n_waves=waves, sd=(sd, sd_slope),
+                                   corr=0.0, seed=seed)
+    family = sm.families.Binomial() if kind == "binary" else sm.families.Poisson()
+    model = smg.mixedglm("y ~ time * group + stress + (1 + time | id)", df, family=family)
+    counts = _counting(monkeypatch)
+    res = _fit(model)
+    assert counts["snapped"] >= 1
+    monkeypatch.setattr(fitting, "snap_to_zero", lambda *a, **k: None)
+    ref = _fit(model)
+    assert res.converged and ref.converged
+    assert abs(res.llf - ref.llf) < 1e-8
+    se = np.asarray(ref.bse)
+    ok = np.isfinite(se) & (se > 0)
+    d = np.abs(np.asarray(res.params) - np.asarray(ref.params))[ok] / se[ok]
+    assert np.max(d) < 1e-6
+    np.testing.assert_allclose(np.asarray(res.bse)[ok], se[ok], rtol=1e-6)
