@@ -143,7 +143,7 @@ def snap_to_zero(model, x_old, x_new, llf_new, nagq, warm, tried):
     A diagonal entry ``L_jj`` of the Cholesky factor whose column holds nothing
     else (the likelihood is then even in it) that the last step shrank below
     :data:`_SNAP_FROM`, to between :data:`_SNAP_FAST` and :data:`_SNAP_SHRINK` of
-    its size, is put at exactly zero when
+    its size or across zero (the step overshot it), is put at exactly zero when
 
     * the log-likelihood there is at least ``llf_new`` (the step's), and
     * it falls away from zero: its derivative in ``L_jj`` at
@@ -163,8 +163,9 @@ def snap_to_zero(model, x_old, x_new, llf_new, nagq, warm, tried):
     theta = x_new[p:p + k]
     size = np.abs(theta) * cs.row_scale[cs.rows]
     before = np.abs(x_old[p:p + k]) * cs.row_scale[cs.rows]
-    cand = np.flatnonzero(cs.is_diag & ~tried[p:p + k] & (size < _SNAP_FROM)
-                          & (size < _SNAP_SHRINK * before) & (size > _SNAP_FAST * before))
+    slow = (size < _SNAP_SHRINK * before) & (size > _SNAP_FAST * before)
+    crossed = theta * x_old[p:p + k] < 0  # the step overshot zero
+    cand = np.flatnonzero(cs.is_diag & ~tried[p:p + k] & (size < _SNAP_FROM) & (slow | crossed))
     # only where nothing else in the column of L is nonzero
     cand = [j for j in cand if not np.any(theta[(cs.cols == cs.cols[j]) & ~cs.is_diag])]
     if not cand:
