@@ -251,7 +251,9 @@ class FittingMixin:
             With ``polish``, L-BFGS-B also stops once an iteration raises the
             log-likelihood by less than
             :data:`~statsmodels_glmm.model.optimizer_callback.HANDOVER_GAIN`
-            (0.01), and the Newton steps finish from there (where they stall on a
+            (0.01), or once a random-effect standard deviation below 0.1 (on the
+            scaled columns of Z) has shrunk in two iterations in a row while gaining
+            under 1, and the Newton steps finish from there (where they stall on a
             flat direction, quasi-Newton steps go on from their point).  Not for
             zero-inflated families (see ``Response.newton_handover``).
         disp : bool
@@ -408,7 +410,7 @@ class FittingMixin:
         xs0 = [Tinv @ x0]
         # L-BFGS-B reports through a callback: its ``disp`` option is deprecated in SciPy
         opts = {"disp": True} if disp else {}
-        watch = IterationWatch(f, scale, disp=disp)
+        watch = IterationWatch(f, scale, disp=disp, watched=self._zero_watch(T))
 
         def run(start, tol=gtol, hess_inv=None, handover=True):
             xs0[0] = Tinv @ start
@@ -458,8 +460,7 @@ class FittingMixin:
                 except HandOver as h:
                     o = optimize.OptimizeResult(
                         x=h.xs, fun=h.val, nit=h.nit, nfev=watch.evaluations - used,
-                        success=True, message="an iteration gained under "
-                        f"{watch.gain:g} in log-likelihood: finished by Newton steps")
+                        success=True, message=f"{watch.reason}: finished by Newton steps")
             o.x = T @ o.x
             return o
 

@@ -269,6 +269,31 @@ class LayoutMixin:
         mask[self.k_fe:self.k_fe + self.k_re] = self.cov_struct.is_diag
         return mask
 
+    def _zero_watch(self, T):
+        """
+        ``sizes(xs)``: the size, on the scaled columns of Z, of every diagonal entry of
+        L that is alone in its column at the optimiser's point ``xs`` (``x = T xs``),
+        inf for the others; None without such entries.  The likelihood is even in
+        such an entry, so its maximum can be at zero.
+        """
+        cs = self.cov_struct
+        p, k = self.k_fe, self.k_re
+        diag = np.flatnonzero(cs.is_diag)
+        if not len(diag):
+            return None
+        mates = [np.flatnonzero((cs.cols == cs.cols[j]) & ~cs.is_diag) for j in diag]
+        scale = cs.row_scale[cs.rows[diag]] * np.diag(T)[p + diag]
+
+        def sizes(xs):
+            theta = np.asarray(xs, dtype=float)[p:p + k]
+            out = np.abs(theta[diag]) * scale
+            for i, m in enumerate(mates):
+                if len(m) and np.any(theta[m] != 0):
+                    out[i] = np.inf
+            return out
+
+        return sizes
+
     def _canonical(self, x):
         x = np.array(x, dtype=float)
         p, k = self.k_fe, self.k_re

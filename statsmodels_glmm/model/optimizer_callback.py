@@ -10,6 +10,9 @@ quadratically from that neighbourhood with one Hessian.  So once an L-BFGS-B
 iteration raises the log-likelihood by less than :data:`HANDOVER_GAIN`, the
 search stops and the polish finishes.  The threshold is in log-likelihood units,
 so it does not depend on the parameterisation or the units of the covariates.
+The search also hands over when a random-effect standard deviation is shrinking
+towards zero (see :data:`TOWARD_ZERO_FROM`): where its maximum is at zero the
+search approaches it only linearly, and the polish puts it there.
 """
 
 import numpy as np
@@ -21,6 +24,14 @@ __all__ = ["HANDOVER_GAIN", "HandOver", "IterationWatch"]
 #: several-factor designs: 0.1 stops too early on weakly identified variances,
 #: 1e-3 saves little)
 HANDOVER_GAIN = 1e-2
+
+#: a watched standard deviation (scaled coordinates) below this that shrank in each of
+#: the last two iterations, while the last one gained under :data:`TOWARD_ZERO_GAIN`,
+#: hands the search over too: its maximum is likely at zero, which the search
+#: approaches only linearly (the polish puts it there, see
+#: :func:`~statsmodels_glmm.model.boundaries.snap_to_zero`)
+TOWARD_ZERO_FROM = 0.1
+TOWARD_ZERO_GAIN = 1.0
 
 
 class HandOver(Exception):
@@ -70,9 +81,10 @@ class IterationWatch:
     3
     """
 
-    def __init__(self, f, scale, disp=False, gain=None):
+    def __init__(self, f, scale, disp=False, gain=None, watched=None):
         self.f, self.scale, self.disp = f, scale, bool(disp)
         self.gain = float(HANDOVER_GAIN if gain is None else gain)
+        self.watched = watched
         self.last = None
         self.evaluations = 0
         self.start(False)
@@ -81,6 +93,19 @@ class IterationWatch:
         """Begin a new search (iterations counted from zero); ``handover`` arms the stop."""
         self.handover = bool(handover)
         self.prev, self.k = None, 0
+        self.sizes = []
+        self.reason = None
+
+    def _toward_zero(self, xk, gained):
+        """Whether a watched standard deviation is shrinking towards zero (see
+        :data:`TOWARD_ZERO_FROM`)."""
+        if self.watched is None:
+            return False
+        self.sizes = (self.sizes + [self.watched(xk)])[-3:]
+        if len(self.sizes) < 3 or not gained < TOWARD_ZERO_GAIN:
+            return False
+        a, b, c = self.sizes
+        return bool(np.any((c < TOWARD_ZERO_FROM) & (c < b) & (b < a)))
 
     def seen(self, xs, val, grad):
         """Record an evaluation of ``f``."""
@@ -96,7 +121,14 @@ class IterationWatch:
         if self.disp:
             print(f"iteration {self.k:4d}: log-likelihood {-val * self.scale:.6f}, "
                   f"max |gradient| {np.max(np.abs(grad)) * self.scale:.3g}", flush=True)
-        if self.handover and self.prev is not None and \
-                (self.prev - val) * self.scale < self.gain:
-            raise HandOver(np.array(xk, dtype=float), val, self.k)
+        if self.handover and self.prev is not None:
+            gained = (self.prev - val) * self.scale
+            if gained < self.gain:
+                self.reason = f"an iteration gained under {self.gain:g} in log-likelihood"
+                raise HandOver(np.array(xk, dtype=float), val, self.k)
+            if self._toward_zero(xk, gained):
+                self.reason = "a standard deviation is shrinking towards zero"
+                raise HandOver(np.array(xk, dtype=float), val, self.k)
+        elif self.handover:
+            self._toward_zero(xk, np.inf)
         self.prev = val

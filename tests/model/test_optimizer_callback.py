@@ -112,3 +112,58 @@ def test_iteration_watch_stops_at_the_first_small_gain():
     for x in (1.0, 0.5, 0.49995, 0.49995):
         w(np.array([x]))
     assert w.k == 4
+
+
+def test_iteration_watch_hands_over_when_a_standard_deviation_shrinks_towards_zero():
+    # the objective falls by 2 (or 0.5) per iteration, above the gain threshold; the
+    # watched size is the first coordinate
+    seen = []
+
+    def run(path, gains_small=False, watched=lambda xs: np.abs(xs[:1])):
+        w = IterationWatch(lambda xs: (float(-(0.5 if gains_small else 2.0) * len(seen)),
+                                       np.zeros(2)), scale=1.0, gain=1e-3, watched=watched)
+        w.start(handover=True)
+        seen.clear()
+        for k, a in enumerate(path):
+            seen.append(a)
+            try:
+                w(np.array([a, 1.0]))
+            except HandOver as h:
+                return k, w.reason, h
+        return None, None, None
+
+    # shrinking twice below 0.1, while an iteration gains 2 (above TOWARD_ZERO_GAIN = 1)
+    assert run([0.3, 0.08, 0.05, 0.03])[0] is None
+    # the same path gaining 0.5 per iteration: handed over once it shrank twice below 0.1
+    k, reason, h = run([0.3, 0.08, 0.05, 0.03], gains_small=True)
+    assert k == 2 and "shrinking towards zero" in reason
+    np.testing.assert_array_equal(h.xs, [0.05, 1.0])
+    # a size that grows again, or stays above 0.1, or is not watched: no hand-over
+    assert run([0.09, 0.05, 0.06, 0.07], gains_small=True)[0] is None
+    assert run([0.5, 0.3, 0.2, 0.15], gains_small=True)[0] is None
+    assert run([0.3, 0.08, 0.05, 0.03], gains_small=True, watched=None)[0] is None
+
+
+def _crawling_slope():
+    # binary random slope whose variance is estimated at zero, approached slowly by the
+    # quasi-Newton search (the panel benchmark's simulation, 1,000 persons x 3 waves)
+    df = smg.simulate_longitudinal("binary", n_persons=1000, n_waves=3, sd=(0.1, 0.025),
+                                   corr=0.0, seed=4008)
+    return smg.mixedglm("y ~ time * group + stress + (1 + time | id)", df, family=B)
+
+
+def test_the_hand_over_towards_zero_gives_the_same_answer_sooner(monkeypatch):
+    model = _crawling_slope()
+    res = _fit(model)
+    assert "shrinking towards zero" in res.mle_retvals["message"]
+    monkeypatch.setattr(callback, "TOWARD_ZERO_FROM", 0.0)
+    ref = _fit(model)
+    assert "shrinking towards zero" not in ref.mle_retvals["message"]
+    assert res.converged and ref.converged
+    assert res.mle_retvals["function_evaluations"] < ref.mle_retvals["function_evaluations"]
+    assert abs(res.llf - ref.llf) < 1e-8
+    se = np.asarray(ref.bse)
+    ok = np.isfinite(se) & (se > 0)
+    d = np.abs(np.asarray(res.params) - np.asarray(ref.params))[ok] / se[ok]
+    assert np.max(d) < 1e-6
+    np.testing.assert_allclose(np.asarray(res.bse)[ok], se[ok], rtol=1e-6)

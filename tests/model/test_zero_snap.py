@@ -192,3 +192,20 @@ def test_the_zero_changes_no_answer(monkeypatch, kind, n, waves, sd, sd_slope, s
     d = np.abs(np.asarray(res.params) - np.asarray(ref.params))[ok] / se[ok]
     assert np.max(d) < 1e-6
     np.testing.assert_allclose(np.asarray(res.bse)[ok], se[ok], rtol=1e-6)
+
+
+def test_a_step_that_overshoots_zero_is_tried_at_zero_however_far_it_went():
+    # a Newton step from L = 0.05 to -0.0001 (a shrink to 0.2%, a fast approach, but across
+    # zero) on a variance maximised at zero: zero is tried and kept
+    model = _model(6)
+    p = model.k_fe
+    x = _fit(model).mle_retvals["internal_params"].copy()
+    x_old, x_new = x.copy(), x.copy()
+    x_old[p], x_new[p] = 0.05, -1e-4
+    tried = np.zeros(len(x), bool)
+    out = snap_to_zero(model, x_old, x_new, -np.inf, 1, WarmStart(), tried)
+    assert tried[p] and out is not None and out[0][p] == 0.0
+    # the same shrink without crossing zero is left to the Newton steps
+    x_new[p] = 1e-4
+    assert snap_to_zero(model, x_old, x_new, -np.inf, 1, WarmStart(),
+                        np.zeros(len(x), bool)) is None
