@@ -66,6 +66,19 @@ def beta_hessian_and_differences(m, internal, seed=0, shift=0.05, h=1e-5):
     return H, fd
 
 
+def assert_same_fit(res, ref, llf_tol=1e-8, se_tol=1e-6):
+    """Two fits of one model reach the same optimum: log-likelihoods within ``llf_tol``,
+    estimates within ``se_tol`` of ``ref``'s standard errors, standard errors within
+    ``se_tol`` relative (where ``ref`` has them); both converged."""
+    assert res.converged and ref.converged
+    assert abs(res.llf - ref.llf) < llf_tol
+    se = np.asarray(ref.bse)
+    ok = np.isfinite(se) & (se > 0)
+    d = np.abs(np.asarray(res.params) - np.asarray(ref.params))[ok] / se[ok]
+    assert np.max(d) < se_tol
+    np.testing.assert_allclose(np.asarray(res.bse)[ok], se[ok], rtol=se_tol)
+
+
 def load_ref(fit_id):
     """An R reference fit (JSON from the shared reference scripts)."""
     with open(os.path.join(RESULTS, f"{fit_id}.json")) as fh:
