@@ -161,16 +161,14 @@ def snap_to_zero(model, x_old, x_new, llf_new, nagq, warm, tried):
     cs = model.cov_struct
     x_old, x_new = np.asarray(x_old, dtype=float), np.asarray(x_new, dtype=float)
     theta = x_new[p:p + k]
-    size = np.abs(theta) * cs.row_scale[cs.rows]
-    before = np.abs(x_old[p:p + k]) * cs.row_scale[cs.rows]
+    size = np.abs(cs.scaled_theta(theta))
+    before = np.abs(cs.scaled_theta(x_old[p:p + k]))
     slow = (size < _SNAP_SHRINK * before) & (size > _SNAP_FAST * before)
     crossed = theta * x_old[p:p + k] < 0  # the step overshot zero
-    cand = np.flatnonzero(cs.is_diag & ~tried[p:p + k] & (size < _SNAP_FROM) & (slow | crossed))
-    # only where nothing else in the column of L is nonzero
-    cand = [j for j in cand if not np.any(theta[(cs.cols == cs.cols[j]) & ~cs.is_diag])]
-    if not cand:
+    cand = np.flatnonzero(cs.even_diagonals(theta) & ~tried[p:p + k] & (size < _SNAP_FROM)
+                          & (slow | crossed))
+    if not len(cand):
         return None
-    cand = np.array(cand)
     tried[p + cand] = True
     x0 = x_new.copy()
     x0[p + cand] = 0.0
@@ -179,13 +177,10 @@ def snap_to_zero(model, x_old, x_new, llf_new, nagq, warm, tried):
         return None
     if g0 is None:
         g0 = model._fd_gradient(x0, nagq, warm=warm)
-    saved = (warm.u, warm.last, warm.state)
-    try:
-        for j in cand:
-            x1 = x0.copy()
-            x1[p + j] = _SLOPE_PROBE / cs.row_scale[cs.rows[j]]
-            if not model._gradient(x1, nagq, warm=warm)[p + j] < 0:
-                return None
-    finally:
-        warm.u, warm.last, warm.state = saved
+    for j in cand:
+        # the probes start from the zero point's modes and leave ``warm`` holding them
+        x1 = x0.copy()
+        x1[p + j] = _SLOPE_PROBE / cs.row_scale[cs.rows[j]]
+        if not model._gradient(x1, nagq, warm=WarmStart(warm.u))[p + j] < 0:
+            return None
     return x0, l0, g0

@@ -271,26 +271,19 @@ class LayoutMixin:
 
     def _zero_watch(self, T):
         """
-        ``sizes(xs)``: the size, on the scaled columns of Z, of every diagonal entry of
-        L that is alone in its column at the optimiser's point ``xs`` (``x = T xs``),
-        inf for the others; None without such entries.  The likelihood is even in
-        such an entry, so its maximum can be at zero.
+        ``sizes(xs)``: at the optimiser's point ``xs`` (``x = T xs``), the size on the
+        scaled columns of Z of every entry of ``theta`` whose maximum can be at zero
+        (:meth:`CovStructure.even_diagonals`), inf for the others; None when the
+        covariance has no diagonal entry.
         """
         cs = self.cov_struct
         p, k = self.k_fe, self.k_re
-        diag = np.flatnonzero(cs.is_diag)
-        if not len(diag):
+        if not np.any(cs.is_diag):
             return None
-        mates = [np.flatnonzero((cs.cols == cs.cols[j]) & ~cs.is_diag) for j in diag]
-        scale = cs.row_scale[cs.rows[diag]] * np.diag(T)[p + diag]
 
         def sizes(xs):
-            theta = np.asarray(xs, dtype=float)[p:p + k]
-            out = np.abs(theta[diag]) * scale
-            for i, m in enumerate(mates):
-                if len(m) and np.any(theta[m] != 0):
-                    out[i] = np.inf
-            return out
+            theta = (T @ np.asarray(xs, dtype=float))[p:p + k]
+            return np.where(cs.even_diagonals(theta), np.abs(cs.scaled_theta(theta)), np.inf)
 
         return sizes
 

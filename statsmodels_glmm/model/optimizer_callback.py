@@ -51,7 +51,8 @@ class IterationWatch:
     its value instead of evaluating again).  At each iteration the callback prints
     a progress line when ``disp`` is set, and, with ``handover``, raises
     :class:`HandOver` once the iteration raised the log-likelihood by less than
-    ``gain``.
+    ``gain`` (or a watched standard deviation shrinks towards zero, see
+    ``watched``).
 
     Parameters
     ----------
@@ -63,6 +64,11 @@ class IterationWatch:
         Print a line per iteration.
     gain : float, optional
         Default :data:`HANDOVER_GAIN` (read when the watch is made).
+    watched : callable, optional
+        ``watched(xs)``: the sizes of the standard deviations whose maximum can be
+        at zero (inf for the others).  With ``handover``, :class:`HandOver` is also
+        raised once one below :data:`TOWARD_ZERO_FROM` has shrunk in each of the
+        last two iterations and the last gained under :data:`TOWARD_ZERO_GAIN`.
 
     Examples
     --------
@@ -121,14 +127,12 @@ class IterationWatch:
         if self.disp:
             print(f"iteration {self.k:4d}: log-likelihood {-val * self.scale:.6f}, "
                   f"max |gradient| {np.max(np.abs(grad)) * self.scale:.3g}", flush=True)
-        if self.handover and self.prev is not None:
-            gained = (self.prev - val) * self.scale
+        if self.handover:
+            gained = np.inf if self.prev is None else (self.prev - val) * self.scale
             if gained < self.gain:
                 self.reason = f"an iteration gained under {self.gain:g} in log-likelihood"
                 raise HandOver(np.array(xk, dtype=float), val, self.k)
             if self._toward_zero(xk, gained):
                 self.reason = "a standard deviation is shrinking towards zero"
                 raise HandOver(np.array(xk, dtype=float), val, self.k)
-        elif self.handover:
-            self._toward_zero(xk, np.inf)
         self.prev = val

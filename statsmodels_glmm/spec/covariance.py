@@ -155,15 +155,36 @@ class CovStructure:
         np.fill_diagonal(corr, 1.0)
         return sd, corr
 
+    def scaled_theta(self, theta):
+        """``theta`` on the scaled columns of Z (each row of ``L`` times its column's
+        root mean square), where the tests on sizes do not depend on units."""
+        return np.asarray(theta) * self.row_scale[self.rows]
+
     def is_singular(self, theta, tol=1e-4):
         """True when the covariance is at the boundary (lme4's rule on ``theta``)."""
-        theta = np.asarray(theta) * self.row_scale[self.rows]
-        return bool(np.any(theta[self.is_diag] < tol))
+        return bool(np.any(self.scaled_theta(theta)[self.is_diag] < tol))
 
     def boundary_mask(self, theta, tol=1e-6):
         """Diagonal entries of ``L`` at zero (variance on the boundary)."""
-        theta = np.asarray(theta) * self.row_scale[self.rows]
-        return self.is_diag & (np.abs(theta) <= tol)
+        return self.is_diag & (np.abs(self.scaled_theta(theta)) <= tol)
+
+    def even_diagonals(self, theta):
+        """
+        Diagonal entries of ``L`` with no other nonzero entry in their column.
+
+        Flipping the sign of a column of ``L`` leaves ``G`` unchanged, so the
+        likelihood is an even function of such an entry: its maximum along it can
+        be at zero.
+
+        >>> cs = CovStructure([[0, 1]], ["Intercept", "time"], "id")
+        >>> cs.even_diagonals([0.5, 0.2, 0.1]).tolist()  # L_11, L_21, L_22
+        [False, False, True]
+        >>> cs.even_diagonals([0.5, 0.0, 0.1]).tolist()
+        [True, False, True]
+        """
+        theta = np.asarray(theta)
+        other = np.bincount(self.cols[~self.is_diag & (theta != 0)], minlength=self.q) > 0
+        return self.is_diag & ~other[self.cols]
 
 
 def semidefinite_cholesky(G, rtol=1e-12):
