@@ -222,6 +222,11 @@ class DaskMixedGLM(MixedGLM):
                           self._typical_sizes(), start)
         return np.sum(parts, axis=0)
 
+    def _newton_hessian(self, internal, nagq, free, grad, warm):
+        """The Newton steps of a fit use the exact Hessian of :meth:`hessian_internal`
+        (the partitions difference their own gradients in one round trip)."""
+        return self.hessian_internal(internal, nagq, free, grad=grad, warm=warm), True
+
     def _start_internal(self):
         """
         Start values as :meth:`MixedGLM._start_internal`: the fixed effects of

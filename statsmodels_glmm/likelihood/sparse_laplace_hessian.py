@@ -34,7 +34,8 @@ gathering from ``H^{-1}`` on each row's ``Q`` effects; ``K_j`` as a sparse matri
 on the pattern of ``M'M``; ``tr(H^{-1} K_j H^{-1} K_k) = sum(Z_j * Z_k')`` with
 ``Z_j = K_j H^{-1}``.  The cost is one ``N x N`` inversion plus ``p`` sparse-dense
 products; above :data:`MAX_EFFECTS` effects :func:`sparse_beta_hessian` declines
-(returns None) and the caller differences the gradient instead.
+(returns None) and the caller differences the gradient instead, except for the Newton
+steps of a fit, which use the cheaper :func:`joint_mode_curvature` (the first term).
 """
 
 import weakref
@@ -47,7 +48,7 @@ from .dense_factor import DenseFactor
 from .schur import SchurFactor
 from ..spec.terms import split_thetas
 
-__all__ = ["sparse_beta_hessian", "MAX_EFFECTS", "ENABLED"]
+__all__ = ["sparse_beta_hessian", "joint_mode_curvature", "MAX_EFFECTS", "ENABLED"]
 
 #: When False, fits difference the gradient in every fixed-effect column instead
 #: (the model's ``_beta_hessian`` reads it; for comparisons of the two ways).
@@ -286,4 +287,78 @@ def sparse_beta_hessian(problem, family, beta, thetas, extra, state, max_effects
     v = pmul((diagP * w1)[:, None])[:, 0]
     out = (-(X.T @ (w[:, None] * D)) + 0.5 * T
            + 0.5 * (D.T @ ((v * w1 - diagP * w2)[:, None] * D)))
+    return 0.5 * (out + out.T)
+
+
+def joint_mode_curvature(problem, state):
+    """
+    An approximation of the fixed-effects block of the Laplace Hessian, from the
+    factorisation at the modes: the curvature in ``beta`` of the joint-mode
+    problem ``max_u sum l - u'u/2``,
+
+    .. math:: -X' (W - W M H^{-1} M' W) X = -X' W D,
+
+    the first term of :func:`sparse_beta_hessian` without those that differentiate
+    ``log det H`` (which are of the order of one over the rows per level).  It
+    costs ``p`` solves with the factor the state holds, where the closed form
+    costs an ``N x N`` inversion; it serves as a Newton step's curvature, not for
+    standard errors.
+
+    Parameters
+    ----------
+    problem : SparseLaplaceProblem
+    state : SparseModeState
+        The state of an evaluation at the parameters (its modes, derivatives
+        and factorisation).
+
+    Returns
+    -------
+    ndarray (p, p) or None
+        None where the state has no factorisation, the modes did not converge or
+        a weight ``w = -d_2`` is negative or not finite (the form is then not a
+        curvature of a concave problem).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from statsmodels_glmm.spec.terms import RandomEffectTerm
+    >>> from statsmodels_glmm.families import Poisson
+    >>> from statsmodels_glmm.likelihood.sparse_laplace import (
+    ...     SparseLaplaceProblem, sparse_laplace_loglike)
+    >>> rng = np.random.default_rng(0)
+    >>> a, b = np.repeat(np.arange(6), 5), np.tile(np.arange(5), 6)
+    >>> terms = [RandomEffectTerm.from_arrays(g, v, np.ones((30, 1)))
+    ...          for g, v in (("a", a), ("b", b))]
+    >>> X = np.c_[np.ones(30), rng.normal(size=30)]
+    >>> pr = SparseLaplaceProblem(rng.poisson(2.0, 30).astype(float), X, None, terms)
+    >>> st = sparse_laplace_loglike(pr, Poisson(), np.array([0.5, 0.2]), np.array([0.6, 0.4]),
+    ...                             np.zeros(0))[2]
+    >>> M, w = st._M, -st.d[2]
+    >>> H = np.eye(pr.n_effects)
+    >>> for t in range(30):
+    ...     H[np.ix_(pr.J[t], pr.J[t])] += w[t] * np.outer(M[t], M[t])
+    >>> Md = np.zeros((30, pr.n_effects))
+    >>> for t in range(30):
+    ...     Md[t, pr.J[t]] += M[t]
+    >>> W = np.diag(w)
+    >>> dense = -X.T @ (W - W @ Md @ np.linalg.solve(H, Md.T @ W)) @ X
+    >>> bool(np.allclose(joint_mode_curvature(pr, st), dense, rtol=1e-12, atol=1e-12))
+    True
+    """
+    fac = getattr(state, "_fac", None)
+    M = getattr(state, "_M", None)
+    if fac is None or M is None or not state.converged:
+        return None
+    w = -np.asarray(state.d[2], dtype=float)
+    if not (np.all(np.isfinite(w)) and np.all(w >= 0)):
+        return None
+    X, J, N = problem.X, problem.J, problem.n_effects
+    p = X.shape[1]
+    WX = w[:, None] * X
+    # M' W X: (N, p), each row's values of M times its W X added into its effects
+    idx = (J[:, :, None] * p + np.arange(p)).ravel()
+    MtWX = np.bincount(idx, weights=(M[:, :, None] * WX[:, None, :]).ravel(),
+                       minlength=N * p).reshape(N, p)
+    S = np.column_stack([fac.solve(MtWX[:, j]) for j in range(p)])
+    out = -(X.T @ WX - MtWX.T @ S)
     return 0.5 * (out + out.T)

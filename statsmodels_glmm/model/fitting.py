@@ -25,6 +25,7 @@ from ..validation import check_whole_number
 from .boundaries import (DIVERGED_SD, diverging_sds, rises_away_from_zero, settle_on_bounds,
                          snap_to_zero)
 from .columns import separation_terms
+from .hessians import HessianMixin
 from .optimizer_callback import HandOver, IterationWatch
 
 __all__ = ["FittingMixin"]
@@ -137,79 +138,14 @@ def _whole_number(value, name, lowest, meaning=""):
     return check_whole_number(value, name, lowest, meaning)
 
 
-class FittingMixin:
+class FittingMixin(HessianMixin):
     """
     Fitting of a mixed model by maximum likelihood: the optimisers, the
-    Newton polish, Hessians and the results object.
+    Newton polish and the results object (Hessians: :class:`.HessianMixin`).
 
     Uses the likelihood entry points of the model (``loglike_internal``,
     ``_gradient``, ``_fd_gradient``) and its parameter layout.
     """
-
-    # ------------------------------------------------------------- hessians
-    def hessian_internal(self, internal, nagq=1, free=None, central=False, grad=None,
-                         warm=None):
-        """
-        Hessian of the log-likelihood by differences of the gradient.
-
-        Forward differences (one gradient per free parameter) by default;
-        ``central=True`` doubles the cost for O(h^2) accuracy.  ``grad`` is the
-        gradient at ``internal`` when the caller already has it.
-        """
-        warm = warm if warm is not None else WarmStart()
-        n = len(internal)
-        typical = self._typical_sizes()
-        free = np.ones(n, bool) if free is None else free
-        Hs = np.zeros((n, n))
-        p = self.k_fe
-        closed = self._beta_hessian(internal, nagq, warm) if p and np.all(free[:p]) else None
-        g0 = None if central else (grad if grad is not None
-                                   else self._gradient(internal, nagq, warm=warm))
-        columns = np.flatnonzero(free)
-        if closed is not None:
-            columns = columns[columns >= p]
-        for j in columns:
-            h = (1e-4 if central else 1e-5) * max(typical[j], abs(internal[j]))
-            e = np.zeros(n)
-            e[j] = h
-            gp = self._gradient(internal + e, nagq, warm=warm)
-            gm = self._gradient(internal - e, nagq, warm=warm) if central else g0
-            Hs[:, j] = (gp - gm) / ((2 if central else 1) * h)
-        if closed is not None:
-            # the fixed-effects rows of the difference columns give the cross block
-            Hs[p:, :p] = Hs[:p, p:].T
-            Hs[:p, :p] = closed
-        Hs = 0.5 * (Hs + Hs.T)
-        return Hs
-
-    def _beta_hessian(self, internal, nagq, warm):
-        """
-        The fixed-effects block of the Laplace Hessian in closed form (see
-        :mod:`.laplace_hessian` for one grouping factor and
-        :mod:`.sparse_laplace_hessian` for several), or None where it does not
-        apply (quadrature, families without a fourth derivative, modes that did
-        not converge, more random effects than the dense closed form handles).
-        """
-        from ..likelihood import sparse_laplace_hessian as slh
-        from ..likelihood.laplace import ModeState
-        from ..likelihood.laplace_hessian import has_closed_form, laplace_beta_hessian
-        from ..likelihood.sparse_laplace import SparseModeState
-
-        if nagq != 1 or not has_closed_form(self.response):
-            return None
-        if self.multi and (not slh.ENABLED
-                           or self.sparse_problem().n_effects > slh.MAX_EFFECTS):
-            return None
-        llf, _, state = self.loglike_internal(internal, nagq, warm=warm)
-        kind = SparseModeState if self.multi else ModeState
-        if not (np.isfinite(llf) and isinstance(state, kind) and state.converged):
-            return None
-        beta, theta, extra = self._split(internal)
-        if self.multi:
-            return slh.sparse_beta_hessian(self.sparse_problem(), self.response, beta, theta,
-                                           extra, state)
-        return laplace_beta_hessian(self.design, self.response, beta,
-                                    self.cov_struct.chol(theta), extra, state)
 
     # --------------------------------------------------------------- start
     def _laplace_start(self, maxiter):
@@ -521,7 +457,7 @@ class FittingMixin:
         free = self._free_mask(x, bounds)
         # the reported Hessian is the one at the reported point, so that the standard
         # errors depend on the optimum only, not on the path that reached it
-        if hess_at is not None and np.array_equal(hess_at[2], free) and \
+        if hess_at is not None and hess_at[3] and np.array_equal(hess_at[2], free) and \
                 np.array_equal(hess_at[0], x):
             hess = hess_at[1]
         else:
@@ -633,12 +569,15 @@ class FittingMixin:
         The Hessian (differences of the analytic gradient) is computed once
         and reused while steps keep improving the likelihood and each shrinks
         the largest scaled gradient to at most :data:`CHORD_SHRINK` of what it
-        was (a chord method), and recomputed when they stop doing so.  Where
-        the Hessian is not negative definite the steps are Levenberg-Marquardt
-        steps (see :func:`_ascent_step`) and ``report["flat"]`` is set, when a
-        dict is given.  Returns the point, whether it converged, and the last Hessian as
-        ``(point, hessian, free_mask)`` so that the fit can reuse it for
-        standard errors.
+        was (a chord method), and recomputed when they stop doing so.  Its
+        fixed-effects block may be approximate (:meth:`_newton_hessian`); such a
+        Hessian's steps are checked as those of an old one, and where they fail
+        the exact Hessian replaces it.  Where the exact Hessian is not negative
+        definite the steps are Levenberg-Marquardt steps (see
+        :func:`_ascent_step`) and ``report["flat"]`` is set, when a dict is
+        given.  Returns the point, whether it converged, and the last Hessian as
+        ``(point, hessian, free_mask, exact)`` so that the fit can reuse an exact
+        one for standard errors.
         """
         warm = warm if warm is not None else WarmStart()
         llf, grad, _ = self.loglike_internal(x, nagq, gradient=True, warm=warm)
@@ -649,7 +588,8 @@ class FittingMixin:
         lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
         T = self._scaling()[0]
         last = None
-        fresh = settling = False
+        fresh = settling = untried = False
+        exact_next = False  # an approximate Hessian failed: the next one is exact
         tried = np.zeros(len(x), bool)  # variances tried at zero (see snap_to_zero)
         for k in range(steps + 1):
             if k == steps and not settling:  # one step more to finish a checked last step
@@ -661,18 +601,27 @@ class FittingMixin:
             if gmax < tol:
                 return x, True, last
             if last is None or not np.array_equal(last[2], free):
-                last = (x.copy(), self.hessian_internal(x, nagq, free, grad=grad, warm=warm),
-                        free)
-                fresh = True
+                if exact_next:
+                    Hn, exact = self.hessian_internal(x, nagq, free, grad=grad, warm=warm), True
+                else:
+                    Hn, exact = self._newton_hessian(x, nagq, free, grad, warm)
+                last = (x.copy(), Hn, free, exact)
+                # the steps of an approximate Hessian are checked like those of an old one,
+                # and its first one in full (no settling on it): how much it shrinks the
+                # gradient shows whether the approximation is close enough to go on with
+                fresh, untried = exact, not exact
             H = last[1][np.ix_(free, free)]
             sub, newton = _ascent_step(H, grad[free], T[np.ix_(free, free)])
+            if not last[3] and (sub is None or not newton):
+                last, exact_next = None, True  # only the exact Hessian says it is flat
+                continue
             if sub is None:
                 return x, False, last
             if not newton and report is not None:
                 report["flat"] = True
             step = np.zeros_like(x)
             step[free] = sub
-            if grad[free] @ step[free] < 2e-10:
+            if grad[free] @ step[free] < 2e-10 and not untried:
                 # a full Newton step would gain less than 1e-10 in log-likelihood: the
                 # point is as good as the gradient's rounding allows (that rounding grows
                 # with the number of groups, so a fixed gradient tolerance can be out of
@@ -695,7 +644,9 @@ class FittingMixin:
                     if not (fresh or settling) and \
                             np.max(np.abs((T.T @ grad)[free])) > CHORD_SHRINK * gmax:
                         # a step with an older Hessian that shrinks the gradient this little
-                        # is converging linearly: a Hessian at the new point next
+                        # is converging linearly: a Hessian at the new point next (the
+                        # exact one, where this one was approximate)
+                        exact_next = exact_next or not last[3]
                         last = None
                     improved = True
                     break
@@ -703,9 +654,10 @@ class FittingMixin:
             if not improved:
                 if fresh:
                     return x, False, last
+                exact_next = exact_next or not last[3]
                 last = None  # stale Hessian: recompute at the current point
                 continue
-            fresh = False
+            fresh = untried = False
             # a variance whose maximum is at zero: Newton steps only crawl towards it
             snapped = snap_to_zero(self, x_before, x, llf, nagq, warm, tried)
             if snapped is not None:

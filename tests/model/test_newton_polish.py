@@ -48,7 +48,7 @@ def test_the_polish_takes_a_new_hessian_when_a_chord_step_shrinks_the_gradient_l
     res, start = _far_start(model)
     T = model._scaling()[0]
     events, inside = [], [False]
-    real_h, real_l = MixedGLM.hessian_internal, MixedGLM.loglike_internal
+    real_h, real_l = MixedGLM._difference_hessian, MixedGLM.loglike_internal
 
     def hess(self, x, *a, **k):
         events.append(("H", np.array(x)))
@@ -65,7 +65,7 @@ def test_the_polish_takes_a_new_hessian_when_a_chord_step_shrinks_the_gradient_l
                            float(np.max(np.abs(T.T @ out[1])))))
         return out
 
-    monkeypatch.setattr(MixedGLM, "hessian_internal", hess)
+    monkeypatch.setattr(MixedGLM, "_difference_hessian", hess)
     monkeypatch.setattr(MixedGLM, "loglike_internal", llf)
     x, ok, _ = model._polish(start, 1, model._bounds(), steps=30)
     monkeypatch.undo()
@@ -95,7 +95,7 @@ def test_without_the_rule_the_polish_converges_linearly(monkeypatch):
     model = smg.mixedglm(formula, df, family=family)
     res, start = _far_start(model)
     counts = {}
-    real_h, real_l = MixedGLM.hessian_internal, MixedGLM.loglike_internal
+    real_h, real_l = MixedGLM._difference_hessian, MixedGLM.loglike_internal
     for shrink in (fitting.CHORD_SHRINK, np.inf):
         n = {"hessians": 0, "steps": 0}
         inside = [False]
@@ -112,7 +112,7 @@ def test_without_the_rule_the_polish_converges_linearly(monkeypatch):
             n["steps"] += bool(gradient and not inside[0])
             return real_l(self, x, nagq, gradient=gradient, **k)
 
-        monkeypatch.setattr(MixedGLM, "hessian_internal", hess)
+        monkeypatch.setattr(MixedGLM, "_difference_hessian", hess)
         monkeypatch.setattr(MixedGLM, "loglike_internal", llf)
         monkeypatch.setattr(fitting, "CHORD_SHRINK", shrink)
         x, ok, _ = model._polish(start, 1, model._bounds(), steps=200)

@@ -37,7 +37,7 @@ def _fit(model, **kw):
 def _counting(monkeypatch):
     """Count Hessians and snaps; the counters are a dict."""
     counts = {"hessian": 0, "snapped": 0}
-    real_h, real_s = MixedGLM.hessian_internal, fitting.snap_to_zero
+    real_h, real_s = MixedGLM._difference_hessian, fitting.snap_to_zero
 
     def hess(self, *a, **k):
         counts["hessian"] += 1
@@ -48,7 +48,7 @@ def _counting(monkeypatch):
         counts["snapped"] += out is not None
         return out
 
-    monkeypatch.setattr(MixedGLM, "hessian_internal", hess)
+    monkeypatch.setattr(MixedGLM, "_difference_hessian", hess)
     monkeypatch.setattr(fitting, "snap_to_zero", snap)
     return counts
 

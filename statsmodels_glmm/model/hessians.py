@@ -1,0 +1,126 @@
+"""
+Hessians of the log-likelihood of :class:`~statsmodels_glmm.model.MixedGLM` on the
+internal scale: differences of the analytic gradient, with the fixed-effects block
+in closed form where one exists (for the standard errors), or approximated (for
+the Newton steps of a fit only).
+"""
+
+import numpy as np
+
+from ..likelihood.warm_start import WarmStart
+
+__all__ = ["HessianMixin"]
+
+
+class HessianMixin:
+    """
+    Hessians of a mixed model's log-likelihood.
+
+    Uses the likelihood entry points of the model (``loglike_internal``,
+    ``_gradient``) and its parameter layout.
+    """
+
+    def hessian_internal(self, internal, nagq=1, free=None, central=False, grad=None,
+                         warm=None):
+        """
+        Hessian of the log-likelihood by differences of the gradient.
+
+        Forward differences (one gradient per free parameter) by default;
+        ``central=True`` doubles the cost for O(h^2) accuracy.  ``grad`` is the
+        gradient at ``internal`` when the caller already has it.  The
+        fixed-effects block is in closed form where one exists (see
+        :meth:`_beta_hessian`).
+        """
+        return self._difference_hessian(internal, nagq, free, central, grad, warm)[0]
+
+    def _newton_hessian(self, internal, nagq, free, grad, warm):
+        """
+        The Hessian a Newton step of the polish uses, and whether it is exact.
+
+        As :meth:`hessian_internal`, except that where the fixed-effects block has
+        no closed form it may be approximated (:meth:`_approximate_beta_hessian`)
+        instead of differenced, one gradient fewer per fixed effect.  Never for
+        standard errors.
+        """
+        return self._difference_hessian(internal, nagq, free, False, grad, warm,
+                                        approximate=True)
+
+    def _difference_hessian(self, internal, nagq, free, central, grad, warm, approximate=False):
+        warm = warm if warm is not None else WarmStart()
+        n = len(internal)
+        typical = self._typical_sizes()
+        free = np.ones(n, bool) if free is None else free
+        Hs = np.zeros((n, n))
+        p = self.k_fe
+        closed, exact = None, True
+        if p and np.all(free[:p]):
+            closed = self._beta_hessian(internal, nagq, warm)
+            if closed is None and approximate:
+                closed = self._approximate_beta_hessian(internal, nagq, warm)
+                exact = closed is None
+        g0 = None if central else (grad if grad is not None
+                                   else self._gradient(internal, nagq, warm=warm))
+        columns = np.flatnonzero(free)
+        if closed is not None:
+            columns = columns[columns >= p]
+        for j in columns:
+            h = (1e-4 if central else 1e-5) * max(typical[j], abs(internal[j]))
+            e = np.zeros(n)
+            e[j] = h
+            gp = self._gradient(internal + e, nagq, warm=warm)
+            gm = self._gradient(internal - e, nagq, warm=warm) if central else g0
+            Hs[:, j] = (gp - gm) / ((2 if central else 1) * h)
+        if closed is not None:
+            # the fixed-effects rows of the difference columns give the cross block
+            Hs[p:, :p] = Hs[:p, p:].T
+            Hs[:p, :p] = closed
+        Hs = 0.5 * (Hs + Hs.T)
+        return Hs, exact
+
+    def _beta_hessian(self, internal, nagq, warm):
+        """
+        The fixed-effects block of the Laplace Hessian in closed form (see
+        :mod:`.laplace_hessian` for one grouping factor and
+        :mod:`.sparse_laplace_hessian` for several), or None where it does not
+        apply (quadrature, families without a fourth derivative, modes that did
+        not converge, more random effects than the dense closed form handles).
+        """
+        from ..likelihood import sparse_laplace_hessian as slh
+        from ..likelihood.laplace import ModeState
+        from ..likelihood.laplace_hessian import has_closed_form, laplace_beta_hessian
+        from ..likelihood.sparse_laplace import SparseModeState
+
+        if nagq != 1 or not has_closed_form(self.response):
+            return None
+        if self.multi and (not slh.ENABLED
+                           or self.sparse_problem().n_effects > slh.MAX_EFFECTS):
+            return None
+        llf, _, state = self.loglike_internal(internal, nagq, warm=warm)
+        kind = SparseModeState if self.multi else ModeState
+        if not (np.isfinite(llf) and isinstance(state, kind) and state.converged):
+            return None
+        beta, theta, extra = self._split(internal)
+        if self.multi:
+            return slh.sparse_beta_hessian(self.sparse_problem(), self.response, beta, theta,
+                                           extra, state)
+        return laplace_beta_hessian(self.design, self.response, beta,
+                                    self.cov_struct.chol(theta), extra, state)
+
+    def _approximate_beta_hessian(self, internal, nagq, warm):
+        """
+        An approximate fixed-effects block where :meth:`_beta_hessian` has none, or
+        None: for adaptive quadrature with one grouping factor, the Laplace block in
+        closed form at the same point (the two likelihoods differ by terms of the
+        order of one over the group size); for several grouping factors beyond the
+        closed form's size, the joint-mode curvature
+        (:func:`~statsmodels_glmm.likelihood.sparse_laplace_hessian.joint_mode_curvature`).
+        """
+        from ..likelihood import sparse_laplace_hessian as slh
+
+        if nagq > 1 and not self.multi:
+            return self._beta_hessian(internal, 1, WarmStart(getattr(warm, "u", None)))
+        if nagq == 1 and self.multi:
+            llf, _, state = self.loglike_internal(internal, nagq, warm=warm)
+            if np.isfinite(llf):
+                return slh.joint_mode_curvature(self.sparse_problem(), state)
+        return None
