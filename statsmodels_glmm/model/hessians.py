@@ -46,6 +46,8 @@ class HessianMixin:
                                         approximate=True)
 
     def _difference_hessian(self, internal, nagq, free, central, grad, warm, approximate=False):
+        """The Hessian of :meth:`hessian_internal` (``approximate``: of
+        :meth:`_newton_hessian`) and whether it is exact."""
         warm = warm if warm is not None else WarmStart()
         n = len(internal)
         typical = self._typical_sizes()
