@@ -79,6 +79,22 @@ def assert_same_fit(res, ref, llf_tol=1e-8, se_tol=1e-6):
     np.testing.assert_allclose(np.asarray(res.bse)[ok], se[ok], rtol=se_tol)
 
 
+def fit_with_and_without(monkeypatch, model, counts, owner, name, replacement, **fit_kw):
+    """Fit ``model`` as it is, then with ``owner.name`` replaced (for the rest of the
+    test); the counters in ``counts`` are reset between the two fits.  Returns the two
+    results and copies of the counters after each: ``(res, on, ref, off)``."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = model.fit(**fit_kw)
+        on = dict(counts)
+        monkeypatch.setattr(owner, name, replacement)
+        counts.update({k: 0 for k in counts})
+        ref = model.fit(**fit_kw)
+    return res, on, ref, dict(counts)
+
+
 def load_ref(fit_id):
     """An R reference fit (JSON from the shared reference scripts)."""
     with open(os.path.join(RESULTS, f"{fit_id}.json")) as fh:

@@ -207,17 +207,9 @@ def sparse_beta_hessian(problem, family, beta, thetas, extra, state, max_effects
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from statsmodels_glmm.spec.terms import RandomEffectTerm
     >>> from statsmodels_glmm.families import Poisson
-    >>> from statsmodels_glmm.likelihood.sparse_laplace import (
-    ...     SparseLaplaceProblem, sparse_laplace_loglike)
-    >>> rng = np.random.default_rng(0)
-    >>> a, b = np.repeat(np.arange(6), 5), np.tile(np.arange(5), 6)
-    >>> terms = [RandomEffectTerm.from_arrays(g, v, np.ones((30, 1)))
-    ...          for g, v in (("a", a), ("b", b))]
-    >>> X = np.c_[np.ones(30), rng.normal(size=30)]
-    >>> pr = SparseLaplaceProblem(rng.poisson(2.0, 30).astype(float), X, None, terms)
+    >>> from statsmodels_glmm.likelihood.sparse_laplace import sparse_laplace_loglike
+    >>> pr, X = _example_problem()
     >>> fam, beta, th, ex = Poisson(), np.array([0.5, 0.2]), np.array([0.6, 0.4]), np.zeros(0)
     >>> st = sparse_laplace_loglike(pr, fam, beta, th, ex)[2]
     >>> H = sparse_beta_hessian(pr, fam, beta, th, ex, st)
@@ -320,27 +312,16 @@ def joint_mode_curvature(problem, state):
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from statsmodels_glmm.spec.terms import RandomEffectTerm
+    >>> from statsmodels_glmm.likelihood.sparse_laplace import sparse_laplace_loglike as laplace
     >>> from statsmodels_glmm.families import Poisson
-    >>> from statsmodels_glmm.likelihood.sparse_laplace import (
-    ...     SparseLaplaceProblem, sparse_laplace_loglike)
-    >>> rng = np.random.default_rng(0)
-    >>> a, b = np.repeat(np.arange(6), 5), np.tile(np.arange(5), 6)
-    >>> terms = [RandomEffectTerm.from_arrays(g, v, np.ones((30, 1)))
-    ...          for g, v in (("a", a), ("b", b))]
-    >>> X = np.c_[np.ones(30), rng.normal(size=30)]
-    >>> pr = SparseLaplaceProblem(rng.poisson(2.0, 30).astype(float), X, None, terms)
-    >>> st = sparse_laplace_loglike(pr, Poisson(), np.array([0.5, 0.2]), np.array([0.6, 0.4]),
-    ...                             np.zeros(0))[2]
+    >>> pr, X = _example_problem()
+    >>> st = laplace(pr, Poisson(), np.array([0.5, 0.2]), np.array([0.6, 0.4]), np.zeros(0))[2]
     >>> M, w = st._M, -st.d[2]
-    >>> H = np.eye(pr.n_effects)
-    >>> for t in range(30):
-    ...     H[np.ix_(pr.J[t], pr.J[t])] += w[t] * np.outer(M[t], M[t])
-    >>> Md = np.zeros((30, pr.n_effects))
+    >>> Md = np.zeros((30, pr.n_effects))  # M as a dense matrix
     >>> for t in range(30):
     ...     Md[t, pr.J[t]] += M[t]
     >>> W = np.diag(w)
+    >>> H = np.eye(pr.n_effects) + Md.T @ W @ Md
     >>> dense = -X.T @ (W - W @ Md @ np.linalg.solve(H, Md.T @ W)) @ X
     >>> bool(np.allclose(joint_mode_curvature(pr, st), dense, rtol=1e-12, atol=1e-12))
     True
@@ -362,3 +343,17 @@ def joint_mode_curvature(problem, state):
     S = np.column_stack([fac.solve(MtWX[:, j]) for j in range(p)])
     out = -(X.T @ WX - MtWX.T @ S)
     return 0.5 * (out + out.T)
+
+
+def _example_problem():
+    """The examples' problem: 30 Poisson rows, two crossed intercept terms with 6 and 5
+    levels, an intercept and one covariate; returns the problem and ``X``."""
+    from ..spec.terms import RandomEffectTerm
+    from .sparse_laplace import SparseLaplaceProblem
+
+    rng = np.random.default_rng(0)
+    a, b = np.repeat(np.arange(6), 5), np.tile(np.arange(5), 6)
+    terms = [RandomEffectTerm.from_arrays(g, v, np.ones((30, 1)))
+             for g, v in (("a", a), ("b", b))]
+    X = np.c_[np.ones(30), rng.normal(size=30)]
+    return SparseLaplaceProblem(rng.poisson(2.0, 30).astype(float), X, None, terms), X

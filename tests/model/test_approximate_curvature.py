@@ -16,7 +16,7 @@ import statsmodels_glmm.api as smg
 import statsmodels_glmm.likelihood.sparse_laplace_hessian as slh
 from statsmodels_glmm.model.glmm import MixedGLM
 
-from conftest import assert_same_fit, load_dataset
+from conftest import assert_same_fit, fit_with_and_without, load_dataset
 
 
 def _fit(model, **kw):
@@ -92,12 +92,9 @@ def test_the_approximate_block_reaches_the_same_optimum_with_fewer_gradients(mon
     make, nagq = CASES[case]
     model = make()
     counts = _counting(monkeypatch)
-    res = _fit(model, nagq=nagq)
-    on = dict(counts)
-    monkeypatch.setattr(MixedGLM, "_approximate_beta_hessian", lambda *a, **k: None)
-    counts.update(gradients=0, exact=0)
-    ref = _fit(model, nagq=nagq)
-    off = dict(counts)
+    res, on, ref, off = fit_with_and_without(monkeypatch, model, counts, MixedGLM,
+                                             "_approximate_beta_hessian",
+                                             lambda *a, **k: None, nagq=nagq)
     assert_same_fit(res, ref, llf_tol=1e-8, se_tol=1e-6)
     # each Hessian of the polish saves one gradient per fixed effect
     assert on["gradients"] <= off["gradients"] - model.k_fe + 1
