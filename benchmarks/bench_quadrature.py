@@ -5,6 +5,7 @@ Run from the repository root::
 
     python benchmarks/bench_quadrature.py            # scalar cases + q = 2 on sim_binary_small
     python benchmarks/bench_quadrature.py --large    # also q = 2, K = 7 on sim_binary_large
+    python benchmarks/bench_quadrature.py --out benchmarks/results/bench_quadrature.txt
 
 Prints, for each case, the median wall time of ``fit`` (data already
 loaded) for statsmodels-glmm, the PyPI package ``glmm`` when installed (it
@@ -15,6 +16,7 @@ with the log-likelihoods so that the answers can be compared too.
 import argparse
 import json
 import os
+import platform
 import sys
 import time
 import warnings
@@ -27,6 +29,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
+from bench_scale import teed  # noqa: E402
 from conftest import load_dataset  # noqa: E402
 from statsmodels_glmm.model import MixedGLM  # noqa: E402
 
@@ -107,7 +110,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--large", action="store_true", help="also q = 2, K = 7 on sim_binary_large")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", default=None, help="also write what is printed to this file")
     a = ap.parse_args()
+    with teed(a.out):
+        print(f"bench_quadrature: fit time (data loaded, model built and fitted), median of "
+              f"{a.repeats} runs per engine; machine: {platform.machine()}, {os.cpu_count()} "
+              f"processors, load average {os.getloadavg()[0]:.1f} at start")
+        cases(a)
+
+
+def cases(a):
     B = sm.families.Binomial()
     row("toenail", "toenail", "outcome_bin ~ treatment * time + (1 | patientID)", B,
         "binomial", 25, "toenail__glmer_ri_agq25", a.repeats)
