@@ -2,6 +2,7 @@
 
 import json
 import os
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -83,8 +84,6 @@ def fit_with_and_without(monkeypatch, model, counts, owner, name, replacement, *
     """Fit ``model`` as it is, then with ``owner.name`` replaced (for the rest of the
     test); the counters in ``counts`` are reset between the two fits.  Returns the two
     results and copies of the counters after each: ``(res, on, ref, off)``."""
-    import warnings
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = model.fit(**fit_kw)

@@ -177,6 +177,15 @@ def _trace_products(kdata, cols, indptr, Hinv):
     return np.triu(T) + np.triu(T, 1).T
 
 
+def _mt_times(M, J, N, V):
+    """``M' V`` (N, k) for an (n, k) array ``V``: each row's values of ``M`` (on its
+    effects ``J``) times its row of ``V``, added into those effects."""
+    k = V.shape[1]
+    idx = (J[:, :, None] * k + np.arange(k)).ravel()
+    return np.bincount(idx, weights=(M[:, :, None] * V[:, None, :]).ravel(),
+                       minlength=N * k).reshape(N, k)
+
+
 def sparse_beta_hessian(problem, family, beta, thetas, extra, state, max_effects=None):
     """
     Second derivatives in the fixed effects of the Laplace log-likelihood of a
@@ -257,16 +266,10 @@ def sparse_beta_hessian(problem, family, beta, thetas, extra, state, max_effects
                                                    minlength=len(keys)))
     if Hinv is None:
         return None
-    Jk = {}
 
     def pmul(V):
         """``P V = M H^{-1} M' V`` for an (n, k) array ``V``."""
-        k = V.shape[1]
-        if k not in Jk:
-            Jk[k] = (J[:, :, None] * k + np.arange(k)).ravel()
-        MtV = np.bincount(Jk[k], weights=(M[:, :, None] * V[:, None, :]).ravel(),
-                          minlength=N * k).reshape(N, k)
-        return np.einsum("tq,tqk->tk", M, (Hinv @ MtV)[J])
+        return np.einsum("tq,tqk->tk", M, (Hinv @ _mt_times(M, J, N, V))[J])
 
     # diag(P)_r = m_r' H^{-1}[J_r, J_r] m_r
     diagP = np.einsum("tq,tqr,tr->t", M, Hinv[J[:, :, None], J[:, None, :]], M)
@@ -333,14 +336,10 @@ def joint_mode_curvature(problem, state):
     w = -np.asarray(state.d[2], dtype=float)
     if not (np.all(np.isfinite(w)) and np.all(w >= 0)):
         return None
-    X, J, N = problem.X, problem.J, problem.n_effects
-    p = X.shape[1]
+    X = problem.X
     WX = w[:, None] * X
-    # M' W X: (N, p), each row's values of M times its W X added into its effects
-    idx = (J[:, :, None] * p + np.arange(p)).ravel()
-    MtWX = np.bincount(idx, weights=(M[:, :, None] * WX[:, None, :]).ravel(),
-                       minlength=N * p).reshape(N, p)
-    S = np.column_stack([fac.solve(MtWX[:, j]) for j in range(p)])
+    MtWX = _mt_times(M, problem.J, problem.n_effects, WX)
+    S = np.column_stack([fac.solve(MtWX[:, j]) for j in range(X.shape[1])])
     out = -(X.T @ WX - MtWX.T @ S)
     return 0.5 * (out + out.T)
 

@@ -588,7 +588,7 @@ class FittingMixin(HessianMixin):
         lo = np.array([b[0] if b[0] is not None else -np.inf for b in bounds])
         T = self._scaling()[0]
         last = None
-        fresh = settling = untried = False
+        first = settling = False  # first: no step taken yet with the Hessian ``last``
         exact_next = False  # an approximate Hessian failed: the next one is exact
         tried = np.zeros(len(x), bool)  # variances tried at zero (see snap_to_zero)
         for k in range(steps + 1):
@@ -605,11 +605,12 @@ class FittingMixin(HessianMixin):
                     Hn, exact = self.hessian_internal(x, nagq, free, grad=grad, warm=warm), True
                 else:
                     Hn, exact = self._newton_hessian(x, nagq, free, grad, warm)
-                last = (x.copy(), Hn, free, exact)
-                # the steps of an approximate Hessian are checked like those of an old one,
-                # and its first one in full (no settling on it): how much it shrinks the
-                # gradient shows whether the approximation is close enough to go on with
-                fresh, untried = exact, not exact
+                last, first = (x.copy(), Hn, free, exact), True
+            # an exact Hessian's first step is trusted as Newton's; the steps of an
+            # approximate one are checked like those of an old one, and its first one in
+            # full (no settling on it): how much it shrinks the gradient shows whether the
+            # approximation is close enough to go on with
+            fresh = first and last[3]
             H = last[1][np.ix_(free, free)]
             sub, newton = _ascent_step(H, grad[free], T[np.ix_(free, free)])
             if not last[3] and (sub is None or not newton):
@@ -621,7 +622,7 @@ class FittingMixin(HessianMixin):
                 report["flat"] = True
             step = np.zeros_like(x)
             step[free] = sub
-            if grad[free] @ step[free] < 2e-10 and not untried:
+            if grad[free] @ step[free] < 2e-10 and (last[3] or not first):
                 # a full Newton step would gain less than 1e-10 in log-likelihood: the
                 # point is as good as the gradient's rounding allows (that rounding grows
                 # with the number of groups, so a fixed gradient tolerance can be out of
@@ -646,7 +647,7 @@ class FittingMixin(HessianMixin):
                         # a step with an older Hessian that shrinks the gradient this little
                         # is converging linearly: a Hessian at the new point next (the
                         # exact one, where this one was approximate)
-                        exact_next = exact_next or not last[3]
+                        exact_next |= not last[3]
                         last = None
                     improved = True
                     break
@@ -654,10 +655,10 @@ class FittingMixin(HessianMixin):
             if not improved:
                 if fresh:
                     return x, False, last
-                exact_next = exact_next or not last[3]
+                exact_next |= not last[3]
                 last = None  # stale Hessian: recompute at the current point
                 continue
-            fresh = untried = False
+            first = False
             # a variance whose maximum is at zero: Newton steps only crawl towards it
             snapped = snap_to_zero(self, x_before, x, llf, nagq, warm, tried)
             if snapped is not None:

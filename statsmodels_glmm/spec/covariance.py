@@ -209,7 +209,7 @@ def semidefinite_cholesky(G, rtol=1e-12):
     """
     G = np.array(G, dtype=float)
     w, v = np.linalg.eigh(G)
-    tol = rtol * max(float(np.max(np.abs(np.diag(G)))), 0.0)
+    tol = rtol * float(np.max(np.abs(np.diag(G))))
     if w[0] < -tol:
         G = (v * np.maximum(w, 0.0)) @ v.T
     q = len(G)
