@@ -156,6 +156,26 @@ def snap_to_zero(model, x_old, x_new, llf_new, nagq, warm, tried):
 
     Returns ``(x, llf, gradient)`` at the point with the zeros, or None; ``warm``
     then holds that point's modes.
+
+    Examples
+    --------
+    A binary panel whose random-intercept variance is estimated at zero; a step that
+    took its ``L`` from 0.05 to 0.02 has it put at zero:
+
+    >>> import statsmodels.api as sm
+    >>> import statsmodels_glmm.api as smg
+    >>> df = smg.simulate_longitudinal("binary", n_persons=500, n_waves=3, sd=(0.3, 0.0),
+    ...                                corr=0.0, seed=3503)
+    >>> m = smg.mixedglm("y ~ time * group + stress + (1 | id)", df,
+    ...                  family=sm.families.Binomial())
+    >>> x = m.fit().mle_retvals["internal_params"]
+    >>> x_old, x_new = x.copy(), x.copy()
+    >>> x_old[m.k_fe], x_new[m.k_fe] = 0.05, 0.02
+    >>> llf_new = m.loglike_internal(x_new)[0]
+    >>> x0, l0, g0 = snap_to_zero(m, x_old, x_new, llf_new, 1, WarmStart(),
+    ...                           np.zeros(len(x), bool))
+    >>> float(x0[m.k_fe]), bool(l0 >= llf_new)
+    (0.0, True)
     """
     p, k = model.k_fe, model.k_re
     cs = model.cov_struct

@@ -156,8 +156,15 @@ class CovStructure:
         return sd, corr
 
     def scaled_theta(self, theta):
-        """``theta`` on the scaled columns of Z (each row of ``L`` times its column's
-        root mean square), where the tests on sizes do not depend on units."""
+        """
+        ``theta`` on the scaled columns of Z (each row of ``L`` times its column's
+        root mean square), where the tests on sizes do not depend on units.
+
+        >>> cs = CovStructure([[0, 1]], ["Intercept", "time"], "id")
+        >>> cs.row_scale = np.array([1.0, 2.0])  # time's root mean square 2
+        >>> cs.scaled_theta([0.5, 0.2, 0.1]).tolist()  # L_11, L_21, L_22
+        [0.5, 0.4, 0.2]
+        """
         return np.asarray(theta) * self.row_scale[self.rows]
 
     def is_singular(self, theta, tol=1e-4):
