@@ -262,8 +262,8 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
                 Hc[:, diag, diag] += 1.0
                 Hn = np.where(pd_ok[:, None, None], Hn, Hc)
         step = _solve(Hn, grad)
-        bad = ~np.isfinite(step).all(axis=1)
-        if bad.any():
+        if not np.isfinite(step).all():  # (the test over all entries first: it is fast)
+            bad = ~np.isfinite(step).all(axis=1)
             # a singular curvature (far from the data): a scaled gradient step instead of
             # a NaN step that step-halving could never repair
             diag_h = np.diagonal(Hn[bad], axis1=1, axis2=2)
