@@ -36,7 +36,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from . import parallel
+from . import compiled, parallel
 from .batched import _is_pd, _logdet, _rowdot, _solve, _triu, batched_inv, matvec
 from .chunks import _columns, _expand_dot, _zl_columns, chunk_plan, seg_sum
 
@@ -142,16 +142,18 @@ def predicted_modes(c, prev, beta, L):
     ZdL = _zl_columns(c.Zc, dL) if moved else None
     M0 = _zl_columns(c.Zc, L0)
     deta = c.X @ dbeta
-    if moved:
-        for a in range(q):
-            deta += ZdL[a] * np.take(u[:, a], gid)
-    deta *= d2
-    rhs = np.empty((c.n_groups, q))
-    for a in range(q):
-        col = M0[a] * deta
+    rhs = compiled.prediction_rhs(c, deta, ZdL, M0, d1, d2, u)  # the same numbers
+    if rhs is None:
         if moved:
-            col += ZdL[a] * d1
-        rhs[:, a] = np.bincount(c.gid, weights=col, minlength=c.n_groups)
+            for a in range(q):
+                deta += ZdL[a] * np.take(u[:, a], gid)
+        deta *= d2
+        rhs = np.empty((c.n_groups, q))
+        for a in range(q):
+            col = M0[a] * deta
+            if moved:
+                col += ZdL[a] * d1
+            rhs[:, a] = np.bincount(c.gid, weights=col, minlength=c.n_groups)
     du = matvec(prev.Hinv[sl], rhs)
     # first order is trusted for small moves only: a long extrapolation (a trial point
     # far away) can land where Newton needs many steps, so no mode moves by more than
@@ -213,12 +215,15 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
         u = np.zeros((G, q)) if u0 is None else np.array(u0[c.g0:c.g1], dtype=float)
     iu, ju = _triu(q)
     diag = _triu(q, diag=True)
-    MM = [Mc[i] * Mc[j] for i, j in zip(iu, ju)]  # m_ta m_tb, fixed during the solve
+    # the compiled evaluation where there is one (same numbers, see .compiled)
+    fast = compiled.mode_evaluator(c, family, base, Mc, extra)
+    # m_ta m_tb, fixed during the solve
+    MM = [Mc[i] * Mc[j] for i, j in zip(iu, ju)] if fast is None else None
 
     def gsum(v):
         return np.bincount(gid, weights=v, minlength=G)
 
-    def evaluate(u):
+    def numpy_evaluate(u):
         """eta, derivatives, h, gradient and exact curvature at u."""
         eta = base + Mc[0] * np.take(u[:, 0], gid)
         for j in range(1, q):
@@ -240,6 +245,7 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
                 H[:, i, j] = H[:, j, i] = -col
         return eta, d, h, grad, H
 
+    evaluate = numpy_evaluate if fast is None else fast
     eta, d, h, grad, H = evaluate(u)
     if u0 is not None and not np.isfinite(h).all():
         u = np.zeros((G, q))
@@ -255,6 +261,8 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
             # mode, e.g. zero-inflated data); clipped weights elsewhere (always p.d.)
             pd_ok = _is_pd(Hn)
             if not pd_ok.all():
+                if MM is None:
+                    MM = [Mc[i] * Mc[j] for i, j in zip(iu, ju)]
                 wc = np.maximum(-d[2], 0.0)
                 Hc = np.empty((G, q, q))
                 for k, (i, j) in enumerate(zip(iu, ju)):
@@ -333,6 +341,9 @@ def _chunk_working(c, loc, Hinv):
     working score ``r_t`` and the columns ``V_b`` of
     ``V_t = r_t u_i + d_1(t) a_i + d_2(t) H_i^{-1} m_t`` (a list of q row arrays).
     """
+    out = compiled.gradient_pieces(c, loc, Hinv)  # the same numbers, compiled
+    if out is not None:
+        return out
     d0, d1, d2, d3 = loc.d
     Mc, u, gid, gsum = loc.Mc, loc.u, c.gid, loc.gsum
     q = len(Mc)

@@ -1,0 +1,270 @@
+"""
+numba kernels behind :mod:`.compiled` (imported only when numba is installed).
+
+Each kernel repeats, row by row and in the same order, the numpy operations of
+the mode search's evaluation (:func:`.laplace._chunk_modes`), so that both give
+the same numbers to the last bit.  The transcendental functions (``exp``,
+``log1p``) stay in numpy, whose vectorised versions are several times faster
+than scalar calls in a loop; the kernels do the arithmetic around them and the
+per-group sums in one pass each.  Rows are sorted by group: group ``g`` owns
+the rows ``starts[g]`` to ``starts[g + 1]`` (the last group to ``n``).
+"""
+
+import numba
+
+_jit = numba.njit(cache=True, nogil=True)
+
+
+@_jit
+def eta_q1(base, m0, u, starts, n, out):
+    """``out_t = base_t + m_t0 u_g0``."""
+    G = starts.shape[0]
+    for g in range(G):
+        r1 = starts[g + 1] if g + 1 < G else n
+        ug = u[g, 0]
+        for t in range(starts[g], r1):
+            out[t] = base[t] + m0[t] * ug
+
+
+@_jit
+def eta_q2(base, m0, m1, u, starts, n, out):
+    """``out_t = (base_t + m_t0 u_g0) + m_t1 u_g1``."""
+    G = starts.shape[0]
+    for g in range(G):
+        r1 = starts[g + 1] if g + 1 < G else n
+        u0 = u[g, 0]
+        u1 = u[g, 1]
+        for t in range(starts[g], r1):
+            out[t] = (base[t] + m0[t] * u0) + m1[t] * u1
+
+
+@_jit
+def logit_rows(eta, e, lp1, s, d0, d1, d2, d3):
+    """
+    Bernoulli logit derivatives from ``e = exp(-|eta|)`` and ``lp1 = log1p(e)``:
+    ``mu = max(e, eta >= 0) / (1 + e)``, ``v = mu (1 - mu)``,
+    ``(s eta - softplus, s - mu, -v, v (2 mu - 1))``.
+    """
+    for t in range(eta.shape[0]):
+        et = eta[t]
+        ee = e[t]
+        mu = (1.0 if et >= 0.0 else ee) / (1.0 + ee)
+        sp = lp1[t] + (et if et > 0.0 else 0.0)
+        v = mu * (1.0 - mu)
+        d0[t] = s[t] * et - sp
+        d1[t] = s[t] - mu
+        d2[t] = -v
+        d3[t] = v * (2.0 * mu - 1.0)
+
+
+@_jit
+def binomial_rows(eta, e, lp1, s, k, lc, d0, d1, d2, d3):
+    """As :func:`logit_rows` with ``k`` trials and log binomial coefficients ``lc``."""
+    for t in range(eta.shape[0]):
+        et = eta[t]
+        ee = e[t]
+        mu = (1.0 if et >= 0.0 else ee) / (1.0 + ee)
+        sp = lp1[t] + (et if et > 0.0 else 0.0)
+        nv = k[t] * (mu * (1.0 - mu))
+        d0[t] = (s[t] * et - k[t] * sp) + lc[t]
+        d1[t] = s[t] - k[t] * mu
+        d2[t] = -nv
+        d3[t] = nv * (2.0 * mu - 1.0)
+
+
+@_jit
+def poisson_rows(eta, mu, y, lgy, d0, d1, d2, d3):
+    """Poisson log-link derivatives from ``mu = exp(eta)``."""
+    for t in range(eta.shape[0]):
+        m = mu[t]
+        d0[t] = (y[t] * eta[t] - m) - lgy[t]
+        d1[t] = y[t] - m
+        d2[t] = -m
+        d3[t] = -m
+
+
+@_jit
+def sums_q1(m0, d0, d1, d2, u, starts, n, h, grad, H):
+    """Per group: ``h = sum d0 - u'u/2``, ``grad = sum m d1 - u``, ``H = 1 - sum d2 m m``."""
+    G = starts.shape[0]
+    for g in range(G):
+        r1 = starts[g + 1] if g + 1 < G else n
+        sh = 0.0
+        g0 = 0.0
+        h00 = 0.0
+        for t in range(starts[g], r1):
+            a = m0[t]
+            sh += d0[t]
+            g0 += a * d1[t]
+            h00 += d2[t] * (a * a)
+        u0 = u[g, 0]
+        h[g] = sh - 0.5 * (u0 * u0)
+        grad[g, 0] = g0 - u0
+        H[g, 0, 0] = 1.0 - h00
+
+
+@_jit
+def sums_q2(m0, m1, d0, d1, d2, u, starts, n, h, grad, H):
+    """As :func:`sums_q1` for two random effects per group."""
+    G = starts.shape[0]
+    for g in range(G):
+        r1 = starts[g + 1] if g + 1 < G else n
+        sh = 0.0
+        g0 = 0.0
+        g1 = 0.0
+        h00 = 0.0
+        h01 = 0.0
+        h11 = 0.0
+        for t in range(starts[g], r1):
+            a = m0[t]
+            b = m1[t]
+            w = d2[t]
+            r = d1[t]
+            sh += d0[t]
+            g0 += a * r
+            g1 += b * r
+            h00 += w * (a * a)
+            h01 += w * (a * b)
+            h11 += w * (b * b)
+        u0 = u[g, 0]
+        u1 = u[g, 1]
+        uu = u0 * u0
+        uu += u1 * u1
+        h[g] = sh - 0.5 * uu
+        grad[g, 0] = g0 - u0
+        grad[g, 1] = g1 - u1
+        H[g, 0, 0] = 1.0 - h00
+        H[g, 0, 1] = -h01
+        H[g, 1, 0] = -h01
+        H[g, 1, 1] = 1.0 - h11
+
+
+@_jit
+def working_q1(m0, d1, d2, d3, u, P, starts, n, s, ma, r, V0):
+    """
+    The row-wise pieces of the Laplace gradient (see :func:`.laplace._chunk_working`)
+    for one random effect: ``s_t = m_t P_i m_t``, ``c_t = d_3 s_t / 2``,
+    ``a_i = P_i sum_t m_t c_t``, ``ma_t = m_t a_i``, ``r_t = d_1 + c_t + d_2 ma_t`` and
+    ``V_t = r_t u_i + d_1 a_i + d_2 P_i m_t``.
+    """
+    G = starts.shape[0]
+    for g in range(G):
+        r0 = starts[g]
+        r1 = starts[g + 1] if g + 1 < G else n
+        p = P[g, 0, 0]
+        acc = 0.0
+        for t in range(r0, r1):
+            hm = m0[t] * p
+            st = m0[t] * hm
+            s[t] = st
+            c = d3[t] * st
+            c *= 0.5
+            r[t] = c  # kept until the second pass
+            acc += m0[t] * c
+        a = p * acc
+        ug = u[g, 0]
+        for t in range(r0, r1):
+            mat = m0[t] * a
+            ma[t] = mat
+            rt = d1[t] + r[t]
+            rt += d2[t] * mat
+            r[t] = rt
+            v = rt * ug
+            v += d1[t] * a
+            v += d2[t] * (m0[t] * p)
+            V0[t] = v
+
+
+@_jit
+def working_q2(m0, m1, d1, d2, d3, u, P, starts, n, s, ma, r, V0, V1):
+    """As :func:`working_q1` for two random effects per group."""
+    G = starts.shape[0]
+    for g in range(G):
+        r0 = starts[g]
+        r1 = starts[g + 1] if g + 1 < G else n
+        p00 = P[g, 0, 0]
+        p01 = P[g, 0, 1]
+        p10 = P[g, 0, 1]  # numpy reads the upper entry for both
+        p11 = P[g, 1, 1]
+        acc0 = 0.0
+        acc1 = 0.0
+        for t in range(r0, r1):
+            a_ = m0[t]
+            b_ = m1[t]
+            hm0 = a_ * p00
+            hm0 += b_ * p01
+            hm1 = a_ * p10
+            hm1 += b_ * p11
+            st = a_ * hm0
+            st += b_ * hm1
+            s[t] = st
+            c = d3[t] * st
+            c *= 0.5
+            r[t] = c  # kept until the second pass
+            acc0 += a_ * c
+            acc1 += b_ * c
+        # a_i = P_i acc (numpy's matvec: column 0 times acc_0, plus column 1 times acc_1)
+        a0 = P[g, 0, 0] * acc0
+        a0 += P[g, 0, 1] * acc1
+        a1 = P[g, 1, 0] * acc0
+        a1 += P[g, 1, 1] * acc1
+        u0 = u[g, 0]
+        u1 = u[g, 1]
+        for t in range(r0, r1):
+            a_ = m0[t]
+            b_ = m1[t]
+            mat = a_ * a0
+            mat += b_ * a1
+            ma[t] = mat
+            rt = d1[t] + r[t]
+            rt += d2[t] * mat
+            r[t] = rt
+            hm0 = a_ * p00
+            hm0 += b_ * p01
+            hm1 = a_ * p10
+            hm1 += b_ * p11
+            v = rt * u0
+            v += d1[t] * a0
+            v += d2[t] * hm0
+            V0[t] = v
+            v = rt * u1
+            v += d1[t] * a1
+            v += d2[t] * hm1
+            V1[t] = v
+
+
+@_jit
+def prediction_rhs(deta, Z0, Z1, M0, M1, d1, d2, u, moved, starts, n, rhs):
+    """
+    Right-hand sides of the first-order mode prediction (see
+    :func:`.laplace.predicted_modes`): per group
+    ``sum_t M0_ta (deta_t + sum_b dZ_tb u_ib) d2_t + dZ_ta d1_t`` (the ``dZ`` terms
+    only when ``L`` moved).  ``Z1``/``M1`` are ignored for one random effect.
+    """
+    G = starts.shape[0]
+    q = u.shape[1]
+    for g in range(G):
+        r1 = starts[g + 1] if g + 1 < G else n
+        u0 = u[g, 0]
+        u1 = u[g, 1] if q == 2 else 0.0
+        acc0 = 0.0
+        acc1 = 0.0
+        for t in range(starts[g], r1):
+            dt = deta[t]
+            if moved:
+                dt += Z0[t] * u0
+                if q == 2:
+                    dt += Z1[t] * u1
+            dt *= d2[t]
+            col = M0[t] * dt
+            if moved:
+                col += Z0[t] * d1[t]
+            acc0 += col
+            if q == 2:
+                col = M1[t] * dt
+                if moved:
+                    col += Z1[t] * d1[t]
+                acc1 += col
+        rhs[g, 0] = acc0
+        if q == 2:
+            rhs[g, 1] = acc1

@@ -1,0 +1,189 @@
+"""The optional compiled kernels of the one-factor mode search give numpy's numbers to
+the last bit: evaluations, gradients, modes and whole fits compared with the kernels
+switched on and off, and the kernels' sums against an independent computation."""
+
+import warnings
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+
+import statsmodels_glmm.api as smg
+from statsmodels_glmm.families import Binomial, NegativeBinomial, Poisson
+from statsmodels_glmm.likelihood import compiled
+from statsmodels_glmm.likelihood.chunks import _zl_columns, chunk_plan
+from statsmodels_glmm.likelihood.laplace import laplace_loglike, predicted_modes
+
+from conftest import load_dataset
+
+numba_missing = pytest.mark.skipif(not compiled.available(),
+                                   reason="numba not installed (or kernels disabled)")
+
+RI, RS = "(1 | id)", "(1 + time | id)"
+
+
+def _model(kind, re, family=None, n=120, seed=3):
+    df = smg.simulate_longitudinal(kind, n_persons=n, n_waves=4, sd=(1.0, 0.3), seed=seed)
+    if family is None:
+        family = sm.families.Binomial() if kind == "binary" else sm.families.Poisson()
+    return smg.mixedglm(f"y ~ time * group + stress + {re}", df, family=family)
+
+
+def _cbpp(re="(1 | herd)"):
+    return smg.mixedglm(f"incidence + non_incidence ~ period + {re}", load_dataset("cbpp"),
+                        family=sm.families.Binomial())
+
+
+def _both(monkeypatch, fn):
+    """``fn()`` with the kernels on, then off."""
+    on = fn()
+    monkeypatch.setattr(compiled, "ENABLED", False)
+    off = fn()
+    monkeypatch.setattr(compiled, "ENABLED", True)
+    return on, off
+
+
+MODELS = {
+    "bernoulli RI": lambda: _model("binary", RI),
+    "bernoulli RS": lambda: _model("binary", RS),
+    "poisson RI": lambda: _model("poisson", RI),
+    "poisson RS": lambda: _model("poisson", RS),
+    "binomial trials": _cbpp,
+    # no row kernel for these: the compiled gradient pieces only
+    "probit RS": lambda: _model("binary", RS, Binomial("probit")),
+    "nb2 RI": lambda: _model("poisson", RI, NegativeBinomial(p=2)),
+}
+
+
+@numba_missing
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_evaluation_identical_with_and_without_kernels(monkeypatch, name):
+    m = MODELS[name]()
+    rng = np.random.default_rng(7)
+    x0 = m._start_internal()
+    for scale in (0.0, 0.3, 3.0):  # the start, nearby, and far (large curvatures)
+        x = x0 + scale * rng.normal(size=len(x0))
+        beta, theta, extra = m._split(x)
+
+        def run():
+            return laplace_loglike(m.design, m.response, m.cov_struct, beta, theta, extra)
+
+        (l1, g1, s1), (l0, g0, s0) = _both(monkeypatch, run)
+        assert l1 == l0 or (np.isnan(l1) and np.isnan(l0))
+        if g0 is not None:
+            assert np.array_equal(g1, g0)
+        assert np.array_equal(s1.u, s0.u)
+        assert np.array_equal(s1.logdet, s0.logdet, equal_nan=True)
+        assert s1.iterations == s0.iterations
+
+
+@numba_missing
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_per_group_scores_identical(monkeypatch, name):
+    m = MODELS[name]()
+    beta, theta, extra = m._split(m._start_internal())
+
+    def run():
+        return laplace_loglike(m.design, m.response, m.cov_struct, beta, theta, extra,
+                               per_group=True)
+
+    (l1, g1, _), (l0, g0, _) = _both(monkeypatch, run)
+    assert np.array_equal(l1, l0)
+    assert np.array_equal(g1, g0)
+
+
+@numba_missing
+@pytest.mark.parametrize("name", ["bernoulli RS", "poisson RI", "binomial trials"])
+def test_fits_identical_with_and_without_kernels(monkeypatch, name):
+    def run():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return MODELS[name]().fit()
+
+    r1, r0 = _both(monkeypatch, run)
+    assert np.array_equal(r1.params, r0.params)
+    assert np.array_equal(r1.bse, r0.bse, equal_nan=True)
+    assert r1.llf == r0.llf
+    assert r1.mle_retvals["function_evaluations"] == r0.mle_retvals["function_evaluations"]
+
+
+@numba_missing
+@pytest.mark.parametrize("name", ["bernoulli RS", "poisson RI", "binomial trials"])
+def test_evaluator_sums_against_direct_computation(name):
+    """h, gradient and curvature of every group from the family's own derivatives and
+    ``np.add.at`` (no code shared with the mode search)."""
+    m = MODELS[name]()
+    beta, theta, _ = m._split(m._start_internal())
+    L = m.cov_struct.chol(theta)
+    plan = chunk_plan(m.design)
+    c, fam = plan.chunks[0], plan.families(m.response)[0]
+    Mc = _zl_columns(c.Zc, L)
+    base = c.X @ beta + c.offset
+    ev = compiled.mode_evaluator(c, fam, base, Mc, np.zeros(0))
+    assert ev is not None
+    q = len(Mc)
+    u = np.random.default_rng(1).normal(size=(c.n_groups, q))
+    eta, d, h, grad, H = ev(u)
+    M = np.column_stack(Mc)
+    eta_ref = base + np.sum(M * u[c.gid], axis=1)
+    np.testing.assert_allclose(eta, eta_ref, rtol=1e-14, atol=1e-14)
+    d_ref = fam.derivs(c.y, eta_ref, np.zeros(0))
+    for a, b in zip(d, d_ref):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    h_ref = np.zeros(c.n_groups)
+    np.add.at(h_ref, c.gid, d_ref[0])
+    h_ref -= 0.5 * np.sum(u * u, axis=1)
+    g_ref = np.zeros((c.n_groups, q))
+    np.add.at(g_ref, c.gid, M * d_ref[1][:, None])
+    g_ref -= u
+    H_ref = np.zeros((c.n_groups, q, q))
+    np.add.at(H_ref, c.gid, -d_ref[2][:, None, None] * M[:, :, None] * M[:, None, :])
+    H_ref += np.eye(q)
+    np.testing.assert_allclose(h, h_ref, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(grad, g_ref, rtol=1e-12, atol=1e-10)
+    np.testing.assert_allclose(H, H_ref, rtol=1e-12, atol=1e-10)
+
+
+def test_no_kernel_where_none_applies(monkeypatch):
+    m = _model("binary", RS, Binomial("probit"))
+    beta, theta, _ = m._split(m._start_internal())
+    plan = chunk_plan(m.design)
+    c, fam = plan.chunks[0], plan.families(m.response)[0]
+    Mc = _zl_columns(c.Zc, m.cov_struct.chol(theta))
+    base = c.X @ beta
+    assert compiled.mode_evaluator(c, fam, base, Mc, np.zeros(0)) is None  # probit
+
+    class MyPoisson(Poisson):  # a family that changes the derivatives keeps numpy
+        def derivs(self, y, eta, extra):
+            return super().derivs(y, eta, extra)
+
+    mp = _model("poisson", RI)
+    cp = chunk_plan(mp.design).chunks[0]
+    Mp = _zl_columns(cp.Zc, np.eye(1))
+    assert compiled.mode_evaluator(cp, MyPoisson(), cp.X[:, 0] * 0, Mp, np.zeros(0)) is None
+    three = _model("binary", "(1 + time + stress | id)")
+    c3 = chunk_plan(three.design).chunks[0]
+    M3 = _zl_columns(c3.Zc, np.eye(3))
+    assert compiled.mode_evaluator(c3, Binomial(), c3.X[:, 0] * 0, M3, np.zeros(0)) is None
+    monkeypatch.setattr(compiled, "ENABLED", False)
+    assert not compiled.available()
+    assert compiled.mode_evaluator(cp, Poisson(), cp.X[:, 0] * 0, Mp, np.zeros(0)) is None
+
+
+@numba_missing
+@pytest.mark.parametrize("name", ["bernoulli RI", "bernoulli RS", "poisson RS", "probit RS"])
+@pytest.mark.parametrize("move_theta", [False, True])
+def test_mode_prediction_identical(monkeypatch, name, move_theta):
+    m = MODELS[name]()
+    x = m._start_internal()
+    beta, theta, extra = m._split(x)
+    st = laplace_loglike(m.design, m.response, m.cov_struct, beta, theta, extra)[2]
+    x2 = x + 0.01
+    if not move_theta:
+        x2[m.k_fe:] = x[m.k_fe:]
+    b2, t2, _ = m._split(x2)
+    c = chunk_plan(m.design).chunks[0]
+    L2 = m.cov_struct.chol(t2)
+    on, off = _both(monkeypatch, lambda: predicted_modes(c, st, b2, L2))
+    assert np.array_equal(on, off)
+    assert not np.array_equal(on, st.u)  # the prediction moved the modes
