@@ -138,18 +138,17 @@ class Binomial(Response):
 
     def _y_parts(self, y):
         """
-        Successes ``s`` and trials ``n`` as contiguous arrays (arithmetic on the
-        strided columns of ``y`` is about twice as slow), and ``log C(n, s)`` per row
-        or None for 0/1 data; cached for the response array.
+        Successes ``s`` and trials ``n`` (views of ``y``), and ``log C(n, s)`` per row
+        or None for 0/1 data (cached for the response array).
         """
+        s, n = y[:, 0], y[:, 1]
         cached = self.__dict__.get("_lchoose")
         if cached is not None and cached[0] is y:
-            return cached[1]
-        s, n = np.ascontiguousarray(y[:, 0]), np.ascontiguousarray(y[:, 1])
+            return s, n, cached[1]
         lc = None
         if np.any(n != 1):
             lc = special.gammaln(n + 1) - special.gammaln(s + 1) - special.gammaln(n - s + 1)
-        self.__dict__["_lchoose"] = (y, (s, n, lc))
+        self.__dict__["_lchoose"] = (y, lc)
         return s, n, lc
 
     def __getstate__(self):
