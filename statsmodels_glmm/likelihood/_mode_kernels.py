@@ -268,3 +268,40 @@ def prediction_rhs(deta, Z0, Z1, M0, M1, d1, d2, u, moved, starts, n, rhs):
         rhs[g, 0] = acc0
         if q == 2:
             rhs[g, 1] = acc1
+
+
+@_jit
+def logit_nodes(etaT, e, lp1, s, k, lc, trials, want_d1, d0, d1):
+    """
+    Binomial-logit log-density (and first derivative) at a block of quadrature
+    nodes, node-major (``etaT``, ``e = exp(-|eta|)``, ``lp1 = log1p(e)``: (nodes,
+    rows)); ``k`` and ``lc`` (trials, log binomial coefficients) only with ``trials``.
+    """
+    nb, n = etaT.shape
+    for j in range(nb):
+        for t in range(n):
+            et = etaT[j, t]
+            ee = e[j, t]
+            sp = lp1[j, t] + (et if et > 0.0 else 0.0)
+            if trials:
+                d0[j, t] = (s[t] * et - k[t] * sp) + lc[t]
+            else:
+                d0[j, t] = s[t] * et - sp
+            if want_d1:
+                mu = (1.0 if et >= 0.0 else ee) / (1.0 + ee)
+                if trials:
+                    d1[j, t] = s[t] - k[t] * mu
+                else:
+                    d1[j, t] = s[t] - mu
+
+
+@_jit
+def poisson_nodes(etaT, mu, y, lgy, want_d1, d0, d1):
+    """Poisson log-density (and first derivative) at a block of nodes from ``mu = exp(eta)``."""
+    nb, n = etaT.shape
+    for j in range(nb):
+        for t in range(n):
+            m = mu[j, t]
+            d0[j, t] = (y[t] * etaT[j, t] - m) - lgy[t]
+            if want_d1:
+                d1[j, t] = y[t] - m

@@ -18,9 +18,11 @@ the arithmetic and the sums run in three compiled passes, with ``exp`` and
 operations in the same order, so the two give the same numbers to the last bit
 (the tests compare them); only the time differs.
 
-They cover the binomial family with the logit link, the Poisson family with the
-log link and one or two random effects per group; everything else keeps the
-numpy path.  Set the environment variable ``STATSMODELS_GLMM_COMPILED=0``
+The row kernels cover the binomial family with the logit link and the Poisson
+family with the log link, the gradient pieces and the mode prediction every
+family, all with one or two random effects per group; the same two families'
+log-densities at adaptive quadrature's nodes have a kernel too.  Everything else
+keeps the numpy path.  Set the environment variable ``STATSMODELS_GLMM_COMPILED=0``
 before the first fit, or :data:`ENABLED` to False, to use numpy throughout.
 The kernels are compiled on first use and cached on disk by numba.
 
@@ -44,7 +46,8 @@ import os
 
 import numpy as np
 
-__all__ = ["ENABLED", "available", "mode_evaluator", "gradient_pieces", "prediction_rhs"]
+__all__ = ["ENABLED", "available", "mode_evaluator", "gradient_pieces", "prediction_rhs",
+           "node_values"]
 
 #: False: the numpy path everywhere (also set by ``STATSMODELS_GLMM_COMPILED=0``).
 ENABLED = os.environ.get("STATSMODELS_GLMM_COMPILED", "1") not in ("0", "false", "no")
@@ -212,3 +215,47 @@ def prediction_rhs(c, deta, ZdL, M0, d1, d2, u):
                      np.ascontiguousarray(u, dtype=float), moved,
                      np.ascontiguousarray(c.starts, dtype=np.intp), c.nobs, rhs)
     return rhs
+
+
+def node_values(family, y, etaT, want_d1, d0, d1):
+    """
+    The log-density (and, with ``want_d1``, its first derivative) at a block of
+    quadrature nodes, ``etaT`` (nodes, rows), written into ``d0`` and ``d1`` by the
+    compiled kernel; False where there is none (numba missing or disabled, a
+    family other than binomial-logit and Poisson-log).  The numbers are those of
+    the family's ``logpdf_d1`` and ``logpdf``.
+    """
+    if not available():
+        return False
+    K = _kernels()
+    name = getattr(family, "name", None)
+    if name == "Binomial" and getattr(family, "link_name", None) == "logit" \
+            and type(family).logpdf_d1 is _binomial_method("logpdf_d1") \
+            and type(family).logpdf is _binomial_method("logpdf"):
+        s, k, lc = family._y_parts(y)
+        e = np.abs(etaT)
+        np.negative(e, out=e)
+        np.exp(e, out=e)
+        trials = lc is not None
+        K.logit_nodes(etaT, e, np.log1p(e), s, k, lc if trials else s, trials, want_d1, d0,
+                      d1 if want_d1 else d0)
+        return True
+    if name == "Poisson" and type(family).logpdf_d1 is _poisson_method("logpdf_d1") \
+            and type(family).derivs is _poisson_derivs():
+        yc = np.ascontiguousarray(y, dtype=float)
+        K.poisson_nodes(etaT, np.exp(etaT), yc, np.ascontiguousarray(family._log_factorial(y)),
+                        want_d1, d0, d1 if want_d1 else d0)
+        return True
+    return False
+
+
+def _binomial_method(name):
+    from ..families.standard import Binomial
+
+    return getattr(Binomial, name)
+
+
+def _poisson_method(name):
+    from ..families.standard import Poisson
+
+    return getattr(Poisson, name)

@@ -65,6 +65,7 @@ from functools import lru_cache
 import numpy as np
 from scipy import sparse
 
+from . import compiled
 from .batched import _logdet, _rowdot
 from .chunks import chunk_plan
 from .laplace import _run_chunks
@@ -331,6 +332,11 @@ def _node_values(family, y, etaT, extra, ytile, want_extra, want_d1=True):
     ``d1`` is None.
     """
     c, n = etaT.shape
+    if not want_extra:  # the compiled kernel where there is one (the same numbers)
+        d0 = _scratch("d0", (c, n))
+        d1 = _scratch("d1", (c, n)) if want_d1 else None
+        if compiled.node_values(family, y, etaT, want_d1, d0, d1):
+            return d0, d1, None
     if want_d1:
         fn = family.logpdf_d1  # only d0 and d1 are needed at the nodes
     else:

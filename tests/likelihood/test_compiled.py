@@ -187,3 +187,21 @@ def test_mode_prediction_identical(monkeypatch, name, move_theta):
     on, off = _both(monkeypatch, lambda: predicted_modes(c, st, b2, L2))
     assert np.array_equal(on, off)
     assert not np.array_equal(on, st.u)  # the prediction moved the modes
+
+
+@numba_missing
+@pytest.mark.parametrize("name", ["bernoulli RI", "bernoulli RS", "poisson RI", "binomial trials",
+                                  "probit RS"])
+@pytest.mark.parametrize("gradient", [True, False])
+def test_quadrature_identical_with_and_without_kernels(monkeypatch, name, gradient):
+    m = MODELS[name]()
+    nagq = 5 if m.k_re > 1 else 9
+    x = m._start_internal() + 0.05
+
+    def run():
+        return m.loglike_internal(x, nagq, gradient=gradient)
+
+    (l1, g1, _), (l0, g0, _) = _both(monkeypatch, run)
+    assert np.isfinite(l1) and l1 == l0
+    if gradient:
+        assert np.array_equal(g1, g0)
