@@ -43,6 +43,8 @@ True
 
 import importlib.util
 import os
+import threading
+import warnings
 
 import numpy as np
 
@@ -53,18 +55,56 @@ __all__ = ["ENABLED", "available", "mode_evaluator", "gradient_pieces", "predict
 ENABLED = os.environ.get("STATSMODELS_GLMM_COMPILED", "1") not in ("0", "false", "no")
 
 _KERNELS = []  # the kernel module once loaded, or None when numba cannot provide it
+_LOCK = threading.Lock()
+
+
+def _smoke(K):
+    """Call every kernel once on tiny inputs of the kinds fits pass (compiling them or
+    loading them from numba's cache), so that a numba that cannot build them fails here."""
+    n, f = 3, np.linspace(0.1, 0.3, 3)
+    st = np.array([0, 2], dtype=np.intp)
+    y2 = np.column_stack([np.array([0.0, 1.0, 1.0]), np.ones(3)])  # a binomial y
+    s, k = y2[:, 0], y2[:, 1]  # strided views, as Binomial hands them out
+    outs = [np.empty(n) for _ in range(6)]
+    u1, u2 = np.zeros((2, 1)), np.zeros((2, 2))
+    h, g1, g2 = np.empty(2), np.empty((2, 1)), np.empty((2, 2))
+    H1, H2 = np.empty((2, 1, 1)), np.empty((2, 2, 2))
+    P1, P2 = np.ones((2, 1, 1)), np.tile(np.eye(2), (2, 1, 1))
+    K.eta_q1(f, f, u1, st, n, outs[0])
+    K.eta_q2(f, f, f, u2, st, n, outs[0])
+    K.logit_rows(f, f, f, s, *outs[:4])
+    K.binomial_rows(f, f, f, s, k, f, *outs[:4])
+    K.poisson_rows(f, f, f, f, *outs[:4])
+    K.sums_q1(f, f, f, f, u1, st, n, h, g1, H1)
+    K.sums_q2(f, f, f, f, f, u2, st, n, h, g2, H2)
+    K.working_q1(f, f, f, f, u1, P1, st, n, *outs[:4])
+    K.working_q2(f, f, f, f, f, u2, P2, st, n, *outs[:5])
+    K.prediction_rhs(f, f, f, f, f, f, f, u2, True, st, n, g2)
+    K.prediction_rhs(f, f, f, f, f, f, f, u1, False, st, n, g1)
+    e2, d2 = np.full((2, n), 0.5), np.empty((2, n))
+    K.logit_nodes(e2, e2, e2, s, k, s, False, True, d2, d2.copy())
+    K.logit_nodes(e2, e2, e2, s, k, f, True, False, d2, d2)
+    K.poisson_nodes(e2, e2, f, f, True, d2, d2.copy())
 
 
 def _kernels():
-    """The kernel module, loaded on first use; None when numba is missing or fails."""
-    if not _KERNELS:
-        mod = None
-        if importlib.util.find_spec("numba") is not None:
-            try:
-                from . import _mode_kernels as mod
-            except Exception:  # a broken numba install: numpy it is
-                mod = None
-        _KERNELS.append(mod)
+    """The kernel module, loaded and checked on first use; None when numba is missing
+    or cannot build the kernels (the numpy path then, with a warning)."""
+    with _LOCK:
+        if not _KERNELS:
+            mod = None
+            if importlib.util.find_spec("numba") is not None:
+                try:
+                    from . import _mode_kernels as mod
+
+                    _smoke(mod)
+                except Exception as exc:  # a numba that cannot build them: numpy it is
+                    warnings.warn(f"numba is installed but the compiled kernels could not be "
+                                  f"built ({type(exc).__name__}: {exc}); fits use numpy "
+                                  "alone (the same numbers, more slowly)", UserWarning,
+                                  stacklevel=2)
+                    mod = None
+            _KERNELS.append(mod)
     return _KERNELS[0]
 
 

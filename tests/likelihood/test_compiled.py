@@ -205,3 +205,21 @@ def test_quadrature_identical_with_and_without_kernels(monkeypatch, name, gradie
     assert np.isfinite(l1) and l1 == l0
     if gradient:
         assert np.array_equal(g1, g0)
+
+
+def test_kernels_that_cannot_be_built_fall_back_to_numpy(monkeypatch):
+    pytest.importorskip("numba")
+
+    def broken(K):
+        raise RuntimeError("no backend")
+
+    monkeypatch.setattr(compiled, "_KERNELS", [])
+    monkeypatch.setattr(compiled, "_smoke", broken)
+    with pytest.warns(UserWarning, match="could not be built.*numpy alone"):
+        assert not compiled.available()
+    assert not compiled.available()  # decided once
+    m = MODELS["bernoulli RI"]()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = m.fit()
+    assert res.converged
