@@ -10,9 +10,11 @@ per-group sums in one pass each.  Rows are sorted by group: group ``g`` owns
 the rows ``starts[g]`` to ``starts[g + 1]`` (the last group to ``n``).
 """
 
+import math
+
 import numba
 
-_jit = numba.njit(cache=True, nogil=True)
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 gives inf or nan
 
 
 @_jit
@@ -305,3 +307,51 @@ def poisson_nodes(etaT, mu, y, lgy, want_d1, d0, d1):
             d0[j, t] = (y[t] * etaT[j, t] - m) - lgy[t]
             if want_d1:
                 d1[j, t] = y[t] - m
+
+
+@_jit
+def newton_step(H, grad, step, dec):
+    """
+    Every group's Newton step ``H_i^{-1} g_i`` (numpy's closed forms for one and two
+    random effects, see :func:`.batched._solve`) and decrement ``step_i' g_i``.
+    Returns whether every step is finite, ``max |g|`` and ``max dec`` (NaN when
+    any entry is NaN, as numpy's ``max``).
+    """
+    G, q = grad.shape
+    finite = True
+    gmax = -math.inf
+    dmax = -math.inf
+    gnan = False
+    dnan = False
+    for i in range(G):
+        if q == 1:
+            s0 = grad[i, 0] / H[i, 0, 0]
+            step[i, 0] = s0
+            dv = s0 * grad[i, 0]
+            finite = finite and math.isfinite(s0)
+        else:
+            a = H[i, 0, 0]
+            b = H[i, 0, 1]
+            d = H[i, 1, 1]
+            g0 = grad[i, 0]
+            g1 = grad[i, 1]
+            det = a * d - b * b
+            s0 = (d * g0 - b * g1) / det
+            s1 = (a * g1 - b * g0) / det
+            step[i, 0] = s0
+            step[i, 1] = s1
+            dv = s0 * g0
+            dv += s1 * g1
+            finite = finite and math.isfinite(s0) and math.isfinite(s1)
+        dec[i] = dv
+        if dv != dv:
+            dnan = True
+        elif dv > dmax:
+            dmax = dv
+        for a_ in range(q):
+            g = abs(grad[i, a_])
+            if g != g:
+                gnan = True
+            elif g > gmax:
+                gmax = g
+    return finite, (math.nan if gnan else gmax), (math.nan if dnan else dmax)

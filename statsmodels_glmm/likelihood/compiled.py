@@ -49,7 +49,7 @@ import warnings
 import numpy as np
 
 __all__ = ["ENABLED", "available", "mode_evaluator", "gradient_pieces", "prediction_rhs",
-           "node_values"]
+           "node_values", "newton_step"]
 
 #: False: the numpy path everywhere (also set by ``STATSMODELS_GLMM_COMPILED=0``).
 ENABLED = os.environ.get("STATSMODELS_GLMM_COMPILED", "1") not in ("0", "false", "no")
@@ -85,6 +85,8 @@ def _smoke(K):
     K.logit_nodes(e2, e2, e2, s, k, s, False, True, d2, d2.copy())
     K.logit_nodes(e2, e2, e2, s, k, f, True, False, d2, d2)
     K.poisson_nodes(e2, e2, f, f, True, d2, d2.copy())
+    K.newton_step(P1, g1, np.empty((2, 1)), h)
+    K.newton_step(P2, g2, np.empty((2, 2)), h)
 
 
 def _kernels():
@@ -299,3 +301,20 @@ def _poisson_method(name):
     from ..families.standard import Poisson
 
     return getattr(Poisson, name)
+
+
+def newton_step(H, grad):
+    """
+    ``(step, dec, finite, max |grad|, max dec)`` of the mode search's Newton step
+    from the compiled kernel (the numbers of :func:`.batched._solve` and numpy's
+    reductions), or None where there is none (numba missing or disabled, more than
+    two random effects per group).
+    """
+    G, q = grad.shape
+    if q > 2 or not available():
+        return None
+    step, dec = np.empty((G, q)), np.empty(G)
+    finite, gmax, dmax = _kernels().newton_step(np.ascontiguousarray(H, dtype=float),
+                                                np.ascontiguousarray(grad, dtype=float),
+                                                step, dec)
+    return step, dec, bool(finite), float(gmax), float(dmax)

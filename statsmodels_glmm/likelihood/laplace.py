@@ -269,21 +269,27 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
                     Hc[:, i, j] = Hc[:, j, i] = gsum(wc * MM[k])
                 Hc[:, diag, diag] += 1.0
                 Hn = np.where(pd_ok[:, None, None], Hn, Hc)
-        step = _solve(Hn, grad)
-        if not np.isfinite(step).all():  # (the test over all entries first: it is fast)
-            bad = ~np.isfinite(step).all(axis=1)
-            # a singular curvature (far from the data): a scaled gradient step instead of
-            # a NaN step that step-halving could never repair
-            diag_h = np.diagonal(Hn[bad], axis1=1, axis2=2)
-            step[bad] = grad[bad] / np.maximum(np.nan_to_num(diag_h, nan=1.0), 1.0)
-        dec = _rowdot(step, grad)  # Newton decrement
+        # step, Newton decrement and their largest entries (compiled where possible)
+        ns = compiled.newton_step(Hn, grad)
+        if ns is not None and ns[2]:
+            step, dec, _, gmax_all, dec_max = ns
+        else:
+            step = _solve(Hn, grad)
+            if not np.isfinite(step).all():  # (the test over all entries first: it is fast)
+                bad = ~np.isfinite(step).all(axis=1)
+                # a singular curvature (far from the data): a scaled gradient step instead
+                # of a NaN step that step-halving could never repair
+                diag_h = np.diagonal(Hn[bad], axis1=1, axis2=2)
+                step[bad] = grad[bad] / np.maximum(np.nan_to_num(diag_h, nan=1.0), 1.0)
+            dec = _rowdot(step, grad)  # Newton decrement
+            gmax_all, dec_max = np.abs(grad).max(), dec.max()
         if any_stalled:
             live = ~stalled
             done = not live.any() or (np.abs(grad[live]).max() < tol
                                       or dec[live].max() < tol * tol)
         else:
-            done = np.abs(grad).max() < tol or dec.max() < tol * tol
-        if not done and it >= 3 and dec.max() < 1e-8:
+            done = gmax_all < tol or dec_max < tol * tol
+        if not done and it >= 3 and dec_max < 1e-8:
             # groups with very large terms (huge counts) have a gradient whose rounding
             # exceeds the tolerance: there a gradient within its rounding is converged
             gmax = np.abs(grad[:, 0])

@@ -213,6 +213,7 @@ def test_kernels_that_cannot_be_built_fall_back_to_numpy(monkeypatch):
     def broken(K):
         raise RuntimeError("no backend")
 
+    monkeypatch.setattr(compiled, "ENABLED", True)
     monkeypatch.setattr(compiled, "_KERNELS", [])
     monkeypatch.setattr(compiled, "_smoke", broken)
     with pytest.warns(UserWarning, match="could not be built.*numpy alone"):
@@ -223,3 +224,23 @@ def test_kernels_that_cannot_be_built_fall_back_to_numpy(monkeypatch):
         warnings.simplefilter("ignore")
         res = m.fit()
     assert res.converged
+
+
+@numba_missing
+@pytest.mark.parametrize("q", [1, 2])
+def test_newton_step_matches_numpy(q):
+    from statsmodels_glmm.likelihood.batched import _rowdot, _solve
+
+    rng = np.random.default_rng(q)
+    A = rng.normal(size=(50, q, q))
+    H = A @ A.transpose(0, 2, 1) + np.eye(q)
+    g = rng.normal(size=(50, q))
+    step, dec, finite, gmax, dmax = compiled.newton_step(H, g)
+    ref = _solve(H, g)
+    assert finite and np.array_equal(step, ref)
+    assert np.array_equal(dec, _rowdot(ref, g))
+    assert gmax == np.abs(g).max() and dmax == dec.max()
+    g[3, 0] = np.nan  # NaN propagates into the maxima, as numpy's max does
+    H[7] = 0.0  # a singular curvature: a non-finite step is reported
+    step, dec, finite, gmax, dmax = compiled.newton_step(H, g)
+    assert not finite and np.isnan(gmax) and np.isnan(dmax)
