@@ -355,3 +355,122 @@ def newton_step(H, grad, step, dec):
             elif g > gmax:
                 gmax = g
     return finite, (math.nan if gnan else gmax), (math.nan if dnan else dmax)
+
+
+@_jit
+def hessian_rows(m0, m1, d2, d3, d4, P, starts, n, W, dbrow, KS, RS1, RS2):
+    """
+    The row weights and group sums of the closed-form fixed-effects Hessian (see
+    :func:`.laplace_hessian._chunk_part`) for one or two random effects (``m1``
+    ignored for one): with ``PM = P m``, ``s = m'PM``, ``hd3 = d3 / 2``,
+    ``ma = m' P sum(m hd3 s)`` and ``brow = d3 ma + d4 s / 2``, the columns of ``W``
+    are ``(d2 + brow) m``, ``hd3 PM_a PM_b``, ``d2 m``, ``d3 m_a m_b`` and
+    ``brow m`` (pairs ``a <= b``); ``dbrow = d2 + brow``; per group
+    ``KS[j, c] = sum d3 m_a m_b m_c``, ``RS1[b, c] = sum brow m_b m_c`` and
+    ``RS2[b, j] = sum hd3 m_b PM_a PM_b'`` (pair ``j``).
+    """
+    G = starts.shape[0]
+    q = P.shape[1]
+    npr = 1 if q == 1 else 3
+    for g in range(G):
+        r0 = starts[g]
+        r1 = starts[g + 1] if g + 1 < G else n
+        p00 = P[g, 0, 0]
+        p01 = P[g, 0, 1] if q == 2 else 0.0
+        p10 = P[g, 1, 0] if q == 2 else 0.0
+        p11 = P[g, 1, 1] if q == 2 else 0.0
+        cm0 = 0.0
+        cm1 = 0.0
+        for t in range(r0, r1):  # cm_b = sum m_b hd3 s
+            a_ = m0[t]
+            if q == 1:
+                s = a_ * (a_ * p00)
+            else:
+                b_ = m1[t]
+                pm0 = a_ * p00
+                pm0 += b_ * p01
+                pm1 = a_ * p10
+                pm1 += b_ * p11
+                s = a_ * pm0
+                s += b_ * pm1
+            hd3 = 0.5 * d3[t]
+            cm0 += (a_ * hd3) * s
+            if q == 2:
+                cm1 += (m1[t] * hd3) * s
+        if q == 1:
+            t0 = p00 * cm0
+            t1 = 0.0
+        else:
+            t0 = p00 * cm0
+            t0 += p01 * cm1
+            t1 = p10 * cm0
+            t1 += p11 * cm1
+        for j in range(npr):
+            for c in range(q):
+                KS[g, j, c] = 0.0
+        for b in range(q):
+            for c in range(q):
+                RS1[g, b, c] = 0.0
+            for j in range(npr):
+                RS2[g, b, j] = 0.0
+        for t in range(r0, r1):
+            a_ = m0[t]
+            w2 = d2[t]
+            w3 = d3[t]
+            hd3 = 0.5 * w3
+            if q == 1:
+                pm0 = a_ * p00
+                s = a_ * pm0
+                ma = a_ * t0
+            else:
+                b_ = m1[t]
+                pm0 = a_ * p00
+                pm0 += b_ * p01
+                pm1 = a_ * p10
+                pm1 += b_ * p11
+                s = a_ * pm0
+                s += b_ * pm1
+                ma = a_ * t0
+                ma += b_ * t1
+            brow = w3 * ma + (0.5 * d4[t]) * s
+            db = w2 + brow
+            dbrow[t] = db
+            if q == 1:
+                W[t, 0] = db * a_
+                W[t, 1] = (hd3 * pm0) * pm0
+                W[t, 2] = w2 * a_
+                W[t, 3] = (w3 * a_) * a_
+                W[t, 4] = brow * a_
+                KS[g, 0, 0] += ((w3 * a_) * a_) * a_
+                RS1[g, 0, 0] += (brow * a_) * a_
+                RS2[g, 0, 0] += ((hd3 * a_) * pm0) * pm0
+            else:
+                W[t, 0] = db * a_
+                W[t, 1] = db * b_
+                W[t, 2] = (hd3 * pm0) * pm0
+                W[t, 3] = (hd3 * pm0) * pm1
+                W[t, 4] = (hd3 * pm1) * pm1
+                W[t, 5] = w2 * a_
+                W[t, 6] = w2 * b_
+                W[t, 7] = (w3 * a_) * a_
+                W[t, 8] = (w3 * a_) * b_
+                W[t, 9] = (w3 * b_) * b_
+                W[t, 10] = brow * a_
+                W[t, 11] = brow * b_
+                # pairs (0, 0), (0, 1), (1, 1); c over the two effects
+                KS[g, 0, 0] += ((w3 * a_) * a_) * a_
+                KS[g, 0, 1] += ((w3 * a_) * a_) * b_
+                KS[g, 1, 0] += ((w3 * a_) * b_) * a_
+                KS[g, 1, 1] += ((w3 * a_) * b_) * b_
+                KS[g, 2, 0] += ((w3 * b_) * b_) * a_
+                KS[g, 2, 1] += ((w3 * b_) * b_) * b_
+                RS1[g, 0, 0] += (brow * a_) * a_
+                RS1[g, 0, 1] += (brow * a_) * b_
+                RS1[g, 1, 0] += (brow * b_) * a_
+                RS1[g, 1, 1] += (brow * b_) * b_
+                RS2[g, 0, 0] += ((hd3 * a_) * pm0) * pm0
+                RS2[g, 0, 1] += ((hd3 * a_) * pm0) * pm1
+                RS2[g, 0, 2] += ((hd3 * a_) * pm1) * pm1
+                RS2[g, 1, 0] += ((hd3 * b_) * pm0) * pm0
+                RS2[g, 1, 1] += ((hd3 * b_) * pm0) * pm1
+                RS2[g, 1, 2] += ((hd3 * b_) * pm1) * pm1

@@ -49,7 +49,7 @@ import warnings
 import numpy as np
 
 __all__ = ["ENABLED", "available", "mode_evaluator", "gradient_pieces", "prediction_rhs",
-           "node_values", "newton_step"]
+           "node_values", "newton_step", "hessian_rows"]
 
 #: False: the numpy path everywhere (also set by ``STATSMODELS_GLMM_COMPILED=0``).
 ENABLED = os.environ.get("STATSMODELS_GLMM_COMPILED", "1") not in ("0", "false", "no")
@@ -87,6 +87,10 @@ def _smoke(K):
     K.poisson_nodes(e2, e2, f, f, True, d2, d2.copy())
     K.newton_step(P1, g1, np.empty((2, 1)), h)
     K.newton_step(P2, g2, np.empty((2, 2)), h)
+    K.hessian_rows(f, f, f, f, f, P1, st, n, np.empty((n, 5)), outs[0], np.empty((2, 1, 1)),
+                   np.empty((2, 1, 1)), np.empty((2, 1, 1)))
+    K.hessian_rows(f, f, f, f, f, P2, st, n, np.empty((n, 12)), outs[0], np.empty((2, 3, 2)),
+                   np.empty((2, 2, 2)), np.empty((2, 2, 3)))
 
 
 def _kernels():
@@ -318,3 +322,29 @@ def newton_step(H, grad):
                                                 np.ascontiguousarray(grad, dtype=float),
                                                 step, dec)
     return step, dec, bool(finite), float(gmax), float(dmax)
+
+
+def hessian_rows(c, Mc, d2, d3, d4, P):
+    """
+    ``(W, d2 + brow, KS, RS1, RS2)`` of the closed-form fixed-effects Hessian's chunk
+    pass (:func:`.laplace_hessian._chunk_part`) from the compiled kernel: the row
+    weights ``W`` (rows, columns) and the group sums as nested lists of (G,) arrays
+    (``KS[j][c]``, ``RS1[b][c]``, ``RS2[b][j]``), or None where there is none (numba
+    missing or disabled, more than two random effects per group).
+    """
+    q = len(Mc)
+    if q > 2 or not available():
+        return None
+    n, G = c.nobs, c.n_groups
+    npr = q * (q + 1) // 2
+    f = [np.ascontiguousarray(v, dtype=float) for v in (d2, d3, d4)]
+    m = [np.ascontiguousarray(v, dtype=float) for v in Mc]
+    W = np.empty((n, 2 * q + 2 * npr + q))
+    dbrow = np.empty(n)
+    KS, RS1, RS2 = np.empty((G, npr, q)), np.empty((G, q, q)), np.empty((G, q, npr))
+    _kernels().hessian_rows(m[0], m[-1], f[0], f[1], f[2], np.ascontiguousarray(P, dtype=float),
+                            np.ascontiguousarray(c.starts, dtype=np.intp), n, W, dbrow,
+                            KS, RS1, RS2)
+    return (W, dbrow, [[KS[:, j, k] for k in range(q)] for j in range(npr)],
+            [[RS1[:, b, k] for k in range(q)] for b in range(q)],
+            [[RS2[:, b, j] for j in range(npr)] for b in range(q)])

@@ -31,7 +31,7 @@ differences of the analytic gradient.  Groups are processed chunk by chunk
 
 import numpy as np
 
-from . import parallel
+from . import compiled, parallel
 from .chunks import _family_copy, _zl_columns, make_chunk
 
 __all__ = ["laplace_beta_hessian", "has_closed_form"]
@@ -94,23 +94,32 @@ def _chunk_part(c, family, beta, L, extra, u, P):
         eta += Mc[a] * rows(u[:, a])
     _, _, d2, d3 = family.derivs(c.y, eta, extra)
     d4 = family.d4(c.y, eta, extra)
-    PM = [sum(Mc[b] * rows(P[:, a, b]) for b in range(q)) for a in range(q)]
-    s = sum(Mc[a] * PM[a] for a in range(q))
-    hd3 = 0.5 * d3
-    cm = [gsum(m * hd3 * s) for m in Mc]
-    ma = sum(Mc[a] * rows(sum(P[:, a, b] * cm[b] for b in range(q))) for a in range(q))
-    brow = d3 * ma + 0.5 * d4 * s  # the part of the coefficient of e_t from dc_t and a_i
     pairs = [(a, b) for a in range(q) for b in range(a, q)]
     wpair = [1.0 if a == b else 2.0 for a, b in pairs]
-    # row weights w whose sums sum_t w_t x_t per group are needed
-    weights = ([(d2 + brow) * m for m in Mc]                      # G1
-               + [hd3 * PM[a] * PM[b] for a, b in pairs]           # G2
-               + [d2 * m for m in Mc]                              # C
-               + [d3 * Mc[a] * Mc[b] for a, b in pairs]            # K0
-               + [brow * m for m in Mc])                           # R0
-    W = np.empty((len(gid), len(weights)))
-    for j, w in enumerate(weights):
-        W[:, j] = w
+    # the row weights and group sums below, compiled where possible (the same numbers)
+    fast = compiled.hessian_rows(c, Mc, d2, d3, d4, P)
+    if fast is None:
+        PM = [sum(Mc[b] * rows(P[:, a, b]) for b in range(q)) for a in range(q)]
+        s = sum(Mc[a] * PM[a] for a in range(q))
+        hd3 = 0.5 * d3
+        cm = [gsum(m * hd3 * s) for m in Mc]
+        ma = sum(Mc[a] * rows(sum(P[:, a, b] * cm[b] for b in range(q))) for a in range(q))
+        brow = d3 * ma + 0.5 * d4 * s  # the part of the coefficient of e_t from dc_t and a_i
+        # row weights w whose sums sum_t w_t x_t per group are needed
+        weights = ([(d2 + brow) * m for m in Mc]                      # G1
+                   + [hd3 * PM[a] * PM[b] for a, b in pairs]           # G2
+                   + [d2 * m for m in Mc]                              # C
+                   + [d3 * Mc[a] * Mc[b] for a, b in pairs]            # K0
+                   + [brow * m for m in Mc])                           # R0
+        W = np.empty((len(gid), len(weights)))
+        for j, w in enumerate(weights):
+            W[:, j] = w
+        dbrow = d2 + brow
+        KS = [[gsum(d3 * Mc[a] * Mc[b] * Mc[cidx]) for cidx in range(q)] for a, b in pairs]
+        RS1 = [[gsum(brow * Mc[b] * Mc[cidx]) for cidx in range(q)] for b in range(q)]
+        RS2 = [[gsum(hd3 * Mc[b] * PM[a1] * PM[b1]) for a1, b1 in pairs] for b in range(q)]
+    else:
+        W, dbrow, KS, RS1, RS2 = fast
     # XW[j] (G, p): sum_t w_tj x_t per group, from one sparse product
     XW = np.asarray(_x_by_group(c) @ W).reshape(p, G, -1).transpose(2, 1, 0)
     nq, npr = q, len(pairs)
@@ -123,22 +132,22 @@ def _chunk_part(c, family, beta, L, extra, u, P):
     D = [sum(P[:, a, b, None] * C[b] for b in range(q)) for a in range(q)]
     # K_ab = sum_s d3 m_a m_b e_s
     K = []
-    for j, (a, b) in enumerate(pairs):
+    for j in range(npr):
         Kj = K0[j].copy()
         for cidx in range(q):
-            Kj += gsum(d3 * Mc[a] * Mc[b] * Mc[cidx])[:, None] * D[cidx]
+            Kj += KS[j][cidx][:, None] * D[cidx]
         K.append(Kj)
     # R_b = sum_s m_b (brow e_s + d3 ds_s / 2), then da_a = sum_b P_ab R_b
     R = []
     for b in range(q):
         Rb = R0[b].copy()
         for cidx in range(q):
-            Rb += gsum(brow * Mc[b] * Mc[cidx])[:, None] * D[cidx]
-        for j, (a1, b1) in enumerate(pairs):
-            Rb += (wpair[j] * gsum(hd3 * Mc[b] * PM[a1] * PM[b1]))[:, None] * K[j]
+            Rb += RS1[b][cidx][:, None] * D[cidx]
+        for j in range(npr):
+            Rb += (wpair[j] * RS2[b][j])[:, None] * K[j]
         R.append(Rb)
     da = [sum(P[:, a, b, None] * R[b] for b in range(q)) for a in range(q)]
-    H = X.T @ (X * (d2 + brow)[:, None])
+    H = X.T @ (X * dbrow[:, None])
     for a in range(q):
         H += G1[a].T @ D[a] + C[a].T @ da[a]
     for j in range(npr):

@@ -244,3 +244,22 @@ def test_newton_step_matches_numpy(q):
     H[7] = 0.0  # a singular curvature: a non-finite step is reported
     step, dec, finite, gmax, dmax = compiled.newton_step(H, g)
     assert not finite and np.isnan(gmax) and np.isnan(dmax)
+
+
+@numba_missing
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_beta_hessian_identical_with_and_without_kernels(monkeypatch, name):
+    from statsmodels_glmm.likelihood.laplace_hessian import has_closed_form, laplace_beta_hessian
+
+    m = MODELS[name]()
+    assert has_closed_form(m.response)
+    x = m._start_internal() + 0.05
+    beta, theta, extra = m._split(x)
+    L = m.cov_struct.chol(theta)
+    st = laplace_loglike(m.design, m.response, m.cov_struct, beta, theta, extra)[2]
+
+    def run():
+        return laplace_beta_hessian(m.design, m.response, beta, L, extra, st)
+
+    on, off = _both(monkeypatch, run)
+    assert np.all(np.isfinite(on)) and np.array_equal(on, off)
