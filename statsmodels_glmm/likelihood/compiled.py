@@ -1,5 +1,5 @@
 """
-Optional compiled kernels for the one-factor mode search (numba).
+Optional compiled kernels for the one-factor engines (numba).
 
 The Newton search for the conditional modes (:func:`.laplace._chunk_modes`)
 evaluates, at every iterate, the linear predictor, the family's derivatives and
@@ -19,12 +19,15 @@ operations in the same order, so the two give the same numbers to the last bit
 (the tests compare them); only the time differs.
 
 The row kernels cover the binomial family with the logit link and the Poisson
-family with the log link, the gradient pieces and the mode prediction every
-family, all with one or two random effects per group; the same two families'
-log-densities at adaptive quadrature's nodes have a kernel too.  Everything else
-keeps the numpy path.  Set the environment variable ``STATSMODELS_GLMM_COMPILED=0``
-before the first fit, or :data:`ENABLED` to False, to use numpy throughout.
-The kernels are compiled on first use and cached on disk by numba.
+family with the log link; the gradient pieces, the Newton steps, the mode
+prediction and the closed-form fixed-effects Hessian's row pass serve every
+family; all with one or two random effects per group.  The same two families'
+log-densities at adaptive quadrature's nodes have a kernel too.  Everything
+else (several grouping factors among it) keeps the numpy path.  Set the
+environment variable ``STATSMODELS_GLMM_COMPILED=0`` before the first fit, or
+:data:`ENABLED` to False, to use numpy throughout.  The kernels are compiled on
+first use and cached on disk by numba; loading numba is a one-time cost of the
+first fit of a session (``benchmarks/bench_compiled.py`` measures it).
 
 Examples
 --------
@@ -125,7 +128,14 @@ def available():
     return bool(ENABLED) and _kernels() is not None
 
 
-def _row_kernel(family, y, n):
+def _exp_neg_abs(eta):
+    """``exp(-|eta|)`` (as the binomial family computes it, in one new array)."""
+    e = np.abs(eta)
+    np.negative(e, out=e)
+    return np.exp(e, out=e)
+
+
+def _row_kernel(family, y):
     """
     ``rows(eta, d0, d1, d2, d3)``: the family's derivatives written into the four
     arrays, or None for a family without a kernel.
@@ -138,15 +148,11 @@ def _row_kernel(family, y, n):
         s, k, lc = family._y_parts(y)
         if lc is None:
             def rows(eta, d0, d1, d2, d3):
-                e = np.abs(eta)
-                np.negative(e, out=e)
-                np.exp(e, out=e)
+                e = _exp_neg_abs(eta)
                 K.logit_rows(eta, e, np.log1p(e), s, d0, d1, d2, d3)
         else:
             def rows(eta, d0, d1, d2, d3):
-                e = np.abs(eta)
-                np.negative(e, out=e)
-                np.exp(e, out=e)
+                e = _exp_neg_abs(eta)
                 K.binomial_rows(eta, e, np.log1p(e), s, k, lc, d0, d1, d2, d3)
         return rows
     if name == "Poisson" and type(family).derivs is _poisson_derivs():
@@ -185,7 +191,7 @@ def mode_evaluator(c, family, base, Mc, extra):
     q = len(Mc)
     if q > 2 or not available():
         return None
-    rows = _row_kernel(family, c.y, c.nobs)
+    rows = _row_kernel(family, c.y)
     if rows is None:
         return None
     K = _kernels()
@@ -279,9 +285,7 @@ def node_values(family, y, etaT, want_d1, d0, d1):
             and type(family).logpdf_d1 is _binomial_method("logpdf_d1") \
             and type(family).logpdf is _binomial_method("logpdf"):
         s, k, lc = family._y_parts(y)
-        e = np.abs(etaT)
-        np.negative(e, out=e)
-        np.exp(e, out=e)
+        e = _exp_neg_abs(etaT)
         trials = lc is not None
         K.logit_nodes(etaT, e, np.log1p(e), s, k, lc if trials else s, trials, want_d1, d0,
                       d1 if want_d1 else d0)
