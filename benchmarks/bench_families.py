@@ -40,7 +40,7 @@ from statsmodels_glmm.model import MixedGLM  # noqa: E402
 from conftest import load_dataset, load_ref  # noqa: E402
 
 sys.path.insert(0, HERE)
-from bench_scale import Tee, TimeSpent  # noqa: E402
+from bench_scale import Tee, TimeSpent, kernels_note  # noqa: E402
 
 FORMULA = "y ~ time * group + stress + (1 + time | id)"
 
@@ -153,7 +153,7 @@ def main():
     print(f"bench_families: {FORMULA}; Laplace; median of {args.repeat} runs (ours and glmm "
           "alternating)")
     print(f"machine: {platform.machine()}, {os.cpu_count()} processors; load average "
-          f"{load:.1f} at start")
+          f"{load:.1f} at start; {kernels_note()}")
     print("ref s: glmmTMB's (clmm's for ordinal) recorded median time; H share: time in "
           "hessian_internal / fit time, closed-form block (now) and differences only "
           "(before), fit time with differences only; bse rel: largest relative bse "

@@ -36,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from bench_scale import (  # noqa: E402
-    FAMILIES, TimeSpent, fit_glmm, fit_ours, have_glmm, teed)
+    FAMILIES, TimeSpent, fit_glmm, fit_ours, have_glmm, kernels_note, teed)
 
 FIXED = "y ~ time * group + stress"
 RANDOM = {"RI": "(1 | id)", "RS": "(1 + time | id)"}
@@ -110,7 +110,7 @@ def main():
         print(f"bench_panel: {FIXED} + (1 | id) or (1 + time | id); median of {a.repeat} "
               "runs, alternating; Laplace; build + fit")
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} "
-              f"processors; load average {os.getloadavg()[0]:.1f} at start")
+              f"processors; load average {os.getloadavg()[0]:.1f} at start; {kernels_note()}")
         if not with_glmm:
             print("(glmm is not installed: pip install glmm)")
         print(f"\n{'model':8s} {'re':3s} {'pers':>6s} {'wav':>3s} {'sd':>4s} {'rows':>8s} "

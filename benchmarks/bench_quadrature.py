@@ -29,7 +29,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-from bench_scale import teed  # noqa: E402
+from bench_scale import kernels_note, teed  # noqa: E402
 from conftest import load_dataset  # noqa: E402
 from statsmodels_glmm.model import MixedGLM  # noqa: E402
 
@@ -115,7 +115,7 @@ def main():
     with teed(a.out):
         print(f"bench_quadrature: fit time (data loaded, model built and fitted), median of "
               f"{a.repeats} runs per engine; machine: {platform.machine()}, {os.cpu_count()} "
-              f"processors, load average {os.getloadavg()[0]:.1f} at start")
+              f"processors, load average {os.getloadavg()[0]:.1f} at start; {kernels_note()}")
         cases(a)
 
 

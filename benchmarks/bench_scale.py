@@ -107,6 +107,17 @@ def teed(path=None):
         tee.save(path)
 
 
+def kernels_note():
+    """Whether fits use the optional compiled kernels (numba, the ``fast`` extra)."""
+    from statsmodels_glmm.likelihood import compiled
+
+    if not compiled.available():
+        return "compiled kernels: none (numpy only)"
+    import numba
+
+    return f"compiled kernels: numba {numba.__version__}"
+
+
 def fit_ours(df, kind, formula):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -218,7 +229,7 @@ def main():
         print(f"bench_scale: {FORMULA}; median of {a.repeat} runs; Laplace")
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} "
               f"processors; threads: {env or 'default (all processors above the threshold)'}; "
-              f"load average {os.getloadavg()[0]:.1f} at start")
+              f"load average {os.getloadavg()[0]:.1f} at start; {kernels_note()}")
         if not with_glmm:
             print("(glmm is not installed: pip install glmm)")
         print(f"\n{'model':8s} {'persons':>8s} {'rows':>9s} {'ours s':>9s} {'glmm s':>9s} "

@@ -31,6 +31,9 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 import statsmodels_glmm.api as smg  # noqa: E402
 from conftest import load_dataset, load_ref  # noqa: E402
 
+sys.path.insert(0, HERE)
+from bench_scale import kernels_note  # noqa: E402
+
 FORMULA = "count ~ spp * mined + (1 | site)"
 ZI = "~ spp * mined"
 CASES = [("ZIP", "Salamanders__tmb_zip_rich", sm.families.Poisson),
@@ -52,7 +55,7 @@ def main():
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     lines = [f"bench_zero_inflation: median of {args.repeat} runs after one warm-up; machine: "
              f"{platform.machine()}, {os.cpu_count()} processors, load average {load:.1f} at "
-             "start",
+             f"start; {kernels_note()}",
              f"Salamanders: {FORMULA}, zi {ZI} (644 rows, 23 sites)",
              f"{'family':8s} {'ours (s)':>9s} {'ours CPU (s)':>12s} {'glmmTMB (s)':>12s} "
              f"{'ratio':>6s} {'ratio CPU':>9s} {'llf ours':>12s} {'llf glmmTMB':>12s} "
