@@ -17,27 +17,41 @@ import numba
 _jit = numba.njit(cache=True, nogil=True, error_model="numpy")  # x / 0 gives inf or nan
 
 
-@_jit
-def eta_q1(base, m0, u, starts, n, out):
-    """``out_t = base_t + m_t0 u_g0``."""
-    G = starts.shape[0]
-    for g in range(G):
-        r1 = starts[g + 1] if g + 1 < G else n
-        ug = u[g, 0]
-        for t in range(starts[g], r1):
-            out[t] = base[t] + m0[t] * ug
+@numba.njit(inline="always")
+def _end(starts, g, n):
+    """The row after group ``g``'s last (rows sorted by group)."""
+    return starts[g + 1] if g + 1 < starts.shape[0] else n
+
+
+@numba.njit(inline="always")
+def _modes(u, g):
+    """Group ``g``'s one or two modes (the second 0 for one random effect)."""
+    return u[g, 0], (u[g, 1] if u.shape[1] == 2 else 0.0)
+
+
+@numba.njit(inline="always", error_model="numpy")
+def _times(m0, m1, p00, p01, p10, p11):
+    """``P m`` for a 2 x 2 ``P`` and one row's ``m``, each entry a sum in numpy's order."""
+    r0 = m0 * p00
+    r0 += m1 * p01
+    r1 = m0 * p10
+    r1 += m1 * p11
+    return r0, r1
 
 
 @_jit
-def eta_q2(base, m0, m1, u, starts, n, out):
-    """``out_t = (base_t + m_t0 u_g0) + m_t1 u_g1``."""
+def linear_predictor(base, m0, m1, u, starts, n, out):
+    """``out_t = base_t + m_t0 u_g0`` (``+ m_t1 u_g1`` for two random effects)."""
     G = starts.shape[0]
+    q = u.shape[1]
     for g in range(G):
-        r1 = starts[g + 1] if g + 1 < G else n
-        u0 = u[g, 0]
-        u1 = u[g, 1]
+        r1 = _end(starts, g, n)
+        u0, u1 = _modes(u, g)
         for t in range(starts[g], r1):
-            out[t] = (base[t] + m0[t] * u0) + m1[t] * u1
+            v = base[t] + m0[t] * u0
+            if q == 2:
+                v += m1[t] * u1
+            out[t] = v
 
 
 @_jit
@@ -86,31 +100,15 @@ def poisson_rows(eta, mu, y, lgy, d0, d1, d2, d3):
 
 
 @_jit
-def sums_q1(m0, d0, d1, d2, u, starts, n, h, grad, H):
-    """Per group: ``h = sum d0 - u'u/2``, ``grad = sum m d1 - u``, ``H = 1 - sum d2 m m``."""
+def group_sums(m0, m1, d0, d1, d2, u, starts, n, h, grad, H):
+    """
+    Per group: ``h = sum d0 - u'u/2``, ``grad = sum m d1 - u``, ``H = I - sum d2 m m'``
+    for one or two random effects (``m1`` ignored for one).
+    """
     G = starts.shape[0]
+    q = u.shape[1]
     for g in range(G):
-        r1 = starts[g + 1] if g + 1 < G else n
-        sh = 0.0
-        g0 = 0.0
-        h00 = 0.0
-        for t in range(starts[g], r1):
-            a = m0[t]
-            sh += d0[t]
-            g0 += a * d1[t]
-            h00 += d2[t] * (a * a)
-        u0 = u[g, 0]
-        h[g] = sh - 0.5 * (u0 * u0)
-        grad[g, 0] = g0 - u0
-        H[g, 0, 0] = 1.0 - h00
-
-
-@_jit
-def sums_q2(m0, m1, d0, d1, d2, u, starts, n, h, grad, H):
-    """As :func:`sums_q1` for two random effects per group."""
-    G = starts.shape[0]
-    for g in range(G):
-        r1 = starts[g + 1] if g + 1 < G else n
+        r1 = _end(starts, g, n)
         sh = 0.0
         g0 = 0.0
         g1 = 0.0
@@ -119,26 +117,28 @@ def sums_q2(m0, m1, d0, d1, d2, u, starts, n, h, grad, H):
         h11 = 0.0
         for t in range(starts[g], r1):
             a = m0[t]
-            b = m1[t]
-            w = d2[t]
             r = d1[t]
+            w = d2[t]
             sh += d0[t]
             g0 += a * r
-            g1 += b * r
             h00 += w * (a * a)
-            h01 += w * (a * b)
-            h11 += w * (b * b)
+            if q == 2:
+                b = m1[t]
+                g1 += b * r
+                h01 += w * (a * b)
+                h11 += w * (b * b)
         u0 = u[g, 0]
-        u1 = u[g, 1]
         uu = u0 * u0
-        uu += u1 * u1
+        if q == 2:
+            u1 = u[g, 1]
+            uu += u1 * u1
+            grad[g, 1] = g1 - u1
+            H[g, 0, 1] = -h01
+            H[g, 1, 0] = -h01
+            H[g, 1, 1] = 1.0 - h11
         h[g] = sh - 0.5 * uu
         grad[g, 0] = g0 - u0
-        grad[g, 1] = g1 - u1
         H[g, 0, 0] = 1.0 - h00
-        H[g, 0, 1] = -h01
-        H[g, 1, 0] = -h01
-        H[g, 1, 1] = 1.0 - h11
 
 
 @_jit
@@ -152,7 +152,7 @@ def working_q1(m0, d1, d2, d3, u, P, starts, n, s, ma, r, V0):
     G = starts.shape[0]
     for g in range(G):
         r0 = starts[g]
-        r1 = starts[g + 1] if g + 1 < G else n
+        r1 = _end(starts, g, n)
         p = P[g, 0, 0]
         acc = 0.0
         for t in range(r0, r1):
@@ -183,7 +183,7 @@ def working_q2(m0, m1, d1, d2, d3, u, P, starts, n, s, ma, r, V0, V1):
     G = starts.shape[0]
     for g in range(G):
         r0 = starts[g]
-        r1 = starts[g + 1] if g + 1 < G else n
+        r1 = _end(starts, g, n)
         p00 = P[g, 0, 0]
         p01 = P[g, 0, 1]
         p10 = P[g, 0, 1]  # numpy reads the upper entry for both
@@ -193,10 +193,7 @@ def working_q2(m0, m1, d1, d2, d3, u, P, starts, n, s, ma, r, V0, V1):
         for t in range(r0, r1):
             a_ = m0[t]
             b_ = m1[t]
-            hm0 = a_ * p00
-            hm0 += b_ * p01
-            hm1 = a_ * p10
-            hm1 += b_ * p11
+            hm0, hm1 = _times(a_, b_, p00, p01, p10, p11)
             st = a_ * hm0
             st += b_ * hm1
             s[t] = st
@@ -221,10 +218,7 @@ def working_q2(m0, m1, d1, d2, d3, u, P, starts, n, s, ma, r, V0, V1):
             rt = d1[t] + r[t]
             rt += d2[t] * mat
             r[t] = rt
-            hm0 = a_ * p00
-            hm0 += b_ * p01
-            hm1 = a_ * p10
-            hm1 += b_ * p11
+            hm0, hm1 = _times(a_, b_, p00, p01, p10, p11)
             v = rt * u0
             v += d1[t] * a0
             v += d2[t] * hm0
@@ -246,9 +240,8 @@ def prediction_rhs(deta, Z0, Z1, M0, M1, d1, d2, u, moved, starts, n, rhs):
     G = starts.shape[0]
     q = u.shape[1]
     for g in range(G):
-        r1 = starts[g + 1] if g + 1 < G else n
-        u0 = u[g, 0]
-        u1 = u[g, 1] if q == 2 else 0.0
+        r1 = _end(starts, g, n)
+        u0, u1 = _modes(u, g)
         acc0 = 0.0
         acc1 = 0.0
         for t in range(starts[g], r1):
@@ -374,7 +367,7 @@ def hessian_rows(m0, m1, d2, d3, d4, P, starts, n, W, dbrow, KS, RS1, RS2):
     npr = 1 if q == 1 else 3
     for g in range(G):
         r0 = starts[g]
-        r1 = starts[g + 1] if g + 1 < G else n
+        r1 = _end(starts, g, n)
         p00 = P[g, 0, 0]
         p01 = P[g, 0, 1] if q == 2 else 0.0
         p10 = P[g, 1, 0] if q == 2 else 0.0
@@ -387,10 +380,7 @@ def hessian_rows(m0, m1, d2, d3, d4, P, starts, n, W, dbrow, KS, RS1, RS2):
                 s = a_ * (a_ * p00)
             else:
                 b_ = m1[t]
-                pm0 = a_ * p00
-                pm0 += b_ * p01
-                pm1 = a_ * p10
-                pm1 += b_ * p11
+                pm0, pm1 = _times(a_, b_, p00, p01, p10, p11)
                 s = a_ * pm0
                 s += b_ * pm1
             hd3 = 0.5 * d3[t]
@@ -424,10 +414,7 @@ def hessian_rows(m0, m1, d2, d3, d4, P, starts, n, W, dbrow, KS, RS1, RS2):
                 ma = a_ * t0
             else:
                 b_ = m1[t]
-                pm0 = a_ * p00
-                pm0 += b_ * p01
-                pm1 = a_ * p10
-                pm1 += b_ * p11
+                pm0, pm1 = _times(a_, b_, p00, p01, p10, p11)
                 s = a_ * pm0
                 s += b_ * pm1
                 ma = a_ * t0

@@ -73,13 +73,13 @@ def _smoke(K):
     h, g1, g2 = np.empty(2), np.empty((2, 1)), np.empty((2, 2))
     H1, H2 = np.empty((2, 1, 1)), np.empty((2, 2, 2))
     P1, P2 = np.ones((2, 1, 1)), np.tile(np.eye(2), (2, 1, 1))
-    K.eta_q1(f, f, u1, st, n, outs[0])
-    K.eta_q2(f, f, f, u2, st, n, outs[0])
+    K.linear_predictor(f, f, f, u1, st, n, outs[0])
+    K.linear_predictor(f, f, f, u2, st, n, outs[0])
     K.logit_rows(f, f, f, s, *outs[:4])
     K.binomial_rows(f, f, f, s, k, f, *outs[:4])
     K.poisson_rows(f, f, f, f, *outs[:4])
-    K.sums_q1(f, f, f, f, u1, st, n, h, g1, H1)
-    K.sums_q2(f, f, f, f, f, u2, st, n, h, g2, H2)
+    K.group_sums(f, f, f, f, f, u1, st, n, h, g1, H1)
+    K.group_sums(f, f, f, f, f, u2, st, n, h, g2, H2)
     K.working_q1(f, f, f, f, u1, P1, st, n, *outs[:4])
     K.working_q2(f, f, f, f, f, u2, P2, st, n, *outs[:5])
     K.prediction_rhs(f, f, f, f, f, f, f, u2, True, st, n, g2)
@@ -208,15 +208,9 @@ def mode_evaluator(c, family, base, Mc, extra):
         h = np.empty(G)
         grad = np.empty((G, q))
         H = np.empty((G, q, q))
-        if q == 1:
-            K.eta_q1(base, m[0], u, starts, n, eta)
-        else:
-            K.eta_q2(base, m[0], m[1], u, starts, n, eta)
+        K.linear_predictor(base, m[0], m[-1], u, starts, n, eta)
         rows(eta, *d)
-        if q == 1:
-            K.sums_q1(m[0], d[0], d[1], d[2], u, starts, n, h, grad, H)
-        else:
-            K.sums_q2(m[0], m[1], d[0], d[1], d[2], u, starts, n, h, grad, H)
+        K.group_sums(m[0], m[-1], d[0], d[1], d[2], u, starts, n, h, grad, H)
         return eta, d, h, grad, H
 
     return evaluate
