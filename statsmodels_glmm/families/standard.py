@@ -175,10 +175,10 @@ class Binomial(Response):
         if self.link_name != "logit":
             return self.derivs(y, eta, extra)[:2]
         mu, softplus = self._logit_parts(eta)
-        s, n, lc = self._y_parts(y)
+        s, n, lc = parts = self._y_parts(y)
         if lc is None:  # Bernoulli rows: n = 1
-            return self._logit_logpdf(y, eta, softplus), s - mu
-        return self._logit_logpdf(y, eta, softplus), s - n * mu
+            return self._logit_logpdf(parts, eta, softplus), s - mu
+        return self._logit_logpdf(parts, eta, softplus), s - n * mu
 
     def d4(self, y, eta, extra):
         """
@@ -200,11 +200,14 @@ class Binomial(Response):
         """Log-density only: for the logit link ``s eta - n log(1 + e^eta)`` (+ log C)."""
         if self.link_name != "logit":
             return self.logpdf_d1(y, eta, extra)[0]
-        return self._logit_logpdf(y, eta, self._softplus(eta, np.exp(-np.abs(eta))))
+        return self._logit_logpdf(self._y_parts(y), eta,
+                                  self._softplus(eta, np.exp(-np.abs(eta))))
 
-    def _logit_logpdf(self, y, eta, softplus):
-        """``s eta - n softplus`` (+ the log binomial coefficient for several trials)."""
-        s, n, lc = self._y_parts(y)
+    @staticmethod
+    def _logit_logpdf(parts, eta, softplus):
+        """``s eta - n softplus`` (+ the log binomial coefficient for several trials),
+        from ``parts = (s, n, log C(n, s) or None)`` of :meth:`_y_parts`."""
+        s, n, lc = parts
         if lc is None:
             return s * eta - softplus
         return s * eta - n * softplus + lc

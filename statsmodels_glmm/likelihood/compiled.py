@@ -39,7 +39,7 @@ Examples
 ...                     y=np.array([0.0, 2.0, 1.0]), X=np.ones((3, 1)), Z=np.ones((3, 1)),
 ...                     offset=np.zeros(3))
 >>> c = make_chunk(d, 0, 2)
->>> ev = mode_evaluator(c, Poisson(), np.zeros(3), [np.ones(3)], np.zeros(0))
+>>> ev = mode_evaluator(c, Poisson(), np.zeros(3), [np.ones(3)])
 >>> ev is None or bool(np.allclose(ev(np.zeros((2, 1)))[3], [[0.0], [0.0]]))
 True
 """
@@ -135,16 +135,33 @@ def _exp_neg_abs(eta):
     return np.exp(e, out=e)
 
 
+def _family_kind(family, *methods):
+    """
+    ``"logit"`` for the binomial family with the logit link, ``"poisson"`` for the
+    Poisson family, when the named methods are the package's own (a subclass that
+    redefines one of them keeps numpy); None for every other family.
+    """
+    from ..families.standard import Binomial, Poisson
+
+    if isinstance(family, Binomial) and family.link_name == "logit":
+        kind, cls = "logit", Binomial
+    elif isinstance(family, Poisson):
+        kind, cls = "poisson", Poisson
+    else:
+        return None
+    if any(getattr(type(family), m) is not getattr(cls, m) for m in methods):
+        return None
+    return kind
+
+
 def _row_kernel(family, y):
     """
     ``rows(eta, d0, d1, d2, d3)``: the family's derivatives written into the four
     arrays, or None for a family without a kernel.
     """
     K = _kernels()
-
-    name = getattr(family, "name", None)
-    if name == "Binomial" and getattr(family, "link_name", None) == "logit" \
-            and type(family).derivs is _binomial_derivs():
+    kind = _family_kind(family, "derivs")
+    if kind == "logit":
         s, k, lc = family._y_parts(y)
         if lc is None:
             def rows(eta, d0, d1, d2, d3):
@@ -155,7 +172,7 @@ def _row_kernel(family, y):
                 e = _exp_neg_abs(eta)
                 K.binomial_rows(eta, e, np.log1p(e), s, k, lc, d0, d1, d2, d3)
         return rows
-    if name == "Poisson" and type(family).derivs is _poisson_derivs():
+    if kind == "poisson":
         yc = np.ascontiguousarray(y, dtype=float)
         lgy = np.ascontiguousarray(family._log_factorial(y))
 
@@ -165,19 +182,7 @@ def _row_kernel(family, y):
     return None
 
 
-def _binomial_derivs():
-    from ..families.standard import Binomial
-
-    return Binomial.derivs
-
-
-def _poisson_derivs():
-    from ..families.standard import Poisson
-
-    return Poisson.derivs
-
-
-def mode_evaluator(c, family, base, Mc, extra):
+def mode_evaluator(c, family, base, Mc):
     """
     The compiled evaluation of the mode search on chunk ``c``, or None where
     there is none (numba missing or disabled, another family, more than two
@@ -274,35 +279,20 @@ def node_values(family, y, etaT, want_d1, d0, d1):
     if not available():
         return False
     K = _kernels()
-    name = getattr(family, "name", None)
-    if name == "Binomial" and getattr(family, "link_name", None) == "logit" \
-            and type(family).logpdf_d1 is _binomial_method("logpdf_d1") \
-            and type(family).logpdf is _binomial_method("logpdf"):
+    kind = _family_kind(family, "logpdf_d1", "logpdf", "derivs")
+    if kind == "logit":
         s, k, lc = family._y_parts(y)
         e = _exp_neg_abs(etaT)
         trials = lc is not None
         K.logit_nodes(etaT, e, np.log1p(e), s, k, lc if trials else s, trials, want_d1, d0,
                       d1 if want_d1 else d0)
         return True
-    if name == "Poisson" and type(family).logpdf_d1 is _poisson_method("logpdf_d1") \
-            and type(family).derivs is _poisson_derivs():
+    if kind == "poisson":
         yc = np.ascontiguousarray(y, dtype=float)
         K.poisson_nodes(etaT, np.exp(etaT), yc, np.ascontiguousarray(family._log_factorial(y)),
                         want_d1, d0, d1 if want_d1 else d0)
         return True
     return False
-
-
-def _binomial_method(name):
-    from ..families.standard import Binomial
-
-    return getattr(Binomial, name)
-
-
-def _poisson_method(name):
-    from ..families.standard import Poisson
-
-    return getattr(Poisson, name)
 
 
 def newton_step(H, grad):

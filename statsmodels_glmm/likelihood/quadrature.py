@@ -332,11 +332,11 @@ def _node_values(family, y, etaT, extra, ytile, want_extra, want_d1=True):
     ``d1`` is None.
     """
     c, n = etaT.shape
-    if not want_extra:  # the compiled kernel where there is one (the same numbers)
-        d0 = _scratch("d0", (c, n))
-        d1 = _scratch("d1", (c, n)) if want_d1 else None
-        if compiled.node_values(family, y, etaT, want_d1, d0, d1):
-            return d0, d1, None
+    d0 = _scratch("d0", (c, n))
+    d1 = _scratch("d1", (c, n)) if want_d1 else None
+    # the compiled kernel where there is one (the same numbers)
+    if not want_extra and compiled.node_values(family, y, etaT, want_d1, d0, d1):
+        return d0, d1, None
     if want_d1:
         fn = family.logpdf_d1  # only d0 and d1 are needed at the nodes
     else:
@@ -349,8 +349,6 @@ def _node_values(family, y, etaT, extra, ytile, want_extra, want_d1=True):
         if want_extra:
             e0 = family.extra_derivs(ytile(c), flat, extra)[0].reshape(c, n, -1)
         return d[0].reshape(c, n), (d[1].reshape(c, n) if want_d1 else None), e0
-    d0 = _scratch("d0", (c, n))
-    d1 = _scratch("d1", (c, n)) if want_d1 else None
     e0 = None
     for k in range(c):
         d = fn(y, etaT[k], extra)

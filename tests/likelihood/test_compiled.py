@@ -119,7 +119,7 @@ def test_evaluator_sums_against_direct_computation(name):
     c, fam = plan.chunks[0], plan.families(m.response)[0]
     Mc = _zl_columns(c.Zc, L)
     base = c.X @ beta + c.offset
-    ev = compiled.mode_evaluator(c, fam, base, Mc, np.zeros(0))
+    ev = compiled.mode_evaluator(c, fam, base, Mc)
     assert ev is not None
     q = len(Mc)
     u = np.random.default_rng(1).normal(size=(c.n_groups, q))
@@ -151,23 +151,32 @@ def test_no_kernel_where_none_applies(monkeypatch):
     c, fam = plan.chunks[0], plan.families(m.response)[0]
     Mc = _zl_columns(c.Zc, m.cov_struct.chol(theta))
     base = c.X @ beta
-    assert compiled.mode_evaluator(c, fam, base, Mc, np.zeros(0)) is None  # probit
+    assert compiled.mode_evaluator(c, fam, base, Mc) is None  # probit
 
     class MyPoisson(Poisson):  # a family that changes the derivatives keeps numpy
         def derivs(self, y, eta, extra):
             return super().derivs(y, eta, extra)
 
+    class LogpdfPoisson(Poisson):  # one that changes only the log-density keeps numpy
+        def logpdf(self, y, eta, extra):
+            return super().logpdf(y, eta, extra)
+
     mp = _model("poisson", RI)
+    eta = np.zeros((2, mp.nobs))
+    out = np.empty((2, mp.nobs))
+    assert not compiled.node_values(LogpdfPoisson(), mp.design.y, eta, False, out, None)
+    assert compiled.node_values(Poisson(), mp.design.y, eta, False, out, None) \
+        == compiled.available()
     cp = chunk_plan(mp.design).chunks[0]
     Mp = _zl_columns(cp.Zc, np.eye(1))
-    assert compiled.mode_evaluator(cp, MyPoisson(), cp.X[:, 0] * 0, Mp, np.zeros(0)) is None
+    assert compiled.mode_evaluator(cp, MyPoisson(), cp.X[:, 0] * 0, Mp) is None
     three = _model("binary", "(1 + time + stress | id)")
     c3 = chunk_plan(three.design).chunks[0]
     M3 = _zl_columns(c3.Zc, np.eye(3))
-    assert compiled.mode_evaluator(c3, Binomial(), c3.X[:, 0] * 0, M3, np.zeros(0)) is None
+    assert compiled.mode_evaluator(c3, Binomial(), c3.X[:, 0] * 0, M3) is None
     monkeypatch.setattr(compiled, "ENABLED", False)
     assert not compiled.available()
-    assert compiled.mode_evaluator(cp, Poisson(), cp.X[:, 0] * 0, Mp, np.zeros(0)) is None
+    assert compiled.mode_evaluator(cp, Poisson(), cp.X[:, 0] * 0, Mp) is None
 
 
 @numba_missing
