@@ -29,19 +29,8 @@ environment variable ``STATSMODELS_GLMM_COMPILED=0`` before the first fit, or
 first use and cached on disk by numba; loading numba is a one-time cost of the
 first fit of a session (``benchmarks/bench_compiled.py`` measures it).
 
-Examples
---------
->>> import numpy as np
->>> from statsmodels_glmm.families import Poisson
->>> from statsmodels_glmm.likelihood.chunks import make_chunk
->>> from types import SimpleNamespace
->>> d = SimpleNamespace(starts=np.array([0, 2]), nobs=3, group_sizes=np.array([2, 1]),
-...                     y=np.array([0.0, 2.0, 1.0]), X=np.ones((3, 1)), Z=np.ones((3, 1)),
-...                     offset=np.zeros(3))
->>> c = make_chunk(d, 0, 2)
->>> ev = mode_evaluator(c, Poisson(), np.zeros(3), [np.ones(3)])
->>> ev is None or bool(np.allclose(ev(np.zeros((2, 1)))[3], [[0.0], [0.0]]))
-True
+Each public function has an example; they share :func:`_example` (a small fitted
+problem).
 """
 
 import importlib.util
@@ -59,6 +48,29 @@ ENABLED = os.environ.get("STATSMODELS_GLMM_COMPILED", "1") not in ("0", "false",
 
 _KERNELS = []  # the kernel module once loaded, or None when numba cannot provide it
 _LOCK = threading.Lock()
+
+
+def _example(q=1):
+    """
+    A small binary panel with ``q`` random effects per person (its design and
+    family as ``m.design``, ``m.response``), its only chunk and its converged
+    :class:`~.laplace.ModeState` (for the examples).
+    """
+    from types import SimpleNamespace
+
+    from ..families import Binomial
+    from ..simulate import simulate_longitudinal
+    from ..spec.design import build_design
+    from .chunks import chunk_plan
+    from .laplace import solve_modes
+
+    df = simulate_longitudinal(n_persons=40, seed=1)
+    re = "(1 | id)" if q == 1 else "(1 + time | id)"
+    m = SimpleNamespace(response=Binomial())
+    m.design = build_design(f"y ~ time + {re}", df, m.response)
+    beta, L = np.array([-1.0, 0.2]), np.eye(q)
+    st = solve_modes(m.design, m.response, beta, L, np.zeros(0))
+    return m, chunk_plan(m.design).chunks[0], st
 
 
 def _smoke(K):
@@ -192,6 +204,13 @@ def mode_evaluator(c, family, base, Mc):
     of ``M = Z L``.  The returned ``evaluate(u)`` gives ``(eta, d, h, grad, H)``
     at the modes ``u`` (G, q), as the numpy evaluation in
     :func:`.laplace._chunk_modes` does.
+
+    Examples
+    --------
+    >>> m, c, st = _example()
+    >>> ev = mode_evaluator(c, m.response, c.X @ np.array([-1.0, 0.2]), st.Mc)
+    >>> ev is None or bool(np.allclose(ev(st.u)[3], 0.0, atol=1e-9))  # the gradient at the modes
+    True
     """
     q = len(Mc)
     if q > 2 or not available():
@@ -226,6 +245,14 @@ def gradient_pieces(c, loc, Hinv):
     ``(s, ma, r, V)`` of :func:`.laplace._chunk_working` from the compiled kernel,
     or None where there is none (numba missing or disabled, more than two random
     effects per group).  Any family: only its derivatives at the modes enter.
+
+    Examples
+    --------
+    >>> m, c, st = _example(q=2)
+    >>> out = gradient_pieces(c, st, st.Hinv)
+    >>> M = np.column_stack(st.Mc)  # s_t = m_t' H_i^-1 m_t
+    >>> out is None or bool(np.allclose(out[0], np.einsum("ti,tij,tj->t", M, st.Hinv[c.gid], M)))
+    True
     """
     q = len(loc.Mc)
     if q > 2 or not available():
@@ -252,6 +279,15 @@ def prediction_rhs(c, deta, ZdL, M0, d1, d2, u):
     The per-group right-hand sides of :func:`.laplace.predicted_modes` from the
     compiled kernel (``ZdL`` None when ``L`` did not move), or None where there is
     none (numba missing or disabled, more than two random effects per group).
+
+    Examples
+    --------
+    >>> m, c, st = _example()
+    >>> deta = c.X @ np.array([1e-3, 0.0])  # beta moves, L does not
+    >>> rhs = prediction_rhs(c, deta, None, st.Mc, st.d1, st.d2, st.u)
+    >>> ref = np.bincount(c.gid, weights=st.Mc[0] * deta * st.d2)
+    >>> rhs is None or bool(np.allclose(rhs[:, 0], ref))
+    True
     """
     q = len(M0)
     if q > 2 or not available():
@@ -275,6 +311,16 @@ def node_values(family, y, etaT, want_d1, d0, d1):
     compiled kernel; False where there is none (numba missing or disabled, a
     family other than binomial-logit and Poisson-log).  The numbers are those of
     the family's ``logpdf_d1`` and ``logpdf``.
+
+    Examples
+    --------
+    >>> from statsmodels_glmm.families import Poisson
+    >>> fam, y, etaT = Poisson(), np.array([0.0, 2.0, 5.0]), np.array([[0.0, 0.5, 1.5]])
+    >>> d0, d1 = np.empty((1, 3)), np.empty((1, 3))
+    >>> done = node_values(fam, y, etaT, True, d0, d1)
+    >>> ref = fam.logpdf_d1(y, etaT[0], None)
+    >>> not done or bool(np.array_equal(d0[0], ref[0]) and np.array_equal(d1[0], ref[1]))
+    True
     """
     if not available():
         return False
@@ -301,6 +347,12 @@ def newton_step(H, grad):
     from the compiled kernel (the numbers of :func:`.batched._solve` and numpy's
     reductions), or None where there is none (numba missing or disabled, more than
     two random effects per group).
+
+    Examples
+    --------
+    >>> out = newton_step(np.array([[[2.0]], [[4.0]]]), np.array([[1.0], [-2.0]]))
+    >>> out is None or (out[0].ravel().tolist(), out[3], out[4]) == ([0.5, -0.5], 2.0, 1.0)
+    True
     """
     G, q = grad.shape
     if q > 2 or not available():
@@ -319,6 +371,15 @@ def hessian_rows(c, Mc, d2, d3, d4, P):
     weights ``W`` (rows, columns) and the group sums as nested lists of (G,) arrays
     (``KS[j][c]``, ``RS1[b][c]``, ``RS2[b][j]``), or None where there is none (numba
     missing or disabled, more than two random effects per group).
+
+    Examples
+    --------
+    >>> m, c, st = _example()
+    >>> d = st.d
+    >>> d4 = m.response.d4(c.y, st.eta, None)
+    >>> out = hessian_rows(c, st.Mc, d[2], d[3], d4, st.Hinv)
+    >>> out is None or bool(np.array_equal(out[0][:, 2], d[2] * st.Mc[0]))  # the column d2 m
+    True
     """
     q = len(Mc)
     if q > 2 or not available():
