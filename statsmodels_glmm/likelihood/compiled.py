@@ -40,11 +40,15 @@ import warnings
 
 import numpy as np
 
-__all__ = ["ENABLED", "available", "mode_evaluator", "gradient_pieces", "prediction_rhs",
-           "node_values", "newton_step", "hessian_rows"]
+__all__ = ["ENABLED", "ENV_VAR", "available", "mode_evaluator", "gradient_pieces",
+           "prediction_rhs", "node_values", "newton_step", "hessian_rows"]
 
+#: The environment variable that turns the kernels off (``0``) or leaves them on (``1``).
+ENV_VAR = "STATSMODELS_GLMM_COMPILED"
+_OFF, _ON = ("0", "false", "no", "off"), ("", "1", "true", "yes", "on")
+_SETTING = os.environ.get(ENV_VAR, "").strip().lower()
 #: False: the numpy path everywhere (also set by ``STATSMODELS_GLMM_COMPILED=0``).
-ENABLED = os.environ.get("STATSMODELS_GLMM_COMPILED", "1") not in ("0", "false", "no")
+ENABLED = _SETTING not in _OFF
 
 _KERNELS = []  # the kernel module once loaded, or None when numba cannot provide it
 _LOCK = threading.Lock()
@@ -137,6 +141,9 @@ def available():
     >>> isinstance(available(), bool)
     True
     """
+    if _SETTING not in _OFF + _ON:
+        raise ValueError(f"{ENV_VAR} must be 0 or 1 (or false/true, no/yes, off/on), got "
+                         f"{os.environ.get(ENV_VAR)!r}")
     return bool(ENABLED) and _kernels() is not None
 
 

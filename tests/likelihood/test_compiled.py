@@ -272,3 +272,15 @@ def test_beta_hessian_identical_with_and_without_kernels(monkeypatch, name):
 
     on, off = _both(monkeypatch, run)
     assert np.all(np.isfinite(on)) and np.array_equal(on, off)
+
+
+def test_setting_that_is_not_on_or_off_is_refused(monkeypatch):
+    monkeypatch.setattr(compiled, "_SETTING", "fast")
+    monkeypatch.setenv(compiled.ENV_VAR, "fast")
+    with pytest.raises(ValueError, match="STATSMODELS_GLMM_COMPILED must be 0 or 1.*'fast'"):
+        compiled.available()
+    m = MODELS["bernoulli RI"]()
+    with pytest.raises(ValueError, match="STATSMODELS_GLMM_COMPILED"):
+        m.fit()
+    monkeypatch.setattr(compiled, "_SETTING", "off")  # understood: no error
+    assert isinstance(compiled.available(), bool)
