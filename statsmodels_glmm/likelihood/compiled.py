@@ -29,8 +29,8 @@ environment variable ``STATSMODELS_GLMM_COMPILED=0`` before the first fit, or
 first use and cached on disk by numba; loading numba is a one-time cost of the
 first fit of a session (``benchmarks/bench_compiled.py`` measures it).
 
-Each public function has an example; they share :func:`_example` (a small fitted
-problem).
+Each public function has an example; they share :func:`.laplace._example` (a small
+problem with its modes).
 """
 
 import importlib.util
@@ -52,27 +52,6 @@ ENABLED = _SETTING not in _OFF
 
 _KERNELS = []  # the kernel module once loaded, or None when numba cannot provide it
 _LOCK = threading.Lock()
-
-
-def _example(q=1):
-    """
-    A small binary panel with ``q`` random effects per person (its design and
-    family as ``m.design``, ``m.response``) and its only chunk, for the examples
-    (which solve the modes with :func:`.laplace.solve_modes`; importing it here
-    would make a circle).
-    """
-    from types import SimpleNamespace
-
-    from ..families import Binomial
-    from ..simulate import simulate_longitudinal
-    from ..spec.design import build_design
-    from .chunks import chunk_plan
-
-    df = simulate_longitudinal(n_persons=40, seed=1)
-    re = "(1 | id)" if q == 1 else "(1 + time | id)"
-    m = SimpleNamespace(response=Binomial())
-    m.design = build_design(f"y ~ time + {re}", df, m.response)
-    return m, chunk_plan(m.design).chunks[0]
 
 
 def _smoke(K):
@@ -212,10 +191,8 @@ def mode_evaluator(c, family, base, Mc):
 
     Examples
     --------
-    >>> from statsmodels_glmm.likelihood.laplace import solve_modes
-    >>> m, c = _example()
-    >>> st = solve_modes(m.design, m.response, np.array([-1.0, 0.2]), np.eye(1),
-    ...                  np.zeros(0))
+    >>> from statsmodels_glmm.likelihood.laplace import _example
+    >>> m, c, st = _example()
     >>> ev = mode_evaluator(c, m.response, c.X @ np.array([-1.0, 0.2]), st.Mc)
     >>> ev is None or bool(np.allclose(ev(st.u)[3], 0.0, atol=1e-9))  # the gradient at the modes
     True
@@ -256,10 +233,8 @@ def gradient_pieces(c, loc, Hinv):
 
     Examples
     --------
-    >>> from statsmodels_glmm.likelihood.laplace import solve_modes
-    >>> m, c = _example(q=2)
-    >>> st = solve_modes(m.design, m.response, np.array([-1.0, 0.2]), np.eye(2),
-    ...                  np.zeros(0))
+    >>> from statsmodels_glmm.likelihood.laplace import _example
+    >>> m, c, st = _example(q=2)
     >>> out = gradient_pieces(c, st, st.Hinv)
     >>> M = np.column_stack(st.Mc)  # s_t = m_t' H_i^-1 m_t
     >>> out is None or bool(np.allclose(out[0], np.einsum("ti,tij,tj->t", M, st.Hinv[c.gid], M)))
@@ -293,10 +268,8 @@ def prediction_rhs(c, deta, ZdL, M0, d1, d2, u):
 
     Examples
     --------
-    >>> from statsmodels_glmm.likelihood.laplace import solve_modes
-    >>> m, c = _example()
-    >>> st = solve_modes(m.design, m.response, np.array([-1.0, 0.2]), np.eye(1),
-    ...                  np.zeros(0))
+    >>> from statsmodels_glmm.likelihood.laplace import _example
+    >>> m, c, st = _example()
     >>> deta = c.X @ np.array([1e-3, 0.0])  # beta moves, L does not
     >>> rhs = prediction_rhs(c, deta, None, st.Mc, st.d1, st.d2, st.u)
     >>> ref = np.bincount(c.gid, weights=st.Mc[0] * deta * st.d2)
@@ -388,10 +361,8 @@ def hessian_rows(c, Mc, d2, d3, d4, P):
 
     Examples
     --------
-    >>> from statsmodels_glmm.likelihood.laplace import solve_modes
-    >>> m, c = _example()
-    >>> st = solve_modes(m.design, m.response, np.array([-1.0, 0.2]), np.eye(1),
-    ...                  np.zeros(0))
+    >>> from statsmodels_glmm.likelihood.laplace import _example
+    >>> m, c, st = _example()
     >>> d = st.d
     >>> d4 = m.response.d4(c.y, st.eta, None)
     >>> out = hessian_rows(c, st.Mc, d[2], d[3], d4, st.Hinv)

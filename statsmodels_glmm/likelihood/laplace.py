@@ -577,3 +577,22 @@ def laplace_loglike(design, family, cov, beta, theta, extra, u0=None, gradient=T
         total += g
     dL = total[p:p + q * q].reshape(q, q)
     return llf, np.concatenate([total[:p], dL[cov.rows, cov.cols], total[p + q * q:]]), st
+
+
+def _example(q=1):
+    """
+    A small binary panel with ``q`` random effects per person (its design and
+    family as ``m.design``, ``m.response``), its only chunk and its
+    :class:`ModeState` at ``beta = (-1, 0.2)``, ``L = I`` (for the examples of
+    :mod:`.compiled`).
+    """
+    from ..families import Binomial
+    from ..simulate import simulate_longitudinal
+    from ..spec.design import build_design
+
+    df = simulate_longitudinal(n_persons=40, seed=1)
+    re = "(1 | id)" if q == 1 else "(1 + time | id)"
+    m = SimpleNamespace(response=Binomial())
+    m.design = build_design(f"y ~ time + {re}", df, m.response)
+    st = solve_modes(m.design, m.response, np.array([-1.0, 0.2]), np.eye(q), np.zeros(0))
+    return m, chunk_plan(m.design).chunks[0], st
