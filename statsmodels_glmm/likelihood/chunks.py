@@ -120,7 +120,7 @@ class _Chunk:
     """Rows ``r0:r1`` and groups ``g0:g1`` of a design, with local group codes."""
 
     __slots__ = ("g0", "g1", "r0", "r1", "gid", "sizes", "starts", "y", "X", "Z", "Zc",
-                 "offset")
+                 "offset", "_x_by_group")
 
     @property
     def n_groups(self):
@@ -133,6 +133,31 @@ class _Chunk:
     @property
     def group_sizes(self):
         return self.sizes
+
+    def x_by_group(self):
+        """
+        The sparse (p G) x n matrix whose row ``(k, i)`` holds ``X[t, k]`` at the rows
+        ``t`` of group ``i`` (built on first use): times a row array ``W`` it gives
+        every per-group sum ``sum_t X[t, k] W[t, j]`` at once.
+
+        >>> from types import SimpleNamespace
+        >>> d = SimpleNamespace(starts=np.array([0, 2]), nobs=3, group_sizes=np.array([2, 1]),
+        ...                     y=np.zeros(3), X=np.arange(6.0).reshape(3, 2), Z=np.ones((3, 1)),
+        ...                     offset=np.zeros(3))
+        >>> (make_chunk(d, 0, 2).x_by_group() @ np.ones(3)).tolist()
+        [2.0, 4.0, 4.0, 5.0]
+        """
+        got = getattr(self, "_x_by_group", None)
+        if got is None:
+            from scipy import sparse
+
+            n, p = self.X.shape
+            indptr = (np.arange(p)[:, None] * n + self.starts[None, :]).ravel()
+            indptr = np.append(indptr, n * p)
+            indices = np.tile(np.arange(n, dtype=np.int32), p)
+            got = self._x_by_group = sparse.csr_matrix(
+                (self.X.T.ravel(), indices, indptr), shape=(p * self.n_groups, n))
+        return got
 
 
 def make_chunk(design, g0, g1):

@@ -32,7 +32,7 @@ differences of the analytic gradient.  Groups are processed chunk by chunk
 import numpy as np
 
 from . import compiled, parallel
-from .chunks import _family_copy, _zl_columns, make_chunk
+from .chunks import _family_copy, _zl_columns, chunk_plan, make_chunk
 
 __all__ = ["laplace_beta_hessian", "has_closed_form"]
 
@@ -51,22 +51,6 @@ def has_closed_form(family):
     True
     """
     return bool(family.has_d4())
-
-
-def _x_by_group(c):
-    """
-    The sparse (p G) x n matrix whose row ``(k, i)`` holds ``X[t, k]`` at the rows
-    ``t`` of group ``i``: times a row array ``W`` it gives every per-group sum
-    ``sum_t X[t, k] W[t, j]`` at once.
-    """
-    from scipy import sparse
-
-    n, p = c.X.shape
-    G = c.n_groups
-    indptr = (np.arange(p)[:, None] * n + c.starts[None, :]).ravel()
-    indptr = np.append(indptr, n * p)
-    indices = np.tile(np.arange(n, dtype=np.int32), p)
-    return sparse.csr_matrix((c.X.T.ravel(), indices, indptr), shape=(p * G, n))
 
 
 def _chunk_part(c, family, beta, L, extra, u, P):
@@ -121,7 +105,7 @@ def _chunk_part(c, family, beta, L, extra, u, P):
     else:
         W, dbrow, KS, RS1, RS2 = fast
     # XW[j] (G, p): sum_t w_tj x_t per group, from one sparse product
-    XW = np.asarray(_x_by_group(c) @ W).reshape(p, G, -1).transpose(2, 1, 0)
+    XW = np.asarray(c.x_by_group() @ W).reshape(p, G, -1).transpose(2, 1, 0)
     nq, npr = q, len(pairs)
     G1 = [XW[j] for j in range(nq)]
     G2 = [XW[nq + j] for j in range(npr)]
@@ -194,20 +178,29 @@ def laplace_beta_hessian(design, family, beta, L, extra, state, n_jobs=None):
     >>> bool(np.allclose(H, fd, rtol=1e-5, atol=1e-6))
     True
     """
-    # smaller chunks than the likelihood's, made on the fly: this pass keeps a dozen
-    # row arrays alive at once, and they should stay in the processor cache
-    bounds = parallel.chunk_bounds(design.starts, design.nobs, HESSIAN_CHUNK_ROWS)
+    plan = chunk_plan(design)
+    if len(plan.chunks) == 1 and design.nobs <= HESSIAN_CHUNK_ROWS:
+        # small data: the likelihood's one chunk, kept with the design, with its family
+        # copy and its matrix of per-group sums (built once, not at every call)
+        chunks, families = plan.chunks, plan.families(family)
+    else:
+        # smaller chunks than the likelihood's, made on the fly: this pass keeps a
+        # dozen row arrays alive at once, and they should stay in the processor cache
+        bounds = parallel.chunk_bounds(design.starts, design.nobs, HESSIAN_CHUNK_ROWS)
+        chunks = [None] * (len(bounds) - 1)
     beta = np.asarray(beta, dtype=float)
     L = np.asarray(L, dtype=float)
 
     def one(k):
-        c = make_chunk(design, bounds[k], bounds[k + 1])
+        if chunks[k] is None:
+            c, fam = make_chunk(design, bounds[k], bounds[k + 1]), _family_copy(family)
+        else:
+            c, fam = chunks[k], families[k]
         sl = slice(c.g0, c.g1)
         with np.errstate(over="ignore", invalid="ignore"):
-            return _chunk_part(c, _family_copy(family), beta, L, extra, state.u[sl],
-                               state.Hinv[sl])
+            return _chunk_part(c, fam, beta, L, extra, state.u[sl], state.Hinv[sl])
 
-    parts = parallel.map_chunks(one, len(bounds) - 1, n_jobs=n_jobs, work=design.nobs)
+    parts = parallel.map_chunks(one, len(chunks), n_jobs=n_jobs, work=design.nobs)
     H = parts[0].copy()
     for part in parts[1:]:
         H += part
