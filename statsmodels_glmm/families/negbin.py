@@ -196,52 +196,85 @@ def _nb1_series(y, r, l1a, order):
 _SUM_Y = 40
 
 
-def _nb1_sums(y, r, order):
+def _nb1_plan(y):
     """
-    ``r^{k+1} (psi^(k)(y + r) - psi^(k)(r))`` for ``k = 0 .. order`` and whole ``y``,
-    as ``(-1)^k k! sum_{j < y} (r / (r + j))^{k+1}`` (from ``psi^(k)(x + 1) =
-    psi^(k)(x) + (-1)^k k! x^-(k+1)``): positive terms at most one, so no
-    cancellation and no overflow for tiny ``r``; zero where ``y = 0``.
+    The rows :func:`_nb1_sums` sums over, in the order it needs them: ``(whole, rows,
+    above)``, with ``whole`` the rows of whole ``y <= _SUM_Y``, ``rows`` their indices
+    sorted by decreasing ``y`` and ``above[j]`` the number of them with ``y > j``, so
+    that the rows with ``y > j`` are ``rows[:above[j]]`` (it depends on ``y`` only).
+
+    >>> whole, rows, above = _nb1_plan(np.array([1.0, 0.0, 3.0, 2.5, 1.0]))
+    >>> whole.tolist(), rows.tolist(), above.tolist()
+    ([True, True, True, False, True], [2, 0, 4, 1], [3, 1, 1])
     """
-    acc = [np.zeros(len(r)) for _ in range(order + 1)]
-    rows = np.arange(len(r))
-    for j in range(int(y.max(initial=0))):
-        rows = rows[y[rows] > j]
-        q = r[rows] / (r[rows] + j)
+    whole = (y <= _SUM_Y) & (y == np.floor(y))
+    idx = np.flatnonzero(whole)
+    yi = y[idx].astype(np.intp)
+    rows = idx[np.argsort(-yi, kind="stable")]
+    above = (len(yi) - np.cumsum(np.bincount(yi, minlength=1)))[:-1]
+    return whole, rows, above
+
+
+def _nb1_sums(r, plan, order):
+    """
+    ``log Gamma(y + r) - log Gamma(r)`` and ``r^{k+1} (psi^(k)(y + r) - psi^(k)(r))``
+    for ``k = 0 .. order`` at the rows of whole ``y <= _SUM_Y`` (``plan`` of
+    :func:`_nb1_plan`; in its order ``plan[1]``), as the finite sums
+    ``sum_{j < y} log(r + j)`` and ``(-1)^k k! sum_{j < y} (r / (r + j))^{k+1}`` (from
+    ``Gamma(x + 1) = x Gamma(x)`` and ``psi^(k)(x + 1) = psi^(k)(x) + (-1)^k k!
+    x^-(k+1)``): the polygamma terms are positive and at most one, so there is no
+    cancellation and no overflow for tiny ``r``; all are zero where ``y = 0``.  The
+    rows with ``y > j`` lead that order, so every term is a sum over a leading slice.
+    Returns ``(lg, [V_0, ..., V_order])``.
+    """
+    _, rows, above = plan
+    rs = r[rows]
+    lg = np.zeros(len(rows))
+    acc = [np.zeros(len(rows)) for _ in range(order + 1)]
+    for j, n in enumerate(above.tolist()):
+        rj = rs[:n]
+        t = rj + j
+        a = lg[:n]
+        a += np.log(t)
+        q = rj / t
         p = q
         for k in range(order + 1):
-            acc[k][rows] += p
+            a = acc[k][:n]
+            a += p
             p = p * q
-    return [(-1) ** k * math.factorial(k) * a for k, a in enumerate(acc)]
+    return lg, [(-1) ** k * math.factorial(k) * a for k, a in enumerate(acc)]
 
 
-def _nb1_terms(y, r, l1a, order):
+def _nb1_terms(y, r, l1a, order, plan=None):
     """
     ``log Gamma(y + r) - log Gamma(r)`` and ``V_k = r^{k+1} T_k`` for
     ``k = 0 .. order`` (see the module docstring): from log-gamma and polygamma
-    differences for ``r <= _SERIES_R`` (shifted by one below ``r = 1``), from the
-    series of :func:`_nb1_series` above (the differences would lose about
-    ``log10(r)`` digits there).
+    differences for ``r <= _SERIES_R`` (shifted by one below ``r = 1``; as finite sums,
+    :func:`_nb1_sums`, for whole ``y <= _SUM_Y``), from the series of
+    :func:`_nb1_series` above (the differences would lose about ``log10(r)`` digits
+    there).  ``plan`` is :func:`_nb1_plan` of ``y`` when the caller keeps it.
     """
     ser = r > _SERIES_R
     if np.all(ser):
         return _nb1_series(y, r, l1a, order)
     small = ~ser
     anyser = bool(np.any(ser))
-    ys, rs = (y[small], r[small]) if anyser else (y, r)
+    rs = r[small] if anyser else r
     lg = np.empty(len(r))
-    lg[small] = special.gammaln(ys + rs) - special.gammaln(rs)
     out = [np.empty(len(r)) for _ in range(order + 1)]
-    # below r = 1, psi^(k)(r) = psi^(k)(r + 1) - (-1)^k k! r^-(k+1) keeps the powers of
-    # 1 / r (which overflow for tiny r) out of the products; y = 0 gives exact zeros
-    summed = (ys <= _SUM_Y) & (ys == np.floor(ys))
-    vals = [np.empty(len(rs)) for _ in range(order + 1)]
-    if np.any(summed):
-        for k, v in enumerate(_nb1_sums(ys[summed], rs[summed], order)):
-            vals[k][summed] = v
-    if not np.all(summed):
-        rest = ~summed
-        yr, rr = ys[rest], rs[rest]
+    plan = _nb1_plan(y) if plan is None else plan
+    whole, rows = plan[0], plan[1]
+    if len(rows):
+        # every row of whole y: those of the series are overwritten below
+        lg[rows], vs = _nb1_sums(r, plan, order)
+        for k, v in enumerate(vs):
+            out[k][rows] = v
+    rest = small & ~whole
+    if np.any(rest):
+        lg[rest] = special.gammaln(y[rest] + r[rest]) - special.gammaln(r[rest])
+        # below r = 1, psi^(k)(r) = psi^(k)(r + 1) - (-1)^k k! r^-(k+1) keeps the powers
+        # of 1 / r (which overflow for tiny r) out of the products; y = 0 gives exact zeros
+        yr, rr = y[rest], r[rest]
         tiny = rr < 1.0
         rlow = np.where(tiny, rr + 1.0, rr)
         rhigh = np.where(yr > 0, yr + rr, rlow)
@@ -250,10 +283,8 @@ def _nb1_terms(y, r, l1a, order):
             v = rp * (_polygamma(k, rhigh) - _polygamma(k, rlow))
             v[tiny] += (-1) ** k * math.factorial(k)
             v[yr == 0] = 0.0
-            vals[k][rest] = v
+            out[k][rest] = v
             rp *= rr
-    for k in range(order + 1):
-        out[k][small] = vals[k]
     out[0][small] -= rs * l1a
     if anyser:
         lgs, vs = _nb1_series(y[ser], r[ser], l1a, order)
@@ -327,6 +358,15 @@ class NegativeBinomial(Response):
         self.k_max = int(np.max(y)) if len(y) else 0  # default range of which="prob"
         return y
 
+    def _nb1_plan(self, y):
+        """:func:`_nb1_plan` of ``y`` (cached for the response array)."""
+        cached = self.__dict__.get("_nb1_rows")
+        if cached is not None and cached[0] is y:
+            return cached[1]
+        plan = _nb1_plan(y)
+        self.__dict__["_nb1_rows"] = (y, plan)
+        return plan
+
     def _lgy1(self, y):
         cy, val = self._y_cache
         if cy is y:
@@ -383,6 +423,7 @@ class NegativeBinomial(Response):
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("_nb2_const", None)
+        state.pop("_nb1_rows", None)
         return state
 
     def derivs(self, y, eta, extra):
@@ -404,7 +445,7 @@ class NegativeBinomial(Response):
         alpha = np.exp(la)
         r = mu / alpha
         l1a = np.log1p(alpha)
-        lg, (v0, v1, v2) = _nb1_terms(y, r, l1a, 2)
+        lg, (v0, v1, v2) = _nb1_terms(y, r, l1a, 2, self._nb1_plan(y))
         d0 = lg - self._lgy1(y) - r * l1a + np.where(y > 0, y * (la - l1a), 0.0)
         d2 = v0 + v1
         return d0, v0, d2, d2 + 2 * v1 + v2
@@ -428,7 +469,8 @@ class NegativeBinomial(Response):
             q = mu / (theta + mu)
             v = q * (1 - q)
             return -(y + theta) * v * (1 - 6 * v)
-        v0, v1, v2, v3 = _nb1_terms(y, mu / np.exp(la), np.log1p(np.exp(la)), 3)[1]
+        v0, v1, v2, v3 = _nb1_terms(y, mu / np.exp(la), np.log1p(np.exp(la)), 3,
+                                    self._nb1_plan(y))[1]
         return v0 + 7 * v1 + 6 * v2 + v3
 
     def extra_derivs(self, y, eta, extra):

@@ -1,5 +1,6 @@
 """Negative binomial responses: exact log-densities, derivatives, glmmTMB fits, edge cases."""
 
+import math
 import warnings
 
 import numpy as np
@@ -259,18 +260,70 @@ def test_bad_family_arguments():
 def test_nb1_polygamma_differences_as_finite_sums_match_mpmath():
     mp = pytest.importorskip("mpmath")
 
-    from statsmodels_glmm.families.negbin import _nb1_sums
+    from statsmodels_glmm.families.negbin import _nb1_plan, _nb1_sums
 
     y = np.array([0.0, 1, 2, 5, 17, 40, 3, 39])
     r = np.array([1e-8, 0.3, 2.0, 7.5, 0.01, 19.0, 1e-3, 1e-300])
-    got = _nb1_sums(y, r, 3)
+    plan = _nb1_plan(y)
+    got = [np.empty(len(y)) for _ in range(4)]
+    lg_rows, vs = _nb1_sums(r, plan, 3)
+    for k, v in enumerate(vs):
+        got[k][plan[1]] = v
+    lg = np.empty(len(y))
+    lg[plan[1]] = lg_rows
     with mp.workdps(60):
         for i in range(len(y)):
+            ri = mp.mpf(r[i])
+            ref = float(mp.loggamma(mp.mpf(y[i]) + ri) - mp.loggamma(ri))
+            assert lg[i] == pytest.approx(ref, rel=1e-14, abs=1e-300 if ref else 0)
             for k in range(4):
                 ri = mp.mpf(r[i])
                 ref = float(ri ** (k + 1) * (mp.polygamma(k, mp.mpf(y[i]) + ri)
                                              - mp.polygamma(k, ri)))
                 assert got[k][i] == pytest.approx(ref, rel=1e-13, abs=0 if ref else 1e-300)
+
+
+def test_nb1_sums_equal_a_row_by_row_loop_exactly():
+    from statsmodels_glmm.families.negbin import _nb1_plan, _nb1_sums
+
+    rng = np.random.default_rng(7)
+    y = np.concatenate([rng.integers(0, 45, 300).astype(float), [2.5, 0.0, 40.0, 41.0]])
+    r = np.exp(rng.uniform(-8, 4, len(y)))
+    whole, rows, above = _nb1_plan(y)
+    assert whole.tolist() == [v <= 40 and v == int(v) for v in y]
+    assert sorted(rows.tolist()) == np.flatnonzero(whole).tolist()
+    lg, got = _nb1_sums(r, (whole, rows, above), 3)
+    for pos, i in enumerate(rows.tolist()):
+        acc = [0.0] * 4
+        logs = np.log(r[i] + np.arange(int(y[i])))
+        for j in range(int(y[i])):
+            q = r[i] / (r[i] + j)
+            p = q
+            for k in range(4):
+                acc[k] += p
+                p = p * q
+        # the same operations in the same order: equal to the last bit
+        assert [got[k][pos] for k in range(4)] == [
+            (-1) ** k * math.factorial(k) * acc[k] for k in range(4)]
+        # rounding of the sum only: a few units in the last place of its terms
+        assert abs(lg[pos] - math.fsum(logs)) <= 1e-15 * np.abs(logs).sum()
+        if y[i] == 0:
+            assert lg[pos] == 0.0 and all(got[k][pos] == 0.0 for k in range(4))
+
+
+def test_nb1_family_keeps_the_rows_plan_of_its_response():
+    fam = NegativeBinomial(p=1)
+    y = np.array([0.0, 3.0, 1.0, 7.0])
+    eta, ex = np.array([0.1, 0.5, -0.2, 1.0]), np.log([0.6])
+    first = fam.derivs(y, eta, ex)
+    assert fam._nb1_plan(y) is fam._nb1_plan(y)
+    y2 = y.copy()
+    y2[3] = 2.0
+    again = fam.derivs(y2, eta, ex)  # another response: another plan
+    assert fam._nb1_plan(y2)[1].tolist() == [1, 3, 2, 0]
+    np.testing.assert_array_equal(again[1][:3], first[1][:3])
+    assert again[1][3] != first[1][3]
+    assert "_nb1_rows" not in fam.__getstate__()
 
 
 def test_nb1_terms_agree_across_the_finite_sum_and_polygamma_rows():
