@@ -196,23 +196,37 @@ def _nb1_series(y, r, l1a, order):
 _SUM_Y = 40
 
 
+#: up to this many terms ``(row, j < y)`` in all, :func:`_nb1_sums` adds them up with
+#: ``np.bincount`` (a few calls, which small data need); beyond, over slices of the rows
+#: sorted by ``y`` (about ``4 max(y)`` calls, faster on more terms)
+_SUM_TERMS = 1 << 14
+
+
 def _nb1_plan(y):
     """
-    The rows :func:`_nb1_sums` sums over, in the order it needs them: ``(whole, rows,
-    above)``, with ``whole`` the rows of whole ``y <= _SUM_Y``, ``rows`` their indices
-    sorted by decreasing ``y`` and ``above[j]`` the number of them with ``y > j``, so
-    that the rows with ``y > j`` are ``rows[:above[j]]`` (it depends on ``y`` only).
+    The rows :func:`_nb1_sums` sums over, and how: ``(whole, rows, above, pos, j)``,
+    with ``whole`` the rows of whole ``y <= _SUM_Y`` and ``rows`` their indices (the
+    order of the sums).  With at most :data:`_SUM_TERMS` terms ``(row, j)``, ``j < y``,
+    ``pos`` and ``j`` list them row by row (``pos`` the row's place in ``rows``) and
+    ``above`` is None; otherwise ``rows`` are sorted by decreasing ``y`` and
+    ``above[j]`` is the number with ``y > j``, so that those are ``rows[:above[j]]``.
+    It depends on ``y`` only.
 
-    >>> whole, rows, above = _nb1_plan(np.array([1.0, 0.0, 3.0, 2.5, 1.0]))
-    >>> whole.tolist(), rows.tolist(), above.tolist()
-    ([True, True, True, False, True], [2, 0, 4, 1], [3, 1, 1])
+    >>> whole, rows, above, pos, j = _nb1_plan(np.array([1.0, 0.0, 3.0, 2.5, 1.0]))
+    >>> whole.tolist(), rows.tolist(), pos.tolist(), j.tolist()
+    ([True, True, True, False, True], [0, 1, 2, 4], [0, 2, 2, 2, 3], [0.0, 0.0, 1.0, 2.0, 0.0])
     """
     whole = (y <= _SUM_Y) & (y == np.floor(y))
     idx = np.flatnonzero(whole)
     yi = y[idx].astype(np.intp)
+    total = int(yi.sum())
+    if total <= _SUM_TERMS:
+        pos = np.repeat(np.arange(len(idx)), yi)
+        j = (np.arange(total) - np.repeat(np.cumsum(yi) - yi, yi)).astype(float)
+        return whole, idx, None, pos, j
     rows = idx[np.argsort(-yi, kind="stable")]
     above = (len(yi) - np.cumsum(np.bincount(yi, minlength=1)))[:-1]
-    return whole, rows, above
+    return whole, rows, above, None, None
 
 
 def _nb1_sums(r, plan, order):
@@ -223,25 +237,37 @@ def _nb1_sums(r, plan, order):
     ``sum_{j < y} log(r + j)`` and ``(-1)^k k! sum_{j < y} (r / (r + j))^{k+1}`` (from
     ``Gamma(x + 1) = x Gamma(x)`` and ``psi^(k)(x + 1) = psi^(k)(x) + (-1)^k k!
     x^-(k+1)``): the polygamma terms are positive and at most one, so there is no
-    cancellation and no overflow for tiny ``r``; all are zero where ``y = 0``.  The
-    rows with ``y > j`` lead that order, so every term is a sum over a leading slice.
-    Returns ``(lg, [V_0, ..., V_order])``.
+    cancellation and no overflow for tiny ``r``; all are zero where ``y = 0``.  Either
+    way of the plan adds every row's terms in the order of ``j``, so both give the
+    same numbers.  Returns ``(lg, [V_0, ..., V_order])``.
     """
-    _, rows, above = plan
+    _, rows, above, pos, jt = plan
     rs = r[rows]
-    lg = np.zeros(len(rows))
-    acc = [np.zeros(len(rows)) for _ in range(order + 1)]
-    for j, n in enumerate(above.tolist()):
-        rj = rs[:n]
-        t = rj + j
-        a = lg[:n]
-        a += np.log(t)
-        q = rj / t
+    m = len(rows)
+    if above is None:
+        rt = rs[pos]
+        t = rt + jt
+        lg = np.bincount(pos, weights=np.log(t), minlength=m)
+        q = rt / t
         p = q
-        for k in range(order + 1):
-            a = acc[k][:n]
-            a += p
+        acc = []
+        for _ in range(order + 1):
+            acc.append(np.bincount(pos, weights=p, minlength=m))
             p = p * q
+    else:
+        lg = np.zeros(m)
+        acc = [np.zeros(m) for _ in range(order + 1)]
+        for j, n in enumerate(above.tolist()):
+            rj = rs[:n]
+            t = rj + j
+            a = lg[:n]
+            a += np.log(t)
+            q = rj / t
+            p = q
+            for k in range(order + 1):
+                a = acc[k][:n]
+                a += p
+                p = p * q
     return lg, [(-1) ** k * math.factorial(k) * a for k, a in enumerate(acc)]
 
 

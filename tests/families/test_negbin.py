@@ -283,16 +283,21 @@ def test_nb1_polygamma_differences_as_finite_sums_match_mpmath():
                 assert got[k][i] == pytest.approx(ref, rel=1e-13, abs=0 if ref else 1e-300)
 
 
-def test_nb1_sums_equal_a_row_by_row_loop_exactly():
-    from statsmodels_glmm.families.negbin import _nb1_plan, _nb1_sums
+@pytest.mark.parametrize("terms", ["bincount", "slices"])
+def test_nb1_sums_equal_a_row_by_row_loop_exactly(terms, monkeypatch):
+    from statsmodels_glmm.families import negbin
 
+    if terms == "slices":
+        monkeypatch.setattr(negbin, "_SUM_TERMS", 0)
     rng = np.random.default_rng(7)
     y = np.concatenate([rng.integers(0, 45, 300).astype(float), [2.5, 0.0, 40.0, 41.0]])
     r = np.exp(rng.uniform(-8, 4, len(y)))
-    whole, rows, above = _nb1_plan(y)
+    plan = negbin._nb1_plan(y)
+    whole, rows, above = plan[:3]
+    assert (above is None) == (terms == "bincount")
     assert whole.tolist() == [v <= 40 and v == int(v) for v in y]
     assert sorted(rows.tolist()) == np.flatnonzero(whole).tolist()
-    lg, got = _nb1_sums(r, (whole, rows, above), 3)
+    lg, got = negbin._nb1_sums(r, plan, 3)
     for pos, i in enumerate(rows.tolist()):
         acc = [0.0] * 4
         logs = np.log(r[i] + np.arange(int(y[i])))
@@ -311,6 +316,20 @@ def test_nb1_sums_equal_a_row_by_row_loop_exactly():
             assert lg[pos] == 0.0 and all(got[k][pos] == 0.0 for k in range(4))
 
 
+def test_nb1_sums_by_bincount_and_by_slices_are_the_same(monkeypatch):
+    from statsmodels_glmm.families import negbin
+
+    rng = np.random.default_rng(11)
+    y = rng.negative_binomial(2, 0.2, 2000).astype(float)
+    r = np.exp(rng.uniform(-5, 3, len(y)))
+    a = negbin._nb1_terms(y, r, np.log1p(0.4), 3)
+    monkeypatch.setattr(negbin, "_SUM_TERMS", 0)
+    b = negbin._nb1_terms(y, r, np.log1p(0.4), 3)
+    assert np.array_equal(a[0], b[0])
+    for u, v in zip(a[1], b[1]):
+        assert np.array_equal(u, v)
+
+
 def test_nb1_family_keeps_the_rows_plan_of_its_response():
     fam = NegativeBinomial(p=1)
     y = np.array([0.0, 3.0, 1.0, 7.0])
@@ -320,7 +339,7 @@ def test_nb1_family_keeps_the_rows_plan_of_its_response():
     y2 = y.copy()
     y2[3] = 2.0
     again = fam.derivs(y2, eta, ex)  # another response: another plan
-    assert fam._nb1_plan(y2)[1].tolist() == [1, 3, 2, 0]
+    assert fam._nb1_plan(y2)[1].tolist() == [0, 1, 2, 3]
     np.testing.assert_array_equal(again[1][:3], first[1][:3])
     assert again[1][3] != first[1][3]
     assert "_nb1_rows" not in fam.__getstate__()
