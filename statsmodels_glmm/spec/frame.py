@@ -563,7 +563,8 @@ def evaluate_frame(work, mgr, fixed, terms, gcols, extra_formulas=None, offset=N
     for t in terms:
         re_frames.append(_rhs_matrix(mgr, t.expr, work, "random effects"))
         keep &= _rows_in(re_frames[-1], n)
-    keep &= work[gcols].notna().all(axis=1).to_numpy()
+    for c in gcols:  # column by column: a DataFrame of them costs several times more
+        keep &= work[c].notna().to_numpy()
     extra_frames = {}
     for key, f in extra_formulas.items():
         f = rhs_text(f)
