@@ -446,9 +446,20 @@ class NegativeBinomial(Response):
         self.__dict__["_nb2_const"] = (y, theta, val)
         return val
 
+    def _nb2_digamma(self, y, theta):
+        """``psi(y + theta) - psi(theta)``, cached for the last ``(y, theta)`` (the
+        quadrature nodes of one evaluation share them)."""
+        cached = self.__dict__.get("_nb2_psi")
+        if cached is not None and cached[0] is y and cached[1] == theta:
+            return cached[2]
+        val = _digamma_diff(y, theta)
+        self.__dict__["_nb2_psi"] = (y, theta, val)
+        return val
+
     def __getstate__(self):
         state = dict(self.__dict__)
         state.pop("_nb2_const", None)
+        state.pop("_nb2_psi", None)
         state.pop("_nb1_rows", None)
         return state
 
@@ -505,7 +516,7 @@ class NegativeBinomial(Response):
         if self.p == 2:
             theta = np.exp(-la)
             tm = theta + mu
-            dd0 = _digamma_diff(y, theta) - np.log1p(mu / theta) + (mu - y) / tm
+            dd0 = self._nb2_digamma(y, theta) - np.log1p(mu / theta) + (mu - y) / tm
             e0 = -theta * dd0
             e1 = -theta * mu * (y - mu) / tm ** 2
             e2 = theta * mu * (y * mu - y * theta + 2 * theta * mu) / (tm * tm * tm)

@@ -361,3 +361,22 @@ def test_nb1_terms_agree_across_the_finite_sum_and_polygamma_rows():
     np.testing.assert_allclose(summed[0], direct[0], rtol=1e-12)
     for a, b in zip(summed[1], direct[1]):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_nb2_digamma_differences_are_kept_for_one_response_and_dispersion():
+    fam = NegativeBinomial()
+    y = np.array([0.0, 2.0, 5.0, 1.0])
+    eta, ex = np.array([0.2, -0.1, 0.7, 0.0]), np.log([0.5])
+    first = fam.extra_derivs(y, eta, ex)
+    kept = fam.__dict__["_nb2_psi"]
+    assert kept[0] is y and kept[1] == 2.0
+    np.testing.assert_array_equal(kept[2], _digamma_diff(y, 2.0))
+    again = fam.extra_derivs(y, eta + 0.3, ex)  # the nodes of one evaluation: same psi
+    assert fam.__dict__["_nb2_psi"] is kept
+    other = fam.extra_derivs(y, eta + 0.3, np.log([0.25]))  # a new dispersion: computed anew
+    assert fam.__dict__["_nb2_psi"][1] == 4.0
+    fresh = NegativeBinomial().extra_derivs(y, eta + 0.3, np.log([0.25]))
+    for a, b in zip(other, fresh):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0], again[0])
+    assert "_nb2_psi" not in fam.__getstate__()
