@@ -619,10 +619,33 @@ class Ordinal(Response):
         y = np.asarray(y, dtype=int)
         extra = np.asarray(extra, dtype=float)
         _, da, dc = self._terms(y, eta, extra)
+        Ja, Jc = self._threshold_rows(y, extra)
+        out = []
+        for m in range(order + 1):
+            e = da[m][:, None] * Ja
+            e += dc[m][:, None] * Jc
+            out.append(e)
+        return tuple(out)
+
+    def _threshold_rows(self, y, extra):
+        """
+        ``d theta / d phi`` at the upper and at the lower end of every row's interval
+        (zero rows at the open ends), kept for the last ``(y, extra)``: the quadrature
+        nodes of one evaluation share them.
+        """
+        cached = self.__dict__.get("_jrows")
+        if cached is not None and cached[0] is y and np.array_equal(cached[1], extra):
+            return cached[2]
         J = self.extra_jacobian(extra)
         Jpad = np.vstack([np.zeros((1, len(extra))), J, np.zeros((1, len(extra)))])
-        Ja, Jc = Jpad[y + 1], Jpad[y]
-        return tuple(da[m][:, None] * Ja + dc[m][:, None] * Jc for m in range(order + 1))
+        rows = (Jpad[y + 1], Jpad[y])
+        self.__dict__["_jrows"] = (y, extra.copy(), rows)
+        return rows
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state.pop("_jrows", None)
+        return state
 
     # ----------------------------------------------------------- prediction
     def cumprob(self, eta, extra):

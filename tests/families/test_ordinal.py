@@ -425,3 +425,26 @@ def test_array_spelling_matches_formula(wine, wine_fit):
 def test_full_dummy_coding_is_refused(wine):
     with pytest.raises(ValueError, match="no intercept"):
         smg.mixedglm("rating ~ 0 + temp + (1 | judge)", wine, family=Ordinal())
+
+
+def test_threshold_rows_are_kept_for_one_response_and_thresholds():
+    import pickle
+
+    fam = Ordinal()
+    y = fam.validate(np.array([0, 1, 2, 3, 1]), "y")
+    eta, ex = np.array([0.3, -0.2, 1.1, 0.0, 0.5]), np.array([-0.5, 0.2, -0.1])
+    first = fam.extra_derivs(y, eta, ex)
+    kept = fam.__dict__["_jrows"]
+    # the derivative of every threshold: 1 for the first, exp(phi_j) from the j-th on
+    J = np.tril(np.ones((3, 3))) * np.array([1.0, np.exp(0.2), np.exp(-0.1)])
+    pad = np.vstack([np.zeros(3), J, np.zeros(3)])
+    np.testing.assert_array_equal(kept[2][0], pad[y + 1])
+    np.testing.assert_array_equal(kept[2][1], pad[y])
+    fam.extra_derivs(y, eta + 0.4, ex)  # another node of the same evaluation
+    assert fam.__dict__["_jrows"] is kept
+    moved = fam.extra_derivs(y, eta, ex + 0.1)
+    fresh = Ordinal().extra_derivs(y, eta, ex + 0.1)
+    for a, b, c in zip(moved, fresh, first):
+        np.testing.assert_array_equal(a, b)
+        assert not np.array_equal(a, c)
+    assert "_jrows" not in pickle.loads(pickle.dumps(fam)).__dict__
