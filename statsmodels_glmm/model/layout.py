@@ -21,6 +21,11 @@ from .columns import _column_stats
 __all__ = ["LayoutMixin"]
 
 
+#: most random effects per group for which a Gaussian fit starts at its profiled maximum
+#: (with two, its search by differences costs more than the evaluations it saves)
+MAX_GAUSSIAN_START_Q = 1
+
+
 class LayoutMixin:
     """
     Parameter layout of a mixed model: names, internal and reported scales,
@@ -115,7 +120,41 @@ class LayoutMixin:
         moments = self._moment_start(beta, eta, extra, from_glm=given is None)
         if moments is not None:
             beta, theta = moments
-        return np.concatenate([beta, theta, np.asarray(extra, dtype=float)])
+        x = np.concatenate([beta, theta, np.asarray(extra, dtype=float)])
+        exact = self._gaussian_start(theta, float(np.asarray(extra)[0])) \
+            if self._uses_gaussian_start() else None
+        return x if exact is None else exact
+
+    def _uses_gaussian_start(self):
+        """True when the fit starts at the profiled maximum of
+        :mod:`~statsmodels_glmm.likelihood.gaussian_profile`: a Gaussian response with
+        the identity link, one grouping factor and at most
+        :data:`MAX_GAUSSIAN_START_Q` random effects per group."""
+        resp = self.response
+        return bool(resp.name == "Gaussian" and getattr(resp, "link_name", None) == "identity"
+                    and not self.multi and self.design.n_groups and self.k_extra == 1
+                    and 1 <= self.cov_struct.q <= MAX_GAUSSIAN_START_Q)
+
+    def _gaussian_start(self, theta, log_sigma):
+        """
+        The maximum-likelihood estimates of a Gaussian model from its profiled
+        log-likelihood (see :mod:`~statsmodels_glmm.likelihood.gaussian_profile`),
+        searched from the usual start (``theta`` relative to ``exp(log_sigma)``), as
+        internal parameters; None when the search fails or ends with a variance at
+        zero (the fit's own steps handle a boundary).
+        """
+        from ..likelihood.gaussian_profile import profiled_optimum
+
+        cs = self.cov_struct
+        found = profiled_optimum(self.design, cs, np.asarray(theta) / np.exp(log_sigma))
+        if found is None:
+            return None
+        beta, th, ls, _ = found
+        L = cs.chol(th)
+        if not (np.all(np.isfinite(th)) and np.isfinite(ls)
+                and np.all(np.diag(L) * cs.row_scale > 1e-4 * np.exp(ls))):
+            return None
+        return np.concatenate([beta, th, [ls]])
 
     def _moment_start(self, beta, eta, extra, from_glm=True):
         """

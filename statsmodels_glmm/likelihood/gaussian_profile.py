@@ -1,0 +1,241 @@
+"""
+The linear mixed model's log-likelihood profiled over the fixed effects and the
+residual variance (one grouping factor), and its maximum: the start of a
+Gaussian fit.
+
+With a Gaussian response and the identity link, ``y_i = X_i beta + Z_i b_i + e_i``,
+``b_i ~ N(0, sigma^2 Lambda Lambda')`` and ``e_i ~ N(0, sigma^2 I)``, the marginal
+covariance of group ``i`` is ``sigma^2 (I + Z_i Lambda Lambda' Z_i')``.  With
+``A_i = I + Lambda' Z_i' Z_i Lambda`` (q x q) the determinant lemma and the
+Woodbury identity reduce everything to per-group sums of cross products,
+
+.. math::
+
+    \\log\\det V_i = n_i \\log\\sigma^2 + \\log\\det A_i, \\qquad
+    u' V_i^{-1} v = \\sigma^{-2} \\{ u'v - (\\Lambda' Z_i' u)' A_i^{-1} (\\Lambda' Z_i' v) \\},
+
+so that for a given ``Lambda`` the generalised least-squares fixed effects
+``beta^ = (X' W X)^{-1} X' W y``, the residual sum ``r^2 = y' W y - beta^' X' W y``
+(``W = sigma^2 V^{-1}``) and ``sigma^2 = r^2 / n`` are closed forms, and
+
+.. math::
+
+    \\ell_p(\\Lambda) = -\\tfrac12 \\{ n \\log(2 \\pi r^2 / n) + n
+                        + \\sum_i \\log\\det A_i \\}
+
+is the log-likelihood maximised over ``beta`` and ``sigma^2`` (as lme4 profiles
+it).  The sums ``Z_i' Z_i``, ``Z_i' X_i``, ``Z_i' y_i``, ``X' X``, ``X' y`` and
+``y' y`` are formed once (one pass over the rows); every evaluation then costs a
+few operations per group, whatever the number of rows.  Maximising ``l_p`` over
+the ``q (q + 1) / 2`` entries of ``Lambda`` gives the maximum-likelihood
+estimates of the whole model, which the fit then only has to confirm.
+"""
+
+import numpy as np
+from scipy import optimize
+
+from .chunks import seg_sum
+
+__all__ = ["cross_products", "profiled_loglike", "profiled_optimum"]
+
+
+def cross_products(design):
+    """
+    The sums the profiled log-likelihood needs, from one pass over the rows
+    (sorted by group): ``ZtZ`` (G, q, q), ``ZtX`` (G, q, p), ``Zty`` (G, q),
+    ``XtX``, ``Xty``, ``yty`` and ``n``, with ``y`` less the offset.
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> from statsmodels_glmm.model import MixedGLM
+    >>> from statsmodels_glmm.simulate import simulate_longitudinal
+    >>> df = simulate_longitudinal("poisson", n_persons=30, seed=1)
+    >>> df["y"] = np.log1p(df["y"])  # a continuous response
+    >>> m = MixedGLM.from_formula("y ~ time + (1 + time | id)", df,
+    ...                           family=sm.families.Gaussian())
+    >>> cp = cross_products(m.design)
+    >>> cp["ZtX"].shape, bool(np.allclose(cp["ZtZ"].sum(0), m.design.Z.T @ m.design.Z))
+    ((30, 2, 2), True)
+    """
+    d = design
+    y = np.asarray(d.y, dtype=float) - d.offset
+    X, Z, starts = d.X, d.Z, d.starts
+    q, p = Z.shape[1], X.shape[1]
+    G = len(starts)
+    ZtZ, ZtX, Zty = np.empty((G, q, q)), np.empty((G, q, p)), np.empty((G, q))
+    for a in range(q):
+        za = Z[:, a]
+        Zty[:, a] = seg_sum(za * y, starts)
+        for b in range(a, q):
+            ZtZ[:, a, b] = ZtZ[:, b, a] = seg_sum(za * Z[:, b], starts)
+        for j in range(p):
+            ZtX[:, a, j] = seg_sum(za * X[:, j], starts)
+    return dict(ZtZ=ZtZ, ZtX=ZtX, Zty=Zty, XtX=X.T @ X, Xty=X.T @ y, yty=float(y @ y),
+                n=len(y))
+
+
+def profiled_loglike(Lam, cp):
+    """
+    ``(l_p, beta^, sigma^2)`` at the relative factor ``Lam`` (q x q, lower
+    triangular; ``G = sigma^2 Lam Lam'``) from the sums ``cp`` of
+    :func:`cross_products`; ``l_p = -inf`` where ``X' W X`` is singular or the
+    residual sum is not positive.
+
+    Examples
+    --------
+    A model without random effects is the linear regression:
+
+    >>> import statsmodels.api as sm
+    >>> from statsmodels_glmm.model import MixedGLM
+    >>> from statsmodels_glmm.simulate import simulate_longitudinal
+    >>> df = simulate_longitudinal("poisson", n_persons=30, seed=1)
+    >>> df["y"] = np.log1p(df["y"])  # a continuous response
+    >>> m = MixedGLM.from_formula("y ~ time + (1 | id)", df, family=sm.families.Gaussian())
+    >>> llf, beta, s2 = profiled_loglike(np.zeros((1, 1)), cross_products(m.design))
+    >>> ols = sm.OLS(m.design.y, m.design.X).fit()
+    >>> bool(np.isclose(llf, ols.llf)), bool(np.allclose(beta, ols.params))
+    (True, True)
+    """
+    G, q, p = cp["ZtX"].shape
+    n = cp["n"]
+    R = cp.get("R")
+    if R is None:  # [Z_i' X_i, Z_i' y_i] as (q, G, p + 1), made once
+        R = cp["R"] = np.ascontiguousarray(
+            np.concatenate([cp["ZtX"], cp["Zty"][:, :, None]], axis=2).transpose(1, 0, 2))
+    LR, A = _lambda_products(Lam, R, cp["ZtZ"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        C, S = _cholesky_solve(A, LR)
+    if C is None:
+        return -np.inf, None, None
+    logdet = 2.0 * np.log(C).sum()
+    K = sum(S[a].T @ S[a] for a in range(q))  # sum_i S_i' S_i
+    XtWX = cp["XtX"] - K[:p, :p]
+    XtWy = cp["Xty"] - K[:p, p]
+    try:
+        beta = np.linalg.solve(XtWX, XtWy) if p else np.zeros(0)
+    except np.linalg.LinAlgError:
+        return -np.inf, None, None
+    r2 = cp["yty"] - K[p, p] - beta @ XtWy
+    if not (np.isfinite(r2) and r2 > 0 and np.isfinite(logdet)):
+        return -np.inf, None, None
+    s2 = r2 / n
+    return -0.5 * (n * np.log(2 * np.pi * s2) + n + logdet), beta, s2
+
+
+def _lambda_products(Lam, R, ZtZ):
+    """
+    ``Lam' R_i`` (R and the result as (q, G, k)) and ``A_i = I + Lam' Z_i' Z_i Lam``
+    (G, q, q) for every group; one and two dimensions written out (``einsum`` costs
+    more than the arithmetic on short axes).
+    """
+    q = Lam.shape[0]
+    if q == 1:
+        lam = Lam[0, 0]
+        return lam * R, 1.0 + (lam * lam) * ZtZ
+    if q == 2:
+        l11, l21, l22 = Lam[0, 0], Lam[1, 0], Lam[1, 1]
+        LR = np.empty_like(R)
+        np.multiply(R[0], l11, out=LR[0])
+        LR[0] += l21 * R[1]
+        np.multiply(R[1], l22, out=LR[1])
+        z11, z21, z22 = ZtZ[:, 0, 0], ZtZ[:, 1, 0], ZtZ[:, 1, 1]
+        u = z21 * l11 + z22 * l21  # (Z'Z Lam)[1, 0]
+        A = np.empty_like(ZtZ)
+        A[:, 0, 0] = 1.0 + l11 * (z11 * l11 + z21 * l21) + l21 * u
+        A[:, 1, 0] = A[:, 0, 1] = l22 * u
+        A[:, 1, 1] = 1.0 + l22 * (z22 * l22)
+        return LR, A
+    A = np.einsum("ba,gbc,cd->gad", Lam, ZtZ, Lam)
+    A[:, np.arange(q), np.arange(q)] += 1.0
+    return np.einsum("ba,bgk->agk", Lam, R), A
+
+
+def _cholesky_solve(A, B):
+    """
+    The diagonals of the Cholesky factors ``C_i`` of a (G, q, q) stack of positive
+    definite ``A_i`` (as a (G, q) array) and ``C_i^{-1} B_i`` (B and the result as
+    (q, G, k)); ``(None, None)`` when one is not positive definite.  One and two
+    dimensions in closed form (a batched LAPACK call per 2 x 2 block costs more than
+    the arithmetic).
+    """
+    q = A.shape[1]
+    if q == 1:
+        c = np.sqrt(A[:, 0, 0])
+        ok = np.all(c > 0)
+        return (c[:, None], B / c[None, :, None]) if ok else (None, None)
+    if q == 2:
+        c11 = np.sqrt(A[:, 0, 0])
+        c21 = A[:, 1, 0] / c11
+        c22 = np.sqrt(A[:, 1, 1] - c21 * c21)
+        if not (np.all(c11 > 0) and np.all(c22 > 0)):
+            return None, None
+        S = np.empty_like(B)
+        np.divide(B[0], c11[:, None], out=S[0])
+        np.multiply(S[0], c21[:, None], out=S[1])
+        np.subtract(B[1], S[1], out=S[1])
+        S[1] /= c22[:, None]
+        return np.column_stack([c11, c22]), S
+    try:
+        C = np.linalg.cholesky(A)
+    except np.linalg.LinAlgError:
+        return None, None
+    S = np.linalg.solve(C, B.transpose(1, 0, 2)).transpose(1, 0, 2)
+    return C[:, np.arange(q), np.arange(q)], S
+
+
+def profiled_optimum(design, cov, theta0, tol=1e-10):
+    """
+    The maximum-likelihood estimates of a Gaussian mixed model with one grouping
+    factor, by maximising :func:`profiled_loglike` over the relative Cholesky
+    entries (the pattern of ``cov``, a
+    :class:`~statsmodels_glmm.spec.covariance.CovStructure`) from ``theta0``:
+    ``(beta, theta, log sigma, llf)`` with ``theta`` the absolute entries
+    (``L = sigma Lambda``), or None when the search fails.
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> from statsmodels_glmm.model import MixedGLM
+    >>> from statsmodels_glmm.simulate import simulate_longitudinal
+    >>> df = simulate_longitudinal("poisson", n_persons=40, seed=2)
+    >>> df["y"] = np.log1p(df["y"])  # a continuous response
+    >>> m = MixedGLM.from_formula("y ~ time + (1 | id)", df, family=sm.families.Gaussian())
+    >>> beta, theta, log_sigma, llf = profiled_optimum(m.design, m.cov_struct, np.ones(1))
+    >>> x = np.concatenate([beta, theta, [log_sigma]])
+    >>> bool(np.isclose(llf, m.loglike_internal(x)[0], rtol=1e-12))
+    True
+    """
+    cp = cross_products(design)
+    rows, cols = cov.rows, cov.cols
+    q = cov.q
+    diag = rows == cols
+
+    def lam(t):
+        L = np.zeros((q, q))
+        L[rows, cols] = t
+        return L
+
+    def f(t):
+        val = profiled_loglike(lam(t), cp)[0]
+        return -val if np.isfinite(val) else np.inf
+
+    # no bounds: l_p is even in each column of Lambda, so a diagonal entry held at
+    # zero by a bound would be a stationary point the search cannot leave
+    x0 = np.where(diag, np.maximum(np.abs(np.asarray(theta0, dtype=float)), 1e-3), theta0)
+    with np.errstate(all="ignore"):
+        try:
+            opt = optimize.minimize(f, x0, method="L-BFGS-B",
+                                    options=dict(ftol=tol, gtol=tol, maxiter=200))
+        except (ValueError, np.linalg.LinAlgError):
+            return None
+    if not np.isfinite(opt.fun):
+        return None
+    L = lam(opt.x)
+    L *= np.where(np.diag(L) < 0, -1.0, 1.0)[None, :]  # the same G, diagonal >= 0
+    t = L[rows, cols]
+    llf, beta, s2 = profiled_loglike(L, cp)
+    if beta is None:
+        return None
+    sigma = np.sqrt(s2)
+    return beta, sigma * t, float(np.log(sigma)), float(llf)

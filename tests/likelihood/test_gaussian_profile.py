@@ -1,0 +1,134 @@
+"""The Gaussian mixed model's profiled log-likelihood and the fit that starts at its maximum."""
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+import statsmodels.formula.api as smf
+
+import statsmodels_glmm.api as smg
+from statsmodels_glmm.likelihood import gaussian_profile as gp
+from statsmodels_glmm.model import layout
+
+
+def _data(n=120, seed=1, sd_id=1.0):
+    rng = np.random.default_rng(seed)
+    df = smg.simulate_longitudinal("poisson", n_persons=n, seed=seed)
+    b = rng.normal(0, sd_id, df["id"].max() + 1)
+    s = rng.normal(0, 0.3, df["id"].max() + 1)
+    df["yc"] = (0.5 + 0.2 * df["time"] + 0.4 * df["stress"] + b[df["id"]]
+                + s[df["id"]] * df["time"] + rng.normal(0, 0.8, len(df)))
+    return df
+
+
+def _model(df, re="1", formula="yc ~ time + stress"):
+    return smg.mixedglm(f"{formula} + ({re} | id)", df, family=sm.families.Gaussian())
+
+
+def _dense_loglike(m, Lam):
+    """The marginal log-likelihood maximised over beta and sigma by brute force: the
+    full covariance of every group, generalised least squares and sigma^2 = r^2 / n."""
+    d = m.design
+    y = d.y - d.offset
+    n = len(y)
+    blocks = []
+    for s, e in zip(d.starts, list(d.starts[1:]) + [n]):
+        Z = d.Z[s:e]
+        blocks.append(np.eye(e - s) + Z @ Lam @ Lam.T @ Z.T)
+    XtWX = sum(d.X[s:e].T @ np.linalg.solve(B, d.X[s:e])
+               for (s, e), B in zip(zip(d.starts, list(d.starts[1:]) + [n]), blocks))
+    XtWy = sum(d.X[s:e].T @ np.linalg.solve(B, y[s:e])
+               for (s, e), B in zip(zip(d.starts, list(d.starts[1:]) + [n]), blocks))
+    beta = np.linalg.solve(XtWX, XtWy)
+    e = y - d.X @ beta
+    r2 = sum(e[s:t] @ np.linalg.solve(B, e[s:t])
+             for (s, t), B in zip(zip(d.starts, list(d.starts[1:]) + [n]), blocks))
+    logdet = sum(np.linalg.slogdet(B)[1] for B in blocks)
+    return -0.5 * (n * np.log(2 * np.pi * r2 / n) + n + logdet), beta
+
+
+@pytest.mark.parametrize("re, Lam", [
+    ("1", np.array([[0.7]])),
+    ("1 + time", np.array([[0.9, 0.0], [-0.2, 0.4]])),
+    ("1 + time + stress", np.array([[0.9, 0.0, 0.0], [-0.2, 0.4, 0.0], [0.1, 0.3, 0.5]])),
+])
+def test_profiled_loglike_equals_a_dense_computation(re, Lam):
+    m = _model(_data(n=40), re)
+    llf, beta, s2 = gp.profiled_loglike(Lam, gp.cross_products(m.design))
+    ref, ref_beta = _dense_loglike(m, Lam)
+    assert llf == pytest.approx(ref, rel=1e-12)
+    np.testing.assert_allclose(beta, ref_beta, rtol=1e-10)
+
+
+@pytest.mark.parametrize("re", ["1", "1 + time"])
+def test_profiled_loglike_equals_the_models_loglike_at_sigma_hat(re):
+    # the model's own Laplace log-likelihood (exact for Gaussian data) at beta^, L =
+    # sigma Lam and log sigma^ is the profiled value
+    m = _model(_data(), re)
+    cs = m.cov_struct
+    Lam = np.array([[0.8]]) if re == "1" else np.array([[0.8, 0.0], [-0.1, 0.3]])
+    llf, beta, s2 = gp.profiled_loglike(Lam, gp.cross_products(m.design))
+    sigma = np.sqrt(s2)
+    x = np.concatenate([beta, (sigma * Lam)[cs.rows, cs.cols], [np.log(sigma)]])
+    assert m.loglike_internal(x)[0] == pytest.approx(llf, rel=1e-12)
+
+
+@pytest.mark.parametrize("re", ["1", "1 + time"])
+def test_profiled_optimum_is_the_maximum_likelihood_fit(re, monkeypatch):
+    df = _data()
+    monkeypatch.setattr(layout, "MAX_GAUSSIAN_START_Q", 0)  # the fit from the usual start
+    r = _model(df, re).fit()
+    m = _model(df, re)
+    beta, theta, log_sigma, llf = gp.profiled_optimum(m.design, m.cov_struct,
+                                                      m.cov_struct.start(1.0))
+    assert llf >= r.llf - 1e-9
+    assert llf == pytest.approx(r.llf, abs=1e-7)
+    x = m.to_internal(r.params)
+    np.testing.assert_allclose(beta, x[:m.k_fe], rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(theta, x[m.k_fe:m.k_fe + m.k_re], rtol=1e-4, atol=1e-6)
+    assert log_sigma == pytest.approx(x[-1], abs=1e-6)
+    # and statsmodels' MixedLM (ML) agrees where it converges
+    if re == "1":
+        ref = smf.mixedlm("yc ~ time + stress", df, groups="id").fit(reml=False)
+        assert llf >= ref.llf - 1e-8
+        np.testing.assert_allclose(beta, ref.fe_params, atol=1e-4)
+
+
+def test_gaussian_fit_starts_at_the_profiled_maximum(monkeypatch):
+    df = _data()
+    fast = _model(df).fit()
+    assert fast.mle_retvals["function_evaluations"] <= 2
+    monkeypatch.setattr(layout, "MAX_GAUSSIAN_START_Q", 0)  # the usual start
+    slow = _model(df).fit()
+    assert slow.mle_retvals["function_evaluations"] > fast.mle_retvals["function_evaluations"]
+    assert fast.llf == pytest.approx(slow.llf, abs=1e-8)
+    np.testing.assert_allclose(fast.params, slow.params, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(fast.bse, slow.bse, rtol=1e-5)
+
+
+def test_profiled_optimum_leaves_a_zero_diagonal_it_starts_near():
+    # the profiled likelihood is even in Lambda: from a start close to zero the search
+    # still finds the interior maximum (a bound at zero would have held it there)
+    rng = np.random.default_rng(3)
+    df = _data()
+    df["yc"] = 1.0 + 0.3 * df["time"] + rng.normal(0, 1.0, len(df))  # a small group effect
+    m = _model(df)
+    cp = gp.cross_products(m.design)
+    grid = np.linspace(0.0, 0.5, 501)
+    vals = [gp.profiled_loglike(np.array([[g]]), cp)[0] for g in grid]
+    found = gp.profiled_optimum(m.design, m.cov_struct, np.full(1, 1e-3))
+    assert found[3] >= max(vals) - 1e-9
+
+
+def test_gaussian_start_is_left_to_the_fit_at_a_zero_variance():
+    rng = np.random.default_rng(4)
+    df = _data()
+    e = rng.normal(0, 1.0, len(df))
+    e -= df.assign(e=e).groupby("id")["e"].transform("mean").to_numpy()  # no group means
+    df["yc"] = 1.0 + 0.3 * df["time"] + e
+    m = _model(df)
+    beta, theta, log_sigma, llf = gp.profiled_optimum(m.design, m.cov_struct, np.ones(1))
+    assert abs(theta[0]) < 1e-3 * np.exp(log_sigma)  # the maximum is on the boundary
+    assert m._gaussian_start(np.ones(1), 0.0) is None  # ... so the fit starts as usual
+    r = m.fit()
+    assert r.llf == pytest.approx(llf, abs=1e-6)
+    assert r.cov_re.iloc[0, 0] < 1e-6
