@@ -75,12 +75,20 @@ def cross_products(design):
                 n=len(y))
 
 
-def profiled_loglike(Lam, cp):
+def profiled_loglike(Lam, cp, gradient=False):
     """
     ``(l_p, beta^, sigma^2)`` at the relative factor ``Lam`` (q x q, lower
     triangular; ``G = sigma^2 Lam Lam'``) from the sums ``cp`` of
     :func:`cross_products`; ``l_p = -inf`` where ``X' W X`` is singular or the
-    residual sum is not positive.
+    residual sum is not positive.  With ``gradient`` a fourth item, the (q, q)
+    derivatives of ``l_p`` in the entries of ``Lam`` (None with ``-inf``):
+    with ``v_i = Z_i' (y_i - X_i beta^)``, ``s_i = A_i^{-1} Lam' v_i`` and
+    ``S_i = Z_i' Z_i`` (``beta^`` and ``sigma^2`` need no derivative at their optimum),
+
+    .. math::
+
+        \\frac{\\partial \\ell_p}{\\partial \\Lambda} = \\frac{n}{r^2} \\sum_i
+            (v_i - S_i \\Lambda s_i) s_i' - \\sum_i S_i \\Lambda A_i^{-1} .
 
     Examples
     --------
@@ -103,11 +111,12 @@ def profiled_loglike(Lam, cp):
     if R is None:  # [Z_i' X_i, Z_i' y_i] as (q, G, p + 1), made once
         R = cp["R"] = np.ascontiguousarray(
             np.concatenate([cp["ZtX"], cp["Zty"][:, :, None]], axis=2).transpose(1, 0, 2))
+    fail = (-np.inf, None, None) + ((None,) if gradient else ())
     LR, A = _lambda_products(Lam, R, cp["ZtZ"])
     with np.errstate(invalid="ignore", divide="ignore"):
         C, S = _cholesky_solve(A, LR)
     if C is None:
-        return -np.inf, None, None
+        return fail
     logdet = 2.0 * np.log(C).sum()
     K = sum(S[a].T @ S[a] for a in range(q))  # sum_i S_i' S_i
     XtWX = cp["XtX"] - K[:p, :p]
@@ -115,12 +124,52 @@ def profiled_loglike(Lam, cp):
     try:
         beta = np.linalg.solve(XtWX, XtWy) if p else np.zeros(0)
     except np.linalg.LinAlgError:
-        return -np.inf, None, None
+        return fail
     r2 = cp["yty"] - K[p, p] - beta @ XtWy
     if not (np.isfinite(r2) and r2 > 0 and np.isfinite(logdet)):
-        return -np.inf, None, None
+        return fail
     s2 = r2 / n
-    return -0.5 * (n * np.log(2 * np.pi * s2) + n + logdet), beta, s2
+    llf = -0.5 * (n * np.log(2 * np.pi * s2) + n + logdet)
+    if not gradient:
+        return llf, beta, s2
+    v = [R[a, :, p] - R[a, :, :p] @ beta for a in range(q)]  # Z_i' (y_i - X_i beta^)
+    return llf, beta, s2, _profile_gradient(Lam, cp["ZtZ"], A, v, n / r2)
+
+
+def _profile_gradient(Lam, ZtZ, A, v, c):
+    """``c sum_i (v_i - S_i Lam s_i) s_i' - sum_i S_i Lam A_i^{-1}`` (lower triangle),
+    ``s_i = A_i^{-1} Lam' v_i``; ``v`` as a list of q arrays (G,).  Two dimensions written
+    out."""
+    q = Lam.shape[0]
+    grad = np.zeros((q, q))
+    if q == 1:
+        lam = Lam[0, 0]
+        z, ai = ZtZ[:, 0, 0], 1.0 / A[:, 0, 0]
+        s = ai * (lam * v[0])
+        grad[0, 0] = c * ((v[0] - z * lam * s) @ s) - lam * (z @ ai)
+        return grad
+    if q == 2:
+        l11, l21, l22 = Lam[0, 0], Lam[1, 0], Lam[1, 1]
+        z11, z21, z22 = ZtZ[:, 0, 0], ZtZ[:, 1, 0], ZtZ[:, 1, 1]
+        a, b, d = A[:, 0, 0], A[:, 1, 0], A[:, 1, 1]
+        det = a * d - b * b
+        i11, i21, i22 = d / det, -b / det, a / det
+        sl00, sl01 = z11 * l11 + z21 * l21, z21 * l22  # S_i Lam
+        sl10, sl11 = z21 * l11 + z22 * l21, z22 * l22
+        w0, w1 = v[0] * l11 + v[1] * l21, v[1] * l22
+        s0, s1 = i11 * w0 + i21 * w1, i21 * w0 + i22 * w1
+        r0 = v[0] - (sl00 * s0 + sl01 * s1)
+        r1 = v[1] - (sl10 * s0 + sl11 * s1)
+        grad[0, 0] = c * (r0 @ s0) - (sl00 @ i11 + sl01 @ i21)
+        grad[1, 0] = c * (r1 @ s0) - (sl10 @ i11 + sl11 @ i21)
+        grad[1, 1] = c * (r1 @ s1) - (sl10 @ i21 + sl11 @ i22)
+        return grad
+    Ainv = np.linalg.inv(A)
+    V = np.column_stack(v)
+    SL = ZtZ @ Lam
+    s = np.einsum("gab,gb->ga", Ainv, V @ Lam)
+    resid = V - np.einsum("gab,gb->ga", SL, s)
+    return np.tril(c * (resid.T @ s) - np.einsum("gab,gbc->ac", SL, Ainv))
 
 
 def _lambda_products(Lam, R, ZtZ):
@@ -184,7 +233,7 @@ def _cholesky_solve(A, B):
     return C[:, np.arange(q), np.arange(q)], S
 
 
-def profiled_optimum(design, cov, theta0, tol=1e-10):
+def profiled_optimum(design, cov, theta0, gtol=1e-3):
     """
     The maximum-likelihood estimates of a Gaussian mixed model with one grouping
     factor, by maximising :func:`profiled_loglike` over the relative Cholesky
@@ -217,16 +266,18 @@ def profiled_optimum(design, cov, theta0, tol=1e-10):
         return L
 
     def f(t):
-        val = profiled_loglike(lam(t), cp)[0]
-        return -val if np.isfinite(val) else np.inf
+        val, _, _, grad = profiled_loglike(lam(t), cp, gradient=True)
+        if not np.isfinite(val):
+            return np.inf, np.zeros_like(t)
+        return -val, -grad[rows, cols]
 
     # no bounds: l_p is even in each column of Lambda, so a diagonal entry held at
     # zero by a bound would be a stationary point the search cannot leave
     x0 = np.where(diag, np.maximum(np.abs(np.asarray(theta0, dtype=float)), 1e-3), theta0)
     with np.errstate(all="ignore"):
         try:
-            opt = optimize.minimize(f, x0, method="L-BFGS-B",
-                                    options=dict(ftol=tol, gtol=tol, maxiter=200))
+            opt = optimize.minimize(f, x0, jac=True, method="L-BFGS-B",
+                                    options=dict(ftol=1e-15, gtol=gtol, maxiter=200))
         except (ValueError, np.linalg.LinAlgError):
             return None
     if not np.isfinite(opt.fun):

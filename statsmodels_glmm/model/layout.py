@@ -22,8 +22,9 @@ __all__ = ["LayoutMixin"]
 
 
 #: most random effects per group for which a Gaussian fit starts at its profiled maximum
-#: (with two, its search by differences costs more than the evaluations it saves)
-MAX_GAUSSIAN_START_Q = 1
+#: (beyond two its steps run through batched LAPACK calls per group, which cost more than
+#: the evaluations they save)
+MAX_GAUSSIAN_START_Q = 2
 
 
 class LayoutMixin:

@@ -59,6 +59,27 @@ def test_profiled_loglike_equals_a_dense_computation(re, Lam):
     np.testing.assert_allclose(beta, ref_beta, rtol=1e-10)
 
 
+@pytest.mark.parametrize("re, Lam", [
+    ("1", np.array([[0.7]])),
+    ("1 + time", np.array([[0.9, 0.0], [-0.2, 0.4]])),
+    ("1 + time + stress", np.array([[0.9, 0.0, 0.0], [-0.2, 0.4, 0.0], [0.1, 0.3, 0.5]])),
+])
+def test_profiled_gradient_equals_central_differences(re, Lam):
+    m = _model(_data(n=60), re)
+    cp = gp.cross_products(m.design)
+    grad = gp.profiled_loglike(Lam, cp, gradient=True)[3]
+    q, h = Lam.shape[0], 1e-6
+    fd = np.zeros((q, q))
+    for r in range(q):
+        for c in range(r + 1):
+            E = np.zeros((q, q))
+            E[r, c] = h
+            fd[r, c] = (gp.profiled_loglike(Lam + E, cp)[0]
+                        - gp.profiled_loglike(Lam - E, cp)[0]) / (2 * h)
+    np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-6)
+    assert np.all(np.triu(grad, 1) == 0.0)
+
+
 @pytest.mark.parametrize("re", ["1", "1 + time"])
 def test_profiled_loglike_equals_the_models_loglike_at_sigma_hat(re):
     # the model's own Laplace log-likelihood (exact for Gaussian data) at beta^, L =
@@ -80,25 +101,26 @@ def test_profiled_optimum_is_the_maximum_likelihood_fit(re, monkeypatch):
     m = _model(df, re)
     beta, theta, log_sigma, llf = gp.profiled_optimum(m.design, m.cov_struct,
                                                       m.cov_struct.start(1.0))
-    assert llf >= r.llf - 1e-9
+    # the search stops at a gradient of 1e-3 (the fit finishes from there)
     assert llf == pytest.approx(r.llf, abs=1e-7)
     x = m.to_internal(r.params)
-    np.testing.assert_allclose(beta, x[:m.k_fe], rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(theta, x[m.k_fe:m.k_fe + m.k_re], rtol=1e-4, atol=1e-6)
-    assert log_sigma == pytest.approx(x[-1], abs=1e-6)
+    np.testing.assert_allclose(beta, x[:m.k_fe], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(theta, x[m.k_fe:m.k_fe + m.k_re], rtol=1e-3, atol=1e-5)
+    assert log_sigma == pytest.approx(x[-1], abs=1e-5)
     # and statsmodels' MixedLM (ML) agrees where it converges
     if re == "1":
         ref = smf.mixedlm("yc ~ time + stress", df, groups="id").fit(reml=False)
-        assert llf >= ref.llf - 1e-8
+        assert llf >= ref.llf - 1e-7
         np.testing.assert_allclose(beta, ref.fe_params, atol=1e-4)
 
 
-def test_gaussian_fit_starts_at_the_profiled_maximum(monkeypatch):
+@pytest.mark.parametrize("re", ["1", "1 + time"])
+def test_gaussian_fit_starts_at_the_profiled_maximum(re, monkeypatch):
     df = _data()
-    fast = _model(df).fit()
+    fast = _model(df, re).fit()
     assert fast.mle_retvals["function_evaluations"] <= 2
     monkeypatch.setattr(layout, "MAX_GAUSSIAN_START_Q", 0)  # the usual start
-    slow = _model(df).fit()
+    slow = _model(df, re).fit()
     assert slow.mle_retvals["function_evaluations"] > fast.mle_retvals["function_evaluations"]
     assert fast.llf == pytest.approx(slow.llf, abs=1e-8)
     np.testing.assert_allclose(fast.params, slow.params, rtol=1e-6, atol=1e-8)
