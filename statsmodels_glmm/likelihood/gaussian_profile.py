@@ -39,6 +39,22 @@ from .chunks import seg_sum
 __all__ = ["cross_products", "profiled_loglike", "profiled_optimum"]
 
 
+def _example(re):
+    """The design and covariance layout of a small Gaussian panel, ``y ~ time + re``
+    with ``y`` the log of one plus simulated counts (for the examples)."""
+    import statsmodels.api as sm
+
+    from ..families import as_response
+    from ..simulate import simulate_longitudinal
+    from ..spec.covariance import CovStructure
+    from ..spec.design import build_design
+
+    df = simulate_longitudinal("poisson", n_persons=30, seed=1)
+    df["y"] = np.log1p(df["y"])
+    d = build_design(f"y ~ time + {re}", df, as_response(sm.families.Gaussian()))
+    return d, CovStructure(d.blocks, d.re_names, d.group_name)
+
+
 def cross_products(design):
     """
     The sums the profiled log-likelihood needs, from one pass over the rows
@@ -47,15 +63,9 @@ def cross_products(design):
 
     Examples
     --------
-    >>> import statsmodels.api as sm
-    >>> from statsmodels_glmm.model import MixedGLM
-    >>> from statsmodels_glmm.simulate import simulate_longitudinal
-    >>> df = simulate_longitudinal("poisson", n_persons=30, seed=1)
-    >>> df["y"] = np.log1p(df["y"])  # a continuous response
-    >>> m = MixedGLM.from_formula("y ~ time + (1 + time | id)", df,
-    ...                           family=sm.families.Gaussian())
-    >>> cp = cross_products(m.design)
-    >>> cp["ZtX"].shape, bool(np.allclose(cp["ZtZ"].sum(0), m.design.Z.T @ m.design.Z))
+    >>> d, cs = _example("(1 + time | id)")
+    >>> cp = cross_products(d)
+    >>> cp["ZtX"].shape, bool(np.allclose(cp["ZtZ"].sum(0), d.Z.T @ d.Z))
     ((30, 2, 2), True)
     """
     d = design
@@ -95,13 +105,9 @@ def profiled_loglike(Lam, cp, gradient=False):
     A model without random effects is the linear regression:
 
     >>> import statsmodels.api as sm
-    >>> from statsmodels_glmm.model import MixedGLM
-    >>> from statsmodels_glmm.simulate import simulate_longitudinal
-    >>> df = simulate_longitudinal("poisson", n_persons=30, seed=1)
-    >>> df["y"] = np.log1p(df["y"])  # a continuous response
-    >>> m = MixedGLM.from_formula("y ~ time + (1 | id)", df, family=sm.families.Gaussian())
-    >>> llf, beta, s2 = profiled_loglike(np.zeros((1, 1)), cross_products(m.design))
-    >>> ols = sm.OLS(m.design.y, m.design.X).fit()
+    >>> d, cs = _example("(1 | id)")
+    >>> llf, beta, s2 = profiled_loglike(np.zeros((1, 1)), cross_products(d))
+    >>> ols = sm.OLS(d.y, d.X).fit()
     >>> bool(np.isclose(llf, ols.llf)), bool(np.allclose(beta, ols.params))
     (True, True)
     """

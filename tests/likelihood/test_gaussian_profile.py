@@ -10,6 +10,14 @@ from statsmodels_glmm.likelihood import gaussian_profile as gp
 from statsmodels_glmm.model import layout
 
 
+#: random-effect terms and a relative factor Lambda for each (one, two and three effects)
+FACTORS = [
+    ("1", np.array([[0.7]])),
+    ("1 + time", np.array([[0.9, 0.0], [-0.2, 0.4]])),
+    ("1 + time + stress", np.array([[0.9, 0.0, 0.0], [-0.2, 0.4, 0.0], [0.1, 0.3, 0.5]])),
+]
+
+
 def _data(n=120, seed=1, sd_id=1.0):
     rng = np.random.default_rng(seed)
     df = smg.simulate_longitudinal("poisson", n_persons=n, seed=seed)
@@ -46,11 +54,7 @@ def _dense_loglike(m, Lam):
     return -0.5 * (n * np.log(2 * np.pi * r2 / n) + n + logdet), beta
 
 
-@pytest.mark.parametrize("re, Lam", [
-    ("1", np.array([[0.7]])),
-    ("1 + time", np.array([[0.9, 0.0], [-0.2, 0.4]])),
-    ("1 + time + stress", np.array([[0.9, 0.0, 0.0], [-0.2, 0.4, 0.0], [0.1, 0.3, 0.5]])),
-])
+@pytest.mark.parametrize("re, Lam", FACTORS)
 def test_profiled_loglike_equals_a_dense_computation(re, Lam):
     m = _model(_data(n=40), re)
     llf, beta, s2 = gp.profiled_loglike(Lam, gp.cross_products(m.design))
@@ -59,11 +63,7 @@ def test_profiled_loglike_equals_a_dense_computation(re, Lam):
     np.testing.assert_allclose(beta, ref_beta, rtol=1e-10)
 
 
-@pytest.mark.parametrize("re, Lam", [
-    ("1", np.array([[0.7]])),
-    ("1 + time", np.array([[0.9, 0.0], [-0.2, 0.4]])),
-    ("1 + time + stress", np.array([[0.9, 0.0, 0.0], [-0.2, 0.4, 0.0], [0.1, 0.3, 0.5]])),
-])
+@pytest.mark.parametrize("re, Lam", FACTORS)
 def test_profiled_gradient_equals_central_differences(re, Lam):
     m = _model(_data(n=60), re)
     cp = gp.cross_products(m.design)
