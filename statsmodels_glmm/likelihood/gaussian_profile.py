@@ -139,12 +139,13 @@ def profiled_loglike(Lam, cp, gradient=False):
     if not gradient:
         return llf, beta, s2
     v = [R[a, :, p] - R[a, :, :p] @ beta for a in range(q)]  # Z_i' (y_i - X_i beta^)
-    return llf, beta, s2, _profile_gradient(Lam, cp["ZtZ"], A, v, n / r2)
+    return llf, beta, s2, _profile_gradient(Lam, cp["ZtZ"], A, v, n / r2)[0]
 
 
 def _profile_gradient(Lam, ZtZ, A, v, c):
     """``c sum_i (v_i - S_i Lam s_i) s_i' - sum_i S_i Lam A_i^{-1}`` (lower triangle),
-    ``s_i = A_i^{-1} Lam' v_i``; ``v`` as a list of q arrays (G,).  Two dimensions written
+    ``s_i = A_i^{-1} Lam' v_i``, with the ``s_i`` (a list of q arrays (G,)) and
+    ``sum_i tr A_i^{-1}``; ``v`` as a list of q arrays (G,).  Two dimensions written
     out."""
     q = Lam.shape[0]
     grad = np.zeros((q, q))
@@ -153,7 +154,7 @@ def _profile_gradient(Lam, ZtZ, A, v, c):
         z, ai = ZtZ[:, 0, 0], 1.0 / A[:, 0, 0]
         s = ai * (lam * v[0])
         grad[0, 0] = c * ((v[0] - z * lam * s) @ s) - lam * (z @ ai)
-        return grad
+        return grad, [s], ai.sum()
     if q == 2:
         l11, l21, l22 = Lam[0, 0], Lam[1, 0], Lam[1, 1]
         z11, z21, z22 = ZtZ[:, 0, 0], ZtZ[:, 1, 0], ZtZ[:, 1, 1]
@@ -169,13 +170,14 @@ def _profile_gradient(Lam, ZtZ, A, v, c):
         grad[0, 0] = c * (r0 @ s0) - (sl00 @ i11 + sl01 @ i21)
         grad[1, 0] = c * (r1 @ s0) - (sl10 @ i11 + sl11 @ i21)
         grad[1, 1] = c * (r1 @ s1) - (sl10 @ i21 + sl11 @ i22)
-        return grad
+        return grad, [s0, s1], i11.sum() + i22.sum()
     Ainv = np.linalg.inv(A)
     V = np.column_stack(v)
     SL = ZtZ @ Lam
     s = np.einsum("gab,gb->ga", Ainv, V @ Lam)
     resid = V - np.einsum("gab,gb->ga", SL, s)
-    return np.tril(c * (resid.T @ s) - np.einsum("gab,gbc->ac", SL, Ainv))
+    grad = np.tril(c * (resid.T @ s) - np.einsum("gab,gbc->ac", SL, Ainv))
+    return grad, list(s.T), np.einsum("gaa->", Ainv)
 
 
 def _lambda_products(Lam, R, ZtZ):
@@ -239,14 +241,15 @@ def _cholesky_solve(A, B):
     return C[:, np.arange(q), np.arange(q)], S
 
 
-def profiled_optimum(design, cov, theta0, gtol=1e-3):
+def profiled_optimum(design, cov, theta0, gtol=1e-3, sums=None):
     """
     The maximum-likelihood estimates of a Gaussian mixed model with one grouping
     factor, by maximising :func:`profiled_loglike` over the relative Cholesky
     entries (the pattern of ``cov``, a
     :class:`~statsmodels_glmm.spec.covariance.CovStructure`) from ``theta0``:
     ``(beta, theta, log sigma, llf)`` with ``theta`` the absolute entries
-    (``L = sigma Lambda``), or None when the search fails.
+    (``L = sigma Lambda``), or None when the search fails.  ``sums`` are the
+    :func:`cross_products` of ``design`` when the caller has them.
 
     Examples
     --------
@@ -261,7 +264,7 @@ def profiled_optimum(design, cov, theta0, gtol=1e-3):
     >>> bool(np.isclose(llf, m.loglike_internal(x)[0], rtol=1e-12))
     True
     """
-    cp = cross_products(design)
+    cp = cross_products(design) if sums is None else sums
     rows, cols = cov.rows, cov.cols
     q = cov.q
     diag = rows == cols
@@ -296,3 +299,92 @@ def profiled_optimum(design, cov, theta0, gtol=1e-3):
         return None
     sigma = np.sqrt(s2)
     return beta, sigma * t, float(np.log(sigma)), float(llf)
+
+
+def gaussian_gradient(beta, L, log_sigma, cp):
+    """
+    The gradient of the Gaussian model's log-likelihood in ``(beta, L, log sigma)``
+    from the sums ``cp`` of :func:`cross_products` (one grouping factor): a cost
+    per call that does not grow with the rows.  With ``B_i = sigma^2 I + L' S_i L``,
+    ``S_i = Z_i' Z_i``, ``v_i = Z_i' e_i``, ``e = y - X beta``, ``s_i = B_i^{-1} L' v_i``
+    and ``Q = e'e - sum_i v_i' L s_i``,
+
+    .. math::
+
+        \\partial_\\beta \\ell = \\sigma^{-2} (X'e - \\sum_i X_i' Z_i L s_i), \\qquad
+        \\partial_L \\ell = \\sigma^{-2} \\sum_i (v_i - S_i L s_i) s_i'
+            - \\sum_i S_i L B_i^{-1},
+
+    .. math::
+
+        \\partial_{\\log\\sigma} \\ell = -(n - G q) - \\sigma^2 \\sum_i \\mathrm{tr} B_i^{-1}
+            + Q / \\sigma^2 - \\sum_i s_i' s_i .
+
+    Returns ``(d beta, d L (q, q, lower triangle), d log sigma)``.
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> from statsmodels_glmm.model import MixedGLM
+    >>> from statsmodels_glmm.simulate import simulate_longitudinal
+    >>> df = simulate_longitudinal("poisson", n_persons=40, seed=2)
+    >>> df["y"] = np.log1p(df["y"])  # a continuous response
+    >>> m = MixedGLM.from_formula("y ~ time + (1 + time | id)", df,
+    ...                           family=sm.families.Gaussian())
+    >>> x = np.array([0.5, 0.1, 0.4, -0.05, 0.2, np.log(0.6)])
+    >>> db, dL, ds = gaussian_gradient(x[:2], m.cov_struct.chol(x[2:5]), x[5],
+    ...                                cross_products(m.design))
+    >>> g = np.concatenate([db, dL[m.cov_struct.rows, m.cov_struct.cols], [ds]])
+    >>> bool(np.allclose(g, m.loglike_internal(x, gradient=True)[1], rtol=1e-9))
+    True
+    """
+    G, q, p = cp["ZtX"].shape
+    n = cp["n"]
+    s2 = np.exp(2.0 * log_sigma)
+    R = cp.get("R")
+    if R is None:  # as profiled_loglike keeps it: [Z_i' X_i, Z_i' y_i] as (q, G, p + 1)
+        R = cp["R"] = np.ascontiguousarray(
+            np.concatenate([cp["ZtX"], cp["Zty"][:, :, None]], axis=2).transpose(1, 0, 2))
+    v = [R[a, :, p] - R[a, :, :p] @ beta for a in range(q)]  # Z_i' e_i
+    B = _lambda_products(L, R, cp["ZtZ"])[1]  # I + L' S_i L ...
+    B[:, np.arange(q), np.arange(q)] += s2 - 1.0  # ... with sigma^2 I
+    d_L, s, tr = _profile_gradient(L, cp["ZtZ"], B, v, 1.0 / s2)
+    Ls = [sum(L[a, b] * s[b] for b in range(q)) for a in range(q)]  # L s_i
+    Xe = cp["Xty"] - cp["XtX"] @ beta
+    d_beta = (Xe - sum(R[a, :, :p].T @ Ls[a] for a in range(q))) / s2
+    ee = cp["yty"] - 2.0 * beta @ cp["Xty"] + beta @ cp["XtX"] @ beta
+    Q = ee - sum(v[a] @ Ls[a] for a in range(q))  # e'e - sum_i v_i' L s_i
+    ss = sum(sa @ sa for sa in s)
+    d_tau = -(n - G * q) - s2 * tr + Q / s2 - ss
+    return d_beta, d_L, float(d_tau)
+
+
+def gaussian_beta_hessian(L, log_sigma, cp):
+    """
+    The fixed-effects block of the Gaussian model's Hessian from the sums ``cp`` of
+    :func:`cross_products`: ``-(X'X - sum_i X_i' Z_i L B_i^{-1} L' Z_i' X_i) / sigma^2``
+    with ``B_i = sigma^2 I + L' Z_i' Z_i L`` (minus the inverse of the covariance of
+    the generalised least-squares estimates; it does not depend on ``beta``).
+
+    Examples
+    --------
+    >>> d, cs = _example("(1 + time | id)")
+    >>> H = gaussian_beta_hessian(np.array([[0.4, 0.0], [-0.05, 0.2]]), np.log(0.6),
+    ...                           cross_products(d))
+    >>> H.shape, bool(np.all(np.linalg.eigvalsh(H) < 0))
+    ((2, 2), True)
+    """
+    G, q, p = cp["ZtX"].shape
+    s2 = np.exp(2.0 * log_sigma)
+    R = cp.get("R")
+    if R is None:
+        R = cp["R"] = np.ascontiguousarray(
+            np.concatenate([cp["ZtX"], cp["Zty"][:, :, None]], axis=2).transpose(1, 0, 2))
+    LR, B = _lambda_products(L, R[:, :, :p], cp["ZtZ"])
+    B[:, np.arange(q), np.arange(q)] += s2 - 1.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        C, S = _cholesky_solve(B, LR)
+    if C is None:
+        return None
+    K = sum(S[a].T @ S[a] for a in range(q))
+    return -(cp["XtX"] - K) / s2

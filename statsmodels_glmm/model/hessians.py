@@ -2,7 +2,9 @@
 Hessians of the log-likelihood of :class:`~statsmodels_glmm.model.MixedGLM` on the
 internal scale: differences of the analytic gradient, with the fixed-effects block
 in closed form where one exists (for the standard errors), or approximated (for
-the Newton steps of a fit only).
+the Newton steps of a fit only).  A Gaussian model with one grouping factor and one
+or two random effects per group differences the gradient formed from its per-group
+cross products, whose cost does not grow with the rows.
 """
 
 import numpy as np
@@ -60,8 +62,17 @@ class HessianMixin:
             if closed is None and approximate:
                 closed = self._approximate_beta_hessian(internal, nagq, warm)
                 exact = closed is None
-        g0 = None if central else (grad if grad is not None
-                                   else self._gradient(internal, nagq, warm=warm))
+        sums = self._gaussian_sums()
+        if sums is not None:  # every column and its base from the same (cheap) formula
+            def gradient(x):
+                return self._gaussian_gradient(x, sums)
+
+            g0 = None if central else gradient(internal)
+        else:
+            def gradient(x):
+                return self._gradient(x, nagq, warm=warm)
+
+            g0 = None if central else (grad if grad is not None else gradient(internal))
         columns = np.flatnonzero(free)
         if closed is not None:
             columns = columns[columns >= p]
@@ -69,8 +80,8 @@ class HessianMixin:
             h = (1e-4 if central else 1e-5) * max(typical[j], abs(internal[j]))
             e = np.zeros(n)
             e[j] = h
-            gp = self._gradient(internal + e, nagq, warm=warm)
-            gm = self._gradient(internal - e, nagq, warm=warm) if central else g0
+            gp = gradient(internal + e)
+            gm = gradient(internal - e) if central else g0
             Hs[:, j] = (gp - gm) / ((2 if central else 1) * h)
         if closed is not None:
             # the fixed-effects rows of the difference columns give the cross block
@@ -79,12 +90,24 @@ class HessianMixin:
         Hs = 0.5 * (Hs + Hs.T)
         return Hs, exact
 
+    def _gaussian_gradient(self, internal, sums):
+        """The log-likelihood's gradient of a Gaussian model from its per-group cross
+        products (:func:`~statsmodels_glmm.likelihood.gaussian_profile.gaussian_gradient`;
+        the same as the Laplace one, exact for Gaussian data, to rounding)."""
+        from ..likelihood.gaussian_profile import gaussian_gradient
+
+        beta, theta, extra = self._split(internal)
+        cs = self.cov_struct
+        d_beta, d_L, d_tau = gaussian_gradient(beta, cs.chol(theta), float(extra[0]), sums)
+        return np.concatenate([d_beta, d_L[cs.rows, cs.cols], [d_tau]])
+
     def _beta_hessian(self, internal, nagq, warm):
         """
         The fixed-effects block of the Laplace Hessian in closed form (see
         :mod:`.laplace_hessian` for one grouping factor and
-        :mod:`.sparse_laplace_hessian` for several), or None where it does not
-        apply (quadrature, families without a fourth derivative, modes that did
+        :mod:`.sparse_laplace_hessian` for several; a Gaussian model of
+        :meth:`_gaussian_sums` from its cross products, at any ``nagq``), or None where it
+        does not apply (quadrature, families without a fourth derivative, modes that did
         not converge, more random effects than the dense closed form handles).
         """
         from ..likelihood import sparse_laplace_hessian as slh
@@ -92,6 +115,12 @@ class HessianMixin:
         from ..likelihood.laplace_hessian import has_closed_form, laplace_beta_hessian
         from ..likelihood.sparse_laplace import SparseModeState
 
+        sums = self._gaussian_sums()
+        if sums is not None:  # from the cross products: exact, at any nagq
+            from ..likelihood.gaussian_profile import gaussian_beta_hessian
+
+            _, theta, extra = self._split(internal)
+            return gaussian_beta_hessian(self.cov_struct.chol(theta), float(extra[0]), sums)
         if nagq != 1 or not has_closed_form(self.response):
             return None
         if self.multi and (not slh.ENABLED

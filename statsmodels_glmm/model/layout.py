@@ -136,6 +136,18 @@ class LayoutMixin:
                     and not self.multi and self.design.n_groups and self.k_extra == 1
                     and 1 <= self.cov_struct.q <= MAX_GAUSSIAN_START_Q)
 
+    def _gaussian_sums(self):
+        """The per-group cross products of a Gaussian model that starts at its profiled
+        maximum (:meth:`_uses_gaussian_start`), made once; None for other models."""
+        if not self._uses_gaussian_start():
+            return None
+        sums = self.__dict__.get("_gaussian_cross_products")
+        if sums is None:
+            from ..likelihood.gaussian_profile import cross_products
+
+            sums = self.__dict__["_gaussian_cross_products"] = cross_products(self.design)
+        return sums
+
     def _gaussian_start(self, theta, log_sigma):
         """
         The maximum-likelihood estimates of a Gaussian model from its profiled
@@ -147,7 +159,8 @@ class LayoutMixin:
         from ..likelihood.gaussian_profile import profiled_optimum
 
         cs = self.cov_struct
-        found = profiled_optimum(self.design, cs, np.asarray(theta) / np.exp(log_sigma))
+        found = profiled_optimum(self.design, cs, np.asarray(theta) / np.exp(log_sigma),
+                                 sums=self._gaussian_sums())
         if found is None:
             return None
         beta, th, ls, _ = found

@@ -123,8 +123,8 @@ def test_gaussian_fit_starts_at_the_profiled_maximum(re, monkeypatch):
     slow = _model(df, re).fit()
     assert slow.mle_retvals["function_evaluations"] > fast.mle_retvals["function_evaluations"]
     assert fast.llf == pytest.approx(slow.llf, abs=1e-8)
-    np.testing.assert_allclose(fast.params, slow.params, rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(fast.bse, slow.bse, rtol=1e-5)
+    np.testing.assert_allclose(fast.params, slow.params, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(fast.bse, slow.bse, rtol=1e-6)
 
 
 def test_profiled_optimum_leaves_a_zero_diagonal_it_starts_near():
@@ -154,3 +154,41 @@ def test_gaussian_start_is_left_to_the_fit_at_a_zero_variance():
     r = m.fit()
     assert r.llf == pytest.approx(llf, abs=1e-6)
     assert r.cov_re.iloc[0, 0] < 1e-6
+
+
+@pytest.mark.parametrize("re, Lam", FACTORS)
+def test_gaussian_gradient_from_cross_products_equals_the_models(re, Lam):
+    m = _model(_data(n=60), re)
+    cs = m.cov_struct
+    x = np.concatenate([[0.4, 0.15, 0.3], Lam[cs.rows, cs.cols], [np.log(0.7)]])
+    d_beta, d_L, d_tau = gp.gaussian_gradient(x[:3], cs.chol(x[3:-1]), x[-1],
+                                              gp.cross_products(m.design))
+    got = np.concatenate([d_beta, d_L[cs.rows, cs.cols], [d_tau]])
+    want = m.loglike_internal(x, gradient=True)[1]
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9 * np.abs(want).max())
+
+
+@pytest.mark.parametrize("re, Lam", FACTORS[:2])
+def test_gaussian_beta_hessian_equals_the_laplace_closed_form(re, Lam):
+    from statsmodels_glmm.likelihood.laplace_hessian import laplace_beta_hessian
+
+    m = _model(_data(n=60), re)
+    beta, log_sigma = np.array([0.4, 0.15, 0.3]), np.log(0.7)
+    L = 0.7 * Lam
+    H = gp.gaussian_beta_hessian(L, log_sigma, gp.cross_products(m.design))
+    cs = m.cov_struct
+    x = np.concatenate([beta, L[cs.rows, cs.cols], [log_sigma]])
+    st = m.loglike_internal(x, gradient=True)[2]
+    ref = laplace_beta_hessian(m.design, m.response, beta, L, x[-1:], st)
+    np.testing.assert_allclose(H, ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("re", ["1", "1 + time"])
+def test_gaussian_hessian_from_cross_products_equals_the_usual_one(re, monkeypatch):
+    df = _data()
+    m = _model(df, re)
+    x = m.to_internal(m.fit().params)
+    fast = m.hessian_internal(x)
+    monkeypatch.setattr(layout, "MAX_GAUSSIAN_START_Q", 0)  # differences of the Laplace path
+    slow = _model(df, re).hessian_internal(x)
+    np.testing.assert_allclose(fast, slow, rtol=1e-7, atol=1e-7 * np.abs(slow).max())
