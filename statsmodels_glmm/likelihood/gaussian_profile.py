@@ -59,7 +59,8 @@ def cross_products(design):
     """
     The sums the profiled log-likelihood needs, from one pass over the rows
     (sorted by group): ``ZtZ`` (G, q, q), ``ZtX`` (G, q, p), ``Zty`` (G, q),
-    ``XtX``, ``Xty``, ``yty`` and ``n``, with ``y`` less the offset.
+    ``XtX``, ``Xty``, ``yty`` and ``n``, with ``y`` less the offset; ``R`` holds
+    ``[Z_i' X_i, Z_i' y_i]`` as (q, G, p + 1), and ``ZtX`` and ``Zty`` are views of it.
 
     Examples
     --------
@@ -73,16 +74,18 @@ def cross_products(design):
     X, Z, starts = d.X, d.Z, d.starts
     q, p = Z.shape[1], X.shape[1]
     G = len(starts)
-    ZtZ, ZtX, Zty = np.empty((G, q, q)), np.empty((G, q, p)), np.empty((G, q))
+    # [Z_i' X_i, Z_i' y_i] as (q, G, p + 1), the layout the evaluations read
+    R = np.empty((q, G, p + 1))
+    ZtZ = np.empty((G, q, q))
     for a in range(q):
         za = Z[:, a]
-        Zty[:, a] = seg_sum(za * y, starts)
+        R[a, :, p] = seg_sum(za * y, starts)
         for b in range(a, q):
             ZtZ[:, a, b] = ZtZ[:, b, a] = seg_sum(za * Z[:, b], starts)
         for j in range(p):
-            ZtX[:, a, j] = seg_sum(za * X[:, j], starts)
-    return dict(ZtZ=ZtZ, ZtX=ZtX, Zty=Zty, XtX=X.T @ X, Xty=X.T @ y, yty=float(y @ y),
-                n=len(y))
+            R[a, :, j] = seg_sum(za * X[:, j], starts)
+    return dict(ZtZ=ZtZ, ZtX=R[:, :, :p].transpose(1, 0, 2), Zty=R[:, :, p].T, R=R,
+                XtX=X.T @ X, Xty=X.T @ y, yty=float(y @ y), n=len(y))
 
 
 def profiled_loglike(Lam, cp, gradient=False):
@@ -113,10 +116,7 @@ def profiled_loglike(Lam, cp, gradient=False):
     """
     G, q, p = cp["ZtX"].shape
     n = cp["n"]
-    R = cp.get("R")
-    if R is None:  # [Z_i' X_i, Z_i' y_i] as (q, G, p + 1), made once
-        R = cp["R"] = np.ascontiguousarray(
-            np.concatenate([cp["ZtX"], cp["Zty"][:, :, None]], axis=2).transpose(1, 0, 2))
+    R = cp["R"]
     fail = (-np.inf, None, None) + ((None,) if gradient else ())
     LR, A = _lambda_products(Lam, R, cp["ZtZ"])
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -180,32 +180,34 @@ def _profile_gradient(Lam, ZtZ, A, v, c):
     return grad, list(s.T), np.einsum("gaa->", Ainv)
 
 
-def _lambda_products(Lam, R, ZtZ):
+def _lambda_products(Lam, R, ZtZ, diag=1.0):
     """
-    ``Lam' R_i`` (R and the result as (q, G, k)) and ``A_i = I + Lam' Z_i' Z_i Lam``
-    (G, q, q) for every group; one and two dimensions written out (``einsum`` costs
-    more than the arithmetic on short axes).
+    ``Lam' R_i`` (R and the result as (q, G, k); None when ``R`` is None) and
+    ``A_i = diag I + Lam' Z_i' Z_i Lam`` (G, q, q) for every group; one and two
+    dimensions written out (``einsum`` costs more than the arithmetic on short axes).
     """
     q = Lam.shape[0]
     if q == 1:
         lam = Lam[0, 0]
-        return lam * R, 1.0 + (lam * lam) * ZtZ
+        return None if R is None else lam * R, diag + (lam * lam) * ZtZ
     if q == 2:
         l11, l21, l22 = Lam[0, 0], Lam[1, 0], Lam[1, 1]
-        LR = np.empty_like(R)
-        np.multiply(R[0], l11, out=LR[0])
-        LR[0] += l21 * R[1]
-        np.multiply(R[1], l22, out=LR[1])
+        LR = None
+        if R is not None:
+            LR = np.empty_like(R)
+            np.multiply(R[0], l11, out=LR[0])
+            LR[0] += l21 * R[1]
+            np.multiply(R[1], l22, out=LR[1])
         z11, z21, z22 = ZtZ[:, 0, 0], ZtZ[:, 1, 0], ZtZ[:, 1, 1]
         u = z21 * l11 + z22 * l21  # (Z'Z Lam)[1, 0]
         A = np.empty_like(ZtZ)
-        A[:, 0, 0] = 1.0 + l11 * (z11 * l11 + z21 * l21) + l21 * u
+        A[:, 0, 0] = diag + l11 * (z11 * l11 + z21 * l21) + l21 * u
         A[:, 1, 0] = A[:, 0, 1] = l22 * u
-        A[:, 1, 1] = 1.0 + l22 * (z22 * l22)
+        A[:, 1, 1] = diag + l22 * (z22 * l22)
         return LR, A
     A = np.einsum("ba,gbc,cd->gad", Lam, ZtZ, Lam)
-    A[:, np.arange(q), np.arange(q)] += 1.0
-    return np.einsum("ba,bgk->agk", Lam, R), A
+    A[:, np.arange(q), np.arange(q)] += diag
+    return None if R is None else np.einsum("ba,bgk->agk", Lam, R), A
 
 
 def _cholesky_solve(A, B):
@@ -336,13 +338,9 @@ def gaussian_gradient(beta, L, log_sigma, cp):
     G, q, p = cp["ZtX"].shape
     n = cp["n"]
     s2 = np.exp(2.0 * log_sigma)
-    R = cp.get("R")
-    if R is None:  # as profiled_loglike keeps it: [Z_i' X_i, Z_i' y_i] as (q, G, p + 1)
-        R = cp["R"] = np.ascontiguousarray(
-            np.concatenate([cp["ZtX"], cp["Zty"][:, :, None]], axis=2).transpose(1, 0, 2))
+    R = cp["R"]
     v = [R[a, :, p] - R[a, :, :p] @ beta for a in range(q)]  # Z_i' e_i
-    B = _lambda_products(L, R, cp["ZtZ"])[1]  # I + L' S_i L ...
-    B[:, np.arange(q), np.arange(q)] += s2 - 1.0  # ... with sigma^2 I
+    B = _lambda_products(L, None, cp["ZtZ"], diag=s2)[1]  # sigma^2 I + L' S_i L
     d_L, s, tr = _profile_gradient(L, cp["ZtZ"], B, v, 1.0 / s2)
     Ls = [sum(L[a, b] * s[b] for b in range(q)) for a in range(q)]  # L s_i
     Xe = cp["Xty"] - cp["XtX"] @ beta
@@ -371,12 +369,8 @@ def gaussian_beta_hessian(L, log_sigma, cp):
     """
     G, q, p = cp["ZtX"].shape
     s2 = np.exp(2.0 * log_sigma)
-    R = cp.get("R")
-    if R is None:
-        R = cp["R"] = np.ascontiguousarray(
-            np.concatenate([cp["ZtX"], cp["Zty"][:, :, None]], axis=2).transpose(1, 0, 2))
-    LR, B = _lambda_products(L, R[:, :, :p], cp["ZtZ"])
-    B[:, np.arange(q), np.arange(q)] += s2 - 1.0
+    R = cp["R"]
+    LR, B = _lambda_products(L, R[:, :, :p], cp["ZtZ"], diag=s2)
     with np.errstate(invalid="ignore", divide="ignore"):
         C, S = _cholesky_solve(B, LR)
     if C is None:
