@@ -22,8 +22,8 @@ __all__ = ["LayoutMixin"]
 
 
 #: most random effects per group for which a Gaussian fit starts at its profiled maximum
-#: (beyond two its steps run through batched LAPACK calls per group, which cost more than
-#: the evaluations they save)
+#: and takes its Hessian from the per-group cross products (beyond two their steps run
+#: through batched LAPACK calls per group, which cost more than the evaluations they save)
 MAX_GAUSSIAN_START_Q = 2
 
 
