@@ -66,7 +66,7 @@ import numpy as np
 from scipy import sparse
 
 from . import compiled
-from .batched import _logdet, _rowdot
+from .batched import _logdet, _rowdot, _triu
 from .chunks import chunk_plan
 from .laplace import _run_chunks
 
@@ -438,9 +438,12 @@ def _rule_parts(zn):
 
 
 @lru_cache(maxsize=16)
+@lru_cache(maxsize=8)
 def _phi(q):
-    """The lower triangle with halved diagonal as a (q, q, 1) mask."""
-    return (np.tril(np.ones((q, q))) - 0.5 * np.eye(q))[:, :, None]
+    """The lower triangle with halved diagonal as a (q, q, 1) mask (cached, read-only)."""
+    out = (np.tril(np.ones((q, q))) - 0.5 * np.eye(q))[:, :, None]
+    out.flags.writeable = False
+    return out
 
 
 def _entries(A):
@@ -504,7 +507,7 @@ def _chunk_agq(c, family, cov, L, extra, loc, Hinv, zn, lw, gradient, want_e, st
     unorm[:, 0] = _rowdot(u, u)
     for b in range(q):
         unorm[:, 1 + b] = 2.0 * _rowdot(u, R[:, :, b])
-    for k, (a, b) in enumerate(zip(*np.triu_indices(q))):
+    for k, (a, b) in enumerate(zip(*_triu(q))):
         unorm[:, q + 1 + k] = (1.0 if a == b else 2.0) * _rowdot(R[:, :, a], R[:, :, b])
     ytile = (lambda k, _y=y: _tiled(_y, k)) if stacked else None
     mx = np.full(G, -np.inf)
@@ -557,7 +560,7 @@ def _chunk_agq(c, family, cov, L, extra, loc, Hinv, zn, lw, gradient, want_e, st
         Et /= s_rows[:, None]
     momT = np.ascontiguousarray(mom.T)
     Z2 = np.empty((q, q, G))
-    for k, (a, b) in enumerate(zip(*np.triu_indices(q))):
+    for k, (a, b) in enumerate(zip(*_triu(q))):
         Z2[a, b] = Z2[b, a] = momT[q + 1 + k]
     return True, _agq_gradient(c, family, cov, extra, loc, Hinv, R, S, rwT, Et, momT[1:q + 1],
                                Z2, per_group)
