@@ -580,11 +580,12 @@ def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm
     after = model.to_public(x)
     with np.errstate(invalid="ignore", divide="ignore"):
         change = np.where(np.isfinite(se), (after - before) / se, np.nan)
-    change = pd.Series(change, index=names)
-    moved = [n for n in names if abs(change[n]) > REFIT_TOL_SE]
+    size = np.abs(change)
+    moved = [n for n, big in zip(names, size > REFIT_TOL_SE) if big]
+    index = pd.Index(names)  # one index for both Series (each would build its own)
     out.update(llf=float(llf), llf_at_laplace=float(llf_at_laplace),
-               params=pd.Series(after, index=names), change_se=change,
-               max_change_se=float(np.nanmax(np.abs(change))) if change.notna().any() else 0.0,
+               params=pd.Series(after, index=index), change_se=pd.Series(change, index=index),
+               max_change_se=float(np.nanmax(size)) if not np.isnan(size).all() else 0.0,
                moved=moved, steps=n_steps, converged=done, complete=complete,
                seconds=time.perf_counter() - start)
     if moved:
