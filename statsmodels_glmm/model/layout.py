@@ -138,15 +138,19 @@ class LayoutMixin:
 
     def _gaussian_sums(self):
         """The per-group cross products of a Gaussian model that starts at its profiled
-        maximum (:meth:`_uses_gaussian_start`), made once; None for other models."""
+        maximum (:meth:`_uses_gaussian_start`), made once for the design's arrays (a
+        copy of the model with another response, as a bootstrap refit makes, gets its
+        own); None for other models."""
         if not self._uses_gaussian_start():
             return None
-        sums = self.__dict__.get("_gaussian_cross_products")
-        if sums is None:
+        d = self.design
+        arrays = (d.y, d.X, d.Z, d.offset)
+        hit = self.__dict__.get("_gaussian_cross_products")
+        if hit is None or any(a is not b for a, b in zip(hit[0], arrays)):
             from ..likelihood.gaussian_profile import cross_products
 
-            sums = self.__dict__["_gaussian_cross_products"] = cross_products(self.design)
-        return sums
+            hit = self.__dict__["_gaussian_cross_products"] = (arrays, cross_products(d))
+        return hit[1]
 
     def _gaussian_start(self, theta, log_sigma):
         """

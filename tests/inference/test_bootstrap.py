@@ -80,6 +80,29 @@ def test_simulated_responses_refit(case):
     assert m.design.y is not y and res.model.loglike(res.params) == pytest.approx(res.llf)
 
 
+@pytest.mark.parametrize("random", ["(1 | id)", "(1 + time | id)"])
+def test_gaussian_refit_on_a_new_response_is_a_fresh_fit(random):
+    """A Gaussian model keeps sums of its response for its start and Hessian: the copy
+    with a simulated response must use the new one's, as a model built from it does
+    (estimates, standard errors and log-likelihood)."""
+    df = load_dataset("sim_poisson_small").query("id <= 80").copy()
+    df["z"] = np.log1p(df["y"])
+    G = sm.families.Gaussian()
+    res = smg.mixedglm(f"z ~ time + {random}", df, family=G).fit()
+    y = simulate_responses(res, 1, seed=5)[0]
+    again = refit(res.model, y)
+    d = res.model.design
+    df.loc[d.row_index, "z_new"] = d.unsort(y)
+    fresh = smg.mixedglm(f"z_new ~ time + {random}", df, family=G).fit()
+    assert again.converged and fresh.converged
+    np.testing.assert_allclose(np.asarray(again.params), np.asarray(fresh.params),
+                               rtol=1e-7)
+    np.testing.assert_allclose(np.asarray(again.bse), np.asarray(fresh.bse), rtol=1e-6)
+    assert again.llf == pytest.approx(fresh.llf, abs=1e-8)
+    # and the original model still fits its own response
+    assert res.model.fit().llf == pytest.approx(res.llf, abs=1e-8)
+
+
 def test_simulate_responses_are_res_simulate_with_spawned_seeds():
     df = load_dataset("cbpp")
     res = smg.mixedglm("incidence + non_incidence ~ period + (1 | herd)", df, family=B).fit()
