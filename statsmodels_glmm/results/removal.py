@@ -117,6 +117,7 @@ class RemoveDataMixin:
                 setattr(m.data, name, None)
         m.endog = m.exog = None
         m.__dict__.pop("_sparse_problem", None)
+        m.__dict__.pop("_gaussian_cross_products", None)  # sums of the rows, with their arrays
         warm = getattr(m, "warm_start", None)
         if warm is not None:
             warm.last = warm.state = None

@@ -52,6 +52,8 @@ SPECS = {
                 lambda: sm.families.Poisson(), {}),
     "nested": ("sim_nested", "ybin ~ time + treat + (1 + time | clinic) + (1 | clinic:patient)",
                lambda: sm.families.Binomial(), {}),
+    "gaussian": ("sim_poisson_small", "np.log1p(y) ~ time + (1 + time | id)",
+                 lambda: sm.families.Gaussian(), {}),
 }
 FIVE = ["binomial", "poisson", "negbin", "zip", "ordinal"]
 _FITS = {}
@@ -406,7 +408,7 @@ def _row_arrays(obj, nobs, seen=None, path="res"):
     return out
 
 
-@pytest.mark.parametrize("name", ["binomial", "zip", "nested"])
+@pytest.mark.parametrize("name", ["binomial", "zip", "nested", "gaussian"])
 def test_remove_data_keeps_estimates_summaries_and_prediction(name, tmp_path):
     dataset, formula, family, kw = SPECS[name]
     df = load_dataset(dataset)
