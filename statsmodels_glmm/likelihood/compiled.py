@@ -1,5 +1,5 @@
 """
-Optional compiled kernels for the one-factor engines (numba).
+Optional compiled kernels for the Laplace and quadrature engines (numba).
 
 The Newton search for the conditional modes (:func:`.laplace._chunk_modes`)
 evaluates, at every iterate, the linear predictor, the family's derivatives and
@@ -22,8 +22,11 @@ The row kernels cover the binomial family with the logit link and the Poisson
 family with the log link; the gradient pieces, the Newton steps, the mode
 prediction and the closed-form fixed-effects Hessian's row pass serve every
 family; all with one or two random effects per group.  The same two families'
-log-densities at adaptive quadrature's nodes have a kernel too.  Everything
-else (several grouping factors among it) keeps the numpy path.  Set the
+log-densities at adaptive quadrature's nodes have a kernel too.  Several
+grouping factors have one kernel of their own, :func:`sparse_modes`: the whole
+joint mode search of small, nearly nested designs (see :mod:`._sparse_kernels`),
+whose modes agree with the numpy search's to its tolerance rather than to the
+bit.  Everything else keeps the numpy path.  Set the
 environment variable ``STATSMODELS_GLMM_COMPILED=0`` before the first fit, or
 :data:`ENABLED` to False, to use numpy throughout.  The kernels are compiled on
 first use and cached on disk by numba; loading numba is a one-time cost of the
@@ -41,7 +44,7 @@ import warnings
 import numpy as np
 
 __all__ = ["ENABLED", "ENV_VAR", "available", "mode_evaluator", "gradient_pieces",
-           "prediction_rhs", "node_values", "newton_step", "hessian_rows"]
+           "prediction_rhs", "node_values", "newton_step", "hessian_rows", "sparse_modes"]
 
 #: The environment variable that turns the kernels off (``0``) or leaves them on (``1``).
 ENV_VAR = "STATSMODELS_GLMM_COMPILED"
@@ -118,10 +121,15 @@ def available():
     >>> isinstance(available(), bool)
     True
     """
+    return _enabled() and _kernels() is not None
+
+
+def _enabled():
+    """:data:`ENABLED`, after checking the environment variable's value."""
     if _SETTING not in _OFF + _ON:
         raise ValueError(f"{ENV_VAR} must be 0 or 1 (or false/true, no/yes, off/on), got "
                          f"{os.environ.get(ENV_VAR)!r}")
-    return bool(ENABLED) and _kernels() is not None
+    return bool(ENABLED)
 
 
 def _exp_neg_abs(eta):
@@ -223,6 +231,135 @@ def mode_evaluator(c, family, base, Mc):
         return eta, d, h, grad, H
 
     return evaluate
+
+
+#: the several-factor kernel runs on problems of at most this many rows ...
+SPARSE_MAX_ROWS = 4000
+#: ... and at most this many effects left after eliminating the largest factor's (the
+#: block it factorises densely at every Newton step)
+SPARSE_MAX_REMAINDER = 128
+
+_SPARSE = []  # the several-factor kernel module once loaded, or None
+
+
+def _sparse_kernels():
+    """The several-factor kernel module (:mod:`._sparse_kernels`), loaded and checked on
+    first use; None when numba cannot build it (the numpy search then, with a warning)."""
+    with _LOCK:
+        if not _SPARSE:
+            mod = None
+            try:
+                if importlib.util.find_spec("numba") is None:
+                    raise ModuleNotFoundError("numba")
+                from . import _sparse_kernels as mod
+
+                J = np.array([[0, 2], [1, 2]], dtype=np.intp)
+                ptr, col = np.array([0, 1, 2], dtype=np.intp), np.zeros(2, dtype=np.intp)
+                f = np.array([0.0, 1.0])
+                for kind in (0, 1):
+                    mod.sparse_newton(kind, f, np.ones((2, 2)), J, np.array([-1, -1, 0]),
+                                      np.array([2], dtype=np.intp), 0, ptr, col, True, f,
+                                      np.ones(2), np.zeros(3), 1e-10, 5)
+            except ModuleNotFoundError:
+                mod = None  # no numba: numpy, as documented
+            except Exception as exc:  # a numba that cannot build it: numpy it is
+                warnings.warn(f"numba is installed but the compiled kernel of several "
+                              f"grouping factors could not be built ({type(exc).__name__}: "
+                              f"{exc}); their fits use numpy alone", UserWarning,
+                              stacklevel=2)
+                mod = None
+            _SPARSE.append(mod)
+    return _SPARSE[0]
+
+
+def _sparse_pattern(pr):
+    """
+    What the several-factor kernel needs of a :class:`.sparse_laplace.SparseLaplaceProblem`
+    that it suits, made once: ``(J, remap, rem, e0, nzptr, nzcol, diag)``; None where it
+    does not suit (see :func:`sparse_modes`).
+    """
+    got = pr.__dict__.get("_kernel_pattern")
+    if got is not None:
+        return got[0]
+    out = None
+    pat = pr.pattern if pr.backend == "components" else None
+    if (pat is not None and not pr.iterative_steps and pat.qe == 1 and pr.Q > 1
+            and 0 < pat.r <= SPARSE_MAX_REMAINDER and pr.nobs <= SPARSE_MAX_ROWS):
+        J = np.ascontiguousarray(pr.J, dtype=np.intp)
+        e0, e1 = pat.e_range
+        rem = np.ascontiguousarray(pat.rem_index, dtype=np.intp)
+        remap = np.full(pr.n_effects, -1, dtype=np.intp)
+        remap[rem] = np.arange(len(rem))
+        pairs = np.unique(np.column_stack([np.repeat(J[:, 0] - e0, pr.Q - 1),
+                                           remap[J[:, 1:]].ravel()]), axis=0)
+        nzptr = np.searchsorted(pairs[:, 0], np.arange(e1 - e0 + 1)).astype(np.intp)
+        per_level = np.diff(nzptr)
+        # nearly nested factors: each eliminated level meets few other effects, so the
+        # Schur complement costs little to form (crossed factors keep the numpy search,
+        # whose dense products and reused factorisations serve them better)
+        if int(np.sum(per_level ** 2)) <= pr.nobs:
+            out = (J, remap, rem, int(e0), nzptr, np.ascontiguousarray(pairs[:, 1]),
+                   bool(pr.Q == 2 and per_level.max(initial=0) <= 1))
+    pr.__dict__["_kernel_pattern"] = (out,)
+    return out
+
+
+def sparse_modes(pr, family, base, M, u, tol, maxiter):
+    """
+    The joint conditional modes of several grouping factors by the compiled Newton
+    search (:mod:`._sparse_kernels`): ``(u, converged, iterations)``, or None where
+    there is no kernel for the problem (numba missing or disabled; a family other
+    than binomial-logit and Poisson-log; the largest factor with more than one
+    effect per level; more than :data:`SPARSE_MAX_ROWS` rows or
+    :data:`SPARSE_MAX_REMAINDER` other effects; crossed rather than nearly nested
+    factors; the iterative or sparse-Cholesky backends).
+
+    ``base`` is the fixed part of the linear predictor, ``M`` the row values of
+    ``Z Lambda`` (as :meth:`~.sparse_laplace.SparseLaplaceProblem.m_rows` gives
+    them) and ``u`` the start (not modified).  The modes agree with those of the
+    numpy search to the tolerance ``tol``, not to the last bit.
+
+    Examples
+    --------
+    >>> from statsmodels_glmm.spec.terms import RandomEffectTerm
+    >>> from statsmodels_glmm.families import Poisson
+    >>> from statsmodels_glmm.likelihood.sparse_laplace import (SparseLaplaceProblem,
+    ...                                                         solve_sparse_modes)
+    >>> rng = np.random.default_rng(0)
+    >>> inner, outer = np.repeat(np.arange(12), 3), np.repeat(np.arange(4), 9)
+    >>> terms = [RandomEffectTerm.from_arrays(g, v, np.ones((36, 1)))
+    ...          for g, v in (("a", inner), ("b", outer))]
+    >>> pr = SparseLaplaceProblem(rng.poisson(2.0, 36), np.ones((36, 1)), None, terms)
+    >>> M = pr.m_rows([np.eye(1)] * 2)
+    >>> got = sparse_modes(pr, Poisson(), np.zeros(36), M, np.zeros(16), 1e-10, 100)
+    >>> got is None or bool(np.allclose(got[0], solve_sparse_modes(
+    ...     pr, Poisson(), np.zeros(1), [np.eye(1)] * 2, np.zeros(0))[0], atol=1e-9))
+    True
+    """
+    if not _enabled():  # (this kernel is loaded alone: such fits need none of the others)
+        return None
+    kind = _family_kind(family, "derivs")
+    parts = _sparse_pattern(pr) if kind is not None else None
+    K = _sparse_kernels() if parts is not None else None
+    if K is None:
+        return None
+    y = pr.y
+    got = pr.__dict__.get("_kernel_response")
+    if got is None or got[0] is not y:
+        # (writable copies: the kernel is compiled for those; the design's are read-only)
+        if kind == "poisson":
+            s, k = np.array(y, dtype=float), np.ones(len(y))
+        else:
+            s, k = (np.array(y[:, j], dtype=float) for j in (0, 1))
+        got = pr.__dict__["_kernel_response"] = (y, s, k)
+    J, remap, rem, e0, nzptr, nzcol, diag = parts
+    u = np.array(u, dtype=float)
+    converged, it = K.sparse_newton(0 if kind == "poisson" else 1,
+                                    np.ascontiguousarray(base, dtype=float),
+                                    np.ascontiguousarray(M, dtype=float), J, remap, rem, e0,
+                                    nzptr, nzcol, diag, got[1], got[2], u, float(tol),
+                                    int(maxiter))
+    return u, bool(converged), int(it)
 
 
 def gradient_pieces(c, loc, Hinv):

@@ -81,6 +81,7 @@ the log-likelihood with the modes warm-started at ``u^``.
 import numpy as np
 from scipy.sparse import csr_array
 
+from . import compiled
 from . import memory_budget as _budget
 from .batched import _rowdot
 from .dense_factor import DensePattern, pair_products
@@ -472,6 +473,16 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
     def hmul(v, w):  # H v = v + M' W M v
         return v + rm.tdot(w * rm.dot(v))
 
+    # the compiled search where there is one (small, nearly nested designs), from the
+    # last modes: the same modes to the tolerance, then the factor at them as below
+    found = _compiled_modes(pr, family, base, M, u0, tol, maxiter)
+    if found is not None and found[1]:
+        u = found[0]
+        eta, d, h, _ = evaluate(u)
+        fac = _factor(pr, M, -d[2], rm) if np.isfinite(h) else None
+        if fac is not None:
+            pr.preconditioner = fac
+            return u, rm, eta, d, h, fac, True, found[2]
     if isinstance(u0, SparseModeState):
         u = predicted_modes(pr, u0, base, rm) if usable_state(pr, u0) else \
             (np.array(u0.u, dtype=float) if getattr(u0, "u", None) is not None else None)
@@ -562,6 +573,18 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
     if fac is not None:  # preconditions (or starts the chord steps of) the next search
         pr.preconditioner = fac
     return u, rm, eta, d, h, fac, converged, it
+
+
+def _compiled_modes(pr, family, base, M, u0, tol, maxiter):
+    """:func:`.compiled.sparse_modes` from the modes of ``u0`` (zero without them), or
+    None (no kernel for the problem, a start of another size, non-finite ``M``)."""
+    start = u0.u if isinstance(u0, SparseModeState) else u0
+    N = pr.n_effects
+    if start is not None and np.size(start) != N or not np.all(np.isfinite(M)):
+        return None
+    return compiled.sparse_modes(pr, family, base, M,
+                                 np.zeros(N) if start is None else np.ravel(start), tol,
+                                 maxiter)
 
 
 def _pcg(matvec, b, precond, rtol=1e-11, maxiter=40):
