@@ -290,15 +290,17 @@ def _sparse_pattern(pr):
         rem = np.ascontiguousarray(pat.rem_index, dtype=np.intp)
         remap = np.full(pr.n_effects, -1, dtype=np.intp)
         remap[rem] = np.arange(len(rem))
-        pairs = np.unique(np.column_stack([np.repeat(J[:, 0] - e0, pr.Q - 1),
-                                           remap[J[:, 1:]].ravel()]), axis=0)
-        nzptr = np.searchsorted(pairs[:, 0], np.arange(e1 - e0 + 1)).astype(np.intp)
+        r = len(rem)
+        # the (eliminated level, other effect) pairs that rows meet, level by level
+        keys = np.unique(np.repeat(J[:, 0] - e0, pr.Q - 1) * r + remap[J[:, 1:]].ravel())
+        level, col = np.divmod(keys, r)
+        nzptr = np.searchsorted(level, np.arange(e1 - e0 + 1)).astype(np.intp)
         per_level = np.diff(nzptr)
         # nearly nested factors: each eliminated level meets few other effects, so the
         # Schur complement costs little to form (crossed factors keep the numpy search,
         # whose dense products and reused factorisations serve them better)
         if int(np.sum(per_level ** 2)) <= pr.nobs:
-            out = (J, remap, rem, int(e0), nzptr, np.ascontiguousarray(pairs[:, 1]),
+            out = (J, remap, rem, int(e0), nzptr, col.astype(np.intp),
                    bool(pr.Q == 2 and per_level.max(initial=0) <= 1))
     pr.__dict__["_kernel_pattern"] = (out,)
     return out
