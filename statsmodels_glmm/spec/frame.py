@@ -207,14 +207,14 @@ def _prepare_frame(data, columns):
         if isinstance(dtype, pd.api.extensions.ExtensionDtype) and \
                 not isinstance(dtype, pd.CategoricalDtype):
             col = work[c]
-            if pd.api.types.is_bool_dtype(dtype):
-                work[c] = pd.Series(np.where(col.isna(), None, col.astype(object)),
-                                    dtype=object)
+            if pd.api.types.is_bool_dtype(dtype) or (
+                    pd.api.types.is_string_dtype(dtype)
+                    and not pd.api.types.is_numeric_dtype(dtype)):
+                # objects with None for a missing value (one pass; an object Series,
+                # which pandas would otherwise read back as strings)
+                work[c] = pd.Series(col.to_numpy(dtype=object, na_value=None), dtype=object)
             elif pd.api.types.is_numeric_dtype(dtype):
                 work[c] = col.astype("float64")
-            elif pd.api.types.is_string_dtype(dtype):
-                work[c] = pd.Series(np.where(col.isna(), None, col.astype(object)),
-                                    dtype=object)
             dtype = work[c].dtype
         if isinstance(dtype, np.dtype) and dtype.kind in "iu":
             continue  # integers hold no infinity
