@@ -58,9 +58,8 @@ class _PatsyManager:
 STRINGS_AS_CODES = True
 
 #: Columns of fewer rows are read value by value: below it, making the codes costs
-#: more than patsy's pass over the values (the two cost the same at about 200 rows,
-#: with 2 to 100 levels).
-STRINGS_AS_CODES_MIN_ROWS = 200
+#: more than patsy's pass over the values.
+STRINGS_AS_CODES_MIN_ROWS = 1000
 
 #: the strings ``float()`` reads as NaN (patsy counts them as missing categorical values)
 _NAN_STRINGS = frozenset(("nan", "+nan", "-nan"))
