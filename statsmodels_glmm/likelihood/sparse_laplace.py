@@ -434,6 +434,8 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
     from zero if ``h`` is larger there.  Chord steps stop at a thousandth of
     ``tol``, and the returned ``factor`` is always one of ``H`` at the returned
     modes with their exact weights.  ``chord=0`` factorises at every iterate.
+    Where the compiled search applies (:func:`.compiled.sparse_modes`: small, nearly
+    nested designs) it takes the place of these steps, from the last modes.
 
     Examples
     --------
