@@ -95,22 +95,30 @@ def _smoke(K):
 def _kernels():
     """The kernel module, loaded and checked on first use; None when numba is missing
     or cannot build the kernels (the numpy path then, with a warning)."""
+    return _load(_KERNELS, "_mode_kernels", lambda mod: _smoke(mod), "the compiled kernels",
+                 "fits use numpy alone (the same numbers, more slowly)")
+
+
+def _load(store, name, smoke, what, then):
+    """
+    The kernel module ``name`` of this package, imported and ``smoke``-tested once and
+    kept in ``store`` (a list); None without numba, or, with a warning naming ``what``
+    and ``then``, when numba cannot build it.
+    """
     with _LOCK:
-        if not _KERNELS:
+        if not store:
             mod = None
             if importlib.util.find_spec("numba") is not None:
                 try:
-                    from . import _mode_kernels as mod
-
-                    _smoke(mod)
+                    mod = importlib.import_module(f".{name}", __package__)
+                    smoke(mod)
                 except Exception as exc:  # a numba that cannot build them: numpy it is
-                    warnings.warn(f"numba is installed but the compiled kernels could not be "
-                                  f"built ({type(exc).__name__}: {exc}); fits use numpy "
-                                  "alone (the same numbers, more slowly)", UserWarning,
-                                  stacklevel=2)
+                    warnings.warn(f"numba is installed but {what} could not be built "
+                                  f"({type(exc).__name__}: {exc}); {then}", UserWarning,
+                                  stacklevel=3)
                     mod = None
-            _KERNELS.append(mod)
-    return _KERNELS[0]
+            store.append(mod)
+    return store[0]
 
 
 def available():
@@ -244,32 +252,22 @@ _SPARSE = []  # the several-factor kernel module once loaded, or None
 
 def _sparse_kernels():
     """The several-factor kernel module (:mod:`._sparse_kernels`), loaded and checked on
-    first use; None when numba cannot build it (the numpy search then, with a warning)."""
-    with _LOCK:
-        if not _SPARSE:
-            mod = None
-            try:
-                if importlib.util.find_spec("numba") is None:
-                    raise ModuleNotFoundError("numba")
-                from . import _sparse_kernels as mod
+    first use; None when numba is missing or cannot build it (the numpy search then,
+    with a warning)."""
+    return _load(_SPARSE, "_sparse_kernels", _sparse_smoke,
+                 "the compiled kernel of several grouping factors",
+                 "their fits use numpy alone")
 
-                J = np.array([[0, 2], [1, 2]], dtype=np.intp)
-                ptr, col = np.array([0, 1, 2], dtype=np.intp), np.zeros(2, dtype=np.intp)
-                f = np.array([0.0, 1.0])
-                for kind in (0, 1):
-                    mod.sparse_newton(kind, f, np.ones((2, 2)), J, np.array([-1, -1, 0]),
-                                      np.array([2], dtype=np.intp), 0, ptr, col, True, f,
-                                      np.ones(2), np.zeros(3), 1e-10, 5)
-            except ModuleNotFoundError:
-                mod = None  # no numba: numpy, as documented
-            except Exception as exc:  # a numba that cannot build it: numpy it is
-                warnings.warn(f"numba is installed but the compiled kernel of several "
-                              f"grouping factors could not be built ({type(exc).__name__}: "
-                              f"{exc}); their fits use numpy alone", UserWarning,
-                              stacklevel=2)
-                mod = None
-            _SPARSE.append(mod)
-    return _SPARSE[0]
+
+def _sparse_smoke(mod):
+    """Call the several-factor kernel on a tiny problem of each family kind."""
+    J = np.array([[0, 2], [1, 2]], dtype=np.intp)
+    ptr, col = np.array([0, 1, 2], dtype=np.intp), np.zeros(2, dtype=np.intp)
+    f = np.array([0.0, 1.0])
+    for kind in (0, 1):
+        mod.sparse_newton(kind, f, np.ones((2, 2)), J, np.array([-1, -1, 0]),
+                          np.array([2], dtype=np.intp), 0, ptr, col, True, f, np.ones(2),
+                          np.zeros(3), 1e-10, 5)
 
 
 def _sparse_pattern(pr):

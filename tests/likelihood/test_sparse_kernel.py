@@ -168,3 +168,24 @@ def test_a_refit_on_a_new_response_reads_the_new_response():
     assert again.llf == pytest.approx(fresh.llf, abs=1e-8)
     np.testing.assert_allclose(np.asarray(again.params), np.asarray(fresh.params),
                                rtol=1e-7, atol=1e-9)
+
+
+def test_a_kernel_that_cannot_be_built_leaves_the_numpy_search(monkeypatch):
+    pytest.importorskip("numba")
+
+    def broken(mod):
+        raise RuntimeError("no backend")
+
+    monkeypatch.setattr(compiled, "ENABLED", True)
+    monkeypatch.setattr(compiled, "_SPARSE", [])
+    monkeypatch.setattr(compiled, "_sparse_smoke", broken)
+    m = _model(_nested("poisson"), "y ~ x + (1 | a) + (1 | b)", P)
+    pr, beta, Ls, extra = _point(m)
+    with pytest.warns(UserWarning, match="several grouping factors could not be built"):
+        got = solve_sparse_modes(pr, m.response, beta, Ls, extra)
+    assert compiled._sparse_kernels() is None  # decided once
+    monkeypatch.setattr(compiled, "SPARSE_MAX_ROWS", 0)
+    pr.__dict__.pop("_kernel_pattern")
+    want = solve_sparse_modes(pr, m.response, beta, Ls, extra)
+    assert got[6]
+    np.testing.assert_array_equal(got[0], want[0])
