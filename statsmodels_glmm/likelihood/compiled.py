@@ -312,7 +312,7 @@ def sparse_modes(pr, family, base, M, u, tol, maxiter):
     than binomial-logit and Poisson-log; the largest factor with more than one
     effect per level; more than :data:`SPARSE_MAX_ROWS` rows or
     :data:`SPARSE_MAX_REMAINDER` other effects; crossed rather than nearly nested
-    factors; the iterative or sparse-Cholesky backends).
+    factors; the iterative or sparse-Cholesky backends; a non-finite ``M``).
 
     ``base`` is the fixed part of the linear predictor, ``M`` the row values of
     ``Z Lambda`` (as :meth:`~.sparse_laplace.SparseLaplaceProblem.m_rows` gives
@@ -341,7 +341,7 @@ def sparse_modes(pr, family, base, M, u, tol, maxiter):
     kind = _family_kind(family, "derivs")
     parts = _sparse_pattern(pr) if kind is not None else None
     K = _sparse_kernels() if parts is not None else None
-    if K is None:
+    if K is None or not np.all(np.isfinite(M)):
         return None
     y = pr.y
     got = pr.__dict__.get("_kernel_response")

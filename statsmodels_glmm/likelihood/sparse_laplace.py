@@ -582,7 +582,7 @@ def _compiled_modes(pr, family, base, M, u0, tol, maxiter):
     None (no kernel for the problem, a start of another size, non-finite ``M``)."""
     start = u0.u if isinstance(u0, SparseModeState) else u0
     N = pr.n_effects
-    if start is not None and np.size(start) != N or not np.all(np.isfinite(M)):
+    if start is not None and np.size(start) != N:
         return None
     return compiled.sparse_modes(pr, family, base, M,
                                  np.zeros(N) if start is None else np.ravel(start), tol,
