@@ -94,6 +94,20 @@ def fit_with_and_without(monkeypatch, model, counts, owner, name, replacement, *
     return res, on, ref, dict(counts)
 
 
+def unbuildable_kernels(monkeypatch, store, smoke):
+    """With the kernels switched on, make the next load of the kernel module kept in
+    ``compiled.<store>`` fail at its smoke test ``compiled.<smoke>``, as a numba that
+    cannot build them does."""
+    from statsmodels_glmm.likelihood import compiled
+
+    def broken(mod):
+        raise RuntimeError("no backend")
+
+    monkeypatch.setattr(compiled, "ENABLED", True)
+    monkeypatch.setattr(compiled, store, [])
+    monkeypatch.setattr(compiled, smoke, broken)
+
+
 def load_ref(fit_id):
     """An R reference fit (JSON from the shared reference scripts)."""
     with open(os.path.join(RESULTS, f"{fit_id}.json")) as fh:

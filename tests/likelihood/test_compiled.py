@@ -14,7 +14,7 @@ from statsmodels_glmm.likelihood import compiled
 from statsmodels_glmm.likelihood.chunks import _zl_columns, chunk_plan
 from statsmodels_glmm.likelihood.laplace import laplace_loglike, predicted_modes
 
-from conftest import load_dataset
+from conftest import load_dataset, unbuildable_kernels
 
 numba_missing = pytest.mark.skipif(not compiled.available(),
                                    reason="numba not installed (or kernels disabled)")
@@ -218,13 +218,7 @@ def test_quadrature_identical_with_and_without_kernels(monkeypatch, name, gradie
 
 def test_kernels_that_cannot_be_built_fall_back_to_numpy(monkeypatch):
     pytest.importorskip("numba")
-
-    def broken(K):
-        raise RuntimeError("no backend")
-
-    monkeypatch.setattr(compiled, "ENABLED", True)
-    monkeypatch.setattr(compiled, "_KERNELS", [])
-    monkeypatch.setattr(compiled, "_smoke", broken)
+    unbuildable_kernels(monkeypatch, "_KERNELS", "_smoke")
     with pytest.warns(UserWarning, match="could not be built.*numpy alone"):
         assert not compiled.available()
     assert not compiled.available()  # decided once

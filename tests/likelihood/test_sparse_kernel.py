@@ -15,7 +15,7 @@ from statsmodels_glmm.likelihood import compiled
 from statsmodels_glmm.likelihood.sparse_laplace import solve_sparse_modes
 from statsmodels_glmm.spec.terms import split_thetas
 
-from conftest import load_dataset
+from conftest import load_dataset, unbuildable_kernels
 
 numba_missing = pytest.mark.skipif(not compiled.available(),
                                    reason="numba not installed (or kernels disabled)")
@@ -172,13 +172,7 @@ def test_a_refit_on_a_new_response_reads_the_new_response():
 
 def test_a_kernel_that_cannot_be_built_leaves_the_numpy_search(monkeypatch):
     pytest.importorskip("numba")
-
-    def broken(mod):
-        raise RuntimeError("no backend")
-
-    monkeypatch.setattr(compiled, "ENABLED", True)
-    monkeypatch.setattr(compiled, "_SPARSE", [])
-    monkeypatch.setattr(compiled, "_sparse_smoke", broken)
+    unbuildable_kernels(monkeypatch, "_SPARSE", "_sparse_smoke")
     m = _model(_nested("poisson"), "y ~ x + (1 | a) + (1 | b)", P)
     pr, beta, Ls, extra = _point(m)
     with pytest.warns(UserWarning, match="several grouping factors could not be built"):
