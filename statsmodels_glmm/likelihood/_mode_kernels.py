@@ -89,6 +89,22 @@ def binomial_rows(eta, e, lp1, s, k, lc, d0, d1, d2, d3):
 
 
 @_jit
+def gaussian_rows(eta, y, c0, s2, d0, d1, d2, d3):
+    """
+    Gaussian identity-link derivatives, ``r = y - eta``: ``(c0 - r^2 / (2 s2), r / s2,
+    -1 / s2, 0)`` with ``c0 = -log(2 pi) / 2 - log sigma`` (in numpy's order of
+    operations).
+    """
+    w = -1 / s2
+    for t in range(eta.shape[0]):
+        r = y[t] - eta[t]
+        d0[t] = c0 - 0.5 * r * r / s2
+        d1[t] = r / s2
+        d2[t] = w
+        d3[t] = 0.0
+
+
+@_jit
 def poisson_rows(eta, mu, y, lgy, d0, d1, d2, d3):
     """Poisson log-link derivatives from ``mu = exp(eta)``."""
     for t in range(eta.shape[0]):

@@ -18,10 +18,11 @@ the arithmetic and the sums run in three compiled passes, with ``exp`` and
 operations in the same order, so the two give the same numbers to the last bit
 (the tests compare them); only the time differs.
 
-The row kernels cover the binomial family with the logit link and the Poisson
-family with the log link; the gradient pieces, the Newton steps, the mode
-prediction and the closed-form fixed-effects Hessian's row pass serve every
-family; all with one or two random effects per group.  The same two families'
+The row kernels cover the binomial family with the logit link, the Poisson
+family with the log link and the Gaussian family with the identity link; the
+gradient pieces, the Newton steps, the mode prediction and the closed-form
+fixed-effects Hessian's row pass serve every family; all with one or two random
+effects per group.  The binomial-logit and Poisson-log families'
 log-densities at adaptive quadrature's nodes have a kernel too.  Several
 grouping factors have one kernel of their own, :func:`sparse_modes`: the whole
 joint mode search of small, nearly nested designs (see :mod:`._sparse_kernels`),
@@ -74,6 +75,7 @@ def _smoke(K):
     K.logit_rows(f, f, f, s, *outs[:4])
     K.binomial_rows(f, f, f, s, k, f, *outs[:4])
     K.poisson_rows(f, f, f, f, *outs[:4])
+    K.gaussian_rows(f, f, -1.0, 2.0, *outs[:4])
     K.group_sums(f, f, f, f, f, u1, st, n, h, g1, H1)
     K.group_sums(f, f, f, f, f, u2, st, n, h, g2, H2)
     K.working_q1(f, f, f, f, u1, P1, st, n, *outs[:4])
@@ -166,10 +168,11 @@ def _family_kind(family, *methods):
     return kind
 
 
-def _row_kernel(family, y):
+def _row_kernel(family, y, extra=None):
     """
     ``rows(eta, d0, d1, d2, d3)``: the family's derivatives written into the four
-    arrays, or None for a family without a kernel.
+    arrays, or None for a family without a kernel (the Gaussian family's needs its
+    ``extra``, the log standard deviation).
     """
     K = _kernels()
     kind = _family_kind(family, "derivs")
@@ -191,19 +194,39 @@ def _row_kernel(family, y):
         def rows(eta, d0, d1, d2, d3):
             K.poisson_rows(eta, np.exp(eta), yc, lgy, d0, d1, d2, d3)
         return rows
+    if extra is not None and _is_gaussian_identity(family):
+        from ..families.standard import _LOG_2PI
+
+        # the scalars as Gaussian.derivs forms them
+        s2 = np.exp(2 * extra[0])
+        c0 = -0.5 * _LOG_2PI - extra[0]
+        yc = np.ascontiguousarray(y, dtype=float)
+
+        def rows(eta, d0, d1, d2, d3):
+            K.gaussian_rows(eta, yc, c0, s2, d0, d1, d2, d3)
+        return rows
     return None
 
 
-def mode_evaluator(c, family, base, Mc):
+def _is_gaussian_identity(family):
+    """The package's Gaussian family with the identity link and its own ``derivs``."""
+    from ..families.standard import Gaussian
+
+    return (isinstance(family, Gaussian) and getattr(family, "link_name", None) == "identity"
+            and type(family).derivs is Gaussian.derivs)
+
+
+def mode_evaluator(c, family, base, Mc, extra=None):
     """
     The compiled evaluation of the mode search on chunk ``c``, or None where
     there is none (numba missing or disabled, another family, more than two
     random effects per group).
 
-    ``base`` is the fixed part of the linear predictor and ``Mc`` the columns
-    of ``M = Z L``.  The returned ``evaluate(u)`` gives ``(eta, d, h, grad, H)``
-    at the modes ``u`` (G, q), as the numpy evaluation in
-    :func:`.laplace._chunk_modes` does.
+    ``base`` is the fixed part of the linear predictor, ``Mc`` the columns
+    of ``M = Z L`` and ``extra`` the family's parameters (the Gaussian family's
+    row kernel needs them; without them it has none).  The returned
+    ``evaluate(u)`` gives ``(eta, d, h, grad, H)`` at the modes ``u`` (G, q), as
+    the numpy evaluation in :func:`.laplace._chunk_modes` does.
 
     Examples
     --------
@@ -216,7 +239,7 @@ def mode_evaluator(c, family, base, Mc):
     q = len(Mc)
     if q > 2 or not available():
         return None
-    rows = _row_kernel(family, c.y)
+    rows = _row_kernel(family, c.y, extra)
     if rows is None:
         return None
     K = _kernels()

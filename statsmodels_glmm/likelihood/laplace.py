@@ -216,7 +216,7 @@ def _chunk_modes(c, family, beta, L, extra, u0, tol, maxiter):
     iu, ju = _triu(q)
     diag = _triu(q, diag=True)
     # the compiled evaluation where there is one (same numbers, see .compiled)
-    fast = compiled.mode_evaluator(c, family, base, Mc)
+    fast = compiled.mode_evaluator(c, family, base, Mc, extra)
     # m_ta m_tb, fixed during the solve
     MM = [Mc[i] * Mc[j] for i, j in zip(iu, ju)] if fast is None else None
 

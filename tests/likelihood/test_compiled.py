@@ -7,6 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import statsmodels.api as sm
+from scipy.stats import norm
 
 import statsmodels_glmm.api as smg
 from statsmodels_glmm.families import Binomial, NegativeBinomial, Poisson
@@ -34,6 +35,13 @@ def _cbpp(re="(1 | herd)"):
                         family=sm.families.Binomial())
 
 
+def _gaussian(re):
+    df = smg.simulate_longitudinal("poisson", n_persons=120, n_waves=4, sd=(1.0, 0.3), seed=3)
+    df["y"] = np.log1p(df["y"])
+    return smg.mixedglm(f"y ~ time * group + stress + {re}", df,
+                        family=sm.families.Gaussian())
+
+
 def _both(monkeypatch, fn):
     """``fn()`` with the kernels on, then off."""
     on = fn()
@@ -49,6 +57,8 @@ MODELS = {
     "poisson RI": lambda: _model("poisson", RI),
     "poisson RS": lambda: _model("poisson", RS),
     "binomial trials": _cbpp,
+    "gaussian RI": lambda: _gaussian(RI),
+    "gaussian RS": lambda: _gaussian(RS),
     # no row kernel for these: the compiled gradient pieces only
     "probit RS": lambda: _model("binary", RS, Binomial("probit")),
     "nb2 RI": lambda: _model("poisson", RI, NegativeBinomial(p=2)),
@@ -93,7 +103,8 @@ def test_per_group_scores_identical(monkeypatch, name):
 
 
 @numba_missing
-@pytest.mark.parametrize("name", ["bernoulli RS", "poisson RI", "binomial trials"])
+@pytest.mark.parametrize("name", ["bernoulli RS", "poisson RI", "binomial trials",
+                                  "gaussian RS"])
 def test_fits_identical_with_and_without_kernels(monkeypatch, name):
     def run():
         with warnings.catch_warnings():
@@ -108,18 +119,19 @@ def test_fits_identical_with_and_without_kernels(monkeypatch, name):
 
 
 @numba_missing
-@pytest.mark.parametrize("name", ["bernoulli RS", "poisson RI", "binomial trials"])
+@pytest.mark.parametrize("name", ["bernoulli RS", "poisson RI", "binomial trials",
+                                  "gaussian RI", "gaussian RS"])
 def test_evaluator_sums_against_direct_computation(name):
     """h, gradient and curvature of every group from the family's own derivatives and
     ``np.add.at`` (no code shared with the mode search)."""
     m = MODELS[name]()
-    beta, theta, _ = m._split(m._start_internal())
+    beta, theta, extra = m._split(m._start_internal())
     L = m.cov_struct.chol(theta)
     plan = chunk_plan(m.design)
     c, fam = plan.chunks[0], plan.families(m.response)[0]
     Mc = _zl_columns(c.Zc, L)
     base = c.X @ beta + c.offset
-    ev = compiled.mode_evaluator(c, fam, base, Mc)
+    ev = compiled.mode_evaluator(c, fam, base, Mc, extra)
     assert ev is not None
     q = len(Mc)
     u = np.random.default_rng(1).normal(size=(c.n_groups, q))
@@ -127,7 +139,10 @@ def test_evaluator_sums_against_direct_computation(name):
     M = np.column_stack(Mc)
     eta_ref = base + np.sum(M * u[c.gid], axis=1)
     np.testing.assert_allclose(eta, eta_ref, rtol=1e-14, atol=1e-14)
-    d_ref = fam.derivs(c.y, eta_ref, np.zeros(0))
+    d_ref = fam.derivs(c.y, eta_ref, extra)
+    if fam.name == "Gaussian":  # the log-density itself from scipy
+        np.testing.assert_allclose(d[0], norm.logpdf(c.y, eta_ref, np.exp(extra[0])),
+                                   rtol=1e-13)
     for a, b in zip(d, d_ref):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
     h_ref = np.zeros(c.n_groups)
