@@ -108,7 +108,9 @@ class LayoutMixin:
         if given is not None:
             beta = given
         elif self.k_fe:
-            beta = glm_start(resp, d.X, d.y, d.offset, tol=START_TOL)
+            beta = self._least_squares_start()
+            if beta is None:
+                beta = glm_start(resp, d.X, d.y, d.offset, tol=START_TOL)
             if not np.all(np.isfinite(beta)):
                 beta = np.zeros(self.k_fe)
         eta = d.X @ beta + d.offset
@@ -135,6 +137,22 @@ class LayoutMixin:
         return bool(resp.name == "Gaussian" and getattr(resp, "link_name", None) == "identity"
                     and not self.multi and self.design.n_groups and self.k_extra == 1
                     and 1 <= self.cov_struct.q <= MAX_GAUSSIAN_START_Q)
+
+    def _least_squares_start(self):
+        """
+        The least-squares fixed effects ``(X'X)^{-1} X'(y - offset)`` from the cross
+        products of a Gaussian model that starts at its profiled maximum (the
+        Gaussian GLM's estimate, which Newton's method would reach in one step); None
+        for other models or a singular ``X'X``.
+        """
+        sums = self._gaussian_sums()
+        if sums is None:
+            return None
+        try:
+            beta = np.linalg.solve(sums["XtX"], sums["Xty"])
+        except np.linalg.LinAlgError:
+            return None
+        return beta if np.all(np.isfinite(beta)) else None
 
     def _gaussian_sums(self):
         """The per-group cross products of a Gaussian model that starts at its profiled
