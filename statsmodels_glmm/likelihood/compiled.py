@@ -27,9 +27,11 @@ log-densities at adaptive quadrature's nodes have a kernel too.  Several
 grouping factors have one kernel of their own, :func:`sparse_modes`: the whole
 joint mode search of small, nearly nested designs (see :mod:`._sparse_kernels`),
 whose modes agree with the numpy search's to its tolerance rather than to the
-bit.  Everything else keeps the numpy path.  Set the
-environment variable ``STATSMODELS_GLMM_COMPILED=0`` before the first fit, or
-:data:`ENABLED` to False, to use numpy throughout.  The kernels are compiled on
+bit.  So has the Gaussian model's profiled log-likelihood, the search of a Gaussian
+fit's start (:func:`gaussian_profile`), which agrees with numpy's to rounding.
+Everything else keeps the numpy path.  Set the environment variable
+``STATSMODELS_GLMM_COMPILED=0`` before the first fit, or :data:`ENABLED` to False,
+to use numpy throughout.  The kernels are compiled on
 first use and cached on disk by numba; loading numba is a one-time cost of the
 first fit of a session (``benchmarks/bench_compiled.py`` measures it).
 
@@ -45,7 +47,8 @@ import warnings
 import numpy as np
 
 __all__ = ["ENABLED", "ENV_VAR", "available", "mode_evaluator", "gradient_pieces",
-           "prediction_rhs", "node_values", "newton_step", "hessian_rows", "sparse_modes"]
+           "prediction_rhs", "node_values", "newton_step", "hessian_rows", "sparse_modes",
+           "gaussian_profile"]
 
 #: The environment variable that turns the kernels off (``0``) or leaves them on (``1``).
 ENV_VAR = "STATSMODELS_GLMM_COMPILED"
@@ -383,6 +386,74 @@ def sparse_modes(pr, family, base, M, u, tol, maxiter):
                                     nzptr, nzcol, diag, got[1], got[2], u, float(tol),
                                     int(maxiter))
     return u, bool(converged), int(it)
+
+
+_GAUSSIAN = []  # the Gaussian profile's kernel module once loaded, or None
+
+
+def _gaussian_kernels():
+    """The kernels of the Gaussian profiled log-likelihood (:mod:`._gaussian_kernels`),
+    loaded and checked on first use; None when numba is missing or cannot build them."""
+    return _load(_GAUSSIAN, "_gaussian_kernels", _gaussian_smoke,
+                 "the compiled kernels of the Gaussian profiled likelihood",
+                 "Gaussian fits search their start with numpy")
+
+
+def _gaussian_smoke(mod):
+    """Call both Gaussian profile kernels for one and two random effects."""
+    for q in (1, 2):
+        R, ZtZ = np.ones((q, 2, 3)), np.tile(np.eye(q), (2, 1, 1))
+        K, Ainv, W, T = np.empty((3, 3)), np.empty((2, 3)), np.empty((2, 3)), np.empty((2, 3))
+        mod.profile_sums(R, ZtZ, 0.5, 0.1, 0.4, K, Ainv, W, T)
+        mod.profile_gradient(R, ZtZ, 0.5, 0.1, 0.4, np.zeros(2), 1.0, Ainv, np.zeros((q, q)))
+
+
+def gaussian_profile(Lam, R, ZtZ):
+    """
+    The group sums of the Gaussian profiled log-likelihood at the relative factor
+    ``Lam`` by the compiled kernels (see :mod:`._gaussian_kernels`):
+    ``(logdet, K, gradient)`` with ``logdet = sum_i log det A_i`` (NaN where an
+    ``A_i`` is not positive definite), ``K = sum_i R_i' Lam A_i^{-1} Lam' R_i`` and
+    ``gradient(beta, c)`` the (q, q) derivatives of
+    :func:`.gaussian_profile.profiled_loglike` given ``beta`` and ``c = n / r^2``;
+    None where there is no kernel (numba missing or disabled, more than two random
+    effects per group).  ``R`` and ``ZtZ`` are the (q, G, p + 1) and (G, q, q) sums of
+    :func:`.gaussian_profile.cross_products`.  The numbers agree with the numpy
+    path's to rounding, not to the bit.
+
+    Examples
+    --------
+    >>> from statsmodels_glmm.likelihood.gaussian_profile import _example, cross_products
+    >>> d, cs = _example("(1 + time | id)")
+    >>> cp = cross_products(d)
+    >>> Lam = np.array([[0.9, 0.0], [-0.2, 0.4]])
+    >>> got = gaussian_profile(Lam, cp["R"], cp["ZtZ"])
+    >>> A = np.eye(2) + Lam.T @ cp["ZtZ"] @ Lam
+    >>> got is None or bool(np.isclose(got[0], np.linalg.slogdet(A)[1].sum(), rtol=1e-12))
+    True
+    """
+    q = Lam.shape[0]
+    if q > 2 or not _enabled():
+        return None
+    M = _gaussian_kernels()
+    if M is None:
+        return None
+    R = np.ascontiguousarray(R, dtype=float)
+    ZtZ = np.ascontiguousarray(ZtZ, dtype=float)
+    G, k = R.shape[1], R.shape[2]
+    l11 = float(Lam[0, 0])
+    l21, l22 = (float(Lam[1, 0]), float(Lam[1, 1])) if q == 2 else (0.0, 0.0)
+    K, Ainv = np.empty((k, k)), np.empty((G, 3))
+    logdet = M.profile_sums(R, ZtZ, l11, l21, l22, K, Ainv, np.empty((2, k)),
+                            np.empty((2, k)))
+
+    def gradient(beta, c):
+        grad = np.zeros((q, q))
+        M.profile_gradient(R, ZtZ, l11, l21, l22, np.ascontiguousarray(beta, dtype=float),
+                           float(c), Ainv, grad)
+        return grad
+
+    return logdet, K, gradient
 
 
 def gradient_pieces(c, loc, Hinv):

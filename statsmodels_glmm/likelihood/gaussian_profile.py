@@ -34,6 +34,7 @@ estimates of the whole model, which the fit then only has to confirm.
 import numpy as np
 from scipy import optimize
 
+from . import compiled
 from .chunks import seg_sum
 
 __all__ = ["cross_products", "profiled_loglike", "profiled_optimum"]
@@ -118,13 +119,19 @@ def profiled_loglike(Lam, cp, gradient=False):
     n = cp["n"]
     R = cp["R"]
     fail = (-np.inf, None, None) + ((None,) if gradient else ())
-    LR, A = _lambda_products(Lam, R, cp["ZtZ"])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        C, S = _cholesky_solve(A, LR)
-    if C is None:
-        return fail
-    logdet = 2.0 * np.log(C).sum()
-    K = sum(S[a].T @ S[a] for a in range(q))  # sum_i S_i' S_i
+    fast = compiled.gaussian_profile(Lam, R, cp["ZtZ"])  # the same sums, compiled
+    if fast is not None:
+        logdet, K, finish = fast
+        if not np.isfinite(logdet):
+            return fail
+    else:
+        LR, A = _lambda_products(Lam, R, cp["ZtZ"])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            C, S = _cholesky_solve(A, LR)
+        if C is None:
+            return fail
+        logdet = 2.0 * np.log(C).sum()
+        K = sum(S[a].T @ S[a] for a in range(q))  # sum_i S_i' S_i
     XtWX = cp["XtX"] - K[:p, :p]
     XtWy = cp["Xty"] - K[:p, p]
     try:
@@ -138,6 +145,8 @@ def profiled_loglike(Lam, cp, gradient=False):
     llf = -0.5 * (n * np.log(2 * np.pi * s2) + n + logdet)
     if not gradient:
         return llf, beta, s2
+    if fast is not None:
+        return llf, beta, s2, finish(beta, n / r2)
     v = [R[a, :, p] - R[a, :, :p] @ beta for a in range(q)]  # Z_i' (y_i - X_i beta^)
     return llf, beta, s2, _profile_gradient(Lam, cp["ZtZ"], A, v, n / r2)[0]
 

@@ -106,6 +106,10 @@ def test_per_group_scores_identical(monkeypatch, name):
 @pytest.mark.parametrize("name", ["bernoulli RS", "poisson RI", "binomial trials",
                                   "gaussian RS"])
 def test_fits_identical_with_and_without_kernels(monkeypatch, name):
+    # (the kernel of the Gaussian start's search agrees with numpy to rounding only:
+    # test_gaussian_profile compares those fits)
+    monkeypatch.setattr(compiled, "gaussian_profile", lambda *a: None)
+
     def run():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

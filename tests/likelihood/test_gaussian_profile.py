@@ -6,8 +6,11 @@ import statsmodels.api as sm
 import statsmodels.formula.api as smf
 
 import statsmodels_glmm.api as smg
+from statsmodels_glmm.likelihood import compiled
 from statsmodels_glmm.likelihood import gaussian_profile as gp
 from statsmodels_glmm.model import layout
+
+from conftest import unbuildable_kernels
 
 
 #: random-effect terms and a relative factor Lambda for each (one, two and three effects)
@@ -192,3 +195,64 @@ def test_gaussian_hessian_from_cross_products_equals_the_usual_one(re, monkeypat
     monkeypatch.setattr(layout, "MAX_GAUSSIAN_START_Q", 0)  # differences of the Laplace path
     slow = _model(df, re).hessian_internal(x)
     np.testing.assert_allclose(fast, slow, rtol=1e-7, atol=1e-7 * np.abs(slow).max())
+
+
+kernels = pytest.mark.skipif(not compiled.available(),
+                             reason="numba not installed (or kernels disabled)")
+
+
+@kernels
+@pytest.mark.parametrize("re, Lam", FACTORS[:2])
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 30.0])
+def test_compiled_profile_agrees_with_numpy(re, Lam, scale, monkeypatch):
+    cp = gp.cross_products(_model(_data(n=80), re).design)
+    on = gp.profiled_loglike(scale * Lam, cp, gradient=True)
+    assert compiled.gaussian_profile(scale * Lam, cp["R"], cp["ZtZ"]) is not None
+    monkeypatch.setattr(compiled, "ENABLED", False)
+    off = gp.profiled_loglike(scale * Lam, cp, gradient=True)
+    assert on[0] == pytest.approx(off[0], rel=1e-13)
+    np.testing.assert_allclose(on[1], off[1], rtol=1e-10, atol=1e-12)
+    assert on[2] == pytest.approx(off[2], rel=1e-12)
+    np.testing.assert_allclose(on[3], off[3], rtol=1e-9, atol=1e-10 * np.abs(off[3]).max())
+
+
+def test_profile_without_a_kernel_where_none_applies(monkeypatch):
+    cp = gp.cross_products(_model(_data(n=40), FACTORS[2][0]).design)
+    assert compiled.gaussian_profile(FACTORS[2][1], cp["R"], cp["ZtZ"]) is None  # q = 3
+    monkeypatch.setattr(compiled, "ENABLED", False)
+    cp2 = gp.cross_products(_model(_data(n=40), "1").design)
+    assert compiled.gaussian_profile(np.eye(1), cp2["R"], cp2["ZtZ"]) is None
+
+
+@pytest.mark.parametrize("re, Lam", FACTORS[:2])
+def test_profile_of_a_non_finite_factor_fails(re, Lam):
+    cp = gp.cross_products(_model(_data(n=40), re).design)
+    bad = Lam.copy()
+    bad[0, 0] = np.nan
+    assert gp.profiled_loglike(bad, cp, gradient=True) == (-np.inf, None, None, None)
+
+
+@kernels
+@pytest.mark.parametrize("re", ["1", "1 + time"])
+def test_gaussian_fit_same_with_and_without_the_profile_kernel(re, monkeypatch):
+    df = _data()
+    on = _model(df, re).fit()
+    monkeypatch.setattr(compiled, "ENABLED", False)
+    off = _model(df, re).fit()
+    assert on.llf == pytest.approx(off.llf, abs=1e-8)
+    np.testing.assert_allclose(on.params, off.params, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(on.bse, off.bse, rtol=1e-6)
+
+
+def test_a_profile_kernel_that_cannot_be_built_leaves_numpy(monkeypatch):
+    pytest.importorskip("numba")
+    cp = gp.cross_products(_model(_data(n=40), "1 + time").design)
+    Lam = FACTORS[1][1]
+    monkeypatch.setattr(compiled, "ENABLED", False)
+    want = gp.profiled_loglike(Lam, cp, gradient=True)
+    unbuildable_kernels(monkeypatch, "_GAUSSIAN", "_gaussian_smoke")
+    with pytest.warns(UserWarning, match="Gaussian profiled likelihood could not be built"):
+        got = gp.profiled_loglike(Lam, cp, gradient=True)
+    assert compiled._gaussian_kernels() is None  # decided once
+    assert got[0] == want[0]
+    np.testing.assert_array_equal(got[3], want[3])
