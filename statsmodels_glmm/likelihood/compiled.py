@@ -400,24 +400,31 @@ def _gaussian_kernels():
 
 
 def _gaussian_smoke(mod):
-    """Call both Gaussian profile kernels for one and two random effects."""
+    """Call the Gaussian profile kernels for one and two random effects."""
     for q in (1, 2):
         R, ZtZ = np.ones((q, 2, 3)), np.tile(np.eye(q), (2, 1, 1))
-        K, Ainv, W, T = np.empty((3, 3)), np.empty((2, 3)), np.empty((2, 3)), np.empty((2, 3))
-        mod.profile_sums(R, ZtZ, 0.5, 0.1, 0.4, K, Ainv, W, T)
-        mod.profile_gradient(R, ZtZ, 0.5, 0.1, 0.4, np.zeros(2), 1.0, Ainv, np.zeros((q, q)))
+        Ainv = np.empty((2, 3))
+        mod.curvatures(ZtZ, 0.5, 0.1, 0.4, 1.0, Ainv)
+        mod.cross_sums(R, 0.5, 0.1, 0.4, Ainv, np.empty((3, 3)), np.empty((2, 3)),
+                       np.empty((2, 3)))
+        mod.profile_gradient(R, ZtZ, 0.5, 0.1, 0.4, np.zeros(2), 1.0, Ainv, np.zeros((q, q)),
+                             np.empty(2))
 
 
-def gaussian_profile(Lam, R, ZtZ):
+def gaussian_profile(Lam, R, ZtZ, diag=1.0, sums=True):
     """
     The group sums of the Gaussian profiled log-likelihood at the relative factor
     ``Lam`` by the compiled kernels (see :mod:`._gaussian_kernels`):
     ``(logdet, K, gradient)`` with ``logdet = sum_i log det A_i`` (NaN where an
-    ``A_i`` is not positive definite), ``K = sum_i R_i' Lam A_i^{-1} Lam' R_i`` and
-    ``gradient(beta, c)`` the (q, q) derivatives of
-    :func:`.gaussian_profile.profiled_loglike` given ``beta`` and ``c = n / r^2``;
-    None where there is no kernel (numba missing or disabled, more than two random
-    effects per group).  ``R`` and ``ZtZ`` are the (q, G, p + 1) and (G, q, q) sums of
+    ``A_i = diag I + Lam' Z_i' Z_i Lam`` is not positive definite),
+    ``K = sum_i R_i' Lam A_i^{-1} Lam' R_i`` (None without ``sums``) and
+    ``gradient(beta, c)`` giving ``(grad, XLs, vLs, ss, tr)``: the (q, q) derivatives
+    of :func:`.gaussian_profile.profiled_loglike` given ``beta`` and ``c = n / r^2``,
+    and the sums ``X' Z Lam s``, ``v' Lam s``, ``s's`` and ``tr A^{-1}`` over groups
+    that :func:`.gaussian_profile.gaussian_gradient` adds (``v_i = Z_i' (y_i - X_i
+    beta)``, ``s_i = A_i^{-1} Lam' v_i``).  None where there is no kernel (numba
+    missing or disabled, more than two random effects per group).  ``R`` and ``ZtZ``
+    are the (q, G, p + 1) and (G, q, q) sums of
     :func:`.gaussian_profile.cross_products`.  The numbers agree with the numpy
     path's to rounding, not to the bit.
 
@@ -443,15 +450,19 @@ def gaussian_profile(Lam, R, ZtZ):
     G, k = R.shape[1], R.shape[2]
     l11 = float(Lam[0, 0])
     l21, l22 = (float(Lam[1, 0]), float(Lam[1, 1])) if q == 2 else (0.0, 0.0)
-    K, Ainv = np.empty((k, k)), np.empty((G, 3))
-    logdet = M.profile_sums(R, ZtZ, l11, l21, l22, K, Ainv, np.empty((2, k)),
-                            np.empty((2, k)))
+    Ainv = np.empty((G, 3))
+    logdet = M.curvatures(ZtZ, l11, l21, l22, float(diag), Ainv)
+    K = None
+    if sums and np.isfinite(logdet):
+        K = np.empty((k, k))
+        M.cross_sums(R, l11, l21, l22, Ainv, K, np.empty((2, k)), np.empty((2, k)))
 
     def gradient(beta, c):
-        grad = np.zeros((q, q))
-        M.profile_gradient(R, ZtZ, l11, l21, l22, np.ascontiguousarray(beta, dtype=float),
-                           float(c), Ainv, grad)
-        return grad
+        grad, XLs = np.zeros((q, q)), np.empty(k - 1)
+        vls, ss, tr = M.profile_gradient(R, ZtZ, l11, l21, l22,
+                                         np.ascontiguousarray(beta, dtype=float), float(c),
+                                         Ainv, grad, XLs)
+        return grad, XLs, vls, ss, tr
 
     return logdet, K, gradient
 

@@ -146,7 +146,7 @@ def profiled_loglike(Lam, cp, gradient=False):
     if not gradient:
         return llf, beta, s2
     if fast is not None:
-        return llf, beta, s2, finish(beta, n / r2)
+        return llf, beta, s2, finish(beta, n / r2)[0]
     v = [R[a, :, p] - R[a, :, :p] @ beta for a in range(q)]  # Z_i' (y_i - X_i beta^)
     return llf, beta, s2, _profile_gradient(Lam, cp["ZtZ"], A, v, n / r2)[0]
 
@@ -348,15 +348,21 @@ def gaussian_gradient(beta, L, log_sigma, cp):
     n = cp["n"]
     s2 = np.exp(2.0 * log_sigma)
     R = cp["R"]
-    v = [R[a, :, p] - R[a, :, :p] @ beta for a in range(q)]  # Z_i' e_i
-    B = _lambda_products(L, None, cp["ZtZ"], diag=s2)[1]  # sigma^2 I + L' S_i L
-    d_L, s, tr = _profile_gradient(L, cp["ZtZ"], B, v, 1.0 / s2)
-    Ls = [sum(L[a, b] * s[b] for b in range(q)) for a in range(q)]  # L s_i
     Xe = cp["Xty"] - cp["XtX"] @ beta
-    d_beta = (Xe - sum(R[a, :, :p].T @ Ls[a] for a in range(q))) / s2
     ee = cp["yty"] - 2.0 * beta @ cp["Xty"] + beta @ cp["XtX"] @ beta
-    Q = ee - sum(v[a] @ Ls[a] for a in range(q))  # e'e - sum_i v_i' L s_i
-    ss = sum(sa @ sa for sa in s)
+    fast = compiled.gaussian_profile(L, R, cp["ZtZ"], diag=s2, sums=False)
+    if fast is not None:  # the same sums, compiled
+        d_L, XLs, vLs, ss, tr = fast[2](beta, 1.0 / s2)
+        d_beta = (Xe - XLs) / s2
+        Q = ee - vLs
+    else:
+        v = [R[a, :, p] - R[a, :, :p] @ beta for a in range(q)]  # Z_i' e_i
+        B = _lambda_products(L, None, cp["ZtZ"], diag=s2)[1]  # sigma^2 I + L' S_i L
+        d_L, s, tr = _profile_gradient(L, cp["ZtZ"], B, v, 1.0 / s2)
+        Ls = [sum(L[a, b] * s[b] for b in range(q)) for a in range(q)]  # L s_i
+        d_beta = (Xe - sum(R[a, :, :p].T @ Ls[a] for a in range(q))) / s2
+        Q = ee - sum(v[a] @ Ls[a] for a in range(q))  # e'e - sum_i v_i' L s_i
+        ss = sum(sa @ sa for sa in s)
     d_tau = -(n - G * q) - s2 * tr + Q / s2 - ss
     return d_beta, d_L, float(d_tau)
 
@@ -379,10 +385,16 @@ def gaussian_beta_hessian(L, log_sigma, cp):
     G, q, p = cp["ZtX"].shape
     s2 = np.exp(2.0 * log_sigma)
     R = cp["R"]
-    LR, B = _lambda_products(L, R[:, :, :p], cp["ZtZ"], diag=s2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        C, S = _cholesky_solve(B, LR)
-    if C is None:
-        return None
-    K = sum(S[a].T @ S[a] for a in range(q))
+    fast = compiled.gaussian_profile(L, R, cp["ZtZ"], diag=s2)
+    if fast is not None:  # the same sums, compiled (with the y column, unused here)
+        if not np.isfinite(fast[0]):
+            return None
+        K = fast[1][:p, :p]
+    else:
+        LR, B = _lambda_products(L, R[:, :, :p], cp["ZtZ"], diag=s2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            C, S = _cholesky_solve(B, LR)
+        if C is None:
+            return None
+        K = sum(S[a].T @ S[a] for a in range(q))
     return -(cp["XtX"] - K) / s2

@@ -108,7 +108,7 @@ def test_per_group_scores_identical(monkeypatch, name):
 def test_fits_identical_with_and_without_kernels(monkeypatch, name):
     # (the kernel of the Gaussian start's search agrees with numpy to rounding only:
     # test_gaussian_profile compares those fits)
-    monkeypatch.setattr(compiled, "gaussian_profile", lambda *a: None)
+    monkeypatch.setattr(compiled, "gaussian_profile", lambda *a, **k: None)
 
     def run():
         with warnings.catch_warnings():

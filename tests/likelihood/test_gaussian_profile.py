@@ -206,14 +206,24 @@ kernels = pytest.mark.skipif(not compiled.available(),
 @pytest.mark.parametrize("scale", [1e-3, 1.0, 30.0])
 def test_compiled_profile_agrees_with_numpy(re, Lam, scale, monkeypatch):
     cp = gp.cross_products(_model(_data(n=80), re).design)
-    on = gp.profiled_loglike(scale * Lam, cp, gradient=True)
+    beta, log_sigma = np.array([0.4, 0.15, 0.3]), np.log(0.7)
+
+    def run():
+        return (gp.profiled_loglike(scale * Lam, cp, gradient=True),
+                gp.gaussian_gradient(beta, scale * Lam, log_sigma, cp),
+                gp.gaussian_beta_hessian(scale * Lam, log_sigma, cp))
+
     assert compiled.gaussian_profile(scale * Lam, cp["R"], cp["ZtZ"]) is not None
+    on, grad_on, hess_on = run()
     monkeypatch.setattr(compiled, "ENABLED", False)
-    off = gp.profiled_loglike(scale * Lam, cp, gradient=True)
+    off, grad_off, hess_off = run()
     assert on[0] == pytest.approx(off[0], rel=1e-13)
     np.testing.assert_allclose(on[1], off[1], rtol=1e-10, atol=1e-12)
     assert on[2] == pytest.approx(off[2], rel=1e-12)
     np.testing.assert_allclose(on[3], off[3], rtol=1e-9, atol=1e-10 * np.abs(off[3]).max())
+    for a, b in zip(grad_on, grad_off):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10 * np.abs(b).max())
+    np.testing.assert_allclose(hess_on, hess_off, rtol=1e-10, atol=1e-12)
 
 
 def test_profile_without_a_kernel_where_none_applies(monkeypatch):
