@@ -53,6 +53,7 @@ __all__ = ["ENABLED", "ENV_VAR", "available", "mode_evaluator", "gradient_pieces
 #: The environment variable that turns the kernels off (``0``) or leaves them on (``1``).
 ENV_VAR = "STATSMODELS_GLMM_COMPILED"
 _OFF, _ON = ("0", "false", "no", "off"), ("", "1", "true", "yes", "on")
+_KNOWN = _OFF + _ON
 _SETTING = os.environ.get(ENV_VAR, "").strip().lower()
 #: False: the numpy path everywhere (also set by ``STATSMODELS_GLMM_COMPILED=0``).
 ENABLED = _SETTING not in _OFF
@@ -110,6 +111,8 @@ def _load(store, name, smoke, what, then):
     kept in ``store`` (a list); None without numba, or, with a warning naming ``what``
     and ``then``, when numba cannot build it.
     """
+    if store:  # (loaded: every evaluation asks, so without taking the lock)
+        return store[0]
     with _LOCK:
         if not store:
             mod = None
@@ -139,7 +142,7 @@ def available():
 
 def _enabled():
     """:data:`ENABLED`, after checking the environment variable's value."""
-    if _SETTING not in _OFF + _ON:
+    if _SETTING not in _KNOWN:
         raise ValueError(f"{ENV_VAR} must be 0 or 1 (or false/true, no/yes, off/on), got "
                          f"{os.environ.get(ENV_VAR)!r}")
     return bool(ENABLED)
@@ -158,6 +161,10 @@ def _family_kind(family, *methods):
     Poisson family, when the named methods are the package's own (a subclass that
     redefines one of them keeps numpy); None for every other family.
     """
+    key = (type(family), getattr(family, "link_name", None), methods)
+    kind = _KINDS.get(key, False)
+    if kind is not False:
+        return kind
     from ..families.standard import Binomial, Poisson
 
     if isinstance(family, Binomial) and family.link_name == "logit":
@@ -165,10 +172,15 @@ def _family_kind(family, *methods):
     elif isinstance(family, Poisson):
         kind, cls = "poisson", Poisson
     else:
-        return None
-    if any(getattr(type(family), m) is not getattr(cls, m) for m in methods):
-        return None
+        kind, cls = None, None
+    if cls is not None and any(getattr(type(family), m) is not getattr(cls, m)
+                               for m in methods):
+        kind = None
+    _KINDS[key] = kind
     return kind
+
+
+_KINDS = {}  # (family class, link, methods): the answer of _family_kind
 
 
 def _row_kernel(family, y, extra=None):
