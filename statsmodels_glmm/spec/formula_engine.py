@@ -61,6 +61,16 @@ STRINGS_AS_CODES = True
 #: more than patsy's pass over the values.
 STRINGS_AS_CODES_MIN_ROWS = 1000
 
+#: When False, ``C(x)`` reaches patsy as patsy's own box, whose values patsy reads one
+#: by one (for comparisons of the two ways; see :func:`_categorical`).
+CATEGORIES_AS_CODES = True
+#: ... and so does ``C(x)`` of a column of numbers of fewer rows: below it, making the
+#: codes costs more than patsy's passes over the values.
+CATEGORIES_AS_CODES_MIN_ROWS = 500
+
+#: the mark of a column of strings that :class:`_ColumnArrays` handed over as codes
+_CODES_TAG = "statsmodels_glmm.codes"
+
 #: the strings ``float()`` reads as NaN (patsy counts them as missing categorical values)
 _NAN_STRINGS = frozenset(("nan", "+nan", "-nan"))
 
@@ -198,15 +208,64 @@ def _string_levels(col):
     order = np.array([where.get(u, -1) for u in uniques] + [-1], dtype=codes.dtype)
     # a code of -1 (missing) takes the last entry of ``order``, which is -1
     cat = pd.Categorical.from_codes(order[codes], categories=pd.Index(levels, dtype=object))
-    return pd.Series(cat, index=col.index, name=col.name)
+    out = pd.Series(cat, index=col.index, name=col.name)
+    out.attrs[_CODES_TAG] = True
+    return out
+
+
+def _numeric_codes(values):
+    """
+    A column of numbers as a pandas Categorical of its distinct values, sorted, with
+    NaN missing: the levels and codes patsy finds when it reads the column value by
+    value.  None for a column that is not one-dimensional integers or floats, and
+    for one holding a negative zero (patsy keeps whichever zero it meets first).
+
+    Examples
+    --------
+    >>> c = _numeric_codes(np.array([3.0, 1.0, np.nan, 3.0]))
+    >>> list(c.categories), c.codes.tolist()
+    ([1.0, 3.0], [1, 0, -1, 1])
+    """
+    a = np.asarray(values)
+    if a.ndim != 1 or a.dtype.kind not in "iuf":
+        return None
+    if a.dtype.kind == "f" and bool(np.any(np.signbit(a) & (a == 0))):
+        return None
+    codes, uniques = pd.factorize(a, sort=True)
+    return pd.Categorical.from_codes(codes, categories=uniques)
+
+
+def _categorical(data, contrast=None, levels=None):
+    """
+    ``C()`` in formulas: patsy's, except that ``C(x)`` alone (no contrast, no levels)
+    of a column that :class:`_ColumnArrays` read as plain numbers (from
+    :data:`CATEGORIES_AS_CODES_MIN_ROWS` rows), or handed over as codes, gives patsy
+    the categorical itself.  Its levels are those patsy would
+    find and patsy reads its codes, where patsy's own box makes it read every value
+    in Python twice (a millisecond per 2,500 rows).  The same design, columns and
+    names; on other data (new data for predictions, given as a DataFrame) this is
+    patsy's ``C``.
+    """
+    import patsy
+
+    if contrast is None and levels is None:
+        if isinstance(data, _PlainColumn) and len(data) >= CATEGORIES_AS_CODES_MIN_ROWS:
+            cat = _numeric_codes(data)
+            if cat is not None:
+                return cat
+        elif isinstance(data, pd.Series) and data.attrs.get(_CODES_TAG):
+            return data
+    return patsy.builtins.C(data, contrast, levels)
 
 
 @functools.cache
-def _patsy_env():
-    """The namespace formulas see beside the data's columns: numpy as ``np``."""
+def _patsy_env(codes=False):
+    """The namespace formulas see beside the data's columns: numpy as ``np`` (and, with
+    ``codes``, :func:`_categorical` as ``C``)."""
     import patsy
 
-    return patsy.EvalEnvironment([{"np": np}])
+    names = {"np": np, "C": _categorical} if codes else {"np": np}
+    return patsy.EvalEnvironment([names])
 
 
 def design_frames(mgr, formula, frame, na_action):
@@ -232,18 +291,19 @@ def design_frames(mgr, formula, frame, na_action):
 
     build = patsy.dmatrices if formula.split("~")[0].strip() else patsy.dmatrix
     # strings as categories where their missing values are patsy's defaults (None, NaN)
-    strings = (STRINGS_AS_CODES and len(frame) >= STRINGS_AS_CODES_MIN_ROWS
-               and isinstance(na_action, _fast_na_class())
-               and set(na_action.NA_types) == {"None", "NaN"})
+    default_na = (isinstance(na_action, _fast_na_class())
+                  and set(na_action.NA_types) == {"None", "NaN"})
+    strings = STRINGS_AS_CODES and len(frame) >= STRINGS_AS_CODES_MIN_ROWS and default_na
+    env = _patsy_env(CATEGORIES_AS_CODES and default_na)
     try:
-        return build(formula, _ColumnArrays(frame, strings), eval_env=_patsy_env(),
+        return build(formula, _ColumnArrays(frame, strings), eval_env=env,
                      NA_action=na_action, return_type="dataframe")
     except patsy.PatsyError as exc:
         text = str(exc)
         if strings and "mismatching levels" in text:
             # ``C(g, levels=...)`` in another order than the sorted one: patsy reads
             # the strings themselves
-            return build(formula, _ColumnArrays(frame), eval_env=_patsy_env(),
+            return build(formula, _ColumnArrays(frame), eval_env=env,
                          NA_action=na_action, return_type="dataframe")
         # a formula that reads no column: only the DataFrame tells patsy the row count
         if "how many rows" not in text:

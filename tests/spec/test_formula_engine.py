@@ -179,3 +179,87 @@ def test_plain_string_columns_reach_patsy_as_categorical_codes():
     # missing values patsy does not count as missing, and mixed types: read as they are
     for name in ("s_string", "s_obj_pdna", "s_mixed"):
         assert not isinstance(cols[name].dtype, pd.CategoricalDtype)
+
+
+def _number_frame(n=80, seed=5):
+    rng = np.random.default_rng(seed)
+    k = rng.integers(-2, 3, size=n)
+    f = rng.integers(0, 4, size=n) * 0.5
+    f[[2, 9, 30]] = np.nan
+    z = np.where(rng.random(n) < 0.5, -0.0, 1.0)
+    return pd.DataFrame({
+        "y": rng.normal(size=n), "x": rng.normal(size=n),
+        "k8": k.astype(np.int8), "k64": k + 10 ** 12, "u64": (k + 2).astype(np.uint64),
+        "f32": (f / 10).astype(np.float32), "f64": f, "negzero": z,
+        "flag": k > 0,
+    })
+
+
+@pytest.mark.parametrize("column", ["k8", "k64", "u64", "f32", "f64", "negzero", "flag"])
+@pytest.mark.parametrize("template", [
+    "y ~ C({c})", "y ~ x * C({c})", "~ C({c}):x + {c}", "y ~ C({c}, levels=[1, 0, -1, -2, 2])",
+])
+def test_numbers_in_C_give_what_patsy_gives_on_the_dataframe(column, template, monkeypatch):
+    # C(x) of a column of numbers reaches patsy as codes with patsy's own levels and
+    # missing values (here from the first row on): the same matrices, names and dropped
+    # rows as patsy on the DataFrame (or the same error)
+    from statsmodels_glmm.spec import formula_engine
+
+    monkeypatch.setattr(formula_engine, "CATEGORIES_AS_CODES_MIN_ROWS", 0)
+    formula = template.format(c=column)
+    df = _number_frame()
+    mgr = formula_manager()
+    act = drop_na_action(mgr)
+    fn = patsy.dmatrices if formula.split("~")[0].strip() else patsy.dmatrix
+    try:
+        want = fn(formula, df, NA_action=act, return_type="dataframe",
+                  eval_env=patsy.EvalEnvironment([{"np": np}]))
+    except patsy.PatsyError:
+        with pytest.raises(patsy.PatsyError):
+            design_frames(mgr, formula, df, act)
+        return
+    got = design_frames(mgr, formula, df, act)
+    got, want = (got, want) if isinstance(got, tuple) else ((got,), (want,))
+    for a, b in zip(got, want):
+        pd.testing.assert_frame_equal(a, b, check_index_type=False)
+        assert a.design_info.column_names == b.design_info.column_names
+
+
+def test_numbers_in_C_reach_patsy_as_categorical_codes(monkeypatch):
+    from statsmodels_glmm.spec import formula_engine as fe
+
+    monkeypatch.setattr(fe, "CATEGORIES_AS_CODES_MIN_ROWS", 0)
+    cols = fe._ColumnArrays(_number_frame())
+    got = fe._categorical(cols["f64"])
+    assert isinstance(got, pd.Categorical)  # patsy reads its codes
+    assert list(got.categories) == [0.0, 0.5, 1.0, 1.5] and got.codes[2] == -1
+    for kept in (fe._categorical(cols["negzero"]), fe._categorical(cols["flag"]),
+                 fe._categorical(cols["k8"], patsy.Sum), fe._categorical(cols["k8"], None, [0, 1]),
+                 fe._categorical(np.asarray(cols["k8"]))):  # not one of the column arrays
+        assert not isinstance(kept, pd.Categorical)
+    monkeypatch.setattr(fe, "CATEGORIES_AS_CODES_MIN_ROWS", 10 ** 6)
+    assert not isinstance(fe._categorical(cols["f64"]), pd.Categorical)
+
+
+def test_a_model_with_numbers_in_C_fits_and_predicts_as_before(monkeypatch):
+    # codes at the build; new data with some of the levels (a DataFrame) goes through
+    # patsy's own C with the levels of the fit
+    import statsmodels.api as sm
+
+    import statsmodels_glmm.api as smg
+    from statsmodels_glmm.spec import formula_engine as fe
+
+    df = smg.simulate_longitudinal("binary", n_persons=200, n_waves=4, seed=2)
+    df["wave"] = np.round(df["time"]).astype(int)
+    new = df[df["wave"] <= 1].head(30)
+    out = []
+    for flag in (True, False):
+        monkeypatch.setattr(fe, "CATEGORIES_AS_CODES", flag)
+        res = smg.mixedglm("y ~ C(wave) + group + (1 | id)", df,
+                           family=sm.families.Binomial()).fit()
+        out.append((res, np.asarray(res.predict(new))))
+    (a, pa), (b, pb) = out
+    assert len(df) >= fe.CATEGORIES_AS_CODES_MIN_ROWS
+    assert list(a.params.index) == list(b.params.index)
+    assert np.array_equal(a.params, b.params) and a.llf == b.llf
+    np.testing.assert_array_equal(pa, pb)
