@@ -434,7 +434,8 @@ def gaussian_profile(Lam, R, ZtZ, diag=1.0, sums=True):
     of :func:`.gaussian_profile.profiled_loglike` given ``beta`` and ``c = n / r^2``,
     and the sums ``X' Z Lam s``, ``v' Lam s``, ``s's`` and ``tr A^{-1}`` over groups
     that :func:`.gaussian_profile.gaussian_gradient` adds (``v_i = Z_i' (y_i - X_i
-    beta)``, ``s_i = A_i^{-1} Lam' v_i``).  None where there is no kernel (numba
+    beta)``, ``s_i = A_i^{-1} Lam' v_i``; NaN where ``logdet`` is).  None where there
+    is no kernel (numba
     missing or disabled, more than two random effects per group).  ``R`` and ``ZtZ``
     are the (q, G, p + 1) and (G, q, q) sums of
     :func:`.gaussian_profile.cross_products`.  The numbers agree with the numpy
@@ -470,6 +471,9 @@ def gaussian_profile(Lam, R, ZtZ, diag=1.0, sums=True):
         M.cross_sums(R, l11, l21, l22, Ainv, K, np.empty((2, k)), np.empty((2, k)))
 
     def gradient(beta, c):
+        if not np.isfinite(logdet):  # (the inverse curvatures were not all made)
+            nan = np.full((q, q), np.nan)
+            return np.tril(nan), np.full(k - 1, np.nan), np.nan, np.nan, np.nan
         grad, XLs = np.zeros((q, q)), np.empty(k - 1)
         vls, ss, tr = M.profile_gradient(R, ZtZ, l11, l21, l22,
                                          np.ascontiguousarray(beta, dtype=float), float(c),

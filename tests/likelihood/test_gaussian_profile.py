@@ -266,3 +266,19 @@ def test_a_profile_kernel_that_cannot_be_built_leaves_numpy(monkeypatch):
     assert compiled._gaussian_kernels() is None  # decided once
     assert got[0] == want[0]
     np.testing.assert_array_equal(got[3], want[3])
+
+
+@pytest.mark.parametrize("re, Lam", FACTORS[:2])
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_gaussian_gradient_of_a_non_finite_factor_is_not_finite(re, Lam, value, monkeypatch):
+    # with the kernels and without: no finite gradient from a factor with no curvature
+    cp = gp.cross_products(_model(_data(n=40), re).design)
+    bad = Lam.copy()
+    bad[-1, -1] = value
+    beta = np.array([0.4, 0.15, 0.3])
+    for on in (True, False):
+        monkeypatch.setattr(compiled, "ENABLED", on)
+        with np.errstate(all="ignore"):
+            d_beta, d_L, d_tau = gp.gaussian_gradient(beta, bad, np.log(0.7), cp)
+        assert not (np.all(np.isfinite(d_beta)) and np.all(np.isfinite(d_L))
+                    and np.isfinite(d_tau))
