@@ -141,23 +141,36 @@ def test_string_columns_give_what_patsy_gives_on_the_dataframe(column, template,
     df = _string_frame()
     mgr = formula_manager()
     act = drop_na_action(mgr)
+    want, exc = _on_the_dataframe(formula, df)
+    if exc is not None and column == "s_string_full" and "I(" in formula:
+        # patsy cannot compare a pyarrow string column on the frame; on its codes
+        # the comparison works
+        assert "bool[pyarrow]" in str(exc)
+        got = design_frames(mgr, formula, df, act)
+        np.testing.assert_array_equal(got[1].iloc[:, 1],
+                                      (df[column] == "a").astype(float).to_numpy())
+        return
+    _assert_same_as_patsy(design_frames, (mgr, formula, df, act), want, exc)
+
+
+def _on_the_dataframe(formula, df):
+    """patsy's own matrices of ``formula`` on the DataFrame (with the package's
+    missing-value action), or the exception it raises: ``(matrices, exception)``."""
     fn = patsy.dmatrices if formula.split("~")[0].strip() else patsy.dmatrix
     try:
-        want = fn(formula, df, NA_action=act, return_type="dataframe",
-                  eval_env=patsy.EvalEnvironment([{"np": np}]))
+        return fn(formula, df, NA_action=drop_na_action(formula_manager()),
+                  return_type="dataframe", eval_env=patsy.EvalEnvironment([{"np": np}])), None
     except Exception as exc:
-        if column == "s_string_full" and "I(" in formula:
-            # patsy cannot compare a pyarrow string column on the frame; on its codes
-            # the comparison works
-            assert "bool[pyarrow]" in str(exc)
-            got = design_frames(mgr, formula, df, act)
-            np.testing.assert_array_equal(got[1].iloc[:, 1],
-                                          (df[column] == "a").astype(float).to_numpy())
-            return
+        return None, exc
+
+
+def _assert_same_as_patsy(build, args, want, exc):
+    """``build(*args)`` gives patsy's matrices and names, or raises patsy's exception."""
+    if exc is not None:
         with pytest.raises(type(exc)):
-            design_frames(mgr, formula, df, act)
+            build(*args)
         return
-    got = design_frames(mgr, formula, df, act)
+    got = build(*args)
     got, want = (got, want) if isinstance(got, tuple) else ((got,), (want,))
     for a, b in zip(got, want):
         pd.testing.assert_frame_equal(a, b, check_index_type=False)
@@ -209,20 +222,8 @@ def test_numbers_in_C_give_what_patsy_gives_on_the_dataframe(column, template, m
     formula = template.format(c=column)
     df = _number_frame()
     mgr = formula_manager()
-    act = drop_na_action(mgr)
-    fn = patsy.dmatrices if formula.split("~")[0].strip() else patsy.dmatrix
-    try:
-        want = fn(formula, df, NA_action=act, return_type="dataframe",
-                  eval_env=patsy.EvalEnvironment([{"np": np}]))
-    except patsy.PatsyError:
-        with pytest.raises(patsy.PatsyError):
-            design_frames(mgr, formula, df, act)
-        return
-    got = design_frames(mgr, formula, df, act)
-    got, want = (got, want) if isinstance(got, tuple) else ((got,), (want,))
-    for a, b in zip(got, want):
-        pd.testing.assert_frame_equal(a, b, check_index_type=False)
-        assert a.design_info.column_names == b.design_info.column_names
+    want, exc = _on_the_dataframe(formula, df)
+    _assert_same_as_patsy(design_frames, (mgr, formula, df, drop_na_action(mgr)), want, exc)
 
 
 def test_numbers_in_C_reach_patsy_as_categorical_codes(monkeypatch):
