@@ -240,11 +240,11 @@ def _categorical(data, contrast=None, levels=None):
     ``C()`` in formulas: patsy's, except that ``C(x)`` alone (no contrast, no levels)
     of a column that :class:`_ColumnArrays` read as plain numbers (from
     :data:`CATEGORIES_AS_CODES_MIN_ROWS` rows), or handed over as codes, gives patsy
-    the categorical itself.  Its levels are those patsy would
-    find and patsy reads its codes, where patsy's own box makes it read every value
-    in Python twice (a millisecond per 2,500 rows).  The same design, columns and
-    names; on other data (new data for predictions, given as a DataFrame) this is
-    patsy's ``C``.
+    the categorical itself.  Its levels are those patsy would find and patsy reads
+    its codes, where patsy's own box makes it read every value in Python twice
+    (``benchmarks/bench_build.py`` times both).  The same design, columns and names;
+    on other data (new data for predictions, given as a DataFrame) this is patsy's
+    ``C``.
     """
     import patsy
 
