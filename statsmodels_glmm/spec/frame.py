@@ -118,6 +118,9 @@ def check_label_types(values, column):
     s = pd.Series(values) if not isinstance(values, pd.Series) else values
     if s.dtype != object:
         return
+    # strings only (the usual labels), told in one pass in C: no two types to compare
+    if pd.api.types.infer_dtype(s, skipna=True) in ("string", "empty"):
+        return
     s = s[s.notna()]
     arr = s.to_numpy()
     if len({type(v) for v in arr}) < 2:

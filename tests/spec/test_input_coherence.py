@@ -216,6 +216,22 @@ def test_grouping_column_mixing_a_number_and_its_text_is_refused_naming_it(binar
         smg.mixedglm("y ~ time + (1 | id) + (1 | h)", binary.assign(h=h), family=B)
 
 
+def test_grouping_column_of_strings_with_missing_labels_is_accepted(binary):
+    # str and numpy's str_ (one text each), with None and NaN: the rows group as their
+    # texts do
+    from statsmodels_glmm.spec.frame import check_label_types
+
+    g = binary["id"].map(lambda i: f"p{i}").astype(object)
+    g[g == "p2"] = np.str_("p2")
+    g[:2], g[2:4] = None, np.nan
+    check_label_types(g, "g")
+    check_label_types(pd.Series([None, np.nan], dtype=object), "g")
+    res = smg.mixedglm("y ~ time + (1 | g)", binary.assign(g=g), family=B).fit()
+    ref = smg.mixedglm("y ~ time + (1 | g)", binary.assign(g=g.astype(str)).iloc[4:],
+                       family=B).fit()
+    assert res.n_groups == ref.n_groups and res.llf == pytest.approx(ref.llf, abs=1e-8)
+
+
 def test_grouping_column_of_several_types_with_distinct_texts_is_accepted(binary):
     g = binary["id"].astype(object)
     g[g == 2] = "two"
