@@ -31,9 +31,9 @@ bit.  So has the Gaussian model's profiled log-likelihood, the search of a Gauss
 fit's start (:func:`gaussian_profile`), which agrees with numpy's to rounding.
 Everything else keeps the numpy path.  Set the environment variable
 ``STATSMODELS_GLMM_COMPILED=0`` before the first fit, or :data:`ENABLED` to False,
-to use numpy throughout.  The kernels are compiled on
-first use and cached on disk by numba; loading numba is a one-time cost of the
-first fit of a session (``benchmarks/bench_compiled.py`` measures it).
+to use numpy throughout.  The kernels are compiled on first use and cached on disk
+by numba; loading numba is a one-time cost of the first fit of a session
+(``benchmarks/bench_compiled.py`` measures it).
 
 Each public function has an example; they share :func:`.laplace._example` (a small
 problem with its modes).
@@ -435,9 +435,8 @@ def gaussian_profile(Lam, R, ZtZ, diag=1.0, sums=True):
     and the sums ``X' Z Lam s``, ``v' Lam s``, ``s's`` and ``tr A^{-1}`` over groups
     that :func:`.gaussian_profile.gaussian_gradient` adds (``v_i = Z_i' (y_i - X_i
     beta)``, ``s_i = A_i^{-1} Lam' v_i``; NaN where ``logdet`` is).  None where there
-    is no kernel (numba
-    missing or disabled, more than two random effects per group).  ``R`` and ``ZtZ``
-    are the (q, G, p + 1) and (G, q, q) sums of
+    is no kernel (numba missing or disabled, more than two random effects per
+    group).  ``R`` and ``ZtZ`` are the (q, G, p + 1) and (G, q, q) sums of
     :func:`.gaussian_profile.cross_products`.  The numbers agree with the numpy
     path's to rounding, not to the bit.
 

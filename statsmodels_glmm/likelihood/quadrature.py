@@ -437,7 +437,6 @@ def _rule_parts(zn):
     return parts
 
 
-@lru_cache(maxsize=16)
 @lru_cache(maxsize=8)
 def _phi(q):
     """The lower triangle with halved diagonal as a (q, q, 1) mask (cached, read-only)."""
