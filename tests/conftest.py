@@ -94,6 +94,17 @@ def fit_with_and_without(monkeypatch, model, counts, owner, name, replacement, *
     return res, on, ref, dict(counts)
 
 
+def _kernels_available():
+    from statsmodels_glmm.likelihood import compiled
+
+    return compiled.available()
+
+
+#: skips a test of the compiled kernels where there are none (numba missing, or turned off)
+numba_missing = pytest.mark.skipif(not _kernels_available(),
+                                   reason="numba not installed (or kernels disabled)")
+
+
 def unbuildable_kernels(monkeypatch, store, smoke):
     """With the kernels switched on, make the next load of the kernel module kept in
     ``compiled.<store>`` fail at its smoke test ``compiled.<smoke>``, as a numba that

@@ -15,10 +15,7 @@ from statsmodels_glmm.likelihood import compiled
 from statsmodels_glmm.likelihood.chunks import _zl_columns, chunk_plan
 from statsmodels_glmm.likelihood.laplace import laplace_loglike, predicted_modes
 
-from conftest import load_dataset, unbuildable_kernels
-
-numba_missing = pytest.mark.skipif(not compiled.available(),
-                                   reason="numba not installed (or kernels disabled)")
+from conftest import load_dataset, numba_missing, unbuildable_kernels
 
 RI, RS = "(1 | id)", "(1 + time | id)"
 

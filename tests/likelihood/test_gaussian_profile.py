@@ -10,7 +10,7 @@ from statsmodels_glmm.likelihood import compiled
 from statsmodels_glmm.likelihood import gaussian_profile as gp
 from statsmodels_glmm.model import layout
 
-from conftest import unbuildable_kernels
+from conftest import numba_missing, unbuildable_kernels
 
 
 #: random-effect terms and a relative factor Lambda for each (one, two and three effects)
@@ -197,11 +197,7 @@ def test_gaussian_hessian_from_cross_products_equals_the_usual_one(re, monkeypat
     np.testing.assert_allclose(fast, slow, rtol=1e-7, atol=1e-7 * np.abs(slow).max())
 
 
-kernels = pytest.mark.skipif(not compiled.available(),
-                             reason="numba not installed (or kernels disabled)")
-
-
-@kernels
+@numba_missing
 @pytest.mark.parametrize("re, Lam", FACTORS[:2])
 @pytest.mark.parametrize("scale", [1e-3, 1.0, 30.0])
 def test_compiled_profile_agrees_with_numpy(re, Lam, scale, monkeypatch):
@@ -242,7 +238,7 @@ def test_profile_of_a_non_finite_factor_fails(re, Lam):
     assert gp.profiled_loglike(bad, cp, gradient=True) == (-np.inf, None, None, None)
 
 
-@kernels
+@numba_missing
 @pytest.mark.parametrize("re", ["1", "1 + time"])
 def test_gaussian_fit_same_with_and_without_the_profile_kernel(re, monkeypatch):
     df = _data()

@@ -15,10 +15,7 @@ from statsmodels_glmm.likelihood import compiled
 from statsmodels_glmm.likelihood.sparse_laplace import solve_sparse_modes
 from statsmodels_glmm.spec.terms import split_thetas
 
-from conftest import load_dataset, unbuildable_kernels
-
-numba_missing = pytest.mark.skipif(not compiled.available(),
-                                   reason="numba not installed (or kernels disabled)")
+from conftest import load_dataset, numba_missing, unbuildable_kernels
 
 P, B = sm.families.Poisson(), sm.families.Binomial()
 
