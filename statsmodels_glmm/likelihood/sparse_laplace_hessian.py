@@ -34,8 +34,9 @@ gathering from ``H^{-1}`` on each row's ``Q`` effects; ``K_j`` as a sparse matri
 on the pattern of ``M'M``; ``tr(H^{-1} K_j H^{-1} K_k) = sum(Z_j * Z_k')`` with
 ``Z_j = K_j H^{-1}``.  The cost is one ``N x N`` inversion plus ``p`` sparse-dense
 products; above :data:`MAX_EFFECTS` effects :func:`sparse_beta_hessian` declines
-(returns None) and the caller differences the gradient instead, except for the Newton
-steps of a fit, which use the cheaper :func:`joint_mode_curvature` (the first term).
+(returns None) and the caller differences the gradient instead.  The Newton steps
+of a fit use the cheaper :func:`joint_mode_curvature` (the first term) at any size,
+and this closed form only where the steps it gives fail.
 """
 
 import weakref

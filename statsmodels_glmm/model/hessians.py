@@ -39,10 +39,12 @@ class HessianMixin:
         """
         The Hessian a Newton step of the polish uses, and whether it is exact.
 
-        As :meth:`hessian_internal`, except that where the fixed-effects block has
-        no closed form it may be approximated (:meth:`_approximate_beta_hessian`)
-        instead of differenced, one gradient fewer per fixed effect.  Never for
-        standard errors.
+        As :meth:`hessian_internal`, except that the fixed-effects block may be
+        approximated (:meth:`_approximate_beta_hessian`): where it has no closed
+        form, instead of differenced (one gradient fewer per fixed effect), and with
+        several grouping factors always (the joint-mode curvature costs ``p`` solves
+        with the factor at hand, the closed form a dense inverse of ``H``).  Never
+        for standard errors.
         """
         return self._difference_hessian(internal, nagq, free, False, grad, warm,
                                         approximate=True)
@@ -58,8 +60,17 @@ class HessianMixin:
         p = self.k_fe
         closed, exact = None, True
         if p and np.all(free[:p]):
-            closed = self._beta_hessian(internal, nagq, warm)
-            if closed is None and approximate:
+            tried = approximate and self.multi and nagq == 1
+            if tried:
+                # a Newton step of several grouping factors: the joint-mode curvature
+                # (p solves with the factor at hand) before the closed form, which
+                # inverts H densely; the polish checks its steps and turns to the
+                # exact block where they fail
+                closed = self._approximate_beta_hessian(internal, nagq, warm)
+                exact = closed is None
+            if closed is None:
+                closed = self._beta_hessian(internal, nagq, warm)
+            if closed is None and approximate and not tried:
                 closed = self._approximate_beta_hessian(internal, nagq, warm)
                 exact = closed is None
         sums = self._gaussian_sums()

@@ -1,9 +1,11 @@
 """
-The Newton steps of a fit may use an approximate fixed-effects block of the Hessian
+The Newton steps of a fit may use an approximate fixed-effects block of the Hessian:
 where its closed form is not available (several grouping factors with more effects
 than the closed form handles: the joint-mode curvature; adaptive quadrature: the
-Laplace block at the same point).  The fit then reaches the same optimum with fewer
-gradients, and the standard errors still come from the exact Hessian.
+Laplace block at the same point), and with several grouping factors always (the
+joint-mode curvature, where the closed form would invert H densely).  The fit then
+reaches the same optimum with fewer gradients or fewer closed forms, and the
+standard errors still come from the exact Hessian.
 """
 
 import warnings
@@ -122,3 +124,42 @@ def test_a_poor_approximation_gives_way_to_the_exact_hessian(monkeypatch):
     assert_same_fit(res, ref, llf_tol=1e-8, se_tol=1e-6)
     # the results' Hessian is one exact Hessian; the polish took at least one more
     assert counts["exact"] >= 2
+
+
+def test_several_factors_take_the_closed_form_once_for_the_standard_errors(monkeypatch):
+    # grouseticks: 118 broods and 63 locations, 181 effects, within the closed form's
+    # limit; the polish's Newton steps use the joint-mode curvature, and the closed
+    # form is computed once, at the reported point, for the standard errors
+    df = load_dataset("grouseticks")
+    model = smg.mixedglm("TICKS ~ C(YEAR) + HEIGHT + (1 | BROOD) + (1 | LOCATION)", df,
+                         family=sm.families.Poisson())
+    assert model.sparse_problem().n_effects == 181 <= slh.MAX_EFFECTS
+    calls = {"closed": 0, "gradients": 0, "exact": 0}
+    real = slh.sparse_beta_hessian
+
+    def counted(*a, **k):
+        calls["closed"] += 1
+        return real(*a, **k)
+
+    monkeypatch.setattr(slh, "sparse_beta_hessian", counted)
+    counts = _counting(monkeypatch)
+    res, on, ref, off = fit_with_and_without(monkeypatch, model, calls, MixedGLM,
+                                             "_approximate_beta_hessian",
+                                             lambda *a, **k: None)
+    del counts
+    assert_same_fit(res, ref, llf_tol=1e-8, se_tol=1e-6)
+    assert on["closed"] == 1 and off["closed"] >= 2
+    # the polish's curvature is the joint-mode one (not exact) ...
+    x = res.mle_retvals["internal_params"]
+    monkeypatch.undo()
+    free = model._free_mask(x, model._bounds())
+    assert free.all()  # no variance on its bound: every column is a Newton direction
+    H, exact = model._newton_hessian(x, 1, free, None, None)
+    _, _, state = model.loglike_internal(x, 1)
+    p = model.k_fe
+    assert not exact
+    np.testing.assert_array_equal(H[:p, :p], slh.joint_mode_curvature(model.sparse_problem(),
+                                                                      state))
+    # ... and the standard errors come from the exact one at the reported point
+    np.testing.assert_allclose(res.mle_retvals["hessian"], model.hessian_internal(x, 1),
+                               rtol=1e-6, atol=1e-8 * np.abs(res.mle_retvals["hessian"]).max())
