@@ -37,6 +37,9 @@ _METHODS = {"lbfgs": "L-BFGS-B", "bfgs": "BFGS", "newton": "Newton", "nm": "Neld
 #: the Newton polish keeps its Hessian (a chord method) while each step shrinks the largest
 #: scaled gradient to at most this fraction of what it was
 CHORD_SHRINK = 0.2
+#: When False, the polish takes a new Hessian whenever a parameter comes to be held on a
+#: bound, instead of the block of the last one (for comparisons of the two ways)
+REUSE_ON_BOUND = True
 
 # BFGS takes a starting inverse Hessian from scipy 1.11 on
 _BFGS_HESS_INV0 = tuple(int(v) for v in scipy.__version__.split(".")[:2]) >= (1, 11)
@@ -569,7 +572,9 @@ class FittingMixin(HessianMixin):
         The Hessian (differences of the analytic gradient) is computed once
         and reused while steps keep improving the likelihood and each shrinks
         the largest scaled gradient to at most :data:`CHORD_SHRINK` of what it
-        was (a chord method), and recomputed when they stop doing so.  Its
+        was (a chord method), and recomputed when they stop doing so; when a
+        parameter comes to be held on a bound (a variance put at zero), the others
+        go on with their block of it, its steps checked in the same way.  Its
         fixed-effects block may be approximate (:meth:`_newton_hessian`); such a
         Hessian's steps are checked as those of an old one, and where they fail
         the exact Hessian replaces it.  Where the exact Hessian is not negative
@@ -600,6 +605,12 @@ class FittingMixin(HessianMixin):
             gmax = np.max(np.abs((T.T @ grad)[free]))  # the largest scaled gradient
             if gmax < tol:
                 return x, True, last
+            if (REUSE_ON_BOUND and last is not None and not np.array_equal(last[2], free)
+                    and not np.any(free & ~last[2])):
+                # parameters newly held on a bound (a variance put at zero): the
+                # Hessian of the others is a block of the last one, whose steps are
+                # checked as those of an older Hessian
+                last, first = (last[0], last[1], free, last[3]), False
             if last is None or not np.array_equal(last[2], free):
                 if exact_next:
                     Hn, exact = self.hessian_internal(x, nagq, free, grad=grad, warm=warm), True

@@ -202,3 +202,22 @@ def test_a_step_that_overshoots_zero_is_tried_at_zero_however_far_it_went():
     x_new[p] = 1e-4
     assert snap_to_zero(model, x_old, x_new, -np.inf, 1, WarmStart(),
                         np.zeros(len(x), bool)) is None
+
+
+def test_after_a_snap_the_polish_goes_on_with_a_block_of_its_hessian(monkeypatch):
+    # the variance put at zero leaves the other parameters' Hessian a block of the one
+    # the polish has: no new Hessian for it, the same optimum and standard errors
+    model = _crawling()
+    counts = _counting(monkeypatch)
+    monkeypatch.setattr(fitting, "REUSE_ON_BOUND", True)
+    res, on, ref, off = fit_with_and_without(monkeypatch, model, counts, fitting,
+                                             "REUSE_ON_BOUND", False)
+    assert on["snapped"] == off["snapped"] == 1
+    assert res.mle_retvals["internal_params"][model.k_fe] == 0.0
+    # the polish's Hessians and the results' one: one Hessian fewer
+    assert on["hessian"] == off["hessian"] - 1
+    assert abs(res.llf - ref.llf) < 1e-9
+    se = np.asarray(ref.bse)[:model.k_fe]
+    d = np.abs(np.asarray(res.params) - np.asarray(ref.params))[:model.k_fe] / se
+    assert np.max(d) < 1e-6
+    np.testing.assert_allclose(np.asarray(res.bse)[:model.k_fe], se, rtol=1e-6)
