@@ -329,7 +329,10 @@ def laplace_guard(model, internal, llf_laplace, warm=None, for_refit=False):
     Laplace is exact; more than three random effects per group; several
     grouping factors, where quadrature is not available), else a dict with
     ``nagq``, ``llf``, ``difference`` (quadrature minus Laplace), ``threshold``
-    and ``flagged``.
+    and ``flagged``.  Where every random-effect variance is estimated at zero the
+    linear predictor does not depend on the random effects, so that Laplace is
+    exact: no quadrature is evaluated, ``llf`` is Laplace's, ``difference`` is 0
+    and ``exact`` is True.
 
     Examples
     --------
@@ -356,6 +359,13 @@ def laplace_guard(model, internal, llf_laplace, warm=None, for_refit=False):
     if model.multi or q not in GUARD_NODES or exact:
         return None
     K, gradient = GUARD_NODES[q], False
+    thr = guard_threshold(model.n_groups)
+    if not np.any(model.cov_struct.chol(model._split(internal)[1])):
+        # every random-effect variance at zero: the linear predictor does not depend on
+        # the random effects, the integrals are those of a standard normal density, and
+        # Laplace gives them exactly (as would any quadrature rule)
+        return dict(nagq=K, llf=float(llf_laplace), difference=0.0, threshold=thr,
+                    flagged=False, exact=True)
     if _refit_ahead(model, q):
         # the refit starts with its own rule's value and gradient at these estimates:
         # the guard takes that evaluation (a closer value) instead of one of its own
@@ -367,7 +377,6 @@ def laplace_guard(model, internal, llf_laplace, warm=None, for_refit=False):
         return None
     llf_k = float(llf_k)
     diff = llf_k - float(llf_laplace)
-    thr = guard_threshold(model.n_groups)
     out = dict(nagq=K, llf=llf_k, difference=diff, threshold=thr,
                flagged=bool(not np.isfinite(diff) or abs(diff) > thr))
     if gradient and grad_k is not None:
@@ -468,9 +477,10 @@ def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm
     value the quadratic model predicts there; ``params`` and ``change_se``
     are then those of a refit not run to its end.  Often the first
     quadrature gradient decides it.  The refit is skipped
-    (``skipped`` says why) above :data:`REFIT_MAX_ROW_NODES` row-nodes, and where the guard's own
+    (``skipped`` says why) above :data:`REFIT_MAX_ROW_NODES` row-nodes, where the guard's own
     log-likelihood difference already exceeds its tolerance (the warning is
-    then given on that ground).
+    then given on that ground), and where every random-effect variance is
+    estimated at zero (the guard's ``exact``: Laplace is exact there).
 
     Parameters
     ----------
@@ -529,6 +539,10 @@ def guard_refit(model, internal, guard, hessian, free, cov_public, steps=8, warm
     K = REFIT_NODES[q]
     out = dict(nagq=K, reason="; ".join(reasons))
     guard["refit"] = out
+    if guard.get("exact"):
+        out["skipped"] = ("not refitted: every random-effect variance is estimated at zero, "
+                          "where the Laplace likelihood is exact")
+        return guard
     if guard["flagged"]:
         out["skipped"] = (f"not refitted: the {guard['nagq']}-node quadrature log-likelihood "
                           "at the estimates already differs from Laplace's by more than the "

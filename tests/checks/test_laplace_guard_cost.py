@@ -148,3 +148,30 @@ def test_guard_called_alone_in_the_danger_zone_gives_the_refit_rule_value_only()
     first = pop_first_evaluation(h)
     assert calls[-1] == (15, True) and np.array_equal(first[0], x)
     assert first[1] == pytest.approx(g["llf"], abs=1e-9) and len(first[2]) == len(x)
+
+
+def test_a_fit_with_every_variance_at_zero_needs_no_quadrature():
+    # binary, 2.8 rows per person (the danger zone), the random-intercept variance
+    # estimated at zero: the linear predictor does not depend on the random effects and
+    # Laplace is exact, so the guard evaluates no quadrature and does not refit
+    df = smg.simulate_longitudinal("binary", n_persons=500, n_waves=3, sd=(0.3, 0.0),
+                                   corr=0.0, seed=3503)
+    model = smg.mixedglm("y ~ time * group + stress + (1 | id)", df, family=B)
+    calls = _counting(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LaplaceAccuracyWarning)
+        res = model.fit()
+    x = res.mle_retvals["internal_params"]
+    assert x[model.k_fe] == 0.0
+    assert all(nagq == 1 for nagq, _ in calls)
+    g = res.mle_retvals["laplace_check"]
+    assert g["exact"] and not g["flagged"] and g["difference"] == 0.0 and g["llf"] == res.llf
+    assert "variance is estimated at zero" in g["refit"]["skipped"]
+    assert "Laplace likelihood is exact" in str(res.summary()).replace("\n", " ")
+    # what the quadrature would have said: the same log-likelihood, and a gradient that
+    # moves no estimate (that of Laplace, zero at the optimum)
+    llf15, grad15, _ = model.loglike_internal(x, 15, gradient=True)
+    llf1, grad1, _ = model.loglike_internal(x, 1, gradient=True)
+    assert llf15 == pytest.approx(llf1, abs=1e-9)
+    np.testing.assert_allclose(grad15, grad1, atol=1e-8)
+    assert np.max(np.abs(grad15)) < 1e-6
