@@ -158,19 +158,22 @@ def _exp_neg_abs(eta):
 def _family_kind(family, *methods):
     """
     ``"logit"`` for the binomial family with the logit link, ``"poisson"`` for the
-    Poisson family, when the named methods are the package's own (a subclass that
-    redefines one of them keeps numpy); None for every other family.
+    Poisson family, ``"gaussian"`` for the Gaussian family with the identity link,
+    when the named methods are the package's own (a subclass that redefines one of
+    them keeps numpy); None for every other family.
     """
     key = (type(family), getattr(family, "link_name", None), methods)
     kind = _KINDS.get(key, False)
     if kind is not False:
         return kind
-    from ..families.standard import Binomial, Poisson
+    from ..families.standard import Binomial, Gaussian, Poisson
 
     if isinstance(family, Binomial) and family.link_name == "logit":
         kind, cls = "logit", Binomial
     elif isinstance(family, Poisson):
         kind, cls = "poisson", Poisson
+    elif isinstance(family, Gaussian) and family.link_name == "identity":
+        kind, cls = "gaussian", Gaussian
     else:
         kind, cls = None, None
     if cls is not None and any(getattr(type(family), m) is not getattr(cls, m)
@@ -209,7 +212,7 @@ def _row_kernel(family, y, extra=None):
         def rows(eta, d0, d1, d2, d3):
             K.poisson_rows(eta, np.exp(eta), yc, lgy, d0, d1, d2, d3)
         return rows
-    if extra is not None and _is_gaussian_identity(family):
+    if kind == "gaussian" and extra is not None:
         from ..families.standard import _LOG_2PI
 
         # the scalars as Gaussian.derivs forms them
@@ -221,14 +224,6 @@ def _row_kernel(family, y, extra=None):
             K.gaussian_rows(eta, yc, c0, s2, d0, d1, d2, d3)
         return rows
     return None
-
-
-def _is_gaussian_identity(family):
-    """The package's Gaussian family with the identity link and its own ``derivs``."""
-    from ..families.standard import Gaussian
-
-    return (isinstance(family, Gaussian) and getattr(family, "link_name", None) == "identity"
-            and type(family).derivs is Gaussian.derivs)
 
 
 def mode_evaluator(c, family, base, Mc, extra=None):
@@ -377,7 +372,7 @@ def sparse_modes(pr, family, base, M, u, tol, maxiter):
     if not _enabled():  # (this kernel is loaded alone: such fits need none of the others)
         return None
     kind = _family_kind(family, "derivs")
-    parts = _sparse_pattern(pr) if kind is not None else None
+    parts = _sparse_pattern(pr) if kind in ("logit", "poisson") else None
     K = _sparse_kernels() if parts is not None else None
     if K is None or not np.all(np.isfinite(M)):
         return None
