@@ -60,19 +60,20 @@ class HessianMixin:
         p = self.k_fe
         closed, exact = None, True
         if p and np.all(free[:p]):
-            tried = approximate and self.multi and nagq == 1
-            if tried:
-                # a Newton step of several grouping factors: the joint-mode curvature
-                # (p solves with the factor at hand) before the closed form, which
-                # inverts H densely; the polish checks its steps and turns to the
-                # exact block where they fail
-                closed = self._approximate_beta_hessian(internal, nagq, warm)
-                exact = closed is None
-            if closed is None:
-                closed = self._beta_hessian(internal, nagq, warm)
-            if closed is None and approximate and not tried:
-                closed = self._approximate_beta_hessian(internal, nagq, warm)
-                exact = closed is None
+            # the sources of the block in the order they are tried, and whether exact
+            sources = [(self._beta_hessian, True)]
+            if approximate:
+                # a Newton step: the approximation where there is no closed form, and
+                # for several grouping factors first (the joint-mode curvature costs p
+                # solves with the factor at hand, the closed form inverts H densely; the
+                # polish checks its steps and turns to the exact block where they fail)
+                first = self.multi and nagq == 1
+                sources.insert(0 if first else 1, (self._approximate_beta_hessian, False))
+            for source, is_exact in sources:
+                closed = source(internal, nagq, warm)
+                if closed is not None:
+                    exact = is_exact
+                    break
         sums = self._gaussian_sums()
         if sums is not None:  # every column and its base from the same (cheap) formula
             def gradient(x):
