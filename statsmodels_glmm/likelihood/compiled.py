@@ -19,7 +19,8 @@ operations in the same order, so the two give the same numbers to the last bit
 (the tests compare them); only the time differs.
 
 The row kernels cover the binomial family with the logit link, the Poisson
-family with the log link and the Gaussian family with the identity link; the
+family with the log link and the Gaussian family with the identity link (also the
+family derivatives of the several-factor search, :func:`row_derivatives`); the
 gradient pieces, the Newton steps, the mode prediction and the closed-form
 fixed-effects Hessian's row pass serve every family; all with one or two random
 effects per group.  The binomial-logit and Poisson-log families'
@@ -46,7 +47,8 @@ import warnings
 
 import numpy as np
 
-__all__ = ["ENABLED", "ENV_VAR", "available", "mode_evaluator", "gradient_pieces",
+__all__ = ["ENABLED", "ENV_VAR", "available", "mode_evaluator", "row_derivatives",
+           "gradient_pieces",
            "prediction_rhs", "node_values", "newton_step", "hessian_rows", "sparse_modes",
            "gaussian_profile"]
 
@@ -224,6 +226,37 @@ def _row_kernel(family, y, extra=None):
             K.gaussian_rows(eta, yc, c0, s2, d0, d1, d2, d3)
         return rows
     return None
+
+
+def row_derivatives(family, y, extra=None):
+    """
+    ``derivs(eta)``: the family's ``(d0, d1, d2, d3)`` at the linear predictor ``eta``
+    of the rows of ``y``, by the row kernel (the numbers of ``family.derivs``), or None
+    where there is none (numba missing or disabled, a family without a row kernel).
+
+    Examples
+    --------
+    >>> from statsmodels_glmm.families import Poisson
+    >>> fam, y = Poisson(), np.array([0.0, 2.0, 5.0])
+    >>> eta = np.array([0.0, 0.5, 1.5])
+    >>> derivs = row_derivatives(fam, y)
+    >>> derivs is None or all(np.array_equal(a, b)
+    ...                       for a, b in zip(derivs(eta), fam.derivs(y, eta, None)))
+    True
+    """
+    if not available():
+        return None
+    rows = _row_kernel(family, y, extra)
+    if rows is None:
+        return None
+
+    def derivs(eta):
+        eta = np.ascontiguousarray(eta, dtype=float)
+        d = tuple(np.empty(len(eta)) for _ in range(4))
+        rows(eta, *d)
+        return d
+
+    return derivs
 
 
 def mode_evaluator(c, family, base, Mc, extra=None):

@@ -456,11 +456,14 @@ def solve_sparse_modes(pr, family, beta, Ls, extra, u0=None, tol=1e-10, maxiter=
     base = pr.X @ beta + pr.offset
     M = pr.m_rows(Ls)
     rm = pr.row_matrix(M)
+    # the row kernel where there is one (the same numbers as family.derivs)
+    derivs = compiled.row_derivatives(family, y, extra) or \
+        (lambda eta: family.derivs(y, eta, extra))
 
     def evaluate(u):
         eta = base + rm.dot(u)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            d = family.derivs(y, eta, extra)  # a trial step may overflow: it is halved
+            d = derivs(eta)  # a trial step may overflow: it is halved
             h = float(d[0].sum() - 0.5 * u @ u)
             grad = rm.tdot(d[1]) - u
         return eta, d, h, grad

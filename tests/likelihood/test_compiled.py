@@ -294,3 +294,23 @@ def test_setting_that_is_not_on_or_off_is_refused(monkeypatch):
         m.fit()
     monkeypatch.setattr(compiled, "_SETTING", "off")  # understood: no error
     assert isinstance(compiled.available(), bool)
+
+
+@numba_missing
+@pytest.mark.parametrize("name", ["bernoulli", "binomial trials", "poisson", "gaussian"])
+def test_row_derivatives_are_the_family_derivatives_to_the_bit(name):
+    # the several-factor mode search takes them from here: the same numbers, also where
+    # a trial step overflows
+    m = {"bernoulli": lambda: _model("binary", RI), "binomial trials": _cbpp,
+         "poisson": lambda: _model("poisson", RI), "gaussian": lambda: _gaussian(RI)}[name]()
+    y, fam = m.design.y, m.response
+    extra = np.array([-0.4]) if name == "gaussian" else None
+    derivs = compiled.row_derivatives(fam, y, extra)
+    assert derivs is not None
+    eta = np.random.default_rng(5).normal(0, 3, len(y))
+    eta[:3] = [800.0, -800.0, 0.0]
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        got, ref = derivs(eta), fam.derivs(y, eta, extra)
+    for a, b in zip(got, ref):
+        np.testing.assert_array_equal(a, b)
+    assert compiled.row_derivatives(Binomial("probit"), y) is None
