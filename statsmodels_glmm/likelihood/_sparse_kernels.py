@@ -1,6 +1,8 @@
 """
-numba kernel of the joint mode search for several grouping factors (imported only
-when numba is installed; see :func:`.compiled.sparse_modes`).
+numba kernels for several grouping factors (imported only when numba is installed):
+the joint mode search (:func:`.compiled.sparse_modes`) and, at the end, the Schur
+complement's update and the rows' pieces of its inverse summed over the pattern of
+the cross block (:func:`.compiled.schur_update`, :func:`.compiled.schur_sigma`).
 
 The search is :func:`.sparse_laplace.solve_sparse_modes`'s Newton method with
 step-halving, run whole in one compiled call: the log-integrand
@@ -204,3 +206,51 @@ def sparse_newton(kind, base, M, J, remap, rem, e0, nzptr, nzcol, diag, s, k, u,
         d2, d2_t = d2_t, d2
         grad, grad_t = grad_t, grad
     return False, maxiter
+
+
+@_jit
+def schur_sigma(Fv, col, first, count, Sinv, Pv, See):
+    """
+    The pieces of ``H^{-1}`` that the rows need, on the pattern of ``B`` alone (see
+    :meth:`.schur.SchurFactor._sigma_parts`): for the entries ``i`` of ``B`` in level
+    ``l`` of the eliminated factor (``first[l]`` to ``first[l] + count[l]``, their
+    remainder effects ``col``), ``Pv[i, a] = sum_j S^{-1}[col_i, col_j] Fv[j, a]`` over
+    the entries ``j`` of the same level, and ``See[l, a, b] = sum_i Fv[i, a] Pv[i, b]``.
+    ``F = A^{-1} B`` has no other entries in those rows, so these are the entries of
+    ``F S^{-1}`` on ``B``'s pattern and the level's block of ``F S^{-1} F'``.
+    """
+    qe = Fv.shape[1]
+    for lev in range(first.shape[0]):
+        f0 = first[lev]
+        f1 = f0 + count[lev]
+        for i in range(f0, f1):
+            ci = col[i]
+            for a in range(qe):
+                acc = 0.0
+                for j in range(f0, f1):
+                    acc += Sinv[ci, col[j]] * Fv[j, a]
+                Pv[i, a] = acc
+        for a in range(qe):
+            for b in range(qe):
+                acc = 0.0
+                for i in range(f0, f1):
+                    acc += Fv[i, a] * Pv[i, b]
+                See[lev, a, b] = acc
+
+
+@_jit
+def schur_update(g, col, first, count, S):
+    """
+    ``S -= G'G`` in the upper triangle of ``S`` (r, r), with ``G`` the rows of
+    ``A^{-1/2} B``: level ``l`` of the eliminated factor holds the entries ``first[l]``
+    to ``first[l] + count[l]`` of ``g``, in the columns ``col`` (increasing within the
+    level), and adds ``g_i g_j`` at ``(col_i, col_j)`` for every pair ``i <= j`` of them.
+    """
+    for lev in range(first.shape[0]):
+        f0 = first[lev]
+        f1 = f0 + count[lev]
+        for i in range(f0, f1):
+            gi = g[i]
+            ci = col[i]
+            for j in range(i, f1):
+                S[ci, col[j]] -= gi * g[j]

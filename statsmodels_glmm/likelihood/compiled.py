@@ -25,11 +25,15 @@ gradient pieces, the Newton steps, the mode prediction and the closed-form
 fixed-effects Hessian's row pass serve every family; all with one or two random
 effects per group.  The binomial-logit and Poisson-log families'
 log-densities at adaptive quadrature's nodes have a kernel too.  Several
-grouping factors have one kernel of their own, :func:`sparse_modes`: the whole
-joint mode search of small, nearly nested designs (see :mod:`._sparse_kernels`),
+grouping factors have kernels of their own (see :mod:`._sparse_kernels`):
+:func:`sparse_modes`, the whole joint mode search of small, nearly nested designs,
 whose modes agree with the numpy search's to its tolerance rather than to the
-bit.  So has the Gaussian model's profiled log-likelihood, the search of a Gaussian
-fit's start (:func:`gaussian_profile`), which agrees with numpy's to rounding.
+bit; and, for crossed factors whose levels meet few of each other's,
+:func:`schur_update` and :func:`schur_sigma`, the Schur complement and the pieces
+of ``H^{-1}`` that the rows read, summed over the pattern of the cross block
+instead of dense products (the same to rounding).  So has the Gaussian model's
+profiled log-likelihood, the search of a Gaussian fit's start
+(:func:`gaussian_profile`), which agrees with numpy's to rounding.
 Everything else keeps the numpy path.  Set the environment variable
 ``STATSMODELS_GLMM_COMPILED=0`` before the first fit, or :data:`ENABLED` to False,
 to use numpy throughout.  The kernels are compiled on first use and cached on disk
@@ -50,7 +54,7 @@ import numpy as np
 __all__ = ["ENABLED", "ENV_VAR", "available", "mode_evaluator", "row_derivatives",
            "gradient_pieces",
            "prediction_rhs", "node_values", "newton_step", "hessian_rows", "sparse_modes",
-           "gaussian_profile"]
+           "schur_sigma", "schur_update", "gaussian_profile"]
 
 #: The environment variable that turns the kernels off (``0``) or leaves them on (``1``).
 ENV_VAR = "STATSMODELS_GLMM_COMPILED"
@@ -334,6 +338,11 @@ def _sparse_smoke(mod):
         mod.sparse_newton(kind, f, np.ones((2, 2)), J, np.array([-1, -1, 0]),
                           np.array([2], dtype=np.intp), 0, ptr, col, True, f, np.ones(2),
                           np.zeros(3), 1e-10, 5)
+    mod.schur_sigma(np.ones((2, 1)), np.zeros(2, dtype=np.intp), np.zeros(1, dtype=np.intp),
+                    np.array([2], dtype=np.intp), np.ones((1, 1)), np.empty((2, 1)),
+                    np.empty((1, 1, 1)))
+    mod.schur_update(np.ones(2), np.array([0, 1], dtype=np.intp), np.zeros(1, dtype=np.intp),
+                     np.array([2], dtype=np.intp), np.zeros((2, 2)))
 
 
 def _sparse_pattern(pr):
@@ -426,6 +435,75 @@ def sparse_modes(pr, family, base, M, u, tol, maxiter):
                                     nzptr, nzcol, diag, got[1], got[2], u, float(tol),
                                     int(maxiter))
     return u, bool(converged), int(it)
+
+
+def schur_sigma(Fv, col, first, count, Sinv):
+    """
+    ``(Pv, See)``: the entries of ``F S^{-1}`` on the pattern of ``B`` and every level's
+    block of ``F S^{-1} F'`` for the Schur factorisation of several grouping factors
+    (:meth:`.schur.SchurFactor._sigma_parts`), computed level by level on that pattern
+    alone by the compiled kernel; None without it (numba missing or disabled).  The
+    sums run in another order than the dense product's, so the two agree to rounding.
+
+    ``Fv`` (nB, q_e) are the entries of ``F = A^{-1} B`` sorted by level, ``col`` their
+    remainder effects, ``first`` and ``count`` each level's first entry and number of
+    entries, ``Sinv`` the whole ``S^{-1}`` (r, r).
+
+    Examples
+    --------
+    >>> Fv, col = np.array([[0.5], [0.25], [1.0]]), np.array([0, 1, 1])
+    >>> first, count = np.array([0, 2]), np.array([2, 1])
+    >>> Sinv = np.array([[2.0, 0.5], [0.5, 1.0]])
+    >>> out = schur_sigma(Fv, col, first, count, Sinv)
+    >>> Fd = np.array([[0.5, 0.25], [0.0, 1.0]])  # F densely, one row per level
+    >>> P = Fd @ Sinv
+    >>> out is None or (np.allclose(out[0][:, 0], [P[0, 0], P[0, 1], P[1, 1]])
+    ...                 and np.allclose(out[1][:, 0, 0], np.einsum("lc,lc->l", Fd, P)))
+    True
+    """
+    if not available():
+        return None
+    K = _sparse_kernels()
+    if K is None:
+        return None
+    Fv = np.ascontiguousarray(Fv, dtype=float)
+    qe = Fv.shape[1]
+    Pv, See = np.empty(Fv.shape), np.empty((len(first), qe, qe))
+    K.schur_sigma(Fv, np.ascontiguousarray(col, dtype=np.intp),
+                  np.ascontiguousarray(first, dtype=np.intp),
+                  np.ascontiguousarray(count, dtype=np.intp),
+                  np.ascontiguousarray(Sinv, dtype=float), Pv, See)
+    return Pv, See
+
+
+def schur_update(g, col, first, count, S):
+    """
+    ``S -= G'G`` in the upper triangle of the Schur complement ``S`` (r, r, C order)
+    by the compiled kernel, level by level on the pattern of ``B`` (``G = A^{-1/2} B``:
+    ``g`` its entries sorted by level and column, ``col``, ``first`` and ``count`` as
+    for :func:`schur_sigma`); False without it (numba missing or disabled), ``S``
+    then untouched.  The sums run in another order than ``dsyrk``'s, so the two agree
+    to rounding.
+
+    Examples
+    --------
+    >>> g, col = np.array([1.0, 2.0, 3.0]), np.array([0, 1, 1])
+    >>> first, count = np.array([0, 2]), np.array([2, 1])
+    >>> S = np.eye(2) * 20
+    >>> G = np.array([[1.0, 2.0], [0.0, 3.0]])  # one row per level
+    >>> not schur_update(g, col, first, count, S) or bool(
+    ...     np.allclose(np.triu(S), np.triu(np.eye(2) * 20 - G.T @ G)))
+    True
+    """
+    if not available():
+        return False
+    K = _sparse_kernels()
+    if K is None:
+        return False
+    K.schur_update(np.ascontiguousarray(g, dtype=float), np.ascontiguousarray(col, dtype=np.intp),
+                   np.ascontiguousarray(first, dtype=np.intp),
+                   np.ascontiguousarray(count, dtype=np.intp), S)
+    return True
 
 
 _GAUSSIAN = []  # the Gaussian profile's kernel module once loaded, or None

@@ -30,7 +30,12 @@ dense or a sparse product otherwise).  When ``S`` is one dense block and ``B`` i
 dense enough (crossed factors such as persons x items), ``B'F`` is a dense product
 instead; with one effect per level it is ``G'G``, ``G = A^{-1/2} B``, subtracted
 from ``S`` by one symmetric rank-k update (``dsyrk``) in place, in the triangle
-that the Cholesky factorisation reads.
+that the Cholesky factorisation reads; where ``B``'s pairs of entries within a level
+are far fewer than that update's multiply-adds (each level meets a small share of the
+other factor's levels: :attr:`SchurPattern.by_pattern`), the compiled kernel
+subtracts those pairs' products alone (:func:`.compiled.schur_update`), and solves
+gather ``B``'s entries instead of multiplying by ``F`` densely.  The pieces of
+``H^{-1}`` that the rows read are in :mod:`.schur_inverse`.
 
 Large blocks (thousands of effects, e.g. two crossed factors with thousands of
 levels each) are factorised in place by LAPACK's ``potrf`` with all BLAS
@@ -56,9 +61,11 @@ from scipy.linalg import blas, lapack
 from scipy.sparse import coo_matrix, csr_array, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
+from . import compiled
 from .batched import _is_pd, _logdet, batched_inv, matvec
 from .dense_factor import pair_products
 from .schur_fill import FillSplit, _index_dtype
+from .schur_inverse import SchurInverse
 
 __all__ = ["SchurPattern", "SchurFactor"]
 
@@ -122,6 +129,11 @@ class SchurPattern:
     fill_keep = 0.8
     #: largest ``F = A^{-1} B`` (levels * q_e * remainder effects) that solves hold densely
     dense_F_up_to = 65536
+    #: a dense ``B'F`` goes through the compiled kernels on ``B``'s pattern when its pairs
+    #: of entries within a level, times this, are fewer than ``levels * r * r``
+    by_pattern_work = 16
+    #: ... and beyond that size where ``B`` has entries in at least this share of it
+    dense_F_fill = 0.12
     #: from this many row products on, and up to this many sums (beyond, the sums no
     #: longer stay in the processor cache and ``np.bincount`` is faster), a
     #: factorisation's pass over the rows goes through a sparse matrix of ones
@@ -159,6 +171,7 @@ class SchurPattern:
             self.pB_of_row = np.zeros((n, 0), dtype=np.intp)
             self.pair_p = self.pair_pp = self.d_pairs = np.zeros(0, dtype=np.intp)
             self.single = self.has_pairs = self.dense_BtF = self.B_full = self.dense_F = False
+            self.by_pattern = False
             self.d_C = np.zeros((n, 0, 0), dtype=np.intp)
             self.d_I = np.zeros(0, dtype=np.intp)
             self.buckets = []
@@ -214,6 +227,12 @@ class SchurPattern:
         per = cnt[self.pB_level]
         total = int(per.sum())
         self.has_pairs = (not self.single) or (not self.dense_BtF and total <= self.pair_limit)
+        # B'A^{-1}B and the rows' pieces of H^{-1} level by level on B's pattern (the
+        # compiled kernels) where its pairs of entries within a level are far fewer than
+        # the multiply-adds of the dense products
+        self.level_first, self.level_count = first.astype(np.intp), cnt.astype(np.intp)
+        self.by_pattern = bool(self.dense_BtF and self.by_pattern_work * total
+                               < self.le * r * r)
         # large components with a sparse graph: low-degree effects eliminated sparsely
         split = np.zeros(ncomp, dtype=bool)
         fills = []
@@ -268,8 +287,10 @@ class SchurPattern:
             self.r_pairs = self._dest(self.pB_col[pair_p], self.pB_col[self.pair_pp],
                                       read=True) if self.splits else self.d_pairs
         self.B_full = False
-        # solves multiply by F = A^{-1} B as a dense array when it is small
-        self.dense_F = bool(self.dense_BtF or self.le * qe * r <= self.dense_F_up_to)
+        # solves multiply by F = A^{-1} B as a dense array when it is small, or when B
+        # fills enough of that layout for a pass over it to beat gathers of its entries
+        self.dense_F = bool(self.le * qe * r <= self.dense_F_up_to
+                            or (self.dense_BtF and nB >= self.dense_F_fill * self.le * r))
         # positions of B's entries in its dense (levels * q_e) x r layout
         self.B_flat = ((self.pB_level[:, None] * qe + np.arange(qe)[None, :]) * r
                        + self.pB_col[:, None])
@@ -459,7 +480,7 @@ def _rowdot_pairs(Bv, Fv, pat):
     return np.einsum("pa,pa->p", Bv[pat.pair_p], Fv[pat.pair_pp])
 
 
-class SchurFactor:
+class SchurFactor(SchurInverse):
     """Numeric factorisation of ``H = [[A, B], [B', C]]`` by components (one ``M``, ``w``)."""
 
     __slots__ = ("Ainv", "logdet", "Fv", "pat", "_See", "_S", "_chol", "_Sinv", "_tri",
@@ -513,24 +534,7 @@ class SchurFactor:
                 Fv = matvec(self.Ainv[pat.pB_level], Bv)
             S = buf[off_S:]
             if pat.dense_BtF and qe == 1:
-                # B'A^{-1}B = G'G with G = A^{-1/2} B: one symmetric rank-k update
-                if pat.B_full:
-                    G = Bv.reshape(le, pat.r) * np.sqrt(ainv)[:, None]
-                else:
-                    g = Bv[:, 0] * np.sqrt(ainv[pat.pB_level])
-                    G = np.zeros(pat.le * pat.r)
-                    G[pat.B_flat[:, 0]] = g
-                    G = G.reshape(pat.le, pat.r)
-                if pat.r > self.small:
-                    # the one block of S is the whole buffer, in the order of the
-                    # effects: S -= G'G only in its upper triangle, the one its Cholesky
-                    # factorisation reads (the block seen in Fortran order: lower)
-                    blas.dsyrk(-1.0, G.T, beta=1.0, c=S.reshape(pat.r, pat.r).T, trans=0,
-                               lower=1, overwrite_c=1)
-                else:
-                    C = blas.dsyrk(1.0, G.T, trans=0, lower=0)  # upper triangle of G'G
-                    C += np.triu(C, 1).T
-                    S[pat.d_all] -= C.ravel()
+                self._subtract_gtg(Bv, ainv, S)
             elif pat.dense_BtF:
                 Bd = np.zeros(pat.le * qe * pat.r)
                 Fd = np.zeros(pat.le * qe * pat.r)
@@ -577,6 +581,34 @@ class SchurFactor:
             self._Sinv = np.zeros(0)
             self._chol = []
         self.logdet = logdet
+
+    def _subtract_gtg(self, Bv, ainv, S):
+        """``S -= B'A^{-1}B = G'G`` with ``G = A^{-1/2} B`` (one effect per eliminated
+        level): one symmetric rank-k update, or, where ``B`` has far fewer pairs of
+        entries within a level than that update has multiply-adds
+        (``SchurPattern.by_pattern``), the compiled kernel on those pairs."""
+        pat = self.pat
+        r = pat.r
+        if pat.B_full:
+            G = Bv.reshape(pat.le, r) * np.sqrt(ainv)[:, None]
+        else:
+            g = Bv[:, 0] * np.sqrt(ainv[pat.pB_level])
+            if r > self.small and pat.by_pattern and compiled.schur_update(
+                    g, pat.pB_col, pat.level_first, pat.level_count, S.reshape(r, r)):
+                return  # the upper triangle, as dsyrk's below
+            G = np.zeros(pat.le * r)
+            G[pat.B_flat[:, 0]] = g
+            G = G.reshape(pat.le, r)
+        if r > self.small:
+            # the one block of S is the whole buffer, in the order of the effects:
+            # S -= G'G only in its upper triangle, the one its Cholesky factorisation
+            # reads (the block seen in Fortran order: lower)
+            blas.dsyrk(-1.0, G.T, beta=1.0, c=S.reshape(r, r).T, trans=0, lower=1,
+                       overwrite_c=1)
+        else:
+            C = blas.dsyrk(1.0, G.T, trans=0, lower=0)  # upper triangle of G'G
+            C += np.triu(C, 1).T
+            S[pat.d_all] -= C.ravel()
 
     @property
     def Sinv_buf(self):
@@ -689,111 +721,3 @@ class SchurFactor:
             x[pat.rem_index] = xR
         x[e0:e1] = ye.ravel()
         return x
-
-    def _sigma_parts(self, rows=True):
-        """
-        The pieces of ``Sigma = H^{-1}`` on the rows' effects: ``See`` (levels, q_e,
-        q_e), the diagonal blocks of ``Sigma_ee``; ``Pv`` (nB, q_e), the entries of
-        ``P = F S^{-1}`` on the pattern of ``B`` (``Sigma_eR = -P``); ``Srr`` (n, QR,
-        QR), ``S^{-1}`` on every row's remainder effects (None without a remainder).
-        """
-        pat = self.pat
-        qe = pat.qe
-        See = self.Ainv.copy()
-        if not pat.r:
-            self._See = See
-            return See, None, None
-        Fv = self.Fv
-        if pat.dense_BtF:  # P = F S^{-1} as one dense product
-            Fd = self._dense_F()
-            P = Fd @ self._full().reshape(pat.r, pat.r)
-            Pv = P.reshape(-1)[pat.B_flat]
-            if qe == 1:
-                See[:, 0, 0] += np.einsum("lc,lc->l", Fd, P)
-            else:
-                Fd3, P3 = Fd.reshape(pat.le, qe, pat.r), P.reshape(pat.le, qe, pat.r)
-                See += Fd3 @ P3.transpose(0, 2, 1)
-        else:
-            if not pat.has_pairs:  # P = F S^{-1} densely in row chunks, on F's pattern
-                Fs = pat._csr(Fv)
-                Sinv = self._full().reshape(pat.r, pat.r)
-                Pv = np.empty_like(Fv)
-                step = max(qe, (self.chunk // max(pat.r, 1)) // qe * qe)
-                for r0 in range(0, Fs.shape[0], step):
-                    P = Fs[r0:r0 + step] @ Sinv
-                    sel = np.flatnonzero((pat.pB_level >= r0 // qe)
-                                         & (pat.pB_level < (r0 + step) // qe))
-                    Pv[sel] = P[(pat.pB_level[sel, None] * qe - r0) + np.arange(qe)[None, :],
-                                pat.pB_col[sel, None]]
-            else:
-                sp = self._read(pat.r_pairs)
-                Pv = np.empty_like(Fv)
-                for a in range(qe):
-                    Pv[:, a] = np.bincount(pat.pair_p, weights=sp * Fv[pat.pair_pp, a],
-                                           minlength=pat.nB)
-            for a in range(qe):
-                for b in range(qe):
-                    See[:, a, b] += np.bincount(pat.pB_level, weights=Fv[:, a] * Pv[:, b],
-                                                minlength=pat.le)
-        self._See = See
-        return See, Pv, self._read(pat.r_C) if rows else None
-
-    def row_blocks(self):
-        """Sigma[J_t, J_t] for every row t, as (n, Q, Q)."""
-        pat = self.pat
-        qe, n = pat.qe, pat.nobs
-        Q = pat.Q
-        out = np.empty((n, Q, Q))
-        See, Pv, Srr = self._sigma_parts()
-        if pat.r:
-            SeR = -Pv[pat.pB_of_row]  # (n, QR, qe)
-            out[:, :qe, qe:] = np.swapaxes(SeR, 1, 2)
-            out[:, qe:, :qe] = SeR
-            out[:, qe:, qe:] = Srr
-        out[:, :qe, :qe] = See[pat.codes_e]
-        return out
-
-    def row_products(self, M):
-        """``Sigma[J_t, J_t] m_t`` for every row ``t`` (``M``: (n, Q) row values) without
-        :meth:`row_blocks`; an (n, Q) view of a C-ordered (Q, n) array."""
-        pat = self.pat
-        qe, Q = pat.qe, pat.Q
-        See, Pv, _ = self._sigma_parts(rows=False)
-        pB_T, r_CT = pat.rows_transposed()
-        MT = np.ascontiguousarray(M.T)
-        out = np.empty_like(MT)
-        if qe == 1:
-            out[0] = See[:, 0, 0][pat.codes_e] * MT[0]
-        else:
-            Sr = See[pat.codes_e]
-            for a in range(qe):
-                out[a] = Sr[:, a, 0] * MT[0]
-                for b in range(1, qe):
-                    out[a] += Sr[:, a, b] * MT[b]
-        if Q > qe:
-            SrrT = self._read(r_CT)  # (QR, QR, n)
-            PvT = np.ascontiguousarray(Pv.T)  # (qe, nB)
-        for i in range(Q - qe):
-            vi = SrrT[i, 0] * MT[qe]
-            for j in range(1, Q - qe):
-                vi += SrrT[i, j] * MT[qe + j]
-            for a in range(qe):
-                Pi = PvT[a][pB_T[i]]  # -Sigma between effect a of e and effect i
-                vi -= Pi * MT[a]
-                out[a] -= Pi * MT[qe + i]
-            out[qe + i] = vi
-        return out.T
-
-    def diagonal_blocks(self, starts, q):
-        """
-        Diagonal blocks of ``H^{-1}`` for effects ``starts[i] + (0..q-1)`` (one term's
-        levels): (len(starts), q, q).
-        """
-        pat = self.pat
-        e0, e1 = pat.e_range
-        starts = np.asarray(starts)
-        if len(starts) and e0 <= starts[0] < e1:
-            if self._See is None:
-                self._sigma_parts()
-            return self._See[(starts - e0) // pat.qe]
-        return self._read(pat.diagonal_dest(starts, q))

@@ -1,0 +1,121 @@
+"""Crossed factors whose levels meet few of the other factor's levels: the Schur
+complement's update and the rows' pieces of H^{-1} summed over B's pattern by the
+compiled kernels, and solves that gather B's entries; each against dense algebra and
+against the numpy path."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+import statsmodels_glmm.api as smg
+from statsmodels_glmm.likelihood import compiled
+from statsmodels_glmm.likelihood.sparse_laplace import SparseLaplaceProblem
+from statsmodels_glmm.spec.terms import RandomEffectTerm
+
+from conftest import numba_missing
+
+
+def _crossed(n, na, nb, seed):
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, na, n), rng.integers(0, nb, n)
+    x = rng.normal(size=n)
+    terms = [RandomEffectTerm.from_arrays("a", a, np.ones((n, 1))),
+             RandomEffectTerm.from_arrays("b", b, np.ones((n, 1)))]
+    return SparseLaplaceProblem(np.zeros(n), np.c_[np.ones(n), x], None, terms)
+
+
+def _dense_H(pr, M, w):
+    Md = np.zeros((pr.nobs, pr.n_effects))
+    np.add.at(Md, (np.repeat(np.arange(pr.nobs), pr.Q), pr.J.ravel()), M.ravel())
+    return np.eye(pr.n_effects) + Md.T @ (w[:, None] * Md)
+
+
+def test_sparse_crossed_levels_take_the_pattern_paths_and_dense_ones_do_not():
+    # 400 x 250 levels, 8000 rows: each level of a meets about 8% of b's levels
+    pat = _crossed(8000, 400, 250, seed=21).pattern
+    assert pat.dense_BtF and pat.by_pattern and not pat.dense_F
+    pairs = int((pat.level_count.astype(float) ** 2).sum())
+    assert pat.by_pattern_work * pairs < pat.le * pat.r ** 2
+    # persons x items, nearly every pair present: dense products throughout
+    dense = _crossed(6000, 60, 25, seed=9).pattern
+    assert dense.dense_BtF and not dense.by_pattern and dense.dense_F
+
+
+@numba_missing
+@pytest.mark.parametrize("qe", [1, 2])
+def test_kernels_equal_the_dense_products(qe):
+    rng = np.random.default_rng(qe)
+    le, r = 40, 30
+    cols = [np.sort(rng.choice(r, size=rng.integers(0, 9), replace=False)) for _ in range(le)]
+    count = np.array([len(c) for c in cols])
+    first = np.concatenate([[0], np.cumsum(count)[:-1]])
+    col = np.concatenate(cols).astype(np.intp)
+    level = np.repeat(np.arange(le), count)
+    Fv = rng.normal(size=(len(col), qe))
+    X = rng.normal(size=(r, r))
+    Sinv = X @ X.T + r * np.eye(r)
+    Fd = np.zeros((le, qe, r))
+    Fd[level, :, col] = Fv
+    P = Fd @ Sinv  # (le, qe, r)
+    Pv, See = compiled.schur_sigma(Fv, col, first, count, Sinv)
+    np.testing.assert_allclose(Pv, P[level, :, col], rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(See, Fd @ P.transpose(0, 2, 1), rtol=1e-13, atol=1e-12)
+    if qe == 1:
+        S0 = rng.normal(size=(r, r))
+        S = S0.copy()
+        assert compiled.schur_update(Fv[:, 0], col, first, count, S)
+        G = Fd[:, 0, :]
+        iu = np.triu_indices(r)
+        np.testing.assert_allclose(S[iu], (S0 - G.T @ G)[iu], rtol=1e-13, atol=1e-12)
+        lower = np.tril_indices(r, -1)
+        assert np.array_equal(S[lower], S0[lower])  # the triangle Cholesky reads alone
+
+
+@numba_missing
+def test_factor_on_the_pattern_equals_dense_algebra_and_the_numpy_path(monkeypatch):
+    pr = _crossed(8000, 400, 250, seed=21)
+    rng = np.random.default_rng(3)
+    M = pr.m_rows([np.array([[0.7]]), np.array([[0.5]])])
+    w = rng.uniform(0.2, 2.0, pr.nobs)
+    g = rng.normal(size=pr.n_effects)
+
+    def pieces():
+        f = pr.pattern.factor(M, w)
+        return f.logdet, f.solve(g), f.row_products(M), f.row_blocks()
+
+    on = pieces()
+    monkeypatch.setattr(compiled, "ENABLED", False)
+    off = pieces()
+    H = _dense_H(pr, M, w)
+    Sigma = np.linalg.inv(H)
+    J = pr.J
+    dense = (np.linalg.slogdet(H)[1], np.linalg.solve(H, g),
+             np.einsum("tab,tb->ta", Sigma[J[:, :, None], J[:, None, :]], M),
+             Sigma[J[:, :, None], J[:, None, :]])
+    for a, b, c in zip(on, off, dense):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(a, c, rtol=1e-9, atol=1e-11)
+
+
+@numba_missing
+def test_fit_with_the_pattern_kernels_equals_the_numpy_fit(monkeypatch):
+    # subjects x items binary accuracy: 20 of 120 items per subject
+    rng = np.random.default_rng(11)
+    n, ns, ni = 6000, 300, 120
+    s, i = rng.integers(0, ns, n), rng.integers(0, ni, n)
+    x = rng.normal(size=n)
+    eta = -0.2 + 0.4 * x + rng.normal(0, 0.8, ns)[s] + rng.normal(0, 0.5, ni)[i]
+    df = pd.DataFrame({"y": rng.binomial(1, 1 / (1 + np.exp(-eta))), "x": x,
+                       "subject": s, "item": i})
+    model = smg.mixedglm("y ~ x + (1 | subject) + (1 | item)", df,
+                         family=sm.families.Binomial())
+    assert model.sparse_problem().pattern.by_pattern
+    on = model.fit()
+    monkeypatch.setattr(compiled, "ENABLED", False)
+    off = smg.mixedglm("y ~ x + (1 | subject) + (1 | item)", df,
+                       family=sm.families.Binomial()).fit()
+    assert on.converged and off.converged
+    assert abs(on.llf - off.llf) < 1e-9
+    np.testing.assert_allclose(on.params, off.params, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(on.bse, off.bse, rtol=1e-6)
