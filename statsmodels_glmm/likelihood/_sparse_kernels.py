@@ -2,7 +2,8 @@
 numba kernels for several grouping factors (imported only when numba is installed):
 the joint mode search (:func:`.compiled.sparse_modes`) and, at the end, the Schur
 complement's update and the rows' pieces of its inverse summed over the pattern of
-the cross block (:func:`.compiled.schur_update`, :func:`.compiled.schur_sigma`).
+the cross block (:func:`.compiled.schur_update`, :func:`.compiled.schur_sigma`), and
+its products in solves (:func:`.compiled.schur_cross`).
 
 The search is :func:`.sparse_laplace.solve_sparse_modes`'s Newton method with
 step-halving, run whole in one compiled call: the log-integrand
@@ -254,3 +255,33 @@ def schur_update(g, col, first, count, S):
             ci = col[i]
             for j in range(i, f1):
                 S[ci, col[j]] -= gi * g[j]
+
+
+@_jit
+def cross_t(Fv, first, count, col, ge, out):
+    """``out[c] = sum_i sum_a Fv[i, a] ge[l_i, a]`` over the entries ``i`` of ``B`` in
+    column ``c`` (``F' g_e``), added entry by entry in their order, as ``np.bincount``
+    adds them; ``out`` starts at zero."""
+    qe = Fv.shape[1]
+    out[:] = 0.0
+    for lev in range(first.shape[0]):
+        f0 = first[lev]
+        for i in range(f0, f0 + count[lev]):
+            acc = Fv[i, 0] * ge[lev, 0]
+            for a in range(1, qe):
+                acc += Fv[i, a] * ge[lev, a]
+            out[col[i]] += acc
+
+
+@_jit
+def cross(Fv, first, count, col, x, out):
+    """``out[l, a] = sum_i Fv[i, a] x[col_i]`` over the entries ``i`` of ``B`` in level
+    ``l`` (``F x``), each sum in the entries' order."""
+    qe = Fv.shape[1]
+    for lev in range(first.shape[0]):
+        f0 = first[lev]
+        for a in range(qe):
+            acc = 0.0
+            for i in range(f0, f0 + count[lev]):
+                acc += Fv[i, a] * x[col[i]]
+            out[lev, a] = acc

@@ -31,7 +31,8 @@ whose modes agree with the numpy search's to its tolerance rather than to the
 bit; and, for crossed factors whose levels meet few of each other's,
 :func:`schur_update` and :func:`schur_sigma`, the Schur complement and the pieces
 of ``H^{-1}`` that the rows read, summed over the pattern of the cross block
-instead of dense products (the same to rounding).  So has the Gaussian model's
+instead of dense products (the same to rounding), and :func:`schur_cross`, the
+products with the cross block in solves (numpy's numbers).  So has the Gaussian model's
 profiled log-likelihood, the search of a Gaussian fit's start
 (:func:`gaussian_profile`), which agrees with numpy's to rounding.
 Everything else keeps the numpy path.  Set the environment variable
@@ -54,7 +55,7 @@ import numpy as np
 __all__ = ["ENABLED", "ENV_VAR", "available", "mode_evaluator", "row_derivatives",
            "gradient_pieces",
            "prediction_rhs", "node_values", "newton_step", "hessian_rows", "sparse_modes",
-           "schur_sigma", "schur_update", "gaussian_profile"]
+           "schur_sigma", "schur_update", "schur_cross", "gaussian_profile"]
 
 #: The environment variable that turns the kernels off (``0``) or leaves them on (``1``).
 ENV_VAR = "STATSMODELS_GLMM_COMPILED"
@@ -343,6 +344,10 @@ def _sparse_smoke(mod):
                     np.empty((1, 1, 1)))
     mod.schur_update(np.ones(2), np.array([0, 1], dtype=np.intp), np.zeros(1, dtype=np.intp),
                      np.array([2], dtype=np.intp), np.zeros((2, 2)))
+    mod.cross_t(np.ones((2, 1)), np.zeros(1, dtype=np.intp), np.array([2], dtype=np.intp),
+                np.array([0, 1], dtype=np.intp), np.ones((1, 1)), np.empty(2))
+    mod.cross(np.ones((2, 1)), np.zeros(1, dtype=np.intp), np.array([2], dtype=np.intp),
+              np.array([0, 1], dtype=np.intp), np.ones(2), np.empty((1, 1)))
 
 
 def _sparse_pattern(pr):
@@ -504,6 +509,42 @@ def schur_update(g, col, first, count, S):
                    np.ascontiguousarray(first, dtype=np.intp),
                    np.ascontiguousarray(count, dtype=np.intp), S)
     return True
+
+
+def schur_cross(Fv, first, count, col, v, size=None):
+    """
+    Products with ``F = A^{-1} B`` of the Schur factorisation of several grouping
+    factors, from ``B``'s entries (sorted by level, as for :func:`schur_sigma`): ``F'
+    v`` for ``v`` (levels, q_e) when ``size`` (the number of remainder effects) is
+    given, else ``F v`` for ``v`` (r,), as (levels, q_e); None without the compiled
+    kernels (numba missing or disabled).  The sums are ``np.bincount``'s, in the same
+    order: the numbers are the same.
+
+    Examples
+    --------
+    >>> Fv, col = np.array([[0.5], [0.25], [1.0]]), np.array([0, 1, 1])
+    >>> first, count = np.array([0, 2]), np.array([2, 1])
+    >>> Fd = np.array([[0.5, 0.25], [0.0, 1.0]])  # F densely, one row per level
+    >>> ge, x = np.array([[2.0], [3.0]]), np.array([1.0, -1.0])
+    >>> Ftg, Fx = schur_cross(Fv, first, count, col, ge, size=2), schur_cross(
+    ...     Fv, first, count, col, x)
+    >>> Ftg is None or (np.allclose(Ftg, Fd.T @ ge[:, 0]) and np.allclose(Fx[:, 0], Fd @ x))
+    True
+    """
+    if not available():
+        return None
+    K = _sparse_kernels()
+    if K is None:
+        return None
+    Fv, v = np.ascontiguousarray(Fv, dtype=float), np.ascontiguousarray(v, dtype=float)
+    first, count, col = (np.ascontiguousarray(a, dtype=np.intp) for a in (first, count, col))
+    if size is not None:
+        out = np.empty(size)
+        K.cross_t(Fv, first, count, col, v, out)
+    else:
+        out = np.empty((len(first), Fv.shape[1]))
+        K.cross(Fv, first, count, col, v, out)
+    return out
 
 
 _GAUSSIAN = []  # the Gaussian profile's kernel module once loaded, or None

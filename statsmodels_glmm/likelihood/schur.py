@@ -709,15 +709,22 @@ class SchurFactor(SchurInverse):
                 Fd = self._dense_F()
                 xR = self._sinv_apply(g[pat.rem_index] - ge.ravel() @ Fd)
                 ye -= (Fd @ xR).reshape(pat.le, pat.qe)
-            else:
+            else:  # gathers of B's entries (by the compiled kernels: the same sums)
                 Fv = self.Fv
-                rhs = g[pat.rem_index] - np.bincount(pat.pB_col, weights=np.einsum(
-                    "pa,pa->p", Fv, ge[pat.pB_level]), minlength=pat.r)
-                xR = self._sinv_apply(rhs)
-                xc = xR[pat.pB_col]
-                for a in range(pat.qe):
-                    ye[:, a] -= np.bincount(pat.pB_level, weights=Fv[:, a] * xc,
-                                            minlength=pat.le)
+                parts = (Fv, pat.level_first, pat.level_count, pat.pB_col)
+                Ftg = compiled.schur_cross(*parts, ge, size=pat.r)
+                if Ftg is None:
+                    Ftg = np.bincount(pat.pB_col, weights=np.einsum(
+                        "pa,pa->p", Fv, ge[pat.pB_level]), minlength=pat.r)
+                xR = self._sinv_apply(g[pat.rem_index] - Ftg)
+                Fx = compiled.schur_cross(*parts, xR)
+                if Fx is not None:
+                    ye -= Fx
+                else:
+                    xc = xR[pat.pB_col]
+                    for a in range(pat.qe):
+                        ye[:, a] -= np.bincount(pat.pB_level, weights=Fv[:, a] * xc,
+                                                minlength=pat.le)
             x[pat.rem_index] = xR
         x[e0:e1] = ye.ravel()
         return x

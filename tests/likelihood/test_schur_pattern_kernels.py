@@ -119,3 +119,34 @@ def test_fit_with_the_pattern_kernels_equals_the_numpy_fit(monkeypatch):
     assert abs(on.llf - off.llf) < 1e-9
     np.testing.assert_allclose(on.params, off.params, rtol=1e-7, atol=1e-9)
     np.testing.assert_allclose(on.bse, off.bse, rtol=1e-6)
+
+
+@numba_missing
+@pytest.mark.parametrize("slope", [False, True])
+def test_solves_by_the_gather_kernels_give_numpys_numbers(monkeypatch, slope):
+    # the cross block under 12% full: solves gather its entries, the kernels in
+    # np.bincount's order (two effects per eliminated level with the slope)
+    rng = np.random.default_rng(8)
+    n, na, nb = 8000, 400, 250
+    a, b = rng.integers(0, na, n), rng.integers(0, nb, n)
+    za = np.c_[np.ones(n), rng.normal(size=n)] if slope else np.ones((n, 1))
+    terms = [RandomEffectTerm.from_arrays("a", a, za, names=["Intercept", "x"][:za.shape[1]]),
+             RandomEffectTerm.from_arrays("b", b, np.ones((n, 1)))]
+    pr = SparseLaplaceProblem(np.zeros(n), np.ones((n, 1)), None, terms)
+    assert not pr.pattern.dense_F and pr.pattern.qe == (2 if slope else 1)
+    L_a = np.array([[0.7, 0.0], [0.1, 0.3]]) if slope else np.array([[0.7]])
+    M = pr.m_rows([L_a, np.array([[0.5]])])
+    w = rng.uniform(0.2, 2.0, n)
+    g = rng.normal(size=pr.n_effects)
+    f = pr.pattern.factor(M, w)
+    calls = []
+    kernel = compiled.schur_cross
+    monkeypatch.setattr(compiled, "schur_cross",
+                        lambda *a, **k: calls.append(1) or kernel(*a, **k))
+    on = f.solve(g)
+    assert len(calls) == 2  # F'g and F x, both by the kernels
+    monkeypatch.setattr(compiled, "ENABLED", False)
+    off = f.solve(g)
+    np.testing.assert_array_equal(on, off)
+    np.testing.assert_allclose(on, np.linalg.solve(_dense_H(pr, M, w), g), rtol=1e-9,
+                               atol=1e-11)
