@@ -15,8 +15,10 @@ on the 4,000 x 4,000 design, which takes it close to a minute).
 Designs: lme4's grouseticks (Poisson, ``(1|BROOD) + (1|LOCATION)``, 403 rows),
 lme4's Arabidopsis (Poisson, ``(1|popu) + (1|gen)``, 625 rows), lme4's VerbAgg
 (binary, crossed persons x items, 7,584 rows), a simulated crossed Poisson
-design (100,000 rows, 2,000 subjects x 500 items) and a simulated one of
-16,000 random pairs of 4,000 x 4,000 levels.
+design (100,000 rows, 2,000 subjects x 500 items), two simulated crossed binary
+ones (5,000 rows of 500 subjects x 50 items; 50,000 rows of 2,000 x 300, each
+subject meeting about 8% of the items) and a simulated one of 16,000 random pairs
+of 4,000 x 4,000 levels.
 """
 
 import argparse
@@ -44,6 +46,18 @@ def crossed_poisson(n_subj=2000, n_item=500, n=100_000, seed=3):
     x = rng.normal(size=n)
     eta = 0.2 + 0.3 * x + rng.normal(0, 0.5, n_subj)[subj] + rng.normal(0, 0.4, n_item)[item]
     return pd.DataFrame({"y": rng.poisson(np.exp(eta)), "x": x, "subj": subj, "item": item})
+
+
+def crossed_binary(n_subj, n_item, n, seed=5):
+    """Subjects x items with a binary outcome, each row a random (subject, item) pair:
+    every subject meets a small share of the items (SDs 0.8 and 0.5)."""
+    rng = np.random.default_rng(seed)
+    subj = rng.integers(0, n_subj, n)
+    item = rng.integers(0, n_item, n)
+    x = rng.normal(size=n)
+    eta = -0.2 + 0.4 * x + rng.normal(0, 0.8, n_subj)[subj] + rng.normal(0, 0.5, n_item)[item]
+    return pd.DataFrame({"y": rng.binomial(1, 1 / (1 + np.exp(-eta))), "x": x, "subj": subj,
+                         "item": item})
 
 
 def random_pairs(n_a=4000, n_b=4000, n=16_000, seed=1):
@@ -84,6 +98,11 @@ CASES = {
                 "r2num ~ Anger + Gender + btype + situ + (1 | id) + (1 | item)", "binomial", None),
     "crossed100k": ("crossed Poisson 100k rows 2000 x 500", crossed_poisson,
                     "y ~ x + (1 | subj) + (1 | item)", None, "poisson", None),
+    "crossedbin5k": ("crossed binary 5k rows 500 x 50", lambda: crossed_binary(500, 50, 5000),
+                     "y ~ x + (1 | subj) + (1 | item)", None, "binomial", None),
+    "crossedbin50k": ("crossed binary 50k rows 2000 x 300",
+                      lambda: crossed_binary(2000, 300, 50_000),
+                      "y ~ x + (1 | subj) + (1 | item)", None, "binomial", None),
     "pairs4000": ("crossed Poisson 16k rows 4000 x 4000 pairs", random_pairs,
                   "y ~ x + (1 | a) + (1 | b)", None, "poisson", 1),
 }
