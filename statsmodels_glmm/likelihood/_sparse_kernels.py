@@ -2,8 +2,7 @@
 numba kernels for several grouping factors (imported only when numba is installed):
 the joint mode search (:func:`.compiled.sparse_modes`) and, at the end, the Schur
 complement's update and the rows' pieces of its inverse summed over the pattern of
-the cross block (:func:`.compiled.schur_update`, :func:`.compiled.schur_sigma`), and
-its products in solves (:func:`.compiled.schur_cross`).
+the cross block, and its products in solves (see :mod:`.compiled_schur`).
 
 The search is :func:`.sparse_laplace.solve_sparse_modes`'s Newton method with
 step-halving, run whole in one compiled call: the log-integrand
@@ -285,3 +284,20 @@ def cross(Fv, first, count, col, x, out):
             for i in range(f0, f0 + count[lev]):
                 acc += Fv[i, a] * x[col[i]]
             out[lev, a] = acc
+
+
+@_jit
+def schur_pairs(Bv, Fv, first, count, col, out):
+    """``out[col_i, col_j] += sum_a Bv[i, a] Fv[j, a]`` for every pair of entries ``i``,
+    ``j`` of ``B`` in one level (``B'F = B'A^{-1}B`` on its pattern, both triangles)."""
+    qe = Bv.shape[1]
+    for lev in range(first.shape[0]):
+        f0 = first[lev]
+        f1 = f0 + count[lev]
+        for i in range(f0, f1):
+            ci = col[i]
+            for j in range(f0, f1):
+                acc = Bv[i, 0] * Fv[j, 0]
+                for a in range(1, qe):
+                    acc += Bv[i, a] * Fv[j, a]
+                out[ci, col[j]] += acc

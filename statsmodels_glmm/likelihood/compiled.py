@@ -28,11 +28,9 @@ log-densities at adaptive quadrature's nodes have a kernel too.  Several
 grouping factors have kernels of their own (see :mod:`._sparse_kernels`):
 :func:`sparse_modes`, the whole joint mode search of small, nearly nested designs,
 whose modes agree with the numpy search's to its tolerance rather than to the
-bit; and, for crossed factors whose levels meet few of each other's,
-:func:`schur_update` and :func:`schur_sigma`, the Schur complement and the pieces
-of ``H^{-1}`` that the rows read, summed over the pattern of the cross block
-instead of dense products (the same to rounding), and :func:`schur_cross`, the
-products with the cross block in solves (numpy's numbers).  So has the Gaussian model's
+bit; and, for crossed factors whose levels meet few of each other's, the sums of
+the Schur factorisation over the pattern of its cross block
+(:mod:`.compiled_schur`).  So has the Gaussian model's
 profiled log-likelihood, the search of a Gaussian fit's start
 (:func:`gaussian_profile`), which agrees with numpy's to rounding.
 Everything else keeps the numpy path.  Set the environment variable
@@ -55,7 +53,7 @@ import numpy as np
 __all__ = ["ENABLED", "ENV_VAR", "available", "mode_evaluator", "row_derivatives",
            "gradient_pieces",
            "prediction_rhs", "node_values", "newton_step", "hessian_rows", "sparse_modes",
-           "schur_sigma", "schur_update", "schur_cross", "gaussian_profile"]
+           "gaussian_profile"]
 
 #: The environment variable that turns the kernels off (``0``) or leaves them on (``1``).
 ENV_VAR = "STATSMODELS_GLMM_COMPILED"
@@ -344,6 +342,9 @@ def _sparse_smoke(mod):
                     np.empty((1, 1, 1)))
     mod.schur_update(np.ones(2), np.array([0, 1], dtype=np.intp), np.zeros(1, dtype=np.intp),
                      np.array([2], dtype=np.intp), np.zeros((2, 2)))
+    mod.schur_pairs(np.ones((2, 2)), np.ones((2, 2)), np.zeros(1, dtype=np.intp),
+                    np.array([2], dtype=np.intp), np.array([0, 1], dtype=np.intp),
+                    np.zeros((2, 2)))
     mod.cross_t(np.ones((2, 1)), np.zeros(1, dtype=np.intp), np.array([2], dtype=np.intp),
                 np.array([0, 1], dtype=np.intp), np.ones((1, 1)), np.empty(2))
     mod.cross(np.ones((2, 1)), np.zeros(1, dtype=np.intp), np.array([2], dtype=np.intp),
@@ -440,111 +441,6 @@ def sparse_modes(pr, family, base, M, u, tol, maxiter):
                                     nzptr, nzcol, diag, got[1], got[2], u, float(tol),
                                     int(maxiter))
     return u, bool(converged), int(it)
-
-
-def schur_sigma(Fv, col, first, count, Sinv):
-    """
-    ``(Pv, See)``: the entries of ``F S^{-1}`` on the pattern of ``B`` and every level's
-    block of ``F S^{-1} F'`` for the Schur factorisation of several grouping factors
-    (:meth:`.schur.SchurFactor._sigma_parts`), computed level by level on that pattern
-    alone by the compiled kernel; None without it (numba missing or disabled).  The
-    sums run in another order than the dense product's, so the two agree to rounding.
-
-    ``Fv`` (nB, q_e) are the entries of ``F = A^{-1} B`` sorted by level, ``col`` their
-    remainder effects, ``first`` and ``count`` each level's first entry and number of
-    entries, ``Sinv`` the whole ``S^{-1}`` (r, r).
-
-    Examples
-    --------
-    >>> Fv, col = np.array([[0.5], [0.25], [1.0]]), np.array([0, 1, 1])
-    >>> first, count = np.array([0, 2]), np.array([2, 1])
-    >>> Sinv = np.array([[2.0, 0.5], [0.5, 1.0]])
-    >>> out = schur_sigma(Fv, col, first, count, Sinv)
-    >>> Fd = np.array([[0.5, 0.25], [0.0, 1.0]])  # F densely, one row per level
-    >>> P = Fd @ Sinv
-    >>> out is None or (np.allclose(out[0][:, 0], [P[0, 0], P[0, 1], P[1, 1]])
-    ...                 and np.allclose(out[1][:, 0, 0], np.einsum("lc,lc->l", Fd, P)))
-    True
-    """
-    if not available():
-        return None
-    K = _sparse_kernels()
-    if K is None:
-        return None
-    Fv = np.ascontiguousarray(Fv, dtype=float)
-    qe = Fv.shape[1]
-    Pv, See = np.empty(Fv.shape), np.empty((len(first), qe, qe))
-    K.schur_sigma(Fv, np.ascontiguousarray(col, dtype=np.intp),
-                  np.ascontiguousarray(first, dtype=np.intp),
-                  np.ascontiguousarray(count, dtype=np.intp),
-                  np.ascontiguousarray(Sinv, dtype=float), Pv, See)
-    return Pv, See
-
-
-def schur_update(g, col, first, count, S):
-    """
-    ``S -= G'G`` in the upper triangle of the Schur complement ``S`` (r, r, C order)
-    by the compiled kernel, level by level on the pattern of ``B`` (``G = A^{-1/2} B``:
-    ``g`` its entries sorted by level and column, ``col``, ``first`` and ``count`` as
-    for :func:`schur_sigma`); False without it (numba missing or disabled), ``S``
-    then untouched.  The sums run in another order than ``dsyrk``'s, so the two agree
-    to rounding.
-
-    Examples
-    --------
-    >>> g, col = np.array([1.0, 2.0, 3.0]), np.array([0, 1, 1])
-    >>> first, count = np.array([0, 2]), np.array([2, 1])
-    >>> S = np.eye(2) * 20
-    >>> G = np.array([[1.0, 2.0], [0.0, 3.0]])  # one row per level
-    >>> not schur_update(g, col, first, count, S) or bool(
-    ...     np.allclose(np.triu(S), np.triu(np.eye(2) * 20 - G.T @ G)))
-    True
-    """
-    if not available():
-        return False
-    K = _sparse_kernels()
-    if K is None:
-        return False
-    K.schur_update(np.ascontiguousarray(g, dtype=float), np.ascontiguousarray(col, dtype=np.intp),
-                   np.ascontiguousarray(first, dtype=np.intp),
-                   np.ascontiguousarray(count, dtype=np.intp), S)
-    return True
-
-
-def schur_cross(Fv, first, count, col, v, size=None):
-    """
-    Products with ``F = A^{-1} B`` of the Schur factorisation of several grouping
-    factors, from ``B``'s entries (sorted by level, as for :func:`schur_sigma`): ``F'
-    v`` for ``v`` (levels, q_e) when ``size`` (the number of remainder effects) is
-    given, else ``F v`` for ``v`` (r,), as (levels, q_e); None without the compiled
-    kernels (numba missing or disabled).  The sums are ``np.bincount``'s, in the same
-    order: the numbers are the same.
-
-    Examples
-    --------
-    >>> Fv, col = np.array([[0.5], [0.25], [1.0]]), np.array([0, 1, 1])
-    >>> first, count = np.array([0, 2]), np.array([2, 1])
-    >>> Fd = np.array([[0.5, 0.25], [0.0, 1.0]])  # F densely, one row per level
-    >>> ge, x = np.array([[2.0], [3.0]]), np.array([1.0, -1.0])
-    >>> Ftg, Fx = schur_cross(Fv, first, count, col, ge, size=2), schur_cross(
-    ...     Fv, first, count, col, x)
-    >>> Ftg is None or (np.allclose(Ftg, Fd.T @ ge[:, 0]) and np.allclose(Fx[:, 0], Fd @ x))
-    True
-    """
-    if not available():
-        return None
-    K = _sparse_kernels()
-    if K is None:
-        return None
-    Fv, v = np.ascontiguousarray(Fv, dtype=float), np.ascontiguousarray(v, dtype=float)
-    first, count, col = (np.ascontiguousarray(a, dtype=np.intp) for a in (first, count, col))
-    if size is not None:
-        out = np.empty(size)
-        K.cross_t(Fv, first, count, col, v, out)
-    else:
-        out = np.empty((len(first), Fv.shape[1]))
-        K.cross(Fv, first, count, col, v, out)
-    return out
 
 
 _GAUSSIAN = []  # the Gaussian profile's kernel module once loaded, or None

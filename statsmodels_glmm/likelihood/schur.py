@@ -33,8 +33,9 @@ from ``S`` by one symmetric rank-k update (``dsyrk``) in place, in the triangle
 that the Cholesky factorisation reads; where ``B``'s pairs of entries within a level
 are far fewer than that update's multiply-adds (each level meets a small share of the
 other factor's levels: :attr:`SchurPattern.by_pattern`), the compiled kernel
-subtracts those pairs' products alone (:func:`.compiled.schur_update`), and solves
-gather ``B``'s entries instead of multiplying by ``F`` densely.  The pieces of
+subtracts those pairs' products alone (:mod:`.compiled_schur`; with several effects per
+eliminated level, the product ``B'F`` too), and solves gather ``B``'s entries instead
+of multiplying by ``F`` densely.  The pieces of
 ``H^{-1}`` that the rows read are in :mod:`.schur_inverse`.
 
 Large blocks (thousands of effects, e.g. two crossed factors with thousands of
@@ -61,7 +62,7 @@ from scipy.linalg import blas, lapack
 from scipy.sparse import coo_matrix, csr_array, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from . import compiled
+from . import compiled_schur
 from .batched import _is_pd, _logdet, batched_inv, matvec
 from .dense_factor import pair_products
 from .schur_fill import FillSplit, _index_dtype
@@ -536,13 +537,15 @@ class SchurFactor(SchurInverse):
             if pat.dense_BtF and qe == 1:
                 self._subtract_gtg(Bv, ainv, S)
             elif pat.dense_BtF:
-                Bd = np.zeros(pat.le * qe * pat.r)
-                Fd = np.zeros(pat.le * qe * pat.r)
-                Bd[pat.B_flat] = Bv
-                Fd[pat.B_flat] = Fv
-                Bd = Bd.reshape(pat.le * qe, pat.r)
-                Fd = Fd.reshape(pat.le * qe, pat.r)
-                S[pat.d_all] -= (Bd.T @ Fd).ravel()
+                BtF = compiled_schur.schur_pairs(Bv, Fv, pat.level_first, pat.level_count,
+                                                 pat.pB_col, pat.r) if pat.by_pattern else None
+                if BtF is None:  # (otherwise summed over B's pairs within a level)
+                    Bd = np.zeros(pat.le * qe * pat.r)
+                    Fd = np.zeros(pat.le * qe * pat.r)
+                    Bd[pat.B_flat] = Bv
+                    Fd[pat.B_flat] = Fv
+                    BtF = Bd.reshape(pat.le * qe, pat.r).T @ Fd.reshape(pat.le * qe, pat.r)
+                S[pat.d_all] -= BtF.ravel()
             elif pat.has_pairs:
                 S -= np.bincount(pat.d_pairs, weights=_rowdot_pairs(Bv, Fv, pat),
                                  minlength=pat.buf_size)
@@ -593,7 +596,7 @@ class SchurFactor(SchurInverse):
             G = Bv.reshape(pat.le, r) * np.sqrt(ainv)[:, None]
         else:
             g = Bv[:, 0] * np.sqrt(ainv[pat.pB_level])
-            if r > self.small and pat.by_pattern and compiled.schur_update(
+            if r > self.small and pat.by_pattern and compiled_schur.schur_update(
                     g, pat.pB_col, pat.level_first, pat.level_count, S.reshape(r, r)):
                 return  # the upper triangle, as dsyrk's below
             G = np.zeros(pat.le * r)
@@ -712,12 +715,12 @@ class SchurFactor(SchurInverse):
             else:  # gathers of B's entries (by the compiled kernels: the same sums)
                 Fv = self.Fv
                 parts = (Fv, pat.level_first, pat.level_count, pat.pB_col)
-                Ftg = compiled.schur_cross(*parts, ge, size=pat.r)
+                Ftg = compiled_schur.schur_cross(*parts, ge, size=pat.r)
                 if Ftg is None:
                     Ftg = np.bincount(pat.pB_col, weights=np.einsum(
                         "pa,pa->p", Fv, ge[pat.pB_level]), minlength=pat.r)
                 xR = self._sinv_apply(g[pat.rem_index] - Ftg)
-                Fx = compiled.schur_cross(*parts, xR)
+                Fx = compiled_schur.schur_cross(*parts, xR)
                 if Fx is not None:
                     ye -= Fx
                 else:

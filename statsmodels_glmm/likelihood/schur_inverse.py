@@ -15,12 +15,12 @@ sum over the pairs of ``B``'s entries within a level where those are kept as an 
 and a product in row chunks otherwise; where a dense ``B`` still has far fewer such
 pairs than the dense product has multiply-adds (``SchurPattern.by_pattern``: crossed
 factors whose levels meet a small share of the other factor's levels), the compiled
-kernel sums over those pairs alone (:func:`.compiled.schur_sigma`).
+kernel sums over those pairs alone (:func:`.compiled_schur.schur_sigma`).
 """
 
 import numpy as np
 
-from . import compiled
+from . import compiled_schur
 
 __all__ = ["SchurInverse"]
 
@@ -51,8 +51,9 @@ class SchurInverse:
         Fv = self.Fv
         fast = None
         if pat.by_pattern:
-            fast = compiled.schur_sigma(Fv, pat.pB_col, pat.level_first, pat.level_count,
-                                        self._full().reshape(pat.r, pat.r))
+            fast = compiled_schur.schur_sigma(Fv, pat.pB_col, pat.level_first,
+                                              pat.level_count,
+                                              self._full().reshape(pat.r, pat.r))
         if fast is not None:
             Pv = fast[0]
             See += fast[1]

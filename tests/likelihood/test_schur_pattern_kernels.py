@@ -9,18 +9,19 @@ import pytest
 import statsmodels.api as sm
 
 import statsmodels_glmm.api as smg
-from statsmodels_glmm.likelihood import compiled
+from statsmodels_glmm.likelihood import compiled, compiled_schur
 from statsmodels_glmm.likelihood.sparse_laplace import SparseLaplaceProblem
 from statsmodels_glmm.spec.terms import RandomEffectTerm
 
 from conftest import numba_missing
 
 
-def _crossed(n, na, nb, seed):
+def _crossed(n, na, nb, seed, slope=False):
     rng = np.random.default_rng(seed)
     a, b = rng.integers(0, na, n), rng.integers(0, nb, n)
     x = rng.normal(size=n)
-    terms = [RandomEffectTerm.from_arrays("a", a, np.ones((n, 1))),
+    za = np.c_[np.ones(n), x] if slope else np.ones((n, 1))
+    terms = [RandomEffectTerm.from_arrays("a", a, za, names=["Intercept", "x"][:za.shape[1]]),
              RandomEffectTerm.from_arrays("b", b, np.ones((n, 1)))]
     return SparseLaplaceProblem(np.zeros(n), np.c_[np.ones(n), x], None, terms)
 
@@ -58,13 +59,18 @@ def test_kernels_equal_the_dense_products(qe):
     Fd = np.zeros((le, qe, r))
     Fd[level, :, col] = Fv
     P = Fd @ Sinv  # (le, qe, r)
-    Pv, See = compiled.schur_sigma(Fv, col, first, count, Sinv)
+    Pv, See = compiled_schur.schur_sigma(Fv, col, first, count, Sinv)
     np.testing.assert_allclose(Pv, P[level, :, col], rtol=1e-13, atol=1e-12)
     np.testing.assert_allclose(See, Fd @ P.transpose(0, 2, 1), rtol=1e-13, atol=1e-12)
+    Bv = rng.normal(size=Fv.shape)
+    Bd = np.zeros((le, qe, r))
+    Bd[level, :, col] = Bv
+    BtF = compiled_schur.schur_pairs(Bv, Fv, first, count, col, r)
+    np.testing.assert_allclose(BtF, np.einsum("lar,las->rs", Bd, Fd), rtol=1e-13, atol=1e-12)
     if qe == 1:
         S0 = rng.normal(size=(r, r))
         S = S0.copy()
-        assert compiled.schur_update(Fv[:, 0], col, first, count, S)
+        assert compiled_schur.schur_update(Fv[:, 0], col, first, count, S)
         G = Fd[:, 0, :]
         iu = np.triu_indices(r)
         np.testing.assert_allclose(S[iu], (S0 - G.T @ G)[iu], rtol=1e-13, atol=1e-12)
@@ -73,10 +79,14 @@ def test_kernels_equal_the_dense_products(qe):
 
 
 @numba_missing
-def test_factor_on_the_pattern_equals_dense_algebra_and_the_numpy_path(monkeypatch):
-    pr = _crossed(8000, 400, 250, seed=21)
+@pytest.mark.parametrize("slope", [False, True])
+def test_factor_on_the_pattern_equals_dense_algebra_and_the_numpy_path(monkeypatch, slope):
+    # one effect per eliminated level (S -= G'G) or two (B'F over the pairs)
+    pr = _crossed(8000, 400, 250, seed=21, slope=slope)
+    assert pr.pattern.by_pattern and pr.pattern.qe == (2 if slope else 1)
     rng = np.random.default_rng(3)
-    M = pr.m_rows([np.array([[0.7]]), np.array([[0.5]])])
+    L_a = np.array([[0.7, 0.0], [0.1, 0.3]]) if slope else np.array([[0.7]])
+    M = pr.m_rows([L_a, np.array([[0.5]])])
     w = rng.uniform(0.2, 2.0, pr.nobs)
     g = rng.normal(size=pr.n_effects)
 
@@ -140,8 +150,8 @@ def test_solves_by_the_gather_kernels_give_numpys_numbers(monkeypatch, slope):
     g = rng.normal(size=pr.n_effects)
     f = pr.pattern.factor(M, w)
     calls = []
-    kernel = compiled.schur_cross
-    monkeypatch.setattr(compiled, "schur_cross",
+    kernel = compiled_schur.schur_cross
+    monkeypatch.setattr(compiled_schur, "schur_cross",
                         lambda *a, **k: calls.append(1) or kernel(*a, **k))
     on = f.solve(g)
     assert len(calls) == 2  # F'g and F x, both by the kernels
