@@ -20,7 +20,7 @@ operations in the same order, so the two give the same numbers to the last bit
 
 The row kernels cover the binomial family with the logit link, the Poisson
 family with the log link and the Gaussian family with the identity link (also the
-family derivatives of the several-factor search, :func:`row_derivatives`); the
+family derivatives of the several-factor search once loaded, :func:`row_derivatives`); the
 gradient pieces, the Newton steps, the mode prediction and the closed-form
 fixed-effects Hessian's row pass serve every family; all with one or two random
 effects per group.  The binomial-logit and Poisson-log families'
@@ -235,19 +235,23 @@ def row_derivatives(family, y, extra=None):
     """
     ``derivs(eta)``: the family's ``(d0, d1, d2, d3)`` at the linear predictor ``eta``
     of the rows of ``y``, by the row kernel (the numbers of ``family.derivs``), or None
-    where there is none (numba missing or disabled, a family without a row kernel).
+    where there is none (numba missing or disabled, a family without a row kernel) and
+    where the row kernels are not loaded yet: the several-factor search, which asks
+    for them, gains a few percent from them, less than the one-time cost of loading
+    them (a one-factor fit loads them).
 
     Examples
     --------
     >>> from statsmodels_glmm.families import Poisson
     >>> fam, y = Poisson(), np.array([0.0, 2.0, 5.0])
     >>> eta = np.array([0.0, 0.5, 1.5])
+    >>> _ = available()  # (loads the kernels)
     >>> derivs = row_derivatives(fam, y)
     >>> derivs is None or all(np.array_equal(a, b)
     ...                       for a, b in zip(derivs(eta), fam.derivs(y, eta, None)))
     True
     """
-    if not available():
+    if not (_enabled() and _KERNELS and _KERNELS[0] is not None):
         return None
     rows = _row_kernel(family, y, extra)
     if rows is None:

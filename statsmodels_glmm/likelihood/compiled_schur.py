@@ -12,13 +12,16 @@ products' multiply-adds, and these kernels run over those pairs alone: the updat
 rows read (:func:`schur_sigma`) and the products with ``F = A^{-1} B`` in solves
 (:func:`schur_cross`).  The first three sum in another order than the dense products
 (the same to rounding); the last in ``np.bincount``'s (the same numbers).  The kernels
-are in :mod:`._sparse_kernels`; every function returns None (False) without them
-(numba missing or disabled, see :mod:`.compiled`), and the caller keeps numpy.
+are in :mod:`._sparse_kernels` (loaded on first use, without the one-factor kernels);
+every function returns None (False) without them (numba missing or disabled, see
+:mod:`.compiled`), and the caller keeps numpy.  The patterns use them only where the
+dense products' work is large (``SchurPattern.by_pattern_from``), so that small fits do
+not pay the one-time cost of loading numba for them.
 """
 
 import numpy as np
 
-from .compiled import _sparse_kernels, available
+from .compiled import _enabled, _sparse_kernels
 
 __all__ = ["schur_sigma", "schur_update", "schur_pairs", "schur_cross"]
 
@@ -47,7 +50,7 @@ def schur_sigma(Fv, col, first, count, Sinv):
     ...                 and np.allclose(out[1][:, 0, 0], np.einsum("lc,lc->l", Fd, P)))
     True
     """
-    if not available():
+    if not _enabled():  # (these kernels are loaded alone, without the one-factor ones)
         return None
     K = _sparse_kernels()
     if K is None:
@@ -81,7 +84,7 @@ def schur_update(g, col, first, count, S):
     ...     np.allclose(np.triu(S), np.triu(np.eye(2) * 20 - G.T @ G)))
     True
     """
-    if not available():
+    if not _enabled():
         return False
     K = _sparse_kernels()
     if K is None:
@@ -109,7 +112,7 @@ def schur_pairs(Bv, Fv, first, count, col, r):
     >>> T is None or bool(np.allclose(T, np.einsum("lar,las->rs", Bd, 0.5 * Bd)))
     True
     """
-    if not available():
+    if not _enabled():  # (these kernels are loaded alone, without the one-factor ones)
         return None
     K = _sparse_kernels()
     if K is None:
@@ -140,7 +143,7 @@ def schur_cross(Fv, first, count, col, v, size=None):
     >>> Ftg is None or (np.allclose(Ftg, Fd.T @ ge[:, 0]) and np.allclose(Fx[:, 0], Fd @ x))
     True
     """
-    if not available():
+    if not _enabled():  # (these kernels are loaded alone, without the one-factor ones)
         return None
     K = _sparse_kernels()
     if K is None:

@@ -133,6 +133,9 @@ class SchurPattern:
     #: a dense ``B'F`` goes through the compiled kernels on ``B``'s pattern when its pairs
     #: of entries within a level, times this, are fewer than ``levels * r * r``
     by_pattern_work = 16
+    #: ... and ``levels * r * r`` is at least this (below, the dense products cost less
+    #: than loading the kernels once)
+    by_pattern_from = 4_000_000
     #: ... and beyond that size where ``B`` has entries in at least this share of it
     dense_F_fill = 0.12
     #: from this many row products on, and up to this many sums (beyond, the sums no
@@ -232,8 +235,9 @@ class SchurPattern:
         # compiled kernels) where its pairs of entries within a level are far fewer than
         # the multiply-adds of the dense products
         self.level_first, self.level_count = first.astype(np.intp), cnt.astype(np.intp)
-        self.by_pattern = bool(self.dense_BtF and self.by_pattern_work * total
-                               < self.le * r * r)
+        dense_work = self.le * r * r
+        self.by_pattern = bool(self.dense_BtF and dense_work >= self.by_pattern_from
+                               and self.by_pattern_work * total < dense_work)
         # large components with a sparse graph: low-degree effects eliminated sparsely
         split = np.zeros(ncomp, dtype=bool)
         fills = []
@@ -712,15 +716,16 @@ class SchurFactor(SchurInverse):
                 Fd = self._dense_F()
                 xR = self._sinv_apply(g[pat.rem_index] - ge.ravel() @ Fd)
                 ye -= (Fd @ xR).reshape(pat.le, pat.qe)
-            else:  # gathers of B's entries (by the compiled kernels: the same sums)
+            else:  # gathers of B's entries (compiled with by_pattern: the same sums)
                 Fv = self.Fv
                 parts = (Fv, pat.level_first, pat.level_count, pat.pB_col)
-                Ftg = compiled_schur.schur_cross(*parts, ge, size=pat.r)
+                Ftg = compiled_schur.schur_cross(*parts, ge, size=pat.r) \
+                    if pat.by_pattern else None
                 if Ftg is None:
                     Ftg = np.bincount(pat.pB_col, weights=np.einsum(
                         "pa,pa->p", Fv, ge[pat.pB_level]), minlength=pat.r)
                 xR = self._sinv_apply(g[pat.rem_index] - Ftg)
-                Fx = compiled_schur.schur_cross(*parts, xR)
+                Fx = compiled_schur.schur_cross(*parts, xR) if pat.by_pattern else None
                 if Fx is not None:
                     ye -= Fx
                 else:

@@ -305,6 +305,7 @@ def test_row_derivatives_are_the_family_derivatives_to_the_bit(name):
          "poisson": lambda: _model("poisson", RI), "gaussian": lambda: _gaussian(RI)}[name]()
     y, fam = m.design.y, m.response
     extra = np.array([-0.4]) if name == "gaussian" else None
+    compiled._kernels()  # (a one-factor fit loads them; the several-factor search does not)
     derivs = compiled.row_derivatives(fam, y, extra)
     assert derivs is not None
     eta = np.random.default_rng(5).normal(0, 3, len(y))
@@ -314,3 +315,12 @@ def test_row_derivatives_are_the_family_derivatives_to_the_bit(name):
     for a, b in zip(got, ref):
         np.testing.assert_array_equal(a, b)
     assert compiled.row_derivatives(Binomial("probit"), y) is None
+
+
+@numba_missing
+def test_row_derivatives_do_not_load_the_kernels(monkeypatch):
+    # a several-factor fit alone does not pay for loading the one-factor kernels
+    monkeypatch.setattr(compiled, "_KERNELS", [])
+    m = _model("poisson", RI)
+    assert compiled.row_derivatives(m.response, m.design.y) is None
+    assert compiled._KERNELS == []

@@ -41,6 +41,11 @@ def test_sparse_crossed_levels_take_the_pattern_paths_and_dense_ones_do_not():
     # persons x items, nearly every pair present: dense products throughout
     dense = _crossed(6000, 60, 25, seed=9).pattern
     assert dense.dense_BtF and not dense.by_pattern and dense.dense_F
+    # few pairs, but dense products too small to repay loading the kernels
+    small = _crossed(5000, 500, 50, seed=9).pattern
+    pairs = int((small.level_count.astype(float) ** 2).sum())
+    assert small.by_pattern_work * pairs < small.le * small.r ** 2 < small.by_pattern_from
+    assert small.dense_BtF and not small.by_pattern
 
 
 @numba_missing
@@ -112,7 +117,7 @@ def test_factor_on_the_pattern_equals_dense_algebra_and_the_numpy_path(monkeypat
 def test_fit_with_the_pattern_kernels_equals_the_numpy_fit(monkeypatch):
     # subjects x items binary accuracy: 20 of 120 items per subject
     rng = np.random.default_rng(11)
-    n, ns, ni = 6000, 300, 120
+    n, ns, ni = 6000, 300, 150
     s, i = rng.integers(0, ns, n), rng.integers(0, ni, n)
     x = rng.normal(size=n)
     eta = -0.2 + 0.4 * x + rng.normal(0, 0.8, ns)[s] + rng.normal(0, 0.5, ni)[i]
