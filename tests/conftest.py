@@ -45,6 +45,22 @@ def nested_terms(n_outer, per, rows, seed):
     return rng, x, terms
 
 
+def crossed_terms(n, na, nb, seed, slope=False):
+    """
+    Random-effect terms ``(1 | a) + (1 | b)`` (``(1 + x | a)`` with ``slope``) of ``n``
+    rows, each a random pair of ``na`` x ``nb`` levels: ``(rng, a, b, x, terms)``.
+    """
+    from statsmodels_glmm.spec.terms import RandomEffectTerm
+
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, na, n), rng.integers(0, nb, n)
+    x = rng.normal(size=n)
+    za = np.c_[np.ones(n), x] if slope else np.ones((n, 1))
+    terms = [RandomEffectTerm.from_arrays("a", a, za, names=["Intercept", "x"][:za.shape[1]]),
+             RandomEffectTerm.from_arrays("b", b, np.ones((n, 1)))]
+    return rng, a, b, x, terms
+
+
 def beta_hessian_and_differences(m, internal, seed=0, shift=0.05, h=1e-5):
     """
     The closed-form fixed-effects Hessian block of the one-factor Laplace fit ``m`` and

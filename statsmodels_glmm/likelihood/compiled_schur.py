@@ -26,6 +26,20 @@ from .compiled import _enabled, _sparse_kernels
 __all__ = ["schur_sigma", "schur_update", "schur_pairs", "schur_cross"]
 
 
+def _kernels():
+    """The kernel module, or None (numba missing or disabled; loaded alone, without the
+    one-factor kernels)."""
+    return _sparse_kernels() if _enabled() else None
+
+
+def _floats(*arrays):
+    return tuple(np.ascontiguousarray(a, dtype=float) for a in arrays)
+
+
+def _indices(*arrays):
+    return tuple(np.ascontiguousarray(a, dtype=np.intp) for a in arrays)
+
+
 def schur_sigma(Fv, col, first, count, Sinv):
     """
     ``(Pv, See)``: the entries of ``F S^{-1}`` on the pattern of ``B`` and every level's
@@ -50,18 +64,13 @@ def schur_sigma(Fv, col, first, count, Sinv):
     ...                 and np.allclose(out[1][:, 0, 0], np.einsum("lc,lc->l", Fd, P)))
     True
     """
-    if not _enabled():  # (these kernels are loaded alone, without the one-factor ones)
-        return None
-    K = _sparse_kernels()
+    K = _kernels()
     if K is None:
         return None
-    Fv = np.ascontiguousarray(Fv, dtype=float)
+    Fv, Sinv = _floats(Fv, Sinv)
     qe = Fv.shape[1]
     Pv, See = np.empty(Fv.shape), np.empty((len(first), qe, qe))
-    K.schur_sigma(Fv, np.ascontiguousarray(col, dtype=np.intp),
-                  np.ascontiguousarray(first, dtype=np.intp),
-                  np.ascontiguousarray(count, dtype=np.intp),
-                  np.ascontiguousarray(Sinv, dtype=float), Pv, See)
+    K.schur_sigma(Fv, *_indices(col, first, count), Sinv, Pv, See)
     return Pv, See
 
 
@@ -84,14 +93,10 @@ def schur_update(g, col, first, count, S):
     ...     np.allclose(np.triu(S), np.triu(np.eye(2) * 20 - G.T @ G)))
     True
     """
-    if not _enabled():
-        return False
-    K = _sparse_kernels()
+    K = _kernels()
     if K is None:
         return False
-    K.schur_update(np.ascontiguousarray(g, dtype=float), np.ascontiguousarray(col, dtype=np.intp),
-                   np.ascontiguousarray(first, dtype=np.intp),
-                   np.ascontiguousarray(count, dtype=np.intp), S)
+    K.schur_update(*_floats(g), *_indices(col, first, count), S)
     return True
 
 
@@ -112,14 +117,11 @@ def schur_pairs(Bv, Fv, first, count, col, r):
     >>> T is None or bool(np.allclose(T, np.einsum("lar,las->rs", Bd, 0.5 * Bd)))
     True
     """
-    if not _enabled():  # (these kernels are loaded alone, without the one-factor ones)
-        return None
-    K = _sparse_kernels()
+    K = _kernels()
     if K is None:
         return None
     out = np.zeros((r, r))
-    K.schur_pairs(np.ascontiguousarray(Bv, dtype=float), np.ascontiguousarray(Fv, dtype=float),
-                  *(np.ascontiguousarray(a, dtype=np.intp) for a in (first, count, col)), out)
+    K.schur_pairs(*_floats(Bv, Fv), *_indices(first, count, col), out)
     return out
 
 
@@ -143,13 +145,11 @@ def schur_cross(Fv, first, count, col, v, size=None):
     >>> Ftg is None or (np.allclose(Ftg, Fd.T @ ge[:, 0]) and np.allclose(Fx[:, 0], Fd @ x))
     True
     """
-    if not _enabled():  # (these kernels are loaded alone, without the one-factor ones)
-        return None
-    K = _sparse_kernels()
+    K = _kernels()
     if K is None:
         return None
-    Fv, v = np.ascontiguousarray(Fv, dtype=float), np.ascontiguousarray(v, dtype=float)
-    first, count, col = (np.ascontiguousarray(a, dtype=np.intp) for a in (first, count, col))
+    Fv, v = _floats(Fv, v)
+    first, count, col = _indices(first, count, col)
     if size is not None:
         out = np.empty(size)
         K.cross_t(Fv, first, count, col, v, out)

@@ -17,17 +17,12 @@ from statsmodels_glmm.likelihood.sparse_laplace import (SparseLaplaceProblem,
                                                      sparse_laplace_loglike)
 from statsmodels_glmm.spec.terms import RandomEffectTerm, block_lambda, sparse_Z
 
-from conftest import nested_terms
+from conftest import crossed_terms, nested_terms
 
 
 def _crossed(n, na, nb, seed, slope=False):
     """Random (a, b) pairs: one large connected Schur complement."""
-    rng = np.random.default_rng(seed)
-    a, b = rng.integers(0, na, n), rng.integers(0, nb, n)
-    x = rng.normal(size=n)
-    za = np.c_[np.ones(n), x] if slope else np.ones((n, 1))
-    terms = [RandomEffectTerm.from_arrays("a", a, za, names=["Intercept", "x"][:za.shape[1]]),
-             RandomEffectTerm.from_arrays("b", b, np.ones((n, 1)))]
+    rng, a, b, x, terms = crossed_terms(n, na, nb, seed, slope)
     X = np.c_[np.ones(n), x]
     eta = 0.2 + 0.4 * x + rng.normal(0, 0.7, na)[a] + rng.normal(0, 0.5, nb)[b]
     y = rng.poisson(np.exp(eta)).astype(float)

@@ -11,18 +11,12 @@ import statsmodels.api as sm
 import statsmodels_glmm.api as smg
 from statsmodels_glmm.likelihood import compiled, compiled_schur
 from statsmodels_glmm.likelihood.sparse_laplace import SparseLaplaceProblem
-from statsmodels_glmm.spec.terms import RandomEffectTerm
 
-from conftest import numba_missing
+from conftest import crossed_terms, numba_missing
 
 
 def _crossed(n, na, nb, seed, slope=False):
-    rng = np.random.default_rng(seed)
-    a, b = rng.integers(0, na, n), rng.integers(0, nb, n)
-    x = rng.normal(size=n)
-    za = np.c_[np.ones(n), x] if slope else np.ones((n, 1))
-    terms = [RandomEffectTerm.from_arrays("a", a, za, names=["Intercept", "x"][:za.shape[1]]),
-             RandomEffectTerm.from_arrays("b", b, np.ones((n, 1)))]
+    _, _, _, x, terms = crossed_terms(n, na, nb, seed, slope)
     return SparseLaplaceProblem(np.zeros(n), np.c_[np.ones(n), x], None, terms)
 
 
@@ -141,12 +135,8 @@ def test_fit_with_the_pattern_kernels_equals_the_numpy_fit(monkeypatch):
 def test_solves_by_the_gather_kernels_give_numpys_numbers(monkeypatch, slope):
     # the cross block under 12% full: solves gather its entries, the kernels in
     # np.bincount's order (two effects per eliminated level with the slope)
-    rng = np.random.default_rng(8)
-    n, na, nb = 8000, 400, 250
-    a, b = rng.integers(0, na, n), rng.integers(0, nb, n)
-    za = np.c_[np.ones(n), rng.normal(size=n)] if slope else np.ones((n, 1))
-    terms = [RandomEffectTerm.from_arrays("a", a, za, names=["Intercept", "x"][:za.shape[1]]),
-             RandomEffectTerm.from_arrays("b", b, np.ones((n, 1)))]
+    rng, _, _, _, terms = crossed_terms(8000, 400, 250, seed=8, slope=slope)
+    n = 8000
     pr = SparseLaplaceProblem(np.zeros(n), np.ones((n, 1)), None, terms)
     assert not pr.pattern.dense_F and pr.pattern.qe == (2 if slope else 1)
     L_a = np.array([[0.7, 0.0], [0.1, 0.3]]) if slope else np.array([[0.7]])
