@@ -61,6 +61,20 @@ def crossed_terms(n, na, nb, seed, slope=False):
     return rng, a, b, x, terms
 
 
+def dense_rows(pr, M):
+    """``M = Z Lambda`` of a several-factor problem ``pr`` as a dense (rows, effects)
+    matrix, from its row-wise values ``M`` (rows, Q)."""
+    Md = np.zeros((pr.nobs, pr.n_effects))
+    np.add.at(Md, (np.repeat(np.arange(pr.nobs), pr.Q), pr.J.ravel()), M.ravel())
+    return Md
+
+
+def dense_hessian(pr, M, w):
+    """``H = I + M' W M`` as a dense matrix (``w``: the row weights)."""
+    Md = dense_rows(pr, M)
+    return np.eye(pr.n_effects) + Md.T @ (w[:, None] * Md)
+
+
 def beta_hessian_and_differences(m, internal, seed=0, shift=0.05, h=1e-5):
     """
     The closed-form fixed-effects Hessian block of the one-factor Laplace fit ``m`` and

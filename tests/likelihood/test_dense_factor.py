@@ -16,7 +16,7 @@ from statsmodels_glmm.likelihood.sparse_laplace import (SparseLaplaceProblem, _f
                                                      sparse_laplace_loglike)
 from statsmodels_glmm.spec.terms import RandomEffectTerm
 
-from conftest import load_dataset, nested_terms
+from conftest import dense_hessian, load_dataset, nested_terms
 
 
 def _crossed(n=300, na=40, nb=12, seed=0):
@@ -53,13 +53,6 @@ DESIGNS = {"crossed with slopes": _crossed, "nested with a slope": _nested,
            "three crossed factors": _three_factors}
 
 
-def _dense_H(pr, M, w):
-    N = pr.n_effects
-    Md = np.zeros((pr.nobs, N))
-    np.add.at(Md, (np.repeat(np.arange(pr.nobs), pr.Q), pr.J.ravel()), M.ravel())
-    return np.eye(N) + Md.T @ (w[:, None] * Md)
-
-
 def _close(a, b, rel=1e-12):
     np.testing.assert_allclose(a, b, rtol=rel, atol=rel * np.max(np.abs(b)))
 
@@ -74,7 +67,7 @@ def test_dense_factor_equals_schur_factor(design):
     dense = DensePattern(pr.J, pr.n_effects).factor(M, w)
     assert isinstance(schur, SchurFactor) and isinstance(dense, DenseFactor)
     assert abs(dense.logdet - schur.logdet) < 1e-12 * abs(schur.logdet)
-    H = _dense_H(pr, M, w)
+    H = dense_hessian(pr, M, w)
     assert abs(dense.logdet - np.linalg.slogdet(H)[1]) < 1e-11 * abs(dense.logdet)
     g = rng.normal(size=pr.n_effects)
     _close(dense.solve(g), schur.solve(g))
@@ -95,7 +88,7 @@ def test_hessian_not_positive_definite_raises_and_gives_no_factor(monkeypatch):
     M = pr.m_rows([t.cov.chol(th) for t, th in zip(terms, thetas)])
     w = rng.uniform(0.1, 1.0, pr.nobs)
     w[::5] = -4.0
-    assert np.linalg.eigvalsh(_dense_H(pr, M, w))[0] < 0
+    assert np.linalg.eigvalsh(dense_hessian(pr, M, w))[0] < 0
     pat = DensePattern(pr.J, pr.n_effects)
     with pytest.raises(np.linalg.LinAlgError):
         pat.factor(M, w)
@@ -110,7 +103,7 @@ def test_hessian_not_positive_definite_raises_and_gives_no_factor(monkeypatch):
     # the weights clipped at zero (the mode finder's fallback) give a factor
     f = _factor(pr, M, np.maximum(w, 0.0))
     assert isinstance(f, DenseFactor)
-    assert abs(f.logdet - np.linalg.slogdet(_dense_H(pr, M, np.maximum(w, 0.0)))[1]) < 1e-10
+    assert abs(f.logdet - np.linalg.slogdet(dense_hessian(pr, M, np.maximum(w, 0.0)))[1]) < 1e-10
 
 
 def test_problem_just_above_the_limit_takes_the_schur_path(monkeypatch):

@@ -13,7 +13,7 @@ from statsmodels_glmm.likelihood.schur import SchurFactor, SchurPattern
 from statsmodels_glmm.likelihood.sparse_laplace import SparseLaplaceProblem
 from statsmodels_glmm.spec.terms import RandomEffectTerm
 
-from conftest import nested_terms
+from conftest import dense_rows, nested_terms
 
 
 def _problem(kind, seed=0):
@@ -55,12 +55,6 @@ def _thetas(terms, rng):
         t.cov.rows == t.cov.cols, 1.0, 0.3) for t in terms]
 
 
-def _dense(pr, M):
-    Md = np.zeros((pr.nobs, pr.n_effects))
-    np.add.at(Md, (np.repeat(np.arange(pr.nobs), pr.Q), pr.J.ravel()), M.ravel())
-    return Md
-
-
 KINDS = ["full crossed", "sparse crossed", "slopes", "sparse pairs", "nested", "nested slopes"]
 #: (design, class attributes of SchurPattern / SchurFactor to set, the path it then takes)
 PATHS = [("full crossed", {}, "dense B'F, B full"),
@@ -85,7 +79,7 @@ def _setup(kind):
     pr = SparseLaplaceProblem(np.zeros(n), np.ones((n, 1)), None, terms)
     M = pr.m_rows([t.cov.chol(th) for t, th in zip(terms, _thetas(terms, rng))])
     w = rng.uniform(0.2, 2.0, n)
-    Md = _dense(pr, M)
+    Md = dense_rows(pr, M)
     H = np.eye(pr.n_effects) + Md.T @ (w[:, None] * Md)
     return pr, M, w, H, rng
 
@@ -93,7 +87,7 @@ def _setup(kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_products_with_M_by_sparse_rows_equal_the_dense_products(monkeypatch, kind):
     pr, M, w, H, rng = _setup(kind)
-    Md = _dense(pr, M)
+    Md = dense_rows(pr, M)
     u, x = rng.normal(size=pr.n_effects), rng.normal(size=pr.nobs)
     small = pr.row_matrix(M)
     monkeypatch.setattr(SparseLaplaceProblem, "csr_from", 0)
@@ -135,7 +129,7 @@ def test_schur_factor_solves_row_products_and_inverse_equal_dense_ones(monkeypat
         assert len(pr.pattern.buckets[0][2]) > 1  # several components of one size
     M = pr.m_rows([t.cov.chol(th) for t, th in zip(terms, _thetas(terms, rng))])
     w = rng.uniform(0.2, 2.0, n)
-    Md = _dense(pr, M)
+    Md = dense_rows(pr, M)
     H = np.eye(pr.n_effects) + Md.T @ (w[:, None] * Md)
     Sigma = np.linalg.inv(H)
     J = pr.J

@@ -17,7 +17,7 @@ from statsmodels_glmm.likelihood.sparse_laplace import (SparseLaplaceProblem,
                                                      sparse_laplace_loglike)
 from statsmodels_glmm.spec.terms import RandomEffectTerm, block_lambda, sparse_Z
 
-from conftest import crossed_terms, nested_terms
+from conftest import crossed_terms, dense_hessian, nested_terms
 
 
 def _crossed(n, na, nb, seed, slope=False):
@@ -37,20 +37,12 @@ def _nested(n_outer=30):
     return y, np.c_[np.ones(len(x)), x], terms
 
 
-def _dense_H(pr, M, w):
-    """H = I + M' W M as a dense matrix, from the row-wise values of M."""
-    N = pr.n_effects
-    Md = np.zeros((pr.nobs, N))
-    np.add.at(Md, (np.repeat(np.arange(pr.nobs), pr.Q), pr.J.ravel()), M.ravel())
-    return np.eye(N) + Md.T @ (w[:, None] * Md)
-
-
 def _check_factor_against_dense(pr, thetas, seed=0):
     rng = np.random.default_rng(seed)
     Ls = [t.cov.chol(th) for t, th in zip(pr.terms, thetas)]
     M = pr.m_rows(Ls)
     w = rng.uniform(0.2, 2.0, pr.nobs)
-    H = _dense_H(pr, M, w)
+    H = dense_hessian(pr, M, w)
     f = pr.pattern.factor(M, w)
     assert abs(f.logdet - np.linalg.slogdet(H)[1]) < 1e-8 * max(1.0, abs(f.logdet))
     g = rng.normal(size=pr.n_effects)
@@ -327,7 +319,7 @@ def test_sparse_split_reports_a_hessian_that_is_not_positive_definite(monkeypatc
     M = pr.m_rows([np.eye(1), np.eye(1)])
     w = np.full(pr.nobs, 0.5)
     w[::7] = -3.0
-    assert np.linalg.eigvalsh(_dense_H(pr, M, w))[0] < 0
+    assert np.linalg.eigvalsh(dense_hessian(pr, M, w))[0] < 0
     with pytest.raises(np.linalg.LinAlgError):
         pr.pattern.factor(M, w)
 
@@ -411,7 +403,7 @@ def test_chord_newton_steps_give_the_modes_and_loglike_of_newton_at_every_step(
             assert st.converged
             u = st.u
             # the factorisation returned is that of H at the modes with their weights
-            H = _dense_H(pr, st._M, -st.d[2])
+            H = dense_hessian(pr, st._M, -st.d[2])
             assert abs(st.logdet - np.linalg.slogdet(H)[1]) < 1e-9 * max(1.0, abs(st.logdet))
             out.append((llf, g, st.u))
         return out, len(calls)

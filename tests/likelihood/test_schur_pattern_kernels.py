@@ -12,18 +12,12 @@ import statsmodels_glmm.api as smg
 from statsmodels_glmm.likelihood import compiled, compiled_schur
 from statsmodels_glmm.likelihood.sparse_laplace import SparseLaplaceProblem
 
-from conftest import crossed_terms, numba_missing
+from conftest import crossed_terms, dense_hessian, numba_missing
 
 
 def _crossed(n, na, nb, seed, slope=False):
     _, _, _, x, terms = crossed_terms(n, na, nb, seed, slope)
     return SparseLaplaceProblem(np.zeros(n), np.c_[np.ones(n), x], None, terms)
-
-
-def _dense_H(pr, M, w):
-    Md = np.zeros((pr.nobs, pr.n_effects))
-    np.add.at(Md, (np.repeat(np.arange(pr.nobs), pr.Q), pr.J.ravel()), M.ravel())
-    return np.eye(pr.n_effects) + Md.T @ (w[:, None] * Md)
 
 
 def test_sparse_crossed_levels_take_the_pattern_paths_and_dense_ones_do_not():
@@ -96,7 +90,7 @@ def test_factor_on_the_pattern_equals_dense_algebra_and_the_numpy_path(monkeypat
     on = pieces()
     monkeypatch.setattr(compiled, "ENABLED", False)
     off = pieces()
-    H = _dense_H(pr, M, w)
+    H = dense_hessian(pr, M, w)
     Sigma = np.linalg.inv(H)
     J = pr.J
     dense = (np.linalg.slogdet(H)[1], np.linalg.solve(H, g),
@@ -153,5 +147,5 @@ def test_solves_by_the_gather_kernels_give_numpys_numbers(monkeypatch, slope):
     monkeypatch.setattr(compiled, "ENABLED", False)
     off = f.solve(g)
     np.testing.assert_array_equal(on, off)
-    np.testing.assert_allclose(on, np.linalg.solve(_dense_H(pr, M, w), g), rtol=1e-9,
+    np.testing.assert_allclose(on, np.linalg.solve(dense_hessian(pr, M, w), g), rtol=1e-9,
                                atol=1e-11)

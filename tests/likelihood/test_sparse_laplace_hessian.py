@@ -18,7 +18,7 @@ from statsmodels_glmm.likelihood.sparse_laplace import sparse_laplace_loglike
 from statsmodels_glmm.likelihood.sparse_laplace_hessian import sparse_beta_hessian
 from statsmodels_glmm.likelihood.warm_start import WarmStart
 
-from conftest import DATA, load_dataset, load_ref, match_fixed, r_name
+from conftest import DATA, dense_rows, load_dataset, load_ref, match_fixed, r_name
 
 DESIGNS = {
     "crossed": "x + z + (1 | a) + (1 | b)",
@@ -127,8 +127,7 @@ def test_gaussian_block_is_minus_x_prime_v_inverse_x():
     # dense M = Z Lambda from the row-local values, and W = -d2 (constant 1 / sigma^2)
     Ls = [t.cov.chol(th) for t, th in
           zip(pr.terms, np.split(theta, np.cumsum([t.n_params for t in pr.terms])[:-1]))]
-    Md = np.zeros((pr.nobs, pr.n_effects))
-    np.add.at(Md, (np.arange(pr.nobs)[:, None], pr.J), pr.m_rows(Ls))
+    Md = dense_rows(pr, pr.m_rows(Ls))
     w = -st.d[2]
     assert np.ptp(w) < 1e-12 * w[0]
     V = np.diag(1.0 / w) + Md @ Md.T
