@@ -301,3 +301,43 @@ def schur_pairs(Bv, Fv, first, count, col, out):
                 for a in range(1, qe):
                     acc += Bv[i, a] * Fv[j, a]
                 out[ci, col[j]] += acc
+
+
+@_jit
+def pair_update(Bv, Fv, first, count, dest, out):
+    """``out[dest[k]] += sum_a Bv[i, a] Fv[j, a]`` for the ``k``-th pair ``(i, j)`` of
+    entries of ``B`` in one level, the pairs level by level and within a level by ``i``
+    then ``j`` (``SchurPattern.pair_p``, ``pair_pp``): ``np.bincount``'s order of the
+    same sums."""
+    qe = Bv.shape[1]
+    k = 0
+    for lev in range(first.shape[0]):
+        f0 = first[lev]
+        f1 = f0 + count[lev]
+        for i in range(f0, f1):
+            for j in range(f0, f1):
+                acc = Bv[i, 0] * Fv[j, 0]
+                for a in range(1, qe):
+                    acc += Bv[i, a] * Fv[j, a]
+                out[dest[k]] += acc
+                k += 1
+
+
+@_jit
+def pair_sigma(Sinv, where, Fv, first, count, Pv):
+    """``Pv[i, a] = sum_j Sinv[where[k]] Fv[j, a]`` over the pairs ``k = (i, j)`` of
+    entries of ``B`` in one level (ordered as in :func:`pair_update`), ``where[k]`` the
+    position of ``S^{-1}[col_i, col_j]`` in its buffer: each sum from zero in ``j``'s
+    order, as ``np.bincount`` adds them."""
+    qe = Fv.shape[1]
+    k = 0
+    for lev in range(first.shape[0]):
+        f0 = first[lev]
+        f1 = f0 + count[lev]
+        for i in range(f0, f1):
+            for a in range(qe):
+                acc = 0.0
+                for j in range(f0, f1):
+                    acc += Sinv[where[k + j - f0]] * Fv[j, a]
+                Pv[i, a] = acc
+            k += f1 - f0

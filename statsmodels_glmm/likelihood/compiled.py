@@ -353,6 +353,12 @@ def _sparse_smoke(mod):
                 np.array([0, 1], dtype=np.intp), np.ones((1, 1)), np.empty(2))
     mod.cross(np.ones((2, 1)), np.zeros(1, dtype=np.intp), np.array([2], dtype=np.intp),
               np.array([0, 1], dtype=np.intp), np.ones(2), np.empty((1, 1)))
+    for it in (np.int32, np.int64):  # (buffer positions come in both sizes)
+        pos = np.array([0, 1, 2, 3], dtype=it)
+        mod.pair_update(np.ones((2, 1)), np.ones((2, 1)), np.zeros(1, dtype=np.intp),
+                        np.array([2], dtype=np.intp), pos, np.zeros(4))
+        mod.pair_sigma(np.ones(4), pos, np.ones((2, 1)), np.zeros(1, dtype=np.intp),
+                       np.array([2], dtype=np.intp), np.empty((2, 1)))
 
 
 def _sparse_pattern(pr):

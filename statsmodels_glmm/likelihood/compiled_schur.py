@@ -1,29 +1,34 @@
 """
 Compiled kernels of the Schur factorisation of several grouping factors
 (:mod:`.schur`), for crossed factors whose levels meet a small share of each other's
-levels (``SchurPattern.by_pattern``).
+levels.
 
 Eliminating the larger factor's effects leaves ``S = C - B'A^{-1}B`` for the others,
 with ``B`` the cross block.  Where ``B`` is dense, its products are dense matrix
 products; where each level of the eliminated factor meets few of the other effects,
 the sums over the pairs of ``B``'s entries within one level are far fewer than those
-products' multiply-adds, and these kernels run over those pairs alone: the update of
-``S`` (:func:`schur_update`, :func:`schur_pairs`), the pieces of ``H^{-1}`` that the
-rows read (:func:`schur_sigma`) and the products with ``F = A^{-1} B`` in solves
-(:func:`schur_cross`).  The first three sum in another order than the dense products
-(the same to rounding); the last in ``np.bincount``'s (the same numbers).  The kernels
-are in :mod:`._sparse_kernels` (loaded on first use, without the one-factor kernels);
-every function returns None (False) without them (numba missing or disabled, see
+products' multiply-adds (``SchurPattern.by_pattern``), and these kernels run over those
+pairs alone: the update of ``S`` (:func:`schur_update`, :func:`schur_pairs`), the
+pieces of ``H^{-1}`` that the rows read (:func:`schur_sigma`) and the products with
+``F = A^{-1} B`` in solves (:func:`schur_cross`).  The first three sum in another
+order than the dense products (the same to rounding); the last in ``np.bincount``'s
+(the same numbers).  Where ``B`` is sparser still, the factorisation keeps an index of
+those pairs and sums over it with ``np.bincount`` (``SchurPattern.has_pairs``);
+:func:`pair_update` and :func:`pair_sigma` make the same sums in the same order, in one
+pass without the gathered arrays (``SchurPattern.pair_kernels``).  The kernels are in
+:mod:`._sparse_kernels` (loaded on first use, without the one-factor kernels); every
+function returns None (False) without them (numba missing or disabled, see
 :mod:`.compiled`), and the caller keeps numpy.  The patterns use them only where the
-dense products' work is large (``SchurPattern.by_pattern_from``), so that small fits do
-not pay the one-time cost of loading numba for them.
+work is large (``SchurPattern.by_pattern_from``, ``pair_kernels_from``), so that small
+fits do not pay the one-time cost of loading numba for them.
 """
 
 import numpy as np
 
 from .compiled import _enabled, _sparse_kernels
 
-__all__ = ["schur_sigma", "schur_update", "schur_pairs", "schur_cross"]
+__all__ = ["schur_sigma", "schur_update", "schur_pairs", "schur_cross", "pair_update",
+           "pair_sigma"]
 
 
 def _kernels():
@@ -38,6 +43,13 @@ def _floats(*arrays):
 
 def _indices(*arrays):
     return tuple(np.ascontiguousarray(a, dtype=np.intp) for a in arrays)
+
+
+def _positions(a):
+    """Buffer positions as they are (32- or 64-bit integers: the kernels are compiled for
+    both), so that a large index is not copied at every call."""
+    a = np.ascontiguousarray(a)
+    return a if a.dtype in (np.int32, np.int64) else a.astype(np.intp)
 
 
 def schur_sigma(Fv, col, first, count, Sinv):
@@ -157,3 +169,55 @@ def schur_cross(Fv, first, count, col, v, size=None):
         out = np.empty((len(first), Fv.shape[1]))
         K.cross(Fv, first, count, col, v, out)
     return out
+
+
+def pair_update(Bv, Fv, first, count, dest, size):
+    """
+    ``B'F = B'A^{-1}B`` of the Schur factorisation on the index of pairs of ``B``'s
+    entries within a level (``SchurPattern.has_pairs``): ``sum_a Bv[i, a] Fv[j, a]`` of
+    every such pair ``(i, j)`` added at its buffer position ``dest`` (``d_pairs``), in a
+    new array of ``size``; None without the compiled kernels.  The sums are those of
+    ``np.bincount`` over the pairs, in the same order: the same numbers.
+
+    Examples
+    --------
+    >>> Bv, Fv = np.array([[1.0], [2.0], [3.0]]), np.array([[0.5], [0.25], [1.0]])
+    >>> first, count = np.array([0, 2]), np.array([2, 1])
+    >>> dest = np.array([0, 1, 2, 3, 3])  # pairs (0,0) (0,1) (1,0) (1,1) (2,2)
+    >>> out = pair_update(Bv, Fv, first, count, dest, 4)
+    >>> out is None or out.tolist() == [0.5, 0.25, 1.0, 3.5]
+    True
+    """
+    K = _kernels()
+    if K is None:
+        return None
+    out = np.zeros(size)
+    K.pair_update(*_floats(Bv, Fv), *_indices(first, count), _positions(dest), out)
+    return out
+
+
+def pair_sigma(Sinv, where, Fv, first, count):
+    """
+    The entries of ``P = F S^{-1}`` on the pattern of ``B`` from the index of pairs of
+    its entries within a level: ``Pv[i, a] = sum_j S^{-1}[col_i, col_j] Fv[j, a]`` over
+    the pairs ``(i, j)``, ``where`` the positions of those entries of ``S^{-1}`` in its
+    buffer ``Sinv``, the pairs ordered as for :func:`pair_update`; None without the
+    compiled kernels.  The sums are ``np.bincount``'s, in the same order.
+
+    Examples
+    --------
+    >>> Sinv = np.array([2.0, 0.5, 0.5, 1.0])  # S^{-1} (2, 2), C order
+    >>> Fv = np.array([[0.5], [0.25], [1.0]])  # columns 0, 1 | 1
+    >>> first, count = np.array([0, 2]), np.array([2, 1])
+    >>> where = np.array([0, 1, 2, 3, 3])
+    >>> Pv = pair_sigma(Sinv, where, Fv, first, count)
+    >>> Pv is None or Pv[:, 0].tolist() == [1.125, 0.5, 1.0]
+    True
+    """
+    K = _kernels()
+    if K is None:
+        return None
+    Sinv, Fv = _floats(Sinv, Fv)
+    Pv = np.empty(Fv.shape)
+    K.pair_sigma(Sinv, _positions(where), Fv, *_indices(first, count), Pv)
+    return Pv

@@ -138,6 +138,10 @@ class SchurPattern:
     by_pattern_from = 4_000_000
     #: ... and beyond that size where ``B`` has entries in at least this share of it
     dense_F_fill = 0.12
+    #: the index of pairs (``has_pairs``) is summed by the compiled kernels from this
+    #: many pairs times ``q_e ** 2`` on (the same sums in the same order as
+    #: ``np.bincount``'s; below, they save less in a fit than loading them costs once)
+    pair_kernels_from = 1_000_000
     #: from this many row products on, and up to this many sums (beyond, the sums no
     #: longer stay in the processor cache and ``np.bincount`` is faster), a
     #: factorisation's pass over the rows goes through a sparse matrix of ones
@@ -175,7 +179,7 @@ class SchurPattern:
             self.pB_of_row = np.zeros((n, 0), dtype=np.intp)
             self.pair_p = self.pair_pp = self.d_pairs = np.zeros(0, dtype=np.intp)
             self.single = self.has_pairs = self.dense_BtF = self.B_full = self.dense_F = False
-            self.by_pattern = False
+            self.by_pattern = self.pair_kernels = False
             self.d_C = np.zeros((n, 0, 0), dtype=np.intp)
             self.d_I = np.zeros(0, dtype=np.intp)
             self.buckets = []
@@ -231,6 +235,7 @@ class SchurPattern:
         per = cnt[self.pB_level]
         total = int(per.sum())
         self.has_pairs = (not self.single) or (not self.dense_BtF and total <= self.pair_limit)
+        self.pair_kernels = bool(self.has_pairs and total * qe * qe >= self.pair_kernels_from)
         # B'A^{-1}B and the rows' pieces of H^{-1} level by level on B's pattern (the
         # compiled kernels) where its pairs of entries within a level are far fewer than
         # the multiply-adds of the dense products
@@ -384,6 +389,18 @@ class SchurPattern:
         if len(cache) < 32:
             cache[id(d)] = (d, out)
         return out
+
+    def pair_reads(self):
+        """The positions in the buffer of ``S^{-1}`` that :meth:`SchurFactor._read` reads
+        for the pairs' entries ``r_pairs``, as an index (made once): moved into the upper
+        triangle of the blocks above :attr:`SchurFactor.symmetric_up_to`, the only one that
+        always holds their inverse."""
+        got = self.__dict__.get("_pair_reads")
+        if got is None:
+            big = any(s > SchurFactor.symmetric_up_to for s, _, _ in self.buckets)
+            got = self.read_index(self.r_pairs) if big else self.r_pairs
+            self.__dict__["_pair_reads"] = got
+        return got
 
     def diagonal_dest(self, starts, q):
         """Buffer positions of the diagonal blocks of S for effects ``starts + (0..q-1)``."""
@@ -551,8 +568,13 @@ class SchurFactor(SchurInverse):
                     BtF = Bd.reshape(pat.le * qe, pat.r).T @ Fd.reshape(pat.le * qe, pat.r)
                 S[pat.d_all] -= BtF.ravel()
             elif pat.has_pairs:
-                S -= np.bincount(pat.d_pairs, weights=_rowdot_pairs(Bv, Fv, pat),
-                                 minlength=pat.buf_size)
+                BtF = compiled_schur.pair_update(Bv, Fv, pat.level_first, pat.level_count,
+                                                 pat.d_pairs, pat.buf_size) \
+                    if pat.pair_kernels else None
+                if BtF is None:  # (otherwise the same sums by the kernel)
+                    BtF = np.bincount(pat.d_pairs, weights=_rowdot_pairs(Bv, Fv, pat),
+                                      minlength=pat.buf_size)
+                S -= BtF
             else:
                 BtF = (pat._csr(Bv).T @ pat._csr(Fv)).tocsr()
                 BtF.sort_indices()
@@ -716,16 +738,16 @@ class SchurFactor(SchurInverse):
                 Fd = self._dense_F()
                 xR = self._sinv_apply(g[pat.rem_index] - ge.ravel() @ Fd)
                 ye -= (Fd @ xR).reshape(pat.le, pat.qe)
-            else:  # gathers of B's entries (compiled with by_pattern: the same sums)
+            else:  # gathers of B's entries (compiled on large patterns: the same sums)
                 Fv = self.Fv
                 parts = (Fv, pat.level_first, pat.level_count, pat.pB_col)
-                Ftg = compiled_schur.schur_cross(*parts, ge, size=pat.r) \
-                    if pat.by_pattern else None
+                kernel = pat.by_pattern or pat.pair_kernels
+                Ftg = compiled_schur.schur_cross(*parts, ge, size=pat.r) if kernel else None
                 if Ftg is None:
                     Ftg = np.bincount(pat.pB_col, weights=np.einsum(
                         "pa,pa->p", Fv, ge[pat.pB_level]), minlength=pat.r)
                 xR = self._sinv_apply(g[pat.rem_index] - Ftg)
-                Fx = compiled_schur.schur_cross(*parts, xR) if pat.by_pattern else None
+                Fx = compiled_schur.schur_cross(*parts, xR) if kernel else None
                 if Fx is not None:
                     ye -= Fx
                 else:

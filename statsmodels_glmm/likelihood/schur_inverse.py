@@ -15,7 +15,9 @@ sum over the pairs of ``B``'s entries within a level where those are kept as an 
 and a product in row chunks otherwise; where a dense ``B`` still has far fewer such
 pairs than the dense product has multiply-adds (``SchurPattern.by_pattern``: crossed
 factors whose levels meet a small share of the other factor's levels), the compiled
-kernel sums over those pairs alone (:func:`.compiled_schur.schur_sigma`).
+kernel sums over those pairs alone (:func:`.compiled_schur.schur_sigma`); on large
+indexes of pairs (``SchurPattern.pair_kernels``) a kernel makes ``np.bincount``'s sums
+over them (:func:`.compiled_schur.pair_sigma`).
 """
 
 import numpy as np
@@ -79,11 +81,15 @@ class SchurInverse:
                     Pv[sel] = P[(pat.pB_level[sel, None] * qe - r0) + np.arange(qe)[None, :],
                                 pat.pB_col[sel, None]]
             else:
-                sp = self._read(pat.r_pairs)
-                Pv = np.empty_like(Fv)
-                for a in range(qe):
-                    Pv[:, a] = np.bincount(pat.pair_p, weights=sp * Fv[pat.pair_pp, a],
-                                           minlength=pat.nB)
+                Pv = compiled_schur.pair_sigma(self.Sinv_buf, pat.pair_reads(), Fv,
+                                               pat.level_first, pat.level_count) \
+                    if pat.pair_kernels else None
+                if Pv is None:  # (otherwise the same sums by the kernel)
+                    sp = self._read(pat.r_pairs)
+                    Pv = np.empty_like(Fv)
+                    for a in range(qe):
+                        Pv[:, a] = np.bincount(pat.pair_p, weights=sp * Fv[pat.pair_pp, a],
+                                               minlength=pat.nB)
             for a in range(qe):
                 for b in range(qe):
                     See[:, a, b] += np.bincount(pat.pB_level, weights=Fv[:, a] * Pv[:, b],

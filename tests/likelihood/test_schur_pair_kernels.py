@@ -1,0 +1,139 @@
+"""Several grouping factors whose Schur complement is formed from the index of pairs of
+the cross block's entries within a level (``SchurPattern.has_pairs``): the compiled
+kernels that sum over that index give ``np.bincount``'s numbers, in factorisations,
+their inverses' pieces, solves and whole fits, and agree with dense algebra."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+
+import statsmodels_glmm.api as smg
+from statsmodels_glmm.likelihood import compiled, compiled_schur, schur
+from statsmodels_glmm.likelihood.sparse_laplace import SparseLaplaceProblem
+from statsmodels_glmm.spec.terms import RandomEffectTerm
+
+from conftest import crossed_terms, dense_hessian, numba_missing
+
+
+def _problem(kind, seed=4):
+    """(problem, L_a): crossed levels that meet few of each other's, with one or two
+    effects per eliminated level, a remainder block above ``symmetric_up_to`` (its
+    inverse kept in one triangle), or nested factors (many components of ``S``)."""
+    if kind == "nested":
+        rng = np.random.default_rng(seed)
+        n = 6000
+        cls = rng.integers(0, 2000, n)  # 200 schools: beyond one merged block
+        terms = [RandomEffectTerm.from_arrays("class", cls, np.ones((n, 1))),
+                 RandomEffectTerm.from_arrays("school", cls // 10, np.ones((n, 1)))]
+    else:
+        n, na, nb = {"crossed": (5000, 1000, 150), "slope": (5000, 1000, 150),
+                     "wide": (6000, 1500, 600)}[kind]
+        _, _, _, _, terms = crossed_terms(n, na, nb, seed, slope=kind == "slope")
+    L_a = np.array([[0.7, 0.0], [0.1, 0.3]]) if kind == "slope" else np.array([[0.7]])
+    return SparseLaplaceProblem(np.zeros(n), np.ones((n, 1)), None, terms), L_a
+
+
+@numba_missing
+@pytest.mark.parametrize("kind", ["crossed", "slope", "wide", "nested"])
+def test_factor_by_the_pair_kernels_gives_numpys_numbers(monkeypatch, kind):
+    monkeypatch.setattr(schur.SchurPattern, "pair_kernels_from", 0)
+    pr, L_a = _problem(kind)
+    pat = pr.pattern
+    assert pat.has_pairs and pat.pair_kernels and not pat.dense_F
+    assert pat.qe == (2 if kind == "slope" else 1)
+    if kind == "wide":  # the remainder's inverse is read from one triangle
+        assert pat.r > schur.SchurFactor.symmetric_up_to
+        assert not np.array_equal(pat.pair_reads(), pat.r_pairs)
+    if kind == "nested":
+        assert not pat.single
+    rng = np.random.default_rng(7)
+    M = pr.m_rows([L_a, np.array([[0.5]])])
+    w = rng.uniform(0.2, 2.0, pr.nobs)
+    g = rng.normal(size=pr.n_effects)
+    calls = []
+    for name in ("pair_update", "pair_sigma"):
+        kernel = getattr(compiled_schur, name)
+        monkeypatch.setattr(compiled_schur, name,
+                            lambda *a, _k=kernel, _n=name, **kw: calls.append(_n) or _k(*a, **kw))
+
+    def pieces():
+        f = pat.factor(M, w)
+        return f.logdet, f.solve(g), f.row_products(M), f.row_blocks()
+
+    on = pieces()
+    assert calls.count("pair_update") == 1 and calls.count("pair_sigma") >= 1
+    monkeypatch.setattr(compiled, "ENABLED", False)
+    off = pieces()
+    H = dense_hessian(pr, M, w)
+    Sigma = np.linalg.inv(H)
+    J = pr.J
+    dense = (np.linalg.slogdet(H)[1], np.linalg.solve(H, g),
+             np.einsum("tab,tb->ta", Sigma[J[:, :, None], J[:, None, :]], M),
+             Sigma[J[:, :, None], J[:, None, :]])
+    for a, b, c in zip(on, off, dense):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_allclose(a, c, rtol=1e-9, atol=1e-11)
+
+
+@numba_missing
+@pytest.mark.parametrize("qe", [1, 2])
+def test_pair_kernels_equal_bincount_over_the_pairs(qe):
+    _, _, _, _, terms = crossed_terms(4000, 800, 120, seed=qe, slope=qe == 2)
+    pat = SparseLaplaceProblem(np.zeros(4000), np.ones((4000, 1)), None, terms).pattern
+    assert pat.has_pairs and pat.qe == qe
+    rng = np.random.default_rng(qe)
+    Bv, Fv = rng.normal(size=(pat.nB, qe)), rng.normal(size=(pat.nB, qe))
+    prod = np.einsum("pa,pa->p", Bv[pat.pair_p], Fv[pat.pair_pp])
+    want = np.bincount(pat.d_pairs, weights=prod, minlength=pat.buf_size)
+    got = compiled_schur.pair_update(Bv, Fv, pat.level_first, pat.level_count, pat.d_pairs,
+                                     pat.buf_size)
+    np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-14)
+    if qe == 1:  # one product per pair: the very same sums
+        np.testing.assert_array_equal(got, want)
+    Sinv = rng.normal(size=pat.buf_size)
+    for where in (pat.d_pairs, pat.d_pairs.astype(np.int64)):  # both index sizes
+        Pv = compiled_schur.pair_sigma(Sinv, where, Fv, pat.level_first, pat.level_count)
+        for a in range(qe):
+            np.testing.assert_array_equal(Pv[:, a], np.bincount(
+                pat.pair_p, weights=Sinv[where] * Fv[pat.pair_pp, a], minlength=pat.nB))
+
+
+def test_the_pair_kernels_are_used_from_a_million_pair_products():
+    # the rule counts pairs times q_e ** 2: with a slope, a quarter of the pairs suffice
+    for slope in (False, True):
+        _, _, _, _, terms = crossed_terms(4000, 800, 120, seed=2, slope=slope)
+        pat = SparseLaplaceProblem(np.zeros(4000), np.ones((4000, 1)), None, terms).pattern
+        total = len(pat.pair_p)
+        assert pat.has_pairs and total * pat.qe ** 2 < pat.pair_kernels_from
+        assert not pat.pair_kernels
+    # subjects meeting 20 of 1000 items each: 2M pairs
+    _, _, _, _, terms = crossed_terms(100_000, 5000, 1000, seed=3)
+    pat = SparseLaplaceProblem(np.zeros(100_000), np.ones((100_000, 1)), None, terms).pattern
+    assert pat.has_pairs and len(pat.pair_p) >= pat.pair_kernels_from and pat.pair_kernels
+
+
+@numba_missing
+@pytest.mark.parametrize("family", ["binomial", "poisson"])
+def test_fit_by_the_pair_kernels_equals_the_numpy_fit(monkeypatch, family):
+    monkeypatch.setattr(schur.SchurPattern, "pair_kernels_from", 0)
+    rng = np.random.default_rng(5)
+    n, ns, ni = 6000, 1500, 200
+    s, i = rng.integers(0, ns, n), rng.integers(0, ni, n)
+    x, t = rng.normal(size=n), rng.integers(0, 3, n).astype(float)
+    eta = -0.2 + 0.4 * x + rng.normal(0, 0.8, ns)[s] + rng.normal(0, 0.2, ns)[s] * t \
+        + rng.normal(0, 0.5, ni)[i]
+    y = rng.binomial(1, 1 / (1 + np.exp(-eta))) if family == "binomial" \
+        else rng.poisson(np.exp(eta))
+    df = pd.DataFrame({"y": y, "x": x, "t": t, "subject": s, "item": i})
+    fam = sm.families.Binomial() if family == "binomial" else sm.families.Poisson()
+    formula = "y ~ x + t + (1 + t | subject) + (1 | item)"
+    model = smg.mixedglm(formula, df, family=fam)
+    assert model.sparse_problem().pattern.pair_kernels
+    on = model.fit()
+    monkeypatch.setattr(compiled, "ENABLED", False)
+    off = smg.mixedglm(formula, df, family=fam).fit()
+    assert on.converged and off.converged
+    assert on.llf == off.llf
+    np.testing.assert_array_equal(on.params, off.params)
+    np.testing.assert_array_equal(on.bse, off.bse)
