@@ -83,6 +83,9 @@ CASES = {
         sm.families.Poisson),
     "crossed binary 2000 x 300": (lambda: crossed_binary(2000, 300, 50_000),
                                   "y ~ x + (1 | subj) + (1 | item)", sm.families.Binomial),
+    "sparse crossed binary 5000 x 1000": (lambda: crossed_binary(5000, 1000, 100_000),
+                                          "y ~ x + (1 | subj) + (1 | item)",
+                                          sm.families.Binomial),
 }
 
 _START = ("import time; t0 = time.perf_counter(); import warnings; "

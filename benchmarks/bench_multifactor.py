@@ -15,10 +15,10 @@ on the 4,000 x 4,000 design, which takes it close to a minute).
 Designs: lme4's grouseticks (Poisson, ``(1|BROOD) + (1|LOCATION)``, 403 rows),
 lme4's Arabidopsis (Poisson, ``(1|popu) + (1|gen)``, 625 rows), lme4's VerbAgg
 (binary, crossed persons x items, 7,584 rows), a simulated crossed Poisson
-design (100,000 rows, 2,000 subjects x 500 items), two simulated crossed binary
+design (100,000 rows, 2,000 subjects x 500 items), three simulated crossed binary
 ones (5,000 rows of 500 subjects x 50 items; 50,000 rows of 2,000 x 300, each
-subject meeting about 8% of the items) and a simulated one of 16,000 random pairs
-of 4,000 x 4,000 levels.
+subject meeting about 8% of the items; 100,000 rows of 5,000 x 1,000, each subject
+meeting 2%) and a simulated one of 16,000 random pairs of 4,000 x 4,000 levels.
 """
 
 import argparse
@@ -103,6 +103,9 @@ CASES = {
     "crossedbin50k": ("crossed binary 50k rows 2000 x 300",
                       lambda: crossed_binary(2000, 300, 50_000),
                       "y ~ x + (1 | subj) + (1 | item)", None, "binomial", None),
+    "crossedbin100k": ("crossed binary 100k rows 5000 x 1000",
+                       lambda: crossed_binary(5000, 1000, 100_000),
+                       "y ~ x + (1 | subj) + (1 | item)", None, "binomial", None),
     "pairs4000": ("crossed Poisson 16k rows 4000 x 4000 pairs", random_pairs,
                   "y ~ x + (1 | a) + (1 | b)", None, "poisson", 1),
 }
