@@ -20,21 +20,37 @@ pass without the gathered arrays (``SchurPattern.pair_kernels``).  The kernels a
 function returns None (False) without them (numba missing or disabled, see
 :mod:`.compiled`), and the caller keeps numpy.  The patterns use them only where the
 work is large (``SchurPattern.by_pattern_from``, ``pair_kernels_from``), so that small
-fits do not pay the one-time cost of loading numba for them.
+fits do not pay the one-time cost of loading numba for them; the pair kernels, which give
+the same numbers, also at smaller sizes once numba is imported
+(:func:`numba_imported`), when loading them costs little.
 """
+
+import sys
 
 import numpy as np
 
 from .compiled import _enabled, _sparse_kernels
 
 __all__ = ["schur_sigma", "schur_update", "schur_pairs", "schur_cross", "pair_update",
-           "pair_sigma"]
+           "pair_sigma", "numba_imported"]
 
 
 def _kernels():
     """The kernel module, or None (numba missing or disabled; loaded alone, without the
     one-factor kernels)."""
     return _sparse_kernels() if _enabled() else None
+
+
+def numba_imported():
+    """
+    True when the kernels are enabled and numba is already imported (by the one-factor
+    kernels, say): loading these kernels then costs a few hundredths of a second instead
+    of numba's import.
+
+    >>> isinstance(numba_imported(), bool)
+    True
+    """
+    return bool(_enabled() and "numba" in sys.modules)
 
 
 def _floats(*arrays):

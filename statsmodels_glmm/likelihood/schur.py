@@ -140,8 +140,10 @@ class SchurPattern:
     dense_F_fill = 0.12
     #: the index of pairs (``has_pairs``) is summed by the compiled kernels from this
     #: many pairs times ``q_e ** 2`` on (the same sums in the same order as
-    #: ``np.bincount``'s; below, they save less in a fit than loading them costs once)
-    pair_kernels_from = 1_000_000
+    #: ``np.bincount``'s; below, they save less in a fit than loading them costs once),
+    #: or from ``pair_kernels_imported`` when numba is imported already (loading them
+    #: then costs far less)
+    pair_kernels_from, pair_kernels_imported = 1_000_000, 50_000
     #: from this many row products on, and up to this many sums (beyond, the sums no
     #: longer stay in the processor cache and ``np.bincount`` is faster), a
     #: factorisation's pass over the rows goes through a sparse matrix of ones
@@ -235,7 +237,10 @@ class SchurPattern:
         per = cnt[self.pB_level]
         total = int(per.sum())
         self.has_pairs = (not self.single) or (not self.dense_BtF and total <= self.pair_limit)
-        self.pair_kernels = bool(self.has_pairs and total * qe * qe >= self.pair_kernels_from)
+        work = total * qe * qe
+        self.pair_kernels = bool(self.has_pairs and (
+            work >= self.pair_kernels_from
+            or (work >= self.pair_kernels_imported and compiled_schur.numba_imported())))
         # B'A^{-1}B and the rows' pieces of H^{-1} level by level on B's pattern (the
         # compiled kernels) where its pairs of entries within a level are far fewer than
         # the multiply-adds of the dense products

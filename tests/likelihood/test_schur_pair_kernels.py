@@ -99,15 +99,21 @@ def test_pair_kernels_equal_bincount_over_the_pairs(qe):
                 pat.pair_p, weights=Sinv[where] * Fv[pat.pair_pp, a], minlength=pat.nB))
 
 
-def test_the_pair_kernels_are_used_from_a_million_pair_products():
-    # the rule counts pairs times q_e ** 2: with a slope, a quarter of the pairs suffice
-    for slope in (False, True):
-        _, _, _, _, terms = crossed_terms(4000, 800, 120, seed=2, slope=slope)
-        pat = SparseLaplaceProblem(np.zeros(4000), np.ones((4000, 1)), None, terms).pattern
-        total = len(pat.pair_p)
-        assert pat.has_pairs and total * pat.qe ** 2 < pat.pair_kernels_from
-        assert not pat.pair_kernels
+def test_the_pair_kernels_are_used_from_a_million_pair_products(monkeypatch):
+    # the rule counts pairs times q_e ** 2 (with a slope, a quarter of the pairs suffice),
+    # and a twentieth of them once numba is imported (loading the kernels is then cheap)
+    for imported in (False, True):
+        monkeypatch.setattr(compiled_schur, "numba_imported", lambda: imported)
+        for slope in (False, True):
+            _, _, _, _, terms = crossed_terms(4000, 800, 120, seed=2, slope=slope)
+            pat = SparseLaplaceProblem(np.zeros(4000), np.ones((4000, 1)), None,
+                                       terms).pattern
+            work = len(pat.pair_p) * pat.qe ** 2
+            assert pat.has_pairs and work < pat.pair_kernels_from
+            assert (pat.pair_kernels_imported <= work) == slope  # 20k pairs, 80k with q_e 2
+            assert pat.pair_kernels == (imported and slope)
     # subjects meeting 20 of 1000 items each: 2M pairs
+    monkeypatch.setattr(compiled_schur, "numba_imported", lambda: False)
     _, _, _, _, terms = crossed_terms(100_000, 5000, 1000, seed=3)
     pat = SparseLaplaceProblem(np.zeros(100_000), np.ones((100_000, 1)), None, terms).pattern
     assert pat.has_pairs and len(pat.pair_p) >= pat.pair_kernels_from and pat.pair_kernels
