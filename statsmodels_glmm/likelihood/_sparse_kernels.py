@@ -308,7 +308,7 @@ def pair_update(Bv, Fv, first, count, dest, out):
     """``out[dest[k]] += sum_a Bv[i, a] Fv[j, a]`` for the ``k``-th pair ``(i, j)`` of
     entries of ``B`` in one level, the pairs level by level and within a level by ``i``
     then ``j`` (``SchurPattern.pair_p``, ``pair_pp``): ``np.bincount``'s order of the
-    same sums."""
+    same sums (each pair's products over ``a`` in order: ``np.einsum``'s for q_e <= 2)."""
     qe = Bv.shape[1]
     k = 0
     for lev in range(first.shape[0]):

@@ -15,7 +15,8 @@ order than the dense products (the same to rounding); the last in ``np.bincount`
 (the same numbers).  Where ``B`` is sparser still, the factorisation keeps an index of
 those pairs and sums over it with ``np.bincount`` (``SchurPattern.has_pairs``);
 :func:`pair_update` and :func:`pair_sigma` make the same sums in the same order, in one
-pass without the gathered arrays (``SchurPattern.pair_kernels``).  The kernels are in
+pass without the gathered arrays (``SchurPattern.pair_kernels``; the same numbers for one
+or two effects per level of the eliminated factor, to rounding for more).  The kernels are in
 :mod:`._sparse_kernels` (loaded on first use, without the one-factor kernels); every
 function returns None (False) without them (numba missing or disabled, see
 :mod:`.compiled`), and the caller keeps numpy.  The patterns use them only where the
@@ -193,7 +194,9 @@ def pair_update(Bv, Fv, first, count, dest, size):
     entries within a level (``SchurPattern.has_pairs``): ``sum_a Bv[i, a] Fv[j, a]`` of
     every such pair ``(i, j)`` added at its buffer position ``dest`` (``d_pairs``), in a
     new array of ``size``; None without the compiled kernels.  The sums are those of
-    ``np.bincount`` over the pairs, in the same order: the same numbers.
+    ``np.bincount`` over the pairs, in the same order: the same numbers for one or two
+    effects per level (with more, each pair's products are added in another order than
+    ``np.einsum``'s: the same to rounding).
 
     Examples
     --------

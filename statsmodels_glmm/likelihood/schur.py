@@ -140,7 +140,8 @@ class SchurPattern:
     dense_F_fill = 0.12
     #: the index of pairs (``has_pairs``) is summed by the compiled kernels from this
     #: many pairs times ``q_e ** 2`` on (the same sums in the same order as
-    #: ``np.bincount``'s; below, they save less in a fit than loading them costs once),
+    #: ``np.bincount``'s, see :func:`.compiled_schur.pair_update`; below, they save less
+    #: in a fit than loading them costs once),
     #: or from ``pair_kernels_imported`` when numba is imported already (loading them
     #: then costs far less)
     pair_kernels_from, pair_kernels_imported = 1_000_000, 50_000
