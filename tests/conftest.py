@@ -75,6 +75,17 @@ def dense_hessian(pr, M, w):
     return np.eye(pr.n_effects) + Md.T @ (w[:, None] * Md)
 
 
+def dense_factor_pieces(pr, M, w, g):
+    """What a factorisation of ``H = I + M' W M`` gives, from dense algebra: its
+    log-determinant, ``H^{-1} g``, every row's ``H^{-1}[J_t, J_t] m_t`` and its block
+    ``H^{-1}[J_t, J_t]`` (``row_products``, ``row_blocks``)."""
+    H = dense_hessian(pr, M, w)
+    Sigma = np.linalg.inv(H)
+    blocks = Sigma[pr.J[:, :, None], pr.J[:, None, :]]
+    return (np.linalg.slogdet(H)[1], np.linalg.solve(H, g),
+            np.einsum("tab,tb->ta", blocks, M), blocks)
+
+
 def beta_hessian_and_differences(m, internal, seed=0, shift=0.05, h=1e-5):
     """
     The closed-form fixed-effects Hessian block of the one-factor Laplace fit ``m`` and

@@ -12,7 +12,7 @@ import statsmodels_glmm.api as smg
 from statsmodels_glmm.likelihood import compiled, compiled_schur
 from statsmodels_glmm.likelihood.sparse_laplace import SparseLaplaceProblem
 
-from conftest import crossed_terms, dense_hessian, numba_missing
+from conftest import crossed_terms, dense_factor_pieces, dense_hessian, numba_missing
 
 
 def _crossed(n, na, nb, seed, slope=False):
@@ -90,13 +90,7 @@ def test_factor_on_the_pattern_equals_dense_algebra_and_the_numpy_path(monkeypat
     on = pieces()
     monkeypatch.setattr(compiled, "ENABLED", False)
     off = pieces()
-    H = dense_hessian(pr, M, w)
-    Sigma = np.linalg.inv(H)
-    J = pr.J
-    dense = (np.linalg.slogdet(H)[1], np.linalg.solve(H, g),
-             np.einsum("tab,tb->ta", Sigma[J[:, :, None], J[:, None, :]], M),
-             Sigma[J[:, :, None], J[:, None, :]])
-    for a, b, c in zip(on, off, dense):
+    for a, b, c in zip(on, off, dense_factor_pieces(pr, M, w, g)):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
         np.testing.assert_allclose(a, c, rtol=1e-9, atol=1e-11)
 
