@@ -145,6 +145,8 @@ class SchurPattern:
     #: or from ``pair_kernels_imported`` when numba is imported already (loading them
     #: then costs far less)
     pair_kernels_from, pair_kernels_imported = 1_000_000, 50_000
+    #: entries of the index of pairs (and of other long indexes) computed at once
+    index_chunk = 2 ** 18
     #: from this many row products on, and up to this many sums (beyond, the sums no
     #: longer stay in the processor cache and ``np.bincount`` is faster), a
     #: factorisation's pass over the rows goes through a sparse matrix of ones
@@ -293,15 +295,24 @@ class SchurPattern:
                               read=True) if self.splits else self.d_C
         self.d_I = self._dest(np.arange(r), np.arange(r))
         if self.has_pairs:
-            # pairs (p, p') of B entries in the same level of the eliminated factor
+            # pairs (p, p') of B entries in the same level of the eliminated factor,
+            # and their places in the buffer, in chunks (bounded 64-bit temporaries)
             it = _index_dtype(max(total, nB))
-            pair_p = np.repeat(np.arange(nB, dtype=it), per)
-            within = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(per) - per, per)
-            self.pair_p = pair_p
-            self.pair_pp = (first[self.pB_level][pair_p] + within).astype(it)
-            self.d_pairs = self._dest(self.pB_col[pair_p], self.pB_col[self.pair_pp])
-            self.r_pairs = self._dest(self.pB_col[pair_p], self.pB_col[self.pair_pp],
-                                      read=True) if self.splits else self.d_pairs
+            self.pair_p = np.repeat(np.arange(nB, dtype=it), per)
+            self.pair_pp = np.empty(total, dtype=it)
+            self.d_pairs = np.empty(total, dtype=_index_dtype(self.buf_size))
+            self.r_pairs = np.empty(total, dtype=np.int64) if self.splits else self.d_pairs
+            start = np.cumsum(per) - per  # each entry's first pair
+            level_first = first[self.pB_level]
+            for a in range(0, total, self.index_chunk):
+                b = min(a + self.index_chunk, total)
+                p = self.pair_p[a:b]
+                pp = level_first[p] + (np.arange(a, b) - start[p])
+                self.pair_pp[a:b] = pp
+                ci, cj = self.pB_col[p], self.pB_col[pp]
+                self.d_pairs[a:b] = self._dest(ci, cj)
+                if self.splits:
+                    self.r_pairs[a:b] = self._dest(ci, cj, read=True)
         self.B_full = False
         # solves multiply by F = A^{-1} B as a dense array when it is small, or when B
         # fills enough of that layout for a pass over it to beat gathers of its entries
@@ -386,12 +397,16 @@ class SchurPattern:
         if got is not None and got[0] is d:  # (the cache holds d: its id is not reused)
             return got[1]
         out = np.array(d, dtype=np.int64, copy=True)
-        for s, off, members in self.buckets:
-            if s > SchurFactor.small:
-                m = (out >= off) & (out < off + members.shape[0] * s * s)
-                blk, rem = np.divmod(out[m] - off, s * s)
+        flat = out.reshape(-1)
+        big = [(s, off, members.shape[0]) for s, off, members in self.buckets
+               if s > SchurFactor.small]
+        for a in range(0, len(flat) if big else 0, self.index_chunk):
+            o = flat[a:a + self.index_chunk]  # (a view: in chunks, bounded temporaries)
+            for s, off, count in big:
+                m = (o >= off) & (o < off + count * s * s)
+                blk, rem = np.divmod(o[m] - off, s * s)
                 i, j = np.divmod(rem, s)
-                out[m] = off + blk * s * s + np.minimum(i, j) * s + np.maximum(i, j)
+                o[m] = off + blk * s * s + np.minimum(i, j) * s + np.maximum(i, j)
         if len(cache) < 32:
             cache[id(d)] = (d, out)
         return out

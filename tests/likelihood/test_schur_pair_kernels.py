@@ -141,3 +141,27 @@ def test_fit_by_the_pair_kernels_equals_the_numpy_fit(monkeypatch, family):
     assert on.llf == off.llf
     np.testing.assert_array_equal(on.params, off.params)
     np.testing.assert_array_equal(on.bse, off.bse)
+
+
+@pytest.mark.parametrize("kind", ["wide", "nested", "split"])
+def test_the_pair_index_made_in_chunks_is_the_one_made_at_once(monkeypatch, kind):
+    # the index of pairs and the read positions of one-triangle blocks are computed in
+    # chunks of SchurPattern.index_chunk entries: any chunk size gives the same arrays
+    def made(chunk):
+        monkeypatch.setattr(schur.SchurPattern, "index_chunk", chunk)
+        if kind == "split":  # 4000 x 4000 random pairs: a component split by fill
+            _, _, _, _, terms = crossed_terms(16000, 4000, 4000, seed=1)
+            pat = SparseLaplaceProblem(np.zeros(16000), np.ones((16000, 1)), None,
+                                       terms).pattern
+            assert pat.splits and pat.r_pairs is not pat.d_pairs
+        else:
+            pat = _problem(kind)[0].pattern
+        assert pat.has_pairs and len(pat.pair_p) > 10 * 97
+        arrays = [pat.pair_p, pat.pair_pp, pat.d_pairs, pat.r_pairs, pat.pair_reads(),
+                  pat.read_index(pat.r_C)]
+        return arrays
+
+    whole, parts = made(2 ** 40), made(97)
+    for a, b in zip(whole, parts):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
