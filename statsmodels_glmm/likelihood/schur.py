@@ -303,11 +303,11 @@ class SchurPattern:
             self.d_pairs = np.empty(total, dtype=_index_dtype(self.buf_size))
             self.r_pairs = np.empty(total, dtype=np.int64) if self.splits else self.d_pairs
             start = np.cumsum(per) - per  # each entry's first pair
-            level_first = first[self.pB_level]
+            entry_first = first[self.pB_level]  # the first entry of each entry's level
             for a in range(0, total, self.index_chunk):
                 b = min(a + self.index_chunk, total)
                 p = self.pair_p[a:b]
-                pp = level_first[p] + (np.arange(a, b) - start[p])
+                pp = entry_first[p] + (np.arange(a, b) - start[p])
                 self.pair_pp[a:b] = pp
                 ci, cj = self.pB_col[p], self.pB_col[pp]
                 self.d_pairs[a:b] = self._dest(ci, cj)
@@ -411,17 +411,16 @@ class SchurPattern:
             cache[id(d)] = (d, out)
         return out
 
-    def pair_reads(self):
-        """The positions in the buffer of ``S^{-1}`` that :meth:`SchurFactor._read` reads
-        for the pairs' entries ``r_pairs``, as an index (made once): moved into the upper
-        triangle of the blocks above :attr:`SchurFactor.symmetric_up_to`, the only one that
-        always holds their inverse."""
-        got = self.__dict__.get("_pair_reads")
-        if got is None:
-            big = any(s > SchurFactor.symmetric_up_to for s, _, _ in self.buckets)
-            got = self.read_index(self.r_pairs) if big else self.r_pairs
-            self.__dict__["_pair_reads"] = got
-        return got
+    def read_positions(self, d):
+        """Positions ``d`` of the buffer of ``S`` moved to where ``S^{-1}`` is always
+        found: :meth:`read_index` where a block is above
+        :attr:`SchurFactor.symmetric_up_to` (its inverse keeps one triangle), ``d`` itself
+        otherwise (see :meth:`SchurFactor._read`)."""
+        one_triangle = self.__dict__.get("_one_triangle")
+        if one_triangle is None:
+            one_triangle = any(s > SchurFactor.symmetric_up_to for s, _, _ in self.buckets)
+            self.__dict__["_one_triangle"] = one_triangle
+        return self.read_index(d) if one_triangle else d
 
     def diagonal_dest(self, starts, q):
         """Buffer positions of the diagonal blocks of S for effects ``starts + (0..q-1)``."""
@@ -697,11 +696,7 @@ class SchurFactor(SchurInverse):
 
     def _read(self, d):
         """Entries of S^{-1} at buffer positions ``d`` (either triangle)."""
-        buf = self.Sinv_buf
-        if not any(self._tri):
-            return buf[d]
-        # (the upper triangle of every block above ``small`` holds the inverse)
-        return buf[self.pat.read_index(d)]
+        return self.Sinv_buf[self.pat.read_positions(d)]
 
     def _full(self):
         """The whole S^{-1} buffer with both triangles filled."""

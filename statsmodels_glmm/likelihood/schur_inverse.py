@@ -81,8 +81,8 @@ class SchurInverse:
                     Pv[sel] = P[(pat.pB_level[sel, None] * qe - r0) + np.arange(qe)[None, :],
                                 pat.pB_col[sel, None]]
             else:
-                Pv = compiled_schur.pair_sigma(self.Sinv_buf, pat.pair_reads(), Fv,
-                                               pat.level_first, pat.level_count) \
+                Pv = compiled_schur.pair_sigma(self.Sinv_buf, pat.read_positions(pat.r_pairs),
+                                               Fv, pat.level_first, pat.level_count) \
                     if pat.pair_kernels else None
                 if Pv is None:  # (otherwise the same sums by the kernel)
                     sp = self._read(pat.r_pairs)

@@ -44,7 +44,7 @@ def test_factor_by_the_pair_kernels_gives_numpys_numbers(monkeypatch, kind):
     assert pat.qe == (2 if kind == "slope" else 1)
     if kind == "wide":  # the remainder's inverse is read from one triangle
         assert pat.r > schur.SchurFactor.symmetric_up_to
-        assert not np.array_equal(pat.pair_reads(), pat.r_pairs)
+        assert not np.array_equal(pat.read_positions(pat.r_pairs), pat.r_pairs)
     if kind == "nested":
         assert not pat.single
     rng = np.random.default_rng(7)
@@ -157,8 +157,8 @@ def test_the_pair_index_made_in_chunks_is_the_one_made_at_once(monkeypatch, kind
         else:
             pat = _problem(kind)[0].pattern
         assert pat.has_pairs and len(pat.pair_p) > 10 * 97
-        arrays = [pat.pair_p, pat.pair_pp, pat.d_pairs, pat.r_pairs, pat.pair_reads(),
-                  pat.read_index(pat.r_C)]
+        arrays = [pat.pair_p, pat.pair_pp, pat.d_pairs, pat.r_pairs,
+                  pat.read_positions(pat.r_pairs), pat.read_index(pat.r_C)]
         return arrays
 
     whole, parts = made(2 ** 40), made(97)
