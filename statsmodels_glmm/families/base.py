@@ -73,6 +73,11 @@ class Response:
     #: first-order moments understate the variance, and a start below the optimum costs
     #: the optimiser more than the identity start
     moment_start = False
+    #: True when, with several grouping factors, the covariance starts at the moment
+    #: estimate although :attr:`moment_start` is False: 0/1 outcomes, whose understated
+    #: moments still start nearer the optimum than the identity does when a factor
+    #: (the items of a crossed design, say) varies less than one on the scaled columns
+    moment_start_several_factors = False
     #: True when :meth:`derivs` may be evaluated on the response stacked node after node
     #: (quadrature); False when the response array carries row-specific designs
     rowwise = True

@@ -95,6 +95,7 @@ class Binomial(Response):
     """
 
     name = "Binomial"
+    moment_start_several_factors = True
 
     def __init__(self, link="logit"):
         link = _link_name(link)

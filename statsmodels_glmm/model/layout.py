@@ -204,8 +204,12 @@ class LayoutMixin:
 
     def _uses_moment_start(self):
         """True when the random-effect covariance starts at the moment estimate: random
-        effects and a family with ``moment_start`` (counts)."""
-        return bool(self.k_re and getattr(self.response, "moment_start", False))
+        effects and a family with ``moment_start`` (counts), or several grouping factors
+        and a family with ``moment_start_several_factors`` (0/1 outcomes)."""
+        resp = self.response
+        return bool(self.k_re and (getattr(resp, "moment_start", False)
+                                   or (self.multi and getattr(
+                                       resp, "moment_start_several_factors", False))))
 
     def _moment_sums(self, eta, extra):
         """

@@ -356,6 +356,20 @@ def test_nested_binomial_intercepts_match_in_memory(client, nested):
                                    ref.predict(full.head(30), random_effects=reff), atol=1e-6)
 
 
+def test_nested_binomial_start_is_the_in_memory_moment_start(client, nested):
+    # 0/1 outcomes with several factors start at each factor's moments: their sums are
+    # added over partitions (each clinic, and so each patient, lies whole in one)
+    f = "ybin ~ time + treat + (1 | clinic) + (1 | clinic:patient)"
+    fam = sm.families.Binomial()
+    model = smg.mixedglm(f, dd.from_pandas(nested, npartitions=3), family=fam)
+    ref = smg.mixedglm(f, nested, family=fam)
+    x0, r0 = model._start_internal(), ref._start_internal()
+    p, k = ref.k_fe, ref.k_re
+    unit = ref.cov_struct.start(1.0) / ref.cov_struct.row_scale[ref.cov_struct.rows]
+    assert not np.allclose(r0[p:p + k], unit)  # the moment start, not the identity
+    np.testing.assert_allclose(x0, r0, rtol=1e-6, atol=1e-8)
+
+
 def test_nested_poisson_random_slope_matches_in_memory(client, nested):
     f = "ycount ~ time + (1 | clinic) + (1 + time | clinic:patient)"
     fam = sm.families.Poisson()

@@ -7,6 +7,7 @@ simulated data, and fits from it reaching the optimum the old start reached.
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import statsmodels.api as sm
 
@@ -105,7 +106,7 @@ def test_conditional_start_beta_lowers_a_log_link_intercept_only():
     np.testing.assert_array_equal(conditional_start_beta(logit, beta, 0, 2.0), beta)
 
 
-def test_only_count_families_start_at_the_moments():
+def test_one_factor_binary_keeps_the_unit_start_and_counts_start_at_the_moments():
     df = smg.simulate_longitudinal("binary", n_persons=60, seed=1)
     m = smg.mixedglm("y ~ time + (1 + time | id)", df, family=sm.families.Binomial())
     p, k = m.k_fe, m.k_re
@@ -151,3 +152,63 @@ def test_a_perfect_moment_correlation_starts_off_the_boundary():
     L = np.linalg.cholesky(got)
     assert got[0, 1] / np.sqrt(got[0, 0] * got[1, 1]) == pytest.approx(-START_CORR_SHRINK)
     assert L[1, 1] > 0.4
+
+
+def _crossed_binary(seed, link=None, n_a=150, n_b=25, n=2400):
+    # 0/1 outcomes of crossed factors a (SD 0.8) and b (SD 0.4)
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, n_a, n), rng.integers(0, n_b, n)
+    x = rng.normal(size=n)
+    eta = -0.2 + 0.5 * x + rng.normal(0, 0.8, n_a)[a] + rng.normal(0, 0.4, n_b)[b]
+    p = 1 / (1 + np.exp(-eta)) if link is None else link.inverse(eta)
+    return pd.DataFrame({"y": rng.binomial(1, p), "x": x, "a": a, "b": b})
+
+
+def test_several_factor_binary_starts_at_each_factors_moments():
+    # the start's covariance is the least-squares moment estimate of the group sums
+    # taken factor by factor (a loop over each factor's levels) at the GLM fit
+    df = _crossed_binary(3)
+    fam = sm.families.Binomial()
+    m = smg.mixedglm("y ~ x + (1 | a) + (1 | b)", df, family=fam)
+    p, k = m.k_fe, m.k_re
+    d = m.design
+    beta = sm.GLM(d.y[:, 0], d.X, family=fam).fit(tol=1e-12).params
+    eta = d.X @ beta
+    resp = as_response(fam)
+    blocks = [_loop_sums(resp, d.y, eta, t.Z, t.codes) for t in d.terms]
+    R, K = np.zeros((2, 2)), np.zeros((2, 2, 2, 2))
+    for j, (Rj, Kj) in enumerate(blocks):
+        R[j, j], K[j, j, j, j] = Rj[0, 0], Kj[0, 0, 0, 0]
+    cs = m.cov_struct
+    G = moment_covariance(R, K, cs)
+    x0 = m._start_internal()
+    np.testing.assert_allclose(x0[p:p + k], cs.internal(G[cs.rows, cs.cols]), rtol=1e-6)
+    np.testing.assert_allclose(x0[:p], beta, rtol=1e-6, atol=1e-8)  # logit: beta unmoved
+    # both factors vary less than one on their columns' scale: below the unit start
+    unit = cs.start(1.0) / cs.row_scale[cs.rows]
+    assert np.all(x0[p:p + k] < unit - 0.1)
+
+
+@pytest.mark.parametrize("link,formula", [
+    (None, "y ~ x + (1 | a) + (1 | b)"),
+    (sm.families.links.Probit(), "y ~ x + (1 | a) + (1 | b)"),
+    (None, "y ~ x + (1 + x | a) + (1 | b)"),
+])
+def test_several_factor_binary_fit_from_the_moments_reaches_the_unit_starts_optimum(
+        link, formula):
+    df = _crossed_binary(8, link)
+    fam = sm.families.Binomial() if link is None else sm.families.Binomial(link=link)
+    m = smg.mixedglm(formula, df, family=fam)
+    x0 = m._start_internal()
+    p, k = m.k_fe, m.k_re
+    unit = x0.copy()
+    unit[p:p + k] = m.cov_struct.start(1.0) / m.cov_struct.row_scale[m.cov_struct.rows]
+    assert not np.allclose(x0[p:p + k], unit[p:p + k])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = m.fit(check_laplace=False)
+        b = m.fit(check_laplace=False, start_params=m.to_public(unit))
+    assert a.converged and b.converged
+    assert a.llf == pytest.approx(b.llf, abs=1e-8)
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(a.bse, b.bse, rtol=1e-4)
