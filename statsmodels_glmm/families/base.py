@@ -74,9 +74,10 @@ class Response:
     #: the optimiser more than the identity start
     moment_start = False
     #: True when, with several grouping factors, the covariance starts at the moment
-    #: estimate although :attr:`moment_start` is False: 0/1 outcomes, whose understated
-    #: moments still start nearer the optimum than the identity does when a factor
-    #: (the items of a crossed design, say) varies less than one on the scaled columns
+    #: estimate although :attr:`moment_start` is False: 0/1 and ordinal outcomes, whose
+    #: understated moments still start nearer the optimum than the identity does when a
+    #: factor (the items of a crossed design, say) varies less than one on the scaled
+    #: columns
     moment_start_several_factors = False
     #: True when :meth:`derivs` may be evaluated on the response stacked node after node
     #: (quadrature); False when the response array carries row-specific designs

@@ -315,6 +315,7 @@ class Ordinal(Response):
 
     name = "Ordinal"
     raw_endog = True
+    moment_start_several_factors = True
     has_intercept = False
 
     def __init__(self, link="logit", levels=None):

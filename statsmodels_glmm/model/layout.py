@@ -205,7 +205,7 @@ class LayoutMixin:
     def _uses_moment_start(self):
         """True when the random-effect covariance starts at the moment estimate: random
         effects and a family with ``moment_start`` (counts), or several grouping factors
-        and a family with ``moment_start_several_factors`` (0/1 outcomes)."""
+        and a family with ``moment_start_several_factors`` (0/1 and ordinal outcomes)."""
         resp = self.response
         return bool(self.k_re and (getattr(resp, "moment_start", False)
                                    or (self.multi and getattr(

@@ -193,11 +193,19 @@ def test_several_factor_binary_starts_at_each_factors_moments():
     (None, "y ~ x + (1 | a) + (1 | b)"),
     (sm.families.links.Probit(), "y ~ x + (1 | a) + (1 | b)"),
     (None, "y ~ x + (1 + x | a) + (1 | b)"),
+    ("ordinal", "y ~ x + (1 | a) + (1 | b)"),
 ])
-def test_several_factor_binary_fit_from_the_moments_reaches_the_unit_starts_optimum(
+def test_several_factor_bounded_fit_from_the_moments_reaches_the_unit_starts_optimum(
         link, formula):
-    df = _crossed_binary(8, link)
-    fam = sm.families.Binomial() if link is None else sm.families.Binomial(link=link)
+    if link == "ordinal":  # three cut points of the same latent scale
+        df = _crossed_binary(8)
+        rng = np.random.default_rng(9)
+        df["y"] = pd.Categorical(df["y"] + rng.integers(0, 2, len(df)) + df["y"] * (
+            df["x"] > 0), ordered=True)
+        fam = smg.families.Ordinal()
+    else:
+        df = _crossed_binary(8, link)
+        fam = sm.families.Binomial() if link is None else sm.families.Binomial(link=link)
     m = smg.mixedglm(formula, df, family=fam)
     x0 = m._start_internal()
     p, k = m.k_fe, m.k_re
