@@ -19,7 +19,7 @@ have no finite optimum, and a start only has to be reasonable).
 import numpy as np
 
 __all__ = ["glm_start", "glm_sums", "newton_ascent", "link_of_mean", "START_TOL",
-           "moment_sums", "moment_covariance", "conditional_start_beta"]
+           "moment_sums", "cross_moment_sums", "moment_covariance", "conditional_start_beta"]
 
 #: Newton step size at which the starting fixed effects are good enough: the
 #: convergence is quadratic, so the point is then accurate to about its square,
@@ -204,6 +204,52 @@ def moment_sums(response, y, eta, extra, Z, gid, n_groups):
     R = S.T @ S - A.sum(axis=0)
     K = np.einsum("gij,gkl->ijkl", A, A)
     return R, K
+
+
+def cross_moment_sums(response, y, eta, extra, Za, gid_a, Zb, gid_b):
+    r"""
+    The part of the moments of one grouping factor's scores that another factor's
+    random effects add: ``K[i, a, b, j]`` for the effects ``i, j`` of factor ``a``
+    and ``a, b`` of factor ``b`` (q_a, q_b, q_b, q_a).
+
+    Rows that share a level of ``a`` and a level of ``b`` (a cell) share that level's
+    effect of ``b`` too, so, to first order in ``G``, a group ``g`` of ``a`` has
+
+    .. math::
+
+        E[s_g s_g'] = A_g + A_g G_a A_g + \sum_h A_{gh} G_b A_{gh}',
+        \qquad A_{gh} = \sum_{t \in g \cap h} w_t z^a_t {z^b_t}',
+
+    over the levels ``h`` of ``b``.  Summed over the groups, the last term is
+    ``sum_ab K[i, a, b, j] G_b[a, b]``; it is large for nested factors (a level of
+    the inner factor lies in one level of the outer, every row of it in that one
+    cell) and small for crossed ones (mostly one row per cell).  The reverse block
+    (``b``'s moments, ``a``'s effects) is ``K.transpose(1, 0, 3, 2)``.
+
+    Examples
+    --------
+    >>> import statsmodels.api as sm
+    >>> from statsmodels_glmm.families import as_response
+    >>> fam = as_response(sm.families.Poisson())
+    >>> y = fam.validate(np.array([0, 2, 5, 7]), "y")
+    >>> inner, outer = np.array([0, 0, 1, 1]), np.array([0, 0, 0, 0])
+    >>> K = cross_moment_sums(fam, y, np.full(4, np.log(3.5)), np.zeros(0),
+    ...                       np.ones((4, 1)), inner, np.ones((4, 1)), outer)
+    >>> float(K[0, 0, 0, 0])  # two cells, each of information 7: 7**2 + 7**2
+    98.0
+    """
+    _, _, d2, _ = response.derivs(y, eta, extra)
+    w = np.maximum(-np.asarray(d2, dtype=float), 0.0)
+    nb = int(np.max(gid_b)) + 1 if len(gid_b) else 0
+    cells, cell = np.unique(np.asarray(gid_a, dtype=np.int64) * nb + gid_b,
+                            return_inverse=True)
+    qa, qb = Za.shape[1], Zb.shape[1]
+    A = np.empty((len(cells), qa, qb))
+    for i in range(qa):
+        for a in range(qb):
+            A[:, i, a] = np.bincount(cell, weights=w * Za[:, i] * Zb[:, a],
+                                     minlength=len(cells))
+    return np.einsum("cia,cjb->iabj", A, A)
 
 
 def moment_covariance(R, K, cov_struct, log_link=False):

@@ -14,8 +14,8 @@ import dataclasses
 import numpy as np
 
 from ..families.base import Response
-from ..likelihood.start import (START_TOL, conditional_start_beta, glm_start,
-                                moment_covariance, moment_sums)
+from ..likelihood.start import (START_TOL, conditional_start_beta, cross_moment_sums,
+                                glm_start, moment_covariance, moment_sums)
 from .columns import _column_stats
 
 __all__ = ["LayoutMixin"]
@@ -220,8 +220,10 @@ class LayoutMixin:
         over rows or groups, so that parts of the data add up); None without
         random effects, for a family without ``moment_start`` or when they are
         not finite.  With several grouping factors each term's moments are
-        those of its own factor (the other factors' effects count as noise), and
-        terms share no entry of ``G``.
+        those of its own factor's groups, with the share that the other factors'
+        effects add to them (:func:`~statsmodels_glmm.likelihood.start.cross_moment_sums`:
+        in nested factors the inner factor's groups would otherwise take the outer
+        factor's variance for their own); terms share no entry of ``G``.
         """
         d, resp, q = self.design, self.response, self.cov_struct.q
         if not self._uses_moment_start() or d.n_groups == 0 or d.Z is None:
@@ -231,13 +233,18 @@ class LayoutMixin:
         if sum(z.shape[1] for z, _, _ in parts) != q:
             return None
         R, K = np.zeros((q, q)), np.zeros((q, q, q, q))
-        off = 0
+        offs = np.cumsum([0] + [z.shape[1] for z, _, _ in parts])
+        sl = [slice(offs[k], offs[k + 1]) for k in range(len(parts))]
         with np.errstate(all="ignore"):
-            for Z, gid, n_groups in parts:
-                sl = slice(off, off + Z.shape[1])
-                R[sl, sl], K[sl, sl, sl, sl] = moment_sums(resp, d.y, eta, extra, Z, gid,
-                                                           n_groups)
-                off += Z.shape[1]
+            for k, (Z, gid, n_groups) in enumerate(parts):
+                R[sl[k], sl[k]], K[sl[k], sl[k], sl[k], sl[k]] = moment_sums(
+                    resp, d.y, eta, extra, Z, gid, n_groups)
+            for k in range(len(parts)):
+                for j in range(k + 1, len(parts)):
+                    C = cross_moment_sums(resp, d.y, eta, extra, parts[k][0], parts[k][1],
+                                          parts[j][0], parts[j][1])
+                    K[sl[k], sl[j], sl[j], sl[k]] = C
+                    K[sl[j], sl[k], sl[k], sl[j]] = C.transpose(1, 0, 3, 2)
         if not (np.all(np.isfinite(R)) and np.all(np.isfinite(K))):
             return None
         return R, K, d.Z.T @ d.Z, len(d.Z)

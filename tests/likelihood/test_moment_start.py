@@ -14,7 +14,7 @@ import statsmodels.api as sm
 import statsmodels_glmm.api as smg
 from statsmodels_glmm.families import as_response
 from statsmodels_glmm.likelihood.start import (START_CORR_SHRINK, START_SD_RANGE,
-                                               conditional_start_beta,
+                                               conditional_start_beta, cross_moment_sums,
                                                moment_covariance, moment_sums)
 from statsmodels_glmm.spec.covariance import CovStructure
 
@@ -171,7 +171,8 @@ def _crossed_binary(seed, link=None, n_a=150, n_b=25, n=2400):
 
 def test_several_factor_binary_starts_at_each_factors_moments():
     # the start's covariance is the least-squares moment estimate of the group sums
-    # taken factor by factor (a loop over each factor's levels) at the GLM fit
+    # taken factor by factor (a loop over each factor's levels) at the GLM fit, with
+    # the other factor's share in them (a loop over the cells of both)
     df = _crossed_binary(3)
     fam = sm.families.Binomial()
     m = smg.mixedglm("y ~ x + (1 | a) + (1 | b)", df, family=fam)
@@ -184,6 +185,10 @@ def test_several_factor_binary_starts_at_each_factors_moments():
     R, K = np.zeros((2, 2)), np.zeros((2, 2, 2, 2))
     for j, (Rj, Kj) in enumerate(blocks):
         R[j, j], K[j, j, j, j] = Rj[0, 0], Kj[0, 0, 0, 0]
+    w = -resp.derivs(d.y, eta, np.zeros(0))[2]
+    a, b = (t.codes for t in d.terms)
+    cells = sum(w[(a == i) & (b == j)].sum() ** 2 for i in np.unique(a) for j in np.unique(b))
+    K[0, 1, 1, 0] = K[1, 0, 0, 1] = cells
     cs = m.cov_struct
     G = moment_covariance(R, K, cs)
     x0 = m._start_internal()
@@ -213,3 +218,59 @@ def test_several_factor_bounded_fit_from_the_moments_reaches_the_unit_starts_opt
         df = _crossed_binary(8, link)
         fam = sm.families.Binomial() if link is None else sm.families.Binomial(link=link)
     _same_optimum_from_the_moment_and_unit_starts(smg.mixedglm(formula, df, family=fam))
+
+
+def test_cross_moment_sums_equal_a_loop_over_cells():
+    # two random effects on factor a (intercept, slope) and one on factor b
+    rng = np.random.default_rng(6)
+    n = 400
+    ga, gb = rng.integers(0, 30, n), rng.integers(0, 7, n)
+    Za, Zb = np.c_[np.ones(n), rng.normal(size=n)], rng.uniform(0.5, 1.5, (n, 1))
+    fam = as_response(sm.families.Poisson())
+    y = fam.validate(rng.poisson(2.0, n), "y")
+    eta = rng.normal(0.5, 0.3, n)
+    w = -fam.derivs(y, eta, np.zeros(0))[2]
+    want = np.zeros((2, 1, 1, 2))
+    for g in range(30):
+        for h in range(7):
+            rows = (ga == g) & (gb == h)
+            A = (Za[rows] * w[rows, None]).T @ Zb[rows]  # (2, 1)
+            want += np.einsum("ia,jb->iabj", A, A)
+    got = cross_moment_sums(fam, y, eta, np.zeros(0), Za, ga, Zb, gb)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
+    # the reverse block: b's moments, a's effects
+    back = cross_moment_sums(fam, y, eta, np.zeros(0), Zb, gb, Za, ga)
+    np.testing.assert_allclose(back, want.transpose(1, 0, 3, 2), rtol=1e-12)
+
+
+def _nested_counts(seed, outer_sd, inner_sd, n_outer=150, per_outer=6, rows=5):
+    rng = np.random.default_rng(seed)
+    outer = np.repeat(np.arange(n_outer), per_outer * rows)
+    inner = np.repeat(np.arange(n_outer * per_outer), rows)
+    x = rng.normal(size=len(outer))
+    eta = (0.4 + 0.3 * x + rng.normal(0, outer_sd, n_outer)[outer]
+           + rng.normal(0, inner_sd, n_outer * per_outer)[inner])
+    return pd.DataFrame({"y": rng.poisson(np.exp(eta)), "x": x, "a": outer, "b": inner})
+
+
+def test_nested_moments_leave_the_outer_variance_to_the_outer_factor():
+    # an inner factor's groups share their outer group's effect: counted as the outer
+    # factor's, the inner SD starts near its own value (0.3; 0.37 here, where taking
+    # each factor alone gives 0.76, the two together)
+    df = _nested_counts(1, 0.6, 0.3)
+    m = smg.mixedglm("y ~ x + (1 | a) + (1 | a:b)", df, family=sm.families.Poisson())
+    p, k = m.k_fe, m.k_re
+    sd = m.cov_struct.sd_corr(m._start_internal()[p:p + k])[0] * m.cov_struct.row_scale
+    assert sd[0] == pytest.approx(0.6, abs=0.15)
+    assert sd[1] == pytest.approx(0.3, abs=0.1)
+
+
+@pytest.mark.parametrize("kind", ["poisson", "binary"])
+def test_nested_fit_from_the_moments_reaches_the_unit_starts_optimum(kind):
+    df = _nested_counts(2, 0.5, 0.4)
+    fam = sm.families.Poisson()
+    if kind == "binary":
+        df["y"] = (df["y"] > 1).astype(float)
+        fam = sm.families.Binomial()
+    _same_optimum_from_the_moment_and_unit_starts(
+        smg.mixedglm("y ~ x + (1 | a) + (1 | a:b)", df, family=fam))
