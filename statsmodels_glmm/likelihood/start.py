@@ -209,8 +209,10 @@ def moment_sums(response, y, eta, extra, Z, gid, n_groups):
 def cross_moment_sums(response, y, eta, extra, Za, gid_a, Zb, gid_b):
     r"""
     The part of the moments of one grouping factor's scores that another factor's
-    random effects add: ``K[i, a, b, j]`` for the effects ``i, j`` of factor ``a``
-    and ``a, b`` of factor ``b`` (q_a, q_b, q_b, q_a).
+    random effects add: ``K[i, k, l, j]`` for the effects ``i, j`` of factor ``a``
+    and ``k, l`` of factor ``b`` (q_a, q_b, q_b, q_a).  Two terms on one factor (an
+    intercept and an uncorrelated slope) are two factors here whose cells are the
+    levels themselves.
 
     Rows that share a level of ``a`` and a level of ``b`` (a cell) share that level's
     effect of ``b`` too, so, to first order in ``G``, a group ``g`` of ``a`` has
@@ -221,7 +223,7 @@ def cross_moment_sums(response, y, eta, extra, Za, gid_a, Zb, gid_b):
         \qquad A_{gh} = \sum_{t \in g \cap h} w_t z^a_t {z^b_t}',
 
     over the levels ``h`` of ``b``.  Summed over the groups, the last term is
-    ``sum_ab K[i, a, b, j] G_b[a, b]``; it is large for nested factors (a level of
+    ``sum_kl K[i, k, l, j] G_b[k, l]``; it is large for nested factors (a level of
     the inner factor lies in one level of the outer, every row of it in that one
     cell) and small for crossed ones (mostly one row per cell).  The reverse block
     (``b``'s moments, ``a``'s effects) is ``K.transpose(1, 0, 3, 2)``.
