@@ -230,15 +230,17 @@ def cross_moment_sums(response, y, eta, extra, Za, gid_a, Zb, gid_b):
 
     Examples
     --------
+    Two inner groups of two 0/1 rows in one outer group, at ``eta = 0`` (weight
+    1/4 a row): each inner group is one cell of information 1/2.
+
     >>> import statsmodels.api as sm
     >>> from statsmodels_glmm.families import as_response
-    >>> fam = as_response(sm.families.Poisson())
-    >>> y = fam.validate(np.array([0, 2, 5, 7]), "y")
-    >>> inner, outer = np.array([0, 0, 1, 1]), np.array([0, 0, 0, 0])
-    >>> K = cross_moment_sums(fam, y, np.full(4, np.log(3.5)), np.zeros(0),
-    ...                       np.ones((4, 1)), inner, np.ones((4, 1)), outer)
-    >>> float(K[0, 0, 0, 0])  # two cells, each of information 7: 7**2 + 7**2
-    98.0
+    >>> logit = as_response(sm.families.Binomial())
+    >>> K = cross_moment_sums(logit, logit.validate(np.array([0, 1, 1, 0]), "y"),
+    ...                       np.zeros(4), np.zeros(0), np.ones((4, 1)),
+    ...                       np.array([0, 0, 1, 1]), np.ones((4, 1)), np.zeros(4, int))
+    >>> float(K[0, 0, 0, 0])  # 0.5**2 + 0.5**2
+    0.5
     """
     _, _, d2, _ = response.derivs(y, eta, extra)
     w = np.maximum(-np.asarray(d2, dtype=float), 0.0)
