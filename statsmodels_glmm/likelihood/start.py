@@ -160,6 +160,13 @@ START_SD_RANGE = (0.1, 1.0)
 START_CORR_SHRINK = 0.5
 
 
+def _scores_and_weights(response, y, eta, extra):
+    """Per-row scores ``d1 = dl/deta`` and information weights ``w = -d2`` (clipped at
+    zero) of the model without random effects, as the moment sums use them."""
+    _, d1, d2, _ = response.derivs(y, eta, extra)
+    return np.asarray(d1, dtype=float), np.maximum(-np.asarray(d2, dtype=float), 0.0)
+
+
 def moment_sums(response, y, eta, extra, Z, gid, n_groups):
     """
     The sums of the moment estimate of the random-effect covariance at a fit
@@ -190,9 +197,7 @@ def moment_sums(response, y, eta, extra, Z, gid, n_groups):
     >>> float(R[0, 0]), float(K[0, 0, 0, 0])  # (2 - 7)**2 + (12 - 7)**2 - 14, 2 * 7**2
     (36.0, 98.0)
     """
-    _, d1, d2, _ = response.derivs(y, eta, extra)
-    w = np.maximum(-np.asarray(d2, dtype=float), 0.0)
-    d1 = np.asarray(d1, dtype=float)
+    d1, w = _scores_and_weights(response, y, eta, extra)
     q = Z.shape[1]
     S = np.empty((n_groups, q))
     A = np.empty((n_groups, q, q))
@@ -242,8 +247,7 @@ def cross_moment_sums(response, y, eta, extra, Za, gid_a, Zb, gid_b):
     >>> float(K[0, 0, 0, 0])  # 0.5**2 + 0.5**2
     0.5
     """
-    _, _, d2, _ = response.derivs(y, eta, extra)
-    w = np.maximum(-np.asarray(d2, dtype=float), 0.0)
+    w = _scores_and_weights(response, y, eta, extra)[1]
     nb = int(np.max(gid_b)) + 1 if len(gid_b) else 0
     cells, cell = np.unique(np.asarray(gid_a, dtype=np.int64) * nb + gid_b,
                             return_inverse=True)
