@@ -301,7 +301,8 @@ class SchurPattern:
             self.pair_p = np.repeat(np.arange(nB, dtype=it), per)
             self.pair_pp = np.empty(total, dtype=it)
             self.d_pairs = np.empty(total, dtype=_index_dtype(self.buf_size))
-            self.r_pairs = np.empty(total, dtype=np.int64) if self.splits else self.d_pairs
+            self.r_pairs = (np.empty(total, dtype=_index_dtype(self.buf_size)) if self.splits
+                            else self.d_pairs)
             start = np.cumsum(per) - per  # each entry's first pair
             entry_first = first[self.pB_level]  # the first entry of each entry's level
             for a in range(0, total, self.index_chunk):
@@ -396,7 +397,8 @@ class SchurPattern:
         got = cache.get(id(d))
         if got is not None and got[0] is d:  # (the cache holds d: its id is not reused)
             return got[1]
-        out = np.array(d, dtype=np.int64, copy=True)
+        # positions stay below the buffer's size: 32-bit where it allows (half the memory)
+        out = np.array(d, dtype=_index_dtype(self.buf_size), copy=True)
         flat = out.reshape(-1)
         big = [(s, off, members.shape[0]) for s, off, members in self.buckets
                if s > SchurFactor.small]

@@ -165,3 +165,27 @@ def test_the_pair_index_made_in_chunks_is_the_one_made_at_once(monkeypatch, kind
     for a, b in zip(whole, parts):
         assert a.dtype == b.dtype
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", ["wide", "split"])
+def test_read_positions_are_32_bit_and_point_into_one_triangle(kind):
+    # every position of a block kept in one triangle is moved to its upper triangle,
+    # the others stay; 32-bit integers hold them all (the buffer is far below 2**31)
+    if kind == "split":
+        _, _, _, _, terms = crossed_terms(16000, 4000, 4000, seed=1)
+        pat = SparseLaplaceProblem(np.zeros(16000), np.ones((16000, 1)), None, terms).pattern
+    else:
+        pat = _problem(kind)[0].pattern
+    d = np.asarray(pat.r_pairs, dtype=np.int64)
+    expected = d.copy()
+    for s, off, count in [(s, off, m.shape[0]) for s, off, m in pat.buckets]:
+        if s <= schur.SchurFactor.small:
+            continue
+        inside = (d >= off) & (d < off + count * s * s)
+        block, rest = (d[inside] - off) // (s * s), (d[inside] - off) % (s * s)
+        i, j = rest // s, rest % s
+        expected[inside] = off + block * s * s + np.minimum(i, j) * s + np.maximum(i, j)
+    got = pat.read_index(pat.r_pairs)
+    assert got.dtype == np.int32 and pat.r_pairs.dtype == np.int32
+    assert np.any(got != d) == (kind == "wide")
+    np.testing.assert_array_equal(got, expected)
