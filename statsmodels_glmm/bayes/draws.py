@@ -6,7 +6,7 @@ responses (posterior and prior predictive).
 
 import numpy as np
 
-from ._deps import require
+from ._deps import release_compiled_if_crowded, require
 from .densities import family_logpdf
 from .priors import prior_sample
 
@@ -55,6 +55,7 @@ def linear_predictor(prob, beta, re, X=None, Z=None, off=None, positions=None):
 def pointwise_loglik(prob, eta, extra):
     """Log-density of every row at every draw: ``eta`` (..., n), ``extra`` (..., k)."""
     jax, jnp, _, _ = require()
+    release_compiled_if_crowded()  # (this compiles a program of its own at every call)
     f = family_logpdf(prob.response, prob.y)
     lead = eta.shape[:-1]
     e2 = jnp.asarray(eta.reshape(-1, eta.shape[-1]))

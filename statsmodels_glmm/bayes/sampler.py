@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from ._deps import require
+from ._deps import release_compiled_if_crowded, require
 from .densities import family_logpdf
 from .priors import group_priors, grouped_logpdf, prior_logpdf
 
@@ -57,7 +57,7 @@ def build_model(prob):
 
     def model(y_bernoulli=None):
         # y_bernoulli: 0/1 responses replacing the model's own (Bernoulli logit models
-        # only), so that one compiled sampler serves many data sets of the same design
+        # only), so that one model function serves many data sets of the same design
         lp = 0.0
         eta = off
         if prob.p:
@@ -113,6 +113,7 @@ def run_nuts(prob, draws, tune, chains, seed, target_accept, progress):
     jax, jnp, numpyro, _ = require()
     from numpyro.infer import MCMC, NUTS, init_to_uniform
 
+    release_compiled_if_crowded()  # room for the programs this run compiles
     model = build_model(prob)
     kernel = NUTS(model, target_accept_prob=target_accept, init_strategy=init_to_uniform(
         radius=1.0))

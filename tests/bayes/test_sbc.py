@@ -2,8 +2,10 @@
 
 Parameters are drawn from the priors, data from the model given them, and the
 posterior is sampled; when the sampler and the model agree, the rank of the true
-value among the posterior draws is uniform (Talts et al. 2018).  One compiled
-sampler is reused for every replication (same design, new responses).
+value among the posterior draws is uniform (Talts et al. 2018).  One model function
+and NUTS kernel serve every replication (same design, new responses); NumPyro compiles
+each run's programs anew, and JAX keeps them, so the replications drop them when the
+process's memory maps crowd (as fit_bayes does before each run).
 """
 
 import numpy as np
@@ -30,6 +32,7 @@ def test_rank_statistics_are_uniform():
     import jax
     from numpyro.infer import MCMC, NUTS
 
+    from statsmodels_glmm.bayes._deps import release_compiled_if_crowded
     from statsmodels_glmm.bayes.problem import Problem
     from statsmodels_glmm.bayes.sampler import build_model, unpack
 
@@ -48,6 +51,7 @@ def test_rank_statistics_are_uniform():
         b = rng.normal(0, sd, N_GROUPS)
         eta = alpha + beta * (x - x.mean()) + b[g]
         y = rng.binomial(1, 1 / (1 + np.exp(-eta))).astype(float)
+        release_compiled_if_crowded()
         mcmc.run(jax.random.PRNGKey(rep), y_bernoulli=y)
         samples = {k: np.asarray(v)[None] for k, v in mcmc.get_samples().items()}
         params = unpack(prob, samples)[0][0]          # (draws, [Intercept, x, Var])
