@@ -20,8 +20,7 @@ linux_maps = pytest.mark.skipif(not os.path.exists("/proc/self/maps")
 
 
 def _maps():
-    with open("/proc/self/maps") as f:
-        return sum(1 for _ in f)
+    return _deps._count_lines(_deps._MAPS)
 
 
 def _compiled():

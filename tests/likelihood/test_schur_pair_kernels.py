@@ -19,7 +19,11 @@ from conftest import crossed_terms, dense_factor_pieces, numba_missing
 def _problem(kind, seed=4):
     """(problem, L_a): crossed levels that meet few of each other's, with one or two
     effects per eliminated level, a remainder block above ``symmetric_up_to`` (its
-    inverse kept in one triangle), or nested factors (many components of ``S``)."""
+    inverse kept in one triangle), nested factors (many components of ``S``), or 4000 x
+    4000 random pairs ("split": a component split by fill; no L_a)."""
+    if kind == "split":
+        _, _, _, _, terms = crossed_terms(16000, 4000, 4000, seed=1)
+        return SparseLaplaceProblem(np.zeros(16000), np.ones((16000, 1)), None, terms), None
     if kind == "nested":
         rng = np.random.default_rng(seed)
         n = 6000
@@ -149,13 +153,9 @@ def test_the_pair_index_made_in_chunks_is_the_one_made_at_once(monkeypatch, kind
     # chunks of SchurPattern.index_chunk entries: any chunk size gives the same arrays
     def made(chunk):
         monkeypatch.setattr(schur.SchurPattern, "index_chunk", chunk)
-        if kind == "split":  # 4000 x 4000 random pairs: a component split by fill
-            _, _, _, _, terms = crossed_terms(16000, 4000, 4000, seed=1)
-            pat = SparseLaplaceProblem(np.zeros(16000), np.ones((16000, 1)), None,
-                                       terms).pattern
+        pat = _problem(kind)[0].pattern
+        if kind == "split":
             assert pat.splits and pat.r_pairs is not pat.d_pairs
-        else:
-            pat = _problem(kind)[0].pattern
         assert pat.has_pairs and len(pat.pair_p) > 10 * 97
         arrays = [pat.pair_p, pat.pair_pp, pat.d_pairs, pat.r_pairs,
                   pat.read_positions(pat.r_pairs), pat.read_index(pat.r_C)]
@@ -171,11 +171,7 @@ def test_the_pair_index_made_in_chunks_is_the_one_made_at_once(monkeypatch, kind
 def test_read_positions_are_32_bit_and_point_into_one_triangle(kind):
     # every position of a block kept in one triangle is moved to its upper triangle,
     # the others stay; 32-bit integers hold them all (the buffer is far below 2**31)
-    if kind == "split":
-        _, _, _, _, terms = crossed_terms(16000, 4000, 4000, seed=1)
-        pat = SparseLaplaceProblem(np.zeros(16000), np.ones((16000, 1)), None, terms).pattern
-    else:
-        pat = _problem(kind)[0].pattern
+    pat = _problem(kind)[0].pattern
     d = np.asarray(pat.r_pairs, dtype=np.int64)
     expected = d.copy()
     for s, off, count in [(s, off, m.shape[0]) for s, off, m in pat.buckets]:
