@@ -439,6 +439,10 @@ class FittingMixin(HessianMixin):
                 x = settled
                 if polish:
                     x, polish_ok, hess_at = self._polish(x, nagq, bounds, warm=warm)
+        # f's closure holds the watch and the watch holds f: without this break the
+        # model (and its design's arrays) would outlive its last reference until the
+        # garbage collector's next full pass
+        watch.f = None
         llf, grad, state = self.loglike_internal(x, nagq, gradient=True, warm=warm)
         if grad is None:
             grad = self._fd_gradient(x, nagq, warm=warm)
