@@ -24,7 +24,13 @@ CHAIN_METHOD = "vectorized"
 
 
 def build_model(prob):
-    """A NumPyro model function for the problem (no arguments; data are constants)."""
+    """
+    A NumPyro model function for the problem (no arguments; data are constants).
+
+    The function reaches the problem and its data through one dictionary, which
+    its ``release()`` empties: NumPyro and JAX keep the functions of finished runs
+    in their caches, and would otherwise keep the model and its data with them.
+    """
     jax, jnp, numpyro, _ = require()
     import numpyro.distributions as dist
     from numpyro.distributions import constraints
@@ -55,13 +61,20 @@ def build_model(prob):
     zi_names = [n for n in extra_names if n.startswith("inflate_")]
     zi_groups = group_priors([pri[n] for n in zi_names])
 
+    held = {"Xs": Xs, "off": off, "terms": terms, "logpdf": logpdf}
+    n_beta = prob.p
+    del Xs, off, terms, logpdf
+
     def model(y_bernoulli=None):
         # y_bernoulli: 0/1 responses replacing the model's own (Bernoulli logit models
         # only), so that one model function serves many data sets of the same design
+        if not held:
+            raise RuntimeError("this model function was released after its run")
+        Xs, terms, logpdf = held["Xs"], held["terms"], held["logpdf"]
         lp = 0.0
-        eta = off
-        if prob.p:
-            b = numpyro.sample("b", dist.ImproperUniform(constraints.real, (), (prob.p,)))
+        eta = held["off"]
+        if n_beta:
+            b = numpyro.sample("b", dist.ImproperUniform(constraints.real, (), (n_beta,)))
             lp = lp + grouped_logpdf(jnp, jax, beta_groups, b * mult)
             eta = eta + Xs @ b
         for ti, (t, codes, Zt) in enumerate(terms):
@@ -105,6 +118,7 @@ def build_model(prob):
         else:
             numpyro.factor("log_lik", jnp.sum(y_bernoulli * eta - jax.nn.softplus(eta)))
 
+    model.release = held.clear
     return model
 
 
@@ -129,6 +143,13 @@ def run_nuts(prob, draws, tune, chains, seed, target_accept, progress):
     samples = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
     extra = {k: np.asarray(v)
              for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
+    # NumPyro's and JAX's caches keep the run's loop functions, which bind the kernel (so
+    # the model function) and this MCMC object: emptied, they no longer hold the model,
+    # its data or the draws once the results are dropped
+    model.release()
+    for name in ("_states", "_states_flat"):
+        if getattr(mcmc, name, None) is not None:
+            setattr(mcmc, name, None)
     return samples, extra, time.perf_counter() - t0
 
 

@@ -1,7 +1,9 @@
 """JAX keeps the programs it compiles, each in memory maps of its own, and every NUTS
 run compiles its own: when the process's maps crowd the kernel's limit, a Bayesian fit
 first drops them, so that many fits in one process do not end in a failed compilation
-(a segmentation fault inside XLA)."""
+(a segmentation fault inside XLA).  Those caches also keep each run's loop functions: a
+finished fit empties what they bind, so that its model, data and draws go with the
+results."""
 
 import os
 import sys
@@ -80,3 +82,33 @@ def test_nothing_is_dropped_without_a_limit_or_without_jax(monkeypatch):
     assert _deps.release_compiled_if_crowded(share=0.0) is False
     monkeypatch.undo()
     assert f._cache_size() == 1
+
+
+def test_a_bayesian_fit_lets_its_model_and_draws_go_when_the_user_drops_them(monkeypatch):
+    # NumPyro's and JAX's caches keep each run's loop functions, which bind the model
+    # function (so the model and its data) and the MCMC object (so the draws)
+    import gc
+    import weakref
+
+    import numpyro.infer
+
+    runs = []
+    run = numpyro.infer.MCMC.run
+
+    def watched(self, *args, **kwargs):
+        runs.append(self)
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(numpyro.infer.MCMC, "run", watched)
+    df = smg.simulate_longitudinal("binary", n_persons=40, seed=2)
+    m = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial())
+    with pytest.warns(Warning):  # a run this short warns about its ESS
+        r = m.fit_bayes(draws=20, tune=20, chains=1, seed=0, progress=False)
+    assert r.params.shape == (3,)
+    ref = weakref.ref(m)
+    del m, r
+    gc.collect()
+    assert ref() is None
+    assert [getattr(runs[0], k) for k in ("_states", "_states_flat")] == [None, None]
+    with pytest.raises(RuntimeError, match="released"):
+        runs[0].sampler.model()
