@@ -483,11 +483,16 @@ def _solve_limit(prof, j, pts, target):
             if b[1] == target:
                 return b[0]
             slope = prof.slope(j)
+            # brentq wraps g in a function that refers to itself: g reaches the profiler
+            # (and the model) through a list emptied afterwards, so that the cycle does
+            # not keep the model alive until the garbage collector's next pass
+            held = [prof]
 
             def g(c):
+                p = held[0]
                 near = a if abs(c - a[0]) <= abs(c - b[0]) else b
-                phi, llf = prof.fixed_max(j, c, near[3] + slope * (c - near[0]))
-                return prof.zeta(j, c, llf) - target
+                phi, llf = p.fixed_max(j, c, near[3] + slope * (c - near[0]))
+                return p.zeta(j, c, llf) - target
 
             try:
                 return optimize.brentq(g, a[0], b[0], xtol=1e-7 * max(1.0, abs(c0)),
@@ -495,6 +500,8 @@ def _solve_limit(prof, j, pts, target):
             except ValueError:
                 w = (target - a[1]) / (b[1] - a[1])
                 return a[0] + w * (b[0] - a[0])
+            finally:
+                held.clear()
     return None
 
 
