@@ -1,4 +1,4 @@
-"""Shared loaders for the test datasets and the R reference fits."""
+"""Shared loaders for the test datasets and the R reference fits, and shared fixtures."""
 
 import json
 import os
@@ -193,3 +193,18 @@ def match_fixed(res, ref):
 @pytest.fixture
 def toenail():
     return load_dataset("toenail")
+
+
+@pytest.fixture
+def collector_off():
+    """The cyclic garbage collector off for the test (collected once first): an object
+    that hangs off a reference cycle then stays, so a test can tell that a dropped
+    object was freed by its reference count alone."""
+    import gc
+
+    gc.collect()
+    enabled = gc.isenabled()
+    gc.disable()
+    yield
+    if enabled:
+        gc.enable()

@@ -100,13 +100,10 @@ def test_a_bayesian_fit_lets_its_model_and_draws_go_when_the_user_drops_them(mon
         return run(self, *args, **kwargs)
 
     monkeypatch.setattr(numpyro.infer.MCMC, "run", watched)
-    df = smg.simulate_longitudinal("binary", n_persons=40, seed=2)
-    m = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial())
-    with pytest.warns(Warning):  # a run this short warns about its ESS
-        r = m.fit_bayes(draws=20, tune=20, chains=1, seed=0, progress=False)
+    r = _short_fit()
     assert r.params.shape == (3,)
-    ref = weakref.ref(m)
-    del m, r
+    ref = weakref.ref(r.model)
+    del r
     gc.collect()
     assert ref() is None
     assert [getattr(runs[0], k) for k in ("_states", "_states_flat")] == [None, None]

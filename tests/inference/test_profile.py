@@ -315,25 +315,17 @@ def test_flat_profile_toward_a_bound_stops_at_the_bound(nb_alpha_at_bound):
     assert 2 * (res.llf - _max_with_fixed(res, j, hi)) == pytest.approx(Z975 ** 2, abs=5e-4)
 
 
-def test_a_profiled_model_is_freed_with_its_last_reference():
+def test_a_profiled_model_is_freed_with_its_last_reference(collector_off):
     # scipy's root finder wraps the function it solves in a closure that refers to
     # itself; the model must not hang off that cycle (with the collector off, it would
     # stay for good)
-    import gc
     import weakref
 
     df = smg.simulate_longitudinal("binary", n_persons=40, seed=3)
     m = smg.mixedglm("y ~ time + (1 | id)", df, family=sm.families.Binomial())
     r = m.fit()
-    gc.collect()
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        prof = r.profile(params=["time"])
-        assert np.all(np.isfinite(prof.limits.loc["time"]))
-        alive = weakref.ref(m)
-        del m, r, prof
-        assert alive() is None
-    finally:
-        if enabled:
-            gc.enable()
+    prof = r.profile(params=["time"])
+    assert np.all(np.isfinite(prof.limits.loc["time"]))
+    alive = weakref.ref(m)
+    del m, r, prof
+    assert alive() is None

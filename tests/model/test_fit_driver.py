@@ -246,25 +246,17 @@ def test_a_well_identified_fit_names_no_diverging_sd():
     ("y ~ time + (1 + time | id)", {}),
     ("y ~ time + (1 | id) + (1 | wave)", {}),
 ])
-def test_a_fitted_model_is_freed_with_its_last_reference(formula, kw):
+def test_a_fitted_model_is_freed_with_its_last_reference(formula, kw, collector_off):
     # no reference cycle keeps a fitted model (and its design's arrays) alive: with the
     # garbage collector off, the model and its results go as soon as the user drops them
-    import gc
     import weakref
 
     df = smg.simulate_longitudinal("binary", n_persons=40, seed=3)
     df["wave"] = df["time"].round().astype(int)
-    gc.collect()
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        m = smg.mixedglm(formula, df, family=B)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", smg.LaplaceAccuracyWarning)
-            r = m.fit(**kw)
-        alive = [weakref.ref(m), weakref.ref(r), weakref.ref(m.design)]
-        del m, r
-        assert [ref() is None for ref in alive] == [True, True, True]
-    finally:
-        if enabled:
-            gc.enable()
+    m = smg.mixedglm(formula, df, family=B)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", smg.LaplaceAccuracyWarning)
+        r = m.fit(**kw)
+    alive = [weakref.ref(m), weakref.ref(r), weakref.ref(m.design)]
+    del m, r
+    assert [ref() is None for ref in alive] == [True, True, True]
