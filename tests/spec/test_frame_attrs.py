@@ -33,3 +33,25 @@ def test_model_on_a_frame_with_attrs_equals_the_model_without_them():
     np.testing.assert_array_equal(a.design.y, b.design.y)
     assert a.fit().llf == b.fit().llf
     assert "random_effects" in df.attrs
+
+
+def test_selecting_a_column_of_a_simulated_frame_does_not_copy_its_attrs_item_by_item(
+        monkeypatch):
+    # pandas deep-copies attrs on every operation; the true random effects are lists
+    # of one number per person, which copy.deepcopy would walk item by item
+    import copy
+
+    df = smg.simulate_longitudinal("binary", n_persons=300, seed=2)
+    copied = []  # each number that copy.deepcopy copies goes through its float entry
+
+    def atomic(x, memo):
+        copied.append(x)
+        return x
+
+    monkeypatch.setitem(copy._deepcopy_dispatch, float, atomic)
+    col = df["y"]
+    assert col.attrs == df.attrs
+    assert col.attrs["random_effects"]["u0"] is not df.attrs["random_effects"]["u0"]
+    # none of the 600 numbers in the lists u0 and u1 is copied one by one
+    assert copied == []
+    assert copy.deepcopy([0.5, 1.5]) == [0.5, 1.5] and len(copied) == 2  # the count works
