@@ -149,7 +149,36 @@ def run_one(case, engine, warmup):
     llf = float(res.llf if engine == "ours" else res.loglik)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"time": elapsed, "cpu": cpu, "llf": llf, "peak_mb": peak / 2 ** 20,
-                      "growth_mb": max(peak - before, 0) / 2 ** 20}))
+                      "growth_mb": max(peak - before, 0) / 2 ** 20,
+                      "numba": "numba" in sys.modules}))
+
+
+def run_imports():
+    """
+    Resident memory of a process once pandas and then each engine is imported (what
+    each engine adds to pandas), and what numba and our compiled kernels add when a
+    fit first loads them; print a JSON line.
+    """
+    import pandas  # noqa: F401  (both engines read DataFrames)
+
+    start = _rss_now()
+    try:
+        import glmm  # noqa: F401
+
+        glmm_mb = _rss_now() / 2 ** 20
+    except ImportError:
+        glmm_mb = np.nan
+    before = _rss_now()
+    import statsmodels_glmm.api  # noqa: F401
+    from statsmodels_glmm.likelihood import compiled
+
+    ours = _rss_now()
+    loaded = compiled._kernels() is not None and compiled._sparse_kernels() is not None
+    kernels = _rss_now()
+    out = {"pandas_mb": start / 2 ** 20, "glmm_mb": glmm_mb,
+           "ours_mb": (start + ours - before) / 2 ** 20,
+           "kernels_mb": (kernels - ours) / 2 ** 20 if loaded else np.nan}
+    print(json.dumps(out))
 
 
 def measure(case, engine, timeout, warmup):
@@ -178,6 +207,8 @@ def main(argv=None):
     ap.add_argument("--one", nargs=2, metavar=("CASE", "ENGINE"), help=argparse.SUPPRESS)
     ap.add_argument("--warmup", type=int, default=1, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.one == ["imports", "both"]:
+        return run_imports()
     if args.one:
         return run_one(*args.one, warmup=bool(args.warmup))
     try:
@@ -191,8 +222,9 @@ def main(argv=None):
              f"processors, load average {os.getloadavg()[0]:.1f} at start",
              "time: fit including model building, after one warm-up fit of the same model in "
              "the process (none for the 4000 x 4000 design); peak: the process's peak resident "
-             "memory (its growth from before the fits in brackets), MiB; cpu: processor "
-             "seconds of the timed fit (all threads)",
+             "memory (its growth from before the fits in brackets, marked k where the fits "
+             "loaded numba and our compiled kernels), MiB; cpu: processor seconds of the "
+             "timed fit (all threads)",
              f"{'model':44s} {'ours (s)':>9s} {'peak':>12s} {'glmm (s)':>9s} {'peak':>12s} "
              f"{'ratio':>6s} {'llf ours':>14s} {'llf glmm':>14s} {'cpu ours':>8s} "
              f"{'cpu glmm':>8s}"]
@@ -216,13 +248,22 @@ def main(argv=None):
                 print(f"{e} on {case}: {err}", file=sys.stderr)
                 cols.append((np.nan, "", np.nan))
                 continue
-            mem = f"{_median(ok, 'peak_mb'):.0f} ({_median(ok, 'growth_mb'):.0f})"
+            mark = "k" if any(r.get("numba") for r in ok) else ""
+            mem = f"{_median(ok, 'peak_mb'):.0f} ({_median(ok, 'growth_mb'):.0f}{mark})"
             cols.append((_median(ok, "time"), mem, _median(ok, "llf"), _median(ok, "cpu")))
         (t_o, m_o, l_o, c_o), (t_g, m_g, l_g, c_g) = cols
         line = (f"{label:44s} {t_o:9.3f} {m_o:>12s} {t_g:9.3f} {m_g:>12s} "
                 f"{t_o / t_g:6.2f} {l_o:14.4f} {l_g:14.4f} {c_o:8.3f} {c_g:8.3f}")
         lines.append(line)
         print(line, flush=True)
+    imp = measure("imports", "both", args.timeout, warmup=False)
+    if "error" not in imp:
+        lines.append(f"resident memory after importing pandas: {imp['pandas_mb']:.0f} MiB; "
+                     f"then statsmodels_glmm.api: {imp['ours_mb']:.0f} MiB, glmm: "
+                     f"{imp['glmm_mb']:.0f} MiB; numba and our compiled kernels, loaded by the "
+                     f"first fit that uses them, add {imp['kernels_mb']:.0f} MiB (part of the "
+                     "growths marked k)")
+        print(lines[-1])
     refs = [os.path.join(HERE, "..", "tests", "results", f"VerbAgg__{k}_crossed.json")
             for k in ("glmer", "tmb")]
     if all(os.path.exists(r) for r in refs):
