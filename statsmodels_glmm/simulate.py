@@ -43,6 +43,7 @@ class _ListColumns(dict):
     def __deepcopy__(self, memo):
         return type(self)((key, list(values)) for key, values in self.items())
 
+
 #: default true parameters per outcome kind
 DEFAULTS = {
     "binary": dict(beta=(-1.0, 0.25, 0.5, 0.4, -0.2), sd=(1.0, 0.5), corr=-0.3),
