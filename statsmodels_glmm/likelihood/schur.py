@@ -67,6 +67,7 @@ from .batched import _is_pd, _logdet, batched_inv, matvec
 from .dense_factor import pair_products
 from .schur_fill import FillSplit, _index_dtype
 from .schur_inverse import SchurInverse
+from .schur_pairs import pair_chunks, pair_index
 
 __all__ = ["SchurPattern", "SchurFactor"]
 
@@ -182,7 +183,8 @@ class SchurPattern:
             self.nB = 0
             self.pB_level = self.pB_col = np.zeros(0, dtype=np.intp)
             self.pB_of_row = np.zeros((n, 0), dtype=np.intp)
-            self.pair_p = self.pair_pp = self.d_pairs = np.zeros(0, dtype=np.intp)
+            self.d_pairs = np.zeros(0, dtype=np.intp)
+            self.__dict__["_pair_index"] = (self.d_pairs, self.d_pairs)
             self.single = self.has_pairs = self.dense_BtF = self.B_full = self.dense_F = False
             self.by_pattern = self.pair_kernels = False
             self.d_C = np.zeros((n, 0, 0), dtype=np.intp)
@@ -295,21 +297,14 @@ class SchurPattern:
                               read=True) if self.splits else self.d_C
         self.d_I = self._dest(np.arange(r), np.arange(r))
         if self.has_pairs:
-            # pairs (p, p') of B entries in the same level of the eliminated factor,
-            # and their places in the buffer, in chunks (bounded 64-bit temporaries)
-            it = _index_dtype(max(total, nB))
-            self.pair_p = np.repeat(np.arange(nB, dtype=it), per)
-            self.pair_pp = np.empty(total, dtype=it)
+            # the places in the buffer of the pairs (p, p') of B entries in the same
+            # level of the eliminated factor, in chunks (bounded 64-bit temporaries)
             self.d_pairs = np.empty(total, dtype=_index_dtype(self.buf_size))
             self.r_pairs = (np.empty(total, dtype=_index_dtype(self.buf_size)) if self.splits
                             else self.d_pairs)
-            start = np.cumsum(per) - per  # each entry's first pair
-            entry_first = first[self.pB_level]  # the first entry of each entry's level
-            for a in range(0, total, self.index_chunk):
-                b = min(a + self.index_chunk, total)
-                p = self.pair_p[a:b]
-                pp = entry_first[p] + (np.arange(a, b) - start[p])
-                self.pair_pp[a:b] = pp
+            for a, p, pp in pair_chunks(self.level_first, self.level_count, self.pB_level,
+                                        self.index_chunk):
+                b = a + len(p)
                 ci, cj = self.pB_col[p], self.pB_col[pp]
                 self.d_pairs[a:b] = self._dest(ci, cj)
                 if self.splits:
@@ -340,6 +335,28 @@ class SchurPattern:
         self.BtF_nnz = BtF.nnz
         coo = BtF.tocoo()
         self.d_BtF = self._dest(coo.row, coo.col)
+
+    @property
+    def pair_p(self):
+        """
+        The first entry ``p`` of each pair of B entries in one level of the eliminated
+        factor (see :mod:`.schur_pairs`; :attr:`d_pairs` gives each pair's place in
+        the buffer of ``S``), made on first use: the compiled kernels do without it.
+        """
+        return self._pairs()[0]
+
+    @property
+    def pair_pp(self):
+        """The second entry ``p'`` of each pair (see :attr:`pair_p`)."""
+        return self._pairs()[1]
+
+    def _pairs(self):
+        got = self.__dict__.get("_pair_index")
+        if got is None:
+            got = pair_index(self.level_first, self.level_count, self.pB_level,
+                             self.index_chunk)
+            self.__dict__["_pair_index"] = got
+        return got
 
     def row_scatter(self):
         """

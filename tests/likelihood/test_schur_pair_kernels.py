@@ -74,6 +74,44 @@ def test_factor_by_the_pair_kernels_gives_numpys_numbers(monkeypatch, kind):
         np.testing.assert_allclose(a, c, rtol=1e-9, atol=1e-11)
 
 
+def _arrays_per_pair(pat):
+    """How many arrays with one entry per pair the pattern holds (directly, or in a
+    tuple or dict it keeps)."""
+    total = len(pat.d_pairs)
+    found = {}
+    for v in pat.__dict__.values():
+        items = v.values() if isinstance(v, dict) else v if isinstance(v, tuple) else [v]
+        for a in items:
+            if isinstance(a, tuple):
+                items = list(items) + list(a)
+                continue
+            if isinstance(a, np.ndarray) and a.ndim == 1 and len(a) == total:
+                found[id(a)] = a
+    return len(found)
+
+
+@numba_missing
+def test_a_factorisation_by_the_pair_kernels_makes_no_index_of_the_pairs_entries(monkeypatch):
+    # the kernels walk each level's entries themselves: the pattern keeps one array per
+    # pair (its place in S) and makes the two of the pairs' entries, which numpy's sums
+    # gather by, only when those sums run
+    monkeypatch.setattr(schur.SchurPattern, "pair_kernels_from", 0)
+    pr, L_a = _problem("crossed")
+    pat = pr.pattern
+    assert pat.has_pairs and pat.pair_kernels and pat.r <= schur.SchurFactor.symmetric_up_to
+    rng = np.random.default_rng(3)
+    M = pr.m_rows([L_a, np.array([[0.5]])])
+    w = rng.uniform(0.2, 2.0, pr.nobs)
+    on = pat.factor(M, w)
+    on.row_products(M)
+    assert _arrays_per_pair(pat) == 1
+    monkeypatch.setattr(compiled, "ENABLED", False)
+    off = pat.factor(M, w)
+    off.row_products(M)
+    assert _arrays_per_pair(pat) == 3
+    assert on.logdet == off.logdet
+
+
 @numba_missing
 @pytest.mark.parametrize("qe", [1, 2, 3])
 def test_pair_kernels_equal_bincount_over_the_pairs(qe):
