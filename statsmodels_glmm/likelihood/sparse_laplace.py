@@ -243,6 +243,11 @@ class SparseLaplaceProblem:
             self.backend = f"sparse-{self.pattern.method}"
             self.iterative_steps = True
 
+    def precondition_with(self, state):
+        """Start the next mode search from the factorisation at ``state``'s modes."""
+        if (fac := getattr(state, "_fac", None)) is not None:
+            self.preconditioner = fac
+
     # ------------------------------------------------------------ per theta
     #: from this many stored values of ``M`` (rows times ``Q``) on, products with
     #: ``M`` and ``M'`` go through compressed sparse row matrices (built once per
@@ -587,9 +592,8 @@ def _compiled_modes(pr, family, base, M, u0, tol, maxiter):
     N = pr.n_effects
     if start is not None and np.size(start) != N:
         return None
-    return compiled.sparse_modes(pr, family, base, M,
-                                 np.zeros(N) if start is None else np.ravel(start), tol,
-                                 maxiter)
+    return compiled.sparse_modes(pr, family, base, M, np.zeros(N) if start is None
+                                 else np.ravel(start), tol, maxiter)
 
 
 def _pcg(matvec, b, precond, rtol=1e-11, maxiter=40):
@@ -684,8 +688,7 @@ def sparse_laplace_loglike(problem, family, beta, thetas, extra, u0=None, gradie
     extra = np.asarray(extra, dtype=float)
     ths = split_thetas(pr.terms, thetas)
     Ls = [t.cov.chol(th) for t, th in zip(pr.terms, ths)]
-    u, rm, eta, d, h, fac, converged, it = solve_sparse_modes(pr, family, beta, Ls, extra,
-                                                              u0=u0)
+    u, rm, eta, d, h, fac, converged, it = solve_sparse_modes(pr, family, beta, Ls, extra, u0=u0)
     M = rm.M
     st = SparseModeState()
     st.u, st.eta, st.d, st.h = u, eta, d, h
@@ -693,8 +696,7 @@ def sparse_laplace_loglike(problem, family, beta, thetas, extra, u0=None, gradie
     st.modes = [u[o:o + t.n_effects].reshape(t.n_levels, t.q) @ L.T
                 for t, o, L in zip(pr.terms, pr.term_offsets, Ls)]
     st._M, st._Ls, st._fac = M, Ls, fac
-    st.cond_cov = None
-    st.s = None
+    st.cond_cov = st.s = None
     if fac is None or not np.isfinite(h):
         st.logdet = np.nan
         return -np.inf, None, st

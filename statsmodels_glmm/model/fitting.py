@@ -453,8 +453,15 @@ class FittingMixin(HessianMixin):
             guard = laplace_guard(self, x, llf, warm=WarmStart(warm.u), for_refit=True)
         if np.isfinite(llf) and state.converged:
             self.warm_start.u = warm.u
-        return self._results(x, llf, grad, state, nagq, bounds, hess_at, opt, polish_ok, guard,
-                             warm, method)
+        res = self._results(x, llf, grad, state, nagq, bounds, hess_at, opt, polish_ok, guard,
+                            warm, method)
+        problem = self.__dict__.get("_sparse_problem")
+        if problem is not None:
+            # the last evaluations were the Hessian's difference columns: the next mode
+            # search starts from the optimum's factorisation instead, which the results
+            # hold anyway (one factorisation less kept alive with the model)
+            problem.precondition_with(state)
+        return res
 
     def _results(self, x, llf, grad, state, nagq, bounds, hess_at, opt, polish_ok, guard=None,
                  warm=None, method="lbfgs"):

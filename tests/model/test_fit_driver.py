@@ -260,3 +260,32 @@ def test_a_fitted_model_is_freed_with_its_last_reference(formula, kw, collector_
     alive = [weakref.ref(m), weakref.ref(r), weakref.ref(m.design)]
     del m, r
     assert [ref() is None for ref in alive] == [True, True, True]
+
+
+@pytest.mark.parametrize("size", ["small", "large"])
+def test_a_fitted_model_with_several_factors_holds_one_factorisation(size):
+    # the results keep the factorisation at the optimum, and the next mode search starts
+    # from it: not also the one of the Hessian's last difference column (for a large
+    # design, a Schur complement's buffer and inverse)
+    import gc
+
+    from statsmodels_glmm.likelihood.dense_factor import DenseFactor
+    from statsmodels_glmm.likelihood.schur import SchurFactor
+
+    def factors():
+        gc.collect()
+        return [o for o in gc.get_objects() if type(o) in (DenseFactor, SchurFactor)]
+
+    n, ni = (40, 6) if size == "small" else (300, 60)
+    df = smg.simulate_longitudinal("binary", n_persons=n, seed=3)
+    df["item"] = np.arange(len(df)) % ni
+    m = smg.mixedglm("y ~ time + (1 | id) + (1 | item)", df, family=B)
+    before = {id(f): f for f in factors()}  # (kept alive: their ids stay theirs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = m.fit()
+    held = [f for f in factors() if id(f) not in before]
+    kind = DenseFactor if size == "small" else SchurFactor
+    assert len(held) == 1 and isinstance(held[0], kind)
+    assert m.sparse_problem().preconditioner is held[0]
+    assert np.isfinite(r.llf)
