@@ -7,7 +7,7 @@ The entries of ``B`` are numbered level by level (``level_first[l]`` the first
 of level ``l``, ``level_count[l]`` how many).  Every entry ``p`` is paired with
 each entry ``p'`` of its own level in turn, entries in order, so entry ``p`` of
 level ``l`` owns ``level_count[l]`` consecutive pairs.  The pairs are made
-:data:`chunk` at a time, so that no temporary grows with their number.
+``chunk`` at a time, so that no temporary grows with their number.
 
 Examples
 --------
@@ -19,6 +19,8 @@ Examples
 """
 
 import numpy as np
+
+from .schur_fill import _index_dtype
 
 __all__ = ["pair_chunks", "pair_index"]
 
@@ -50,7 +52,7 @@ def pair_index(level_first, level_count, level_of, chunk=2 ** 18):
     entries allows.
     """
     total = int(level_count[level_of].sum())
-    it = np.int32 if max(total, len(level_of)) < 2 ** 31 - 1 else np.int64
+    it = _index_dtype(max(total, len(level_of)))
     p_all, pp_all = np.empty(total, dtype=it), np.empty(total, dtype=it)
     for a, p, pp in pair_chunks(level_first, level_count, level_of, chunk):
         p_all[a:a + len(p)] = p
