@@ -79,14 +79,15 @@ def _arrays_per_pair(pat):
     tuple or dict it keeps)."""
     total = len(pat.d_pairs)
     found = {}
-    for v in pat.__dict__.values():
-        items = v.values() if isinstance(v, dict) else v if isinstance(v, tuple) else [v]
-        for a in items:
-            if isinstance(a, tuple):
-                items = list(items) + list(a)
-                continue
-            if isinstance(a, np.ndarray) and a.ndim == 1 and len(a) == total:
-                found[id(a)] = a
+    stack = list(pat.__dict__.values())
+    while stack:
+        a = stack.pop()
+        if isinstance(a, dict):
+            stack.extend(a.values())
+        elif isinstance(a, (tuple, list)):
+            stack.extend(a)
+        elif isinstance(a, np.ndarray) and a.ndim == 1 and len(a) == total:
+            found[id(a)] = a
     return len(found)
 
 
